@@ -1,0 +1,16 @@
+/**
+ * A request the gateway answers itself instead of forwarding. Every stage of the request path
+ * (client IP, identity, policy) reports its refusals in this one shape, so the server renders
+ * them uniformly as JSON `{"error", "code", "reason", "request_id"}`.
+ */
+export interface Refusal {
+  readonly status: 400 | 401 | 403 | 404 | 405 | 413 | 431 | 500 | 502 | 503 | 504;
+  /** Stable, machine-readable code (snake_case); part of the API. */
+  readonly reason: string;
+  /** Human-readable sentence naming the problem and, where there is one, the fix. */
+  readonly message: string;
+}
+
+export function refusal(status: Refusal['status'], reason: string, message: string): Refusal {
+  return { status, reason, message };
+}
