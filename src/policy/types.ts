@@ -1,0 +1,54 @@
+/**
+ * The policy model: what an account's IP access list is, as stored and as served by the admin API.
+ * Stores persist these records; the request path only ever sees them compiled (compile.ts).
+ */
+
+export type Action = 'allow' | 'deny';
+export type Mode = 'enforce' | 'report-only' | 'off';
+export type DefaultPolicy = 'open' | 'closed';
+
+export interface AclEntry {
+  /** Stable id, unique within the account (e.g. `ipacl_...`). */
+  readonly id: string;
+  /** The rule exactly as entered (`192.168.10.10-20`), shown back to the user. */
+  readonly ipAddress: string;
+  /** What the rule became: the minimal exact list of CIDRs, canonical text. */
+  readonly cidrs: readonly string[];
+  readonly action: Action;
+  readonly description: string;
+  readonly enabled: boolean;
+  /** ISO 8601 UTC timestamps. */
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly expiresAt?: string;
+}
+
+/**
+ * Per-account settings. `mode` and `default` are optional: unset means "inherit" (from the parent
+ * for a subaccount, then from the gateway's configuration), so changing a global default reaches
+ * every account that never chose for itself.
+ */
+export interface AccountSettings {
+  /** A subaccount is checked against its parent's list and has none of its own. */
+  readonly parent?: string;
+  readonly mode?: Mode;
+  /** What an account with no enabled allow entry does: `open` forwards, `closed` refuses. */
+  readonly default?: DefaultPolicy;
+}
+
+export interface AccountRecord {
+  readonly account: string;
+  /** Grows by one with every committed change; the admin API's ETag. */
+  readonly version: number;
+  readonly settings: AccountSettings;
+  readonly entries: readonly AclEntry[];
+}
+
+/** The content of a change: everything but the version, which the store assigns. */
+export type AccountDraft = Omit<AccountRecord, 'version'>;
+
+/**
+ * The list every request is checked against before its account's list, stored under an id no
+ * account can have (account ids start with a letter or digit).
+ */
+export const GLOBAL_ACCOUNT = '_global';

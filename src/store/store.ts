@@ -1,0 +1,41 @@
+import type { Refusal } from '../http/refusal.ts';
+import type { AccountDraft, AccountRecord } from '../policy/types.ts';
+
+/**
+ * A change to one account, computed from its current record. Pure: a store may call it more than
+ * once (a Redis store retries when another replica wrote in between), so it must not have effects.
+ * Returning a refusal aborts the change with nothing written.
+ */
+export type AccountChange = (current: AccountRecord | null) => ChangeResult;
+
+export type ChangeResult =
+  | { readonly ok: true; readonly draft: AccountDraft }
+  | { readonly ok: false; readonly refusal: Refusal };
+
+export type UpdateOutcome =
+  | { readonly ok: true; readonly record: AccountRecord; readonly previous: AccountRecord | null }
+  | { readonly ok: false; readonly refusal: Refusal };
+
+export type ChangeListener = (account: string, version: number) => void;
+
+/**
+ * Where access lists live. The request path never calls a store directly: it reads compiled lists
+ * from the policy cache, which a store keeps fresh through `subscribe`.
+ */
+export interface AclStore {
+  readonly kind: 'memory' | 'file' | 'redis';
+  open(): Promise<void>;
+  /** Flushes anything pending and releases resources; the store is unusable afterwards. */
+  close(): Promise<void>;
+  read(account: string): Promise<AccountRecord | null>;
+  /** Every account that has a record, sorted. */
+  accounts(): Promise<readonly string[]>;
+  /**
+   * Applies `change` atomically: the record it was computed from is the one replaced, and the
+   * change is durable before the promise resolves. With `expectedVersion`, a record at any other
+   * version (or absent, unless expectedVersion is 0) is refused with 412 `version_conflict`.
+   */
+  update(account: string, change: AccountChange, expectedVersion?: number): Promise<UpdateOutcome>;
+  /** Called after every committed change, on this replica and (for shared stores) on the others. */
+  subscribe(listener: ChangeListener): () => void;
+}
