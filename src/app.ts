@@ -1,0 +1,126 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createAdminHandler } from './admin/handler.ts';
+import type { CheckResult } from './admin/types.ts';
+import { compileClientIpResolver } from './client-ip/resolve.ts';
+import type { Config, HostPort } from './config/types.ts';
+import { compileExemptMatcher } from './gateway/exempt.ts';
+import { Gatekeeper } from './gateway/gatekeeper.ts';
+import { createGatewayServer, sendRefusal } from './gateway/server.ts';
+import { compileIdentityResolver } from './identity/resolve.ts';
+import type { IpAddress } from './ip/address.ts';
+import { formatCidr } from './ip/cidr.ts';
+import type { Logger } from './observability/logger.ts';
+import { PolicyCache } from './policy/cache.ts';
+import { decideForAccount } from './policy/decide.ts';
+import { isRefusal, PolicyResolver } from './policy/resolve.ts';
+import { HttpForwarder } from './proxy/http-forwarder.ts';
+import { WsForwarder } from './proxy/ws-forwarder.ts';
+import { createStore } from './store/open-store.ts';
+
+export interface Allowgate {
+  readonly proxyAddress: AddressInfo;
+  readonly adminAddress: AddressInfo;
+  /** Stops accepting, lets in-flight requests finish (up to the shutdown timeout), flushes the store. */
+  close(): Promise<void>;
+}
+
+/** Builds the request path from the configuration and starts both listeners. */
+export async function startAllowgate(config: Config, logger: Logger): Promise<Allowgate> {
+  const store = createStore(config.store);
+  await store.open();
+  const cache = new PolicyCache(store);
+  const policy = new PolicyResolver(cache, config.policy);
+  const gatekeeper = new Gatekeeper({
+    clientIp: compileClientIpResolver(config.clientIp),
+    identity: compileIdentityResolver(config.identity.strategies),
+    isExempt: compileExemptMatcher(config.identity.exemptPaths),
+    policy,
+    defaults: config.policy,
+    anonymous: config.identity.anonymous,
+  });
+
+  const httpForwarder = new HttpForwarder(config.upstream, {
+    refuse: (req, res, refused, kind) => {
+      logger.warn({ url: req.url, kind, reason: refused.reason }, 'upstream failed');
+      sendRefusal(res, refused, String(req.headers['x-request-id'] ?? ''));
+    },
+    aborted: (req, kind) => logger.warn({ url: req.url, kind }, 'upstream failed mid-response'),
+  });
+  const wsForwarder = new WsForwarder(config.upstream, (req, kind) => logger.warn({ url: req.url, kind }, 'websocket upstream failed'));
+  const proxyServer = createGatewayServer({ gatekeeper, http: httpForwarder, ws: wsForwarder, logger, limits: config.limits });
+
+  let ready = false;
+  const check = async (account: string, ip: IpAddress): Promise<CheckResult> => {
+    const [global, lookup] = await Promise.all([policy.global(), policy.resolve(account)]);
+    if (isRefusal(lookup)) return { decision: 'error', reason: lookup.reason, matched: null };
+    const decision = decideForAccount(ip.family, ip.words, global, lookup);
+    const source = decision.source;
+    const matched = source !== null && decision.slot >= 0 && decision.list !== null
+      ? { id: source.trie.idOf(decision.slot), cidr: formatCidr(source.trie.cidrOf(decision.slot)), action: source.trie.actionOf(decision.slot), list: decision.list }
+      : null;
+    return { decision: decision.outcome, reason: decision.reason, matched };
+  };
+  const adminServer = createServer(createAdminHandler({
+    store,
+    adminToken: config.admin.token,
+    check,
+    health: () => ({ live: true, ready, detail: { store: store.kind } }),
+    logger,
+  }));
+
+  const proxyAddress = await listen(proxyServer, config.listen);
+  const adminAddress = await listen(adminServer, config.admin.listen);
+  ready = true;
+  logger.info({
+    listen: `${proxyAddress.address}:${proxyAddress.port}`,
+    admin_listen: `${adminAddress.address}:${adminAddress.port}`,
+    port: proxyAddress.port,
+    admin_port: adminAddress.port,
+    upstream: config.upstream.url.origin,
+    store: config.store.kind === 'file' ? `file:${config.store.path}` : config.store.kind,
+    trust: config.clientIp.trust.mode,
+    admin_token_source: config.admin.tokenSource,
+  }, 'allowgate listening');
+
+  let closing: Promise<void> | null = null;
+  return {
+    proxyAddress,
+    adminAddress,
+    close: () => {
+      closing ??= (async () => {
+        ready = false;
+        await Promise.all([drain(proxyServer, config.shutdownTimeoutMs), drain(adminServer, config.shutdownTimeoutMs)]);
+        wsForwarder.close();
+        await httpForwarder.close();
+        cache.close();
+        await store.close();
+      })();
+      return closing;
+    },
+  };
+}
+
+function listen(server: Server, at: HostPort): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const onError = (error: Error): void => reject(new Error(`cannot listen on ${at.host}:${at.port}: ${error.message}`));
+    server.once('error', onError);
+    server.listen(at.port, at.host, () => {
+      server.off('error', onError);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
+
+/** Stops accepting and waits for in-flight requests; past the timeout, cuts what is left. */
+function drain(server: Server, timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
+    timer.unref();
+    server.close(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}

@@ -1,0 +1,50 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import type { Reader } from './reader.ts';
+import type { Config, StoreSpec } from './types.ts';
+
+const MIN_TOKEN_LENGTH = 16;
+
+/**
+ * The admin token, from (in order) ALLOWGATE_ADMIN_TOKEN / `admin.token`, `admin.tokenFile`, or,
+ * so that a fresh clone runs with no set-up, a random token generated once and kept beside the
+ * file store (`admin-token`, mode 0600). With the memory store a generated token lives as long as
+ * the process. The admin API is never left open.
+ */
+export function resolveAdminToken(tokenReader: Reader, fileReader: Reader, store: StoreSpec): Pick<Config['admin'], 'token' | 'tokenSource'> {
+  if (tokenReader.present) {
+    const token = tokenReader.string();
+    if (token.length < MIN_TOKEN_LENGTH || /\s/.test(token)) tokenReader.fail(`a token of at least ${MIN_TOKEN_LENGTH} characters without spaces`);
+    return { token, tokenSource: 'configured' };
+  }
+  if (fileReader.present) {
+    const path = fileReader.string();
+    let token: string;
+    try {
+      token = readFileSync(path, 'utf8').trim();
+    } catch (error) {
+      return fileReader.fail(`a readable file holding the admin token (${(error as NodeJS.ErrnoException).code ?? 'unreadable'})`);
+    }
+    if (token.length < MIN_TOKEN_LENGTH) fileReader.fail(`a file holding a token of at least ${MIN_TOKEN_LENGTH} characters`);
+    return { token, tokenSource: 'file' };
+  }
+  if (store.kind !== 'file') return { token: generateToken(), tokenSource: 'generated' };
+  const path = join(dirname(store.path), 'admin-token');
+  if (existsSync(path)) {
+    const token = readFileSync(path, 'utf8').trim();
+    if (token.length >= MIN_TOKEN_LENGTH) return { token, tokenSource: 'file' };
+  }
+  const token = generateToken();
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `${token}\n`, { mode: 0o600 });
+  return { token, tokenSource: 'generated' };
+}
+
+export function adminTokenPath(store: StoreSpec): string | undefined {
+  return store.kind === 'file' ? join(dirname(store.path), 'admin-token') : undefined;
+}
+
+function generateToken(): string {
+  return randomBytes(24).toString('base64url');
+}

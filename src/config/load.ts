@@ -1,0 +1,207 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import type { ClientIpConfig, TrustSetting } from '../client-ip/types.ts';
+import { hostCidr, parseCidr, type Cidr } from '../ip/cidr.ts';
+import { parseIp } from '../ip/address.ts';
+import { resolveAdminToken } from './admin-token.ts';
+import { readStrategies } from './identity.ts';
+import { ConfigError, Reader } from './reader.ts';
+import type { Config, HostPort, StoreSpec } from './types.ts';
+
+export const DEFAULT_CONFIG_PATH = 'config/allowgate.yaml';
+export const DEFAULT_STORE = 'file:data/allowgate.json';
+
+/** Environment variables and the config keys they override. */
+const ENV_KEYS: Readonly<Record<string, string>> = {
+  ALLOWGATE_LISTEN: 'listen',
+  ALLOWGATE_ADMIN_LISTEN: 'admin.listen',
+  ALLOWGATE_ADMIN_TOKEN: 'admin.token',
+  ALLOWGATE_UPSTREAM_URL: 'upstream.url',
+  ALLOWGATE_TRUSTED_PROXIES: 'clientIp.trustedProxies',
+  ALLOWGATE_TRUSTED_HOPS: 'clientIp.trustedHops',
+  ALLOWGATE_FORWARDED_HEADER: 'clientIp.header',
+  ALLOWGATE_STORE: 'store',
+  ALLOWGATE_ANONYMOUS: 'identity.anonymous',
+  ALLOWGATE_DEFAULT_POLICY: 'policy.default',
+  ALLOWGATE_MODE: 'policy.mode',
+  ALLOWGATE_LOG_LEVEL: 'log.level',
+};
+
+export interface LoadOptions {
+  readonly argv: readonly string[];
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+/**
+ * Reads the YAML file, applies environment overrides and validates everything, so the gateway
+ * either starts fully configured or not at all (a ConfigError names the key, value and fix).
+ */
+export function loadConfig({ argv, env }: LoadOptions): Config {
+  const explicitPath = configPathFromArgs(argv) ?? env['ALLOWGATE_CONFIG'];
+  const path = explicitPath ?? DEFAULT_CONFIG_PATH;
+  let raw: Record<string, unknown> = {};
+  if (existsSync(path)) {
+    raw = readYaml(path);
+  } else if (explicitPath !== undefined) {
+    throw new ConfigError(`config file ${path} does not exist (from ${argv.includes('--config') ? '--config' : 'ALLOWGATE_CONFIG'})`);
+  }
+
+  const envOrigins = new Map<string, string>();
+  for (const [name, key] of Object.entries(ENV_KEYS)) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    setPath(raw, key, value);
+    envOrigins.set(key, name);
+  }
+  const origin = (key: string): string => envOrigins.get(key) ?? `config key ${key} (${path})`;
+  return readConfig(new Reader(raw, '', origin));
+}
+
+function configPathFromArgs(argv: readonly string[]): string | undefined {
+  const i = argv.indexOf('--config');
+  if (i < 0) return undefined;
+  const value = argv[i + 1];
+  if (value === undefined || value.startsWith('--')) throw new ConfigError('--config needs a file path, e.g. --config config/allowgate.yaml');
+  return value;
+}
+
+function readYaml(path: string): Record<string, unknown> {
+  let doc: unknown;
+  try {
+    doc = parseYaml(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new ConfigError(`config file ${path} is not valid YAML: ${(error as Error).message}`);
+  }
+  if (doc === null || doc === undefined) return {};
+  if (typeof doc !== 'object' || Array.isArray(doc)) throw new ConfigError(`config file ${path} must hold a mapping of settings`);
+  return doc as Record<string, unknown>;
+}
+
+function setPath(target: Record<string, unknown>, key: string, value: unknown): void {
+  const parts = key.split('.');
+  let node = target;
+  for (const part of parts.slice(0, -1)) {
+    const child = node[part];
+    if (typeof child !== 'object' || child === null || Array.isArray(child)) node[part] = {};
+    node = node[part] as Record<string, unknown>;
+  }
+  node[parts[parts.length - 1]!] = value;
+}
+
+function readConfig(root: Reader): Config {
+  const top = root.object(['listen', 'upstream', 'clientIp', 'identity', 'policy', 'store', 'admin', 'limits', 'log', 'shutdownTimeoutMs']);
+  const store = readStore(top.get('store'));
+  const upstream = top.get('upstream').object(['url', 'connections', 'connectTimeoutMs', 'headersTimeoutMs', 'bodyTimeoutMs', 'preserveHost']);
+  const identity = top.get('identity').object(['strategies', 'anonymous', 'exemptPaths']);
+  const policy = top.get('policy').object(['mode', 'default']);
+  const admin = top.get('admin').object(['listen', 'token', 'tokenFile']);
+  const limits = top.get('limits').object(['maxHeaderBytes', 'headersTimeoutMs', 'requestTimeoutMs', 'keepAliveTimeoutMs']);
+  const log = top.get('log').object(['level']);
+  return {
+    listen: readHostPort(top.get('listen'), '0.0.0.0:8080'),
+    upstream: {
+      url: readUpstreamUrl(upstream.get('url')),
+      connections: upstream.get('connections').integer(1, 4096, 128),
+      connectTimeoutMs: upstream.get('connectTimeoutMs').integer(1, 600_000, 5_000),
+      headersTimeoutMs: upstream.get('headersTimeoutMs').integer(1, 3_600_000, 30_000),
+      bodyTimeoutMs: upstream.get('bodyTimeoutMs').integer(1, 3_600_000, 60_000),
+      preserveHost: upstream.get('preserveHost').boolean(true),
+    },
+    clientIp: readClientIp(top.get('clientIp')),
+    identity: {
+      strategies: readStrategies(identity.get('strategies')),
+      anonymous: identity.get('anonymous').oneOf(['pass', 'deny', 'global'] as const, 'pass'),
+      exemptPaths: identity.get('exemptPaths').list().map(readExemptPath),
+    },
+    policy: {
+      mode: policy.get('mode').oneOf(['enforce', 'report-only', 'off'] as const, 'enforce'),
+      default: policy.get('default').oneOf(['open', 'closed'] as const, 'open'),
+    },
+    store,
+    admin: {
+      listen: readHostPort(admin.get('listen'), '127.0.0.1:9090'),
+      ...resolveAdminToken(admin.get('token'), admin.get('tokenFile'), store),
+    },
+    limits: {
+      maxHeaderBytes: limits.get('maxHeaderBytes').integer(1024, 1_048_576, 16_384),
+      headersTimeoutMs: limits.get('headersTimeoutMs').integer(1_000, 600_000, 10_000),
+      requestTimeoutMs: limits.get('requestTimeoutMs').integer(0, 3_600_000, 300_000),
+      keepAliveTimeoutMs: limits.get('keepAliveTimeoutMs').integer(1_000, 600_000, 65_000),
+    },
+    log: { level: log.get('level').oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info') },
+    shutdownTimeoutMs: top.get('shutdownTimeoutMs').integer(0, 600_000, 10_000),
+  };
+}
+
+export function readHostPort(reader: Reader, fallback: string): HostPort {
+  const text = reader.present ? reader.string() : fallback;
+  const match = /^(?:\[([0-9A-Fa-f:.]+)\]|([^:[\]]+)):([0-9]{1,5})$/.exec(text);
+  const host = match?.[1] ?? match?.[2];
+  const port = Number(match?.[3]);
+  if (!match || host === undefined || port > 65535 || (match[1] !== undefined && parseIp(match[1]) === null)) {
+    reader.fail('host:port, e.g. 0.0.0.0:8080 or [::1]:8080 (port 0 picks a free port)');
+  }
+  return { host, port };
+}
+
+function readUpstreamUrl(reader: Reader): URL {
+  const text = reader.string('http://127.0.0.1:3000');
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return reader.fail('an absolute http:// or https:// URL, e.g. http://127.0.0.1:3000');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') reader.fail('an http:// or https:// URL');
+  if (url.username || url.password) reader.fail('a URL without credentials');
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) {
+    reader.fail('an origin only (scheme, host, port): request paths are forwarded as they are');
+  }
+  return url;
+}
+
+function readStore(reader: Reader): StoreSpec {
+  const text = reader.string(DEFAULT_STORE);
+  if (text === 'memory') return { kind: 'memory' };
+  if (text.startsWith('file:') && text.length > 5) return { kind: 'file', path: text.slice(5) };
+  return reader.fail(`'memory' or 'file:PATH' (e.g. ${DEFAULT_STORE})`);
+}
+
+function readClientIp(reader: Reader): ClientIpConfig {
+  const section = reader.object(['trustedProxies', 'trustedHops', 'header', 'maxEntries']);
+  const proxies = section.get('trustedProxies');
+  const hops = section.get('trustedHops');
+  let trust: TrustSetting = { mode: 'none' };
+  if (section.has('trustedProxies') && section.has('trustedHops')) {
+    throw new ConfigError('set either clientIp.trustedProxies (ALLOWGATE_TRUSTED_PROXIES) or clientIp.trustedHops (ALLOWGATE_TRUSTED_HOPS), not both');
+  }
+  if (section.has('trustedProxies')) {
+    trust = { mode: 'list', proxies: proxies.list().map(readTrustedCidr) };
+  } else if (section.has('trustedHops')) {
+    trust = { mode: 'hops', hops: hops.integer(0, 16, 0) };
+  }
+  return {
+    trust,
+    source: section.get('header').oneOf(['x-forwarded-for', 'forwarded', 'x-real-ip'] as const, 'x-forwarded-for'),
+    maxEntries: section.get('maxEntries').integer(1, 256, 32),
+  };
+}
+
+function readTrustedCidr(reader: Reader): Cidr {
+  const text = reader.string().trim();
+  const ip = parseIp(text);
+  if (ip) return hostCidr(ip);
+  const parsed = parseCidr(text);
+  if (!parsed.ok) return reader.fail(`an IP address or CIDR (${parsed.error})`);
+  return parsed.value;
+}
+
+function readExemptPath(reader: Reader): string {
+  const text = reader.string();
+  if (!/^\/[A-Za-z0-9._~!$&'()*+,;=:@/-]*$/.test(text) || text.includes('//') || /(^|\/)\.\.?(\/|$)/.test(text)) {
+    reader.fail('a normalized absolute path such as /health (no //, . or .. segments, no percent-encoding)');
+  }
+  return text.length > 1 && text.endsWith('/') ? text.slice(0, -1) : text;
+}
+
+export { ConfigError };

@@ -1,0 +1,53 @@
+import type { ClientIpConfig } from '../client-ip/types.ts';
+import type { StrategyConfig } from '../identity/types.ts';
+import type { PolicyDefaults } from '../policy/decide.ts';
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+export type StoreSpec = { readonly kind: 'memory' } | { readonly kind: 'file'; readonly path: string };
+
+/** What a request with no recognizable credentials gets. */
+export type AnonymousPolicy = 'pass' | 'deny' | 'global';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+/** The validated configuration: every field present, every value checked (see load.ts). */
+export interface Config {
+  readonly listen: HostPort;
+  readonly upstream: {
+    readonly url: URL;
+    readonly connections: number;
+    readonly connectTimeoutMs: number;
+    /** Time allowed for the upstream's response headers; past it the caller gets 504. */
+    readonly headersTimeoutMs: number;
+    /** Longest silence allowed while a body streams; past it the exchange is aborted. */
+    readonly bodyTimeoutMs: number;
+    /** Forward the caller's Host header (a sidecar's upstream usually serves that name). */
+    readonly preserveHost: boolean;
+  };
+  readonly clientIp: ClientIpConfig;
+  readonly identity: {
+    readonly strategies: readonly StrategyConfig[];
+    readonly anonymous: AnonymousPolicy;
+    readonly exemptPaths: readonly string[];
+  };
+  readonly policy: PolicyDefaults;
+  readonly store: StoreSpec;
+  readonly admin: {
+    readonly listen: HostPort;
+    /** Where the admin token came from, for the start-up log line (never the token itself). */
+    readonly tokenSource: 'configured' | 'file' | 'generated';
+    readonly token: string;
+  };
+  readonly limits: {
+    readonly maxHeaderBytes: number;
+    readonly headersTimeoutMs: number;
+    readonly requestTimeoutMs: number;
+    readonly keepAliveTimeoutMs: number;
+  };
+  readonly log: { readonly level: LogLevel };
+  readonly shutdownTimeoutMs: number;
+}

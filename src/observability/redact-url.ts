@@ -1,0 +1,28 @@
+/** Query parameters whose values are secrets: logged as `[REDACTED]`, never in clear. */
+const SECRET_PARAMS = new Set([
+  'api_key', 'apikey', 'key', 'token', 'access_token', 'auth_token', 'id_token', 'refresh_token',
+  'password', 'passwd', 'secret', 'client_secret', 'signature', 'sig', 'x-auth-token',
+]);
+
+/**
+ * The request target as it may be logged: path kept, secret query values replaced. Works on the
+ * raw text (no URL parsing) so malformed targets are logged as safely as well-formed ones.
+ */
+export function redactUrl(url: string): string {
+  const q = url.indexOf('?');
+  if (q < 0) return url;
+  const parts = url.slice(q + 1).split('&');
+  for (let i = 0; i < parts.length; i++) {
+    const part = parts[i]!;
+    const eq = part.indexOf('=');
+    const rawName = eq < 0 ? part : part.slice(0, eq);
+    let name = rawName;
+    try {
+      name = decodeURIComponent(rawName.replace(/\+/g, ' '));
+    } catch {
+      // Undecodable names are compared as written.
+    }
+    if (SECRET_PARAMS.has(name.toLowerCase())) parts[i] = `${rawName}=[REDACTED]`;
+  }
+  return `${url.slice(0, q)}?${parts.join('&')}`;
+}

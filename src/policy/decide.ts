@@ -1,0 +1,90 @@
+import type { CompiledList } from './compile.ts';
+import type { DefaultPolicy, Mode } from './types.ts';
+
+export type Outcome = 'allow' | 'deny' | 'report_only';
+
+export type Reason =
+  /** An allow entry matched. */
+  | 'ip_allowed'
+  /** A deny entry matched (the account's, its parent's or the global one). */
+  | 'ip_denied'
+  /** The list restricts (or the default is closed) and nothing matched. */
+  | 'ip_not_allowed'
+  /** The account has no allow entry and its default is open: the list does not restrict yet. */
+  | 'no_list'
+  /** A global allow entry matched: operator-listed callers every account accepts. */
+  | 'global_allow'
+  /** The account's mode is `off`. */
+  | 'mode_off';
+
+export type ListKind = 'global' | 'account' | 'parent';
+
+export interface Decision {
+  readonly outcome: Outcome;
+  readonly reason: Reason;
+  /** The list whose entry matched, or that refused on a miss; null when no list decided. */
+  readonly list: ListKind | null;
+  readonly source: CompiledList | null;
+  /** Trie slot of the matching entry in `source`, or -1. */
+  readonly slot: number;
+}
+
+export interface PolicyDefaults {
+  readonly mode: Mode;
+  readonly default: DefaultPolicy;
+}
+
+/** The lists that apply to one account, with its parent chain already followed. */
+export interface AccountPolicy {
+  /** The account's own record, if it has one (its settings decide mode and default first). */
+  readonly own: CompiledList | null;
+  /** The list that is enforced: the root ancestor's for a subaccount, else `own`. */
+  readonly list: CompiledList | null;
+  readonly listKind: 'account' | 'parent';
+  readonly mode: Mode;
+  readonly default: DefaultPolicy;
+}
+
+const MODE_OFF: Decision = { outcome: 'allow', reason: 'mode_off', list: null, source: null, slot: -1 };
+
+function matched(list: CompiledList, kind: ListKind, slot: number): Decision {
+  const deny = list.trie.actionOf(slot) === 'deny';
+  return { outcome: deny ? 'deny' : 'allow', reason: deny ? 'ip_denied' : kind === 'global' ? 'global_allow' : 'ip_allowed', list: kind, source: list, slot };
+}
+
+function miss(list: CompiledList | null, kind: ListKind, fallback: DefaultPolicy): Decision {
+  const restricts = list !== null && list.hasAllow;
+  if (restricts || fallback === 'closed') return { outcome: 'deny', reason: 'ip_not_allowed', list: restricts ? kind : null, source: list, slot: -1 };
+  return { outcome: 'allow', reason: 'no_list', list: null, source: list, slot: -1 };
+}
+
+/**
+ * The decision for a caller of a known account. The global list comes first and is enforced
+ * whatever the account's mode: an account owner can relax their own list, never the operator's
+ * deny entries. Then the account's list: most specific entry wins; on a miss a list with allow
+ * entries refuses, and one without follows the default. `report-only` turns the account list's
+ * refusals into `report_only` (forwarded, logged, counted).
+ */
+export function decideForAccount(family: 4 | 6, words: Uint32Array, global: CompiledList | null, policy: AccountPolicy): Decision {
+  if (global !== null) {
+    const slot = global.trie.lookup(family, words);
+    if (slot >= 0) return matched(global, 'global', slot);
+  }
+  if (policy.mode === 'off') return MODE_OFF;
+  const list = policy.list;
+  const decision = list !== null && list.trie.ruleCount > 0
+    ? decideOnSlot(list, policy.listKind, list.trie.lookup(family, words), policy.default)
+    : miss(list, policy.listKind, policy.default);
+  if (decision.outcome === 'deny' && policy.mode === 'report-only') return { ...decision, outcome: 'report_only' };
+  return decision;
+}
+
+function decideOnSlot(list: CompiledList, kind: ListKind, slot: number, fallback: DefaultPolicy): Decision {
+  return slot >= 0 ? matched(list, kind, slot) : miss(list, kind, fallback);
+}
+
+/** The decision for a caller without credentials under the `global` anonymous policy. */
+export function decideGlobalOnly(family: 4 | 6, words: Uint32Array, global: CompiledList | null, defaults: PolicyDefaults): Decision {
+  if (global === null) return miss(null, 'global', defaults.default);
+  return decideOnSlot(global, 'global', global.trie.lookup(family, words), global.settings.default ?? defaults.default);
+}

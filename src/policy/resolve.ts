@@ -1,0 +1,79 @@
+import type { Refusal } from '../http/refusal.ts';
+import { refusal } from '../http/refusal.ts';
+import type { PolicyCache } from './cache.ts';
+import type { CompiledList } from './compile.ts';
+import type { AccountPolicy, PolicyDefaults } from './decide.ts';
+import { GLOBAL_ACCOUNT } from './types.ts';
+
+/** How many ancestors a subaccount may have; deeper chains (or cycles) are refused, not followed. */
+export const MAX_PARENT_DEPTH = 4;
+
+export type PolicyLookup = AccountPolicy | Refusal;
+
+export function isRefusal(value: PolicyLookup): value is Refusal {
+  return 'status' in value;
+}
+
+/**
+ * Follows an account's parent chain through the cache. Synchronous when every list on the chain
+ * is cached (the common case), so a warm request never waits on a promise.
+ */
+export class PolicyResolver {
+  readonly #cache: PolicyCache;
+  readonly #defaults: PolicyDefaults;
+
+  constructor(cache: PolicyCache, defaults: PolicyDefaults) {
+    this.#cache = cache;
+    this.#defaults = defaults;
+  }
+
+  global(): CompiledList | null | Promise<CompiledList | null> {
+    return this.#cache.get(GLOBAL_ACCOUNT);
+  }
+
+  resolve(account: string): PolicyLookup | Promise<PolicyLookup> {
+    const chain: (CompiledList | null)[] = [];
+    let next: string | undefined = account;
+    while (next !== undefined) {
+      const cached = this.#cache.peek(next);
+      if (cached === undefined) return this.#resolveAsync(account);
+      chain.push(cached);
+      if (chain.length > MAX_PARENT_DEPTH + 1) return tooDeep(account);
+      next = cached?.settings.parent;
+    }
+    return this.#combine(chain);
+  }
+
+  async #resolveAsync(account: string): Promise<PolicyLookup> {
+    const chain: (CompiledList | null)[] = [];
+    let next: string | undefined = account;
+    while (next !== undefined) {
+      const list: CompiledList | null = await this.#cache.get(next);
+      chain.push(list);
+      if (chain.length > MAX_PARENT_DEPTH + 1) return tooDeep(account);
+      next = list?.settings.parent;
+    }
+    return this.#combine(chain);
+  }
+
+  /** chain[0] is the account, the last element the root whose list is enforced. */
+  #combine(chain: readonly (CompiledList | null)[]): AccountPolicy {
+    let mode: AccountPolicy['mode'] | undefined;
+    let fallback: AccountPolicy['default'] | undefined;
+    for (const list of chain) {
+      mode ??= list?.settings.mode;
+      fallback ??= list?.settings.default;
+    }
+    return {
+      own: chain[0] ?? null,
+      list: chain[chain.length - 1] ?? null,
+      listKind: chain.length > 1 ? 'parent' : 'account',
+      mode: mode ?? this.#defaults.mode,
+      default: fallback ?? this.#defaults.default,
+    };
+  }
+}
+
+function tooDeep(account: string): Refusal {
+  return refusal(500, 'policy_error', `account ${account} has more than ${MAX_PARENT_DEPTH} ancestors (or a parent cycle); fix its parent setting`);
+}

@@ -1,0 +1,77 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Pool } from 'undici';
+import type { Refusal } from '../http/refusal.ts';
+import { downstreamResponseHeaders, upstreamRequestHeaders, type ForwardingFacts } from './headers.ts';
+import { classifyUpstreamError, upstreamRefusal, type UpstreamErrorKind } from './upstream-error.ts';
+
+export interface UpstreamSettings {
+  readonly url: URL;
+  readonly connections: number;
+  readonly connectTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+  readonly bodyTimeoutMs: number;
+  readonly preserveHost: boolean;
+}
+
+export interface ForwardHooks {
+  /** The upstream failed before a response started: the caller still needs an answer. */
+  refuse(req: IncomingMessage, res: ServerResponse, refusal: Refusal, kind: UpstreamErrorKind): void;
+  /** The upstream failed mid-response: the caller's connection is cut, nothing can be said. */
+  aborted(req: IncomingMessage, kind: UpstreamErrorKind): void;
+}
+
+/**
+ * Plain HTTP forwarding over a keep-alive undici Pool: the request body streams to the upstream
+ * and the response streams straight into the caller's response. The target is fixed at start:
+ * only the request's path and query travel, never a host or scheme taken from the request.
+ */
+export class HttpForwarder {
+  readonly #pool: Pool;
+  readonly #origin: string;
+  readonly #upstreamHost: string | null;
+  readonly #hooks: ForwardHooks;
+
+  constructor(settings: UpstreamSettings, hooks: ForwardHooks) {
+    this.#origin = settings.url.origin;
+    this.#upstreamHost = settings.preserveHost ? null : settings.url.host;
+    this.#hooks = hooks;
+    this.#pool = new Pool(this.#origin, {
+      connections: settings.connections,
+      connect: { timeout: settings.connectTimeoutMs },
+      headersTimeout: settings.headersTimeoutMs,
+      bodyTimeout: settings.bodyTimeoutMs,
+      keepAliveTimeout: 4_000,
+    });
+  }
+
+  forward(req: IncomingMessage, res: ServerResponse, facts: Omit<ForwardingFacts, 'upstreamHost'>): void {
+    const headers = upstreamRequestHeaders(req.rawHeaders, { ...facts, upstreamHost: this.#upstreamHost });
+    const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+    this.#pool.stream(
+      {
+        path: req.url ?? '/',
+        method: req.method ?? 'GET',
+        headers,
+        body: hasBody ? req : null,
+      },
+      ({ statusCode, headers: upstreamHeaders }) => {
+        res.writeHead(statusCode, downstreamResponseHeaders(upstreamHeaders, facts.requestId));
+        return res;
+      },
+      (error) => {
+        if (error === null) return;
+        const kind = classifyUpstreamError(error);
+        if (res.headersSent) {
+          this.#hooks.aborted(req, kind);
+          res.destroy();
+        } else if (!req.socket.destroyed) {
+          this.#hooks.refuse(req, res, upstreamRefusal(kind, this.#origin), kind);
+        }
+      },
+    );
+  }
+
+  close(): Promise<void> {
+    return this.#pool.close();
+  }
+}

@@ -1,0 +1,61 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface SeenRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingMessage['headers'];
+  readonly body: string;
+}
+
+export interface EchoUpstream {
+  readonly server: Server;
+  readonly port: number;
+  readonly url: string;
+  readonly seen: SeenRequest[];
+  close(): Promise<void>;
+}
+
+/**
+ * A real HTTP upstream on loopback that answers every request with a JSON echo of what it
+ * received (method, path, headers, body), so tests can assert what the gateway forwarded.
+ * Also usable by hand: `npm run upstream:demo`.
+ */
+export async function startEchoUpstream(port = 0, host = '127.0.0.1'): Promise<EchoUpstream> {
+  const seen: SeenRequest[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const record = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
+      seen.push(record);
+      const body = JSON.stringify({ upstream: 'echo', ...record });
+      res.writeHead(200, { 'content-type': 'application/json', 'set-cookie': ['a=1', 'b=2'] });
+      res.end(body);
+    });
+  });
+  server.on('upgrade', (req, socket) => {
+    // A minimal WebSocket-style handshake: enough to prove an upgrade was forwarded.
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n');
+    socket.on('data', (data: Buffer) => socket.write(data));
+    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: '' });
+  });
+  await new Promise<void>((resolve) => server.listen(port, host, resolve));
+  const actual = (server.address() as AddressInfo).port;
+  return {
+    server,
+    port: actual,
+    url: `http://${host}:${actual}`,
+    seen,
+    close: () => new Promise((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const port = Number(process.env['PORT'] ?? 3000);
+  const upstream = await startEchoUpstream(port);
+  process.stdout.write(`echo upstream listening on ${upstream.url}\n`);
+}
