@@ -9,7 +9,7 @@ export interface Cidr {
 
 export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: string };
 
-const PREFIX = /^(0|[1-9][0-9]{0,2})$/;
+const PREFIX = /^(0|[1-9][0-9]*)$/;
 
 /** Mask for the word at `wordIndex` of a prefix, as an unsigned 32-bit value. */
 export function wordMask(prefix: number, wordIndex: number): number {
@@ -33,7 +33,7 @@ export function networkOf(ip: IpAddress, prefix: number): Cidr {
 }
 
 export function hostCidr(ip: IpAddress): Cidr {
-  return { family: ip.family, words: ip.words, prefix: bitLength(ip.family) };
+  return { family: ip.family, words: ip.words.slice(), prefix: bitLength(ip.family) };
 }
 
 /**
@@ -83,7 +83,11 @@ export function cidrContains(cidr: Cidr, ip: IpAddress): boolean {
   return true;
 }
 
-/** Shortens attacker- or operator-supplied text quoted back in an error message. */
+/**
+ * Attacker- or operator-supplied text as it may be quoted back in an error message or a log:
+ * shortened, with control characters escaped so a value cannot forge lines.
+ */
 export function clip(text: string, max = 64): string {
-  return text.length <= max ? text : `${text.slice(0, max)}…`;
+  const short = text.length <= max ? text : `${text.slice(0, max)}…`;
+  return short.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
