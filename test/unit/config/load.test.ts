@@ -1,0 +1,111 @@
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../../src/config/load.ts';
+
+const dirs: string[] = [];
+function scratch(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'allowgate-config-'));
+  dirs.push(dir);
+  return dir;
+}
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+const TOKEN = 'a-long-enough-admin-token';
+
+function load(env: Record<string, string> = {}, yaml?: string) {
+  const dir = scratch();
+  const path = join(dir, 'allowgate.yaml');
+  writeFileSync(path, yaml ?? '');
+  return loadConfig({ argv: ['--config', path], env: { ALLOWGATE_ADMIN_TOKEN: TOKEN, ALLOWGATE_STORE: 'memory', ...env } });
+}
+
+function failure(env: Record<string, string>, yaml?: string): string {
+  try {
+    load(env, yaml);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('has safe defaults', () => {
+    const c = load();
+    expect(c.listen).toEqual({ host: '0.0.0.0', port: 8080 });
+    expect(c.admin.listen).toEqual({ host: '127.0.0.1', port: 9090 });
+    expect(c.upstream.url.origin).toBe('http://127.0.0.1:3000');
+    expect(c.clientIp.trust).toEqual({ mode: 'none' });
+    expect(c.identity.anonymous).toBe('pass');
+    expect(c.identity.strategies).toEqual([]);
+    expect(c.policy).toEqual({ mode: 'enforce', default: 'open' });
+  });
+
+  it('applies environment overrides over the file', () => {
+    const c = load({ ALLOWGATE_LISTEN: '[::1]:0', ALLOWGATE_UPSTREAM_URL: 'https://api.internal:8443', ALLOWGATE_TRUSTED_PROXIES: '10.0.0.0/8, 192.0.2.1' }, 'listen: 127.0.0.1:1234\n');
+    expect(c.listen).toEqual({ host: '::1', port: 0 });
+    expect(c.upstream.url.origin).toBe('https://api.internal:8443');
+    expect(c.clientIp.trust.mode).toBe('list');
+    expect(c.clientIp.trust.mode === 'list' && c.clientIp.trust.proxies.map((p) => p.prefix)).toEqual([8, 32]);
+  });
+
+  it('reads the YAML file, strategies included', () => {
+    const c = load({}, [
+      'clientIp: { trustedHops: 2, header: forwarded }',
+      'identity:',
+      '  strategies: [{ type: header, header: X-Account }, { type: path, templates: ["/v1/Account/{account}/"] }]',
+      '  anonymous: deny',
+      '  exemptPaths: [/health/]',
+      'policy: { mode: report-only, default: closed }',
+    ].join('\n'));
+    expect(c.clientIp).toMatchObject({ trust: { mode: 'hops', hops: 2 }, source: 'forwarded' });
+    expect(c.identity.strategies).toEqual([{ type: 'header', header: 'x-account' }, { type: 'path', templates: ['/v1/Account/{account}/'] }]);
+    expect(c.identity.exemptPaths).toEqual(['/health']);
+    expect(c.policy).toEqual({ mode: 'report-only', default: 'closed' });
+  });
+
+  it('names the variable, the value and what is expected', () => {
+    expect(failure({ ALLOWGATE_TRUSTED_HOPS: 'x' })).toBe("ALLOWGATE_TRUSTED_HOPS must be an integer 0-16, got 'x'");
+    expect(failure({ ALLOWGATE_TRUSTED_HOPS: '17' })).toContain('must be an integer 0-16');
+    expect(failure({ ALLOWGATE_LISTEN: 'localhost' })).toContain('ALLOWGATE_LISTEN must be host:port');
+    expect(failure({ ALLOWGATE_UPSTREAM_URL: 'ftp://x' })).toContain('ALLOWGATE_UPSTREAM_URL must be an http:// or https:// URL');
+    expect(failure({ ALLOWGATE_UPSTREAM_URL: 'http://x/api' })).toContain('an origin only');
+    expect(failure({ ALLOWGATE_STORE: 'redis-ish' })).toContain("ALLOWGATE_STORE must be 'memory' or 'file:PATH'");
+    expect(failure({ ALLOWGATE_TRUSTED_PROXIES: '10.0.0.1/8' })).toContain('network is 10.0.0.0/8');
+    expect(failure({ ALLOWGATE_ADMIN_TOKEN: 'short' })).toContain('at least 16 characters');
+    expect(failure({ ALLOWGATE_ANONYMOUS: 'maybe' })).toContain('one of pass, deny, global');
+  });
+
+  it('refuses both trust settings at once, and unknown keys', () => {
+    expect(failure({ ALLOWGATE_TRUSTED_HOPS: '1', ALLOWGATE_TRUSTED_PROXIES: '10.0.0.0/8' })).toContain('not both');
+    expect(failure({}, 'clientIp: { trustedHops: 1, trustedProxies: [10.0.0.0/8] }')).toContain('not both');
+    expect(failure({}, 'upstreem: { url: http://x }')).toContain("unknown config key 'upstreem'");
+    expect(failure({}, 'identity: { strategies: [{ type: header, claim: iss }] }')).toContain("unknown config key 'identity.strategies[0].claim'");
+    expect(failure({}, 'listen: [1\n')).toContain('not valid YAML');
+  });
+
+  it('refuses exempt paths that are not canonical', () => {
+    expect(failure({}, 'identity: { exemptPaths: ["/a/../b"] }')).toContain('normalized absolute path');
+    expect(failure({}, 'identity: { exemptPaths: ["health"] }')).toContain('normalized absolute path');
+  });
+
+  it('fails when an explicit config file is missing', () => {
+    expect(() => loadConfig({ argv: ['--config', '/nonexistent/allowgate.yaml'], env: {} })).toThrow(/does not exist/);
+  });
+
+  it('generates an admin token once and keeps it beside the file store', () => {
+    const dir = scratch();
+    const env = { ALLOWGATE_STORE: `file:${join(dir, 'data', 'store.json')}` };
+    const first = loadConfig({ argv: [], env });
+    expect(first.admin.tokenSource).toBe('generated');
+    const tokenFile = join(dir, 'data', 'admin-token');
+    expect(readFileSync(tokenFile, 'utf8').trim()).toBe(first.admin.token);
+    expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
+    const second = loadConfig({ argv: [], env });
+    expect(second.admin).toMatchObject({ token: first.admin.token, tokenSource: 'file' });
+  });
+});
