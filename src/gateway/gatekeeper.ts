@@ -56,10 +56,11 @@ export class Gatekeeper {
   check(req: IncomingView): Checked | Promise<Checked> {
     const parts = this.#parts;
     const requestId = requestIdFrom(req.rawHeaders);
-    const peerIp = req.remoteAddress === undefined ? null : parseIp(req.remoteAddress);
-    const peer = peerIp === null ? String(req.remoteAddress) : formatIp(peerIp);
+    const remote = socketAddress(req.remoteAddress);
+    const peerIp = remote === undefined ? null : parseIp(remote);
+    const peer = peerIp === null ? String(remote) : formatIp(peerIp);
     const exempt = parts.isExempt(req.url);
-    const client = parts.clientIp(req.remoteAddress, req.rawHeaders);
+    const client = parts.clientIp(remote, req.rawHeaders);
     // A trusted peer whose chain was refused is not vouched for: its headers are not passed on.
     const base = { requestId, peer, peerTrusted: client.ok && client.fromHeader };
 
@@ -99,6 +100,17 @@ export class Gatekeeper {
     }
     return finish(global, lookup);
   }
+}
+
+/**
+ * A link-local peer's address comes from the kernel with its zone (`fe80::1%eth0`). The zone names
+ * our own interface, not the caller, so it is dropped here; in header values and rules, where a
+ * zone could only be a client's decoration, the address parser refuses it.
+ */
+function socketAddress(address: string | undefined): string | undefined {
+  if (address === undefined) return undefined;
+  const zone = address.indexOf('%');
+  return zone < 0 ? address : address.slice(0, zone);
 }
 
 type Facts = Pick<Checked, 'requestId' | 'peer' | 'peerTrusted' | 'client'>;
