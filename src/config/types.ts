@@ -1,6 +1,7 @@
 import type { ClientIpConfig } from '../client-ip/types.ts';
 import type { StrategyConfig } from '../identity/types.ts';
 import type { PolicyDefaults } from '../policy/decide.ts';
+import type { UpstreamSettings } from '../proxy/http-forwarder.ts';
 
 export interface HostPort {
   readonly host: string;
@@ -17,17 +18,7 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 /** The validated configuration: every field present, every value checked (see load.ts). */
 export interface Config {
   readonly listen: HostPort;
-  readonly upstream: {
-    readonly url: URL;
-    readonly connections: number;
-    readonly connectTimeoutMs: number;
-    /** Time allowed for the upstream's response headers; past it the caller gets 504. */
-    readonly headersTimeoutMs: number;
-    /** Longest silence allowed while a body streams; past it the exchange is aborted. */
-    readonly bodyTimeoutMs: number;
-    /** Forward the caller's Host header (a sidecar's upstream usually serves that name). */
-    readonly preserveHost: boolean;
-  };
+  readonly upstream: UpstreamSettings;
   readonly clientIp: ClientIpConfig;
   readonly identity: {
     readonly strategies: readonly StrategyConfig[];

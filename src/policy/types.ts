@@ -3,7 +3,9 @@
  * Stores persist these records; the request path only ever sees them compiled (compile.ts).
  */
 
-export type Action = 'allow' | 'deny';
+import type { Action } from '../ip/trie.ts';
+
+export type { Action };
 export type Mode = 'enforce' | 'report-only' | 'off';
 export type DefaultPolicy = 'open' | 'closed';
 

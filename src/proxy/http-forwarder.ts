@@ -5,11 +5,16 @@ import { downstreamResponseHeaders, upstreamRequestHeaders, type ForwardingFacts
 import { classifyUpstreamError, upstreamRefusal, type UpstreamErrorKind } from './upstream-error.ts';
 
 export interface UpstreamSettings {
+  /** An origin (scheme, host, port): request paths are forwarded as they are. */
   readonly url: URL;
+  /** Keep-alive pool size. */
   readonly connections: number;
   readonly connectTimeoutMs: number;
+  /** Time allowed for the upstream's response headers; past it the caller gets 504. */
   readonly headersTimeoutMs: number;
+  /** Longest silence allowed while a body streams; past it the exchange is aborted. */
   readonly bodyTimeoutMs: number;
+  /** Forward the caller's Host header (a sidecar's upstream usually serves that name). */
   readonly preserveHost: boolean;
 }
 
