@@ -1,0 +1,69 @@
+import { refusal, type Refusal } from '../http/refusal.ts';
+import type { AccountRecord } from '../policy/types.ts';
+import type { AccountChange, AclStore, ChangeListener, UpdateOutcome } from './store.ts';
+
+/**
+ * Accounts in a Map. Updates run one at a time, in arrival order, so a change is always computed
+ * from the record it replaces. Subclasses make a change durable in `persist` before it is
+ * committed to memory: if that fails, memory keeps the old state and the caller is refused.
+ */
+export class MemoryStore implements AclStore {
+  readonly kind: AclStore['kind'] = 'memory';
+  protected readonly records = new Map<string, AccountRecord>();
+  readonly #listeners = new Set<ChangeListener>();
+  #tail: Promise<unknown> = Promise.resolve();
+
+  async open(): Promise<void> {}
+
+  async close(): Promise<void> {
+    await this.#tail;
+    this.#listeners.clear();
+  }
+
+  async read(account: string): Promise<AccountRecord | null> {
+    return this.records.get(account) ?? null;
+  }
+
+  async accounts(): Promise<readonly string[]> {
+    return [...this.records.keys()].sort();
+  }
+
+  update(account: string, change: AccountChange, expectedVersion?: number): Promise<UpdateOutcome> {
+    const run = this.#tail.then(() => this.#apply(account, change, expectedVersion));
+    // The queue continues whatever this update's fate; its caller sees the failure.
+    this.#tail = run.catch(() => undefined);
+    return run;
+  }
+
+  subscribe(listener: ChangeListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /**
+   * Makes the current state with `record` applied durable, or says why it could not; the default
+   * keeps everything in memory only.
+   */
+  protected async persist(_record: AccountRecord): Promise<Refusal | null> {
+    return null;
+  }
+
+  async #apply(account: string, change: AccountChange, expectedVersion: number | undefined): Promise<UpdateOutcome> {
+    const current = this.records.get(account) ?? null;
+    const version = current?.version ?? 0;
+    if (expectedVersion !== undefined && expectedVersion !== version) {
+      return {
+        ok: false,
+        refusal: refusal(412, 'version_conflict', `account ${account} is at version ${version}, not ${expectedVersion}: reload it and apply the change again`),
+      };
+    }
+    const result = change(current);
+    if (!result.ok) return result;
+    const record: AccountRecord = { ...result.draft, account, version: version + 1 };
+    const failed = await this.persist(record);
+    if (failed !== null) return { ok: false, refusal: failed };
+    this.records.set(account, record);
+    for (const listener of this.#listeners) listener(account, record.version);
+    return { ok: true, record, previous: current };
+  }
+}

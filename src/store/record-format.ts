@@ -1,0 +1,62 @@
+import type { AccountRecord, AccountSettings, AclEntry } from '../policy/types.ts';
+
+/**
+ * Checks a record read back from storage. Stores write only valid records, so anything else means
+ * the data was damaged or edited by hand: it is refused whole, naming where, rather than enforced
+ * with a piece missing.
+ */
+export function parseStoredRecord(raw: unknown, account: string, origin: string): AccountRecord {
+  const where = `${origin}: account ${JSON.stringify(account)}`;
+  const bad = (what: string): never => {
+    throw new Error(`${where}: ${what}`);
+  };
+  if (!isObject(raw)) return bad('is not an object');
+  if (raw['account'] !== account) bad('has a different "account" inside');
+  const version = raw['version'];
+  if (typeof version !== 'number' || !Number.isSafeInteger(version) || version < 1) bad('"version" must be a positive integer');
+  const settings = parseSettings(raw['settings'], bad);
+  const entries = raw['entries'];
+  if (!Array.isArray(entries)) return bad('"entries" must be an array');
+  return { account, version: version as number, settings, entries: entries.map((e, i) => parseEntry(e, (what) => bad(`entry ${i} ${what}`))) };
+}
+
+function parseSettings(raw: unknown, bad: (what: string) => never): AccountSettings {
+  if (!isObject(raw)) return bad('"settings" must be an object');
+  const { parent, mode, default: fallback } = raw;
+  if (parent !== undefined && typeof parent !== 'string') bad('settings.parent must be a string');
+  if (mode !== undefined && mode !== 'enforce' && mode !== 'report-only' && mode !== 'off') bad('settings.mode is not a mode');
+  if (fallback !== undefined && fallback !== 'open' && fallback !== 'closed') bad('settings.default must be open or closed');
+  return {
+    ...(parent === undefined ? {} : { parent: parent as string }),
+    ...(mode === undefined ? {} : { mode: mode as AccountSettings['mode'] & string }),
+    ...(fallback === undefined ? {} : { default: fallback as 'open' | 'closed' }),
+  };
+}
+
+const STRING_FIELDS = ['id', 'ipAddress', 'description', 'createdAt', 'updatedAt'] as const;
+
+function parseEntry(raw: unknown, bad: (what: string) => never): AclEntry {
+  if (!isObject(raw)) return bad('is not an object');
+  for (const field of STRING_FIELDS) if (typeof raw[field] !== 'string') bad(`"${field}" must be a string`);
+  const cidrs = raw['cidrs'];
+  if (!Array.isArray(cidrs) || cidrs.length === 0 || !cidrs.every((c) => typeof c === 'string')) bad('"cidrs" must be a non-empty array of strings');
+  if (raw['action'] !== 'allow' && raw['action'] !== 'deny') bad('"action" must be allow or deny');
+  if (typeof raw['enabled'] !== 'boolean') bad('"enabled" must be a boolean');
+  const expiresAt = raw['expiresAt'];
+  if (expiresAt !== undefined && typeof expiresAt !== 'string') bad('"expiresAt" must be a string');
+  return {
+    id: raw['id'] as string,
+    ipAddress: raw['ipAddress'] as string,
+    cidrs: cidrs as string[],
+    action: raw['action'],
+    description: raw['description'] as string,
+    enabled: raw['enabled'],
+    createdAt: raw['createdAt'] as string,
+    updatedAt: raw['updatedAt'] as string,
+    ...(expiresAt === undefined ? {} : { expiresAt: expiresAt as string }),
+  };
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
