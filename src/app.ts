@@ -48,7 +48,7 @@ export async function startAllowgate(config: Config, logger: Logger): Promise<Al
     aborted: (req, kind) => logger.warn({ url: req.url, kind }, 'upstream failed mid-response'),
   });
   const wsForwarder = new WsForwarder(config.upstream, (req, kind) => logger.warn({ url: req.url, kind }, 'websocket upstream failed'));
-  const proxyServer = createGatewayServer({ gatekeeper, http: httpForwarder, ws: wsForwarder, logger, limits: config.limits });
+  const gatewayServer = createGatewayServer({ gatekeeper, http: httpForwarder, ws: wsForwarder, logger, limits: config.limits });
 
   let ready = false;
   const check = async (account: string, ip: IpAddress): Promise<CheckResult> => {
@@ -69,6 +69,7 @@ export async function startAllowgate(config: Config, logger: Logger): Promise<Al
     logger,
   }));
 
+  const proxyServer = gatewayServer.server;
   const proxyAddress = await listen(proxyServer, config.listen);
   const adminAddress = await listen(adminServer, config.admin.listen);
   ready = true;
@@ -90,7 +91,10 @@ export async function startAllowgate(config: Config, logger: Logger): Promise<Al
     close: () => {
       closing ??= (async () => {
         ready = false;
-        await Promise.all([drain(proxyServer, config.shutdownTimeoutMs), drain(adminServer, config.shutdownTimeoutMs)]);
+        await Promise.all([
+          drain(proxyServer, config.shutdownTimeoutMs, gatewayServer.destroyUpgraded),
+          drain(adminServer, config.shutdownTimeoutMs, () => undefined),
+        ]);
         wsForwarder.close();
         await httpForwarder.close();
         cache.close();
@@ -113,9 +117,12 @@ function listen(server: Server, at: HostPort): Promise<AddressInfo> {
 }
 
 /** Stops accepting and waits for in-flight requests; past the timeout, cuts what is left. */
-function drain(server: Server, timeoutMs: number): Promise<void> {
+function drain(server: Server, timeoutMs: number, cutDetached: () => void): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => server.closeAllConnections(), timeoutMs);
+    const timer = setTimeout(() => {
+      server.closeAllConnections();
+      cutDetached();
+    }, timeoutMs);
     timer.unref();
     server.close(() => {
       clearTimeout(timer);

@@ -41,8 +41,18 @@ export function sendRefusal(res: ServerResponse, refused: Refusal, requestId: st
   res.end(body);
 }
 
+export interface GatewayServer {
+  readonly server: Server;
+  /**
+   * Cuts proxied WebSocket connections. An upgraded socket leaves the HTTP server's connection
+   * tracking, so shutdown has to end these itself once their grace period is over.
+   */
+  destroyUpgraded(): void;
+}
+
 /** The proxy listener: every request and upgrade is checked, then forwarded or refused. */
-export function createGatewayServer(parts: ProxyServerParts): Server {
+export function createGatewayServer(parts: ProxyServerParts): GatewayServer {
+  const upgraded = new Set<Duplex>();
   const { gatekeeper, logger, limits } = parts;
   const server = createServer({
     maxHeaderSize: limits.maxHeaderBytes,
@@ -108,6 +118,11 @@ export function createGatewayServer(parts: ProxyServerParts): Server {
         return;
       }
       logDecision(req, checked, 101);
+      upgraded.add(socket);
+      socket.once('close', () => upgraded.delete(socket));
+      // A caller that closed its side is done; finishing ours too lets the proxy engine close the
+      // upstream side instead of holding a half-open pair until the upstream hangs up.
+      socket.once('end', () => socket.end());
       parts.ws.forward(req, socket, head, { peer: checked.peer, peerTrusted: checked.peerTrusted, requestId: checked.requestId });
     };
     const checked = gatekeeper.check(viewOf(req));
@@ -131,7 +146,12 @@ export function createGatewayServer(parts: ProxyServerParts): Server {
     writeRawRefusal(socket, refused, '');
   });
 
-  return server;
+  return {
+    server,
+    destroyUpgraded: () => {
+      for (const socket of upgraded) socket.destroy();
+    },
+  };
 }
 
 function viewOf(req: IncomingMessage): { url: string; rawHeaders: readonly string[]; remoteAddress: string | undefined } {

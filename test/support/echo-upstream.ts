@@ -34,7 +34,10 @@ export async function startEchoUpstream(port = 0, host = '127.0.0.1'): Promise<E
       res.end(body);
     });
   });
+  const upgraded = new Set<import('node:stream').Duplex>();
   server.on('upgrade', (req, socket) => {
+    upgraded.add(socket);
+    socket.on('close', () => upgraded.delete(socket));
     // A minimal WebSocket-style handshake: enough to prove an upgrade was forwarded.
     socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n');
     socket.on('data', (data: Buffer) => socket.write(data));
@@ -49,6 +52,7 @@ export async function startEchoUpstream(port = 0, host = '127.0.0.1'): Promise<E
     seen,
     close: () => new Promise((resolve) => {
       server.closeAllConnections();
+      for (const socket of upgraded) socket.destroy();
       server.close(() => resolve());
     }),
   };

@@ -1,0 +1,49 @@
+import type { IncomingMessage } from 'node:http';
+import { refusal, type Refusal } from '../http/refusal.ts';
+
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export type BodyResult = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly refusal: Refusal };
+
+/** Reads a JSON request body, bounded; never buffers more than the limit. */
+export function readJsonBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<BodyResult> {
+  const type = req.headers['content-type'] ?? '';
+  if (!/^application\/json\s*(;|$)/i.test(type)) {
+    req.resume();
+    return Promise.resolve({ ok: false, refusal: refusal(415, 'unsupported_media_type', 'send the body as JSON with Content-Type: application/json') });
+  }
+  const declared = Number(req.headers['content-length'] ?? 0);
+  const tooLarge = refusal(413, 'body_too_large', `the request body exceeds ${limit} bytes`);
+  if (declared > limit) {
+    req.resume();
+    return Promise.resolve({ ok: false, refusal: tooLarge });
+  }
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    req.on('data', (chunk: Buffer) => {
+      if (done) return;
+      size += chunk.length;
+      if (size > limit) {
+        done = true;
+        resolve({ ok: false, refusal: tooLarge });
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('error', () => {
+      if (!done) resolve({ ok: false, refusal: refusal(400, 'invalid_json', 'the request body could not be read') });
+      done = true;
+    });
+    req.on('end', () => {
+      if (done) return;
+      done = true;
+      try {
+        resolve({ ok: true, value: JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown });
+      } catch (error) {
+        resolve({ ok: false, refusal: refusal(400, 'invalid_json', `the request body is not valid JSON: ${(error as Error).message}`) });
+      }
+    });
+  });
+}

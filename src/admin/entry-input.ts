@@ -1,0 +1,91 @@
+import { refusal, type Refusal } from '../http/refusal.ts';
+import { formatCidr } from '../ip/cidr.ts';
+import { parseRule } from '../ip/rule.ts';
+import type { AclEntry, Action } from '../policy/types.ts';
+
+export const MAX_DESCRIPTION_LENGTH = 255;
+
+/** An entry as the API shows it: snake_case, `expires_at` null when unset. */
+export function toApiEntry(entry: AclEntry): Record<string, unknown> {
+  return {
+    id: entry.id,
+    ip_address: entry.ipAddress,
+    cidrs: entry.cidrs,
+    action: entry.action,
+    description: entry.description,
+    enabled: entry.enabled,
+    created_at: entry.createdAt,
+    updated_at: entry.updatedAt,
+    expires_at: entry.expiresAt ?? null,
+  };
+}
+
+/** The fields a client may set; `undefined` means "not given", `null` expiry means "clear it". */
+export interface EntryFields {
+  readonly ipAddress?: { readonly input: string; readonly cidrs: readonly string[] };
+  readonly description?: string;
+  readonly action?: Action;
+  readonly enabled?: boolean;
+  readonly expiresAt?: string | null;
+}
+
+export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly refusal: Refusal };
+
+const FIELDS = new Set(['ip_address', 'description', 'name', 'action', 'enabled', 'expires_at']);
+
+function invalid(field: string, expected: string): Parsed<never> {
+  return { ok: false, refusal: refusal(400, 'invalid_field', `${field} must be ${expected}`) };
+}
+
+/**
+ * Validates a POST or PATCH body. `name` is accepted as another word for `description` (the
+ * consoles we mirror call it that); sending both with different values is an error.
+ */
+export function parseEntryFields(body: unknown, nowMs: number, requireAddress: boolean): Parsed<EntryFields> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return invalid('the request body', 'a JSON object');
+  const input = body as Record<string, unknown>;
+  for (const key of Object.keys(input)) {
+    if (!FIELDS.has(key)) return { ok: false, refusal: refusal(400, 'unknown_field', `unknown field '${key.slice(0, 64)}': expected ${[...FIELDS].join(', ')}`) };
+  }
+  const fields: { -readonly [K in keyof EntryFields]: EntryFields[K] } = {};
+
+  const address = input['ip_address'];
+  if (address === undefined) {
+    if (requireAddress) return { ok: false, refusal: refusal(400, 'invalid_format', 'ip_address is required, e.g. "203.0.113.0/24"') };
+  } else {
+    if (typeof address !== 'string') return invalid('ip_address', 'a string');
+    const rule = parseRule(address);
+    if (!rule.ok) return { ok: false, refusal: refusal(400, 'invalid_format', rule.error) };
+    fields.ipAddress = { input: rule.value.input, cidrs: rule.value.cidrs.map(formatCidr) };
+  }
+
+  const description = input['description'];
+  const name = input['name'];
+  for (const [field, value] of [['description', description], ['name', name]] as const) {
+    if (value !== undefined && (typeof value !== 'string' || value.length > MAX_DESCRIPTION_LENGTH)) return invalid(field, `a string of at most ${MAX_DESCRIPTION_LENGTH} characters`);
+  }
+  if (description !== undefined && name !== undefined && description !== name) return invalid('name', 'the same as description when both are given');
+  const text = (description ?? name) as string | undefined;
+  if (text !== undefined) fields.description = text;
+
+  const action = input['action'];
+  if (action !== undefined) {
+    if (action !== 'allow' && action !== 'deny') return invalid('action', '"allow" or "deny"');
+    fields.action = action;
+  }
+  const enabled = input['enabled'];
+  if (enabled !== undefined) {
+    if (typeof enabled !== 'boolean') return invalid('enabled', 'true or false');
+    fields.enabled = enabled;
+  }
+  const expires = input['expires_at'];
+  if (expires === null) {
+    fields.expiresAt = null;
+  } else if (expires !== undefined) {
+    const at = typeof expires === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(expires) ? Date.parse(expires) : Number.NaN;
+    if (Number.isNaN(at)) return invalid('expires_at', 'an ISO 8601 date-time such as "2026-12-31T23:59:59Z", or null');
+    if (at <= nowMs) return invalid('expires_at', 'in the future');
+    fields.expiresAt = new Date(at).toISOString();
+  }
+  return { ok: true, value: fields };
+}
