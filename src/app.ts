@@ -11,6 +11,7 @@ import { compileIdentityResolver } from './identity/resolve.ts';
 import type { IpAddress } from './ip/address.ts';
 import { formatCidr } from './ip/cidr.ts';
 import type { Logger } from './observability/logger.ts';
+import { redactUrl } from './observability/redact-url.ts';
 import { PolicyCache } from './policy/cache.ts';
 import { decideForAccount } from './policy/decide.ts';
 import { isRefusal, PolicyResolver } from './policy/resolve.ts';
@@ -41,13 +42,13 @@ export async function startAllowgate(config: Config, logger: Logger): Promise<Al
   });
 
   const httpForwarder = new HttpForwarder(config.upstream, {
-    refuse: (req, res, refused, kind) => {
-      logger.warn({ url: req.url, kind, reason: refused.reason }, 'upstream failed');
-      sendRefusal(res, refused, String(req.headers['x-request-id'] ?? ''));
+    refuse: (req, res, refused, kind, requestId) => {
+      logger.warn({ request_id: requestId, url: redactUrl(req.url ?? ''), kind, reason: refused.reason, status: refused.status }, 'upstream failed');
+      sendRefusal(res, refused, requestId);
     },
-    aborted: (req, kind) => logger.warn({ url: req.url, kind }, 'upstream failed mid-response'),
+    aborted: (req, kind, requestId) => logger.warn({ request_id: requestId, url: redactUrl(req.url ?? ''), kind }, 'upstream failed mid-response'),
   });
-  const wsForwarder = new WsForwarder(config.upstream, (req, kind) => logger.warn({ url: req.url, kind }, 'websocket upstream failed'));
+  const wsForwarder = new WsForwarder(config.upstream, (req, kind) => logger.warn({ request_id: req.headers['x-request-id'], url: redactUrl(req.url ?? ''), kind }, 'websocket upstream failed'));
   const gatewayServer = createGatewayServer({ gatekeeper, http: httpForwarder, ws: wsForwarder, logger, limits: config.limits });
 
   let ready = false;

@@ -20,9 +20,9 @@ export interface UpstreamSettings {
 
 export interface ForwardHooks {
   /** The upstream failed before a response started: the caller still needs an answer. */
-  refuse(req: IncomingMessage, res: ServerResponse, refusal: Refusal, kind: UpstreamErrorKind): void;
+  refuse(req: IncomingMessage, res: ServerResponse, refusal: Refusal, kind: UpstreamErrorKind, requestId: string): void;
   /** The upstream failed mid-response: the caller's connection is cut, nothing can be said. */
-  aborted(req: IncomingMessage, kind: UpstreamErrorKind): void;
+  aborted(req: IncomingMessage, kind: UpstreamErrorKind, requestId: string): void;
 }
 
 /**
@@ -67,10 +67,10 @@ export class HttpForwarder {
         if (error === null) return;
         const kind = classifyUpstreamError(error);
         if (res.headersSent) {
-          this.#hooks.aborted(req, kind);
+          this.#hooks.aborted(req, kind, facts.requestId);
           res.destroy();
         } else if (!req.socket.destroyed) {
-          this.#hooks.refuse(req, res, upstreamRefusal(kind, this.#origin), kind);
+          this.#hooks.refuse(req, res, upstreamRefusal(kind, this.#origin), kind, facts.requestId);
         }
       },
     );

@@ -215,6 +215,8 @@ describe('gateway lifecycle', () => {
       const reply = await send(`${gw.url}/x`, { localAddress: OFFICE });
       expect(reply.status).toBe(502);
       expect(reply.json()).toMatchObject({ code: 502, reason: 'upstream_unavailable' });
+      expect(reply.json()['request_id']).toBe(reply.headers['x-request-id']);
+      expect(String(reply.headers['x-request-id']).length).toBeGreaterThan(8);
     } finally {
       await gw.stop();
     }
