@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
@@ -219,6 +221,49 @@ describe('gateway lifecycle', () => {
       expect(String(reply.headers['x-request-id']).length).toBeGreaterThan(8);
     } finally {
       await gw.stop();
+    }
+  });
+
+  it('streams request bodies upstream, and maps a reset to 502 and a slow upstream to 504', async () => {
+    const dir = scratchDir();
+    const upstream = await startEchoUpstream();
+    const config = join(dir.path, 'allowgate.yaml');
+    writeFileSync(config, 'upstream:\n  headersTimeoutMs: 300\n');
+    const gw = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config } });
+    try {
+      const payload = JSON.stringify({ data: 'x'.repeat(200_000) });
+      const posted = await send(`${gw.url}/upload`, { method: 'POST', headers: { 'content-type': 'application/json', 'content-length': String(payload.length) }, body: payload, localAddress: OFFICE });
+      expect(posted.status).toBe(200);
+      expect(posted.json<{ body: string }>().body).toBe(payload);
+
+      const reset = await send(`${gw.url}/reset`, { localAddress: OFFICE });
+      expect(reset.status).toBe(502);
+      expect(reset.json()).toMatchObject({ code: 502, reason: 'upstream_reset' });
+
+      const slow = await send(`${gw.url}/slow?ms=2000`, { localAddress: OFFICE });
+      expect(slow.status).toBe(504);
+      expect(slow.json()).toMatchObject({ code: 504, reason: 'upstream_timeout' });
+    } finally {
+      await gw.stop();
+      await upstream.close();
+      dir.remove();
+    }
+  });
+
+  it('lets in-flight requests finish on SIGTERM and refuses new connections', async () => {
+    const upstream = await startEchoUpstream();
+    const gw = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url } });
+    try {
+      const inFlight = send(`${gw.url}/slow?ms=600`, { localAddress: OFFICE });
+      await expect.poll(() => upstream.seen.some((r) => r.url.startsWith('/slow'))).toBe(true);
+      const exited = gw.stop('SIGTERM');
+      const reply = await inFlight;
+      expect(reply.status).toBe(200);
+      expect(await exited).toBe(0);
+      await expect(send(`${gw.url}/x`, { localAddress: OFFICE, timeoutMs: 1_000 })).rejects.toThrow(/ECONNREFUSED/);
+    } finally {
+      await gw.stop();
+      await upstream.close();
     }
   });
 

@@ -29,9 +29,20 @@ export async function startEchoUpstream(port = 0, host = '127.0.0.1'): Promise<E
     req.on('end', () => {
       const record = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
       seen.push(record);
+      // Misbehaviour on request, for the gateway's failure paths: /reset drops the connection,
+      // /slow?ms=N answers after N milliseconds.
+      if (record.url.startsWith('/reset')) {
+        req.socket.destroy();
+        return;
+      }
+      const delay = record.url.startsWith('/slow') ? Number(new URL(record.url, 'http://x').searchParams.get('ms') ?? 1000) : 0;
       const body = JSON.stringify({ upstream: 'echo', ...record });
-      res.writeHead(200, { 'content-type': 'application/json', 'set-cookie': ['a=1', 'b=2'] });
-      res.end(body);
+      const answer = (): void => {
+        res.writeHead(200, { 'content-type': 'application/json', 'set-cookie': ['a=1', 'b=2'] });
+        res.end(body);
+      };
+      if (delay > 0) setTimeout(answer, delay);
+      else answer();
     });
   });
   const upgraded = new Set<import('node:stream').Duplex>();
