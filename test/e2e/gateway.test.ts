@@ -3,7 +3,8 @@ import { join } from 'node:path';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
-import { scratchDir, startGateway, type GatewayProcess } from '../support/gateway-process.ts';
+import { startGateway, type GatewayProcess } from '../support/gateway-process.ts';
+import { scratchDir } from '../support/scratch.ts';
 import { send } from '../support/http.ts';
 
 // Loopback is a /8: each test client binds its own 127.x address, so one machine plays many callers.

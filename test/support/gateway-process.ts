@@ -1,7 +1,4 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
@@ -25,12 +22,6 @@ export interface StartOptions {
   readonly env?: Record<string, string>;
   readonly args?: readonly string[];
   readonly timeoutMs?: number;
-}
-
-/** A scratch directory removed by the returned function. */
-export function scratchDir(): { path: string; remove: () => void } {
-  const path = mkdtempSync(join(tmpdir(), 'allowgate-test-'));
-  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
 /**

@@ -1,21 +1,13 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { scratchPerTest } from '../../support/scratch.ts';
 import type { AccountDraft, AccountRecord, AclEntry } from '../../../src/policy/types.ts';
 import { FileStore } from '../../../src/store/file-store.ts';
 import { MemoryStore } from '../../../src/store/memory-store.ts';
 import type { AccountChange } from '../../../src/store/store.ts';
 
-const dirs: string[] = [];
-function scratch(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'allowgate-store-'));
-  dirs.push(dir);
-  return dir;
-}
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+const scratch = scratchPerTest();
 
 function entry(id: string, cidr: string): AclEntry {
   return { id, ipAddress: cidr, cidrs: [cidr], action: 'allow', description: id, enabled: true, createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z' };
