@@ -1,36 +1,78 @@
 import type { AclStore } from '../store/store.ts';
 import { compileList, type CompiledList } from './compile.ts';
 
+export interface CacheLimits {
+  /** Most accounts kept compiled (negative entries included). */
+  readonly maxEntries: number;
+  /** Most bytes of compiled tries kept. */
+  readonly maxBytes: number;
+}
+
+export const DEFAULT_CACHE_LIMITS: CacheLimits = { maxEntries: 10_000, maxBytes: 256 * 1024 * 1024 };
+
+/** What a negative entry ("no record") is charged against maxBytes. */
+const NEGATIVE_ENTRY_BYTES = 64;
+
+export interface CacheStats {
+  readonly entries: number;
+  readonly bytes: number;
+  readonly hits: number;
+  readonly misses: number;
+  readonly evictions: number;
+  /** Loads answered from the last-known-good list because the store failed. */
+  readonly staleServed: number;
+}
+
 /**
- * Compiled lists by account, kept fresh by the store's change notifications. A cached `null`
- * means "this account has no record" (negative caching), invalidated like any other entry.
+ * Compiled lists by account, least recently used evicted first, kept fresh by the store's change
+ * notifications. A cached `null` means "this account has no record" (negative caching),
+ * invalidated like any other entry.
  *
  * `peek` is synchronous so the request path only waits on I/O for an account it has not seen
  * since its last change; concurrent misses for one account share a single store read.
+ *
+ * Last-known-good: an invalidated or expired list is kept aside until its replacement loads. If
+ * the store fails meanwhile, the old list keeps being enforced rather than the account opening up
+ * or being refused wholesale.
  */
 export class PolicyCache {
   readonly #store: AclStore;
   readonly #now: () => number;
+  readonly #limits: CacheLimits;
   readonly #lists = new Map<string, CompiledList | null>();
+  readonly #stale = new Map<string, CompiledList | null>();
   readonly #loading = new Map<string, Promise<CompiledList | null>>();
-  /** Bumped on every invalidation, so a read that started before a change is never cached after it. */
-  readonly #generation = new Map<string, number>();
   readonly #unsubscribe: () => void;
+  #bytes = 0;
+  #hits = 0;
+  #misses = 0;
+  #evictions = 0;
+  #staleServed = 0;
 
-  constructor(store: AclStore, now: () => number = Date.now) {
+  constructor(store: AclStore, now: () => number = Date.now, limits: CacheLimits = DEFAULT_CACHE_LIMITS) {
     this.#store = store;
     this.#now = now;
-    this.#unsubscribe = store.subscribe((account) => this.invalidate(account));
+    this.#limits = limits;
+    this.#unsubscribe = store.subscribe((account, version) => this.invalidate(account, version));
   }
 
   /** The compiled list, `null` when the account has none, `undefined` when not cached (or stale). */
   peek(account: string): CompiledList | null | undefined {
     const list = this.#lists.get(account);
-    if (list && list.validUntil <= this.#now()) {
-      // An entry expired since compilation: recompile rather than enforce it past its time.
-      this.invalidate(account);
+    if (list === undefined) {
+      this.#misses++;
       return undefined;
     }
+    if (list !== null && list.validUntil <= this.#now()) {
+      // An entry expired since compilation: recompile rather than enforce it past its time.
+      this.invalidate(account);
+      this.#misses++;
+      return undefined;
+    }
+    this.#hits++;
+    // Most recently used last: re-inserting moves it to the end of the Map's order.
+    this.#lists.delete(account);
+    this.#lists.set(account, list);
     return list;
   }
 
@@ -42,38 +84,102 @@ export class PolicyCache {
   load(account: string): Promise<CompiledList | null> {
     const pending = this.#loading.get(account);
     if (pending) return pending;
-    const generation = this.#generation.get(account) ?? 0;
-    const promise = this.#store.read(account).then(
-      (record) => {
-        const list = record ? compileList(record, this.#now()) : null;
-        if ((this.#generation.get(account) ?? 0) === generation) {
-          this.#lists.set(account, list);
+    const promise: Promise<CompiledList | null> = this.#fetch(account).then(
+      (list) => {
+        // Only the load still registered may fill the cache: an invalidation in between means a
+        // newer version exists and this read may predate it.
+        if (this.#loading.get(account) === promise) {
           this.#loading.delete(account);
+          this.#stale.delete(account);
+          this.#insert(account, list);
         }
         return list;
       },
       (error: unknown) => {
-        if ((this.#generation.get(account) ?? 0) === generation) this.#loading.delete(account);
-        throw error;
+        if (this.#loading.get(account) === promise) this.#loading.delete(account);
+        const fallback = this.#stale.get(account);
+        if (fallback === undefined) throw error;
+        this.#staleServed++;
+        return fallback;
       },
     );
     this.#loading.set(account, promise);
     return promise;
   }
 
-  invalidate(account: string): void {
-    this.#generation.set(account, (this.#generation.get(account) ?? 0) + 1);
-    this.#lists.delete(account);
+  /**
+   * Drops the account's list so the next request reloads it. A notice for a version the cache
+   * already holds (this replica's own write echoed back by the shared store) changes nothing.
+   */
+  invalidate(account: string, version?: number): void {
+    const current = this.#lists.get(account);
+    if (version !== undefined && current !== undefined && current !== null && current.version >= version) return;
     this.#loading.delete(account);
+    if (current !== undefined) {
+      this.#remove(account, current);
+      this.#stale.set(account, current);
+      // Bounded like the cache itself: the oldest last-known-good entries go first.
+      while (this.#stale.size > this.#limits.maxEntries) this.#stale.delete(this.#stale.keys().next().value!);
+    }
   }
 
-  get size(): number {
-    return this.#lists.size;
+  /**
+   * Compares every cached list with the store's versions and drops those that changed: repairs
+   * whatever notifications were missed while the store was unreachable.
+   */
+  async sweep(): Promise<number> {
+    if (this.#store.versions === undefined || this.#lists.size === 0) return 0;
+    const accounts = [...this.#lists.keys()];
+    const versions = await this.#store.versions(accounts);
+    let repaired = 0;
+    for (const account of accounts) {
+      const current = this.#lists.get(account);
+      if (current === undefined) continue;
+      const stored = versions.get(account) ?? 0;
+      if ((current?.version ?? 0) !== stored) {
+        this.invalidate(account);
+        repaired++;
+      }
+    }
+    return repaired;
+  }
+
+  stats(): CacheStats {
+    return { entries: this.#lists.size, bytes: this.#bytes, hits: this.#hits, misses: this.#misses, evictions: this.#evictions, staleServed: this.#staleServed };
   }
 
   close(): void {
     this.#unsubscribe();
     this.#lists.clear();
+    this.#stale.clear();
     this.#loading.clear();
+    this.#bytes = 0;
   }
+
+  async #fetch(account: string): Promise<CompiledList | null> {
+    if (this.#store.readCompiled) return this.#store.readCompiled(account);
+    const record = await this.#store.read(account);
+    return record ? compileList(record, this.#now()) : null;
+  }
+
+  #insert(account: string, list: CompiledList | null): void {
+    const previous = this.#lists.get(account);
+    if (previous !== undefined) this.#remove(account, previous);
+    this.#lists.set(account, list);
+    this.#bytes += sizeOf(list);
+    while (this.#lists.size > this.#limits.maxEntries || (this.#bytes > this.#limits.maxBytes && this.#lists.size > 1)) {
+      const [oldest, value] = this.#lists.entries().next().value!;
+      this.#remove(oldest, value);
+      this.#evictions++;
+    }
+  }
+
+  #remove(account: string, list: CompiledList | null): void {
+    this.#lists.delete(account);
+    this.#bytes -= sizeOf(list);
+  }
+}
+
+function sizeOf(list: CompiledList | null): number {
+  return list === null ? NEGATIVE_ENTRY_BYTES : list.trie.byteLength + NEGATIVE_ENTRY_BYTES;
 }

@@ -1,6 +1,7 @@
 import { refusal, type Refusal } from '../http/refusal.ts';
 import type { AccountRecord } from '../policy/types.ts';
-import type { AccountChange, AclStore, ChangeListener, UpdateOutcome } from './store.ts';
+import { RecentCallerTable } from './recent-callers.ts';
+import type { AccountChange, AclStore, CallerBatch, ChangeListener, RecentCaller, StoreState, UpdateOutcome } from './store.ts';
 
 /**
  * Accounts in a Map. Updates run one at a time, in arrival order, so a change is always computed
@@ -11,6 +12,7 @@ export class MemoryStore implements AclStore {
   readonly kind: AclStore['kind'] = 'memory';
   protected readonly records = new Map<string, AccountRecord>();
   readonly #listeners = new Set<ChangeListener>();
+  readonly #callers = new RecentCallerTable();
   #tail: Promise<unknown> = Promise.resolve();
 
   async open(): Promise<void> {}
@@ -38,6 +40,24 @@ export class MemoryStore implements AclStore {
   subscribe(listener: ChangeListener): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
+  }
+
+  /** Process memory cannot become unreachable. */
+  state(): StoreState {
+    return 'up';
+  }
+
+  onStateChange(): () => void {
+    return () => undefined;
+  }
+
+  /** Kept in memory only, also by the file store: callers are a hint, not policy. */
+  async recordCallers(batch: CallerBatch): Promise<void> {
+    this.#callers.record(batch);
+  }
+
+  async recentCallers(account: string, limit: number): Promise<readonly RecentCaller[]> {
+    return this.#callers.list(account, limit, Date.now());
   }
 
   /**

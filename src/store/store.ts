@@ -1,4 +1,5 @@
 import type { Refusal } from '../http/refusal.ts';
+import type { CompiledList } from '../policy/compile.ts';
 import type { AccountDraft, AccountRecord } from '../policy/types.ts';
 
 /**
@@ -17,6 +18,17 @@ export type UpdateOutcome =
   | { readonly ok: false; readonly refusal: Refusal };
 
 export type ChangeListener = (account: string, version: number) => void;
+
+/** Whether the store can be reached; a shared store reports outages and recoveries. */
+export type StoreState = 'up' | 'down';
+
+/** One account's callers seen since the last flush: client IP text → last-seen epoch ms. */
+export type CallerBatch = ReadonlyMap<string, ReadonlyMap<string, number>>;
+
+export interface RecentCaller {
+  readonly ip: string;
+  readonly lastSeen: number;
+}
 
 /**
  * Where access lists live. The request path never calls a store directly: it reads compiled lists
@@ -38,4 +50,18 @@ export interface AclStore {
   update(account: string, change: AccountChange, expectedVersion?: number): Promise<UpdateOutcome>;
   /** Called after every committed change, on this replica and (for shared stores) on the others. */
   subscribe(listener: ChangeListener): () => void;
+  state(): StoreState;
+  /** Called when the state changes (a shared store losing or regaining its server). */
+  onStateChange(listener: (state: StoreState) => void): () => void;
+  /**
+   * The account's compiled list, for stores that keep one (a shared store caches the compiled
+   * form so replicas need not recompile); absent means the policy cache compiles `read`'s record.
+   */
+  readCompiled?(account: string): Promise<CompiledList | null>;
+  /** Current versions (0 for no record), for the cache's repair sweep after missed notifications. */
+  versions?(accounts: readonly string[]): Promise<ReadonlyMap<string, number>>;
+  /** Remembers who called which account (bounded per account, expiring); fire and forget. */
+  recordCallers(batch: CallerBatch): Promise<void>;
+  /** The account's recent callers, most recent first. */
+  recentCallers(account: string, limit: number): Promise<readonly RecentCaller[]>;
 }

@@ -1,0 +1,45 @@
+import { Buffer } from 'node:buffer';
+import { CompiledTrie } from '../ip/trie.ts';
+import { parseStoredRecord } from '../store/record-format.ts';
+import type { CompiledList } from './compile.ts';
+
+/**
+ * A compiled list as bytes, so replicas fetch it instead of recompiling and a snapshot can keep it
+ * on disk: `u32 header length | header JSON | trie buffer`. The header carries what the trie does
+ * not (account, version, settings, hasAllow, validUntil); the trie checks its own integrity.
+ */
+export function encodeCompiledList(list: CompiledList): Buffer {
+  const header = Buffer.from(JSON.stringify({
+    account: list.account,
+    version: list.version,
+    settings: list.settings,
+    hasAllow: list.hasAllow,
+    validUntil: Number.isFinite(list.validUntil) ? list.validUntil : null,
+  }));
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(header.length, 0);
+  return Buffer.concat([length, header, list.trie.toBuffer()]);
+}
+
+/** Throws on anything encodeCompiledList could not have written. */
+export function decodeCompiledList(bytes: Uint8Array): CompiledList {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buf.length < 4) throw new Error('compiled list is truncated');
+  const headerLength = buf.readUInt32LE(0);
+  if (4 + headerLength > buf.length) throw new Error('compiled list header is truncated');
+  const header = JSON.parse(buf.subarray(4, 4 + headerLength).toString('utf8')) as Record<string, unknown>;
+  const { account, version, hasAllow, validUntil } = header;
+  if (typeof account !== 'string' || typeof version !== 'number' || typeof hasAllow !== 'boolean' || (validUntil !== null && typeof validUntil !== 'number')) {
+    throw new Error('compiled list header is malformed');
+  }
+  // Settings are validated the same way as a stored record's.
+  const { settings } = parseStoredRecord({ account, version, settings: header['settings'], entries: [] }, account, 'compiled list');
+  return {
+    account,
+    version,
+    settings,
+    hasAllow,
+    validUntil: validUntil ?? Number.POSITIVE_INFINITY,
+    trie: CompiledTrie.fromBuffer(buf.subarray(4 + headerLength)),
+  };
+}
