@@ -1,0 +1,29 @@
+/**
+ * Key layout (see docs/redis.md). Every key of one account carries the hash tag `{account}`, so the
+ * account lives in one Cluster slot and a Lua script may touch all of its keys atomically.
+ */
+export interface KeySet {
+  readonly version: string;
+  readonly record: string;
+  readonly compiled: string;
+  readonly callers: string;
+}
+
+export class Keys {
+  readonly prefix: string;
+  /** Set of account ids with a record (outside any account's slot). */
+  readonly accounts: string;
+  /** Pub/sub channel carrying `<version> <account>` after every committed change. */
+  readonly changes: string;
+
+  constructor(prefix: string) {
+    this.prefix = prefix;
+    this.accounts = `${prefix}accounts`;
+    this.changes = `${prefix}changes`;
+  }
+
+  of(account: string): KeySet {
+    const base = `${this.prefix}{${account}}`;
+    return { version: `${base}:version`, record: `${base}:record`, compiled: `${base}:compiled`, callers: `${base}:callers` };
+  }
+}

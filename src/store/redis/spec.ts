@@ -1,0 +1,25 @@
+import type { HostPort } from '../../config/types.ts';
+
+/** How to reach Redis; validated by the config loader, turned into ioredis clients by connection.ts. */
+export type RedisTopology =
+  /** A `redis://` or `rediss://` URL (user, password and database number included). */
+  | { readonly mode: 'standalone'; readonly url: string }
+  | { readonly mode: 'sentinel'; readonly masterName: string; readonly sentinels: readonly HostPort[]; readonly sentinelPassword?: string; readonly db: number }
+  | { readonly mode: 'cluster'; readonly nodes: readonly HostPort[] };
+
+export interface RedisStoreSpec {
+  readonly kind: 'redis';
+  readonly topology: RedisTopology;
+  /** Overrides credentials in the URL; also used for Sentinel-managed and Cluster nodes. */
+  readonly username?: string;
+  readonly password?: string;
+  /** TLS for every connection (implied by `rediss://`). */
+  readonly tls?: { readonly caFile?: string; readonly rejectUnauthorized: boolean };
+  /** Prepended to every key and the change channel, so one Redis can serve several gateways. */
+  readonly keyPrefix: string;
+  readonly connectTimeoutMs: number;
+  /** Longest wait for any one command; the request path never waits on Redis longer than this. */
+  readonly commandTimeoutMs: number;
+  /** How often cached lists are compared with Redis's versions, repairing missed notifications. */
+  readonly sweepIntervalMs: number;
+}
