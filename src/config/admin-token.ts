@@ -8,9 +8,8 @@ const MIN_TOKEN_LENGTH = 16;
 
 /**
  * The admin token, from (in order) ALLOWGATE_ADMIN_TOKEN / `admin.token`, `admin.tokenFile`, or,
- * so that a fresh clone runs with no set-up, a random token generated once and kept beside the
- * file store (`admin-token`, mode 0600). With the memory store a generated token lives as long as
- * the process. The admin API is never left open.
+ * so that a fresh clone runs with no set-up, a random token generated once and kept in a file
+ * (`admin-token`, mode 0600, see adminTokenPath). The admin API is never left open.
  */
 export function resolveAdminToken(tokenReader: Reader, fileReader: Reader, store: StoreSpec): Pick<Config['admin'], 'token' | 'tokenSource'> {
   if (tokenReader.present) {
@@ -29,8 +28,8 @@ export function resolveAdminToken(tokenReader: Reader, fileReader: Reader, store
     if (token.length < MIN_TOKEN_LENGTH) fileReader.fail(`a file holding a token of at least ${MIN_TOKEN_LENGTH} characters`);
     return { token, tokenSource: 'file' };
   }
-  if (store.kind !== 'file') return { token: generateToken(), tokenSource: 'generated' };
-  const path = join(dirname(store.path), 'admin-token');
+  const path = adminTokenPath(store);
+  if (path === undefined) return { token: generateToken(), tokenSource: 'generated' };
   if (existsSync(path)) {
     const token = readFileSync(path, 'utf8').trim();
     if (token.length >= MIN_TOKEN_LENGTH) return { token, tokenSource: 'file' };
@@ -41,8 +40,19 @@ export function resolveAdminToken(tokenReader: Reader, fileReader: Reader, store
   return { token, tokenSource: 'generated' };
 }
 
+/**
+ * Beside the file store; with Redis, in the local data directory, so replicas started from one
+ * directory share it. With the memory store a generated token lives as long as the process.
+ */
 export function adminTokenPath(store: StoreSpec): string | undefined {
-  return store.kind === 'file' ? join(dirname(store.path), 'admin-token') : undefined;
+  switch (store.kind) {
+    case 'memory':
+      return undefined;
+    case 'file':
+      return join(dirname(store.path), 'admin-token');
+    case 'redis':
+      return join('data', 'admin-token');
+  }
 }
 
 function generateToken(): string {

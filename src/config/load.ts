@@ -5,6 +5,8 @@ import { hostCidr, parseCidr, type Cidr } from '../ip/cidr.ts';
 import { parseIp } from '../ip/address.ts';
 import { resolveAdminToken } from './admin-token.ts';
 import { readStrategies } from './identity.ts';
+import { readRedisSpec } from './redis.ts';
+import { DEFAULT_CACHE_LIMITS } from '../policy/cache.ts';
 import { ConfigError, Reader } from './reader.ts';
 import type { Config, HostPort, StoreSpec } from './types.ts';
 
@@ -21,6 +23,11 @@ const ENV_KEYS: Readonly<Record<string, string>> = {
   ALLOWGATE_TRUSTED_HOPS: 'clientIp.trustedHops',
   ALLOWGATE_FORWARDED_HEADER: 'clientIp.header',
   ALLOWGATE_STORE: 'store',
+  ALLOWGATE_REDIS_PASSWORD: 'redis.password',
+  ALLOWGATE_REDIS_KEY_PREFIX: 'redis.keyPrefix',
+  ALLOWGATE_REDIS_SWEEP_INTERVAL_MS: 'redis.sweepIntervalMs',
+  ALLOWGATE_ON_STORE_UNAVAILABLE: 'onStoreUnavailable',
+  ALLOWGATE_CACHE_SNAPSHOT: 'cache.snapshotPath',
   ALLOWGATE_ANONYMOUS: 'identity.anonymous',
   ALLOWGATE_DEFAULT_POLICY: 'policy.default',
   ALLOWGATE_MODE: 'policy.mode',
@@ -89,8 +96,12 @@ function setPath(target: Record<string, unknown>, key: string, value: unknown): 
 }
 
 function readConfig(root: Reader): Config {
-  const top = root.object(['listen', 'upstream', 'clientIp', 'identity', 'policy', 'store', 'admin', 'limits', 'log', 'shutdownTimeoutMs']);
-  const store = readStore(top.get('store'));
+  const top = root.object([
+    'listen', 'upstream', 'clientIp', 'identity', 'policy', 'store', 'redis', 'onStoreUnavailable', 'cache', 'admin', 'limits', 'log', 'shutdownTimeoutMs',
+  ]);
+  const store = readStore(top.get('store'), top.get('redis'));
+  const cache = top.get('cache').object(['maxEntries', 'maxBytes', 'snapshotPath']);
+  const snapshotPath = cache.get('snapshotPath').optionalString();
   const upstream = top.get('upstream').object(['url', 'connections', 'connectTimeoutMs', 'headersTimeoutMs', 'bodyTimeoutMs', 'preserveHost']);
   const identity = top.get('identity').object(['strategies', 'anonymous', 'exemptPaths']);
   const policy = top.get('policy').object(['mode', 'default']);
@@ -118,6 +129,12 @@ function readConfig(root: Reader): Config {
       default: policy.get('default').oneOf(['open', 'closed'] as const, 'open'),
     },
     store,
+    onStoreUnavailable: top.get('onStoreUnavailable').oneOf(['closed', 'open'] as const, 'closed'),
+    cache: {
+      maxEntries: cache.get('maxEntries').integer(1, 10_000_000, DEFAULT_CACHE_LIMITS.maxEntries),
+      maxBytes: cache.get('maxBytes').integer(1_048_576, Number.MAX_SAFE_INTEGER, DEFAULT_CACHE_LIMITS.maxBytes),
+      ...(snapshotPath === undefined ? {} : { snapshotPath }),
+    },
     admin: {
       listen: readHostPort(admin.get('listen'), '127.0.0.1:9090'),
       ...resolveAdminToken(admin.get('token'), admin.get('tokenFile'), store),
@@ -160,11 +177,16 @@ function readUpstreamUrl(reader: Reader): URL {
   return url;
 }
 
-function readStore(reader: Reader): StoreSpec {
+function readStore(reader: Reader, redisSection: Reader): StoreSpec {
   const text = reader.string(DEFAULT_STORE);
+  if (text === 'redis') return readRedisSpec(null, redisSection);
+  if (text.startsWith('redis://') || text.startsWith('rediss://')) return readRedisSpec(reader, redisSection);
+  if (redisSection.present) {
+    throw new ConfigError(`the redis section is set but the store is '${text}': set store to redis (or a redis:// URL) to use it, or remove the section`);
+  }
   if (text === 'memory') return { kind: 'memory' };
   if (text.startsWith('file:') && text.length > 5) return { kind: 'file', path: text.slice(5) };
-  return reader.fail(`'memory' or 'file:PATH' (e.g. ${DEFAULT_STORE})`);
+  return reader.fail(`'memory', 'file:PATH' (e.g. ${DEFAULT_STORE}), a redis:// or rediss:// URL, or 'redis' with a redis section`);
 }
 
 function readClientIp(reader: Reader): ClientIpConfig {

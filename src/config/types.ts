@@ -2,13 +2,17 @@ import type { ClientIpConfig } from '../client-ip/types.ts';
 import type { StrategyConfig } from '../identity/types.ts';
 import type { PolicyDefaults } from '../policy/decide.ts';
 import type { UpstreamSettings } from '../proxy/http-forwarder.ts';
+import type { RedisStoreSpec } from '../store/redis/spec.ts';
 
 export interface HostPort {
   readonly host: string;
   readonly port: number;
 }
 
-export type StoreSpec = { readonly kind: 'memory' } | { readonly kind: 'file'; readonly path: string };
+export type StoreSpec = { readonly kind: 'memory' } | { readonly kind: 'file'; readonly path: string } | RedisStoreSpec;
+
+/** What a request gets when its account's list is not cached and the store cannot be read. */
+export type StoreUnavailablePolicy = 'closed' | 'open';
 
 /** What a request with no recognizable credentials gets. */
 export type AnonymousPolicy = 'pass' | 'deny' | 'global';
@@ -27,6 +31,13 @@ export interface Config {
   };
   readonly policy: PolicyDefaults;
   readonly store: StoreSpec;
+  readonly onStoreUnavailable: StoreUnavailablePolicy;
+  readonly cache: {
+    readonly maxEntries: number;
+    readonly maxBytes: number;
+    /** Where last-known-good compiled lists are kept across restarts; absent: not kept. */
+    readonly snapshotPath?: string;
+  };
   readonly admin: {
     readonly listen: HostPort;
     /** Where the admin token came from, for the start-up log line (never the token itself). */

@@ -1,7 +1,7 @@
-import { refusal, type Refusal } from '../http/refusal.ts';
+import type { Refusal } from '../http/refusal.ts';
 import type { AccountRecord } from '../policy/types.ts';
 import { RecentCallerTable } from './recent-callers.ts';
-import type { AccountChange, AclStore, CallerBatch, ChangeListener, RecentCaller, StoreState, UpdateOutcome } from './store.ts';
+import { versionConflict, type AccountChange, type AclStore, type CallerBatch, type ChangeListener, type RecentCaller, type StoreState, type UpdateOutcome } from './store.ts';
 
 /**
  * Accounts in a Map. Updates run one at a time, in arrival order, so a change is always computed
@@ -71,12 +71,7 @@ export class MemoryStore implements AclStore {
   async #apply(account: string, change: AccountChange, expectedVersion: number | undefined): Promise<UpdateOutcome> {
     const current = this.records.get(account) ?? null;
     const version = current?.version ?? 0;
-    if (expectedVersion !== undefined && expectedVersion !== version) {
-      return {
-        ok: false,
-        refusal: refusal(412, 'version_conflict', `account ${account} is at version ${version}, not ${expectedVersion}: reload it and apply the change again`),
-      };
-    }
+    if (expectedVersion !== undefined && expectedVersion !== version) return versionConflict(account, version, expectedVersion);
     const result = change(current);
     if (!result.ok) return result;
     const record: AccountRecord = { ...result.draft, account, version: version + 1 };

@@ -5,8 +5,8 @@ export const RECENT_CALLERS_TTL_MS = 24 * 60 * 60 * 1000;
 
 /**
  * Recent callers per account in process memory, bounded: at most `perAccount` addresses each
- * (the least recently seen dropped first) and nothing older than `ttlMs`. A Map keeps insertion
- * order, so re-inserting on every sighting makes the first key the stalest.
+ * (the least recently seen dropped first) and nothing older than `ttlMs`. Batches may arrive out
+ * of time order, so a sighting only ever moves an address's last-seen time forward.
  */
 export class RecentCallerTable {
   readonly #byAccount = new Map<string, Map<string, number>>();
@@ -23,23 +23,26 @@ export class RecentCallerTable {
       let seen = this.#byAccount.get(account);
       if (seen === undefined) this.#byAccount.set(account, (seen = new Map()));
       for (const [ip, at] of callers) {
-        if ((seen.get(ip) ?? -1) > at) continue;
-        seen.delete(ip);
-        seen.set(ip, at);
+        if ((seen.get(ip) ?? -1) < at) seen.set(ip, at);
       }
-      while (seen.size > this.#perAccount) seen.delete(seen.keys().next().value!);
+      // Trimmed once per batch rather than per address: sorting is paid only when over the bound.
+      if (seen.size > this.#perAccount) {
+        const kept = [...seen].sort((a, b) => b[1] - a[1]).slice(0, this.#perAccount);
+        this.#byAccount.set(account, new Map(kept));
+      }
     }
   }
 
   list(account: string, limit: number, now: number): RecentCaller[] {
     const seen = this.#byAccount.get(account);
     if (seen === undefined) return [];
-    for (const [ip, at] of seen) {
-      if (at > now - this.#ttlMs) break;
-      seen.delete(ip);
-    }
+    const cutoff = now - this.#ttlMs;
     const out: RecentCaller[] = [];
-    for (const [ip, lastSeen] of seen) out.push({ ip, lastSeen });
-    return out.reverse().slice(0, limit);
+    for (const [ip, lastSeen] of seen) {
+      if (lastSeen > cutoff) out.push({ ip, lastSeen });
+      else seen.delete(ip);
+    }
+    if (seen.size === 0) this.#byAccount.delete(account);
+    return out.sort((a, b) => b.lastSeen - a.lastSeen).slice(0, limit);
   }
 }

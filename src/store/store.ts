@@ -1,4 +1,4 @@
-import type { Refusal } from '../http/refusal.ts';
+import { refusal, type Refusal } from '../http/refusal.ts';
 import type { CompiledList } from '../policy/compile.ts';
 import type { AccountDraft, AccountRecord } from '../policy/types.ts';
 
@@ -24,6 +24,16 @@ export type StoreState = 'up' | 'down';
 
 /** One account's callers seen since the last flush: client IP text → last-seen epoch ms. */
 export type CallerBatch = ReadonlyMap<string, ReadonlyMap<string, number>>;
+
+export type StateListener = (state: StoreState, detail: string | undefined) => void;
+
+/** The refusal for a write computed from a version the account has since left. */
+export function versionConflict(account: string, version: number, expected: number): UpdateOutcome {
+  return {
+    ok: false,
+    refusal: refusal(412, 'version_conflict', `account ${account} is at version ${version}, not ${expected}: reload it and apply the change again`),
+  };
+}
 
 export interface RecentCaller {
   readonly ip: string;
@@ -51,8 +61,11 @@ export interface AclStore {
   /** Called after every committed change, on this replica and (for shared stores) on the others. */
   subscribe(listener: ChangeListener): () => void;
   state(): StoreState;
-  /** Called when the state changes (a shared store losing or regaining its server). */
-  onStateChange(listener: (state: StoreState) => void): () => void;
+  /**
+   * Called when the state changes (a shared store losing or regaining its server); `detail` says
+   * why it went down.
+   */
+  onStateChange(listener: StateListener): () => void;
   /**
    * The account's compiled list, for stores that keep one (a shared store caches the compiled
    * form so replicas need not recompile); absent means the policy cache compiles `read`'s record.

@@ -13,7 +13,7 @@ export class Keys {
   readonly prefix: string;
   /** Set of account ids with a record (outside any account's slot). */
   readonly accounts: string;
-  /** Pub/sub channel carrying `<version> <account>` after every committed change. */
+  /** Pub/sub channel carrying `<version> <origin replica> <account>` after every committed change. */
   readonly changes: string;
 
   constructor(prefix: string) {

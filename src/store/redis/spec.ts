@@ -23,3 +23,18 @@ export interface RedisStoreSpec {
   /** How often cached lists are compared with Redis's versions, repairing missed notifications. */
   readonly sweepIntervalMs: number;
 }
+
+/** The store for logs: host, port and database, never credentials. */
+export function describeRedis(spec: RedisStoreSpec): string {
+  const topology = spec.topology;
+  switch (topology.mode) {
+    case 'standalone': {
+      const url = new URL(topology.url);
+      return `${url.protocol}//${url.host}${url.pathname === '/' ? '' : url.pathname}`;
+    }
+    case 'sentinel':
+      return `redis-sentinel:${topology.masterName}@${topology.sentinels.map((n) => `${n.host}:${n.port}`).join(',')}/${topology.db}`;
+    case 'cluster':
+      return `redis-cluster:${topology.nodes.map((n) => `${n.host}:${n.port}`).join(',')}`;
+  }
+}

@@ -2,79 +2,14 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { scratchPerTest } from '../../support/scratch.ts';
-import type { AccountDraft, AccountRecord, AclEntry } from '../../../src/policy/types.ts';
 import { FileStore } from '../../../src/store/file-store.ts';
 import { MemoryStore } from '../../../src/store/memory-store.ts';
-import type { AccountChange } from '../../../src/store/store.ts';
+import { addEntry, describeStoreContract, draftOf, entry } from '../../support/store-contract.ts';
 
 const scratch = scratchPerTest();
 
-function entry(id: string, cidr: string): AclEntry {
-  return { id, ipAddress: cidr, cidrs: [cidr], action: 'allow', description: id, enabled: true, createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z' };
-}
-
-function draftOf(current: AccountRecord | null, account: string): AccountDraft {
-  return { account, settings: current?.settings ?? {}, entries: current?.entries ?? [] };
-}
-
-const addEntry = (account: string, e: AclEntry): AccountChange => (current) => {
-  const draft = draftOf(current, account);
-  return { ok: true, draft: { ...draft, entries: [...draft.entries, e] } };
-};
-
-describe.each([
-  ['memory', () => new MemoryStore()],
-  ['file', () => new FileStore(join(scratch(), 'store.json'))],
-] as const)('%s store', (_kind, make) => {
-  it('assigns growing versions and tells subscribers after the commit', async () => {
-    const store = make();
-    await store.open();
-    const seen: [string, number][] = [];
-    store.subscribe((account, version) => seen.push([account, version]));
-    const first = await store.update('AC1', addEntry('AC1', entry('e1', '192.0.2.0/24')));
-    const second = await store.update('AC1', addEntry('AC1', entry('e2', '198.51.100.0/24')));
-    expect(first.ok && first.record.version).toBe(1);
-    expect(second.ok && second.record.version).toBe(2);
-    expect(second.ok && second.previous?.version).toBe(1);
-    expect(seen).toEqual([['AC1', 1], ['AC1', 2]]);
-    expect((await store.read('AC1'))?.entries.map((e) => e.id)).toEqual(['e1', 'e2']);
-    expect(await store.read('nobody')).toBeNull();
-    expect(await store.accounts()).toEqual(['AC1']);
-    await store.close();
-  });
-
-  it('refuses a stale expected version with 412 and changes nothing', async () => {
-    const store = make();
-    await store.open();
-    await store.update('AC1', addEntry('AC1', entry('e1', '192.0.2.0/24')));
-    const stale = await store.update('AC1', addEntry('AC1', entry('e2', '198.51.100.0/24')), 0);
-    expect(stale).toMatchObject({ ok: false, refusal: { status: 412, reason: 'version_conflict' } });
-    const fresh = await store.update('AC2', addEntry('AC2', entry('e3', '198.51.100.0/24')), 0);
-    expect(fresh.ok).toBe(true);
-    expect((await store.read('AC1'))?.entries).toHaveLength(1);
-  });
-
-  it('passes a change function\'s refusal through with nothing written', async () => {
-    const store = make();
-    await store.open();
-    const seen: string[] = [];
-    store.subscribe((a) => seen.push(a));
-    const out = await store.update('AC1', () => ({ ok: false, refusal: { status: 409, reason: 'duplicate', message: 'dup' } }));
-    expect(out).toEqual({ ok: false, refusal: { status: 409, reason: 'duplicate', message: 'dup' } });
-    expect(await store.read('AC1')).toBeNull();
-    expect(seen).toEqual([]);
-  });
-
-  it('serializes concurrent updates so none is lost', async () => {
-    const store = make();
-    await store.open();
-    const outcomes = await Promise.all(Array.from({ length: 50 }, (_, i) => store.update('AC1', addEntry('AC1', entry(`e${i}`, `10.0.${i}.0/24`)))));
-    expect(outcomes.every((o) => o.ok)).toBe(true);
-    const record = await store.read('AC1');
-    expect(record?.entries).toHaveLength(50);
-    expect(record?.version).toBe(50);
-  });
-});
+describeStoreContract('memory', () => new MemoryStore());
+describeStoreContract('file', () => new FileStore(join(scratch(), 'store.json')));
 
 describe('FileStore durability', () => {
   it('persists every acknowledged change and reloads it, leaving no temporary files', async () => {

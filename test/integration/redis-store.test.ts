@@ -1,0 +1,200 @@
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { parseIp } from '../../src/ip/address.ts';
+import { decodeCompiledList } from '../../src/policy/compiled-blob.ts';
+import { RedisStore } from '../../src/store/redis/redis-store.ts';
+import type { RedisStoreSpec } from '../../src/store/redis/spec.ts';
+import type { StoreState } from '../../src/store/store.ts';
+import { startRedis, type RedisServer } from '../support/redis-server.ts';
+import { addEntry, describeStoreContract, draftOf, entry } from '../support/store-contract.ts';
+
+let redis: RedisServer;
+let prefixes = 0;
+
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis?.stop();
+});
+
+/** A spec with a prefix of its own: tests share one server without seeing each other's keys. */
+function spec(overrides: Partial<RedisStoreSpec> = {}, prefix = `t${++prefixes}:`): RedisStoreSpec {
+  return {
+    kind: 'redis',
+    topology: { mode: 'standalone', url: redis.url },
+    keyPrefix: prefix,
+    connectTimeoutMs: 2_000,
+    commandTimeoutMs: 1_000,
+    sweepIntervalMs: 5_000,
+    ...overrides,
+  };
+}
+
+describeStoreContract('redis', () => new RedisStore(spec()));
+
+describe('Redis store', () => {
+  const opened: RedisStore[] = [];
+  const raw = (): Redis => new Redis(redis.url, { lazyConnect: false });
+  const open = async (s: RedisStoreSpec): Promise<RedisStore> => {
+    const store = new RedisStore(s);
+    opened.push(store);
+    await store.open();
+    return store;
+  };
+  afterEach(async () => {
+    for (const store of opened.splice(0)) await store.close();
+  });
+
+  it('writes the documented keys, all in the account\'s hash-tag slot', async () => {
+    const store = await open(spec({}, 'doc:'));
+    await store.update('AC1', addEntry('AC1', entry('e1', '192.0.2.0/24')));
+    const client = raw();
+    try {
+      expect((await client.keys('doc:*')).sort()).toEqual(['doc:accounts', 'doc:{AC1}:compiled', 'doc:{AC1}:record', 'doc:{AC1}:version']);
+      expect(await client.get('doc:{AC1}:version')).toBe('1');
+      expect(JSON.parse((await client.get('doc:{AC1}:record'))!)).toMatchObject({ account: 'AC1', version: 1, entries: [{ id: 'e1' }] });
+      expect(await client.hget('doc:{AC1}:compiled', 'version')).toBe('1');
+      const list = decodeCompiledList((await client.hgetBuffer('doc:{AC1}:compiled', 'blob'))!);
+      expect(list.trie.idOf(list.trie.lookupIp(parseIp('192.0.2.7')!))).toBe('e1');
+      expect(await client.smembers('doc:accounts')).toEqual(['AC1']);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('loses no update when several replicas write one account at once', async () => {
+    const s = spec();
+    const replicas = await Promise.all([open(s), open(s), open(s), open(s)]);
+    const outcomes = await Promise.all(replicas.flatMap((store, r) => Array.from({ length: 15 }, (_, i) =>
+      store.update('AC1', addEntry('AC1', entry(`r${r}e${i}`, `10.${r}.${i}.0/24`))))));
+    expect(outcomes.filter((o) => !o.ok)).toEqual([]);
+    const record = await replicas[0]!.read('AC1');
+    expect(record?.version).toBe(60);
+    expect(new Set(record?.entries.map((e) => e.id)).size).toBe(60);
+    // Every version was handed out exactly once.
+    expect(outcomes.map((o) => (o.ok ? o.record.version : 0)).sort((a, b) => a - b)).toEqual(Array.from({ length: 60 }, (_, i) => i + 1));
+  });
+
+  it('refuses If-Match from another replica\'s stale read with 412', async () => {
+    const s = spec();
+    const [a, b] = [await open(s), await open(s)];
+    await a.update('AC1', addEntry('AC1', entry('e1', '192.0.2.0/24')));
+    const seenByB = (await b.read('AC1'))!.version;
+    await a.update('AC1', addEntry('AC1', entry('e2', '198.51.100.0/24')));
+    const stale = await b.update('AC1', addEntry('AC1', entry('e3', '203.0.113.0/24')), seenByB);
+    expect(stale).toMatchObject({ ok: false, refusal: { status: 412, reason: 'version_conflict' } });
+    expect((await b.read('AC1'))?.entries.map((e) => e.id)).toEqual(['e1', 'e2']);
+  });
+
+  it('tells the other replicas about a change, and not the writer twice', async () => {
+    const s = spec();
+    const [writer, other] = [await open(s), await open(s)];
+    const atWriter: [string, number][] = [];
+    const atOther: [string, number][] = [];
+    writer.subscribe((account, version) => atWriter.push([account, version]));
+    const arrived = new Promise<void>((resolve) => other.subscribe((account, version) => {
+      atOther.push([account, version]);
+      if (version === 2) resolve();
+    }));
+    await writer.update('AC1', addEntry('AC1', entry('e1', '192.0.2.0/24')));
+    await writer.update('AC1', addEntry('AC1', entry('e2', '198.51.100.0/24')));
+    await arrived;
+    expect(atOther).toEqual([['AC1', 1], ['AC1', 2]]);
+    expect(atWriter).toEqual([['AC1', 1], ['AC1', 2]]);
+  });
+
+  it('serves the compiled blob, and rebuilds one that is stale, damaged or missing', async () => {
+    const s = spec();
+    const store = await open(s);
+    await store.update('AC1', addEntry('AC1', entry('e1', '192.0.2.0/24')));
+    expect((await store.readCompiled('AC1'))?.version).toBe(1);
+    expect(await store.readCompiled('nobody')).toBeNull();
+    const keys = store.keys.of('AC1');
+    const client = raw();
+    try {
+      for (const damage of [
+        () => client.hset(keys.compiled, 'version', '0'),
+        () => client.hset(keys.compiled, 'blob', 'garbage'),
+        () => client.del(keys.compiled),
+      ]) {
+        await damage();
+        const list = await store.readCompiled('AC1');
+        expect(list?.version).toBe(1);
+        expect(list?.trie.idOf(list.trie.lookupIp(parseIp('192.0.2.7')!))).toBe('e1');
+        // Written back for the next reader.
+        expect(await client.hget(keys.compiled, 'version')).toBe('1');
+        expect(decodeCompiledList((await client.hgetBuffer(keys.compiled, 'blob'))!).version).toBe(1);
+      }
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('refuses a record damaged by hand instead of enforcing part of it', async () => {
+    const store = await open(spec());
+    await store.update('AC1', addEntry('AC1', entry('e1', '192.0.2.0/24')));
+    const client = raw();
+    try {
+      await client.set(store.keys.of('AC1').record, '{"account":"AC1","version":1,"settings":{},"entries":[{"id":1}]}');
+      await expect(store.read('AC1')).rejects.toThrow(/\{AC1\}:record.*entry 0/);
+      const out = await store.update('AC1', (c) => ({ ok: true, draft: draftOf(c, 'AC1') }));
+      expect(out).toMatchObject({ ok: false, refusal: { status: 500, reason: 'store_corrupt' } });
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('keeps accounts of different key prefixes apart', async () => {
+    const [a, b] = [await open(spec({}, 'tenant-a:')), await open(spec({}, 'tenant-b:'))];
+    await a.update('AC1', addEntry('AC1', entry('e1', '192.0.2.0/24')));
+    expect(await b.read('AC1')).toBeNull();
+    expect(await b.accounts()).toEqual([]);
+    expect(await a.accounts()).toEqual(['AC1']);
+  });
+
+  it('goes down and comes back with the server, failing fast in between', async () => {
+    const own = await startRedis();
+    try {
+      const store = await open({ ...spec(), topology: { mode: 'standalone', url: own.url } });
+      const states: StoreState[] = [];
+      store.onStateChange((state) => states.push(state));
+      expect(store.state()).toBe('up');
+      await store.update('AC1', addEntry('AC1', entry('e1', '192.0.2.0/24')));
+      await own.kill();
+      await waitFor(() => store.state() === 'down');
+      await expect(store.readCompiled('AC1')).rejects.toThrow();
+      const write = await store.update('AC1', addEntry('AC1', entry('e2', '198.51.100.0/24')));
+      expect(write).toMatchObject({ ok: false, refusal: { status: 503, reason: 'store_unavailable' } });
+      await own.restart();
+      await waitFor(() => store.state() === 'up');
+      expect(states).toEqual(['down', 'up']);
+      // The restarted server is empty (no persistence in tests): the store works against it.
+      expect((await store.update('AC1', addEntry('AC1', entry('e3', '203.0.113.0/24')))).ok).toBe(true);
+    } finally {
+      await own.stop();
+    }
+  });
+
+  it('starts down, without throwing, when Redis is not there', async () => {
+    const own = await startRedis();
+    await own.kill();
+    try {
+      const store = await open({ ...spec(), topology: { mode: 'standalone', url: own.url }, connectTimeoutMs: 300 });
+      expect(store.state()).toBe('down');
+      await own.restart();
+      await waitFor(() => store.state() === 'up');
+      expect(await store.read('AC1')).toBeNull();
+    } finally {
+      await own.stop();
+    }
+  });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

@@ -1,0 +1,116 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import type { AccountDraft, AccountRecord, AclEntry } from '../../src/policy/types.ts';
+import type { AccountChange, AclStore } from '../../src/store/store.ts';
+
+export function entry(id: string, cidr: string): AclEntry {
+  return { id, ipAddress: cidr, cidrs: [cidr], action: 'allow', description: id, enabled: true, createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z' };
+}
+
+export function draftOf(current: AccountRecord | null, account: string): AccountDraft {
+  return { account, settings: current?.settings ?? {}, entries: current?.entries ?? [] };
+}
+
+export const addEntry = (account: string, e: AclEntry): AccountChange => (current) => {
+  const draft = draftOf(current, account);
+  return { ok: true, draft: { ...draft, entries: [...draft.entries, e] } };
+};
+
+/**
+ * What every store must do, whatever keeps the data: run against memory, file and Redis.
+ * `make` returns a fresh, empty store; the contract opens it and closes it after each test.
+ */
+export function describeStoreContract(kind: string, make: () => AclStore): void {
+  describe(`${kind} store contract`, () => {
+    const opened: AclStore[] = [];
+    afterEach(async () => {
+      for (const store of opened.splice(0)) await store.close();
+    });
+    const fresh = (): AclStore => {
+      const store = make();
+      opened.push(store);
+      return store;
+    };
+
+    it('assigns growing versions and tells subscribers after the commit', async () => {
+      const store = fresh();
+      await store.open();
+      const seen: [string, number][] = [];
+      store.subscribe((account, version) => seen.push([account, version]));
+      const first = await store.update('AC1', addEntry('AC1', entry('e1', '192.0.2.0/24')));
+      const second = await store.update('AC1', addEntry('AC1', entry('e2', '198.51.100.0/24')));
+      expect(first.ok && first.record.version).toBe(1);
+      expect(second.ok && second.record.version).toBe(2);
+      expect(second.ok && second.previous?.version).toBe(1);
+      expect(seen).toEqual([['AC1', 1], ['AC1', 2]]);
+      expect((await store.read('AC1'))?.entries.map((e) => e.id)).toEqual(['e1', 'e2']);
+      expect(await store.read('nobody')).toBeNull();
+      expect(await store.accounts()).toEqual(['AC1']);
+    });
+
+    it('refuses a stale expected version with 412 and changes nothing', async () => {
+      const store = fresh();
+      await store.open();
+      await store.update('AC1', addEntry('AC1', entry('e1', '192.0.2.0/24')));
+      const stale = await store.update('AC1', addEntry('AC1', entry('e2', '198.51.100.0/24')), 0);
+      expect(stale).toMatchObject({ ok: false, refusal: { status: 412, reason: 'version_conflict' } });
+      const created = await store.update('AC2', addEntry('AC2', entry('e3', '198.51.100.0/24')), 0);
+      expect(created.ok).toBe(true);
+      expect((await store.read('AC1'))?.entries).toHaveLength(1);
+    });
+
+    it('passes a change function\'s refusal through with nothing written', async () => {
+      const store = fresh();
+      await store.open();
+      const seen: string[] = [];
+      store.subscribe((a) => seen.push(a));
+      const out = await store.update('AC1', () => ({ ok: false, refusal: { status: 409, reason: 'duplicate', message: 'dup' } }));
+      expect(out).toEqual({ ok: false, refusal: { status: 409, reason: 'duplicate', message: 'dup' } });
+      expect(await store.read('AC1')).toBeNull();
+      expect(seen).toEqual([]);
+    });
+
+    it('serializes concurrent updates so none is lost', async () => {
+      const store = fresh();
+      await store.open();
+      const outcomes = await Promise.all(Array.from({ length: 50 }, (_, i) => store.update('AC1', addEntry('AC1', entry(`e${i}`, `10.0.${i}.0/24`)))));
+      expect(outcomes.every((o) => o.ok)).toBe(true);
+      const record = await store.read('AC1');
+      expect(record?.entries).toHaveLength(50);
+      expect(record?.version).toBe(50);
+    });
+    it('keeps recent callers per account, latest sighting first, never moving backwards', async () => {
+      const store = fresh();
+      await store.open();
+      const now = Date.now();
+      await store.recordCallers(new Map([
+        ['AC1', new Map([['192.0.2.1', now - 3000], ['192.0.2.2', now - 1000]])],
+        ['AC2', new Map([['2001:db8::1', now - 500]])],
+      ]));
+      // An older sighting flushed late (another replica, a slow batch) does not move a caller back.
+      await store.recordCallers(new Map([['AC1', new Map([['192.0.2.2', now - 9000], ['192.0.2.3', now - 2000]])]]));
+      expect(await store.recentCallers('AC1', 10)).toEqual([
+        { ip: '192.0.2.2', lastSeen: now - 1000 },
+        { ip: '192.0.2.3', lastSeen: now - 2000 },
+        { ip: '192.0.2.1', lastSeen: now - 3000 },
+      ]);
+      expect(await store.recentCallers('AC1', 2)).toHaveLength(2);
+      expect(await store.recentCallers('AC2', 10)).toEqual([{ ip: '2001:db8::1', lastSeen: now - 500 }]);
+      expect(await store.recentCallers('nobody', 10)).toEqual([]);
+    });
+
+    it('forgets callers older than a day and keeps at most 1,000 per account', async () => {
+      const store = fresh();
+      await store.open();
+      const now = Date.now();
+      const many = new Map<string, number>();
+      for (let i = 0; i < 1200; i++) many.set(`10.0.${i >> 8}.${i & 255}`, now - 60_000 + i);
+      many.set('192.0.2.99', now - 25 * 60 * 60 * 1000);
+      await store.recordCallers(new Map([['AC1', many]]));
+      const recent = await store.recentCallers('AC1', 5000);
+      expect(recent).toHaveLength(1000);
+      expect(recent[0]).toEqual({ ip: '10.0.4.175', lastSeen: now - 60_000 + 1199 });
+      expect(recent.some((c) => c.ip === '192.0.2.99')).toBe(false);
+      expect(recent.some((c) => c.ip === '10.0.0.0')).toBe(false);
+    });
+  });
+}
