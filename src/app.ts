@@ -3,7 +3,8 @@ import type { AddressInfo } from 'node:net';
 import { createAdminHandler } from './admin/handler.ts';
 import type { CheckResult } from './admin/types.ts';
 import { compileClientIpResolver } from './client-ip/resolve.ts';
-import type { Config, HostPort } from './config/types.ts';
+import type { Config, HostPort, StoreSpec } from './config/types.ts';
+import { CallerRecorder } from './gateway/caller-recorder.ts';
 import { compileExemptMatcher } from './gateway/exempt.ts';
 import { Gatekeeper } from './gateway/gatekeeper.ts';
 import { createGatewayServer, sendRefusal } from './gateway/server.ts';
@@ -13,11 +14,13 @@ import { formatCidr } from './ip/cidr.ts';
 import type { Logger } from './observability/logger.ts';
 import { redactUrl } from './observability/redact-url.ts';
 import { PolicyCache } from './policy/cache.ts';
+import { CacheKeeper } from './policy/cache-keeper.ts';
 import { decideForAccount } from './policy/decide.ts';
 import { isRefusal, PolicyResolver } from './policy/resolve.ts';
 import { HttpForwarder } from './proxy/http-forwarder.ts';
 import { WsForwarder } from './proxy/ws-forwarder.ts';
 import { createStore } from './store/open-store.ts';
+import { describeRedis } from './store/redis/spec.ts';
 
 export interface Allowgate {
   readonly proxyAddress: AddressInfo;
@@ -30,7 +33,25 @@ export interface Allowgate {
 export async function startAllowgate(config: Config, logger: Logger): Promise<Allowgate> {
   const store = createStore(config.store);
   await store.open();
-  const cache = new PolicyCache(store);
+  const cache = new PolicyCache(store, Date.now, config.cache);
+  const keeper = new CacheKeeper(store, cache, {
+    sweepIntervalMs: config.store.kind === 'redis' ? config.store.sweepIntervalMs : 60_000,
+    ...(config.cache.snapshotPath === undefined ? {} : { snapshotPath: config.cache.snapshotPath }),
+    logger,
+    onStoreUnavailable: config.onStoreUnavailable,
+  });
+  try {
+    keeper.start();
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+  const callers = new CallerRecorder(store, {
+    flushIntervalMs: 1_000,
+    maxPending: 100_000,
+    onFlushError: (error) => logger.warn({ err: error }, 'recent callers not saved'),
+  });
+  callers.start();
   const policy = new PolicyResolver(cache, config.policy);
   const gatekeeper = new Gatekeeper({
     clientIp: compileClientIpResolver(config.clientIp),
@@ -39,6 +60,7 @@ export async function startAllowgate(config: Config, logger: Logger): Promise<Al
     policy,
     defaults: config.policy,
     anonymous: config.identity.anonymous,
+    onStoreUnavailable: config.onStoreUnavailable,
   });
 
   const httpForwarder = new HttpForwarder(config.upstream, {
@@ -49,7 +71,12 @@ export async function startAllowgate(config: Config, logger: Logger): Promise<Al
     aborted: (req, kind, requestId) => logger.warn({ request_id: requestId, url: redactUrl(req.url ?? ''), kind }, 'upstream failed mid-response'),
   });
   const wsForwarder = new WsForwarder(config.upstream, (req, kind) => logger.warn({ request_id: req.headers['x-request-id'], url: redactUrl(req.url ?? ''), kind }, 'websocket upstream failed'));
-  const gatewayServer = createGatewayServer({ gatekeeper, http: httpForwarder, ws: wsForwarder, logger, limits: config.limits });
+  const gatewayServer = createGatewayServer({
+    gatekeeper, http: httpForwarder, ws: wsForwarder, logger, limits: config.limits,
+    forwarded: (checked) => {
+      if (checked.account !== null && checked.client !== null) callers.note(checked.account, checked.client);
+    },
+  });
 
   let ready = false;
   const check = async (account: string, ip: IpAddress): Promise<CheckResult> => {
@@ -66,7 +93,10 @@ export async function startAllowgate(config: Config, logger: Logger): Promise<Al
     store,
     adminToken: config.admin.token,
     check,
-    health: () => ({ live: true, ready, detail: { store: store.kind } }),
+    health: () => {
+      const storeHealth = keeper.health();
+      return { live: true, ready: ready && storeHealth.canEnforce, detail: { store: storeHealth } };
+    },
     logger,
   }));
 
@@ -80,7 +110,8 @@ export async function startAllowgate(config: Config, logger: Logger): Promise<Al
     port: proxyAddress.port,
     admin_port: adminAddress.port,
     upstream: config.upstream.url.origin,
-    store: config.store.kind === 'file' ? `file:${config.store.path}` : config.store.kind,
+    store: describeStore(config.store),
+    store_state: store.state(),
     trust: config.clientIp.trust.mode,
     admin_token_source: config.admin.tokenSource,
   }, 'allowgate listening');
@@ -98,12 +129,25 @@ export async function startAllowgate(config: Config, logger: Logger): Promise<Al
         ]);
         wsForwarder.close();
         await httpForwarder.close();
+        await callers.close();
+        await keeper.close();
         cache.close();
         await store.close();
       })();
       return closing;
     },
   };
+}
+
+function describeStore(spec: StoreSpec): string {
+  switch (spec.kind) {
+    case 'memory':
+      return 'memory';
+    case 'file':
+      return `file:${spec.path}`;
+    case 'redis':
+      return describeRedis(spec);
+  }
 }
 
 function listen(server: Server, at: HostPort): Promise<AddressInfo> {

@@ -184,6 +184,15 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
     sendJson(ctx.res, 200, { account, ip: formatIp(ip), ...result });
   });
 
+  /** Who called the account lately (forwarded requests only), most recent first. */
+  const recentIps = withAccount(async (ctx, account) => {
+    const raw = ctx.query.get('limit') ?? '100';
+    const limit = /^[0-9]{1,4}$/.test(raw) ? Number(raw) : 0;
+    if (limit < 1 || limit > 1000) return sendError(ctx.res, refusal(400, 'invalid_field', `limit must be an integer 1-1000, got '${clip(raw)}'`));
+    const callers = await store.recentCallers(account, limit);
+    sendJson(ctx.res, 200, { account, ips: callers.map((c) => ({ ip: c.ip, last_seen: new Date(c.lastSeen).toISOString() })) });
+  });
+
   const listAccounts: Handler = async (ctx) => {
     const accounts = (await store.accounts()).filter((a) => a !== GLOBAL_ACCOUNT);
     sendJson(ctx.res, 200, { accounts });
@@ -199,6 +208,7 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
     { method: 'PATCH', template: '/v1/accounts/{account}/ip-acl/{id}', handler: patchEntry },
     { method: 'DELETE', template: '/v1/accounts/{account}/ip-acl/{id}', handler: removeEntry },
     { method: 'GET', template: '/v1/accounts/{account}/check', handler: check },
+    { method: 'GET', template: '/v1/accounts/{account}/recent-ips', handler: recentIps },
     { method: 'GET', template: '/v1/global/ip-acl', handler: listEntries },
     { method: 'POST', template: '/v1/global/ip-acl', handler: createEntry },
     { method: 'GET', template: '/v1/global/ip-acl/{id}', handler: getEntry },
@@ -230,9 +240,12 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
     }
     const ctx: Context = { req, res, params: match.params, query: new URLSearchParams(q < 0 ? '' : url.slice(q + 1)) };
     match.handler(ctx).catch((error: unknown) => {
-      deps.logger?.error({ err: error, method: req.method, path }, 'admin request failed');
-      if (!res.headersSent) sendError(res, refusal(500, 'internal_error', 'the admin API failed to handle this request; see the gateway log'));
-      else res.destroy();
+      const down = store.state() === 'down';
+      deps.logger?.error({ err: error, method: req.method, path, store_state: store.state() }, 'admin request failed');
+      if (res.headersSent) return res.destroy();
+      sendError(res, down
+        ? refusal(503, 'store_unavailable', `the store (${store.kind}) is unreachable, so nothing was read or changed; retry once it is back (see /readyz)`)
+        : refusal(500, 'internal_error', 'the admin API failed to handle this request; see the gateway log'));
     });
   };
 }

@@ -1,5 +1,5 @@
 import type { ClientIpResult } from '../client-ip/types.ts';
-import type { AnonymousPolicy } from '../config/types.ts';
+import type { AnonymousPolicy, StoreUnavailablePolicy } from '../config/types.ts';
 import { refusal, type Refusal } from '../http/refusal.ts';
 import type { IdentityResult, RequestView } from '../identity/types.ts';
 import { formatIp, parseIp, type IpAddress } from '../ip/address.ts';
@@ -8,8 +8,11 @@ import { decideForAccount, decideGlobalOnly, type Decision, type PolicyDefaults 
 import { isRefusal, type PolicyLookup, type PolicyResolver } from '../policy/resolve.ts';
 import { requestIdFrom } from './request-id.ts';
 
-/** What happened to a request, for the response, the forwarder and the access log. */
-export type Verdict = 'allow' | 'deny' | 'report_only' | 'anonymous' | 'exempt' | 'error';
+/**
+ * What happened to a request, for the response, the forwarder and the access log. `fail_open`:
+ * forwarded unchecked because the store was unreachable and `onStoreUnavailable` is `open`.
+ */
+export type Verdict = 'allow' | 'deny' | 'report_only' | 'anonymous' | 'exempt' | 'fail_open' | 'error';
 
 export interface Checked {
   readonly requestId: string;
@@ -34,6 +37,7 @@ export interface GatekeeperParts {
   readonly policy: PolicyResolver;
   readonly defaults: PolicyDefaults;
   readonly anonymous: AnonymousPolicy;
+  readonly onStoreUnavailable: StoreUnavailablePolicy;
 }
 
 export interface IncomingView extends RequestView {
@@ -83,7 +87,7 @@ export class Gatekeeper {
         case 'global': {
           const global = parts.policy.global();
           const finish = (g: Global): Checked => conclude(facts, null, ip, decideGlobalOnly(ip.family, ip.words, g, parts.defaults));
-          return global instanceof Promise ? global.then(finish, (error: unknown) => unavailable(facts, null, error)) : finish(global);
+          return global instanceof Promise ? global.then(finish, (error: unknown) => unavailable(facts, null, error, parts.onStoreUnavailable)) : finish(global);
         }
       }
     }
@@ -96,7 +100,7 @@ export class Gatekeeper {
       return conclude(facts, account, ip, decideForAccount(ip.family, ip.words, g, l));
     };
     if (global instanceof Promise || lookup instanceof Promise) {
-      return Promise.all([global, lookup]).then(([g, l]) => finish(g, l), (error: unknown) => unavailable(facts, account, error));
+      return Promise.all([global, lookup]).then(([g, l]) => finish(g, l), (error: unknown) => unavailable(facts, account, error, parts.onStoreUnavailable));
     }
     return finish(global, lookup);
   }
@@ -129,15 +133,20 @@ function denialMessage(ip: string, account: string | null, decision: Decision, e
   return `IP address ${ip} is not allowed for account ${account}`;
 }
 
-/** The store could not be read: refuse (fail closed) rather than forward unchecked. */
-function unavailable(facts: Facts, account: string | null, error: unknown): Checked {
+/**
+ * A list the request needs is neither cached (not even a last-known-good copy) nor readable from
+ * the store. Closed (the default) refuses rather than forward unchecked; open forwards, and says
+ * so in the access log.
+ */
+function unavailable(facts: Facts, account: string | null, error: unknown, policy: StoreUnavailablePolicy): Checked {
+  if (policy === 'open') return { ...facts, account, verdict: 'fail_open', reason: 'store_unavailable', entryId: null, refusal: null };
   const detail = error instanceof Error ? error.message : String(error);
   return {
     ...facts,
     account,
     verdict: 'error',
-    reason: 'policy_unavailable',
+    reason: 'store_unavailable',
     entryId: null,
-    refusal: refusal(503, 'policy_unavailable', `the access list for this request could not be loaded (${detail}); retry shortly`),
+    refusal: refusal(503, 'store_unavailable', `the access list for this request could not be loaded: the store is unavailable (${detail}); retry shortly`),
   };
 }

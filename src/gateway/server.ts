@@ -15,6 +15,8 @@ export interface ProxyServerParts {
   readonly ws: WsForwarder;
   readonly logger: Logger;
   readonly limits: { readonly maxHeaderBytes: number; readonly headersTimeoutMs: number; readonly requestTimeoutMs: number; readonly keepAliveTimeoutMs: number };
+  /** Called for every request or upgrade about to be forwarded (recent callers, later metrics). */
+  readonly forwarded?: (checked: Checked) => void;
 }
 
 /**
@@ -76,7 +78,9 @@ export function createGatewayServer(parts: ProxyServerParts): GatewayServer {
       entry_id: checked.entryId,
       status,
     };
-    if (checked.refusal !== null || checked.verdict === 'report_only') logger.warn(entry, checked.refusal ? 'request refused' : 'request would be refused (report-only)');
+    if (checked.refusal !== null) logger.warn(entry, 'request refused');
+    else if (checked.verdict === 'report_only') logger.warn(entry, 'request would be refused (report-only)');
+    else if (checked.verdict === 'fail_open') logger.warn(entry, 'request forwarded unchecked: store unavailable (onStoreUnavailable: open)');
     else logger.debug(entry, 'request forwarded');
   };
 
@@ -87,6 +91,7 @@ export function createGatewayServer(parts: ProxyServerParts): GatewayServer {
       return;
     }
     logDecision(req, checked, 0);
+    parts.forwarded?.(checked);
     parts.http.forward(req, res, { peer: checked.peer, peerTrusted: checked.peerTrusted, requestId: checked.requestId });
   };
 
@@ -118,6 +123,7 @@ export function createGatewayServer(parts: ProxyServerParts): GatewayServer {
         return;
       }
       logDecision(req, checked, 101);
+      parts.forwarded?.(checked);
       upgraded.add(socket);
       socket.once('close', () => upgraded.delete(socket));
       // A caller that closed its side is done; finishing ours too lets the proxy engine close the

@@ -48,6 +48,7 @@ export class PolicyCache {
   #misses = 0;
   #evictions = 0;
   #staleServed = 0;
+  #changes = 0;
 
   constructor(store: AclStore, now: () => number = Date.now, limits: CacheLimits = DEFAULT_CACHE_LIMITS) {
     this.#store = store;
@@ -116,6 +117,7 @@ export class PolicyCache {
     if (version !== undefined && current !== undefined && current !== null && current.version >= version) return;
     this.#loading.delete(account);
     if (current !== undefined) {
+      this.#changes++;
       this.#remove(account, current);
       this.#stale.set(account, current);
       // Bounded like the cache itself: the oldest last-known-good entries go first.
@@ -144,6 +146,30 @@ export class PolicyCache {
     return repaired;
   }
 
+  /**
+   * Seeds last-known-good lists (a snapshot from disk): never served while the store answers,
+   * only when a load fails. Current entries are not overwritten.
+   */
+  seed(lists: ReadonlyMap<string, CompiledList | null>): void {
+    for (const [account, list] of lists) {
+      if (this.#lists.has(account) || this.#stale.has(account)) continue;
+      if (this.#stale.size >= this.#limits.maxEntries) break;
+      this.#stale.set(account, list);
+    }
+  }
+
+  /** What this cache would enforce if the store went away now: current lists, else kept ones. */
+  lastKnownGood(): Map<string, CompiledList | null> {
+    const out = new Map(this.#stale);
+    for (const [account, list] of this.#lists) out.set(account, list);
+    return out;
+  }
+
+  /** Grows on every fill and invalidation, so a snapshot writer can tell whether anything moved. */
+  get changes(): number {
+    return this.#changes;
+  }
+
   stats(): CacheStats {
     return { entries: this.#lists.size, bytes: this.#bytes, hits: this.#hits, misses: this.#misses, evictions: this.#evictions, staleServed: this.#staleServed };
   }
@@ -163,6 +189,7 @@ export class PolicyCache {
   }
 
   #insert(account: string, list: CompiledList | null): void {
+    this.#changes++;
     const previous = this.#lists.get(account);
     if (previous !== undefined) this.#remove(account, previous);
     this.#lists.set(account, list);

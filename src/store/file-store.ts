@@ -1,8 +1,8 @@
 import { mkdirSync, readFileSync } from 'node:fs';
-import { open, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { refusal, type Refusal } from '../http/refusal.ts';
 import type { AccountRecord } from '../policy/types.ts';
+import { writeFileAtomic } from './atomic-write.ts';
 import { MemoryStore } from './memory-store.ts';
 import { parseStoredRecord } from './record-format.ts';
 
@@ -11,14 +11,12 @@ const FORMAT_VERSION = 1;
 
 /**
  * The embedded store: the memory store, persisted to one JSON file. Every change rewrites the
- * file by atomic replace (temporary file in the same directory, fsync, rename, fsync of the
- * directory) before it is acknowledged, so after a crash the file holds either the old or the new
- * state and never loses an acknowledged change.
+ * file by atomic replace before it is acknowledged, so after a crash the file holds either the
+ * old or the new state and never loses an acknowledged change.
  */
 export class FileStore extends MemoryStore {
   override readonly kind = 'file' as const;
   readonly path: string;
-  #sequence = 0;
 
   constructor(path: string) {
     super();
@@ -42,33 +40,13 @@ export class FileStore extends MemoryStore {
     for (const [account, current] of this.records) accounts[account] = current;
     accounts[record.account] = record;
     const text = `${JSON.stringify({ format: FORMAT, version: FORMAT_VERSION, accounts }, null, 1)}\n`;
-    const temp = join(dirname(this.path), `.${basename(this.path)}.${process.pid}.${++this.#sequence}.tmp`);
     try {
-      const file = await open(temp, 'w', 0o600);
-      try {
-        await file.writeFile(text, 'utf8');
-        await file.sync();
-      } finally {
-        await file.close();
-      }
-      await rename(temp, this.path);
-      await syncDirectory(dirname(this.path));
+      await writeFileAtomic(this.path, text);
       return null;
     } catch (error) {
-      await unlink(temp).catch(() => undefined);
       const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
       return refusal(503, 'store_write_failed', `the change was not saved: writing ${this.path} failed (${code}); nothing was changed, retry once the disk is writable`);
     }
-  }
-}
-
-/** A rename is durable only once the directory entry is: fsync the directory too. */
-async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }
 

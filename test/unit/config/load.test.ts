@@ -66,7 +66,7 @@ describe('loadConfig', () => {
     expect(failure({ ALLOWGATE_LISTEN: 'localhost' })).toContain('ALLOWGATE_LISTEN must be host:port');
     expect(failure({ ALLOWGATE_UPSTREAM_URL: 'ftp://x' })).toContain('ALLOWGATE_UPSTREAM_URL must be an http:// or https:// URL');
     expect(failure({ ALLOWGATE_UPSTREAM_URL: 'http://x/api' })).toContain('an origin only');
-    expect(failure({ ALLOWGATE_STORE: 'redis-ish' })).toContain("ALLOWGATE_STORE must be 'memory' or 'file:PATH'");
+    expect(failure({ ALLOWGATE_STORE: 'redis-ish' })).toContain("ALLOWGATE_STORE must be 'memory', 'file:PATH'");
     expect(failure({ ALLOWGATE_TRUSTED_PROXIES: '10.0.0.1/8' })).toContain('network is 10.0.0.0/8');
     expect(failure({ ALLOWGATE_ADMIN_TOKEN: 'short' })).toContain('at least 16 characters');
     expect(failure({ ALLOWGATE_ANONYMOUS: 'maybe' })).toContain('one of pass, deny, global');

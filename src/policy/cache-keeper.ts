@@ -1,0 +1,145 @@
+import type { StoreState, AclStore } from '../store/store.ts';
+import type { PolicyCache } from './cache.ts';
+import { loadSnapshot, saveSnapshot } from './snapshot.ts';
+
+/** How often the last-known-good snapshot is rewritten when the cache changed. */
+const SNAPSHOT_INTERVAL_MS = 5_000;
+
+export interface KeeperLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface CacheKeeperOptions {
+  /** Period of the version sweep; only stores that report versions are swept. */
+  readonly sweepIntervalMs: number;
+  readonly snapshotPath?: string;
+  readonly logger: KeeperLogger;
+  /** Named in the "store lost" log line, so an operator knows what uncached accounts get. */
+  readonly onStoreUnavailable: string;
+  readonly now?: () => number;
+}
+
+export interface StoreHealth {
+  readonly kind: AclStore['kind'];
+  readonly state: StoreState;
+  readonly since: string;
+  readonly error?: string;
+  /** Lists this replica can enforce without the store (cached, or from the snapshot). */
+  readonly lastKnownGood: number;
+  /** True once the store has answered since start, or a snapshot was loaded. */
+  readonly canEnforce: boolean;
+}
+
+/**
+ * Keeps the policy cache honest about a store that can come and go: logs when it is lost and
+ * regained, sweeps versions after a reconnect and periodically (repairing notifications missed
+ * while away), and keeps the last-known-good lists on disk for a restart during an outage.
+ */
+export class CacheKeeper {
+  readonly #store: AclStore;
+  readonly #cache: PolicyCache;
+  readonly #options: CacheKeeperOptions;
+  readonly #now: () => number;
+  readonly #timers: NodeJS.Timeout[] = [];
+  #unsubscribe: (() => void) | null = null;
+  #since: number;
+  #error: string | undefined;
+  #everUp = false;
+  #snapshotLoaded = false;
+  #savedChanges = -1;
+  #saving: Promise<void> = Promise.resolve();
+
+  constructor(store: AclStore, cache: PolicyCache, options: CacheKeeperOptions) {
+    this.#store = store;
+    this.#cache = cache;
+    this.#options = options;
+    this.#now = options.now ?? Date.now;
+    this.#since = this.#now();
+  }
+
+  /** Loads the snapshot (throws if it is damaged) and starts watching; call after store.open(). */
+  start(): void {
+    const { logger, snapshotPath } = this.#options;
+    if (snapshotPath !== undefined) {
+      const { lists, savedAt } = loadSnapshot(snapshotPath);
+      this.#cache.seed(lists);
+      this.#snapshotLoaded = lists.size > 0;
+      if (lists.size > 0) logger.info({ path: snapshotPath, accounts: lists.size, saved_at: savedAt }, 'last-known-good snapshot loaded');
+    }
+    this.#everUp = this.#store.state() === 'up';
+    if (!this.#everUp) {
+      logger.error({ store: this.#store.kind, on_store_unavailable: this.#options.onStoreUnavailable, snapshot_accounts: this.#cache.lastKnownGood().size }, 'store unavailable at start: enforcing the snapshot where there is one');
+    }
+    this.#unsubscribe = this.#store.onStateChange((state, detail) => this.#onState(state, detail));
+    if (this.#store.versions !== undefined) this.#every(this.#options.sweepIntervalMs, () => this.sweep('periodic'));
+    if (snapshotPath !== undefined) this.#every(SNAPSHOT_INTERVAL_MS, () => this.saveSnapshot());
+  }
+
+  health(): StoreHealth {
+    const state = this.#store.state();
+    return {
+      kind: this.#store.kind,
+      state,
+      since: new Date(this.#since).toISOString(),
+      ...(state === 'down' && this.#error !== undefined ? { error: this.#error } : {}),
+      lastKnownGood: this.#cache.lastKnownGood().size,
+      canEnforce: state === 'up' || this.#everUp || this.#snapshotLoaded,
+    };
+  }
+
+  async sweep(why: 'periodic' | 'reconnect'): Promise<void> {
+    if (this.#store.state() !== 'up') return;
+    try {
+      const repaired = await this.#cache.sweep();
+      if (repaired > 0 || why === 'reconnect') this.#options.logger.info({ repaired, why }, 'cache swept against store versions');
+    } catch (error) {
+      this.#options.logger.warn({ err: error, why }, 'cache sweep failed; will retry');
+    }
+  }
+
+  /** Writes the snapshot if the cache changed since the last one; failures are logged, not thrown. */
+  saveSnapshot(): Promise<void> {
+    const path = this.#options.snapshotPath;
+    if (path === undefined) return Promise.resolve();
+    this.#saving = this.#saving.then(async () => {
+      const changes = this.#cache.changes;
+      if (changes === this.#savedChanges) return;
+      try {
+        await saveSnapshot(path, this.#cache.lastKnownGood(), this.#now());
+        this.#savedChanges = changes;
+      } catch (error) {
+        this.#options.logger.warn({ err: error, path }, 'cannot write the last-known-good snapshot');
+      }
+    });
+    return this.#saving;
+  }
+
+  async close(): Promise<void> {
+    for (const timer of this.#timers.splice(0)) clearInterval(timer);
+    this.#unsubscribe?.();
+    await this.saveSnapshot();
+  }
+
+  #onState(state: StoreState, detail: string | undefined): void {
+    const { logger } = this.#options;
+    const downFor = this.#now() - this.#since;
+    this.#since = this.#now();
+    if (state === 'down') {
+      this.#error = detail;
+      logger.error({ store: this.#store.kind, error: detail, on_store_unavailable: this.#options.onStoreUnavailable, last_known_good: this.#cache.lastKnownGood().size }, 'store lost: enforcing last-known-good lists');
+      return;
+    }
+    this.#error = undefined;
+    logger.info({ store: this.#store.kind, ...(this.#everUp ? { down_ms: downFor } : {}) }, this.#everUp ? 'store regained' : 'store connected');
+    this.#everUp = true;
+    void this.sweep('reconnect');
+  }
+
+  #every(ms: number, run: () => Promise<void>): void {
+    const timer = setInterval(() => void run(), ms);
+    timer.unref();
+    this.#timers.push(timer);
+  }
+}

@@ -1,0 +1,58 @@
+import { Buffer } from 'node:buffer';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { writeFileAtomic } from '../store/atomic-write.ts';
+import type { CompiledList } from './compile.ts';
+import { decodeCompiledList, encodeCompiledList } from './compiled-blob.ts';
+
+const FORMAT = 'allowgate-lkg-snapshot';
+const FORMAT_VERSION = 1;
+
+/** Account → compiled list, or null for "has no list" (a negative entry is knowledge too). */
+export type Snapshot = ReadonlyMap<string, CompiledList | null>;
+
+/**
+ * Writes the last-known-good lists so a replica restarted while the shared store is unreachable
+ * can still enforce them. Atomic replace: a crash leaves the previous snapshot whole.
+ */
+export async function saveSnapshot(path: string, lists: Snapshot, savedAt: number): Promise<void> {
+  const accounts: Record<string, string | null> = {};
+  for (const [account, list] of lists) accounts[account] = list === null ? null : encodeCompiledList(list).toString('base64');
+  const text = JSON.stringify({ format: FORMAT, version: FORMAT_VERSION, savedAt: new Date(savedAt).toISOString(), accounts });
+  mkdirSync(dirname(path), { recursive: true });
+  await writeFileAtomic(path, text);
+}
+
+/**
+ * Reads a snapshot; a missing file is an empty snapshot. A damaged one throws, naming the file:
+ * every blob carries a checksum, so nothing half-written is ever enforced.
+ */
+export function loadSnapshot(path: string): { readonly lists: Snapshot; readonly savedAt: string | null } {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { lists: new Map(), savedAt: null };
+    throw new Error(`cannot read the last-known-good snapshot ${path}: ${(error as Error).message}`);
+  }
+  try {
+    const doc = JSON.parse(text) as { format?: unknown; version?: unknown; savedAt?: unknown; accounts?: unknown };
+    if (doc.format !== FORMAT || doc.version !== FORMAT_VERSION || typeof doc.accounts !== 'object' || doc.accounts === null) {
+      throw new Error(`expected {"format": "${FORMAT}", "version": ${FORMAT_VERSION}, ...}`);
+    }
+    const lists = new Map<string, CompiledList | null>();
+    for (const [account, blob] of Object.entries(doc.accounts as Record<string, unknown>)) {
+      if (blob === null) {
+        lists.set(account, null);
+        continue;
+      }
+      if (typeof blob !== 'string') throw new Error(`account ${account} is neither null nor a base64 blob`);
+      const list = decodeCompiledList(Buffer.from(blob, 'base64'));
+      if (list.account !== account) throw new Error(`account ${account} holds the list of ${list.account}`);
+      lists.set(account, list);
+    }
+    return { lists, savedAt: typeof doc.savedAt === 'string' ? doc.savedAt : null };
+  } catch (error) {
+    throw new Error(`the last-known-good snapshot ${path} is damaged (${(error as Error).message}); delete it to start without one`);
+  }
+}

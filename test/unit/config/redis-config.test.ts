@@ -1,0 +1,122 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Cluster, Redis } from 'ioredis';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../../src/config/load.ts';
+import type { Config } from '../../../src/config/types.ts';
+import { createClient, createSubscriber, reconnectDelay } from '../../../src/store/redis/connection.ts';
+import { describeRedis, type RedisStoreSpec } from '../../../src/store/redis/spec.ts';
+import { scratchPerTest } from '../../support/scratch.ts';
+
+const scratch = scratchPerTest();
+
+function load(env: Record<string, string>, yaml = ''): Config {
+  const path = join(scratch(), 'allowgate.yaml');
+  writeFileSync(path, yaml);
+  return loadConfig({ argv: ['--config', path], env: { ALLOWGATE_ADMIN_TOKEN: 'a-long-enough-admin-token', ...env } });
+}
+
+function failure(env: Record<string, string>, yaml = ''): string {
+  try {
+    load(env, yaml);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+function redisSpec(config: Config): RedisStoreSpec {
+  if (config.store.kind !== 'redis') throw new Error(`expected a redis store, got ${config.store.kind}`);
+  return config.store;
+}
+
+describe('Redis store configuration', () => {
+  it('takes a standalone URL from ALLOWGATE_STORE with sensible defaults', () => {
+    const spec = redisSpec(load({ ALLOWGATE_STORE: 'redis://:s3cret@127.0.0.1:6380/2' }));
+    expect(spec).toEqual({
+      kind: 'redis',
+      topology: { mode: 'standalone', url: 'redis://:s3cret@127.0.0.1:6380/2' },
+      keyPrefix: 'allowgate:',
+      connectTimeoutMs: 2000,
+      commandTimeoutMs: 500,
+      sweepIntervalMs: 5000,
+    });
+    // Logged without the password.
+    expect(describeRedis(spec)).toBe('redis://127.0.0.1:6380/2');
+  });
+
+  it('reads TLS, ACL user, password, prefix and timeouts from the redis section and the environment', () => {
+    const spec = redisSpec(load(
+      { ALLOWGATE_STORE: 'rediss://cache.internal:6379', ALLOWGATE_REDIS_PASSWORD: 'from-env', ALLOWGATE_REDIS_KEY_PREFIX: 'gw:prod:' },
+      'redis:\n  username: gateway\n  tls: {rejectUnauthorized: false}\n  commandTimeoutMs: 250\n  sweepIntervalMs: 1000\n',
+    ));
+    expect(spec).toMatchObject({ username: 'gateway', password: 'from-env', keyPrefix: 'gw:prod:', tls: { rejectUnauthorized: false }, commandTimeoutMs: 250, sweepIntervalMs: 1000 });
+  });
+
+  it('reads Sentinel and Cluster topologies', () => {
+    const sentinel = redisSpec(load({ ALLOWGATE_STORE: 'redis' }, 'redis:\n  sentinel:\n    masterName: mymaster\n    nodes: [10.0.0.1:26379, "sentinel-2", "[fd00::3]:26380"]\n    password: sp\n    db: 3\n'));
+    expect(sentinel.topology).toEqual({
+      mode: 'sentinel', masterName: 'mymaster', db: 3, sentinelPassword: 'sp',
+      sentinels: [{ host: '10.0.0.1', port: 26379 }, { host: 'sentinel-2', port: 26379 }, { host: 'fd00::3', port: 26380 }],
+    });
+    expect(describeRedis(sentinel)).toBe('redis-sentinel:mymaster@10.0.0.1:26379,sentinel-2:26379,fd00::3:26380/3');
+    const cluster = redisSpec(load({}, 'store: redis\nredis:\n  cluster:\n    nodes: [redis-0:7000, redis-1]\n'));
+    expect(cluster.topology).toEqual({ mode: 'cluster', nodes: [{ host: 'redis-0', port: 7000 }, { host: 'redis-1', port: 6379 }] });
+  });
+
+  it('reads the cache limits, snapshot path and fail mode', () => {
+    const config = load({ ALLOWGATE_STORE: 'redis://127.0.0.1:6379', ALLOWGATE_ON_STORE_UNAVAILABLE: 'open', ALLOWGATE_CACHE_SNAPSHOT: 'data/lkg.json' }, 'cache:\n  maxEntries: 500\n  maxBytes: 2097152\n');
+    expect(config.onStoreUnavailable).toBe('open');
+    expect(config.cache).toEqual({ maxEntries: 500, maxBytes: 2_097_152, snapshotPath: 'data/lkg.json' });
+    expect(load({ ALLOWGATE_STORE: 'memory' }).onStoreUnavailable).toBe('closed');
+  });
+
+  it('names what is wrong', () => {
+    expect(failure({ ALLOWGATE_STORE: 'redis://' })).toContain('ALLOWGATE_STORE must be a redis:// or rediss:// URL');
+    expect(failure({ ALLOWGATE_STORE: 'redis://h:6379/x' })).toContain('the path is the database number');
+    expect(failure({ ALLOWGATE_STORE: 'redis' })).toContain('no server is named');
+    expect(failure({ ALLOWGATE_STORE: 'redis://h' }, 'redis:\n  cluster:\n    nodes: [a:1]\n')).toContain('name Redis one way only');
+    expect(failure({ ALLOWGATE_STORE: 'memory' }, 'redis:\n  url: redis://h\n')).toContain("the redis section is set but the store is 'memory'");
+    expect(failure({ ALLOWGATE_STORE: 'redis' }, 'redis:\n  sentinel:\n    nodes: [a:1]\n')).toContain('redis.sentinel.masterName');
+    expect(failure({ ALLOWGATE_STORE: 'redis' }, 'redis:\n  cluster:\n    nodes: []\n')).toContain('a list of host:port seed nodes');
+    expect(failure({ ALLOWGATE_STORE: 'redis' }, 'redis:\n  cluster:\n    nodes: ["a:99999"]\n')).toContain('redis.cluster.nodes[0]');
+    expect(failure({ ALLOWGATE_STORE: 'redis://h', ALLOWGATE_REDIS_KEY_PREFIX: 'has space' })).toContain('ALLOWGATE_REDIS_KEY_PREFIX must be up to 64 characters');
+    expect(failure({ ALLOWGATE_STORE: 'redis://h' }, 'redis:\n  comandTimeoutMs: 5\n')).toContain("unknown config key 'redis.comandTimeoutMs'");
+    expect(failure({ ALLOWGATE_STORE: 'memory', ALLOWGATE_ON_STORE_UNAVAILABLE: 'maybe' })).toBe("ALLOWGATE_ON_STORE_UNAVAILABLE must be one of closed, open, got 'maybe'");
+  });
+});
+
+describe('Redis connections', () => {
+  const base = { kind: 'redis', keyPrefix: 'p:', connectTimeoutMs: 1000, commandTimeoutMs: 300, sweepIntervalMs: 5000, password: 'pw', username: 'u' } as const;
+
+  it('builds clients that fail fast instead of queueing, and do not connect until asked', () => {
+    const client = createClient({ ...base, topology: { mode: 'standalone', url: 'redis://127.0.0.1:1/4' } }) as Redis;
+    expect(client).toBeInstanceOf(Redis);
+    expect(client.status).toBe('wait');
+    expect(client.options).toMatchObject({ enableOfflineQueue: false, maxRetriesPerRequest: 0, commandTimeout: 300, db: 4, username: 'u', password: 'pw' });
+    const subscriber = createSubscriber(client) as Redis;
+    // The subscriber queues its SUBSCRIBE until connected; the command connection never queues.
+    expect(subscriber.options.enableOfflineQueue).toBe(true);
+    expect(subscriber.options.db).toBe(4);
+    client.disconnect();
+    subscriber.disconnect();
+  });
+
+  it('builds Sentinel and Cluster clients from their settings', () => {
+    const sentinel = createClient({ ...base, topology: { mode: 'sentinel', masterName: 'mymaster', sentinels: [{ host: '127.0.0.1', port: 26379 }], db: 2, sentinelPassword: 'sp' } }) as Redis;
+    expect(sentinel.options).toMatchObject({ name: 'mymaster', sentinels: [{ host: '127.0.0.1', port: 26379 }], db: 2, sentinelPassword: 'sp', role: 'master' });
+    sentinel.disconnect();
+    const cluster = createClient({ ...base, topology: { mode: 'cluster', nodes: [{ host: '127.0.0.1', port: 7000 }] } }) as Cluster;
+    expect(cluster).toBeInstanceOf(Cluster);
+    expect(cluster.options).toMatchObject({ enableOfflineQueue: false, redisOptions: { password: 'pw', username: 'u', commandTimeout: 300 } });
+    cluster.disconnect();
+  });
+
+  it('backs off quickly at first and never waits more than two seconds', () => {
+    expect(reconnectDelay(0)).toBe(50);
+    expect(reconnectDelay(1)).toBe(100);
+    expect(reconnectDelay(5)).toBe(1600);
+    expect(Array.from({ length: 50 }, (_, i) => reconnectDelay(i)).every((d) => d <= 2000)).toBe(true);
+  });
+});
