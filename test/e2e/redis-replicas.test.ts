@@ -1,0 +1,250 @@
+import { Agent, request } from 'node:http';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
+import { startGateway, type GatewayProcess } from '../support/gateway-process.ts';
+import { startRedis, type RedisServer } from '../support/redis-server.ts';
+import { scratchDir } from '../support/scratch.ts';
+import { send } from '../support/http.ts';
+
+// Distinct loopback addresses play distinct callers.
+const OFFICE = '127.0.0.2';
+const STRANGER = '127.0.0.3';
+const PROPAGATION_SAMPLES = 60;
+
+/** Keep-alive requests from one source address: polling must not be slowed by a handshake each. */
+class Caller {
+  readonly #agent: Agent;
+  readonly #url: string;
+  constructor(url: string, localAddress: string) {
+    this.#url = url;
+    this.#agent = new Agent({ keepAlive: true, maxSockets: 1, localAddress } as ConstructorParameters<typeof Agent>[0]);
+  }
+
+  status(account: string): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const req = request(`${this.#url}/v1/Account/${account}/Call`, { agent: this.#agent, headers: { 'x-auth-id': account }, timeout: 5_000 }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('timeout', () => req.destroy(new Error('request timed out')));
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  close(): void {
+    this.#agent.destroy();
+  }
+}
+
+async function addEntry(gw: GatewayProcess, account: string, ip: string): Promise<string> {
+  const res = await gw.admin('POST', `/v1/accounts/${account}/ip-acl`, { ip_address: ip });
+  expect(res.status).toBe(201);
+  return ((await res.json()) as { id: string }).id;
+}
+
+/** Polls until `caller` gets `status` for `account`; returns the milliseconds it took. */
+async function until(caller: Caller, account: string, status: number, limitMs = 3_000): Promise<number> {
+  const start = performance.now();
+  for (;;) {
+    if ((await caller.status(account)) === status) return performance.now() - start;
+    if (performance.now() - start > limitMs) throw new Error(`${account} did not answer ${status} within ${limitMs} ms`);
+  }
+}
+
+async function readyz(gw: GatewayProcess): Promise<{ status: number; body: { store: { state: string; canEnforce: boolean; lastKnownGood: number } } }> {
+  const res = await fetch(`${gw.adminUrl}/readyz`);
+  return { status: res.status, body: (await res.json()) as never };
+}
+
+async function waitForLog(gw: GatewayProcess, msg: string, limitMs = 10_000): Promise<void> {
+  const deadline = Date.now() + limitMs;
+  while (!gw.logs.some((l) => l['msg'] === msg)) {
+    if (Date.now() > deadline) throw new Error(`no '${msg}' log line within ${limitMs} ms`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function percentile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+describe('two gateways sharing one Redis', () => {
+  let redis: RedisServer;
+  let upstream: EchoUpstream;
+  let a: GatewayProcess;
+  let b: GatewayProcess;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    upstream = await startEchoUpstream();
+    // A long sweep interval: only the change notifications can make a replica enforce quickly.
+    const env = { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_STORE: redis.url, ALLOWGATE_REDIS_SWEEP_INTERVAL_MS: '600000', ALLOWGATE_LOG_LEVEL: 'info' };
+    [a, b] = await Promise.all([startGateway({ env }), startGateway({ env })]);
+  });
+
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await upstream?.close();
+    await redis?.stop();
+  });
+
+  it('reports Redis as up in /readyz', async () => {
+    const ready = await readyz(a);
+    expect(ready.status).toBe(200);
+    expect(ready.body.store).toMatchObject({ kind: 'redis', state: 'up', canEnforce: true });
+  });
+
+  it('enforces an entry added through one replica on the other at once, and measures how fast', async () => {
+    const stranger = new Caller(b.url, STRANGER);
+    try {
+      await addEntry(a, 'ACP', `${OFFICE}/32`);
+      await until(stranger, 'ACP', 403);
+      const samples: number[] = [];
+      for (let i = 0; i < PROPAGATION_SAMPLES / 2; i++) {
+        const id = await addEntry(a, 'ACP', `${STRANGER}/32`);
+        samples.push(await until(stranger, 'ACP', 200));
+        expect((await a.admin('DELETE', `/v1/accounts/ACP/ip-acl/${id}`)).status).toBe(204);
+        samples.push(await until(stranger, 'ACP', 403));
+      }
+      samples.sort((x, y) => x - y);
+      const [p50, p99, max] = [percentile(samples, 50), percentile(samples, 99), samples[samples.length - 1]!];
+      console.log(`propagation from admin acknowledgement on replica A to enforcement on replica B over ${samples.length} changes: p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms, max ${max.toFixed(2)} ms`);
+      expect(samples).toHaveLength(PROPAGATION_SAMPLES);
+    } finally {
+      stranger.close();
+    }
+  });
+
+  it('drops a cached "no list" on the other replica when the first entry arrives', async () => {
+    const stranger = new Caller(b.url, STRANGER);
+    try {
+      expect(await stranger.status('ACNEG')).toBe(200);
+      expect(await stranger.status('ACNEG')).toBe(200);
+      await addEntry(a, 'ACNEG', `${OFFICE}/32`);
+      await until(stranger, 'ACNEG', 403);
+      expect((await send(`${b.url}/x`, { headers: { 'x-auth-id': 'ACNEG' }, localAddress: OFFICE })).status).toBe(200);
+    } finally {
+      stranger.close();
+    }
+  });
+
+  it('shares ETags across replicas: a write with a stale If-Match is refused with 412', async () => {
+    await addEntry(a, 'ACE', `${OFFICE}/32`);
+    const seen = await a.admin('GET', '/v1/accounts/ACE/ip-acl');
+    const etag = seen.headers.get('etag')!;
+    expect(etag).toBe('"1"');
+    await addEntry(b, 'ACE', '192.0.2.0/24');
+    const stale = await a.admin('POST', '/v1/accounts/ACE/ip-acl', { ip_address: '198.51.100.0/24' }, { 'if-match': etag });
+    expect(stale.status).toBe(412);
+    expect(await stale.json()).toMatchObject({ reason: 'version_conflict' });
+    const fresh = await a.admin('POST', '/v1/accounts/ACE/ip-acl', { ip_address: '198.51.100.0/24' }, { 'if-match': '"2"' });
+    expect(fresh.status).toBe(201);
+    expect(fresh.headers.get('etag')).toBe('"3"');
+  });
+
+  it('records recent callers on one replica, readable through the other', async () => {
+    await addEntry(a, 'ACR', '127.0.0.0/29');
+    for (const ip of ['127.0.0.4', '127.0.0.5', '127.0.0.4']) {
+      expect((await send(`${b.url}/x`, { headers: { 'x-auth-id': 'ACR' }, localAddress: ip })).status).toBe(200);
+    }
+    // Refused callers are not "recent callers": the list is who uses the account, not who tried.
+    expect((await send(`${b.url}/x`, { headers: { 'x-auth-id': 'ACR' }, localAddress: '127.0.0.9' })).status).toBe(403);
+    const deadline = Date.now() + 5_000;
+    let ips: { ip: string; last_seen: string }[] = [];
+    while (ips.length < 2 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 200));
+      ips = ((await (await a.admin('GET', '/v1/accounts/ACR/recent-ips')).json()) as { ips: typeof ips }).ips;
+    }
+    expect(ips.map((c) => c.ip)).toEqual(['127.0.0.4', '127.0.0.5']);
+    expect(Date.parse(ips[0]!.last_seen)).toBeGreaterThan(Date.now() - 60_000);
+    expect((await a.admin('GET', '/v1/accounts/ACR/recent-ips?limit=0')).status).toBe(400);
+  });
+});
+
+describe('Redis lost mid-traffic', () => {
+  let redis: RedisServer;
+  let upstream: EchoUpstream;
+  let closed: GatewayProcess;
+  let open: GatewayProcess;
+  let snapshotDir: { path: string; remove: () => void };
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    // Persistence on (fsync every write), so a restart brings the data back as a real deployment would.
+    redis = await startRedis(['--appendonly', 'yes', '--appendfsync', 'always']);
+    upstream = await startEchoUpstream();
+    snapshotDir = scratchDir();
+    env = { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_STORE: redis.url, ALLOWGATE_LOG_LEVEL: 'info', ALLOWGATE_REDIS_SWEEP_INTERVAL_MS: '500' };
+    [closed, open] = await Promise.all([
+      startGateway({ env: { ...env, ALLOWGATE_CACHE_SNAPSHOT: join(snapshotDir.path, 'lkg.json') } }),
+      startGateway({ env: { ...env, ALLOWGATE_ON_STORE_UNAVAILABLE: 'open' } }),
+    ]);
+    await addEntry(closed, 'AC1', `${OFFICE}/32`);
+  });
+
+  afterAll(async () => {
+    await Promise.all([closed?.stop(), open?.stop()]);
+    await upstream?.close();
+    await redis?.stop();
+    snapshotDir?.remove();
+  });
+
+  it('keeps enforcing cached lists, follows the fail mode for the rest, and recovers with changes made meanwhile', async () => {
+    // Warm both replicas: AC1 (a list) and ACNONE (no list) are cached.
+    for (const gw of [closed, open]) {
+      expect((await send(`${gw.url}/x`, { headers: { 'x-auth-id': 'AC1' }, localAddress: OFFICE })).status).toBe(200);
+      expect((await send(`${gw.url}/x`, { headers: { 'x-auth-id': 'AC1' }, localAddress: STRANGER })).status).toBe(403);
+      expect((await send(`${gw.url}/x`, { headers: { 'x-auth-id': 'ACNONE' }, localAddress: STRANGER })).status).toBe(200);
+    }
+
+    await redis.kill();
+    await Promise.all([waitForLog(closed, 'store lost: enforcing last-known-good lists'), waitForLog(open, 'store lost: enforcing last-known-good lists')]);
+
+    for (const gw of [closed, open]) {
+      // Cached decisions stand: nothing that was closed opens.
+      expect((await send(`${gw.url}/x`, { headers: { 'x-auth-id': 'AC1' }, localAddress: OFFICE })).status).toBe(200);
+      expect((await send(`${gw.url}/x`, { headers: { 'x-auth-id': 'AC1' }, localAddress: STRANGER })).status).toBe(403);
+      expect((await send(`${gw.url}/x`, { headers: { 'x-auth-id': 'ACNONE' }, localAddress: STRANGER })).status).toBe(200);
+      const ready = await readyz(gw);
+      expect(ready.status).toBe(200);
+      expect(ready.body.store).toMatchObject({ state: 'down', canEnforce: true });
+    }
+    // An account never seen: closed refuses with 503, open forwards and says so in its log.
+    const refused = await send(`${closed.url}/x`, { headers: { 'x-auth-id': 'ACNEW' }, localAddress: OFFICE });
+    expect(refused.status).toBe(503);
+    expect(refused.json()).toMatchObject({ code: 503, reason: 'store_unavailable' });
+    expect((await send(`${open.url}/x`, { headers: { 'x-auth-id': 'ACNEW' }, localAddress: OFFICE })).status).toBe(200);
+    expect(open.logs.some((l) => l['decision'] === 'fail_open' && l['account'] === 'ACNEW')).toBe(true);
+    // Writes are refused, not lost silently.
+    const write = await closed.admin('POST', '/v1/accounts/AC1/ip-acl', { ip_address: `${STRANGER}/32` });
+    expect(write.status).toBe(503);
+    expect(await write.json()).toMatchObject({ reason: 'store_unavailable' });
+
+    // A replica restarted during the outage enforces the snapshot.
+    await closed.stop();
+    closed = await startGateway({ env: { ...env, ALLOWGATE_CACHE_SNAPSHOT: join(snapshotDir.path, 'lkg.json'), ALLOWGATE_REDIS_SWEEP_INTERVAL_MS: '500' } });
+    expect(closed.logs.some((l) => l['msg'] === 'last-known-good snapshot loaded')).toBe(true);
+    expect((await readyz(closed)).body.store).toMatchObject({ state: 'down', canEnforce: true });
+    expect((await send(`${closed.url}/x`, { headers: { 'x-auth-id': 'AC1' }, localAddress: OFFICE })).status).toBe(200);
+    expect((await send(`${closed.url}/x`, { headers: { 'x-auth-id': 'AC1' }, localAddress: STRANGER })).status).toBe(403);
+    expect((await send(`${closed.url}/x`, { headers: { 'x-auth-id': 'ACNEW' }, localAddress: OFFICE })).status).toBe(503);
+
+    // Redis returns; a change is made right away (the replicas may not have reconnected yet).
+    await redis.restart();
+    await waitForLog(open, 'store regained');
+    await addEntry(open, 'AC1', `${STRANGER}/32`);
+    await waitForLog(closed, 'store connected');
+    for (const gw of [closed, open]) {
+      const caller = new Caller(gw.url, STRANGER);
+      try {
+        await until(caller, 'AC1', 200, 5_000);
+      } finally {
+        caller.close();
+      }
+      expect((await send(`${gw.url}/x`, { headers: { 'x-auth-id': 'ACNEW' }, localAddress: OFFICE })).status).toBe(200);
+      expect((await readyz(gw)).body.store).toMatchObject({ state: 'up' });
+    }
+  });
+});
