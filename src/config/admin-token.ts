@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { Reader } from './reader.ts';
 import type { Config, StoreSpec } from './types.ts';
@@ -30,14 +30,32 @@ export function resolveAdminToken(tokenReader: Reader, fileReader: Reader, store
   }
   const path = adminTokenPath(store);
   if (path === undefined) return { token: generateToken(), tokenSource: 'generated' };
-  if (existsSync(path)) {
-    const token = readFileSync(path, 'utf8').trim();
-    if (token.length >= MIN_TOKEN_LENGTH) return { token, tokenSource: 'file' };
-  }
+  const existing = readTokenFile(path);
+  if (existing !== null) return { token: existing, tokenSource: 'file' };
   const token = generateToken();
   mkdirSync(dirname(path), { recursive: true });
-  writeFileSync(path, `${token}\n`, { mode: 0o600 });
+  // Written whole under a temporary name, then linked into place: link fails if the file exists,
+  // so replicas started together agree on the first token rather than overwrite each other's.
+  const temp = `${path}.${process.pid}.tmp`;
+  writeFileSync(temp, `${token}\n`, { mode: 0o600 });
+  try {
+    linkSync(temp, path);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    const winner = readTokenFile(path);
+    if (winner !== null) return { token: winner, tokenSource: 'file' };
+    renameSync(temp, path);
+    return { token, tokenSource: 'generated' };
+  } finally {
+    rmSync(temp, { force: true });
+  }
   return { token, tokenSource: 'generated' };
+}
+
+function readTokenFile(path: string): string | null {
+  if (!existsSync(path)) return null;
+  const token = readFileSync(path, 'utf8').trim();
+  return token.length >= MIN_TOKEN_LENGTH ? token : null;
 }
 
 /**

@@ -1,4 +1,5 @@
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { scratchPerTest } from '../../support/scratch.ts';
@@ -99,5 +100,21 @@ describe('loadConfig', () => {
     expect(statSync(tokenFile).mode & 0o777).toBe(0o600);
     const second = loadConfig({ argv: [], env });
     expect(second.admin).toMatchObject({ token: first.admin.token, tokenSource: 'file' });
+  });
+
+  it('gives replicas started together the same generated token', async () => {
+    const dir = scratch();
+    const store = `file:${join(dir, 'data', 'store.json')}`;
+    // Every process loads the module, then waits for the same instant: the race is real.
+    const go = Date.now() + 1_000;
+    const script = `const { loadConfig } = await import(${JSON.stringify(new URL('../../../src/config/load.ts', import.meta.url).href)});
+      while (Date.now() < ${go});
+      process.stdout.write(loadConfig({ argv: [], env: { ALLOWGATE_STORE: ${JSON.stringify(store)} } }).admin.token);`;
+    const tokens = await Promise.all(Array.from({ length: 6 }, () => new Promise<string>((resolve, reject) => {
+      execFile(process.execPath, ['--input-type=module', '-e', script], (error, stdout) => (error ? reject(error) : resolve(stdout)));
+    })));
+    expect(new Set(tokens).size).toBe(1);
+    expect(readFileSync(join(dir, 'data', 'admin-token'), 'utf8').trim()).toBe(tokens[0]);
+    expect(readdirSync(join(dir, 'data'))).toEqual(['admin-token']);
   });
 });
