@@ -1,17 +1,12 @@
 import type { IpAddress } from '../ip/address.ts';
 import type { Action } from '../policy/types.ts';
+import type { EventLog } from '../observability/logger.ts';
 import type { AclStore } from '../store/store.ts';
 
 export interface CheckResult {
   readonly decision: string;
   readonly reason: string;
   readonly matched: null | { readonly id: string; readonly cidr: string; readonly action: Action; readonly list: 'account' | 'parent' | 'global' };
-}
-
-export interface AdminLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
 }
 
 export interface AdminDeps {
@@ -22,5 +17,5 @@ export interface AdminDeps {
   check(account: string, ip: IpAddress): Promise<CheckResult>;
   health(): { readonly live: boolean; readonly ready: boolean; readonly detail?: Record<string, unknown> };
   readonly now?: () => Date;
-  readonly logger?: AdminLogger;
+  readonly logger?: EventLog;
 }

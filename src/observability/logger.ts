@@ -3,6 +3,13 @@ import type { LogLevel } from '../config/types.ts';
 
 export type { Logger };
 
+/** The part of a logger that components outside the request path use; tests pass a recorder. */
+export interface EventLog {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
 /**
  * Paths pino blanks in every line, a safety net under the rule that the gateway never logs
  * credential headers or secret query values in the first place (see redact-url.ts).

@@ -1,21 +1,16 @@
-import type { StoreState, AclStore } from '../store/store.ts';
+import type { EventLog } from '../observability/logger.ts';
+import type { AclStore, StoreState } from '../store/store.ts';
 import type { PolicyCache } from './cache.ts';
 import { loadSnapshot, saveSnapshot } from './snapshot.ts';
 
 /** How often the last-known-good snapshot is rewritten when the cache changed. */
 const SNAPSHOT_INTERVAL_MS = 5_000;
 
-export interface KeeperLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
-
 export interface CacheKeeperOptions {
   /** Period of the version sweep; only stores that report versions are swept. */
   readonly sweepIntervalMs: number;
   readonly snapshotPath?: string;
-  readonly logger: KeeperLogger;
+  readonly logger: EventLog;
   /** Named in the "store lost" log line, so an operator knows what uncached accounts get. */
   readonly onStoreUnavailable: string;
   readonly now?: () => number;

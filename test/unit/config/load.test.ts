@@ -2,8 +2,9 @@ import { execFile } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { configFailure } from '../../support/config-error.ts';
 import { scratchPerTest } from '../../support/scratch.ts';
-import { ConfigError, loadConfig } from '../../../src/config/load.ts';
+import { loadConfig } from '../../../src/config/load.ts';
 
 const scratch = scratchPerTest();
 
@@ -17,13 +18,7 @@ function load(env: Record<string, string> = {}, yaml?: string) {
 }
 
 function failure(env: Record<string, string>, yaml?: string): string {
-  try {
-    load(env, yaml);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as Error).message;
-  }
-  throw new Error('expected a ConfigError');
+  return configFailure(() => load(env, yaml));
 }
 
 describe('loadConfig', () => {

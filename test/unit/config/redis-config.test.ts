@@ -2,10 +2,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Cluster, Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../../src/config/load.ts';
+import { loadConfig } from '../../../src/config/load.ts';
 import type { Config } from '../../../src/config/types.ts';
 import { createClient, createSubscriber, reconnectDelay } from '../../../src/store/redis/connection.ts';
 import { describeRedis, type RedisStoreSpec } from '../../../src/store/redis/spec.ts';
+import { configFailure } from '../../support/config-error.ts';
 import { scratchPerTest } from '../../support/scratch.ts';
 
 const scratch = scratchPerTest();
@@ -17,13 +18,7 @@ function load(env: Record<string, string>, yaml = ''): Config {
 }
 
 function failure(env: Record<string, string>, yaml = ''): string {
-  try {
-    load(env, yaml);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as Error).message;
-  }
-  throw new Error('expected a ConfigError');
+  return configFailure(() => load(env, yaml));
 }
 
 function redisSpec(config: Config): RedisStoreSpec {
