@@ -59,14 +59,25 @@ export class CallerRecorder {
     this.#timer.unref();
   }
 
-  /** Hands the pending batch to the store; failures are reported, never thrown. */
+  /**
+   * Hands the pending batch to the store; failures are reported, never thrown, and never stop
+   * later flushes (a lost batch is a few missing sightings, not a reason to stop recording).
+   */
   flush(): Promise<void> {
     this.#flushing = this.#flushing.then(async () => {
       if (this.#pairs === 0) return;
       const batch = this.#pending;
       this.#pending = new Map();
       this.#pairs = 0;
-      await this.#store.recordCallers(batch).catch((error: unknown) => this.#options.onFlushError?.(error));
+      try {
+        await this.#store.recordCallers(batch);
+      } catch (error) {
+        try {
+          this.#options.onFlushError?.(error);
+        } catch {
+          // A failing reporter must not break the chain either.
+        }
+      }
     });
     return this.#flushing;
   }

@@ -1,12 +1,15 @@
 import { Buffer } from 'node:buffer';
+import { crc32 } from 'node:zlib';
 import { CompiledTrie } from '../ip/trie.ts';
 import { parseStoredRecord } from '../store/record-format.ts';
 import type { CompiledList } from './compile.ts';
 
 /**
  * A compiled list as bytes, so replicas fetch it instead of recompiling and a snapshot can keep it
- * on disk: `u32 header length | header JSON | trie buffer`. The header carries what the trie does
- * not (account, version, settings, hasAllow, validUntil); the trie checks its own integrity.
+ * on disk: `u32 header length | u32 CRC-32 of the header | header JSON | trie buffer`. The header
+ * carries what the trie does not (account, version, settings, hasAllow, validUntil) and has its
+ * own checksum, since a flipped bit there (a version, a parent, an expiry) would be enforced just
+ * as surely as one in the trie, which checks its own integrity.
  */
 export function encodeCompiledList(list: CompiledList): Buffer {
   const header = Buffer.from(JSON.stringify({
@@ -16,18 +19,21 @@ export function encodeCompiledList(list: CompiledList): Buffer {
     hasAllow: list.hasAllow,
     validUntil: Number.isFinite(list.validUntil) ? list.validUntil : null,
   }));
-  const length = Buffer.alloc(4);
-  length.writeUInt32LE(header.length, 0);
-  return Buffer.concat([length, header, list.trie.toBuffer()]);
+  const prefix = Buffer.alloc(8);
+  prefix.writeUInt32LE(header.length, 0);
+  prefix.writeUInt32LE(crc32(header), 4);
+  return Buffer.concat([prefix, header, list.trie.toBuffer()]);
 }
 
 /** Throws on anything encodeCompiledList could not have written. */
 export function decodeCompiledList(bytes: Uint8Array): CompiledList {
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buf.length < 4) throw new Error('compiled list is truncated');
+  if (buf.length < 8) throw new Error('compiled list is truncated');
   const headerLength = buf.readUInt32LE(0);
-  if (4 + headerLength > buf.length) throw new Error('compiled list header is truncated');
-  const header = JSON.parse(buf.subarray(4, 4 + headerLength).toString('utf8')) as Record<string, unknown>;
+  if (8 + headerLength > buf.length) throw new Error('compiled list header is truncated');
+  const headerBytes = buf.subarray(8, 8 + headerLength);
+  if (crc32(headerBytes) !== buf.readUInt32LE(4)) throw new Error('compiled list header checksum mismatch');
+  const header = JSON.parse(headerBytes.toString('utf8')) as Record<string, unknown>;
   const { account, version, hasAllow, validUntil } = header;
   if (typeof account !== 'string' || typeof version !== 'number' || typeof hasAllow !== 'boolean' || (validUntil !== null && typeof validUntil !== 'number')) {
     throw new Error('compiled list header is malformed');
@@ -40,6 +46,6 @@ export function decodeCompiledList(bytes: Uint8Array): CompiledList {
     settings,
     hasAllow,
     validUntil: validUntil ?? Number.POSITIVE_INFINITY,
-    trie: CompiledTrie.fromBuffer(buf.subarray(4 + headerLength)),
+    trie: CompiledTrie.fromBuffer(buf.subarray(8 + headerLength)),
   };
 }

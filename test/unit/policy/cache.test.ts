@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { parseIp } from '../../../src/ip/address.ts';
 import { PolicyCache } from '../../../src/policy/cache.ts';
+import { compileList, type CompiledList } from '../../../src/policy/compile.ts';
 import { isRefusal, MAX_PARENT_DEPTH, PolicyResolver } from '../../../src/policy/resolve.ts';
 import type { AccountRecord, AccountSettings, AclEntry } from '../../../src/policy/types.ts';
 import { MemoryStore } from '../../../src/store/memory-store.ts';
@@ -13,13 +15,56 @@ async function put(store: MemoryStore, account: string, entries: AclEntry[], set
   expect(out.ok).toBe(true);
 }
 
-/** Counts store reads, to prove caching and coalescing. */
+/** Counts store reads, to prove caching and coalescing; `failing` makes every read reject. */
 class CountingStore extends MemoryStore {
   reads = 0;
+  failing = false;
   override async read(account: string): Promise<AccountRecord | null> {
     this.reads++;
+    if (this.failing) throw new Error('store unreachable');
     return super.read(account);
   }
+}
+
+/** Reports versions for the sweep; while `deaf`, change notifications are lost (an outage). */
+class SweepableStore extends CountingStore {
+  deaf = false;
+  versionCalls: string[][] = [];
+  override subscribe(listener: (account: string, version: number) => void): () => void {
+    return super.subscribe((account, version) => {
+      if (!this.deaf) listener(account, version);
+    });
+  }
+  async versions(accounts: readonly string[]): Promise<ReadonlyMap<string, number>> {
+    this.versionCalls.push([...accounts]);
+    return new Map(accounts.map((account) => [account, this.records.get(account)?.version ?? 0]));
+  }
+}
+
+/** Serves ready-compiled lists, like a shared store that caches the compiled form. */
+class CompiledStore extends CountingStore {
+  compiledReads = 0;
+  lastServed: CompiledList | null = null;
+  async readCompiled(account: string): Promise<CompiledList | null> {
+    this.compiledReads++;
+    const record = this.records.get(account);
+    this.lastServed = record ? compileList(record, 0) : null;
+    return this.lastServed;
+  }
+}
+
+const NET = '192.0.2.0/24';
+
+/** What one compiled list with a single IPv4 /24 entry is charged against maxBytes. */
+function oneEntryListBytes(): number {
+  const record: AccountRecord = { account: 'X', version: 1, settings: {}, entries: [entry('e', NET)] };
+  return compileList(record, 0).trie.byteLength + 64;
+}
+
+async function storeWith(accounts: string[]): Promise<CountingStore> {
+  const store = new CountingStore();
+  for (const account of accounts) await put(store, account, [entry(`${account}-e`, NET)]);
+  return store;
 }
 
 describe('PolicyCache', () => {
@@ -68,6 +113,231 @@ describe('PolicyCache', () => {
     now += 120_000;
     expect(cache.peek('AC1')).toBeUndefined();
     expect((await cache.get('AC1'))?.hasAllow).toBe(false);
+  });
+});
+
+describe('PolicyCache bounds', () => {
+  it('evicts the least recently used list beyond maxEntries, peek and get both counting as use', async () => {
+    const store = await storeWith(['A', 'B', 'C', 'D']);
+    const cache = new PolicyCache(store, Date.now, { maxEntries: 2, maxBytes: Number.MAX_SAFE_INTEGER });
+    await cache.get('A');
+    await cache.get('B');
+    expect(cache.peek('A')?.account).toBe('A'); // A is now the most recent: B goes first
+    await cache.get('C');
+    expect(cache.stats()).toMatchObject({ entries: 2, evictions: 1 });
+    expect(cache.peek('B')).toBeUndefined();
+    expect(cache.get('A')).toMatchObject({ account: 'A' }); // synchronous: still cached, and used again
+    await cache.get('D');
+    expect(cache.stats()).toMatchObject({ entries: 2, evictions: 2 });
+    expect(cache.peek('C')).toBeUndefined();
+    expect(cache.peek('A')?.account).toBe('A');
+    expect(cache.peek('D')?.account).toBe('D');
+    expect(store.reads).toBe(4);
+  });
+
+  it('charges trie bytes plus 64 per list, and 64 per negative entry', async () => {
+    const store = await storeWith(['A']);
+    const cache = new PolicyCache(store, Date.now, { maxEntries: 10, maxBytes: Number.MAX_SAFE_INTEGER });
+    const list = await cache.get('A');
+    expect(cache.stats().bytes).toBe(list!.trie.byteLength + 64);
+    expect(await cache.get('NOBODY')).toBeNull();
+    expect(cache.stats().bytes).toBe(list!.trie.byteLength + 128);
+  });
+
+  it('evicts the oldest lists beyond maxBytes', async () => {
+    const size = oneEntryListBytes();
+    const store = await storeWith(['A', 'B', 'C']);
+    const cache = new PolicyCache(store, Date.now, { maxEntries: 10, maxBytes: 2 * size + size / 2 });
+    await cache.get('A');
+    await cache.get('B');
+    expect(cache.stats()).toMatchObject({ entries: 2, bytes: 2 * size, evictions: 0 });
+    await cache.get('C');
+    expect(cache.stats()).toMatchObject({ entries: 2, bytes: 2 * size, evictions: 1 });
+    expect(cache.peek('A')).toBeUndefined();
+    expect(cache.peek('B')?.account).toBe('B');
+  });
+
+  it('always keeps the newest list, even one larger than maxBytes alone', async () => {
+    const size = oneEntryListBytes();
+    const store = await storeWith(['A', 'B']);
+    const cache = new PolicyCache(store, Date.now, { maxEntries: 10, maxBytes: 1 });
+    await cache.get('A');
+    expect(cache.stats()).toMatchObject({ entries: 1, bytes: size, evictions: 0 });
+    await cache.get('B');
+    expect(cache.stats()).toMatchObject({ entries: 1, bytes: size, evictions: 1 });
+    expect(cache.peek('B')?.account).toBe('B');
+  });
+
+  it('gives the bytes back when a list is invalidated', async () => {
+    const size = oneEntryListBytes();
+    const store = await storeWith(['A', 'B']);
+    const cache = new PolicyCache(store, Date.now, { maxEntries: 10, maxBytes: Number.MAX_SAFE_INTEGER });
+    await cache.get('A');
+    await cache.get('B');
+    expect(cache.stats().bytes).toBe(2 * size);
+    cache.invalidate('A');
+    expect(cache.stats()).toMatchObject({ entries: 1, bytes: size });
+    await put(store, 'B', []); // the store's notice invalidates B as well
+    expect(cache.stats()).toMatchObject({ entries: 0, bytes: 0 });
+  });
+});
+
+describe('PolicyCache negative entries and versions', () => {
+  it('caches "no record" without asking the store again, until a first entry is added', async () => {
+    const store = new CountingStore();
+    const cache = new PolicyCache(store);
+    expect(await cache.get('AC1')).toBeNull();
+    expect(cache.get('AC1')).toBeNull(); // synchronous: answered from the cache
+    expect(store.reads).toBe(1);
+    expect(cache.stats()).toMatchObject({ entries: 1, hits: 1, misses: 1 });
+
+    await put(store, 'AC1', [entry('e1', NET)]);
+    const list = await cache.get('AC1');
+    expect(store.reads).toBe(2);
+    expect(list?.version).toBe(1);
+    expect(list?.trie.idOf(list.trie.lookupIp(parseIp('192.0.2.7')!))).toBe('e1');
+  });
+
+  it('ignores a change notice for a version it already holds, and drops the list on a newer one', async () => {
+    const store = await storeWith(['A']);
+    const cache = new PolicyCache(store);
+    const list = await cache.get('A');
+    const changes = cache.changes;
+    cache.invalidate('A', 1); // this replica's own write, echoed back
+    cache.invalidate('A', 0);
+    expect(cache.peek('A')).toBe(list);
+    expect(cache.changes).toBe(changes);
+    cache.invalidate('A', 2);
+    expect(cache.peek('A')).toBeUndefined();
+    expect(cache.changes).toBe(changes + 1);
+    await cache.get('A');
+    expect(store.reads).toBe(2);
+  });
+
+  it('drops a negative entry on any versioned notice', async () => {
+    const store = new CountingStore();
+    const cache = new PolicyCache(store);
+    await cache.get('AC1');
+    cache.invalidate('AC1', 1);
+    expect(cache.peek('AC1')).toBeUndefined();
+  });
+});
+
+describe('PolicyCache last-known-good', () => {
+  it('serves the invalidated list while the store fails, and the new one once it answers', async () => {
+    const store = await storeWith(['A']);
+    const cache = new PolicyCache(store);
+    const old = await cache.get('A');
+    await put(store, 'A', [entry('A-e2', '198.51.100.0/24')]); // notice: A invalidated
+    store.failing = true;
+    expect(await cache.get('A')).toBe(old);
+    expect(await cache.get('A')).toBe(old);
+    expect(cache.stats().staleServed).toBe(2);
+    expect(cache.peek('A')).toBeUndefined(); // a fallback is never cached as current
+    store.failing = false;
+    expect((await cache.get('A'))?.version).toBe(2);
+    expect(cache.lastKnownGood().get('A')?.version).toBe(2);
+  });
+
+  it('rejects a load for an account it never had while the store fails', async () => {
+    const store = new CountingStore();
+    store.failing = true;
+    const cache = new PolicyCache(store);
+    await expect(cache.get('A')).rejects.toThrow('store unreachable');
+    expect(cache.stats().staleServed).toBe(0);
+    expect(cache.peek('A')).toBeUndefined();
+  });
+
+  it('uses seeded lists only when a load fails, never over a current list', async () => {
+    const store = await storeWith(['A']);
+    const cache = new PolicyCache(store);
+    const seededA = compileList({ account: 'A', version: 7, settings: {}, entries: [] }, 0);
+    const seededS = compileList({ account: 'S', version: 3, settings: {}, entries: [entry('s1', NET)] }, 0);
+    cache.seed(new Map([['A', seededA], ['S', seededS], ['N', null]]));
+
+    // The store answers: the seed is not served.
+    expect((await cache.get('A'))?.version).toBe(1);
+    expect(cache.stats().staleServed).toBe(0);
+
+    store.failing = true;
+    expect(await cache.get('S')).toBe(seededS);
+    expect(await cache.get('N')).toBeNull();
+    expect(cache.stats().staleServed).toBe(2);
+
+    const lkg = cache.lastKnownGood();
+    expect([...lkg.keys()].sort()).toEqual(['A', 'N', 'S']);
+    expect(lkg.get('A')?.version).toBe(1);
+    expect(lkg.get('S')).toBe(seededS);
+    expect(lkg.get('N')).toBeNull();
+  });
+
+  it('never lets a seed replace a list the cache held itself', async () => {
+    const store = await storeWith(['A']);
+    const cache = new PolicyCache(store);
+    const held = await cache.get('A');
+    await put(store, 'A', []); // invalidated: v1 is now kept as last known good
+    cache.seed(new Map([['A', compileList({ account: 'A', version: 9, settings: {}, entries: [] }, 0)]]));
+    store.failing = true;
+    expect(await cache.get('A')).toBe(held);
+  });
+
+  it('counts every fill and invalidation in `changes`', async () => {
+    const store = await storeWith(['A']);
+    const cache = new PolicyCache(store);
+    expect(cache.changes).toBe(0);
+    await cache.get('A');
+    expect(cache.changes).toBe(1);
+    await cache.get('NOBODY');
+    expect(cache.changes).toBe(2);
+    cache.get('A'); // a hit changes nothing
+    cache.invalidate('NOT-CACHED');
+    expect(cache.changes).toBe(2);
+    cache.invalidate('A');
+    expect(cache.changes).toBe(3);
+    await put(store, 'NOBODY', []);
+    expect(cache.changes).toBe(4);
+  });
+});
+
+describe('PolicyCache sweep and compiled reads', () => {
+  it('drops exactly the lists whose store version moved while notices were lost', async () => {
+    const store = new SweepableStore();
+    await put(store, 'A', [entry('a', NET)]);
+    await put(store, 'B', [entry('b', NET)]);
+    const cache = new PolicyCache(store);
+    const b = await cache.get('B');
+    await cache.get('A');
+    await cache.get('N');
+    store.deaf = true;
+    await put(store, 'A', []);
+    await put(store, 'N', []);
+    expect(cache.peek('A')).not.toBeUndefined(); // the notice was lost
+
+    expect(await cache.sweep()).toBe(2);
+    expect(store.versionCalls.map((accounts) => [...accounts].sort())).toEqual([['A', 'B', 'N']]);
+    expect(cache.peek('A')).toBeUndefined();
+    expect(cache.peek('N')).toBeUndefined();
+    expect(cache.peek('B')).toBe(b);
+    expect(await cache.sweep()).toBe(0); // B still current; A and N no longer cached
+  });
+
+  it('does not sweep a store that reports no versions', async () => {
+    const store = await storeWith(['A']);
+    const cache = new PolicyCache(store);
+    await cache.get('A');
+    expect(await cache.sweep()).toBe(0);
+    expect(cache.peek('A')?.version).toBe(1);
+  });
+
+  it('takes the store\'s compiled list instead of reading and compiling the record', async () => {
+    const store = new CompiledStore();
+    await put(store, 'A', [entry('a', NET)]);
+    const cache = new PolicyCache(store);
+    const list = await cache.get('A');
+    expect(list).toBe(store.lastServed);
+    expect(await cache.get('NOBODY')).toBeNull();
+    expect(store.compiledReads).toBe(2);
+    expect(store.reads).toBe(0);
   });
 });
 

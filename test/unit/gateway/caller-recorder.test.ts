@@ -1,0 +1,122 @@
+import { describe, expect, it } from 'vitest';
+import { CallerRecorder } from '../../../src/gateway/caller-recorder.ts';
+import { MemoryStore } from '../../../src/store/memory-store.ts';
+import type { CallerBatch } from '../../../src/store/store.ts';
+
+type PlainBatch = Record<string, Record<string, number>>;
+
+/** Keeps every batch it is handed (as plain objects); while `failing`, rejects them instead. */
+class BatchStore extends MemoryStore {
+  readonly batches: PlainBatch[] = [];
+  failing = false;
+  override async recordCallers(batch: CallerBatch): Promise<void> {
+    if (this.failing) throw new Error('store unreachable');
+    this.batches.push(Object.fromEntries([...batch].map(([account, callers]) => [account, Object.fromEntries(callers)])));
+  }
+}
+
+function recorder(store: BatchStore, maxPending = 100, onFlushError?: (error: unknown) => void) {
+  const clock = { now: 1_000 };
+  const callers = new CallerRecorder(store, {
+    flushIntervalMs: 60_000,
+    maxPending,
+    now: () => clock.now,
+    ...(onFlushError === undefined ? {} : { onFlushError }),
+  });
+  return { callers, clock };
+}
+
+describe('CallerRecorder', () => {
+  it('flushes one batch with the latest sighting per account and address', async () => {
+    const store = new BatchStore();
+    const { callers, clock } = recorder(store);
+    callers.note('AC1', '192.0.2.1');
+    clock.now = 1_001;
+    callers.note('AC1', '192.0.2.2');
+    clock.now = 1_003;
+    callers.note('AC2', '192.0.2.1');
+    clock.now = 1_005;
+    callers.note('AC1', '192.0.2.1');
+    await callers.flush();
+    expect(store.batches).toEqual([{ AC1: { '192.0.2.1': 1_005, '192.0.2.2': 1_001 }, AC2: { '192.0.2.1': 1_003 } }]);
+  });
+
+  it('does not call the store when nothing is pending', async () => {
+    const store = new BatchStore();
+    const { callers } = recorder(store);
+    await callers.flush();
+    expect(store.batches).toEqual([]);
+    callers.note('AC1', '192.0.2.1');
+    await Promise.all([callers.flush(), callers.flush()]);
+    expect(store.batches).toHaveLength(1);
+  });
+
+  it('drops and counts new pairs beyond maxPending, still updating pairs it holds', async () => {
+    const store = new BatchStore();
+    const { callers, clock } = recorder(store, 2);
+    callers.note('AC1', '192.0.2.1');
+    callers.note('AC1', '192.0.2.2');
+    callers.note('AC1', '192.0.2.3'); // new address: dropped
+    callers.note('AC2', '192.0.2.1'); // new account: dropped
+    clock.now = 2_000;
+    callers.note('AC1', '192.0.2.1'); // known pair: updated
+    expect(callers.dropped).toBe(2);
+    await callers.flush();
+    expect(store.batches).toEqual([{ AC1: { '192.0.2.1': 2_000, '192.0.2.2': 1_000 } }]);
+
+    // A flush makes room again; the count of drops is cumulative.
+    callers.note('AC2', '192.0.2.1');
+    await callers.flush();
+    expect(store.batches[1]).toEqual({ AC2: { '192.0.2.1': 2_000 } });
+    expect(callers.dropped).toBe(2);
+  });
+
+  it('reports a failed flush instead of throwing, and keeps flushing afterwards', async () => {
+    const store = new BatchStore();
+    const errors: unknown[] = [];
+    const { callers } = recorder(store, 100, (error) => errors.push(error));
+    store.failing = true;
+    callers.note('AC1', '192.0.2.1');
+    await expect(callers.flush()).resolves.toBeUndefined();
+    expect(errors).toHaveLength(1);
+    expect((errors[0] as Error).message).toBe('store unreachable');
+
+    store.failing = false;
+    callers.note('AC1', '192.0.2.2');
+    await callers.flush();
+    expect(store.batches).toEqual([{ AC1: { '192.0.2.2': 1_000 } }]); // the failed batch is not retried
+    expect(errors).toHaveLength(1);
+  });
+
+  it('keeps flushing after a store that throws synchronously and a reporter that throws', async () => {
+    class ThrowingStore extends BatchStore {
+      throwNext = true;
+      override recordCallers(batch: CallerBatch): Promise<void> {
+        if (this.throwNext) {
+          this.throwNext = false;
+          throw new Error('sync failure');
+        }
+        return super.recordCallers(batch);
+      }
+    }
+    const store = new ThrowingStore();
+    const { callers } = recorder(store, 100, () => {
+      throw new Error('reporter failed too');
+    });
+    callers.note('AC1', '192.0.2.1');
+    await expect(callers.flush()).resolves.toBeUndefined();
+    callers.note('AC1', '192.0.2.2');
+    await expect(callers.flush()).resolves.toBeUndefined();
+    await expect(callers.close()).resolves.toBeUndefined();
+    expect(store.batches).toEqual([{ AC1: { '192.0.2.2': 1_000 } }]);
+  });
+
+  it('flushes what is pending on close', async () => {
+    const store = new BatchStore();
+    const { callers } = recorder(store);
+    callers.start();
+    callers.note('AC1', '2001:db8::1');
+    await callers.close();
+    expect(store.batches).toEqual([{ AC1: { '2001:db8::1': 1_000 } }]);
+  });
+});

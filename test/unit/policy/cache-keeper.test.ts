@@ -1,0 +1,241 @@
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import type { EventLog } from '../../../src/observability/logger.ts';
+import { PolicyCache } from '../../../src/policy/cache.ts';
+import { CacheKeeper } from '../../../src/policy/cache-keeper.ts';
+import { compileList } from '../../../src/policy/compile.ts';
+import { loadSnapshot, saveSnapshot } from '../../../src/policy/snapshot.ts';
+import { MemoryStore } from '../../../src/store/memory-store.ts';
+import type { AccountChange, AclStore, CallerBatch, ChangeListener, StateListener, StoreState } from '../../../src/store/store.ts';
+import { scratchPerTest } from '../../support/scratch.ts';
+import { addEntry, entry } from '../../support/store-contract.ts';
+
+const scratch = scratchPerTest();
+const NOW = Date.parse('2026-06-01T00:00:00Z');
+
+/**
+ * A shared store that can be lost and regained: `set` flips its state and tells state listeners.
+ * While down, reads and version queries reject and change notices are lost; `data` can still be
+ * written directly, as another replica would while this one is cut off.
+ */
+class FlakyStore implements AclStore {
+  readonly kind = 'redis';
+  readonly data = new MemoryStore();
+  versionCalls = 0;
+  failVersions = false;
+  #state: StoreState;
+  readonly #stateListeners = new Set<StateListener>();
+
+  constructor(state: StoreState) {
+    this.#state = state;
+  }
+
+  set(state: StoreState, detail?: string): void {
+    this.#state = state;
+    for (const listener of this.#stateListeners) listener(state, detail);
+  }
+
+  state(): StoreState {
+    return this.#state;
+  }
+
+  onStateChange(listener: StateListener): () => void {
+    this.#stateListeners.add(listener);
+    return () => this.#stateListeners.delete(listener);
+  }
+
+  subscribe(listener: ChangeListener): () => void {
+    return this.data.subscribe((account, version) => {
+      if (this.#state === 'up') listener(account, version);
+    });
+  }
+
+  async versions(accounts: readonly string[]): Promise<ReadonlyMap<string, number>> {
+    this.versionCalls++;
+    this.#check();
+    if (this.failVersions) throw new Error('versions failed');
+    const out = new Map<string, number>();
+    for (const account of accounts) out.set(account, (await this.data.read(account))?.version ?? 0);
+    return out;
+  }
+
+  async read(account: string) {
+    this.#check();
+    return this.data.read(account);
+  }
+
+  open = async (): Promise<void> => undefined;
+  close = async (): Promise<void> => undefined;
+  accounts = async (): Promise<readonly string[]> => this.data.accounts();
+  update = (account: string, change: AccountChange, expectedVersion?: number) => this.data.update(account, change, expectedVersion);
+  recordCallers = async (_batch: CallerBatch): Promise<void> => undefined;
+  recentCallers = async () => [];
+
+  #check(): void {
+    if (this.#state === 'down') throw new Error('store is down');
+  }
+}
+
+interface Line {
+  readonly level: 'info' | 'warn' | 'error';
+  readonly obj: Record<string, unknown>;
+  readonly msg: string;
+}
+
+function recordingLog(): EventLog & { lines: Line[]; messages: () => string[] } {
+  const lines: Line[] = [];
+  const at = (level: Line['level']) => (obj: object, msg = '') => void lines.push({ level, obj: obj as Record<string, unknown>, msg });
+  return { lines, messages: () => lines.map((l) => l.msg), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+function keeperFor(store: FlakyStore, snapshotPath?: string) {
+  const cache = new PolicyCache(store, () => NOW);
+  const logger = recordingLog();
+  const keeper = new CacheKeeper(store, cache, {
+    sweepIntervalMs: 3_600_000,
+    logger,
+    onStoreUnavailable: 'closed',
+    now: () => NOW,
+    ...(snapshotPath === undefined ? {} : { snapshotPath }),
+  });
+  return { cache, logger, keeper };
+}
+
+/** Lets promise chains started by a callback (the keeper's reconnect sweep) run to the end. */
+const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+describe('CacheKeeper', () => {
+  it('cannot enforce when the store is down at start and there is no snapshot', async () => {
+    const store = new FlakyStore('down');
+    const { keeper, logger } = keeperFor(store, join(scratch(), 'absent.json'));
+    keeper.start();
+    expect(keeper.health()).toMatchObject({ kind: 'redis', state: 'down', lastKnownGood: 0, canEnforce: false });
+    expect(logger.lines).toContainEqual(expect.objectContaining({ level: 'error', msg: expect.stringContaining('store unavailable at start') }));
+    await keeper.close();
+  });
+
+  it('an empty snapshot does not make a down store enforceable', async () => {
+    const path = join(scratch(), 'lkg.json');
+    await saveSnapshot(path, new Map(), NOW);
+    const { keeper } = keeperFor(new FlakyStore('down'), path);
+    keeper.start();
+    expect(keeper.health().canEnforce).toBe(false);
+    await keeper.close();
+  });
+
+  it('enforces a non-empty snapshot when the store is down at start', async () => {
+    const path = join(scratch(), 'lkg.json');
+    const list = compileList({ account: 'AC1', version: 5, settings: {}, entries: [entry('e1', '192.0.2.0/24')] }, NOW);
+    await saveSnapshot(path, new Map([['AC1', list]]), NOW);
+    const { keeper, cache, logger } = keeperFor(new FlakyStore('down'), path);
+    keeper.start();
+    expect(keeper.health()).toMatchObject({ state: 'down', lastKnownGood: 1, canEnforce: true });
+    expect(logger.messages()).toContain('last-known-good snapshot loaded');
+    // The store fails the load, so the seeded list is what gets enforced.
+    expect((await cache.get('AC1'))?.version).toBe(5);
+    expect(cache.stats().staleServed).toBe(1);
+    await keeper.close();
+  });
+
+  it('stays able to enforce once the store has answered, even after losing it', async () => {
+    const store = new FlakyStore('up');
+    const { keeper } = keeperFor(store);
+    keeper.start();
+    expect(keeper.health()).toMatchObject({ state: 'up', canEnforce: true });
+    expect(keeper.health()).not.toHaveProperty('error');
+    store.set('down', 'ECONNREFUSED');
+    expect(keeper.health()).toMatchObject({ state: 'down', error: 'ECONNREFUSED', canEnforce: true });
+    await keeper.close();
+  });
+
+  it('says "connected" the first time a store that started down comes up, and can then enforce', async () => {
+    const store = new FlakyStore('down');
+    const { keeper, logger } = keeperFor(store);
+    keeper.start();
+    store.set('up');
+    await settle();
+    expect(logger.messages()).toContain('store connected');
+    expect(logger.messages()).not.toContain('store regained');
+    store.set('down', 'gone again');
+    expect(keeper.health().canEnforce).toBe(true);
+    await keeper.close();
+  });
+
+  it('logs the store lost and regained, and repairs missed changes with a sweep on reconnect', async () => {
+    const store = new FlakyStore('up');
+    await store.update('AC1', addEntry('AC1', entry('e1', '192.0.2.0/24')));
+    const { keeper, cache, logger } = keeperFor(store);
+    keeper.start();
+    expect((await cache.get('AC1'))?.version).toBe(1);
+
+    store.set('down', 'connection reset');
+    expect(logger.lines).toContainEqual(expect.objectContaining({
+      level: 'error',
+      msg: expect.stringContaining('store lost'),
+      obj: expect.objectContaining({ error: 'connection reset', on_store_unavailable: 'closed', last_known_good: 1 }),
+    }));
+    await store.data.update('AC1', addEntry('AC1', entry('e2', '198.51.100.0/24'))); // notice lost
+    expect(cache.peek('AC1')?.version).toBe(1);
+    expect(store.versionCalls).toBe(0);
+
+    store.set('up');
+    await settle();
+    expect(logger.messages()).toContain('store regained');
+    expect(store.versionCalls).toBe(1);
+    expect(cache.peek('AC1')).toBeUndefined();
+    expect(logger.lines).toContainEqual(expect.objectContaining({ msg: 'cache swept against store versions', obj: { repaired: 1, why: 'reconnect' } }));
+    expect((await cache.get('AC1'))?.version).toBe(2);
+    await keeper.close();
+  });
+
+  it('logs a failed sweep as a warning and does not sweep a down store', async () => {
+    const store = new FlakyStore('up');
+    const { keeper, cache, logger } = keeperFor(store);
+    keeper.start();
+    await cache.get('AC1');
+    store.failVersions = true;
+    await keeper.sweep('periodic');
+    expect(logger.lines).toContainEqual(expect.objectContaining({ level: 'warn', msg: 'cache sweep failed; will retry' }));
+    store.set('down', 'x');
+    const calls = store.versionCalls;
+    await keeper.sweep('periodic');
+    expect(store.versionCalls).toBe(calls);
+    await keeper.close();
+  });
+
+  it('writes the snapshot only when the cache changed since the last write', async () => {
+    const path = join(scratch(), 'lkg.json');
+    const store = new FlakyStore('up');
+    await store.update('AC1', addEntry('AC1', entry('e1', '192.0.2.0/24')));
+    const { keeper, cache } = keeperFor(store, path);
+    keeper.start();
+
+    await keeper.saveSnapshot(); // the first save always writes
+    expect(loadSnapshot(path).lists.size).toBe(0);
+    rmSync(path);
+    await keeper.saveSnapshot();
+    expect(existsSync(path)).toBe(false);
+
+    await cache.get('AC1');
+    await cache.get('NOBODY');
+    await keeper.saveSnapshot();
+    const { lists } = loadSnapshot(path);
+    expect(lists.get('AC1')?.version).toBe(1);
+    expect(lists.get('NOBODY')).toBeNull();
+
+    rmSync(path);
+    await keeper.saveSnapshot();
+    expect(existsSync(path)).toBe(false);
+    cache.invalidate('AC1');
+    await keeper.close(); // close saves too, and there was a change
+    expect(loadSnapshot(path).lists.get('AC1')?.version).toBe(1); // invalidated, kept as last known good
+  });
+
+  it('refuses to start on a damaged snapshot', () => {
+    const path = join(scratch(), 'lkg.json');
+    writeFileSync(path, '{"format": "allowgate-lkg-snap');
+    const { keeper } = keeperFor(new FlakyStore('up'), path);
+    expect(() => keeper.start()).toThrow(/damaged/);
+  });
+});
