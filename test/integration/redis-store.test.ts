@@ -7,6 +7,7 @@ import type { RedisStoreSpec } from '../../src/store/redis/spec.ts';
 import type { StoreState } from '../../src/store/store.ts';
 import { startRedis, type RedisServer } from '../support/redis-server.ts';
 import { addEntry, describeStoreContract, draftOf, entry } from '../support/store-contract.ts';
+import { waitUntil } from '../support/wait.ts';
 
 let redis: RedisServer;
 let prefixes = 0;
@@ -162,12 +163,12 @@ describe('Redis store', () => {
       expect(store.state()).toBe('up');
       await store.update('AC1', addEntry('AC1', entry('e1', '192.0.2.0/24')));
       await own.kill();
-      await waitFor(() => store.state() === 'down');
+      await waitUntil('store down', () => store.state() === 'down');
       await expect(store.readCompiled('AC1')).rejects.toThrow();
       const write = await store.update('AC1', addEntry('AC1', entry('e2', '198.51.100.0/24')));
       expect(write).toMatchObject({ ok: false, refusal: { status: 503, reason: 'store_unavailable' } });
       await own.restart();
-      await waitFor(() => store.state() === 'up');
+      await waitUntil('store up', () => store.state() === 'up');
       expect(states).toEqual(['down', 'up']);
       // The restarted server is empty (no persistence in tests): the store works against it.
       expect((await store.update('AC1', addEntry('AC1', entry('e3', '203.0.113.0/24')))).ok).toBe(true);
@@ -183,18 +184,10 @@ describe('Redis store', () => {
       const store = await open({ ...spec(), topology: { mode: 'standalone', url: own.url }, connectTimeoutMs: 300 });
       expect(store.state()).toBe('down');
       await own.restart();
-      await waitFor(() => store.state() === 'up');
+      await waitUntil('store up', () => store.state() === 'up');
       expect(await store.read('AC1')).toBeNull();
     } finally {
       await own.stop();
     }
   });
 });
-
-async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}

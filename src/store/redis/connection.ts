@@ -50,12 +50,22 @@ export function createClient(spec: RedisStoreSpec): RedisClient {
         db: topology.db,
         ...(topology.sentinelPassword !== undefined ? { sentinelPassword: topology.sentinelPassword } : {}),
         sentinelRetryStrategy: reconnectDelay,
+        // Reconnect on Sentinel's +switch-master at once: staying on a demoted master until
+        // Sentinel reconfigures it (seconds) acknowledges writes that the new master never sees.
+        failoverDetector: true,
       } as ConstructorOptions);
     case 'cluster': {
       const clusterOptions = {
         redisOptions: options,
         enableOfflineQueue: false,
         enableAutoPipelining: true,
+        // Re-learn the slot map periodically: an auto-pipelined batch spanning several slots that
+        // meets a restarted node gets a different MOVED per slot, which ioredis neither retries nor
+        // uses to refresh the map, so without this the batch would fail for good.
+        slotsRefreshInterval: 2_000,
+        // Fail fast like the standalone client instead of retrying up to 16 times, 100 ms apart.
+        retryDelayOnFailover: 0,
+        retryDelayOnClusterDown: 0,
         clusterRetryStrategy: reconnectDelay,
         lazyConnect: true,
       } as ClusterOptions as ConstructorParameters<typeof Cluster>[1];
