@@ -6,6 +6,8 @@ import { parseIp } from '../ip/address.ts';
 import { resolveAdminToken } from './admin-token.ts';
 import { readStrategies } from './identity.ts';
 import { readRedisSpec } from './redis.ts';
+import { readCredentials, readValidation } from './management.ts';
+import { dirname, join } from 'node:path';
 import { DEFAULT_CACHE_LIMITS } from '../policy/cache.ts';
 import { ConfigError, Reader } from './reader.ts';
 import type { Config, HostPort, StoreSpec } from './types.ts';
@@ -28,6 +30,11 @@ const ENV_KEYS: Readonly<Record<string, string>> = {
   ALLOWGATE_REDIS_SWEEP_INTERVAL_MS: 'redis.sweepIntervalMs',
   ALLOWGATE_ON_STORE_UNAVAILABLE: 'onStoreUnavailable',
   ALLOWGATE_CACHE_SNAPSHOT: 'cache.snapshotPath',
+  ALLOWGATE_MAX_ENTRIES: 'validation.maxEntries',
+  ALLOWGATE_RESERVED_RANGES: 'validation.reservedRanges',
+  ALLOWGATE_REFUSE_PRIVATE: 'validation.refusePrivate',
+  ALLOWGATE_IPV4_ONLY: 'validation.ipv4Only',
+  ALLOWGATE_AUDIT_PATH: 'audit.path',
   ALLOWGATE_ANONYMOUS: 'identity.anonymous',
   ALLOWGATE_DEFAULT_POLICY: 'policy.default',
   ALLOWGATE_MODE: 'policy.mode',
@@ -97,15 +104,18 @@ function setPath(target: Record<string, unknown>, key: string, value: unknown): 
 
 function readConfig(root: Reader): Config {
   const top = root.object([
-    'listen', 'upstream', 'clientIp', 'identity', 'policy', 'store', 'redis', 'onStoreUnavailable', 'cache', 'admin', 'limits', 'log', 'shutdownTimeoutMs',
+    'listen', 'upstream', 'clientIp', 'identity', 'policy', 'store', 'redis', 'onStoreUnavailable', 'cache', 'admin', 'validation', 'audit',
+    'expirySweepMs', 'limits', 'log', 'shutdownTimeoutMs',
   ]);
   const store = readStore(top.get('store'), top.get('redis'));
+  const audit = top.get('audit').object(['cap', 'path']);
+  const auditPath = audit.get('path').optionalString() ?? (store.kind === 'file' ? join(dirname(store.path), 'audit.jsonl') : undefined);
   const cache = top.get('cache').object(['maxEntries', 'maxBytes', 'snapshotPath']);
   const snapshotPath = cache.get('snapshotPath').optionalString();
   const upstream = top.get('upstream').object(['url', 'connections', 'connectTimeoutMs', 'headersTimeoutMs', 'bodyTimeoutMs', 'preserveHost']);
   const identity = top.get('identity').object(['strategies', 'anonymous', 'exemptPaths']);
   const policy = top.get('policy').object(['mode', 'default']);
-  const admin = top.get('admin').object(['listen', 'token', 'tokenFile']);
+  const admin = top.get('admin').object(['listen', 'token', 'tokenFile', 'credentials']);
   const limits = top.get('limits').object(['maxHeaderBytes', 'headersTimeoutMs', 'requestTimeoutMs', 'keepAliveTimeoutMs']);
   const log = top.get('log').object(['level']);
   return {
@@ -138,7 +148,14 @@ function readConfig(root: Reader): Config {
     admin: {
       listen: readHostPort(admin.get('listen'), '127.0.0.1:9090'),
       ...resolveAdminToken(admin.get('token'), admin.get('tokenFile'), store),
+      credentials: readCredentials(admin.get('credentials')),
     },
+    validation: readValidation(top.get('validation')),
+    audit: {
+      cap: audit.get('cap').integer(100, 10_000_000, 100_000),
+      ...(auditPath === undefined || store.kind === 'redis' ? {} : { path: auditPath }),
+    },
+    expirySweepMs: top.get('expirySweepMs').integer(1_000, 86_400_000, 60_000),
     limits: {
       maxHeaderBytes: limits.get('maxHeaderBytes').integer(1024, 1_048_576, 16_384),
       headersTimeoutMs: limits.get('headersTimeoutMs').integer(1_000, 600_000, 10_000),

@@ -3,6 +3,8 @@ import type { StrategyConfig } from '../identity/types.ts';
 import type { PolicyDefaults } from '../policy/decide.ts';
 import type { UpstreamSettings } from '../proxy/http-forwarder.ts';
 import type { RedisStoreSpec } from '../store/redis/spec.ts';
+import type { ValidationPolicy } from '../acl/validation.ts';
+import type { Credential } from '../admin/credentials.ts';
 
 export interface HostPort {
   readonly host: string;
@@ -43,7 +45,18 @@ export interface Config {
     /** Where the admin token came from, for the start-up log line (never the token itself). */
     readonly tokenSource: 'configured' | 'file' | 'generated';
     readonly token: string;
+    /** Further credentials with roles; the admin token above is the owner's. */
+    readonly credentials: readonly Credential[];
   };
+  readonly validation: ValidationPolicy;
+  readonly audit: {
+    /** Events kept (a capped Redis stream, or the tail of the JSONL file that is listed). */
+    readonly cap: number;
+    /** The JSONL file for the embedded stores; absent with Redis (the stream lives there). */
+    readonly path?: string;
+  };
+  /** How often expired temporary entries are removed from the lists (they stop matching at expiry regardless). */
+  readonly expirySweepMs: number;
   readonly limits: {
     readonly maxHeaderBytes: number;
     readonly headersTimeoutMs: number;

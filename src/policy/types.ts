@@ -36,7 +36,15 @@ export interface AccountSettings {
   readonly mode?: Mode;
   /** What an account with no enabled allow entry does: `open` forwards, `closed` refuses. */
   readonly default?: DefaultPolicy;
+  /** Most entries this account may hold; unset: the gateway's `validation.maxEntries`. */
+  readonly maxEntries?: number;
+  /** Refuse IPv6 entries for this account even where the gateway accepts them. */
+  readonly ipv4Only?: boolean;
+  /** `strict` refuses changes that would lock out a recently seen caller; `warn` only reports them. */
+  readonly guard?: GuardMode;
 }
+
+export type GuardMode = 'warn' | 'strict';
 
 export interface AccountRecord {
   readonly account: string;
