@@ -93,6 +93,11 @@ export class RedisStore implements AclStore {
     return this.#keys;
   }
 
+  /** The command connection, shared with the audit trail (which must not close it). */
+  get client(): RedisClient {
+    return this.#client;
+  }
+
   /**
    * Starts connecting and waits up to the connect timeout for Redis. Never throws for an
    * unreachable server: the gateway starts `down`, enforces what it can (snapshot, fail mode)
