@@ -1,6 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createAdminHandler } from './admin/handler.ts';
+import { startManagement } from './admin/management.ts';
 import type { CheckResult } from './admin/types.ts';
 import { compileClientIpResolver } from './client-ip/resolve.ts';
 import type { Config, HostPort, StoreSpec } from './config/types.ts';
@@ -89,16 +89,17 @@ export async function startAllowgate(config: Config, logger: Logger): Promise<Al
       : null;
     return { decision: decision.outcome, reason: decision.reason, matched };
   };
-  const adminServer = createServer(createAdminHandler({
+  const management = await startManagement(config, {
     store,
-    adminToken: config.admin.token,
+    policy,
+    logger,
     check,
     health: () => {
       const storeHealth = keeper.health();
       return { live: true, ready: ready && storeHealth.canEnforce, detail: { store: storeHealth } };
     },
-    logger,
-  }));
+  });
+  const adminServer = createServer(management.handler);
 
   const proxyServer = gatewayServer.server;
   const proxyAddress = await listen(proxyServer, config.listen);
@@ -130,6 +131,7 @@ export async function startAllowgate(config: Config, logger: Logger): Promise<Al
         wsForwarder.close();
         await httpForwarder.close();
         await callers.close();
+        await management.close();
         await keeper.close();
         cache.close();
         await store.close();

@@ -3,15 +3,10 @@ import { refusal, type Refusal } from '../http/refusal.ts';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
-export type BodyResult = { readonly ok: true; readonly value: unknown } | { readonly ok: false; readonly refusal: Refusal };
+export type BodyResult<T = unknown> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly refusal: Refusal };
 
-/** Reads a JSON request body, bounded; never buffers more than the limit. */
-export function readJsonBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<BodyResult> {
-  const type = req.headers['content-type'] ?? '';
-  if (!/^application\/json\s*(;|$)/i.test(type)) {
-    req.resume();
-    return Promise.resolve({ ok: false, refusal: refusal(415, 'unsupported_media_type', 'send the body as JSON with Content-Type: application/json') });
-  }
+/** Reads a request body as UTF-8 text, bounded; never buffers more than the limit. */
+export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<BodyResult<string>> {
   const declared = Number(req.headers['content-length'] ?? 0);
   const tooLarge = refusal(413, 'body_too_large', `the request body exceeds ${limit} bytes`);
   if (declared > limit) {
@@ -33,17 +28,29 @@ export function readJsonBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Prom
       chunks.push(chunk);
     });
     req.on('error', () => {
-      if (!done) resolve({ ok: false, refusal: refusal(400, 'invalid_json', 'the request body could not be read') });
+      if (!done) resolve({ ok: false, refusal: refusal(400, 'invalid_body', 'the request body could not be read') });
       done = true;
     });
     req.on('end', () => {
       if (done) return;
       done = true;
-      try {
-        resolve({ ok: true, value: JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown });
-      } catch (error) {
-        resolve({ ok: false, refusal: refusal(400, 'invalid_json', `the request body is not valid JSON: ${(error as Error).message}`) });
-      }
+      resolve({ ok: true, value: Buffer.concat(chunks).toString('utf8') });
     });
   });
+}
+
+/** Reads a JSON request body (Content-Type application/json), bounded. */
+export async function readJsonBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<BodyResult> {
+  const type = req.headers['content-type'] ?? '';
+  if (!/^application\/json\s*(;|$)/i.test(type)) {
+    req.resume();
+    return { ok: false, refusal: refusal(415, 'unsupported_media_type', 'send the body as JSON with Content-Type: application/json') };
+  }
+  const text = await readBody(req, limit);
+  if (!text.ok) return text;
+  try {
+    return { ok: true, value: JSON.parse(text.value) as unknown };
+  } catch (error) {
+    return { ok: false, refusal: refusal(400, 'invalid_json', `the request body is not valid JSON: ${(error as Error).message}`) };
+  }
 }

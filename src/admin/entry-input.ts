@@ -1,7 +1,8 @@
 import { refusal, type Refusal } from '../http/refusal.ts';
 import { formatCidr } from '../ip/cidr.ts';
 import { parseRule } from '../ip/rule.ts';
-import type { AclEntry, Action } from '../policy/types.ts';
+import type { EntryFields } from '../acl/changes.ts';
+import type { AclEntry } from '../policy/types.ts';
 
 export const MAX_DESCRIPTION_LENGTH = 255;
 
@@ -20,14 +21,6 @@ export function toApiEntry(entry: AclEntry): Record<string, unknown> {
   };
 }
 
-/** The fields a client may set; `undefined` means "not given", `null` expiry means "clear it". */
-export interface EntryFields {
-  readonly ipAddress?: { readonly input: string; readonly cidrs: readonly string[] };
-  readonly description?: string;
-  readonly action?: Action;
-  readonly enabled?: boolean;
-  readonly expiresAt?: string | null;
-}
 
 export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly refusal: Refusal };
 

@@ -1,53 +1,41 @@
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { createAdminHandler } from '../../../src/admin/handler.ts';
 import type { CheckResult } from '../../../src/admin/types.ts';
 import { formatIp, type IpAddress } from '../../../src/ip/address.ts';
-import { MemoryStore } from '../../../src/store/memory-store.ts';
+import type { MemoryStore } from '../../../src/store/memory-store.ts';
+import { OWNER_TOKEN as TOKEN, startAdminApi, type AdminApi } from '../../support/admin-api.ts';
 
-const TOKEN = 'unit-test-admin-token-1234';
 const NOW = new Date('2026-06-01T12:00:00Z');
 
 describe('admin API', () => {
-  let server: Server;
+  let api: AdminApi;
   let base: string;
   let store: MemoryStore;
   let ready = true;
   const checks: [string, string][] = [];
 
   beforeAll(async () => {
-    store = new MemoryStore();
-    const handler = createAdminHandler({
-      store,
-      adminToken: TOKEN,
+    api = await startAdminApi({
       // The policy layer answers this in the real gateway; here it records what it was asked.
       check: async (account: string, ip: IpAddress): Promise<CheckResult> => {
         checks.push([account, formatIp(ip)]);
         return { decision: 'deny', reason: 'ip_not_allowed', matched: null };
       },
-      health: () => ({ live: true, ready }),
+      ready: () => ready,
       now: () => NOW,
     });
-    server = createServer(handler);
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    store = api.store;
+    base = api.base;
   });
 
   afterAll(async () => {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
+    await api?.close();
   });
 
   beforeEach(() => {
     ready = true;
   });
 
-  const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => fetch(`${base}${path}`, {
-    method,
-    headers: { authorization: `Bearer ${TOKEN}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...headers },
-    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
-  });
+  const call = (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => api.call(method, path, body, headers);
   const json = async (res: Response) => (await res.json()) as Record<string, unknown>;
 
   it('serves health without a token, readiness as it is', async () => {
@@ -95,7 +83,9 @@ describe('admin API', () => {
     const cleared = await call('PATCH', `/v1/accounts/AC1/ip-acl/${entry['id']}`, { expires_at: null });
     expect(await json(cleared)).toMatchObject({ expires_at: null });
 
-    expect((await call('DELETE', `/v1/accounts/AC1/ip-acl/${entry['id']}`)).status).toBe(204);
+    const deleted = await call('DELETE', `/v1/accounts/AC1/ip-acl/${entry['id']}`);
+    expect(deleted.status).toBe(200);
+    expect(await json(deleted)).toEqual({ deleted: entry['id'], warnings: [] });
     const gone = await call('GET', `/v1/accounts/AC1/ip-acl/${entry['id']}`);
     expect(gone.status).toBe(404);
     expect(await json(gone)).toMatchObject({ reason: 'entry_not_found' });
@@ -135,8 +125,10 @@ describe('admin API', () => {
     const dup = await call('POST', '/v1/accounts/AC3/ip-acl', { ip_address: '203.0.113.0/255.255.255.0' });
     expect(dup.status).toBe(409);
     expect((await json(dup))['error']).toContain(String(first['id']));
+    // The same network as a deny entry would contradict the allow entry: also a duplicate.
     const deny = await call('POST', '/v1/accounts/AC3/ip-acl', { ip_address: '203.0.113.0/24', action: 'deny' });
-    expect(deny.status).toBe(201);
+    expect(deny.status).toBe(409);
+    expect((await call('POST', '/v1/accounts/AC3/ip-acl', { ip_address: '203.0.113.128/25', action: 'deny' })).status).toBe(201);
     const text = await call('POST', '/v1/accounts/AC3/ip-acl', 'ip_address=1.2.3.4', { 'content-type': 'text/plain' });
     expect(text.status).toBe(415);
     const big = await call('POST', '/v1/accounts/AC3/ip-acl', { ip_address: '198.51.100.1', description: 'x'.repeat(70_000) });
@@ -150,13 +142,13 @@ describe('admin API', () => {
     expect(await json(await call('GET', '/v1/nothing'))).toMatchObject({ code: 404, reason: 'not_found' });
     const wrong = await call('DELETE', '/v1/accounts/AC1/ip-acl');
     expect(wrong.status).toBe(405);
-    expect(wrong.headers.get('allow')).toBe('GET, POST');
+    expect(wrong.headers.get('allow')).toBe('GET, POST, PUT');
   });
 
   it('manages settings, refusing parent cycles', async () => {
     const put = await call('PUT', '/v1/accounts/SUB', { parent: 'PARENT', mode: 'report-only' });
     expect(put.status).toBe(200);
-    expect(await json(put)).toMatchObject({ account: 'SUB', parent: 'PARENT', mode: 'report-only', default: null, entry_count: 0, version: 1 });
+    expect(await json(put)).toMatchObject({ account: 'SUB', parent: 'PARENT', mode: 'report-only', default: null, max_entries: null, ipv4_only: null, guard: null, entry_count: 0, version: 1 });
     expect(await json(await call('PUT', '/v1/accounts/PARENT', { parent: 'SUB' }))).toMatchObject({ code: 400, reason: 'invalid_parent' });
     expect(await json(await call('PUT', '/v1/accounts/SUB', { parent: 'SUB' }))).toMatchObject({ reason: 'invalid_parent' });
     expect(await json(await call('PUT', '/v1/accounts/SUB', { mode: 'sometimes' }))).toMatchObject({ reason: 'invalid_field' });

@@ -1,0 +1,232 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { addEntry } from '../../acl/changes.ts';
+import type { Operation } from '../../acl/service.ts';
+import { refusal, type Refusal } from '../../http/refusal.ts';
+import { ACCOUNT_ID_DESCRIPTION, isValidAccountId } from '../../identity/account-id.ts';
+import { parseIp } from '../../ip/address.ts';
+import { clip } from '../../ip/cidr.ts';
+import type { AclEntry } from '../../policy/types.ts';
+import { readBody } from '../body.ts';
+import type { Context, Handler, Surface } from '../context.ts';
+import { allows, type Actor } from '../credentials.ts';
+import { MAX_DESCRIPTION_LENGTH } from '../entry-input.ts';
+import { sendJson } from '../respond.ts';
+import type { Route } from '../router.ts';
+import { auditActor, deleteMatching, entrySnapshot, entrySnapshotWhere, forbidden, integerParam, listSnapshot, parseNetwork, sameNetworks, sqlDateTime, type CompatDeps, type Network } from './shared.ts';
+
+/**
+ * Endpoints compatible with Voximplant's Management API for authorized account IPs
+ * (`/platform_api/AddAuthorizedAccountIP`, `DelAuthorizedAccountIP`, `GetAuthorizedAccountIPs`,
+ * `CheckAuthorizedAccountIP`): Bearer credentials, parameters in the query string or a form or
+ * JSON body, `{"result": ...}` answers and `{"error": {"code", "msg"}}` errors.
+ *
+ * The provider's white list (`allowed=true`) and black list (`allowed=false`) are the account's
+ * allow and deny entries. An account credential acts on its own account; owner, admin and
+ * read-only credentials name the account with `account_id`.
+ */
+
+const PREFIX = '/platform_api/';
+const DEFAULT_COUNT = 20;
+const MAX_COUNT = 1000;
+
+type Params = ReadonlyMap<string, string>;
+
+/** One authorized IP as GetAuthorizedAccountIPs lists it. */
+export interface VoximplantIp {
+  readonly authorized_ip: string;
+  readonly allowed: boolean;
+  readonly description: string;
+  readonly created: string;
+}
+
+export function toVoximplantIp(entry: AclEntry): VoximplantIp {
+  return { authorized_ip: entry.ipAddress, allowed: entry.action === 'allow', description: entry.description, created: sqlDateTime(entry.createdAt) };
+}
+
+function tokenOf(req: IncomingMessage): string | Refusal {
+  const header = req.headers.authorization;
+  if (header === undefined) return refusal(401, 'missing_token', 'authorization required: send Authorization: Bearer <token>');
+  const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+  return match?.[1] ?? refusal(401, 'invalid_token', 'the Authorization header must be "Bearer <token>"');
+}
+
+/** `{"error": {"code", "msg"}}` with the HTTP status as the code, plus the gateway's `reason`. */
+function sendError(res: ServerResponse, refused: Refusal): void {
+  sendJson(res, refused.status, { error: { code: refused.status, msg: refused.message, reason: refused.reason } }, refused.status === 401 ? { 'www-authenticate': 'Bearer' } : {});
+}
+
+function invalid(name: string, expected: string, got?: string): Refusal {
+  return refusal(400, 'invalid_field', `${name} must be ${expected}${got === undefined ? '' : `, got '${clip(got)}'`}`);
+}
+
+/** Adds `name=value` to `into`, refusing a parameter given twice with different values. */
+function merge(into: Map<string, string>, name: string, value: string): Refusal | null {
+  const before = into.get(name);
+  if (before !== undefined && before !== value) return refusal(400, 'conflicting_parameter', `${clip(name)} is given twice with different values ('${clip(before)}' and '${clip(value)}')`);
+  into.set(name, value);
+  return null;
+}
+
+/**
+ * The request's parameters: the query string, then the body, as a form
+ * (`application/x-www-form-urlencoded`) or a JSON object of scalars. The documented calls put
+ * everything in the query and send `{}`, so an empty body is fine whatever its type.
+ */
+async function paramsOf(ctx: Context, accepted: readonly string[]): Promise<Params | Refusal> {
+  const params = new Map<string, string>();
+  for (const [name, value] of ctx.query) {
+    const conflict = merge(params, name, value);
+    if (conflict) return conflict;
+  }
+  const body = await readBody(ctx.req);
+  if (!body.ok) return body.refusal;
+  const text = body.value.trim();
+  const type = ctx.req.headers['content-type'] ?? '';
+  if (text !== '') {
+    if (/^application\/json\s*(;|$)/i.test(type)) {
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch (error) {
+        return refusal(400, 'invalid_json', `the request body is not valid JSON: ${(error as Error).message}`);
+      }
+      if (typeof value !== 'object' || value === null || Array.isArray(value)) return invalid('the JSON body', 'an object of parameters');
+      for (const [name, v] of Object.entries(value as Record<string, unknown>)) {
+        if (v === null) continue;
+        if (typeof v !== 'string' && typeof v !== 'number' && typeof v !== 'boolean') return invalid(`parameter ${clip(name)}`, 'a string, number or boolean');
+        const conflict = merge(params, name, String(v));
+        if (conflict) return conflict;
+      }
+    } else if (/^application\/x-www-form-urlencoded\s*(;|$)/i.test(type)) {
+      for (const [name, value] of new URLSearchParams(text)) {
+        const conflict = merge(params, name, value);
+        if (conflict) return conflict;
+      }
+    } else {
+      return refusal(415, 'unsupported_media_type', 'send parameters in the query string, or in a body of type application/x-www-form-urlencoded or application/json');
+    }
+  }
+  for (const name of params.keys()) {
+    if (!accepted.includes(name)) return refusal(400, 'unknown_parameter', `unknown parameter '${clip(name)}': expected ${accepted.join(', ')}`);
+  }
+  return params;
+}
+
+function booleanParam(name: string, raw: string | undefined): boolean | undefined | Refusal {
+  if (raw === undefined) return undefined;
+  const text = raw.toLowerCase();
+  if (text === 'true' || text === '1') return true;
+  if (text === 'false' || text === '0') return false;
+  return invalid(name, 'true or false', raw);
+}
+
+/** The account a call acts on, after checking the caller may read or change it. */
+function accountOf(actor: Actor, params: Params, write: boolean): string | Refusal {
+  const named = params.get('account_id');
+  if (named !== undefined && !isValidAccountId(named)) return refusal(400, 'invalid_account', `account_id '${clip(named)}' is not a valid account id: ${ACCOUNT_ID_DESCRIPTION}`);
+  if (actor.role === 'account') {
+    if (named !== undefined && named !== actor.account) return forbidden(actor, named, write);
+    return actor.account;
+  }
+  if (named === undefined) return refusal(400, 'missing_account', `credential ${actor.name} (${actor.role}) is not tied to one account: name it with account_id`);
+  if (!allows(actor, named, write)) return forbidden(actor, named, write);
+  return named;
+}
+
+/** `authorized_ip` as a single address or network. */
+function networkParam(raw: string | undefined): Network | Refusal {
+  if (raw === undefined) return refusal(400, 'missing_parameter', 'authorized_ip is required: an IP address or network such as 92.255.220.0/24');
+  const network = parseNetwork(raw, false);
+  if (!network.ok) return refusal(400, network.reason, `authorized_ip is not valid: ${network.detail}`);
+  return network.value;
+}
+
+const isRefusal = (value: unknown): value is Refusal => typeof value === 'object' && value !== null && 'status' in value && 'reason' in value;
+
+/** The Voximplant-compatible surface; mount it beside the native one. */
+export function voximplantSurface(deps: CompatDeps): Surface {
+  const { service } = deps;
+
+  /** A method: reads the parameters, resolves the account, then runs `body`. */
+  const method = (write: boolean, accepted: readonly string[], body: (ctx: Context, account: string, params: Params) => Promise<void>): Handler => async (ctx) => {
+    const params = await paramsOf(ctx, ['account_id', ...accepted]);
+    if (isRefusal(params)) return sendError(ctx.res, params);
+    const account = accountOf(ctx.actor, params, write);
+    if (typeof account === 'object') return sendError(ctx.res, account);
+    return body(ctx, account, params);
+  };
+
+  /** Applies an operation and answers `{"result": 1}`, or the core's refusal. */
+  const commit = async (ctx: Context, account: string, operation: Operation, tolerated?: string): Promise<void> => {
+    const applied = await service.apply(auditActor(ctx.actor), account, operation, { via: 'voximplant', requestId: ctx.requestId });
+    if (!applied.ok && applied.refusal.reason !== tolerated) return sendError(ctx.res, applied.refusal);
+    sendJson(ctx.res, 200, { result: 1 });
+  };
+
+  const add = method(true, ['authorized_ip', 'allowed', 'description'], async (ctx, account, params) => {
+    const network = networkParam(params.get('authorized_ip'));
+    if (isRefusal(network)) return sendError(ctx.res, network);
+    const allowed = booleanParam('allowed', params.get('allowed'));
+    if (isRefusal(allowed)) return sendError(ctx.res, allowed);
+    const description = params.get('description') ?? '';
+    if (description.length > MAX_DESCRIPTION_LENGTH) return sendError(ctx.res, invalid('description', `at most ${MAX_DESCRIPTION_LENGTH} characters`));
+    const id = deps.newId();
+    const fields = { ipAddress: network, description, action: allowed === false ? 'deny' as const : 'allow' as const };
+    await commit(ctx, account, { action: 'entry.create', change: (c) => addEntry(account, id, fields, c), snapshot: entrySnapshot(id) });
+  });
+
+  const del = method(true, ['authorized_ip', 'allowed'], async (ctx, account, params) => {
+    const allowed = booleanParam('allowed', params.get('allowed'));
+    if (isRefusal(allowed)) return sendError(ctx.res, allowed);
+    const kind = (e: AclEntry): boolean => allowed === undefined || (e.action === 'allow') === allowed;
+    const list = allowed === undefined ? 'list' : allowed ? 'white list' : 'black list';
+    const target = params.get('authorized_ip');
+    if (target?.trim().toLowerCase() === 'all') {
+      // Emptying an empty list succeeds without writing anything.
+      const none = refusal(404, 'nothing_to_delete', `account ${account} has no entry in its ${list}`);
+      return commit(ctx, account, { action: 'list.delete', change: () => deleteMatching(account, kind, none), snapshot: listSnapshot }, none.reason);
+    }
+    const network = networkParam(target);
+    if (isRefusal(network)) return sendError(ctx.res, network);
+    const missing = refusal(404, 'entry_not_found', `${network.input} is not in the ${list} of account ${account}`);
+    const pick = (e: AclEntry): boolean => kind(e) && sameNetworks(e, network.cidrs);
+    await commit(ctx, account, { action: 'entry.delete', change: () => deleteMatching(account, pick, missing), snapshot: entrySnapshotWhere(pick) });
+  });
+
+  const get = method(false, ['authorized_ip', 'allowed', 'count', 'offset'], async (ctx, account, params) => {
+    const allowed = booleanParam('allowed', params.get('allowed'));
+    if (isRefusal(allowed)) return sendError(ctx.res, allowed);
+    const count = integerParam('count', params.get('count'), DEFAULT_COUNT, 1, MAX_COUNT);
+    if (isRefusal(count)) return sendError(ctx.res, count);
+    const offset = integerParam('offset', params.get('offset'), 0, 0, 1_000_000_000);
+    if (isRefusal(offset)) return sendError(ctx.res, offset);
+    const raw = params.get('authorized_ip');
+    const network = raw === undefined ? null : networkParam(raw);
+    if (isRefusal(network)) return sendError(ctx.res, network);
+    const entries = ((await service.store.read(account))?.entries ?? [])
+      .filter((e) => (allowed === undefined || (e.action === 'allow') === allowed) && (network === null || sameNetworks(e, network.cidrs)));
+    const page = entries.slice(offset, offset + count).map(toVoximplantIp);
+    sendJson(ctx.res, 200, { result: page, count: page.length, total_count: entries.length });
+  });
+
+  const check = method(false, ['authorized_ip'], async (ctx, account, params) => {
+    const raw = params.get('authorized_ip');
+    if (raw === undefined) return sendError(ctx.res, refusal(400, 'missing_parameter', 'authorized_ip is required: the IP address to check, such as 92.255.220.7'));
+    const ip = parseIp(raw.trim());
+    if (ip === null) return sendError(ctx.res, invalid('authorized_ip', 'a single IPv4 or IPv6 address', raw));
+    const result = await deps.check(account, ip);
+    // `error`: the account's policy cannot be resolved, and the proxy refuses its callers.
+    const allowed = result.decision !== 'deny' && result.decision !== 'error';
+    sendJson(ctx.res, 200, { result: { allowed, authorized_ip: result.matched?.cidr ?? null } });
+  });
+
+  const routes: Route<Handler>[] = [
+    { method: 'POST', template: `${PREFIX}AddAuthorizedAccountIP`, handler: add },
+    { method: 'POST', template: `${PREFIX}DelAuthorizedAccountIP`, handler: del },
+    { method: 'POST', template: `${PREFIX}GetAuthorizedAccountIPs`, handler: get },
+    { method: 'GET', template: `${PREFIX}GetAuthorizedAccountIPs`, handler: get },
+    { method: 'POST', template: `${PREFIX}CheckAuthorizedAccountIP`, handler: check },
+    { method: 'GET', template: `${PREFIX}CheckAuthorizedAccountIP`, handler: check },
+  ];
+  return { prefix: PREFIX, routes, tokenOf, sendError };
+}

@@ -1,0 +1,80 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createEvaluator } from '../acl/evaluator.ts';
+import { ExpirySweeper } from '../acl/expiry-sweeper.ts';
+import { AclService } from '../acl/service.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import { createAuditLog } from '../audit/open-audit.ts';
+import type { Config } from '../config/types.ts';
+import type { IpAddress } from '../ip/address.ts';
+import type { Logger } from '../observability/logger.ts';
+import type { PolicyResolver } from '../policy/resolve.ts';
+import { RedisStore } from '../store/redis/redis-store.ts';
+import type { AclStore } from '../store/store.ts';
+import { AuthLimiter } from './auth-limiter.ts';
+import { compileCredentials, sha256 } from './credentials.ts';
+import { createAdminHandler } from './handler.ts';
+import { vobizSurface } from './compat/vobiz.ts';
+import { voximplantSurface } from './compat/voximplant.ts';
+import { nativeSurface } from './native.ts';
+import type { CheckResult } from './types.ts';
+
+export interface ManagementParts {
+  readonly store: AclStore;
+  readonly policy: PolicyResolver;
+  readonly logger: Logger;
+  check(account: string, ip: IpAddress): Promise<CheckResult>;
+  health(): { readonly live: boolean; readonly ready: boolean; readonly detail?: Record<string, unknown> };
+}
+
+export interface Management {
+  readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
+  readonly service: AclService;
+  close(): Promise<void>;
+}
+
+/** The management side: credentials, the core service with its audit trail, the API surfaces, the expiry sweep. */
+export async function startManagement(config: Config, parts: ManagementParts): Promise<Management> {
+  const { store, policy, logger } = parts;
+  const audit: AuditLog = await createAuditLog(
+    store instanceof RedisStore
+      ? { kind: 'redis', client: store.client, keyPrefix: store.keys.prefix, cap: config.audit.cap }
+      : config.audit.path !== undefined
+        ? { kind: 'file', path: config.audit.path, cap: config.audit.cap }
+        : { kind: 'memory', cap: config.audit.cap },
+  );
+  const service = new AclService({
+    store,
+    policy: config.validation,
+    audit,
+    evaluator: async () => createEvaluator(await policy.global(), config.policy, Date.now()),
+    logger,
+  });
+  const authenticate = compileCredentials([
+    { name: 'owner', role: 'owner', tokenSha256: sha256(config.admin.token) },
+    ...config.admin.credentials,
+  ]);
+  const handler = createAdminHandler({
+    store,
+    surfaces: [
+      nativeSurface({ service, audit, check: parts.check }),
+      // Entries created through the compatible endpoints get UUIDs, the id style those APIs show.
+      vobizSurface({ service, check: parts.check, newId: randomUUID }),
+      voximplantSurface({ service, check: parts.check, newId: randomUUID }),
+    ],
+    authenticate,
+    limiter: new AuthLimiter(),
+    health: parts.health,
+    logger,
+  });
+  const sweeper = new ExpirySweeper(service, logger);
+  sweeper.start(config.expirySweepMs);
+  return {
+    handler,
+    service,
+    close: async () => {
+      await sweeper.stop();
+      await audit.close();
+    },
+  };
+}

@@ -1,0 +1,440 @@
+import { randomBytes } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import { addEntry, deleteEntry, entryNotFound, replaceEntries, replaceSettings, updateEntry, type ListItem } from '../acl/changes.ts';
+import type { AclService, Applied, ApplyOptions, Operation } from '../acl/service.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import { refusal, type Refusal } from '../http/refusal.ts';
+import { ACCOUNT_ID_DESCRIPTION, isValidAccountId } from '../identity/account-id.ts';
+import { formatIp, parseIp, type IpAddress } from '../ip/address.ts';
+import { clip } from '../ip/cidr.ts';
+import { MAX_PARENT_DEPTH } from '../policy/resolve.ts';
+import { GLOBAL_ACCOUNT, type AccountRecord, type AccountSettings, type AclEntry } from '../policy/types.ts';
+import { readBody, readJsonBody } from './body.ts';
+import type { Context, Handler, Surface } from './context.ts';
+import { allows, type Actor } from './credentials.ts';
+import { CSV_COLUMNS, parseCsv, toCsv } from './csv.ts';
+import { parseEntryFields, toApiEntry } from './entry-input.ts';
+import { etag, sendError, sendJson } from './respond.ts';
+import type { Route } from './router.ts';
+import type { CheckResult } from './types.ts';
+
+export interface NativeDeps {
+  readonly service: AclService;
+  readonly audit: AuditLog | null;
+  check(account: string, ip: IpAddress): Promise<CheckResult>;
+}
+
+/** Largest import body (JSON or CSV): a full list of the biggest allowed size fits easily. */
+const MAX_IMPORT_BYTES = 1024 * 1024;
+const DEFAULT_PAGE = 100;
+const MAX_PAGE = 1000;
+
+function newId(): string {
+  return `ipacl_${randomBytes(10).toString('hex')}`;
+}
+
+function bearerToken(req: IncomingMessage): string | Refusal {
+  const header = req.headers.authorization;
+  if (header === undefined) return refusal(401, 'missing_token', 'the admin API needs Authorization: Bearer <admin token>');
+  const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+  return match?.[1] ?? refusal(401, 'invalid_token', 'the Authorization header must be "Bearer <admin token>"');
+}
+
+function auditActor(actor: Actor): { name: string; role: Actor['role'] } {
+  return { name: actor.name, role: actor.role };
+}
+
+/** Positive integer query parameter within bounds, or a refusal naming it. */
+function pageSize(query: URLSearchParams): number | Refusal {
+  const raw = query.get('limit');
+  if (raw === null) return DEFAULT_PAGE;
+  const n = /^[0-9]{1,5}$/.test(raw) ? Number(raw) : 0;
+  return n >= 1 && n <= MAX_PAGE ? n : refusal(400, 'invalid_field', `limit must be an integer 1-${MAX_PAGE}, got '${clip(raw)}'`);
+}
+
+/** Offset cursors, opaque to clients: base64url of the offset. */
+function offsetOf(query: URLSearchParams): number | Refusal {
+  const raw = query.get('cursor');
+  if (raw === null) return 0;
+  const text = Buffer.from(raw, 'base64url').toString('utf8');
+  return /^[0-9]{1,9}$/.test(text) ? Number(text) : refusal(400, 'invalid_field', 'cursor is not one this API returned');
+}
+
+function cursorFor(offset: number): string {
+  return Buffer.from(String(offset), 'utf8').toString('base64url');
+}
+
+function settingsView(account: string, record: AccountRecord | null): Record<string, unknown> {
+  const s = record?.settings;
+  return {
+    account,
+    version: record?.version ?? 0,
+    parent: s?.parent ?? null,
+    mode: s?.mode ?? null,
+    default: s?.default ?? null,
+    max_entries: s?.maxEntries ?? null,
+    ipv4_only: s?.ipv4Only ?? null,
+    guard: s?.guard ?? null,
+    entry_count: record?.entries.length ?? 0,
+  };
+}
+
+const entrySnapshot = (id: string) => (record: AccountRecord | null): unknown => {
+  const entry = record?.entries.find((e) => e.id === id);
+  return entry === undefined ? null : toApiEntry(entry);
+};
+const listSnapshot = (record: AccountRecord | null): unknown => record?.entries.map(toApiEntry) ?? [];
+const settingsSnapshot = (record: AccountRecord | null): unknown => record?.settings ?? null;
+
+/** The native management API under /v1 (see docs/management-api.md and /v1/openapi.json). */
+export function nativeSurface(deps: NativeDeps): Surface {
+  const { service } = deps;
+  const store = service.store;
+
+  /** The account a route names (`/v1/global/...` is the global list), checked against the actor. */
+  const accountOf = (ctx: Context, write: boolean): string | Refusal => {
+    const raw = ctx.params['account'];
+    let account = GLOBAL_ACCOUNT;
+    if (raw !== undefined) {
+      try {
+        account = decodeURIComponent(raw);
+      } catch {
+        account = raw;
+      }
+      if (!isValidAccountId(account)) return refusal(400, 'invalid_account', `'${clip(account)}' is not a valid account id: ${ACCOUNT_ID_DESCRIPTION}`);
+    }
+    if (!allows(ctx.actor, account === GLOBAL_ACCOUNT ? null : account, write)) {
+      return refusal(403, 'forbidden', `credential ${ctx.actor.name} (${ctx.actor.role}) may not ${write ? 'change' : 'read'} ${account === GLOBAL_ACCOUNT ? 'the global list' : `account ${account}`}`);
+    }
+    return account;
+  };
+
+  const expectedVersion = (req: IncomingMessage): number | undefined | Refusal => {
+    const header = req.headers['if-match'];
+    if (header === undefined) return undefined;
+    const match = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/.exec(header);
+    if (match === null) return refusal(400, 'invalid_if_match', 'If-Match must be an ETag from this API, e.g. "3"');
+    return Number(match[1]);
+  };
+
+  const options = (ctx: Context): ApplyOptions | Refusal => {
+    const expected = expectedVersion(ctx.req);
+    if (typeof expected === 'object') return expected;
+    const guard = ctx.query.get('guard');
+    if (guard !== null && guard !== 'strict' && guard !== 'warn') return refusal(400, 'invalid_field', `guard must be strict or warn, got '${clip(guard)}'`);
+    const replace = ctx.query.get('replace');
+    if (replace !== null && replace !== 'true' && replace !== 'false') return refusal(400, 'invalid_field', `replace must be true or false, got '${clip(replace)}'`);
+    return {
+      via: 'native',
+      requestId: ctx.requestId,
+      replace: replace === 'true',
+      ...(guard === null ? {} : { guard }),
+      ...(expected === undefined ? {} : { expectedVersion: expected }),
+    };
+  };
+
+  /** Applies an operation and answers with what `render` makes of the committed record. */
+  const write = async (ctx: Context, account: string, operation: Operation, status: number, render: (applied: Extract<Applied, { ok: true }>) => unknown, headers: Record<string, string> = {}): Promise<void> => {
+    const opts = options(ctx);
+    if ('status' in opts) return sendError(ctx.res, opts);
+    const applied = await service.apply(auditActor(ctx.actor), account, operation, opts);
+    if (!applied.ok) return sendError(ctx.res, applied.refusal);
+    sendJson(ctx.res, status, render(applied), { etag: etag(applied.record.version), ...headers });
+  };
+
+  const withWarnings = (body: Record<string, unknown>, applied: Extract<Applied, { ok: true }>): Record<string, unknown> =>
+    applied.warnings.length === 0 ? body : { ...body, warnings: applied.warnings };
+
+  const route = (write: boolean, handler: (ctx: Context, account: string) => Promise<void>): Handler => async (ctx) => {
+    const account = accountOf(ctx, write);
+    if (typeof account === 'object') return sendError(ctx.res, account);
+    return handler(ctx, account);
+  };
+
+  const listEntries = route(false, async (ctx, account) => {
+    const limit = pageSize(ctx.query);
+    const offset = offsetOf(ctx.query);
+    if (typeof limit === 'object') return sendError(ctx.res, limit);
+    if (typeof offset === 'object') return sendError(ctx.res, offset);
+    const record = await store.read(account);
+    const filtered = filterEntries(record?.entries ?? [], ctx.query);
+    if (!Array.isArray(filtered)) return sendError(ctx.res, filtered as Refusal);
+    const page = filtered.slice(offset, offset + limit);
+    const next = offset + limit < filtered.length ? cursorFor(offset + limit) : null;
+    const version = record?.version ?? 0;
+    sendJson(ctx.res, 200, { account, version, total: filtered.length, entries: page.map(toApiEntry), next }, { etag: etag(version) });
+  });
+
+  const createEntry = route(true, async (ctx, account) => {
+    const body = await readJsonBody(ctx.req);
+    if (!body.ok) return sendError(ctx.res, body.refusal);
+    const fields = parseEntryFields(body.value, service.now().getTime(), true);
+    if (!fields.ok) return sendError(ctx.res, fields.refusal);
+    const { ipAddress } = fields.value;
+    if (ipAddress === undefined) return sendError(ctx.res, refusal(400, 'invalid_format', 'ip_address is required'));
+    const id = newId();
+    const base = account === GLOBAL_ACCOUNT ? '/v1/global/ip-acl' : `/v1/accounts/${encodeURIComponent(account)}/ip-acl`;
+    await write(ctx, account, { action: 'entry.create', change: (c) => addEntry(account, id, { ...fields.value, ipAddress }, c), snapshot: entrySnapshot(id) }, 201,
+      (applied) => withWarnings(toApiEntry(applied.record.entries.find((e) => e.id === id)!), applied), { location: `${base}/${id}` });
+  });
+
+  const getEntry = route(false, async (ctx, account) => {
+    const id = ctx.params['id']!;
+    const record = await store.read(account);
+    const entry = record?.entries.find((e) => e.id === id);
+    if (!record || !entry) return sendError(ctx.res, entryNotFound(account, id));
+    sendJson(ctx.res, 200, toApiEntry(entry), { etag: etag(record.version) });
+  });
+
+  const patchEntry = route(true, async (ctx, account) => {
+    const body = await readJsonBody(ctx.req);
+    if (!body.ok) return sendError(ctx.res, body.refusal);
+    const fields = parseEntryFields(body.value, service.now().getTime(), false);
+    if (!fields.ok) return sendError(ctx.res, fields.refusal);
+    const id = ctx.params['id']!;
+    await write(ctx, account, { action: 'entry.update', change: (c) => updateEntry(account, id, fields.value, c), snapshot: entrySnapshot(id) }, 200,
+      (applied) => withWarnings(toApiEntry(applied.record.entries.find((e) => e.id === id)!), applied));
+  });
+
+  const removeEntry = route(true, async (ctx, account) => {
+    const id = ctx.params['id']!;
+    await write(ctx, account, { action: 'entry.delete', change: () => deleteEntry(account, id), snapshot: entrySnapshot(id) }, 200,
+      (applied) => ({ deleted: id, warnings: applied.warnings }));
+  });
+
+  /** Entries from a JSON body `{"entries": [...]}` (each like a POST body) or CSV rows. */
+  const listItems = (value: unknown, nowMs: number): ListItem[] | Refusal => {
+    const entries = (value as { entries?: unknown } | null)?.entries;
+    if (typeof value !== 'object' || value === null || !Array.isArray(entries)) return refusal(400, 'invalid_field', 'the body must be {"entries": [{"ip_address": ...}, ...]}');
+    const items: ListItem[] = [];
+    for (const [i, raw] of entries.entries()) {
+      const fields = parseEntryFields(withoutReadOnly(raw), nowMs, true);
+      if (!fields.ok) return { ...fields.refusal, message: `item ${i + 1}: ${fields.refusal.message}` };
+      items.push({ id: newId(), fields: { ...fields.value, ipAddress: fields.value.ipAddress! } });
+    }
+    return items;
+  };
+
+  const putList = route(true, async (ctx, account) => {
+    const body = await readJsonBody(ctx.req, MAX_IMPORT_BYTES);
+    if (!body.ok) return sendError(ctx.res, body.refusal);
+    const items = listItems(body.value, service.now().getTime());
+    if (!Array.isArray(items)) return sendError(ctx.res, items as Refusal);
+    await write(ctx, account, { action: 'list.replace', change: (c) => replaceEntries(account, items, c, 'replace'), snapshot: listSnapshot }, 200,
+      (applied) => withWarnings({ account, version: applied.record.version, entries: applied.record.entries.map(toApiEntry) }, applied));
+  });
+
+  const importList = route(true, async (ctx, account) => {
+    const mode = ctx.query.get('mode') ?? 'merge';
+    if (mode !== 'merge' && mode !== 'replace') return sendError(ctx.res, refusal(400, 'invalid_field', `mode must be merge or replace, got '${clip(mode)}'`));
+    const type = ctx.req.headers['content-type'] ?? '';
+    let items: ListItem[] | Refusal;
+    if (/^text\/csv\s*(;|$)/i.test(type)) {
+      const text = await readBody(ctx.req, MAX_IMPORT_BYTES);
+      if (!text.ok) return sendError(ctx.res, text.refusal);
+      items = csvItems(text.value, service.now().getTime());
+    } else {
+      const body = await readJsonBody(ctx.req, MAX_IMPORT_BYTES);
+      if (!body.ok) return sendError(ctx.res, body.refusal);
+      items = listItems(body.value, service.now().getTime());
+    }
+    if (!Array.isArray(items)) return sendError(ctx.res, items as Refusal);
+    const list = items;
+    await write(ctx, account, { action: 'list.import', change: (c) => replaceEntries(account, list, c, mode), snapshot: listSnapshot }, 200,
+      (applied) => withWarnings({ account, version: applied.record.version, mode, received: list.length, entries: applied.record.entries.map(toApiEntry) }, applied));
+  });
+
+  const exportList = route(false, async (ctx, account) => {
+    const format = ctx.query.get('format') ?? 'json';
+    if (format !== 'json' && format !== 'csv') return sendError(ctx.res, refusal(400, 'invalid_field', `format must be json or csv, got '${clip(format)}'`));
+    const record = await store.read(account);
+    const version = record?.version ?? 0;
+    const entries = record?.entries ?? [];
+    if (format === 'json') return sendJson(ctx.res, 200, { account, version, entries: entries.map(toApiEntry) }, { etag: etag(version) });
+    const csv = toCsv([[...CSV_COLUMNS], ...entries.map((e) => [e.ipAddress, e.action, e.description, String(e.enabled), e.expiresAt ?? ''])]);
+    ctx.res.writeHead(200, {
+      'content-type': 'text/csv; charset=utf-8',
+      'content-disposition': `attachment; filename="${account}-ip-acl.csv"`,
+      'content-length': String(Buffer.byteLength(csv)),
+      'cache-control': 'no-store',
+      etag: etag(version),
+    });
+    ctx.res.end(csv);
+  });
+
+  const getAccount = route(false, async (ctx, account) => {
+    const record = await store.read(account);
+    sendJson(ctx.res, 200, settingsView(account, record), { etag: etag(record?.version ?? 0) });
+  });
+
+  const putAccount = route(true, async (ctx, account) => {
+    if (ctx.actor.role === 'account') return sendError(ctx.res, refusal(403, 'forbidden', `credential ${ctx.actor.name} (account) may manage entries but not account settings`));
+    const body = await readJsonBody(ctx.req);
+    if (!body.ok) return sendError(ctx.res, body.refusal);
+    const current = await store.read(account);
+    const settings = await parseSettings(body.value, account, current?.settings ?? {}, (a) => store.read(a));
+    if ('status' in settings) return sendError(ctx.res, settings);
+    await write(ctx, account, { action: 'settings.update', change: () => replaceSettings(account, settings), snapshot: settingsSnapshot }, 200,
+      (applied) => settingsView(account, applied.record));
+  });
+
+  const check = route(false, async (ctx, account) => {
+    const text = ctx.query.get('ip') ?? '';
+    const ip = parseIp(text);
+    if (ip === null) return sendError(ctx.res, refusal(400, 'invalid_format', `ip '${clip(text)}' is not a valid IPv4 or IPv6 address`));
+    sendJson(ctx.res, 200, { account, ip: formatIp(ip), ...(await deps.check(account, ip)) });
+  });
+
+  /** Who called the account lately (forwarded requests), most recent first, with today's decision. */
+  const recentIps = route(false, async (ctx, account) => {
+    const limit = pageSize(ctx.query);
+    if (typeof limit === 'object') return sendError(ctx.res, limit);
+    const callers = await store.recentCallers(account, limit);
+    const ips = await Promise.all(callers.map(async (c) => {
+      const ip = parseIp(c.ip);
+      const now = ip === null ? null : await deps.check(account, ip);
+      return { ip: c.ip, last_seen: new Date(c.lastSeen).toISOString(), decision: now?.decision ?? null, reason: now?.reason ?? null };
+    }));
+    sendJson(ctx.res, 200, { account, ips });
+  });
+
+  const listAccounts: Handler = async (ctx) => {
+    const limit = pageSize(ctx.query);
+    const offset = offsetOf(ctx.query);
+    if (typeof limit === 'object') return sendError(ctx.res, limit);
+    if (typeof offset === 'object') return sendError(ctx.res, offset);
+    const all = (await store.accounts()).filter((a) => a !== GLOBAL_ACCOUNT && allows(ctx.actor, a, false));
+    const next = offset + limit < all.length ? cursorFor(offset + limit) : null;
+    sendJson(ctx.res, 200, { accounts: all.slice(offset, offset + limit), total: all.length, next });
+  };
+
+  const audit: Handler = async (ctx) => {
+    const account = ctx.query.get('account') ?? undefined;
+    if (!allows(ctx.actor, account ?? null, false)) {
+      return sendError(ctx.res, refusal(403, 'forbidden', `credential ${ctx.actor.name} (${ctx.actor.role}) may read the audit trail of its own account only: add ?account=${ctx.actor.role === 'account' ? ctx.actor.account : ''}`));
+    }
+    if (deps.audit === null) return sendError(ctx.res, refusal(404, 'audit_disabled', 'the audit trail is not enabled on this gateway'));
+    const limit = pageSize(ctx.query);
+    if (typeof limit === 'object') return sendError(ctx.res, limit);
+    const cursor = ctx.query.get('cursor') ?? undefined;
+    const page = await deps.audit.list({ limit, ...(account === undefined ? {} : { account }), ...(cursor === undefined ? {} : { cursor }) });
+    sendJson(ctx.res, 200, { events: page.events, next: page.next });
+  };
+
+  const routes: Route<Handler>[] = [
+    { method: 'GET', template: '/v1/accounts', handler: listAccounts },
+    { method: 'GET', template: '/v1/accounts/{account}', handler: getAccount },
+    { method: 'PUT', template: '/v1/accounts/{account}', handler: putAccount },
+    { method: 'GET', template: '/v1/accounts/{account}/check', handler: check },
+    { method: 'GET', template: '/v1/accounts/{account}/recent-ips', handler: recentIps },
+    { method: 'GET', template: '/v1/audit', handler: audit },
+  ];
+  for (const base of ['/v1/accounts/{account}/ip-acl', '/v1/global/ip-acl']) {
+    routes.push(
+      { method: 'GET', template: base, handler: listEntries },
+      { method: 'POST', template: base, handler: createEntry },
+      { method: 'PUT', template: base, handler: putList },
+      { method: 'GET', template: `${base}/export`, handler: exportList },
+      { method: 'POST', template: `${base}/import`, handler: importList },
+      { method: 'GET', template: `${base}/{id}`, handler: getEntry },
+      { method: 'PATCH', template: `${base}/{id}`, handler: patchEntry },
+      { method: 'DELETE', template: `${base}/{id}`, handler: removeEntry },
+    );
+  }
+  return { prefix: '/v1/', routes, tokenOf: bearerToken, sendError: (res, refused) => sendError(res, refused, refused.status === 401 ? { 'www-authenticate': 'Bearer' } : {}) };
+}
+
+/** An exported entry carries fields the server assigns; importing it back ignores them. */
+function withoutReadOnly(raw: unknown): unknown {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
+  const { id: _id, cidrs: _cidrs, created_at: _created, updated_at: _updated, ...rest } = raw as Record<string, unknown>;
+  return rest;
+}
+
+/** `action`, `enabled` and `q` (substring of the address or description) filters for lists. */
+function filterEntries(entries: readonly AclEntry[], query: URLSearchParams): readonly AclEntry[] | Refusal {
+  const action = query.get('action');
+  const enabled = query.get('enabled');
+  const q = query.get('q')?.toLowerCase();
+  if (action !== null && action !== 'allow' && action !== 'deny') return refusal(400, 'invalid_field', `action must be allow or deny, got '${clip(action)}'`);
+  if (enabled !== null && enabled !== 'true' && enabled !== 'false') return refusal(400, 'invalid_field', `enabled must be true or false, got '${clip(enabled)}'`);
+  return entries.filter((e) => (action === null || e.action === action)
+    && (enabled === null || String(e.enabled) === enabled)
+    && (q === undefined || e.ipAddress.toLowerCase().includes(q) || e.description.toLowerCase().includes(q)));
+}
+
+/** CSV import: a header row naming the columns (ip_address required, others optional). */
+function csvItems(text: string, nowMs: number): ListItem[] | Refusal {
+  const parsed = parseCsv(text);
+  if (!parsed.ok) return refusal(400, 'invalid_csv', `the CSV has an unterminated or misplaced quote on line ${parsed.line}`);
+  const [header, ...rows] = parsed.rows;
+  const columns = header?.map((h) => h.trim().toLowerCase()) ?? [];
+  if (!columns.includes('ip_address')) return refusal(400, 'invalid_csv', `the first row must name the columns, with at least ip_address (${CSV_COLUMNS.join(',')})`);
+  const unknown = columns.find((c) => !(CSV_COLUMNS as readonly string[]).includes(c));
+  if (unknown !== undefined) return refusal(400, 'invalid_csv', `unknown column '${clip(unknown)}': expected ${CSV_COLUMNS.join(', ')}`);
+  const items: ListItem[] = [];
+  for (const [i, row] of rows.entries()) {
+    const body: Record<string, unknown> = {};
+    columns.forEach((column, c) => {
+      const value = row[c] ?? '';
+      if (value === '') return;
+      body[column] = column === 'enabled' ? value === 'true' ? true : value === 'false' ? false : value : value;
+    });
+    const fields = parseEntryFields(body, nowMs, true);
+    if (!fields.ok) return { ...fields.refusal, message: `line ${i + 2}: ${fields.refusal.message}` };
+    items.push({ id: newId(), fields: { ...fields.value, ipAddress: fields.value.ipAddress! } });
+  }
+  return items;
+}
+
+/** Settings fields: given values replace, null clears (inherit), absent keeps. */
+async function parseSettings(body: unknown, account: string, current: AccountSettings, read: (account: string) => Promise<AccountRecord | null>): Promise<AccountSettings | Refusal> {
+  const fail = (reason: string, message: string): Refusal => refusal(400, reason, message);
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return fail('invalid_field', 'the request body must be a JSON object');
+  const input = body as Record<string, unknown>;
+  const known = ['parent', 'mode', 'default', 'max_entries', 'ipv4_only', 'guard'];
+  for (const key of Object.keys(input)) {
+    if (!known.includes(key)) return fail('unknown_field', `unknown field '${clip(key)}': expected ${known.join(', ')}`);
+  }
+  const next: { -readonly [K in keyof AccountSettings]: AccountSettings[K] } = { ...current };
+  const choice = <K extends 'mode' | 'default' | 'guard'>(key: K, values: readonly NonNullable<AccountSettings[K]>[]): Refusal | null => {
+    if (!(key in input)) return null;
+    const value = input[key];
+    if (value === null) delete next[key];
+    else if ((values as readonly unknown[]).includes(value)) next[key] = value as AccountSettings[K];
+    else return fail('invalid_field', `${key} must be ${values.map((v) => `"${v}"`).join(', ')} or null`);
+    return null;
+  };
+  const bad = choice('mode', ['enforce', 'report-only', 'off']) ?? choice('default', ['open', 'closed']) ?? choice('guard', ['warn', 'strict']);
+  if (bad) return bad;
+  if ('max_entries' in input) {
+    const value = input['max_entries'];
+    if (value === null) delete next.maxEntries;
+    else if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= 100_000) next.maxEntries = value;
+    else return fail('invalid_field', 'max_entries must be an integer 0-100000 or null');
+  }
+  if ('ipv4_only' in input) {
+    const value = input['ipv4_only'];
+    if (value === null) delete next.ipv4Only;
+    else if (typeof value === 'boolean') next.ipv4Only = value;
+    else return fail('invalid_field', 'ipv4_only must be true, false or null');
+  }
+  if ('parent' in input) {
+    const parent = input['parent'];
+    if (parent === null) {
+      delete next.parent;
+    } else {
+      if (typeof parent !== 'string' || !isValidAccountId(parent)) return fail('invalid_parent', `parent must be an account id (${ACCOUNT_ID_DESCRIPTION}) or null`);
+      if (parent === account) return fail('invalid_parent', 'an account cannot be its own parent');
+      // Follow the would-be chain: it must end within the depth limit without meeting this account.
+      let cursor: string | undefined = parent;
+      for (let depth = 1; cursor !== undefined; depth++) {
+        if (cursor === account) return fail('invalid_parent', `parent ${parent} would create a cycle through ${account}`);
+        if (depth > MAX_PARENT_DEPTH) return fail('invalid_parent', `parent ${parent} would give ${account} more than ${MAX_PARENT_DEPTH} ancestors`);
+        cursor = (await read(cursor))?.settings.parent;
+      }
+      next.parent = parent;
+    }
+  }
+  return next;
+}
