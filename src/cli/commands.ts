@@ -1,0 +1,275 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { extname, resolve } from 'node:path';
+import { Failure, isObject, pathOf, type AdminClient, type Reply } from './admin-client.ts';
+import { cell, formatPairs, formatTable, type Cell } from './table.ts';
+
+export interface Io {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+/** What a client command gets: its positional arguments and options, already checked against its spec. */
+export interface CommandContext {
+  readonly client: AdminClient;
+  readonly args: readonly string[];
+  readonly options: ReadonlyMap<string, string | true>;
+  readonly json: boolean;
+  readonly io: Io;
+  readonly cwd: string;
+}
+
+export type Command = (ctx: CommandContext) => Promise<number>;
+
+/** Reads of a list that changed between pages are started over this many times, then refused. */
+const LIST_ATTEMPTS = 3;
+
+const aclPath = (account: string, ...rest: string[]): string => `${pathOf('v1', 'accounts', account)}/ip-acl${pathOf(...rest)}`;
+const text = (ctx: CommandContext, name: string): string | undefined => {
+  const value = ctx.options.get(name);
+  return typeof value === 'string' ? value : undefined;
+};
+const flag = (ctx: CommandContext, name: string): boolean => ctx.options.get(name) === true;
+const printJson = (ctx: CommandContext, value: unknown): void => ctx.io.out(`${JSON.stringify(value, null, 2)}\n`);
+
+const ENTRY_HEADERS = ['ID', 'ADDRESS', 'ACTION', 'ENABLED', 'EXPIRES_AT', 'DESCRIPTION'];
+
+function entryRow(entry: unknown): Cell[] {
+  const e = isObject(entry) ? entry : {};
+  return [e['id'], e['ip_address'], e['action'], e['enabled'], e['expires_at'], e['description']].map(scalar);
+}
+
+function entryPairs(entry: unknown): string {
+  const e = isObject(entry) ? entry : {};
+  const cidrs = Array.isArray(e['cidrs']) ? e['cidrs'].map(String).join(', ') : undefined;
+  return formatPairs([
+    ['id', scalar(e['id'])],
+    ['ip_address', scalar(e['ip_address'])],
+    ['cidrs', cidrs],
+    ['action', scalar(e['action'])],
+    ['enabled', scalar(e['enabled'])],
+    ['description', scalar(e['description'])],
+    ['expires_at', scalar(e['expires_at'])],
+    ['created_at', scalar(e['created_at'])],
+    ['updated_at', scalar(e['updated_at'])],
+  ]);
+}
+
+function scalar(value: unknown): Cell {
+  if (value === null || value === undefined) return value;
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return value;
+  return JSON.stringify(value);
+}
+
+/** The lockout guard's warnings (`[{ip, last_seen, decision}]`), on stderr. */
+function printWarnings(ctx: CommandContext, body: unknown): void {
+  const warnings = isObject(body) && Array.isArray(body['warnings']) ? body['warnings'] : [];
+  for (const w of warnings) {
+    const warning = isObject(w) ? w : {};
+    ctx.io.err(`allowgate: warning: this change blocks ${cell(scalar(warning['ip']))}, last seen ${cell(scalar(warning['last_seen']))} (now: ${cell(scalar(warning['decision']))})\n`);
+  }
+}
+
+/** A single-object answer, or a Failure saying the server answered something else. */
+function objectOf(reply: Reply, what: string): Record<string, unknown> {
+  if (isObject(reply.body)) return reply.body;
+  throw new Failure(`unexpected answer to ${what} (HTTP ${reply.status}): ${reply.text === '' ? 'an empty body' : 'not a JSON object'}`);
+}
+
+const aclList: Command = async (ctx) => {
+  const [account] = ctx.args as [string];
+  const query = { action: text(ctx, 'action'), enabled: text(ctx, 'enabled') };
+  let read = await ctx.client.pages(aclPath(account), 'entries', query);
+  // Cursors are positions: if the list changed between pages, entries could be missed or repeated.
+  for (let attempt = 1; read.versions.size > 1; attempt++) {
+    if (attempt >= LIST_ATTEMPTS) throw new Failure(`the list of ${account} kept changing while it was read page by page; try again`);
+    read = await ctx.client.pages(aclPath(account), 'entries', query);
+  }
+  if (ctx.json) {
+    printJson(ctx, { ...read.first, entries: read.items, ...('next' in read.first ? { next: null } : {}) });
+    return 0;
+  }
+  if (read.items.length === 0) {
+    ctx.io.out(query.action !== undefined || query.enabled !== undefined ? `no matching entries for ${account}\n` : `${account} has no entries\n`);
+    return 0;
+  }
+  ctx.io.out(formatTable(ENTRY_HEADERS, read.items.map(entryRow)));
+  return 0;
+};
+
+const aclAdd: Command = async (ctx) => {
+  const [account, ip] = ctx.args as [string, string];
+  const reply = await ctx.client.request('POST', aclPath(account), {
+    query: { replace: flag(ctx, 'replace') ? 'true' : undefined, guard: text(ctx, 'guard') },
+    json: {
+      ip_address: ip,
+      description: text(ctx, 'description') ?? '',
+      action: flag(ctx, 'deny') ? 'deny' : 'allow',
+      enabled: !flag(ctx, 'disabled'),
+      expires_at: text(ctx, 'expires') ?? null,
+    },
+  });
+  const entry = objectOf(reply, 'POST ip-acl');
+  printWarnings(ctx, entry);
+  if (ctx.json) printJson(ctx, entry);
+  else ctx.io.out(`added ${cell(scalar(entry['id']))} to ${account}\n${entryPairs(entry)}`);
+  return 0;
+};
+
+const aclRemove: Command = async (ctx) => {
+  const [account, id] = ctx.args as [string, string];
+  const reply = await ctx.client.request('DELETE', aclPath(account, id));
+  // 200 with {deleted, warnings}, or 204 with no body.
+  printWarnings(ctx, reply.body);
+  if (ctx.json) printJson(ctx, reply.body ?? { deleted: id });
+  else ctx.io.out(`deleted ${id} from ${account}\n`);
+  return 0;
+};
+
+const aclSetEnabled = (enabled: boolean): Command => async (ctx) => {
+  const [account, id] = ctx.args as [string, string];
+  const reply = await ctx.client.request('PATCH', aclPath(account, id), { json: { enabled } });
+  const entry = objectOf(reply, 'PATCH ip-acl entry');
+  printWarnings(ctx, entry);
+  if (ctx.json) printJson(ctx, entry);
+  else ctx.io.out(`${enabled ? 'enabled' : 'disabled'} ${id} in ${account}\n${entryPairs(entry)}`);
+  return 0;
+};
+
+const aclExport: Command = async (ctx) => {
+  const [account] = ctx.args as [string];
+  const format = text(ctx, 'format') ?? 'json';
+  const reply = await ctx.client.request('GET', aclPath(account, 'export'), { query: { format } });
+  const isJson = /json/i.test(reply.contentType);
+  if (format === 'csv' && isJson) throw new Failure('asked for CSV but the API answered JSON');
+  // JSON is re-indented for people; either form imports the same.
+  const content = isJson && reply.body !== null ? `${JSON.stringify(reply.body, null, 2)}\n` : reply.text;
+  const output = text(ctx, 'output');
+  if (output === undefined) {
+    ctx.io.out(content);
+    return 0;
+  }
+  writeFileSync(resolve(ctx.cwd, output), content);
+  if (!ctx.json) ctx.io.out(`exported ${account} (${format}) to ${output}\n`);
+  return 0;
+};
+
+const aclImport: Command = async (ctx) => {
+  const [account, file] = ctx.args as [string, string];
+  let content: string;
+  try {
+    content = readFileSync(resolve(ctx.cwd, file), 'utf8');
+  } catch (error) {
+    throw new Failure(`cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
+  const mode = flag(ctx, 'replace') ? 'replace' : 'merge';
+  const csv = extname(file).toLowerCase() === '.csv';
+  const reply = await ctx.client.request('POST', aclPath(account, 'import'), { query: { mode }, text: content, contentType: csv ? 'text/csv' : 'application/json' });
+  const body = objectOf(reply, 'POST ip-acl/import');
+  printWarnings(ctx, body);
+  if (ctx.json) {
+    printJson(ctx, body);
+    return 0;
+  }
+  const received = typeof body['received'] === 'number' ? `${body['received']} ` : '';
+  const count = Array.isArray(body['entries']) ? `; the list now has ${body['entries'].length} entries` : '';
+  const version = body['version'] === undefined ? '' : `, version ${cell(scalar(body['version']))}`;
+  ctx.io.out(`imported ${received}entries into ${account} (${mode}${count}${version})\n`);
+  return 0;
+};
+
+const check: Command = async (ctx) => {
+  const [account, ip] = ctx.args as [string, string];
+  const reply = await ctx.client.request('GET', `${pathOf('v1', 'accounts', account)}/check`, { query: { ip } });
+  const body = objectOf(reply, 'GET check');
+  if (ctx.json) {
+    printJson(ctx, body);
+    return 0;
+  }
+  const matched = isObject(body['matched']) ? body['matched'] : null;
+  ctx.io.out(formatPairs([
+    ['account', scalar(body['account'])],
+    ['ip', scalar(body['ip'])],
+    ['decision', scalar(body['decision'])],
+    ['reason', scalar(body['reason'])],
+    ...(matched === null
+      ? [['entry', 'none (no entry matched)'] as const]
+      : [['entry', scalar(matched['id'])], ['cidr', scalar(matched['cidr'])], ['action', scalar(matched['action'])], ['list', scalar(matched['list'])]] as const),
+  ]));
+  return 0;
+};
+
+const accounts: Command = async (ctx) => {
+  const read = await ctx.client.pages('/v1/accounts', 'accounts');
+  if (ctx.json) {
+    printJson(ctx, { ...read.first, accounts: read.items, ...('next' in read.first ? { next: null } : {}) });
+    return 0;
+  }
+  if (read.items.length === 0) {
+    ctx.io.out('no accounts\n');
+    return 0;
+  }
+  const objects = read.items.filter(isObject);
+  if (objects.length === read.items.length) {
+    const keys = [...new Set(objects.flatMap((o) => Object.keys(o)))];
+    ctx.io.out(formatTable(keys.map((k) => k.toUpperCase()), objects.map((o) => keys.map((k) => scalar(o[k])))));
+  } else {
+    ctx.io.out(read.items.map((a) => `${cell(scalar(a))}\n`).join(''));
+  }
+  return 0;
+};
+
+/** A short account of what an audit event changed, from its before/after snapshots. */
+export function describeChange(before: unknown, after: unknown): string {
+  if (Array.isArray(before) || Array.isArray(after)) {
+    const n = (v: unknown): number => (Array.isArray(v) ? v.length : 0);
+    return `${n(before)} → ${n(after)} entries`;
+  }
+  const b = isObject(before) ? before : null;
+  const a = isObject(after) ? after : null;
+  if (b === null && a !== null) return `+ ${describeEntry(a)}`;
+  if (a === null && b !== null) return `- ${describeEntry(b)}`;
+  if (a === null || b === null) return '';
+  const keys = [...new Set([...Object.keys(b), ...Object.keys(a)])].filter((k) => k !== 'updated_at' && JSON.stringify(b[k]) !== JSON.stringify(a[k]));
+  const changes = keys.map((k) => `${k}: ${JSON.stringify(b[k] ?? null)} → ${JSON.stringify(a[k] ?? null)}`).join('; ');
+  const subject = typeof a['ip_address'] === 'string' ? `${a['ip_address']} ` : '';
+  const summary = `${subject}${changes}`;
+  return summary.length > 80 ? `${summary.slice(0, 79)}…` : summary;
+}
+
+function describeEntry(entry: Record<string, unknown>): string {
+  if (typeof entry['ip_address'] === 'string') return `${entry['ip_address']}${typeof entry['action'] === 'string' ? ` (${entry['action']})` : ''}`;
+  return JSON.stringify(entry).slice(0, 80);
+}
+
+const audit: Command = async (ctx) => {
+  const reply = await ctx.client.request('GET', '/v1/audit', { query: { account: text(ctx, 'account'), limit: text(ctx, 'limit') } });
+  const body = objectOf(reply, 'GET audit');
+  if (ctx.json) {
+    printJson(ctx, body);
+    return 0;
+  }
+  const events = Array.isArray(body['events']) ? body['events'].filter(isObject) : [];
+  if (events.length === 0) {
+    ctx.io.out('no audit events\n');
+    return 0;
+  }
+  ctx.io.out(formatTable(['TIME', 'ACTOR', 'ACCOUNT', 'ACTION', 'VERSION', 'CHANGE'], events.map((e) => {
+    const actor = isObject(e['actor']) ? `${cell(scalar(e['actor']['name']))} (${cell(scalar(e['actor']['role']))})` : scalar(e['actor']);
+    return [scalar(e['at']), actor, scalar(e['account']), scalar(e['action']), scalar(e['version']), describeChange(e['before'], e['after'])];
+  })));
+  return 0;
+};
+
+/** Client commands by their words. */
+export const HANDLERS: Readonly<Record<string, Command>> = {
+  'acl list': aclList,
+  'acl add': aclAdd,
+  'acl rm': aclRemove,
+  'acl enable': aclSetEnabled(true),
+  'acl disable': aclSetEnabled(false),
+  'acl export': aclExport,
+  'acl import': aclImport,
+  check,
+  accounts,
+  audit,
+};
