@@ -67,7 +67,13 @@ export function loadConfig({ argv, env }: LoadOptions): Config {
     setPath(raw, key, value);
     envOrigins.set(key, name);
   }
-  const origin = (key: string): string => envOrigins.get(key) ?? `config key ${key} (${path})`;
+  const origin = (key: string): string => {
+    const item = /^(.*)\[(\d+)\]$/.exec(key);
+    const fromEnv = envOrigins.get(key) ?? (item ? envOrigins.get(item[1]!) : undefined);
+    if (fromEnv === undefined) return `config key ${key} (${path})`;
+    // A list from the environment is comma-separated: name the item by its position.
+    return item && !envOrigins.has(key) ? `${fromEnv} item ${Number(item[2]) + 1}` : fromEnv;
+  };
   return readConfig(new Reader(raw, '', origin));
 }
 

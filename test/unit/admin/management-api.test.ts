@@ -49,6 +49,18 @@ describe('validation through the API', () => {
   });
 });
 
+describe('concurrent edits', () => {
+  it('validates inside the atomic change: racing adds never pass the limit or a duplicate check together', async () => {
+    const a = await api();
+    for (let i = 0; i < 48; i++) expect((await a.call('POST', '/v1/accounts/AC1/ip-acl', { ip_address: `21.0.${i}.0/24` })).status).toBe(201);
+    const racing = await Promise.all(Array.from({ length: 6 }, (_, i) => a.call('POST', '/v1/accounts/AC1/ip-acl', { ip_address: `21.1.${i}.0/24` })));
+    expect(racing.map((r) => r.status).sort()).toEqual([201, 201, 409, 409, 409, 409]);
+    expect((await a.store.read('AC1'))?.entries).toHaveLength(50);
+    const same = await Promise.all(Array.from({ length: 4 }, () => a.call('POST', '/v1/accounts/AC2/ip-acl', { ip_address: '22.0.0.0/24' })));
+    expect(same.map((r) => r.status).sort()).toEqual([201, 409, 409, 409]);
+  });
+});
+
 describe('roles', () => {
   it('scopes account credentials to their account, keeps read-only read-only, and admin everywhere', async () => {
     const a = await api();

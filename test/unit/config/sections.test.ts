@@ -115,3 +115,29 @@ describe('Redis connections', () => {
     expect(Array.from({ length: 50 }, (_, i) => reconnectDelay(i)).every((d) => d <= 2000)).toBe(true);
   });
 });
+
+describe('management configuration', () => {
+  it('reads validation rules and hashed credentials', () => {
+    const digest = 'a'.repeat(64);
+    const config = load({ ALLOWGATE_STORE: 'memory', ALLOWGATE_MAX_ENTRIES: '10', ALLOWGATE_RESERVED_RANGES: 'default,100.64.0.0/10', ALLOWGATE_IPV4_ONLY: 'true' },
+      `admin:\n  credentials:\n    - {name: ops, role: admin, tokenSha256: ${digest}}\n    - {name: k, role: account, account: AC1, tokenSha256: ${digest}}\n`);
+    expect(config.validation.maxEntries).toBe(10);
+    expect(config.validation.ipv4Only).toBe(true);
+    expect(config.validation.refused.map((r) => r.text)).toContain('100.64.0.0/10');
+    expect(config.validation.refused.map((r) => r.text)).toContain('127.0.0.0/8');
+    expect(config.admin.credentials).toMatchObject([{ name: 'ops', role: 'admin' }, { name: 'k', role: 'account', account: 'AC1' }]);
+    expect(load({ ALLOWGATE_STORE: 'memory', ALLOWGATE_RESERVED_RANGES: 'none' }).validation.refused).toEqual([]);
+    expect(load({ ALLOWGATE_STORE: 'memory', ALLOWGATE_REFUSE_PRIVATE: 'true' }).validation.refused.some((r) => r.kind === 'private')).toBe(true);
+  });
+
+  it('names what is wrong with them', () => {
+    expect(failure({ ALLOWGATE_STORE: 'memory', ALLOWGATE_RESERVED_RANGES: 'default,10.0.0.1/8' })).toBe("ALLOWGATE_RESERVED_RANGES item 2 must be a CIDR, 'default' (the built-in reserved ranges) or 'none', got '10.0.0.1/8'");
+    expect(failure({ ALLOWGATE_STORE: 'memory', ALLOWGATE_MAX_ENTRIES: '0' })).toBe("ALLOWGATE_MAX_ENTRIES must be an integer 1-100000, got '0'");
+    expect(failure({ ALLOWGATE_STORE: 'memory' }, 'admin:\n  credentials:\n    - {name: a, role: admin, tokenSha256: xyz}\n')).toMatch(/admin\.credentials\[0\]\.tokenSha256 \(.*\) must be the SHA-256 of the token/);
+    expect(failure({ ALLOWGATE_STORE: 'memory' }, `admin:\n  credentials:\n    - {name: a, role: admin, account: AC1, tokenSha256: ${'b'.repeat(64)}}\n`)).toContain('only for role account');
+    expect(failure({ ALLOWGATE_STORE: 'memory' }, `admin:\n  credentials:\n    - {name: a, role: account, tokenSha256: ${'b'.repeat(64)}}\n`)).toMatch(/admin\.credentials\[0\]\.account \(.*\) must be set/);
+    expect(failure({ ALLOWGATE_STORE: 'memory' }, `admin:\n  credentials:\n    - {name: a, role: root, tokenSha256: ${'b'.repeat(64)}}\n`)).toContain('one of admin, account, read-only');
+    const twice = `admin:\n  credentials:\n    - {name: a, role: admin, tokenSha256: ${'b'.repeat(64)}}\n    - {name: a, role: admin, tokenSha256: ${'c'.repeat(64)}}\n`;
+    expect(failure({ ALLOWGATE_STORE: 'memory' }, twice)).toContain('used twice');
+  });
+});
