@@ -142,6 +142,9 @@ describe('two gateways sharing one Redis', () => {
     const fresh = await a.admin('POST', '/v1/accounts/ACE/ip-acl', { ip_address: '198.51.100.0/24' }, { 'if-match': '"2"' });
     expect(fresh.status).toBe(201);
     expect(fresh.headers.get('etag')).toBe('"3"');
+    // The audit trail lives in Redis too: either replica lists every change, newest first.
+    const trail = (await (await b.admin('GET', '/v1/audit?account=ACE')).json()) as { events: { version: number; action: string }[] };
+    expect(trail.events.map((e) => [e.version, e.action])).toEqual([[3, 'entry.create'], [2, 'entry.create'], [1, 'entry.create']]);
   });
 
   it('records recent callers on one replica, readable through the other', async () => {
@@ -151,9 +154,10 @@ describe('two gateways sharing one Redis', () => {
     }
     // Refused callers are not "recent callers": the list is who uses the account, not who tried.
     expect((await send(`${b.url}/x`, { headers: { 'x-auth-id': 'ACR' }, localAddress: '127.0.0.9' })).status).toBe(403);
+    // Sightings are flushed once a second, so the second sighting of .4 may arrive a flush later.
     const deadline = Date.now() + 5_000;
     let ips: { ip: string; last_seen: string }[] = [];
-    while (ips.length < 2 && Date.now() < deadline) {
+    while (ips.map((c) => c.ip).join() !== '127.0.0.4,127.0.0.5' && Date.now() < deadline) {
       await new Promise((r) => setTimeout(r, 200));
       ips = ((await (await a.admin('GET', '/v1/accounts/ACR/recent-ips')).json()) as { ips: typeof ips }).ips;
     }
