@@ -6,6 +6,7 @@ import { startGateway, type GatewayProcess } from '../support/gateway-process.ts
 import { startRedis, type RedisServer } from '../support/redis-server.ts';
 import { scratchDir } from '../support/scratch.ts';
 import { send } from '../support/http.ts';
+import { waitUntil } from '../support/wait.ts';
 
 // Distinct loopback addresses play distinct callers.
 const OFFICE = '127.0.0.2';
@@ -58,12 +59,8 @@ async function readyz(gw: GatewayProcess): Promise<{ status: number; body: { sto
   return { status: res.status, body: (await res.json()) as never };
 }
 
-async function waitForLog(gw: GatewayProcess, msg: string, limitMs = 10_000): Promise<void> {
-  const deadline = Date.now() + limitMs;
-  while (!gw.logs.some((l) => l['msg'] === msg)) {
-    if (Date.now() > deadline) throw new Error(`no '${msg}' log line within ${limitMs} ms`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+function waitForLog(gw: GatewayProcess, msg: string, limitMs = 10_000): Promise<void> {
+  return waitUntil(`'${msg}' logged`, () => gw.logs.some((l) => l['msg'] === msg), limitMs);
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -155,13 +152,13 @@ describe('two gateways sharing one Redis', () => {
     // Refused callers are not "recent callers": the list is who uses the account, not who tried.
     expect((await send(`${b.url}/x`, { headers: { 'x-auth-id': 'ACR' }, localAddress: '127.0.0.9' })).status).toBe(403);
     // Sightings are flushed once a second, so the second sighting of .4 may arrive a flush later.
-    const deadline = Date.now() + 5_000;
     let ips: { ip: string; last_seen: string }[] = [];
-    while (ips.map((c) => c.ip).join() !== '127.0.0.4,127.0.0.5' && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 200));
+    const seen = (ip: string): number => Date.parse(ips.find((c) => c.ip === ip)?.last_seen ?? '');
+    await waitUntil('both callers recorded, .4 seen last', async () => {
       ips = ((await (await a.admin('GET', '/v1/accounts/ACR/recent-ips')).json()) as { ips: typeof ips }).ips;
-    }
-    expect(ips.map((c) => c.ip)).toEqual(['127.0.0.4', '127.0.0.5']);
+      return ips.length === 2 && seen('127.0.0.4') >= seen('127.0.0.5');
+    }, 5_000);
+    expect(ips.map((c) => c.ip).sort()).toEqual(['127.0.0.4', '127.0.0.5']);
     expect(Date.parse(ips[0]!.last_seen)).toBeGreaterThan(Date.now() - 60_000);
     expect((await a.admin('GET', '/v1/accounts/ACR/recent-ips?limit=0')).status).toBe(400);
   });
@@ -220,7 +217,8 @@ describe('Redis lost mid-traffic', () => {
     expect(refused.status).toBe(503);
     expect(refused.json()).toMatchObject({ code: 503, reason: 'store_unavailable' });
     expect((await send(`${open.url}/x`, { headers: { 'x-auth-id': 'ACNEW' }, localAddress: OFFICE })).status).toBe(200);
-    expect(open.logs.some((l) => l['decision'] === 'fail_open' && l['account'] === 'ACNEW')).toBe(true);
+    // The log line travels through the child's stdout: it may land just after the response.
+    await waitUntil('fail_open logged', () => open.logs.some((l) => l['decision'] === 'fail_open' && l['account'] === 'ACNEW'), 5_000);
     // Writes are refused, not lost silently.
     const write = await closed.admin('POST', '/v1/accounts/AC1/ip-acl', { ip_address: `${STRANGER}/32` });
     expect(write.status).toBe(503);
