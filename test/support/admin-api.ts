@@ -12,6 +12,9 @@ import type { CheckResult } from '../../src/admin/types.ts';
 import { createAuditLog } from '../../src/audit/open-audit.ts';
 import type { AuditLog } from '../../src/audit/audit-log.ts';
 import type { IpAddress } from '../../src/ip/address.ts';
+import { formatCidr } from '../../src/ip/cidr.ts';
+import { compileList } from '../../src/policy/compile.ts';
+import { decideForAccount } from '../../src/policy/decide.ts';
 import { MemoryStore } from '../../src/store/memory-store.ts';
 
 export const OWNER_TOKEN = 'unit-test-admin-token-1234';
@@ -25,7 +28,7 @@ export interface AdminApiOptions {
   readonly policy?: ValidationPolicy;
   readonly credentials?: readonly Credential[];
   readonly check?: (account: string, ip: IpAddress) => Promise<CheckResult>;
-  readonly extraSurfaces?: (service: AclService) => readonly Surface[];
+  readonly extraSurfaces?: (service: AclService, check: (account: string, ip: IpAddress) => Promise<CheckResult>) => readonly Surface[];
   readonly now?: () => Date;
   readonly ready?: () => boolean;
   readonly limiter?: AuthLimiter;
@@ -55,10 +58,10 @@ export async function startAdminApi(options: AdminApiOptions = {}): Promise<Admi
     evaluator: async () => createEvaluator(null, { mode: 'enforce', default: 'open' }, now().getTime()),
     now,
   });
-  const check = options.check ?? (async (): Promise<CheckResult> => ({ decision: 'allow', reason: 'no_list', matched: null }));
+  const check = options.check ?? decideFromStore(store);
   const handler = createAdminHandler({
     store,
-    surfaces: [nativeSurface({ service, audit, check }), ...(options.extraSurfaces?.(service) ?? [])],
+    surfaces: [nativeSurface({ service, audit, check }), ...(options.extraSurfaces?.(service, check) ?? [])],
     authenticate: compileCredentials([credential('owner', 'owner', OWNER_TOKEN), ...(options.credentials ?? [])]),
     limiter: options.limiter ?? new AuthLimiter(),
     health: () => ({ live: true, ready: options.ready?.() ?? true }),
@@ -81,5 +84,19 @@ export async function startAdminApi(options: AdminApiOptions = {}): Promise<Admi
       await new Promise((resolve) => server.close(resolve));
       await audit.close();
     },
+  };
+}
+
+/** What the proxy would decide for an account with no parent and no global list, from the store. */
+function decideFromStore(store: MemoryStore): (account: string, ip: IpAddress) => Promise<CheckResult> {
+  return async (account, ip) => {
+    const record = await store.read(account);
+    const list = record === null ? null : compileList(record, Date.now());
+    const decision = decideForAccount(ip.family, ip.words, null, { own: list, list, listKind: 'account', mode: 'enforce', default: 'open' });
+    const source = decision.source;
+    const matched = source !== null && decision.slot >= 0 && decision.list !== null
+      ? { id: source.trie.idOf(decision.slot), cidr: formatCidr(source.trie.cidrOf(decision.slot)), action: source.trie.actionOf(decision.slot), list: decision.list }
+      : null;
+    return { decision: decision.outcome, reason: decision.reason, matched };
   };
 }
