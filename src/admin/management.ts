@@ -42,6 +42,7 @@ export async function startManagement(config: Config, parts: ManagementParts): P
       : config.audit.path !== undefined
         ? { kind: 'file', path: config.audit.path, cap: config.audit.cap }
         : { kind: 'memory', cap: config.audit.cap },
+    { logger },
   );
   const service = new AclService({
     store,

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { addEntry, deleteEntry, entryNotFound, replaceEntries, replaceSettings, updateEntry, type ListItem } from '../acl/changes.ts';
 import type { AclService, Applied, ApplyOptions, Operation } from '../acl/service.ts';
-import type { AuditLog } from '../audit/audit-log.ts';
+import { AuditCursorError, type AuditLog } from '../audit/audit-log.ts';
 import { refusal, type Refusal } from '../http/refusal.ts';
 import { ACCOUNT_ID_DESCRIPTION, isValidAccountId } from '../identity/account-id.ts';
 import { formatIp, parseIp, type IpAddress } from '../ip/address.ts';
@@ -317,7 +317,13 @@ export function nativeSurface(deps: NativeDeps): Surface {
     const limit = pageSize(ctx.query);
     if (typeof limit === 'object') return sendError(ctx.res, limit);
     const cursor = ctx.query.get('cursor') ?? undefined;
-    const page = await deps.audit.list({ limit, ...(account === undefined ? {} : { account }), ...(cursor === undefined ? {} : { cursor }) });
+    let page;
+    try {
+      page = await deps.audit.list({ limit, ...(account === undefined ? {} : { account }), ...(cursor === undefined ? {} : { cursor }) });
+    } catch (error) {
+      if (error instanceof AuditCursorError) return sendError(ctx.res, error.refusal);
+      throw error;
+    }
     sendJson(ctx.res, 200, { events: page.events, next: page.next });
   };
 

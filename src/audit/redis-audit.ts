@@ -1,5 +1,6 @@
 import type { EventLog } from '../observability/logger.ts';
 import type { RedisClient } from '../store/redis/connection.ts';
+import { Keys } from '../store/redis/keys.ts';
 import { AuditCursorError, checkCap, checkLimit, decodeEvent, encodeEvent, type AuditEvent, type AuditLog, type AuditPage, type AuditQuery, type NewAuditEvent } from './audit-log.ts';
 
 export const DEFAULT_REDIS_AUDIT_CAP = 100_000;
@@ -34,26 +35,26 @@ export interface RedisAuditOptions {
 export class RedisAuditLog implements AuditLog {
   readonly kind = 'redis' as const;
   readonly #client: RedisClient;
-  readonly #prefix: string;
+  readonly #keys: Keys;
   readonly #cap: number;
   readonly #logger: EventLog | undefined;
   #closed = false;
 
   constructor(client: RedisClient, keyPrefix: string, options: RedisAuditOptions = {}) {
     this.#client = client;
-    this.#prefix = keyPrefix;
+    this.#keys = new Keys(keyPrefix);
     this.#cap = checkCap(options.cap ?? DEFAULT_REDIS_AUDIT_CAP, 'redis');
     this.#logger = options.logger;
   }
 
   /** The stream of every event. */
   get globalKey(): string {
-    return `${this.#prefix}audit`;
+    return this.#keys.audit;
   }
 
   /** One account's stream, under the same hash tag as the account's other keys. */
   accountKey(account: string): string {
-    return `${this.#prefix}{${account}}:audit`;
+    return this.#keys.of(account).audit;
   }
 
   async append(event: NewAuditEvent): Promise<void> {

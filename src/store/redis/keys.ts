@@ -7,6 +7,8 @@ export interface KeySet {
   readonly record: string;
   readonly compiled: string;
   readonly callers: string;
+  /** The account's audit stream (see src/audit/redis-audit.ts). */
+  readonly audit: string;
 }
 
 export class Keys {
@@ -15,15 +17,18 @@ export class Keys {
   readonly accounts: string;
   /** Pub/sub channel carrying `<version> <origin replica> <account>` after every committed change. */
   readonly changes: string;
+  /** Audit stream of every account's changes. */
+  readonly audit: string;
 
   constructor(prefix: string) {
     this.prefix = prefix;
     this.accounts = `${prefix}accounts`;
     this.changes = `${prefix}changes`;
+    this.audit = `${prefix}audit`;
   }
 
   of(account: string): KeySet {
     const base = `${this.prefix}{${account}}`;
-    return { version: `${base}:version`, record: `${base}:record`, compiled: `${base}:compiled`, callers: `${base}:callers` };
+    return { version: `${base}:version`, record: `${base}:record`, compiled: `${base}:compiled`, callers: `${base}:callers`, audit: `${base}:audit` };
   }
 }

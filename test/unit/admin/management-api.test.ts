@@ -153,6 +153,7 @@ describe('audit trail and lockout guard', () => {
     expect((await a.call('GET', '/v1/audit', undefined, {}, AC1_KEY)).status).toBe(403);
     expect((await a.call('GET', '/v1/audit?account=AC1', undefined, {}, AC1_KEY)).status).toBe(200);
     expect((await json(await a.call('GET', '/v1/audit')))['events']).toHaveLength(3);
+    expect(await json(await a.call('GET', '/v1/audit?cursor=not-a-cursor'))).toMatchObject({ code: 400, reason: 'invalid_field' });
   });
 
   it('warns about recent callers a change would block, and refuses it with guard=strict', async () => {
