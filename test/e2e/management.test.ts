@@ -67,6 +67,15 @@ describe('management through the real gateway', () => {
     expect(other.status).toBe(403);
   });
 
+  it('logs failed authentications with the source address and never the token', async () => {
+    const guess = 'guessed-token-that-is-wrong-42';
+    const res = await fetch(`${gw.adminUrl}/v1/accounts`, { headers: { authorization: `Bearer ${guess}` } });
+    expect(res.status).toBe(401);
+    await waitUntil('failure logged', () => gw.logs.some((l) => l['msg'] === 'admin authentication failed'), 5_000);
+    expect(gw.logs.find((l) => l['msg'] === 'admin authentication failed')).toMatchObject({ source: '127.0.0.1', path: '/v1/accounts', failures: 1 });
+    expect(JSON.stringify(gw.logs)).not.toContain(guess);
+  });
+
   it('stops honouring a temporary entry at its expiry, with no write', async () => {
     const account = 'ACTEMP';
     await gw.admin('POST', `/v1/accounts/${account}/ip-acl`, { ip_address: '127.0.0.8/32' });
