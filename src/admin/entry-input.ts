@@ -75,8 +75,9 @@ export function parseEntryFields(body: unknown, nowMs: number, requireAddress: b
   if (expires === null) {
     fields.expiresAt = null;
   } else if (expires !== undefined) {
-    const at = typeof expires === 'string' && /^\d{4}-\d{2}-\d{2}T/.test(expires) ? Date.parse(expires) : Number.NaN;
-    if (Number.isNaN(at)) return invalid('expires_at', 'an ISO 8601 date-time such as "2026-12-31T23:59:59Z", or null');
+    // A zone is required: a local time would mean whatever the gateway host's zone says.
+    const at = typeof expires === 'string' && /^\d{4}-\d{2}-\d{2}T[0-9:.]+(Z|[+-]\d{2}:\d{2})$/i.test(expires) ? Date.parse(expires) : Number.NaN;
+    if (Number.isNaN(at)) return invalid('expires_at', 'an ISO 8601 date-time with a zone, such as "2026-12-31T23:59:59Z", or null');
     if (at <= nowMs) return invalid('expires_at', 'in the future');
     fields.expiresAt = new Date(at).toISOString();
   }

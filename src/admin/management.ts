@@ -17,6 +17,7 @@ import { createAdminHandler } from './handler.ts';
 import { vobizSurface } from './compat/vobiz.ts';
 import { voximplantSurface } from './compat/voximplant.ts';
 import { nativeSurface } from './native.ts';
+import { openApiDocument } from './openapi.ts';
 import type { CheckResult } from './types.ts';
 
 export interface ManagementParts {
@@ -66,6 +67,7 @@ export async function startManagement(config: Config, parts: ManagementParts): P
     authenticate,
     limiter: new AuthLimiter(),
     health: parts.health,
+    openapi: openApiDocument,
     logger,
   });
   const sweeper = new ExpirySweeper(service, logger);

@@ -25,9 +25,9 @@ export interface NativeDeps {
 }
 
 /** Largest import body (JSON or CSV): a full list of the biggest allowed size fits easily. */
-const MAX_IMPORT_BYTES = 1024 * 1024;
-const DEFAULT_PAGE = 100;
-const MAX_PAGE = 1000;
+export const MAX_IMPORT_BYTES = 1024 * 1024;
+export const DEFAULT_PAGE = 100;
+export const MAX_PAGE = 1000;
 
 function newId(): string {
   return `ipacl_${randomBytes(10).toString('hex')}`;
@@ -170,8 +170,8 @@ export function nativeSurface(deps: NativeDeps): Surface {
     if (!body.ok) return sendError(ctx.res, body.refusal);
     const fields = parseEntryFields(body.value, service.now().getTime(), true);
     if (!fields.ok) return sendError(ctx.res, fields.refusal);
-    const { ipAddress } = fields.value;
-    if (ipAddress === undefined) return sendError(ctx.res, refusal(400, 'invalid_format', 'ip_address is required'));
+    // parseEntryFields with `true` refuses a body without ip_address.
+    const ipAddress = fields.value.ipAddress!;
     const id = newId();
     const base = account === GLOBAL_ACCOUNT ? '/v1/global/ip-acl' : `/v1/accounts/${encodeURIComponent(account)}/ip-acl`;
     await write(ctx, account, { action: 'entry.create', change: (c) => addEntry(account, id, { ...fields.value, ipAddress }, c), snapshot: entrySnapshot(id) }, 201,
@@ -206,6 +206,8 @@ export function nativeSurface(deps: NativeDeps): Surface {
   const listItems = (value: unknown, nowMs: number): ListItem[] | Refusal => {
     const entries = (value as { entries?: unknown } | null)?.entries;
     if (typeof value !== 'object' || value === null || !Array.isArray(entries)) return refusal(400, 'invalid_field', 'the body must be {"entries": [{"ip_address": ...}, ...]}');
+    const extra = Object.keys(value).find((key) => key !== 'entries');
+    if (extra !== undefined) return refusal(400, 'unknown_field', `unknown field '${clip(extra)}': the body holds only "entries"`);
     const items: ListItem[] = [];
     for (const [i, raw] of entries.entries()) {
       const fields = parseEntryFields(withoutReadOnly(raw), nowMs, true);
@@ -310,6 +312,7 @@ export function nativeSurface(deps: NativeDeps): Surface {
 
   const audit: Handler = async (ctx) => {
     const account = ctx.query.get('account') ?? undefined;
+    if (account !== undefined && !isValidAccountId(account)) return sendError(ctx.res, refusal(400, 'invalid_account', `'${clip(account)}' is not a valid account id: ${ACCOUNT_ID_DESCRIPTION}`));
     if (!allows(ctx.actor, account ?? null, false)) {
       return sendError(ctx.res, refusal(403, 'forbidden', `credential ${ctx.actor.name} (${ctx.actor.role}) may read the audit trail of its own account only: add ?account=${ctx.actor.role === 'account' ? ctx.actor.account : ''}`));
     }

@@ -10,6 +10,8 @@ export interface Route<H> {
 
 interface Compiled<H> extends Route<H> {
   readonly segments: readonly string[];
+  /** Literal segments: `/ip-acl/export` outranks `/ip-acl/{id}` for the same path. */
+  readonly literals: number;
 }
 
 export type Match<H> =
@@ -21,18 +23,29 @@ export type Match<H> =
  * segments, still percent-encoded: each handler decodes and validates what it takes.
  */
 export function compileRoutes<H>(routes: readonly Route<H>[]): (method: string, path: string) => Match<H> {
-  const compiled: Compiled<H>[] = routes.map((r) => ({ ...r, segments: r.template.split('/').slice(1) }));
+  const compiled: Compiled<H>[] = routes.map((r) => {
+    const segments = r.template.split('/').slice(1);
+    return { ...r, segments, literals: segments.filter((s) => !s.startsWith('{')).length };
+  });
   return (method, path) => {
     const segments = path.split('/').slice(1);
-    const allowed: string[] = [];
+    let best = -1;
+    const candidates: { route: Compiled<H>; params: Params }[] = [];
     for (const route of compiled) {
       const params = matchSegments(route.segments, segments);
-      if (params === null) continue;
+      if (params === null || route.literals < best) continue;
+      if (route.literals > best) {
+        best = route.literals;
+        candidates.length = 0;
+      }
+      candidates.push({ route, params });
+    }
+    for (const { route, params } of candidates) {
       if (route.method === method || (method === 'HEAD' && route.method === 'GET')) {
         return { ok: true, handler: route.handler, params, template: route.template };
       }
-      allowed.push(route.method);
     }
+    const allowed = [...new Set(candidates.map((c) => c.route.method))];
     if (allowed.length > 0) {
       return { ok: false, refusal: refusal(405, 'method_not_allowed', `${method} is not allowed on ${path.slice(0, 128)}; use ${allowed.join(', ')}`), allow: allowed.join(', ') };
     }

@@ -1,7 +1,8 @@
 /**
  * A request the gateway answers itself instead of forwarding. Every stage of the request path
- * (client IP, identity, policy) reports its refusals in this one shape, so the server renders
- * them uniformly as JSON `{"error", "code", "reason", "request_id"}`.
+ * (client IP, identity, policy) reports its refusals in this one shape, so the proxy renders
+ * them uniformly as JSON `{"error", "code", "reason", "request_id"}` (the admin API as
+ * `{"error", "code", "reason"}`, or in a compatible surface's own shape).
  */
 export interface Refusal {
   readonly status: 400 | 401 | 403 | 404 | 405 | 409 | 412 | 413 | 415 | 428 | 429 | 431 | 500 | 502 | 503 | 504;

@@ -49,6 +49,24 @@ describe('validation through the API', () => {
   });
 });
 
+describe('request checks', () => {
+  it('routes literal paths before parameters and lists each allowed method once', async () => {
+    const a = await api();
+    const post = await a.call('POST', '/v1/accounts/AC1/ip-acl/export');
+    expect(post.status).toBe(405);
+    expect(post.headers.get('allow')).toBe('GET');
+    expect((await a.call('DELETE', '/v1/accounts/AC1/ip-acl/import')).headers.get('allow')).toBe('POST');
+  });
+
+  it('refuses a zoneless expiry, a bad audit account and unknown keys in list bodies', async () => {
+    const a = await api();
+    expect(await json(await a.call('POST', '/v1/accounts/AC1/ip-acl', { ip_address: '23.0.0.0/24', expires_at: '2099-01-01T00:00:00' }))).toMatchObject({ code: 400, reason: 'invalid_field', error: expect.stringContaining('with a zone') });
+    expect((await a.call('POST', '/v1/accounts/AC1/ip-acl', { ip_address: '23.0.0.0/24', expires_at: '2099-01-01T00:00:00+02:00' })).status).toBe(201);
+    expect(await json(await a.call('GET', '/v1/audit?account=../x'))).toMatchObject({ code: 400, reason: 'invalid_account' });
+    expect(await json(await a.call('PUT', '/v1/accounts/AC1/ip-acl', { entries: [], extra: 1 }))).toMatchObject({ code: 400, reason: 'unknown_field' });
+  });
+});
+
 describe('concurrent edits', () => {
   it('validates inside the atomic change: racing adds never pass the limit or a duplicate check together', async () => {
     const a = await api();

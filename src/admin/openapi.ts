@@ -1,0 +1,587 @@
+import { readFileSync } from 'node:fs';
+import { ACCOUNT_ID_MAX_LENGTH, ACCOUNT_ID_PATTERN } from '../identity/account-id.ts';
+import { RULE_FORMS } from '../ip/rule.ts';
+import { MAX_PARENT_DEPTH } from '../policy/resolve.ts';
+import { MAX_BODY_BYTES } from './body.ts';
+import { CSV_COLUMNS } from './csv.ts';
+import { MAX_DESCRIPTION_LENGTH } from './entry-input.ts';
+import { DEFAULT_PAGE, MAX_IMPORT_BYTES, MAX_PAGE } from './native.ts';
+
+/*
+ * The OpenAPI 3.1 description of the native management API (src/admin/native.ts), served at
+ * GET /v1/openapi.json. Schemas are as strict as the server: response objects whose keys are
+ * fixed say `additionalProperties: false`, nullable fields are type arrays. The unit test
+ * (test/unit/admin/openapi.test.ts) drives the real API and validates every answer against it.
+ */
+
+
+let packageVersion: string | undefined;
+
+/** The version in package.json (read once), or 0.0.0 when it cannot be read. */
+function version(): string {
+  if (packageVersion === undefined) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version?: unknown };
+      packageVersion = typeof pkg.version === 'string' ? pkg.version : '0.0.0';
+    } catch {
+      packageVersion = '0.0.0';
+    }
+  }
+  return packageVersion;
+}
+
+type Json = Record<string, unknown>;
+
+const ref = (kind: 'schemas' | 'parameters' | 'responses' | 'headers', name: string): Json => ({ $ref: `#/components/${kind}/${name}` });
+const schema = (name: string): Json => ref('schemas', name);
+const nullable = (type: string, extra: Json = {}): Json => ({ type: [type, 'null'], ...extra });
+const json = (body: Json): Json => ({ 'application/json': { schema: body } });
+
+/** Error reasons by status: the `reason` of every refusal the native API and its dispatcher give. */
+const REASONS: Readonly<Record<number, readonly (readonly [string, string])[]>> = {
+  400: [
+    ['invalid_account', 'the account id in the path is not a valid account id'],
+    ['invalid_field', 'a field or query parameter has a value the API does not accept (limit, cursor, action, enabled, replace, guard, format, mode, or a body field)'],
+    ['unknown_field', 'the body names a field the API does not know'],
+    ['invalid_format', 'the rule syntax does not accept the address (or `ip` of check is not an address)'],
+    ['invalid_json', 'the body is not valid JSON'],
+    ['invalid_body', 'the body could not be read'],
+    ['invalid_csv', 'the CSV import has a misplaced quote, no header row naming ip_address, or an unknown column'],
+    ['invalid_if_match', 'If-Match is not an ETag of this API'],
+    ['invalid_parent', 'the parent setting names this account, a cycle, or too deep a chain'],
+    ['reserved_range', 'an allow entry overlaps reserved (or refused private) address space'],
+    ['ipv6_not_allowed', 'an IPv6 entry while the gateway or the account is IPv4-only'],
+  ],
+  401: [
+    ['missing_token', 'no Authorization header'],
+    ['invalid_token', 'the Authorization header is not `Bearer <token>`, or the token is not a credential'],
+  ],
+  403: [['forbidden', 'the credential is valid but not for this account, list or operation']],
+  404: [
+    ['not_found', 'no route has this path (answered by the dispatcher)'],
+    ['entry_not_found', 'the account has no entry with this id'],
+    ['audit_disabled', 'the gateway keeps no audit trail'],
+  ],
+  405: [['method_not_allowed', 'the path exists, the method does not (answered by the dispatcher, with Allow)']],
+  409: [
+    ['duplicate', 'the same network is already listed (in any spelling, allow or deny)'],
+    ['subset_exists', 'an allow entry already covers it (named in `error`)'],
+    ['superset_conflict', 'it would cover narrower allow entries (named); replace=true removes them in the same change'],
+    ['limit_reached', 'more entries than validation.maxEntries or the account\'s max_entries'],
+    ['inherited_list', 'the account is a subaccount: its list is its parent\'s, managed there'],
+    ['would_lock_out', 'the change would block recently seen callers, and guard is strict (query or account setting)'],
+  ],
+  412: [['version_conflict', 'If-Match names a version the account has moved on from']],
+  413: [['body_too_large', `the body exceeds ${MAX_BODY_BYTES} bytes (${MAX_IMPORT_BYTES} for a list replace or import)`]],
+  415: [['unsupported_media_type', 'the body is not Content-Type: application/json (or text/csv, for import)']],
+  429: [['too_many_attempts', 'too many failed authentications from this address; see Retry-After']],
+  500: [
+    ['internal_error', 'the request failed unexpectedly; the gateway log has the cause'],
+    ['store_corrupt', 'a stored record could not be read back'],
+  ],
+  503: [
+    ['store_unavailable', 'the store is unreachable: nothing was read or changed'],
+    ['store_write_failed', 'writing the store failed: nothing was changed'],
+    ['store_contention', 'the account changed too often while the change was applied; retry'],
+  ],
+};
+
+const ERROR_RESPONSES: Readonly<Record<number, readonly [string, string]>> = {
+  400: ['BadRequest', 'The request is malformed or a value is refused.'],
+  401: ['Unauthorized', 'Missing or wrong credentials.'],
+  403: ['Forbidden', 'A valid credential out of its scope.'],
+  404: ['NotFound', 'Nothing here.'],
+  405: ['MethodNotAllowed', 'The path exists but not with this method. Answered by the dispatcher for every path in this document; `Allow` lists the methods.'],
+  409: ['Conflict', 'The change is refused by validation or by the lockout guard; nothing was written.'],
+  412: ['PreconditionFailed', 'If-Match names an older version; reload and apply the change again.'],
+  413: ['PayloadTooLarge', 'The request body is too large.'],
+  415: ['UnsupportedMediaType', 'The request body has the wrong Content-Type.'],
+  429: ['TooManyRequests', 'Too many failed authentications from this address.'],
+  500: ['InternalError', 'The gateway failed to handle the request.'],
+  503: ['ServiceUnavailable', 'The store is unavailable or contended; retry.'],
+};
+
+const reasonList = (status: number): string => (REASONS[status] ?? []).map(([reason]) => `\`${reason}\``).join(', ');
+
+/** Operation responses: the given ones plus the error statuses (401, 429, 500, 503 on every authenticated operation). */
+function responses(ok: Json, errors: readonly (number | readonly [number, string])[]): Json {
+  const out: Json = { ...ok };
+  const all: (number | readonly [number, string])[] = [...errors, 401, 429, 500, 503];
+  for (const item of all.sort((a, b) => (typeof a === 'number' ? a : a[0]) - (typeof b === 'number' ? b : b[0]))) {
+    const [status, description] = typeof item === 'number' ? [item, undefined] : item;
+    const [name] = ERROR_RESPONSES[status]!;
+    out[String(status)] = description === undefined ? ref('responses', name) : { ...ref('responses', name), description };
+  }
+  return out;
+}
+
+const etagHeader = { ETag: { ...ref('headers', 'ETag') } };
+
+function success(description: string, body: Json, headers: Json = etagHeader): Json {
+  return { description, ...(Object.keys(headers).length > 0 ? { headers } : {}), content: json(body) };
+}
+
+const WRITE_NOTE = 'Writes accept If-Match (412 `version_conflict` when the account moved on) and run the lockout guard: callers seen in the last 24 h that the change would newly refuse come back in `warnings` (or, with guard=strict or the account setting `guard: strict`, the change is refused with 409 `would_lock_out`).';
+
+/** The eight entry routes for an account's list (`global` false) or the global list. */
+function entryPaths(global: boolean): Json {
+  const base = global ? '/v1/global/ip-acl' : '/v1/accounts/{account}/ip-acl';
+  const which = global ? 'the global list' : 'the account\'s list';
+  const op = (name: string): string => (global ? name.replace(/Entr(y|ies)|List/, (m) => `Global${m}`) : name);
+  const tags = [global ? 'global list' : 'entries'];
+  const scope = global
+    ? 'The global list is checked before every account\'s list: owner and admin credentials change it, read-only ones read it.'
+    : 'Owner and admin credentials: any account; read-only: read; an account credential: its own account only.';
+  const pathParams = global ? {} : { parameters: [ref('parameters', 'Account')] };
+  const idParams = { parameters: [...(global ? [] : [ref('parameters', 'Account')]), ref('parameters', 'EntryId')] };
+  const badAccount = global ? '' : '`invalid_account`, ';
+  return {
+    [base]: {
+      ...pathParams,
+      get: {
+        operationId: op('listEntries'),
+        tags,
+        summary: `Entries of ${which}, paged and filtered`,
+        description: `Entries in list order, \`limit\` at a time; \`next\` is the cursor of the following page (null on the last). \`total\` counts the filtered set. ${scope}`,
+        parameters: [ref('parameters', 'Limit'), ref('parameters', 'Cursor'), ref('parameters', 'ActionFilter'), ref('parameters', 'EnabledFilter'), ref('parameters', 'Q')],
+        responses: responses({ 200: success('A page of entries.', schema('EntryList')) }, [[400, `${badAccount}\`invalid_field\` (limit, cursor, action, enabled)`], 403]),
+      },
+      post: {
+        operationId: op('createEntry'),
+        tags,
+        summary: `Add an entry to ${which}`,
+        description: `Validated inside the atomic change (see the reason codes of 400 and 409). ${WRITE_NOTE}`,
+        parameters: [ref('parameters', 'Replace'), ref('parameters', 'Guard'), ref('parameters', 'IfMatch')],
+        requestBody: { required: true, content: json(schema('EntryInput')) },
+        responses: responses({
+          201: success('The entry as stored.', schema('EntryResult'), { ...etagHeader, Location: ref('headers', 'Location') }),
+        }, [400, 403, 409, 412, 413, 415]),
+      },
+      put: {
+        operationId: op('replaceList'),
+        tags,
+        summary: `Replace ${which} atomically`,
+        description: `The items are checked in order, as if added one by one; the first refusal names its item and nothing is written. Fields the server assigns (id, cidrs, created_at, updated_at) are ignored, so an export can be sent back. ${WRITE_NOTE}`,
+        parameters: [ref('parameters', 'Replace'), ref('parameters', 'Guard'), ref('parameters', 'IfMatch')],
+        requestBody: { required: true, content: json(schema('EntryListInput')) },
+        responses: responses({ 200: success('The list as stored.', schema('ListReplaced')) }, [400, 403, 409, 412, 413, 415]),
+      },
+    },
+    [`${base}/export`]: {
+      ...pathParams,
+      get: {
+        operationId: op('exportList'),
+        tags,
+        summary: `Export ${which} as JSON or CSV`,
+        parameters: [ref('parameters', 'Format')],
+        responses: responses({
+          200: {
+            description: `The whole list. CSV: a header row \`${CSV_COLUMNS.join(',')}\`, then one row per entry (RFC 4180, CRLF), served as an attachment.`,
+            headers: { ...etagHeader, 'Content-Disposition': ref('headers', 'ContentDisposition') },
+            content: {
+              'application/json': { schema: schema('EntryExport') },
+              'text/csv': { schema: { type: 'string' } },
+            },
+          },
+        }, [[400, `${badAccount}\`invalid_field\` (format)`], 403]),
+      },
+    },
+    [`${base}/import`]: {
+      ...pathParams,
+      post: {
+        operationId: op('importList'),
+        tags,
+        summary: `Import entries into ${which}`,
+        description: `JSON \`{"entries": [...]}\` (as for PUT) or \`text/csv\` with a header row naming at least ip_address (columns: ${CSV_COLUMNS.join(', ')}). mode=merge (default) skips networks already listed; mode=replace replaces the list. ${WRITE_NOTE}`,
+        parameters: [ref('parameters', 'Mode'), ref('parameters', 'Replace'), ref('parameters', 'Guard'), ref('parameters', 'IfMatch')],
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': { schema: schema('EntryListInput') },
+            'text/csv': { schema: { type: 'string', description: `A header row naming the columns (${CSV_COLUMNS.join(', ')}; ip_address required), then one row per entry.` } },
+          },
+        },
+        responses: responses({ 200: success('The list as stored after the import.', schema('ImportResult')) }, [400, 403, 409, 412, 413, 415]),
+      },
+    },
+    [`${base}/{id}`]: {
+      ...idParams,
+      get: {
+        operationId: op('getEntry'),
+        tags,
+        summary: `One entry of ${which}`,
+        responses: responses({ 200: success('The entry.', schema('Entry')) }, [400, 403, [404, '`entry_not_found`']]),
+      },
+      patch: {
+        operationId: op('updateEntry'),
+        tags,
+        summary: `Change fields of an entry of ${which}`,
+        description: `Any field may change; \`enabled: false\` disables the entry, \`expires_at: null\` makes it permanent. ${WRITE_NOTE}`,
+        parameters: [ref('parameters', 'Replace'), ref('parameters', 'Guard'), ref('parameters', 'IfMatch')],
+        requestBody: { required: true, content: json(schema('EntryPatch')) },
+        responses: responses({ 200: success('The entry as stored.', schema('EntryResult')) }, [400, 403, [404, '`entry_not_found`'], 409, 412, 413, 415]),
+      },
+      delete: {
+        operationId: op('deleteEntry'),
+        tags,
+        summary: `Delete an entry of ${which}`,
+        description: WRITE_NOTE,
+        parameters: [ref('parameters', 'Guard'), ref('parameters', 'IfMatch')],
+        responses: responses({ 200: success('The id of the deleted entry, and the lockout warnings (always present, possibly empty).', schema('Deleted')) }, [400, 403, [404, '`entry_not_found`'], [409, '`would_lock_out`'], 412]),
+      },
+    },
+  };
+}
+
+function paths(): Json {
+  const health = (path: string, what: string): Json => ({
+    get: {
+      operationId: path === '/healthz' ? 'health' : 'readiness',
+      tags: ['health'],
+      summary: what,
+      security: [],
+      responses: {
+        200: { description: 'Yes.', content: json(schema('Health')) },
+        503: { description: 'No.', content: json(schema('Health')) },
+      },
+    },
+  });
+  return {
+    '/healthz': health('/healthz', 'Whether the gateway process is alive'),
+    '/readyz': health('/readyz', 'Whether the gateway is ready to enforce (listening, store usable)'),
+    '/v1/openapi.json': {
+      get: {
+        operationId: 'openApiDocument',
+        tags: ['health'],
+        summary: 'This document',
+        security: [],
+        responses: { 200: { description: 'The OpenAPI 3.1 document of the native management API.', content: json({ type: 'object' }) } },
+      },
+    },
+    '/v1/accounts': {
+      get: {
+        operationId: 'listAccounts',
+        tags: ['accounts'],
+        summary: 'Accounts with a record',
+        description: 'Account ids with a stored record (entries or settings), paged; an account credential sees its own only.',
+        parameters: [ref('parameters', 'Limit'), ref('parameters', 'Cursor')],
+        responses: responses({ 200: success('A page of account ids.', schema('Accounts'), {}) }, [[400, '`invalid_field` (limit, cursor)']]),
+      },
+    },
+    '/v1/accounts/{account}': {
+      parameters: [ref('parameters', 'Account')],
+      get: {
+        operationId: 'getSettings',
+        tags: ['accounts'],
+        summary: 'An account\'s settings',
+        description: 'Unset settings are null (inherited from the parent, then the gateway configuration). An account without a record answers version 0.',
+        responses: responses({ 200: success('The settings.', schema('Settings')) }, [[400, '`invalid_account`'], 403]),
+      },
+      put: {
+        operationId: 'updateSettings',
+        tags: ['accounts'],
+        summary: 'Change an account\'s settings',
+        description: `Given fields replace, null clears (inherit), absent fields keep their value. Account credentials may not change settings (403). ${WRITE_NOTE}`,
+        parameters: [ref('parameters', 'Guard'), ref('parameters', 'IfMatch')],
+        requestBody: { required: true, content: json(schema('SettingsInput')) },
+        responses: responses({ 200: success('The settings as stored.', schema('Settings')) }, [400, 403, [409, '`would_lock_out`'], 412, 413, 415]),
+      },
+    },
+    '/v1/accounts/{account}/check': {
+      parameters: [ref('parameters', 'Account')],
+      get: {
+        operationId: 'checkIp',
+        tags: ['accounts'],
+        summary: 'What the proxy would decide now for a caller of the account at an IP',
+        parameters: [ref('parameters', 'Ip')],
+        responses: responses({ 200: success('The decision and the entry that decides it.', schema('Check'), {}) }, [[400, '`invalid_account`, `invalid_format` (ip)'], 403]),
+      },
+    },
+    '/v1/accounts/{account}/recent-ips': {
+      parameters: [ref('parameters', 'Account')],
+      get: {
+        operationId: 'recentIps',
+        tags: ['accounts'],
+        summary: 'Recently seen callers of the account',
+        description: 'Distinct client IPs of forwarded requests (last 24 h), most recent first, with the decision each gets now.',
+        parameters: [ref('parameters', 'Limit')],
+        responses: responses({ 200: success('The callers.', schema('RecentIps'), {}) }, [[400, '`invalid_account`, `invalid_field` (limit)'], 403]),
+      },
+    },
+    ...entryPaths(false),
+    ...entryPaths(true),
+    '/v1/audit': {
+      get: {
+        operationId: 'listAudit',
+        tags: ['audit'],
+        summary: 'The audit trail, newest first',
+        description: 'Every committed change. Owner, admin and read-only credentials read all of it; an account credential must name its own account.',
+        parameters: [ref('parameters', 'AuditAccount'), ref('parameters', 'Limit'), ref('parameters', 'AuditCursor')],
+        responses: responses({ 200: success('A page of events.', schema('AuditPage'), {}) }, [[400, '`invalid_field` (limit, cursor)'], [403, '`forbidden`: an account credential without `account`, or with another account'], [404, '`audit_disabled`']]),
+      },
+    },
+  };
+}
+
+function parameters(): Json {
+  const query = (name: string, description: string, body: Json, required = false): Json => ({ name, in: 'query', description, ...(required ? { required } : {}), schema: body });
+  return {
+    Account: {
+      name: 'account',
+      in: 'path',
+      required: true,
+      description: 'The account id (case-sensitive), percent-encoded.',
+      schema: schema('AccountId'),
+    },
+    EntryId: { name: 'id', in: 'path', required: true, description: 'The entry id.', schema: { type: 'string' } },
+    Limit: query('limit', `Page size (default ${DEFAULT_PAGE}).`, { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: DEFAULT_PAGE }),
+    Cursor: query('cursor', 'The `next` of the previous page; omit for the first.', { type: 'string' }),
+    ActionFilter: query('action', 'Only entries with this action.', { type: 'string', enum: ['allow', 'deny'] }),
+    EnabledFilter: query('enabled', 'Only enabled (true) or disabled (false) entries.', { type: 'boolean' }),
+    Q: query('q', 'Only entries whose ip_address or description contains this text (case-insensitive).', { type: 'string' }),
+    Replace: query('replace', 'Remove the allow entries the new or changed one covers, in the same change, instead of refusing with 409 `superset_conflict`.', { type: 'boolean', default: false }),
+    Guard: query('guard', '`strict` refuses a change that would lock out a recently seen caller (409 `would_lock_out`); `warn` (the default) reports them in `warnings`, but does not relax an account whose `guard` setting is strict.', { type: 'string', enum: ['warn', 'strict'] }),
+    Format: query('format', 'Export format.', { type: 'string', enum: ['json', 'csv'], default: 'json' }),
+    Mode: query('mode', '`merge` adds the items whose networks are not listed yet; `replace` replaces the list.', { type: 'string', enum: ['merge', 'replace'], default: 'merge' }),
+    Ip: query('ip', 'An IPv4 or IPv6 address.', { type: 'string' }, true),
+    AuditAccount: query('account', 'Only the events of this account (required for an account credential: its own).', { type: 'string' }),
+    AuditCursor: query('cursor', 'The `next` of the previous page (older events); omit for the newest.', { type: 'string' }),
+    IfMatch: {
+      name: 'If-Match',
+      in: 'header',
+      description: 'The ETag of the version the change is based on (e.g. `"3"`); 412 `version_conflict` when the account has moved on.',
+      schema: { type: 'string' },
+    },
+  };
+}
+
+function headers(): Json {
+  return {
+    ETag: { description: 'The account\'s version, quoted (`"3"`); send it back in If-Match.', required: true, schema: { type: 'string', pattern: '^"[0-9]+"$' } },
+    Location: { description: 'The path of the created entry.', required: true, schema: { type: 'string' } },
+    ContentDisposition: { description: 'For CSV: `attachment; filename="<account>-ip-acl.csv"`.', schema: { type: 'string' } },
+    WWWAuthenticate: { description: '`Bearer`.', required: true, schema: { type: 'string' } },
+    RetryAfter: { description: 'Seconds until this address may authenticate again.', required: true, schema: { type: 'integer', minimum: 1 } },
+    Allow: { description: 'The methods the path accepts.', required: true, schema: { type: 'string' } },
+  };
+}
+
+function errorResponses(): Json {
+  const out: Json = {};
+  for (const [status, [name, description]] of Object.entries(ERROR_RESPONSES)) {
+    const extra = status === '401' ? { 'WWW-Authenticate': ref('headers', 'WWWAuthenticate') }
+      : status === '429' ? { 'Retry-After': ref('headers', 'RetryAfter') }
+        : status === '405' ? { Allow: ref('headers', 'Allow') }
+          : {};
+    out[name] = {
+      description: `${description} Reasons: ${reasonList(Number(status))}.`,
+      ...(Object.keys(extra).length > 0 ? { headers: extra } : {}),
+      content: json(schema('Error')),
+    };
+  }
+  return out;
+}
+
+function schemas(): Json {
+  const dateTime = { type: 'string', format: 'date-time' };
+  const version = { type: 'integer', minimum: 0, description: 'The account\'s version: grows by one with every committed change (0: no record yet). Also the ETag.' };
+  const account = { type: 'string', description: 'The account id (`_global` for the global list).' };
+  const next = nullable('string', { description: 'Cursor of the following page; null on the last.' });
+  const warnings = { type: 'array', items: schema('Warning'), description: 'Recently seen callers the change newly refuses; present only when there are any.' };
+  const entries = { type: 'array', items: schema('Entry') };
+  const entryProperties: Json = {
+    id: { type: 'string', description: 'Assigned by the server, stable.' },
+    ip_address: { type: 'string', description: 'The rule as entered.' },
+    cidrs: { type: 'array', items: { type: 'string' }, description: 'What the rule became: the minimal exact list of CIDRs, canonical text.' },
+    action: { type: 'string', enum: ['allow', 'deny'] },
+    description: { type: 'string', maxLength: MAX_DESCRIPTION_LENGTH },
+    enabled: { type: 'boolean' },
+    created_at: dateTime,
+    updated_at: dateTime,
+    expires_at: nullable('string', { format: 'date-time', description: 'When a temporary entry stops matching; null: permanent.' }),
+  };
+  const inputProperties: Json = {
+    ip_address: { type: 'string', description: `The rule: ${RULE_FORMS}. A CIDR must not have host bits.` },
+    description: { type: 'string', maxLength: MAX_DESCRIPTION_LENGTH, default: '' },
+    name: { type: 'string', maxLength: MAX_DESCRIPTION_LENGTH, description: 'Another word for description (the consoles this API mirrors call it that); if both are given they must be equal.' },
+    action: { type: 'string', enum: ['allow', 'deny'], default: 'allow', description: 'Deny entries carve holes in allow ranges: they may sit inside allow entries and may name any space.' },
+    enabled: { type: 'boolean', default: true },
+    expires_at: nullable('string', { format: 'date-time', description: 'ISO 8601, in the future: the entry stops matching then and is swept from the list later. null: permanent.' }),
+  };
+  const strict = (properties: Json, required: readonly string[], description?: string): Json => ({
+    type: 'object',
+    ...(description === undefined ? {} : { description }),
+    properties,
+    required: [...required],
+    additionalProperties: false,
+  });
+  const entryKeys = Object.keys(entryProperties);
+  const choice = (values: readonly string[], description: string): Json => ({ type: ['string', 'null'], enum: [...values, null], description });
+  const statuses = Object.keys(REASONS).map(Number);
+
+  return {
+    AccountId: { type: 'string', pattern: ACCOUNT_ID_PATTERN, minLength: 1, maxLength: ACCOUNT_ID_MAX_LENGTH },
+    Entry: strict(entryProperties, entryKeys, 'An access-list entry.'),
+    EntryResult: strict({ ...entryProperties, warnings }, entryKeys, 'The entry as stored after a change, with the lockout warnings when there are any.'),
+    EntryInput: strict(inputProperties, ['ip_address'], 'A new entry.'),
+    EntryPatch: strict(inputProperties, [], 'Fields to change; absent fields keep their value.'),
+    EntryListItem: strict({
+      ...inputProperties,
+      id: { type: 'string', readOnly: true, description: 'Ignored (the server assigns ids).' },
+      cidrs: { type: 'array', items: { type: 'string' }, readOnly: true, description: 'Ignored.' },
+      created_at: { type: 'string', readOnly: true, description: 'Ignored.' },
+      updated_at: { type: 'string', readOnly: true, description: 'Ignored.' },
+    }, ['ip_address'], 'An entry of a list replace or import: like EntryInput; the fields the server assigns are accepted and ignored, so an export can be sent back.'),
+    EntryListInput: {
+      type: 'object',
+      description: 'A whole list. Other top-level keys are ignored.',
+      properties: { entries: { type: 'array', items: schema('EntryListItem') } },
+      required: ['entries'],
+    },
+    EntryList: strict({ account, version, total: { type: 'integer', minimum: 0, description: 'Entries matching the filters (all pages).' }, entries, next }, ['account', 'version', 'total', 'entries', 'next'], 'A page of entries.'),
+    EntryExport: strict({ account, version, entries }, ['account', 'version', 'entries'], 'The whole list.'),
+    ListReplaced: strict({ account, version, entries, warnings }, ['account', 'version', 'entries'], 'The list after a replace.'),
+    ImportResult: strict({
+      account,
+      version,
+      mode: { type: 'string', enum: ['merge', 'replace'] },
+      received: { type: 'integer', minimum: 0, description: 'Items in the request (merge skips those already listed).' },
+      entries,
+      warnings,
+    }, ['account', 'version', 'mode', 'received', 'entries'], 'The list after an import.'),
+    Deleted: strict({
+      deleted: { type: 'string', description: 'The id of the deleted entry.' },
+      warnings: { type: 'array', items: schema('Warning'), description: 'Recently seen callers the delete newly refuses (empty when none).' },
+    }, ['deleted', 'warnings']),
+    Warning: strict({
+      ip: { type: 'string' },
+      last_seen: dateTime,
+      decision: { type: 'string', enum: ['deny'], description: 'What the caller gets after the change.' },
+    }, ['ip', 'last_seen', 'decision'], 'A recently seen caller that a change newly refuses.'),
+    Settings: strict({
+      account: { type: 'string' },
+      version,
+      parent: nullable('string', { description: 'The parent account of a subaccount (whose list it uses), or null.' }),
+      mode: choice(['enforce', 'report-only', 'off'], 'null: inherited.'),
+      default: choice(['open', 'closed'], 'What an account without an enabled allow entry does; null: inherited.'),
+      max_entries: nullable('integer', { minimum: 0, description: 'null: the gateway\'s validation.maxEntries.' }),
+      ipv4_only: nullable('boolean', { description: 'null: the gateway\'s validation.ipv4Only.' }),
+      guard: choice(['warn', 'strict'], 'The lockout guard of changes; null: warn.'),
+      entry_count: { type: 'integer', minimum: 0 },
+    }, ['account', 'version', 'parent', 'mode', 'default', 'max_entries', 'ipv4_only', 'guard', 'entry_count'], 'An account\'s settings.'),
+    SettingsInput: strict({
+      parent: { type: ['string', 'null'], pattern: ACCOUNT_ID_PATTERN, maxLength: ACCOUNT_ID_MAX_LENGTH, description: `Makes the account a subaccount of this one (at most ${MAX_PARENT_DEPTH} ancestors, no cycles).` },
+      mode: choice(['enforce', 'report-only', 'off'], 'null clears (inherit).'),
+      default: choice(['open', 'closed'], 'null clears (inherit).'),
+      max_entries: nullable('integer', { minimum: 0, maximum: 100_000, description: 'null clears.' }),
+      ipv4_only: nullable('boolean', { description: 'null clears.' }),
+      guard: choice(['warn', 'strict'], 'null clears.'),
+    }, [], 'Settings to change: given values replace, null clears (inherit), absent keep.'),
+    Check: strict({
+      account: { type: 'string' },
+      ip: { type: 'string', description: 'The address, canonical.' },
+      decision: { type: 'string', enum: ['allow', 'deny', 'report_only', 'error'], description: '`report_only`: would be refused but the account is in report-only mode; `error`: the account\'s policy cannot be resolved.' },
+      reason: { type: 'string', enum: ['ip_allowed', 'ip_denied', 'ip_not_allowed', 'no_list', 'global_allow', 'mode_off', 'policy_error'] },
+      matched: {
+        type: ['object', 'null'],
+        description: 'The entry that decides, or null.',
+        properties: {
+          id: { type: 'string' },
+          cidr: { type: 'string' },
+          action: { type: 'string', enum: ['allow', 'deny'] },
+          list: { type: 'string', enum: ['account', 'parent', 'global'] },
+        },
+        required: ['id', 'cidr', 'action', 'list'],
+        additionalProperties: false,
+      },
+    }, ['account', 'ip', 'decision', 'reason', 'matched'], 'What the proxy would decide now.'),
+    RecentIps: strict({
+      account: { type: 'string' },
+      ips: {
+        type: 'array',
+        items: strict({
+          ip: { type: 'string' },
+          last_seen: dateTime,
+          decision: choice(['allow', 'deny', 'report_only', 'error'], 'What the caller gets now (null if the stored address does not parse).'),
+          reason: nullable('string'),
+        }, ['ip', 'last_seen', 'decision', 'reason']),
+      },
+    }, ['account', 'ips']),
+    Accounts: strict({
+      accounts: { type: 'array', items: { type: 'string' } },
+      total: { type: 'integer', minimum: 0 },
+      next,
+    }, ['accounts', 'total', 'next']),
+    AuditEvent: strict({
+      id: { type: 'string', description: 'Increasing, opaque.' },
+      at: dateTime,
+      actor: strict({
+        name: { type: 'string', description: 'The credential\'s name.' },
+        role: { type: 'string', enum: ['owner', 'admin', 'account', 'read-only'] },
+      }, ['name', 'role']),
+      account: { type: 'string' },
+      action: { type: 'string', description: '`entry.create`, `entry.update`, `entry.delete`, `list.replace`, `list.import`, `list.delete`, `settings.update`, `entry.expire`.' },
+      version: { type: 'integer', minimum: 0, description: 'The account\'s version after the change.' },
+      before: { description: 'The entry, the list or the settings before the change (null: none).' },
+      after: { description: 'The same after the change.' },
+      requestId: { type: 'string' },
+      via: { type: 'string', description: '`native`, `vobiz`, `voximplant`, `expiry`.' },
+    }, ['id', 'at', 'actor', 'account', 'action', 'version', 'before', 'after'], 'One committed change.'),
+    AuditPage: strict({
+      events: { type: 'array', items: schema('AuditEvent') },
+      next: nullable('string', { description: 'Cursor of the following (older) page; null on the last.' }),
+    }, ['events', 'next']),
+    Error: strict({
+      error: { type: 'string', description: 'What is wrong and, where there is one, the fix.' },
+      code: { type: 'integer', enum: statuses, description: 'The HTTP status.' },
+      reason: {
+        type: 'string',
+        enum: statuses.flatMap((s) => REASONS[s]!.map(([reason]) => reason)),
+        description: `Stable, machine-readable; part of the API. ${statuses.map((s) => `${s}: ${REASONS[s]!.map(([r, what]) => `\`${r}\` (${what})`).join('; ')}`).join('. ')}.`,
+      },
+    }, ['error', 'code', 'reason'], 'Every refusal.'),
+    Health: {
+      type: 'object',
+      properties: {
+        status: { type: 'string', enum: ['ok', 'unavailable'] },
+        store: { type: 'object', description: 'The store\'s health, where the gateway reports it.' },
+      },
+      required: ['status'],
+    },
+  };
+}
+
+/** The OpenAPI 3.1 document of the native management API, as served at GET /v1/openapi.json. */
+export function openApiDocument(): Record<string, unknown> {
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'allowgate management API',
+      version: version(),
+      description: [
+        'The native management API of allowgate, the reverse-proxy gateway that enforces per-account IP access lists (docs/management-api.md).',
+        'Authenticate with `Authorization: Bearer <token>`. Roles: owner and admin may do everything; read-only reads every list, settings and the audit trail; an account credential reads and changes its own account\'s entries only.',
+        'Every response about an account\'s list or settings carries `ETag: "<version>"`; every write accepts `If-Match`.',
+        'Paths not listed here answer 404 `not_found`, and listed paths with another method 405 `method_not_allowed` with `Allow` (see components.responses). HEAD is accepted wherever GET is.',
+        'The endpoints compatible with other providers\' IP access-list APIs (`/api/v1/Account/...`, `/platform_api/...`) share the same core but are not described here: they follow those providers\' own documents.',
+      ].join('\n\n'),
+      license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
+    },
+    tags: [
+      { name: 'accounts', description: 'Accounts, their settings, checks and recent callers.' },
+      { name: 'entries', description: 'An account\'s IP access list.' },
+      { name: 'global list', description: 'The global IP access list, checked before every account\'s.' },
+      { name: 'audit', description: 'The audit trail of committed changes.' },
+      { name: 'health', description: 'Served without credentials.' },
+    ],
+    security: [{ bearer: [] }],
+    paths: paths(),
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'The gateway\'s admin token, or a credential of admin.credentials.' } },
+      schemas: schemas(),
+      parameters: parameters(),
+      headers: headers(),
+      responses: errorResponses(),
+    },
+  };
+}
