@@ -67,6 +67,14 @@ describe('management through the real gateway', () => {
     expect(other.status).toBe(403);
   });
 
+  it('serves its OpenAPI description without credentials', async () => {
+    const res = await fetch(`${gw.adminUrl}/v1/openapi.json`);
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as { openapi: string; paths: Record<string, unknown> };
+    expect(doc.openapi).toBe('3.1.0');
+    expect(Object.keys(doc.paths)).toContain('/v1/accounts/{account}/ip-acl');
+  });
+
   it('logs failed authentications with the source address and never the token', async () => {
     const guess = 'guessed-token-that-is-wrong-42';
     const res = await fetch(`${gw.adminUrl}/v1/accounts`, { headers: { authorization: `Bearer ${guess}` } });
