@@ -206,8 +206,9 @@ export function nativeSurface(deps: NativeDeps): Surface {
   const listItems = (value: unknown, nowMs: number): ListItem[] | Refusal => {
     const entries = (value as { entries?: unknown } | null)?.entries;
     if (typeof value !== 'object' || value === null || !Array.isArray(entries)) return refusal(400, 'invalid_field', 'the body must be {"entries": [{"ip_address": ...}, ...]}');
-    const extra = Object.keys(value).find((key) => key !== 'entries');
-    if (extra !== undefined) return refusal(400, 'unknown_field', `unknown field '${clip(extra)}': the body holds only "entries"`);
+    // An export ({account, version, entries}) imports as it is; the account and version it names are informative.
+    const extra = Object.keys(value).find((key) => key !== 'entries' && key !== 'account' && key !== 'version');
+    if (extra !== undefined) return refusal(400, 'unknown_field', `unknown field '${clip(extra)}': expected entries (account and version are ignored)`);
     const items: ListItem[] = [];
     for (const [i, raw] of entries.entries()) {
       const fields = parseEntryFields(withoutReadOnly(raw), nowMs, true);

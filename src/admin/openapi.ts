@@ -434,9 +434,14 @@ function schemas(): Json {
     }, ['ip_address'], 'An entry of a list replace or import: like EntryInput; the fields the server assigns are accepted and ignored, so an export can be sent back.'),
     EntryListInput: {
       type: 'object',
-      description: 'A whole list. Other top-level keys are ignored.',
-      properties: { entries: { type: 'array', items: schema('EntryListItem') } },
+      description: 'A whole list; an export ({account, version, entries}) is accepted as it is, its account and version ignored. Other keys are refused (unknown_field).',
+      properties: {
+        entries: { type: 'array', items: schema('EntryListItem') },
+        account: { type: 'string', description: 'Ignored.' },
+        version: { type: 'integer', description: 'Ignored.' },
+      },
       required: ['entries'],
+      additionalProperties: false,
     },
     EntryList: strict({ account, version, total: { type: 'integer', minimum: 0, description: 'Entries matching the filters (all pages).' }, entries, next }, ['account', 'version', 'total', 'entries', 'next'], 'A page of entries.'),
     EntryExport: strict({ account, version, entries }, ['account', 'version', 'entries'], 'The whole list.'),
