@@ -20,6 +20,12 @@ import { isRefusal, PolicyResolver } from './policy/resolve.ts';
 import { HttpForwarder } from './proxy/http-forwarder.ts';
 import { WsForwarder } from './proxy/ws-forwarder.ts';
 import { createStore } from './store/open-store.ts';
+import { RedisStore } from './store/redis/redis-store.ts';
+import { instrumentStore } from './store/instrumented-store.ts';
+import { Metrics } from './observability/metrics.ts';
+import { serveMetrics } from './observability/metrics-endpoint.ts';
+import { accessLog } from './observability/access-log.ts';
+import { combineObservers } from './gateway/observer.ts';
 import { describeRedis } from './store/redis/spec.ts';
 
 export interface Allowgate {
@@ -31,10 +37,23 @@ export interface Allowgate {
 
 /** Builds the request path from the configuration and starts both listeners. */
 export async function startAllowgate(config: Config, logger: Logger): Promise<Allowgate> {
-  const store = createStore(config.store);
+  // Metrics read the cache and keeper lazily, at scrape time: both exist before the first scrape.
+  let cache: PolicyCache | null = null;
+  let keeper: CacheKeeper | null = null;
+  const raw = createStore(config.store, { onCompile: (seconds) => metrics.compiled(seconds) });
+  const metrics = new Metrics({
+    cache: () => cache!.stats(),
+    storeState: () => raw.state(),
+    storeKind: raw.kind,
+    lastSync: () => keeper?.lastSync() ?? null,
+  }, { accounts: config.metrics.accounts });
+  const store = instrumentStore(raw, (operation, seconds, failed) => metrics.storeOperation(operation, seconds, failed));
   await store.open();
-  const cache = new PolicyCache(store, Date.now, config.cache);
-  const keeper = new CacheKeeper(store, cache, {
+  store.subscribe((_account, _version, publishedAt) => {
+    if (publishedAt !== undefined) metrics.propagated((Date.now() - publishedAt) / 1000);
+  });
+  cache = new PolicyCache(store, Date.now, config.cache, { compiled: (seconds) => metrics.compiled(seconds) });
+  keeper = new CacheKeeper(store, cache, {
     sweepIntervalMs: config.store.kind === 'redis' ? config.store.sweepIntervalMs : 60_000,
     ...(config.cache.snapshotPath === undefined ? {} : { snapshotPath: config.cache.snapshotPath }),
     logger,
@@ -64,18 +83,34 @@ export async function startAllowgate(config: Config, logger: Logger): Promise<Al
   });
 
   const httpForwarder = new HttpForwarder(config.upstream, {
+    responded: (status) => metrics.upstreamResponse(status),
     refuse: (req, res, refused, kind, requestId) => {
+      metrics.upstreamError(kind);
       logger.warn({ request_id: requestId, url: redactUrl(req.url ?? ''), kind, reason: refused.reason, status: refused.status }, 'upstream failed');
       sendRefusal(res, refused, requestId);
     },
-    aborted: (req, kind, requestId) => logger.warn({ request_id: requestId, url: redactUrl(req.url ?? ''), kind }, 'upstream failed mid-response'),
+    aborted: (req, kind, requestId) => {
+      metrics.upstreamError(kind);
+      logger.warn({ request_id: requestId, url: redactUrl(req.url ?? ''), kind }, 'upstream failed mid-response');
+    },
   });
-  const wsForwarder = new WsForwarder(config.upstream, (req, kind) => logger.warn({ request_id: req.headers['x-request-id'], url: redactUrl(req.url ?? ''), kind }, 'websocket upstream failed'));
+  const wsForwarder = new WsForwarder(config.upstream, (req, kind) => {
+    metrics.upstreamError(kind);
+    logger.warn({ request_id: req.headers['x-request-id'], url: redactUrl(req.url ?? ''), kind }, 'websocket upstream failed');
+  });
   const gatewayServer = createGatewayServer({
     gatekeeper, http: httpForwarder, ws: wsForwarder, logger, limits: config.limits,
-    forwarded: (checked) => {
-      if (checked.account !== null && checked.client !== null) callers.note(checked.account, checked.client);
-    },
+    observer: combineObservers([
+      {
+        decided: (_req, checked, overhead) => {
+          metrics.decided(checked.verdict, checked.reason, checked.account, overhead);
+          // Recent callers are the ones the account actually serves: forwarded, with an account.
+          if (checked.refusal === null && checked.account !== null && checked.client !== null) callers.note(checked.account, checked.client);
+        },
+        finished: (_req, checked, _status, duration) => metrics.finished(checked.verdict, duration),
+      },
+      accessLog(logger, config.log.allowSampleRate),
+    ]),
   });
 
   let ready = false;
@@ -94,6 +129,8 @@ export async function startAllowgate(config: Config, logger: Logger): Promise<Al
     policy,
     logger,
     check,
+    metrics,
+    redis: raw instanceof RedisStore ? { client: raw.client, keyPrefix: raw.keys.prefix } : null,
     health: () => {
       const storeHealth = keeper.health();
       return { live: true, ready: ready && storeHealth.canEnforce, detail: { store: storeHealth } };
@@ -104,12 +141,20 @@ export async function startAllowgate(config: Config, logger: Logger): Promise<Al
   const proxyServer = gatewayServer.server;
   const proxyAddress = await listen(proxyServer, config.listen);
   const adminAddress = await listen(adminServer, config.admin.listen);
+  const metricsServer = config.metrics.listen === undefined ? null : createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/metrics' && (req.method === 'GET' || req.method === 'HEAD')) return serveMetrics(req, res, { registry: metrics, ...(config.metrics.token === undefined ? {} : { token: config.metrics.token }) });
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('only /metrics is served here\n');
+  });
+  const metricsAddress = metricsServer === null || config.metrics.listen === undefined ? null : await listen(metricsServer, config.metrics.listen);
   ready = true;
   logger.info({
     listen: `${proxyAddress.address}:${proxyAddress.port}`,
     admin_listen: `${adminAddress.address}:${adminAddress.port}`,
     port: proxyAddress.port,
     admin_port: adminAddress.port,
+    ...(metricsAddress === null ? {} : { metrics_listen: `${metricsAddress.address}:${metricsAddress.port}`, metrics_port: metricsAddress.port }),
     upstream: config.upstream.url.origin,
     store: describeStore(config.store),
     store_state: store.state(),
@@ -127,6 +172,7 @@ export async function startAllowgate(config: Config, logger: Logger): Promise<Al
         await Promise.all([
           drain(proxyServer, config.shutdownTimeoutMs, gatewayServer.destroyUpgraded),
           drain(adminServer, config.shutdownTimeoutMs, () => undefined),
+          ...(metricsServer === null ? [] : [drain(metricsServer, config.shutdownTimeoutMs, () => undefined)]),
         ]);
         wsForwarder.close();
         await httpForwarder.close();

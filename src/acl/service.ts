@@ -38,6 +38,11 @@ export interface AclServiceDeps {
   readonly evaluator: () => Promise<Evaluate>;
   readonly now?: () => Date;
   readonly logger?: EventLog;
+  /** Counts outcomes for the metrics. */
+  readonly observe?: {
+    validationRefused(reason: string): void;
+    lockoutWarnings(count: number): void;
+  };
 }
 
 /**
@@ -70,8 +75,12 @@ export class AclService {
     const [recent, evaluate] = await Promise.all([store.recentCallers(account, RECENT_CALLERS_PER_ACCOUNT), this.#deps.evaluator()]);
     const guard = guarded(operation.change(ctx), recent, evaluate, options.guard === 'strict');
     const outcome = await store.update(account, guard.change, options.expectedVersion);
-    if (!outcome.ok) return outcome;
+    if (!outcome.ok) {
+      this.#deps.observe?.validationRefused(outcome.refusal.reason);
+      return outcome;
+    }
     const warnings = guard.warnings();
+    this.#deps.observe?.lockoutWarnings(warnings.length);
     logger?.info({ account, version: outcome.record.version, action: operation.action, actor: actor.name, via: options.via, warnings: warnings.length }, 'access list changed');
     if (audit !== null) {
       await audit.append({

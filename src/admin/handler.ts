@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { requestIdFrom } from '../gateway/request-id.ts';
 import { refusal } from '../http/refusal.ts';
 import type { EventLog } from '../observability/logger.ts';
+import { serveMetrics, type MetricsEndpoint } from '../observability/metrics-endpoint.ts';
 import type { AclStore } from '../store/store.ts';
 import type { AuthLimiter } from './auth-limiter.ts';
 import type { Handler, Surface } from './context.ts';
@@ -20,6 +21,10 @@ export interface AdminDeps {
   health(): { readonly live: boolean; readonly ready: boolean; readonly detail?: Record<string, unknown> };
   /** Served without credentials: the API description holds no secrets. */
   readonly openapi?: () => unknown;
+  /** /metrics on this listener (null when metrics have a listener of their own). */
+  readonly metrics?: MetricsEndpoint | null;
+  /** Told of every answered request by route template (not the raw path: bounded labels). */
+  readonly observeRequest?: (route: string, method: string, status: number) => void;
   readonly logger?: EventLog;
 }
 
@@ -42,7 +47,12 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
       return sendJson(res, ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable', ...state.detail });
     }
     if (path === '/v1/openapi.json' && deps.openapi && (method === 'GET' || method === 'HEAD')) return sendJson(res, 200, deps.openapi());
+    if (path === '/metrics' && deps.metrics && (method === 'GET' || method === 'HEAD')) return serveMetrics(req, res, deps.metrics);
 
+    // Labelled by route template once routed; refusals before that share one label.
+    let route = 'unmatched';
+    const observe = deps.observeRequest;
+    if (observe) res.once('finish', () => observe(route, method, res.statusCode));
     const chosen = surfaces.find(({ surface }) => path.startsWith(surface.prefix)) ?? surfaces[0]!;
     const { surface } = chosen;
     const fail = (status: Parameters<typeof refusal>[0], reason: string, message: string, headers: Record<string, string> = {}): void => {
@@ -64,6 +74,7 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
     }
 
     const match: Match<Handler> = chosen.route(method, path);
+    if (match.ok) route = match.template;
     if (!match.ok) return fail(match.refusal.status, match.refusal.reason, match.refusal.message, match.allow ? { allow: match.allow } : {});
     const ctx = { req, res, params: match.params, query: new URLSearchParams(q < 0 ? '' : url.slice(q + 1)), actor, requestId: requestIdFrom(req.rawHeaders) };
     match.handler(ctx).catch((error: unknown) => {

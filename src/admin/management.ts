@@ -9,7 +9,8 @@ import type { Config } from '../config/types.ts';
 import type { IpAddress } from '../ip/address.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { PolicyResolver } from '../policy/resolve.ts';
-import { RedisStore } from '../store/redis/redis-store.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import type { RedisClient } from '../store/redis/connection.ts';
 import type { AclStore } from '../store/store.ts';
 import { AuthLimiter } from './auth-limiter.ts';
 import { compileCredentials, sha256 } from './credentials.ts';
@@ -22,6 +23,9 @@ import type { CheckResult } from './types.ts';
 
 export interface ManagementParts {
   readonly store: AclStore;
+  /** The Redis connection and key prefix when the store is Redis: the audit trail lives there too. */
+  readonly redis: { readonly client: RedisClient; readonly keyPrefix: string } | null;
+  readonly metrics: Metrics;
   readonly policy: PolicyResolver;
   readonly logger: Logger;
   check(account: string, ip: IpAddress): Promise<CheckResult>;
@@ -38,8 +42,8 @@ export interface Management {
 export async function startManagement(config: Config, parts: ManagementParts): Promise<Management> {
   const { store, policy, logger } = parts;
   const audit: AuditLog = await createAuditLog(
-    store instanceof RedisStore
-      ? { kind: 'redis', client: store.client, keyPrefix: store.keys.prefix, cap: config.audit.cap }
+    parts.redis !== null
+      ? { kind: 'redis', client: parts.redis.client, keyPrefix: parts.redis.keyPrefix, cap: config.audit.cap }
       : config.audit.path !== undefined
         ? { kind: 'file', path: config.audit.path, cap: config.audit.cap }
         : { kind: 'memory', cap: config.audit.cap },
@@ -51,6 +55,7 @@ export async function startManagement(config: Config, parts: ManagementParts): P
     audit,
     evaluator: async () => createEvaluator(await policy.global(), config.policy, Date.now()),
     logger,
+    observe: parts.metrics,
   });
   const authenticate = compileCredentials([
     { name: 'owner', role: 'owner', tokenSha256: sha256(config.admin.token) },
@@ -68,6 +73,8 @@ export async function startManagement(config: Config, parts: ManagementParts): P
     limiter: new AuthLimiter(),
     health: parts.health,
     openapi: openApiDocument,
+    metrics: config.metrics.listen === undefined ? { registry: parts.metrics, ...(config.metrics.token === undefined ? {} : { token: config.metrics.token }) } : null,
+    observeRequest: (route, method, status) => parts.metrics.adminRequest(route, method, status),
     logger,
   });
   const sweeper = new ExpirySweeper(service, logger);

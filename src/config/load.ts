@@ -7,6 +7,7 @@ import { resolveAdminToken } from './admin-token.ts';
 import { readStrategies } from './identity.ts';
 import { readRedisSpec } from './redis.ts';
 import { readCredentials, readValidation } from './management.ts';
+import { isValidAccountId } from '../identity/account-id.ts';
 import { dirname, join } from 'node:path';
 import { DEFAULT_CACHE_LIMITS } from '../policy/cache.ts';
 import { ConfigError, Reader } from './reader.ts';
@@ -39,6 +40,10 @@ const ENV_KEYS: Readonly<Record<string, string>> = {
   ALLOWGATE_DEFAULT_POLICY: 'policy.default',
   ALLOWGATE_MODE: 'policy.mode',
   ALLOWGATE_LOG_LEVEL: 'log.level',
+  ALLOWGATE_LOG_ALLOW_SAMPLE: 'log.allowSampleRate',
+  ALLOWGATE_METRICS_LISTEN: 'metrics.listen',
+  ALLOWGATE_METRICS_TOKEN: 'metrics.token',
+  ALLOWGATE_METRICS_ACCOUNTS: 'metrics.accounts',
 };
 
 export interface LoadOptions {
@@ -111,8 +116,10 @@ function setPath(target: Record<string, unknown>, key: string, value: unknown): 
 function readConfig(root: Reader): Config {
   const top = root.object([
     'listen', 'upstream', 'clientIp', 'identity', 'policy', 'store', 'redis', 'onStoreUnavailable', 'cache', 'admin', 'validation', 'audit',
-    'expirySweepMs', 'limits', 'log', 'shutdownTimeoutMs',
+    'expirySweepMs', 'metrics', 'limits', 'log', 'shutdownTimeoutMs',
   ]);
+  const metrics = top.get('metrics').object(['listen', 'token', 'accounts']);
+  const metricsToken = metrics.get('token').optionalString();
   const store = readStore(top.get('store'), top.get('redis'));
   const audit = top.get('audit').object(['cap', 'path']);
   const auditPath = audit.get('path').optionalString() ?? (store.kind === 'file' ? join(dirname(store.path), 'audit.jsonl') : undefined);
@@ -123,7 +130,7 @@ function readConfig(root: Reader): Config {
   const policy = top.get('policy').object(['mode', 'default']);
   const admin = top.get('admin').object(['listen', 'token', 'tokenFile', 'credentials']);
   const limits = top.get('limits').object(['maxHeaderBytes', 'headersTimeoutMs', 'requestTimeoutMs', 'keepAliveTimeoutMs']);
-  const log = top.get('log').object(['level']);
+  const log = top.get('log').object(['level', 'allowSampleRate']);
   return {
     listen: readHostPort(top.get('listen'), '0.0.0.0:8080'),
     upstream: {
@@ -168,7 +175,19 @@ function readConfig(root: Reader): Config {
       requestTimeoutMs: limits.get('requestTimeoutMs').integer(0, 3_600_000, 300_000),
       keepAliveTimeoutMs: limits.get('keepAliveTimeoutMs').integer(1_000, 600_000, 65_000),
     },
-    log: { level: log.get('level').oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info') },
+    log: {
+      level: log.get('level').oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
+      allowSampleRate: readRate(log.get('allowSampleRate'), 0.01),
+    },
+    metrics: {
+      ...(metrics.has('listen') ? { listen: readHostPort(metrics.get('listen'), '127.0.0.1:9091') } : {}),
+      ...(metricsToken === undefined ? {} : { token: metricsToken }),
+      accounts: metrics.get('accounts').list().map((item) => {
+        const account = item.string();
+        if (!isValidAccountId(account)) item.fail('an account id');
+        return account;
+      }),
+    },
     shutdownTimeoutMs: top.get('shutdownTimeoutMs').integer(0, 600_000, 10_000),
   };
 }
@@ -198,6 +217,14 @@ function readUpstreamUrl(reader: Reader): URL {
     reader.fail('an origin only (scheme, host, port): request paths are forwarded as they are');
   }
   return url;
+}
+
+/** A share from 0 to 1, e.g. 0.01 for one in a hundred. */
+function readRate(reader: Reader, fallback: number): number {
+  if (!reader.present) return fallback;
+  const value = typeof reader.value === 'string' && reader.value.trim() !== '' ? Number(reader.value) : reader.value;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || value > 1) reader.fail('a number from 0 to 1 (0.01 logs one in a hundred)');
+  return value as number;
 }
 
 function readStore(reader: Reader, redisSection: Reader): StoreSpec {

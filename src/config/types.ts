@@ -63,6 +63,18 @@ export interface Config {
     readonly requestTimeoutMs: number;
     readonly keepAliveTimeoutMs: number;
   };
-  readonly log: { readonly level: LogLevel };
+  readonly log: {
+    readonly level: LogLevel;
+    /** Share of plain forwarded requests written to the access log (refusals always are). */
+    readonly allowSampleRate: number;
+  };
+  readonly metrics: {
+    /** A listener of its own for /metrics; absent: served on the admin listener. */
+    readonly listen?: HostPort;
+    /** When set, /metrics requires `Authorization: Bearer <token>`. */
+    readonly token?: string;
+    /** Accounts that get their own `account` label (every other account would be unbounded cardinality). */
+    readonly accounts: readonly string[];
+  };
   readonly shutdownTimeoutMs: number;
 }

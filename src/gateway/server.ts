@@ -7,6 +7,7 @@ import { redactUrl } from '../observability/redact-url.ts';
 import type { HttpForwarder } from '../proxy/http-forwarder.ts';
 import type { WsForwarder } from '../proxy/ws-forwarder.ts';
 import type { Checked, Gatekeeper } from './gatekeeper.ts';
+import type { RequestObserver } from './observer.ts';
 import { requestIdFrom } from './request-id.ts';
 
 export interface ProxyServerParts {
@@ -15,8 +16,8 @@ export interface ProxyServerParts {
   readonly ws: WsForwarder;
   readonly logger: Logger;
   readonly limits: { readonly maxHeaderBytes: number; readonly headersTimeoutMs: number; readonly requestTimeoutMs: number; readonly keepAliveTimeoutMs: number };
-  /** Called for every request or upgrade about to be forwarded (recent callers, later metrics). */
-  readonly forwarded?: (checked: Checked) => void;
+  /** Told of every decision and every finished exchange (metrics, access log, recent callers). */
+  readonly observer: RequestObserver;
 }
 
 /**
@@ -55,7 +56,7 @@ export interface GatewayServer {
 /** The proxy listener: every request and upgrade is checked, then forwarded or refused. */
 export function createGatewayServer(parts: ProxyServerParts): GatewayServer {
   const upgraded = new Set<Duplex>();
-  const { gatekeeper, logger, limits } = parts;
+  const { gatekeeper, logger, limits, observer } = parts;
   const server = createServer({
     maxHeaderSize: limits.maxHeaderBytes,
     headersTimeout: limits.headersTimeoutMs,
@@ -65,37 +66,18 @@ export function createGatewayServer(parts: ProxyServerParts): GatewayServer {
     requireHostHeader: true,
   });
 
-  const logDecision = (req: IncomingMessage, checked: Checked, status: number): void => {
-    const entry = {
-      request_id: checked.requestId,
-      method: req.method,
-      url: redactUrl(req.url ?? ''),
-      peer: checked.peer,
-      client_ip: checked.client,
-      account: checked.account,
-      decision: checked.verdict,
-      reason: checked.reason,
-      entry_id: checked.entryId,
-      status,
-    };
-    if (checked.refusal !== null) logger.warn(entry, 'request refused');
-    else if (checked.verdict === 'report_only') logger.warn(entry, 'request would be refused (report-only)');
-    else if (checked.verdict === 'fail_open') logger.warn(entry, 'request forwarded unchecked: store unavailable (onStoreUnavailable: open)');
-    else logger.debug(entry, 'request forwarded');
-  };
-
-  const onChecked = (req: IncomingMessage, res: ServerResponse, checked: Checked): void => {
+  const onChecked = (req: IncomingMessage, res: ServerResponse, checked: Checked, start: number): void => {
+    observer.decided(req, checked, (performance.now() - start) / 1000);
+    res.once('close', () => observer.finished(req, checked, res.statusCode, (performance.now() - start) / 1000));
     if (checked.refusal !== null) {
-      logDecision(req, checked, checked.refusal.status);
       sendRefusal(res, checked.refusal, checked.requestId);
       return;
     }
-    logDecision(req, checked, 0);
-    parts.forwarded?.(checked);
     parts.http.forward(req, res, { peer: checked.peer, peerTrusted: checked.peerTrusted, requestId: checked.requestId });
   };
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const start = performance.now();
     const early = targetRefusal(req);
     if (early !== null) {
       sendRefusal(res, early, requestIdFrom(req.rawHeaders));
@@ -103,13 +85,14 @@ export function createGatewayServer(parts: ProxyServerParts): GatewayServer {
     }
     const checked = gatekeeper.check(viewOf(req));
     if (checked instanceof Promise) {
-      checked.then((c) => onChecked(req, res, c), (error: unknown) => failInternal(res, req, logger, error));
+      checked.then((c) => onChecked(req, res, c, start), (error: unknown) => failInternal(res, req, logger, error));
     } else {
-      onChecked(req, res, checked);
+      onChecked(req, res, checked, start);
     }
   });
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const start = performance.now();
     socket.on('error', () => socket.destroy());
     const early = targetRefusal(req);
     if (early !== null) {
@@ -117,13 +100,13 @@ export function createGatewayServer(parts: ProxyServerParts): GatewayServer {
       return;
     }
     const proceed = (checked: Checked): void => {
+      observer.decided(req, checked, (performance.now() - start) / 1000);
+      const status = checked.refusal?.status ?? 101;
+      socket.once('close', () => observer.finished(req, checked, status, (performance.now() - start) / 1000));
       if (checked.refusal !== null) {
-        logDecision(req, checked, checked.refusal.status);
         writeRawRefusal(socket, checked.refusal, checked.requestId);
         return;
       }
-      logDecision(req, checked, 101);
-      parts.forwarded?.(checked);
       upgraded.add(socket);
       socket.once('close', () => upgraded.delete(socket));
       // A caller that closed its side is done; finishing ours too lets the proxy engine close the

@@ -45,6 +45,7 @@ export class CacheKeeper {
   #snapshotLoaded = false;
   #savedChanges = -1;
   #saving: Promise<void> = Promise.resolve();
+  #lastSync: number | null = null;
 
   constructor(store: AclStore, cache: PolicyCache, options: CacheKeeperOptions) {
     this.#store = store;
@@ -72,6 +73,11 @@ export class CacheKeeper {
     if (snapshotPath !== undefined) this.#every(SNAPSHOT_INTERVAL_MS, () => this.saveSnapshot());
   }
 
+  /** When the cache was last confirmed against the store's versions (epoch ms), if ever. */
+  lastSync(): number | null {
+    return this.#lastSync;
+  }
+
   health(): StoreHealth {
     const state = this.#store.state();
     return {
@@ -88,6 +94,7 @@ export class CacheKeeper {
     if (this.#store.state() !== 'up') return;
     try {
       const repaired = await this.#cache.sweep();
+      this.#lastSync = this.#now();
       if (repaired > 0 || why === 'reconnect') this.#options.logger.info({ repaired, why }, 'cache swept against store versions');
     } catch (error) {
       this.#options.logger.warn({ err: error, why }, 'cache sweep failed; will retry');

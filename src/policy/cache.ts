@@ -21,6 +21,13 @@ export interface CacheStats {
   readonly evictions: number;
   /** Loads answered from the last-known-good list because the store failed. */
   readonly staleServed: number;
+  /** Rules in the compiled lists held. */
+  readonly rules: number;
+}
+
+export interface CacheHooks {
+  /** A list was compiled here (not fetched compiled from the store). */
+  compiled?(seconds: number): void;
 }
 
 /**
@@ -50,8 +57,11 @@ export class PolicyCache {
   #staleServed = 0;
   #changes = 0;
 
-  constructor(store: AclStore, now: () => number = Date.now, limits: CacheLimits = DEFAULT_CACHE_LIMITS) {
+  readonly #hooks: CacheHooks;
+
+  constructor(store: AclStore, now: () => number = Date.now, limits: CacheLimits = DEFAULT_CACHE_LIMITS, hooks: CacheHooks = {}) {
     this.#store = store;
+    this.#hooks = hooks;
     this.#now = now;
     this.#limits = limits;
     this.#unsubscribe = store.subscribe((account, version) => this.invalidate(account, version));
@@ -171,7 +181,9 @@ export class PolicyCache {
   }
 
   stats(): CacheStats {
-    return { entries: this.#lists.size, bytes: this.#bytes, hits: this.#hits, misses: this.#misses, evictions: this.#evictions, staleServed: this.#staleServed };
+    let rules = 0;
+    for (const list of this.#lists.values()) rules += list?.trie.ruleCount ?? 0;
+    return { entries: this.#lists.size, bytes: this.#bytes, hits: this.#hits, misses: this.#misses, evictions: this.#evictions, staleServed: this.#staleServed, rules };
   }
 
   close(): void {
@@ -185,7 +197,11 @@ export class PolicyCache {
   async #fetch(account: string): Promise<CompiledList | null> {
     if (this.#store.readCompiled) return this.#store.readCompiled(account);
     const record = await this.#store.read(account);
-    return record ? compileList(record, this.#now()) : null;
+    if (record === null) return null;
+    const start = performance.now();
+    const list = compileList(record, this.#now());
+    this.#hooks.compiled?.((performance.now() - start) / 1000);
+    return list;
   }
 
   #insert(account: string, list: CompiledList | null): void {

@@ -19,6 +19,8 @@ export interface UpstreamSettings {
 }
 
 export interface ForwardHooks {
+  /** The upstream answered with this status (its headers are being passed on). */
+  responded?(status: number): void;
   /** The upstream failed before a response started: the caller still needs an answer. */
   refuse(req: IncomingMessage, res: ServerResponse, refusal: Refusal, kind: UpstreamErrorKind, requestId: string): void;
   /** The upstream failed mid-response: the caller's connection is cut, nothing can be said. */
@@ -60,6 +62,7 @@ export class HttpForwarder {
         body: hasBody ? req : null,
       },
       ({ statusCode, headers: upstreamHeaders }) => {
+        this.#hooks.responded?.(statusCode);
         res.writeHead(statusCode, downstreamResponseHeaders(upstreamHeaders, facts.requestId));
         return res;
       },

@@ -17,7 +17,11 @@ export type UpdateOutcome =
   | { readonly ok: true; readonly record: AccountRecord; readonly previous: AccountRecord | null }
   | { readonly ok: false; readonly refusal: Refusal };
 
-export type ChangeListener = (account: string, version: number) => void;
+/**
+ * `publishedAt` (epoch ms, the writer's clock) is given for changes made by another replica, so
+ * a listener can tell how long the news took to arrive.
+ */
+export type ChangeListener = (account: string, version: number, publishedAt?: number) => void;
 
 /** Whether the store can be reached; a shared store reports outages and recoveries. */
 export type StoreState = 'up' | 'down';

@@ -36,6 +36,8 @@ export function startGateway(options: StartOptions = {}): Promise<GatewayProcess
     ALLOWGATE_ADMIN_TOKEN: ADMIN_TOKEN,
     ALLOWGATE_STORE: 'memory',
     ALLOWGATE_LOG_LEVEL: 'debug',
+    // Every request in the access log, so tests can look for the one they sent.
+    ALLOWGATE_LOG_ALLOW_SAMPLE: '1',
     // Tests play callers from loopback addresses, which the default validation refuses to list.
     ALLOWGATE_RESERVED_RANGES: 'none',
     ALLOWGATE_CONFIG: fileURLToPath(new URL('./empty-config.yaml', import.meta.url)),

@@ -15,7 +15,7 @@ export class Keys {
   readonly prefix: string;
   /** Set of account ids with a record (outside any account's slot). */
   readonly accounts: string;
-  /** Pub/sub channel carrying `<version> <origin replica> <account>` after every committed change. */
+  /** Pub/sub channel carrying `<version> <origin replica> <published-at ms> <account>` after every committed change. */
   readonly changes: string;
   /** Audit stream of every account's changes. */
   readonly audit: string;

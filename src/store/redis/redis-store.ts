@@ -27,13 +27,15 @@ interface ScriptCommands {
 
 export interface RedisStoreOptions {
   readonly now?: () => number;
+  /** Told how long each compilation took (writes, and rebuilds of stale blobs). */
+  readonly onCompile?: (seconds: number) => void;
 }
 
 /**
  * Access lists in Redis, shared by every replica. Each account is a handful of keys in one Cluster
  * slot (see keys.ts and docs/redis.md): a version that only grows, the record as JSON, and the
  * compiled list tagged with its version. Writes are compare-and-set Lua scripts that also publish
- * `<version> <origin> <account>`, which every other replica's subscriber turns into a cache
+ * `<version> <origin> <published-at> <account>`, which every other replica's subscriber turns into a cache
  * invalidation.
  *
  * Redis being unreachable is a state, not a crash: commands fail fast (no offline queue), the
@@ -45,6 +47,7 @@ export class RedisStore implements AclStore {
   readonly #spec: RedisStoreSpec;
   readonly #keys: Keys;
   readonly #now: () => number;
+  readonly #onCompile: ((seconds: number) => void) | undefined;
   readonly #client: RedisClient;
   readonly #subscriber: RedisClient;
   readonly #scripts: ScriptCommands;
@@ -63,6 +66,7 @@ export class RedisStore implements AclStore {
     this.#spec = spec;
     this.#keys = new Keys(spec.keyPrefix);
     this.#now = options.now ?? Date.now;
+    this.#onCompile = options.onCompile;
     this.#client = createClient(spec);
     this.#subscriber = createSubscriber(this.#client);
     this.#client.defineCommand('allowgateCommit', { lua: COMMIT, numberOfKeys: 3 });
@@ -186,11 +190,11 @@ export class RedisStore implements AclStore {
         const result = change(current);
         if (!result.ok) return result;
         const record: AccountRecord = { ...result.draft, account, version: version + 1 };
-        const blob = encodeCompiledList(compileList(record, this.#now()));
+        const blob = encodeCompiledList(this.#compile(record));
         const [committed] = await this.#scripts.allowgateCommit(
           keys.version, keys.record, keys.compiled,
           version, record.version, JSON.stringify(record), blob,
-          this.#keys.changes, `${record.version} ${this.#origin} ${account}`,
+          this.#keys.changes, `${record.version} ${this.#origin} ${this.#now()} ${account}`,
         );
         if (committed === 1) {
           // This replica enforces the change before the write is acknowledged; the published
@@ -230,7 +234,7 @@ export class RedisStore implements AclStore {
     }
     const record = await this.read(account);
     if (record === null) return null;
-    const list = compileList(record, this.#now());
+    const list = this.#compile(record);
     await this.#scripts.allowgateRewriteCompiled(keys.version, keys.compiled, list.version, encodeCompiledList(list)).catch(() => undefined);
     return list;
   }
@@ -273,6 +277,13 @@ export class RedisStore implements AclStore {
     return out;
   }
 
+  #compile(record: AccountRecord): CompiledList {
+    const start = performance.now();
+    const list = compileList(record, this.#now());
+    this.#onCompile?.((performance.now() - start) / 1000);
+    return list;
+  }
+
   #parseRecord(account: string, rawVersion: string | null, json: string | null): AccountRecord | null {
     const version = Number(rawVersion ?? 0);
     if (version === 0 && json === null) return null;
@@ -287,15 +298,18 @@ export class RedisStore implements AclStore {
     return record;
   }
 
-  /** `<version> <origin> <account>`; this replica's own messages were notified at commit time. */
+  /**
+   * `<version> <origin> <published at, epoch ms> <account>`; this replica's own messages were
+   * notified at commit time.
+   */
   #onMessage(message: string): void {
-    const [version, origin, account] = message.split(' ', 3);
-    if (account === undefined || origin === this.#origin || !/^[1-9][0-9]*$/.test(version!)) return;
-    this.#notify(account, Number(version));
+    const [version, origin, publishedAt, account] = message.split(' ', 4);
+    if (account === undefined || origin === this.#origin || !/^[1-9][0-9]*$/.test(version!) || !/^[0-9]+$/.test(publishedAt!)) return;
+    this.#notify(account, Number(version), Number(publishedAt));
   }
 
-  #notify(account: string, version: number): void {
-    for (const listener of this.#listeners) listener(account, version);
+  #notify(account: string, version: number, publishedAt?: number): void {
+    for (const listener of this.#listeners) listener(account, version, publishedAt);
   }
 
   /**

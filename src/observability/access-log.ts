@@ -1,0 +1,38 @@
+import type { IncomingMessage } from 'node:http';
+import type { Checked } from '../gateway/gatekeeper.ts';
+import type { RequestObserver } from '../gateway/observer.ts';
+import type { Logger } from './logger.ts';
+import { redactUrl } from './redact-url.ts';
+
+/**
+ * The JSON access log: one line per request when it ends, with what was decided and why.
+ * Refusals, report-only and fail-open decisions are always logged; plain forwarded requests are
+ * sampled at `allowSampleRate` (0 to 1) so a busy gateway does not log every success. Headers
+ * are never logged, and the URL's secret query values are redacted.
+ */
+export function accessLog(logger: Logger, allowSampleRate: number, random: () => number = Math.random): RequestObserver {
+  return {
+    decided: () => undefined,
+    finished: (req: IncomingMessage, checked: Checked, status: number, durationSeconds: number) => {
+      const always = checked.refusal !== null || checked.verdict === 'report_only' || checked.verdict === 'fail_open' || checked.verdict === 'error';
+      if (!always && (allowSampleRate <= 0 || random() >= allowSampleRate)) return;
+      const entry = {
+        request_id: checked.requestId,
+        method: req.method,
+        url: redactUrl(req.url ?? ''),
+        peer: checked.peer,
+        client_ip: checked.client,
+        account: checked.account,
+        decision: checked.verdict,
+        reason: checked.reason,
+        entry_id: checked.entryId,
+        status,
+        duration_ms: Math.round(durationSeconds * 1e6) / 1e3,
+      };
+      if (checked.refusal !== null) logger.warn(entry, 'request refused');
+      else if (checked.verdict === 'report_only') logger.warn(entry, 'request would be refused (report-only)');
+      else if (checked.verdict === 'fail_open') logger.warn(entry, 'request forwarded unchecked: store unavailable (onStoreUnavailable: open)');
+      else logger.info(entry, 'request forwarded');
+    },
+  };
+}

@@ -1,0 +1,152 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { CacheStats } from '../policy/cache.ts';
+import type { UpstreamErrorKind } from '../proxy/upstream-error.ts';
+import type { StoreState } from '../store/store.ts';
+
+/** Whole-request buckets (seconds): from half a millisecond to ten seconds. */
+const REQUEST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+/** The gateway's own work is microseconds when warm: buckets resolve 10 µs to 100 ms. */
+const OVERHEAD_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1];
+const STORE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+const COMPILE_BUCKETS = [0.00001, 0.0001, 0.001, 0.01, 0.1, 0.5, 1, 2.5, 5];
+
+export interface MetricsSources {
+  cache(): CacheStats & { readonly rules: number };
+  storeState(): StoreState;
+  readonly storeKind: string;
+  lastSync(): number | null;
+}
+
+/** A child of a labelled counter, cached so the request path does not rebuild label maps. */
+type Inc = { inc(value?: number): void };
+
+/**
+ * Every metric the gateway exports, in one registry, named by Prometheus conventions
+ * (`allowgate_` prefix, base units, `_total` counters). No account label unless an account is
+ * listed in `accounts`: account ids are unbounded, and a label per account would be too.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly #accounts: ReadonlySet<string>;
+  readonly #requests: Counter<'decision' | 'reason'>;
+  readonly #requestChildren = new Map<string, Inc>();
+  readonly #accountRequests: Counter<'account' | 'decision'>;
+  readonly #requestDuration: Histogram<'decision'>;
+  readonly #decisionDuration: Histogram;
+  readonly #upstreamErrors: Counter<'kind'>;
+  readonly #upstreamResponses: Counter<'status_class'>;
+  readonly #compileDuration: Histogram;
+  readonly #storeDuration: Histogram<'operation'>;
+  readonly #storeErrors: Counter<'operation'>;
+  readonly #propagationLag: Histogram;
+  readonly #adminRequests: Counter<'route' | 'method' | 'status'>;
+  readonly #lockoutWarnings: Counter;
+  readonly #validationRefusals: Counter<'reason'>;
+
+  constructor(sources: MetricsSources, options: { readonly accounts?: readonly string[] } = {}) {
+    const registers = [this.registry];
+    this.#accounts = new Set(options.accounts ?? []);
+    collectDefaultMetrics({ register: this.registry });
+
+    this.#requests = new Counter({ name: 'allowgate_requests_total', help: 'Requests and upgrades checked, by decision and reason.', labelNames: ['decision', 'reason'], registers });
+    this.#accountRequests = new Counter({ name: 'allowgate_account_requests_total', help: 'Requests of the accounts listed in metrics.accounts, by decision.', labelNames: ['account', 'decision'], registers });
+    this.#requestDuration = new Histogram({ name: 'allowgate_request_duration_seconds', help: 'Time from a request\'s arrival to the end of its response, by decision.', labelNames: ['decision'], buckets: REQUEST_BUCKETS, registers });
+    this.#decisionDuration = new Histogram({ name: 'allowgate_decision_duration_seconds', help: 'Gateway overhead: time from a request\'s arrival to its decision, before any upstream work.', buckets: OVERHEAD_BUCKETS, registers });
+    this.#upstreamErrors = new Counter({ name: 'allowgate_upstream_errors_total', help: 'Upstream exchanges that failed, by kind (refused, reset, timeout, other).', labelNames: ['kind'], registers });
+    this.#upstreamResponses = new Counter({ name: 'allowgate_upstream_responses_total', help: 'Upstream responses by status class.', labelNames: ['status_class'], registers });
+    this.#compileDuration = new Histogram({ name: 'allowgate_compile_duration_seconds', help: 'Time to compile one account\'s list into its trie.', buckets: COMPILE_BUCKETS, registers });
+    this.#storeDuration = new Histogram({ name: 'allowgate_store_operation_duration_seconds', help: 'Store operations by kind.', labelNames: ['operation'], buckets: STORE_BUCKETS, registers });
+    this.#storeErrors = new Counter({ name: 'allowgate_store_errors_total', help: 'Store operations that failed, by kind.', labelNames: ['operation'], registers });
+    this.#propagationLag = new Histogram({ name: 'allowgate_propagation_lag_seconds', help: 'Time from a change\'s publication by any replica to its enforcement here.', buckets: STORE_BUCKETS, registers });
+    this.#adminRequests = new Counter({ name: 'allowgate_admin_requests_total', help: 'Management API requests by route template, method and status.', labelNames: ['route', 'method', 'status'], registers });
+    this.#lockoutWarnings = new Counter({ name: 'allowgate_lockout_warnings_total', help: 'Recently seen callers reported as newly blocked by a list change.', registers });
+    this.#validationRefusals = new Counter({ name: 'allowgate_validation_refusals_total', help: 'List changes refused, by reason.', labelNames: ['reason'], registers });
+
+    // Cache counters live in the cache; each scrape adds what happened since the last one.
+    let last = { hits: 0, misses: 0, evictions: 0, staleServed: 0 };
+    const syncCache = (): void => {
+      const stats = sources.cache();
+      for (const key of ['hits', 'misses', 'evictions', 'staleServed'] as const) {
+        const delta = stats[key] - last[key];
+        if (delta > 0) cacheCounters[key].inc(delta);
+      }
+      last = { hits: stats.hits, misses: stats.misses, evictions: stats.evictions, staleServed: stats.staleServed };
+    };
+    const cacheCounter = (name: string, help: string): Counter => new Counter({ name, help, registers, collect: syncCache });
+    const cacheCounters = {
+      hits: cacheCounter('allowgate_cache_hits_total', 'Compiled-list lookups answered from the in-process cache.'),
+      misses: cacheCounter('allowgate_cache_misses_total', 'Compiled-list lookups that had to load from the store.'),
+      evictions: cacheCounter('allowgate_cache_evictions_total', 'Compiled lists evicted to stay within the cache limits.'),
+      staleServed: cacheCounter('allowgate_cache_stale_served_total', 'Loads answered with the last-known-good list because the store failed.'),
+    };
+    new Gauge({ name: 'allowgate_cache_entries', help: 'Accounts held compiled (negative entries included).', registers, collect() { this.set(sources.cache().entries); } });
+    new Gauge({ name: 'allowgate_cache_bytes', help: 'Bytes of compiled tries held.', registers, collect() { this.set(sources.cache().bytes); } });
+    new Gauge({ name: 'allowgate_rules_loaded', help: 'Rules in the compiled lists held.', registers, collect() { this.set(sources.cache().rules); } });
+    new Gauge({
+      name: 'allowgate_store_up', help: 'Whether the store can be reached (1) or not (0).', labelNames: ['store'], registers,
+      collect() { this.set({ store: sources.storeKind }, sources.storeState() === 'up' ? 1 : 0); },
+    });
+    new Gauge({
+      name: 'allowgate_store_last_sync_timestamp_seconds', help: 'When this replica last confirmed its cache against the store (Unix time).', registers,
+      collect() {
+        const at = sources.lastSync();
+        if (at !== null) this.set(at / 1000);
+      },
+    });
+  }
+
+  /** One checked request: counted by decision and reason (and account, when opted in). */
+  decided(decision: string, reason: string, account: string | null, overheadSeconds: number): void {
+    const key = `${decision}\u0000${reason}`;
+    let child = this.#requestChildren.get(key);
+    if (child === undefined) {
+      child = this.#requests.labels(decision, reason);
+      this.#requestChildren.set(key, child);
+    }
+    child.inc();
+    this.#decisionDuration.observe(overheadSeconds);
+    if (account !== null && this.#accounts.has(account)) this.#accountRequests.inc({ account, decision });
+  }
+
+  finished(decision: string, seconds: number): void {
+    this.#requestDuration.observe({ decision }, seconds);
+  }
+
+  upstreamError(kind: UpstreamErrorKind): void {
+    this.#upstreamErrors.inc({ kind });
+  }
+
+  upstreamResponse(status: number): void {
+    this.#upstreamResponses.inc({ status_class: `${Math.floor(status / 100)}xx` });
+  }
+
+  compiled(seconds: number): void {
+    this.#compileDuration.observe(seconds);
+  }
+
+  storeOperation(operation: string, seconds: number, failed: boolean): void {
+    this.#storeDuration.observe({ operation }, seconds);
+    if (failed) this.#storeErrors.inc({ operation });
+  }
+
+  propagated(lagSeconds: number): void {
+    this.#propagationLag.observe(Math.max(0, lagSeconds));
+  }
+
+  adminRequest(route: string, method: string, status: number): void {
+    this.#adminRequests.inc({ route, method, status: String(status) });
+  }
+
+  lockoutWarnings(count: number): void {
+    if (count > 0) this.#lockoutWarnings.inc(count);
+  }
+
+  validationRefused(reason: string): void {
+    this.#validationRefusals.inc({ reason });
+  }
+
+  /** The exposition text and its content type. */
+  async render(): Promise<{ readonly contentType: string; readonly body: string }> {
+    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+  }
+}
