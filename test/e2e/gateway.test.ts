@@ -131,12 +131,24 @@ describe('gateway end to end (memory store)', () => {
     expect(denied).toContain('"reason":"ip_not_allowed"');
   });
 
-  it('never writes credentials to its log', async () => {
-    await send(`${gw.url}/x?api_key=sekrit-key&account_id=AC1`, { headers: { authorization: `Basic ${Buffer.from('AC1:pw-sekrit').toString('base64')}`, 'x-auth-id': 'AC1', 'x-auth-token': 'tok-sekrit' }, localAddress: STRANGER });
-    await expect.poll(() => gw.logs.some((l) => typeof l['url'] === 'string' && (l['url'] as string).includes('api_key=[REDACTED]'))).toBe(true);
+  it('never writes credentials to its log, whatever form they take and whatever is decided', async () => {
+    const jwt = (iss: string) => [{ alg: 'none', typ: 'JWT' }, { iss, sub: 'jwt-sekrit-subject' }].map((p) => Buffer.from(JSON.stringify(p)).toString('base64url')).join('.') + '.sig-sekrit';
+    const forms: Record<string, string>[] = [
+      { authorization: `Basic ${Buffer.from('AC1:pw-sekrit').toString('base64')}` },
+      { authorization: `Bearer ${jwt('AC1')}` },
+      { 'x-auth-id': 'AC1', 'x-auth-token': 'tok-sekrit' },
+      { 'x-auth-id': 'AC1', cookie: 'session=cookie-sekrit', 'proxy-authorization': 'Basic proxy-sekrit' },
+    ];
+    for (const [i, headers] of forms.entries()) {
+      for (const from of [OFFICE, STRANGER]) {
+        await send(`${gw.url}/x/${i}?api_key=sekrit-key&token=query-sekrit&account_id=AC1`, { headers, localAddress: from });
+      }
+    }
+    await expect.poll(() => gw.logs.filter((l) => typeof l['url'] === 'string' && (l['url'] as string).startsWith('/x/') && (l['url'] as string).includes('api_key=[REDACTED]')).length).toBeGreaterThanOrEqual(forms.length * 2);
     const text = JSON.stringify(gw.logs);
     expect(text).not.toContain('sekrit');
     expect(text).not.toContain(Buffer.from('AC1:pw-sekrit').toString('base64'));
+    expect(text).not.toContain(jwt('AC1').split('.')[1]);
   });
 
   it('logs every denial with account, client IP, peer, reason and request id', () => {

@@ -109,6 +109,10 @@ describe('two gateways sharing one Redis', () => {
       const [p50, p99, max] = [percentile(samples, 50), percentile(samples, 99), samples[samples.length - 1]!];
       console.log(`propagation from admin acknowledgement on replica A to enforcement on replica B over ${samples.length} changes: p50 ${p50.toFixed(2)} ms, p99 ${p99.toFixed(2)} ms, max ${max.toFixed(2)} ms`);
       expect(samples).toHaveLength(PROPAGATION_SAMPLES);
+      // Replica B measured the same thing itself: changes published by A, enforced here.
+      const metrics = await (await fetch(`${b.adminUrl}/metrics`)).text();
+      expect(Number(/^allowgate_propagation_lag_seconds_count (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(PROPAGATION_SAMPLES);
+      expect(metrics).toMatch(/^allowgate_store_up\{store="redis"\} 1$/m);
     } finally {
       stranger.close();
     }
@@ -211,6 +215,7 @@ describe('Redis lost mid-traffic', () => {
       const ready = await readyz(gw);
       expect(ready.status).toBe(200);
       expect(ready.body.store).toMatchObject({ state: 'down', canEnforce: true });
+      expect(await (await fetch(`${gw.adminUrl}/metrics`)).text()).toMatch(/^allowgate_store_up\{store="redis"\} 0$/m);
     }
     // An account never seen: closed refuses with 503, open forwards and says so in its log.
     const refused = await send(`${closed.url}/x`, { headers: { 'x-auth-id': 'ACNEW' }, localAddress: OFFICE });
