@@ -8,6 +8,8 @@ const REQUEST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0
 /** The gateway's own work is microseconds when warm: buckets resolve 10 µs to 100 ms. */
 const OVERHEAD_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1];
 const STORE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+/** News of a change normally arrives in milliseconds; the tail matters up to a sweep interval. */
+const PROPAGATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const COMPILE_BUCKETS = [0.00001, 0.0001, 0.001, 0.01, 0.1, 0.5, 1, 2.5, 5];
 
 export interface MetricsSources {
@@ -57,7 +59,7 @@ export class Metrics {
     this.#compileDuration = new Histogram({ name: 'allowgate_compile_duration_seconds', help: 'Time to compile one account\'s list into its trie.', buckets: COMPILE_BUCKETS, registers });
     this.#storeDuration = new Histogram({ name: 'allowgate_store_operation_duration_seconds', help: 'Store operations by kind.', labelNames: ['operation'], buckets: STORE_BUCKETS, registers });
     this.#storeErrors = new Counter({ name: 'allowgate_store_errors_total', help: 'Store operations that failed, by kind.', labelNames: ['operation'], registers });
-    this.#propagationLag = new Histogram({ name: 'allowgate_propagation_lag_seconds', help: 'Time from a change\'s publication by any replica to its enforcement here.', buckets: STORE_BUCKETS, registers });
+    this.#propagationLag = new Histogram({ name: 'allowgate_propagation_lag_seconds', help: 'Time from a change\'s publication by any replica to its enforcement here.', buckets: PROPAGATION_BUCKETS, registers });
     this.#adminRequests = new Counter({ name: 'allowgate_admin_requests_total', help: 'Management API requests by route template, method and status.', labelNames: ['route', 'method', 'status'], registers });
     this.#lockoutWarnings = new Counter({ name: 'allowgate_lockout_warnings_total', help: 'Recently seen callers reported as newly blocked by a list change.', registers });
     this.#validationRefusals = new Counter({ name: 'allowgate_validation_refusals_total', help: 'List changes refused, by reason.', labelNames: ['reason'], registers });
