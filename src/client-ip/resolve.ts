@@ -17,6 +17,7 @@
  */
 
 import { refusal } from '../http/refusal.ts';
+import { isHeaderName } from '../http/header-name.ts';
 import { formatIp, parseIpInto, type Family } from '../ip/address.ts';
 import { clip, wordMask, type Cidr } from '../ip/cidr.ts';
 import { createSpans, splitForwarded, splitXForwardedFor, type Spans } from './chain.ts';
@@ -156,18 +157,6 @@ export function compileClientIpResolver(config: ClientIpConfig): ClientIpResolve
     // Every header line yields at least one entry, so only an absent header gets here.
     return missing(header, peerFamily, peerWords);
   };
-}
-
-/** Compares a raw header name with a lower-case one, without allocating a lower-cased copy. */
-function isHeaderName(name: string, lower: string): boolean {
-  if (name.length !== lower.length) return false;
-  for (let i = 0; i < lower.length; i++) {
-    const want = lower.charCodeAt(i);
-    const got = name.charCodeAt(i);
-    // Folding with 0x20 is only sound for letters: it would also map CR to '-'.
-    if (got !== want && !(want >= 97 && want <= 122 && (got | 0x20) === want)) return false;
-  }
-  return true;
 }
 
 function found(family: Family, words: Uint32Array, fromHeader: boolean): ClientIpResult {

@@ -5,7 +5,7 @@ import type { IdentityResult, RequestView } from '../identity/types.ts';
 import { formatIp, parseIp, type IpAddress } from '../ip/address.ts';
 import type { CompiledList } from '../policy/compile.ts';
 import { decideForAccount, decideGlobalOnly, type Decision, type PolicyDefaults } from '../policy/decide.ts';
-import { isRefusal, type PolicyLookup, type PolicyResolver } from '../policy/resolve.ts';
+import { isRefusal, type PolicyResolver } from '../policy/resolve.ts';
 import { requestIdFrom } from './request-id.ts';
 
 /**
@@ -61,33 +61,33 @@ export class Gatekeeper {
     const parts = this.#parts;
     const requestId = requestIdFrom(req.rawHeaders);
     const remote = socketAddress(req.remoteAddress);
-    const peerIp = remote === undefined ? null : parseIp(remote);
-    const peer = peerIp === null ? String(remote) : formatIp(peerIp);
+    const peer = peerText(remote);
     const exempt = parts.isExempt(req.url);
     const client = parts.clientIp(remote, req.rawHeaders);
     // A trusted peer whose chain was refused is not vouched for: its headers are not passed on.
-    const base = { requestId, peer, peerTrusted: client.ok && client.fromHeader };
+    const peerTrusted = client.ok && client.fromHeader;
 
-    if (exempt) return { ...base, client: client.ok ? formatIp(client.ip) : null, account: null, verdict: 'exempt', reason: 'exempt_path', entryId: null, refusal: null };
-    if (!client.ok) return { ...base, client: null, account: null, verdict: 'deny', reason: client.refusal.reason, entryId: null, refusal: client.refusal };
+    if (exempt) return checked(requestId, peer, peerTrusted, client.ok ? clientText(client.ip, client.fromHeader, peer) : null, null, 'exempt', 'exempt_path', null, null);
+    if (!client.ok) return checked(requestId, peer, peerTrusted, null, null, 'deny', client.refusal.reason, null, client.refusal);
 
     const ip = client.ip;
-    const clientText = formatIp(ip);
-    const facts = { ...base, client: clientText };
+    const text = clientText(ip, client.fromHeader, peer);
     const identity = parts.identity(req);
     if (identity.kind === 'refused') {
-      return { ...facts, account: null, verdict: 'deny', reason: identity.refusal.reason, entryId: null, refusal: identity.refusal };
+      return checked(requestId, peer, peerTrusted, text, null, 'deny', identity.refusal.reason, null, identity.refusal);
     }
     if (identity.kind === 'anonymous') {
       switch (parts.anonymous) {
         case 'pass':
-          return { ...facts, account: null, verdict: 'anonymous', reason: 'no_credentials', entryId: null, refusal: null };
+          return checked(requestId, peer, peerTrusted, text, null, 'anonymous', 'no_credentials', null, null);
         case 'deny':
-          return { ...facts, account: null, verdict: 'deny', reason: 'missing_credentials', entryId: null, refusal: refusal(401, 'missing_credentials', 'the request carries no credentials the gateway recognizes; send the account\'s credentials') };
+          return checked(requestId, peer, peerTrusted, text, null, 'deny', 'missing_credentials', null, MISSING_CREDENTIALS);
         case 'global': {
           const global = parts.policy.global();
-          const finish = (g: Global): Checked => conclude(facts, null, ip, decideGlobalOnly(ip.family, ip.words, g, parts.defaults));
-          return global instanceof Promise ? global.then(finish, (error: unknown) => unavailable(facts, null, error, parts.onStoreUnavailable)) : finish(global);
+          const finish = (g: Global): Checked => conclude(requestId, peer, peerTrusted, text, null, decideGlobalOnly(ip.family, ip.words, g, parts.defaults));
+          return global instanceof Promise
+            ? global.then(finish, (error: unknown) => unavailable(requestId, peer, peerTrusted, text, null, error, parts.onStoreUnavailable))
+            : finish(global);
         }
       }
     }
@@ -95,15 +95,45 @@ export class Gatekeeper {
     const account = identity.account;
     const global = parts.policy.global();
     const lookup = parts.policy.resolve(account);
-    const finish = (g: Global, l: PolicyLookup): Checked => {
-      if (isRefusal(l)) return { ...facts, account, verdict: 'error', reason: l.reason, entryId: null, refusal: l };
-      return conclude(facts, account, ip, decideForAccount(ip.family, ip.words, g, l));
-    };
-    if (global instanceof Promise || lookup instanceof Promise) {
-      return Promise.all([global, lookup]).then(([g, l]) => finish(g, l), (error: unknown) => unavailable(facts, account, error, parts.onStoreUnavailable));
+    if (!(global instanceof Promise) && !(lookup instanceof Promise)) {
+      if (isRefusal(lookup)) return checked(requestId, peer, peerTrusted, text, account, 'error', lookup.reason, null, lookup);
+      return conclude(requestId, peer, peerTrusted, text, account, decideForAccount(ip.family, ip.words, global, lookup));
     }
-    return finish(global, lookup);
+    // Not cached: the only path that waits (on the store).
+    return Promise.all([global, lookup]).then(
+      ([g, l]) => isRefusal(l)
+        ? checked(requestId, peer, peerTrusted, text, account, 'error', l.reason, null, l)
+        : conclude(requestId, peer, peerTrusted, text, account, decideForAccount(ip.family, ip.words, g, l)),
+      (error: unknown) => unavailable(requestId, peer, peerTrusted, text, account, error, parts.onStoreUnavailable),
+    );
   }
+}
+
+const MISSING_CREDENTIALS = refusal(401, 'missing_credentials', 'the request carries no credentials the gateway recognizes; send the account\'s credentials');
+
+/** Every Checked is built here, so they all share one shape (the request path stays monomorphic). */
+function checked(
+  requestId: string, peer: string, peerTrusted: boolean, client: string | null, account: string | null,
+  verdict: Verdict, reason: string, entryId: string | null, refused: Refusal | null,
+): Checked {
+  return { requestId, peer, peerTrusted, client, account, verdict, reason, entryId, refusal: refused };
+}
+
+/**
+ * The peer in canonical text. The kernel already writes IPv4 peers canonically, so the common
+ * case returns the string it was given; IPv4-mapped and IPv6 peers are parsed and rewritten.
+ */
+function peerText(remote: string | undefined): string {
+  if (remote === undefined) return 'undefined';
+  if (remote.indexOf(':') < 0) return remote;
+  if (remote.startsWith('::ffff:') && remote.indexOf(':', 7) < 0) return remote.slice(7);
+  const ip = parseIp(remote);
+  return ip === null ? remote : formatIp(ip);
+}
+
+/** A client that is the peer has the peer's text already. */
+function clientText(ip: IpAddress, fromHeader: boolean, peer: string): string {
+  return fromHeader ? formatIp(ip) : peer;
 }
 
 /**
@@ -117,13 +147,11 @@ function socketAddress(address: string | undefined): string | undefined {
   return zone < 0 ? address : address.slice(0, zone);
 }
 
-type Facts = Pick<Checked, 'requestId' | 'peer' | 'peerTrusted' | 'client'>;
-
-function conclude(facts: Facts, account: string | null, ip: IpAddress, decision: Decision): Checked {
+function conclude(requestId: string, peer: string, peerTrusted: boolean, client: string, account: string | null, decision: Decision): Checked {
   const entryId = decision.source !== null && decision.slot >= 0 ? decision.source.trie.idOf(decision.slot) : null;
-  const verdict: Verdict = decision.outcome;
-  if (decision.outcome !== 'deny') return { ...facts, account, verdict, reason: decision.reason, entryId, refusal: null };
-  return { ...facts, account, verdict, reason: decision.reason, entryId, refusal: refusal(403, decision.reason, denialMessage(formatIp(ip), account, decision, entryId)) };
+  if (decision.outcome !== 'deny') return checked(requestId, peer, peerTrusted, client, account, decision.outcome, decision.reason, entryId, null);
+  const refused = refusal(403, decision.reason, denialMessage(client, account, decision, entryId));
+  return checked(requestId, peer, peerTrusted, client, account, 'deny', decision.reason, entryId, refused);
 }
 
 function denialMessage(ip: string, account: string | null, decision: Decision, entryId: string | null): string {
@@ -138,15 +166,9 @@ function denialMessage(ip: string, account: string | null, decision: Decision, e
  * the store. Closed (the default) refuses rather than forward unchecked; open forwards, and says
  * so in the access log.
  */
-function unavailable(facts: Facts, account: string | null, error: unknown, policy: StoreUnavailablePolicy): Checked {
-  if (policy === 'open') return { ...facts, account, verdict: 'fail_open', reason: 'store_unavailable', entryId: null, refusal: null };
+function unavailable(requestId: string, peer: string, peerTrusted: boolean, client: string, account: string | null, error: unknown, policy: StoreUnavailablePolicy): Checked {
+  if (policy === 'open') return checked(requestId, peer, peerTrusted, client, account, 'fail_open', 'store_unavailable', null, null);
   const detail = error instanceof Error ? error.message : String(error);
-  return {
-    ...facts,
-    account,
-    verdict: 'error',
-    reason: 'store_unavailable',
-    entryId: null,
-    refusal: refusal(503, 'store_unavailable', `the access list for this request could not be loaded: the store is unavailable (${detail}); retry shortly`),
-  };
+  const refused = refusal(503, 'store_unavailable', `the access list for this request could not be loaded: the store is unavailable (${detail}); retry shortly`);
+  return checked(requestId, peer, peerTrusted, client, account, 'error', 'store_unavailable', null, refused);
 }

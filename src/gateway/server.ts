@@ -44,6 +44,16 @@ export function sendRefusal(res: ServerResponse, refused: Refusal, requestId: st
   res.end(body);
 }
 
+const EXCHANGE = Symbol('allowgate.exchange');
+
+interface Exchange {
+  readonly req: IncomingMessage;
+  readonly checked: Checked;
+  readonly start: number;
+}
+
+type TrackedResponse = ServerResponse & { [EXCHANGE]?: Exchange };
+
 export interface GatewayServer {
   readonly server: Server;
   /**
@@ -66,14 +76,22 @@ export function createGatewayServer(parts: ProxyServerParts): GatewayServer {
     requireHostHeader: true,
   });
 
+  // One listener for every response: the exchange rides on the response object, so no closure
+  // is made per request.
+  function onClose(this: TrackedResponse): void {
+    const exchange = this[EXCHANGE]!;
+    observer.finished(exchange.req, exchange.checked, this.statusCode, (performance.now() - exchange.start) / 1000);
+  }
+
   const onChecked = (req: IncomingMessage, res: ServerResponse, checked: Checked, start: number): void => {
     observer.decided(req, checked, (performance.now() - start) / 1000);
-    res.once('close', () => observer.finished(req, checked, res.statusCode, (performance.now() - start) / 1000));
+    (res as TrackedResponse)[EXCHANGE] = { req, checked, start };
+    res.on('close', onClose);
     if (checked.refusal !== null) {
       sendRefusal(res, checked.refusal, checked.requestId);
       return;
     }
-    parts.http.forward(req, res, { peer: checked.peer, peerTrusted: checked.peerTrusted, requestId: checked.requestId });
+    parts.http.forward(req, res, checked);
   };
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {

@@ -2,6 +2,7 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom
 import type { CacheStats } from '../policy/cache.ts';
 import type { UpstreamErrorKind } from '../proxy/upstream-error.ts';
 import type { StoreState } from '../store/store.ts';
+import { HotCounter, HotHistogram, type HistogramCell } from './hot-metrics.ts';
 
 /** Whole-request buckets (seconds): from half a millisecond to ten seconds. */
 const REQUEST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -10,6 +11,7 @@ const OVERHEAD_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0
 const STORE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
 /** News of a change normally arrives in milliseconds; the tail matters up to a sweep interval. */
 const PROPAGATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
 const COMPILE_BUCKETS = [0.00001, 0.0001, 0.001, 0.01, 0.1, 0.5, 1, 2.5, 5];
 
 export interface MetricsSources {
@@ -19,8 +21,6 @@ export interface MetricsSources {
   lastSync(): number | null;
 }
 
-/** A child of a labelled counter, cached so the request path does not rebuild label maps. */
-type Inc = { inc(value?: number): void };
 
 /**
  * Every metric the gateway exports, in one registry, named by Prometheus conventions
@@ -30,13 +30,14 @@ type Inc = { inc(value?: number): void };
 export class Metrics {
   readonly registry = new Registry();
   readonly #accounts: ReadonlySet<string>;
-  readonly #requests: Counter<'decision' | 'reason'>;
-  readonly #requestChildren = new Map<string, Inc>();
-  readonly #accountRequests: Counter<'account' | 'decision'>;
-  readonly #requestDuration: Histogram<'decision'>;
-  readonly #decisionDuration: Histogram;
+  // Request-path metrics: label cells resolved once, no label hashing per request.
+  readonly #requests: HotCounter;
+  readonly #accountRequests: HotCounter;
+  readonly #requestDuration: HotHistogram;
+  readonly #decisionDuration: HotHistogram;
+  readonly #overheadCell: HistogramCell;
   readonly #upstreamErrors: Counter<'kind'>;
-  readonly #upstreamResponses: Counter<'status_class'>;
+  readonly #upstreamResponses: HotCounter;
   readonly #compileDuration: Histogram;
   readonly #storeDuration: Histogram<'operation'>;
   readonly #storeErrors: Counter<'operation'>;
@@ -50,12 +51,13 @@ export class Metrics {
     this.#accounts = new Set(options.accounts ?? []);
     collectDefaultMetrics({ register: this.registry });
 
-    this.#requests = new Counter({ name: 'allowgate_requests_total', help: 'Requests and upgrades checked, by decision and reason.', labelNames: ['decision', 'reason'], registers });
-    this.#accountRequests = new Counter({ name: 'allowgate_account_requests_total', help: 'Requests of the accounts listed in metrics.accounts, by decision.', labelNames: ['account', 'decision'], registers });
-    this.#requestDuration = new Histogram({ name: 'allowgate_request_duration_seconds', help: 'Time from a request\'s arrival to the end of its response, by decision.', labelNames: ['decision'], buckets: REQUEST_BUCKETS, registers });
-    this.#decisionDuration = new Histogram({ name: 'allowgate_decision_duration_seconds', help: 'Gateway overhead: time from a request\'s arrival to its decision, before any upstream work.', buckets: OVERHEAD_BUCKETS, registers });
+    this.#requests = new HotCounter({ name: 'allowgate_requests_total', help: 'Requests and upgrades checked, by decision and reason.', labelNames: ['decision', 'reason'], registers });
+    this.#accountRequests = new HotCounter({ name: 'allowgate_account_requests_total', help: 'Requests of the accounts listed in metrics.accounts, by decision.', labelNames: ['account', 'decision'], registers });
+    this.#requestDuration = new HotHistogram({ name: 'allowgate_request_duration_seconds', help: 'Time from a request\'s arrival to the end of its response, by decision.', labelNames: ['decision'], buckets: REQUEST_BUCKETS, registers });
+    this.#decisionDuration = new HotHistogram({ name: 'allowgate_decision_duration_seconds', help: 'Gateway overhead: time from a request\'s arrival to its decision, before any upstream work.', buckets: OVERHEAD_BUCKETS, registers });
+    this.#overheadCell = this.#decisionDuration.cell();
     this.#upstreamErrors = new Counter({ name: 'allowgate_upstream_errors_total', help: 'Upstream exchanges that failed, by kind (refused, reset, timeout, other).', labelNames: ['kind'], registers });
-    this.#upstreamResponses = new Counter({ name: 'allowgate_upstream_responses_total', help: 'Upstream responses by status class.', labelNames: ['status_class'], registers });
+    this.#upstreamResponses = new HotCounter({ name: 'allowgate_upstream_responses_total', help: 'Upstream responses by status class.', labelNames: ['status_class'], registers });
     this.#compileDuration = new Histogram({ name: 'allowgate_compile_duration_seconds', help: 'Time to compile one account\'s list into its trie.', buckets: COMPILE_BUCKETS, registers });
     this.#storeDuration = new Histogram({ name: 'allowgate_store_operation_duration_seconds', help: 'Store operations by kind.', labelNames: ['operation'], buckets: STORE_BUCKETS, registers });
     this.#storeErrors = new Counter({ name: 'allowgate_store_errors_total', help: 'Store operations that failed, by kind.', labelNames: ['operation'], registers });
@@ -99,19 +101,13 @@ export class Metrics {
 
   /** One checked request: counted by decision and reason (and account, when opted in). */
   decided(decision: string, reason: string, account: string | null, overheadSeconds: number): void {
-    const key = `${decision}\u0000${reason}`;
-    let child = this.#requestChildren.get(key);
-    if (child === undefined) {
-      child = this.#requests.labels(decision, reason);
-      this.#requestChildren.set(key, child);
-    }
-    child.inc();
-    this.#decisionDuration.observe(overheadSeconds);
-    if (account !== null && this.#accounts.has(account)) this.#accountRequests.inc({ account, decision });
+    this.#requests.cell(decision, reason).value++;
+    this.#decisionDuration.observe(this.#overheadCell, overheadSeconds);
+    if (account !== null && this.#accounts.has(account)) this.#accountRequests.cell(account, decision).value++;
   }
 
   finished(decision: string, seconds: number): void {
-    this.#requestDuration.observe({ decision }, seconds);
+    this.#requestDuration.observe(this.#requestDuration.cell(decision), seconds);
   }
 
   upstreamError(kind: UpstreamErrorKind): void {
@@ -119,7 +115,7 @@ export class Metrics {
   }
 
   upstreamResponse(status: number): void {
-    this.#upstreamResponses.inc({ status_class: `${Math.floor(status / 100)}xx` });
+    this.#upstreamResponses.cell(STATUS_CLASSES[Math.floor(status / 100)] ?? 'other').value++;
   }
 
   compiled(seconds: number): void {

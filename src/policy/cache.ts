@@ -46,7 +46,8 @@ export class PolicyCache {
   readonly #store: AclStore;
   readonly #now: () => number;
   readonly #limits: CacheLimits;
-  readonly #lists = new Map<string, CompiledList | null>();
+  // In insertion order; `used` is the CLOCK bit (see #insert).
+  readonly #lists = new Map<string, Slot>();
   readonly #stale = new Map<string, CompiledList | null>();
   readonly #loading = new Map<string, Promise<CompiledList | null>>();
   readonly #unsubscribe: () => void;
@@ -69,21 +70,21 @@ export class PolicyCache {
 
   /** The compiled list, `null` when the account has none, `undefined` when not cached (or stale). */
   peek(account: string): CompiledList | null | undefined {
-    const list = this.#lists.get(account);
-    if (list === undefined) {
+    const slot = this.#lists.get(account);
+    if (slot === undefined) {
       this.#misses++;
       return undefined;
     }
-    if (list !== null && list.validUntil <= this.#now()) {
+    const list = slot.list;
+    // Only a list with a temporary entry has a finite validUntil: the others never read the clock.
+    if (list !== null && list.validUntil !== Number.POSITIVE_INFINITY && list.validUntil <= this.#now()) {
       // An entry expired since compilation: recompile rather than enforce it past its time.
       this.invalidate(account);
       this.#misses++;
       return undefined;
     }
     this.#hits++;
-    // Most recently used last: re-inserting moves it to the end of the Map's order.
-    this.#lists.delete(account);
-    this.#lists.set(account, list);
+    slot.used = true;
     return list;
   }
 
@@ -123,7 +124,7 @@ export class PolicyCache {
    * already holds (this replica's own write echoed back by the shared store) changes nothing.
    */
   invalidate(account: string, version?: number): void {
-    const current = this.#lists.get(account);
+    const current = this.#lists.get(account)?.list;
     if (version !== undefined && current !== undefined && current !== null && current.version >= version) return;
     this.#loading.delete(account);
     if (current !== undefined) {
@@ -145,7 +146,7 @@ export class PolicyCache {
     const versions = await this.#store.versions(accounts);
     let repaired = 0;
     for (const account of accounts) {
-      const current = this.#lists.get(account);
+      const current = this.#lists.get(account)?.list;
       if (current === undefined) continue;
       const stored = versions.get(account) ?? 0;
       if ((current?.version ?? 0) !== stored) {
@@ -171,7 +172,7 @@ export class PolicyCache {
   /** What this cache would enforce if the store went away now: current lists, else kept ones. */
   lastKnownGood(): Map<string, CompiledList | null> {
     const out = new Map(this.#stale);
-    for (const [account, list] of this.#lists) out.set(account, list);
+    for (const [account, slot] of this.#lists) out.set(account, slot.list);
     return out;
   }
 
@@ -182,7 +183,7 @@ export class PolicyCache {
 
   stats(): CacheStats {
     let rules = 0;
-    for (const list of this.#lists.values()) rules += list?.trie.ruleCount ?? 0;
+    for (const slot of this.#lists.values()) rules += slot.list?.trie.ruleCount ?? 0;
     return { entries: this.#lists.size, bytes: this.#bytes, hits: this.#hits, misses: this.#misses, evictions: this.#evictions, staleServed: this.#staleServed, rules };
   }
 
@@ -204,15 +205,27 @@ export class PolicyCache {
     return list;
   }
 
+  /**
+   * Eviction is CLOCK, an approximation of least-recently-used that keeps hits cheap: a hit only
+   * sets the slot's `used` bit (reordering a Map on every request costs a delete and an insert).
+   * The oldest slot goes first unless it was used since it last came up, in which case it gets a
+   * second chance at the back of the order with its bit cleared.
+   */
   #insert(account: string, list: CompiledList | null): void {
     this.#changes++;
     const previous = this.#lists.get(account);
-    if (previous !== undefined) this.#remove(account, previous);
-    this.#lists.set(account, list);
+    if (previous !== undefined) this.#remove(account, previous.list);
+    this.#lists.set(account, { list, used: false });
     this.#bytes += sizeOf(list);
     while (this.#lists.size > this.#limits.maxEntries || (this.#bytes > this.#limits.maxBytes && this.#lists.size > 1)) {
-      const [oldest, value] = this.#lists.entries().next().value!;
-      this.#remove(oldest, value);
+      const [oldest, slot] = this.#lists.entries().next().value!;
+      if (slot.used) {
+        slot.used = false;
+        this.#lists.delete(oldest);
+        this.#lists.set(oldest, slot);
+        continue;
+      }
+      this.#remove(oldest, slot.list);
       this.#evictions++;
     }
   }
@@ -221,6 +234,11 @@ export class PolicyCache {
     this.#lists.delete(account);
     this.#bytes -= sizeOf(list);
   }
+}
+
+interface Slot {
+  readonly list: CompiledList | null;
+  used: boolean;
 }
 
 function sizeOf(list: CompiledList | null): number {

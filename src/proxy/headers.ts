@@ -4,6 +4,8 @@
  * the upstream sees the client the gateway checked, never a client's own claim.
  */
 
+import { HeaderNameSet, isHeaderName } from '../http/header-name.ts';
+
 const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization',
   'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings',
@@ -13,6 +15,9 @@ const HOP_BY_HOP = new Set([
 
 /** Forwarding headers the gateway sets itself; a caller's copies are dropped or extended. */
 const FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'forwarded', 'x-real-ip']);
+
+/** Every name the request rewrite treats specially; all other headers pass as they are. */
+const SPECIAL = new HeaderNameSet([...HOP_BY_HOP, ...FORWARDING, 'host']);
 
 export interface ForwardingFacts {
   /** The TCP peer, canonical text. */
@@ -28,10 +33,11 @@ export interface ForwardingFacts {
 function connectionTokens(rawHeaders: readonly string[]): Set<string> | null {
   let tokens: Set<string> | null = null;
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (rawHeaders[i]!.toLowerCase() !== 'connection') continue;
+    if (!isHeaderName(rawHeaders[i]!, 'connection')) continue;
     for (const token of rawHeaders[i + 1]!.split(',')) {
       const name = token.trim().toLowerCase();
-      if (name) (tokens ??= new Set()).add(name);
+      // `keep-alive` and `close` (the usual values) add nothing to drop beyond HOP_BY_HOP.
+      if (name && name !== 'close' && !HOP_BY_HOP.has(name)) (tokens ??= new Set()).add(name);
     }
   }
   return tokens;
@@ -52,17 +58,21 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], facts: For
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const value = rawHeaders[i + 1]!;
-    const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || dropAlso?.has(lower)) continue;
-    if (lower === 'host') {
-      host ??= value;
-      if (facts.upstreamHost !== null) continue;
-    } else if (FORWARDING.has(lower)) {
-      if (!facts.peerTrusted) continue;
-      if (lower === 'x-forwarded-for') { xff = xff === null ? value : `${xff}, ${value}`; continue; }
-      if (lower === 'x-forwarded-proto') { proto ??= value; continue; }
-      if (lower === 'x-forwarded-host') { forwardedHost ??= value; continue; }
-      if (lower === 'x-request-id') continue;
+    // Names listed in Connection are rare, so only then is a lower-cased copy made.
+    if (dropAlso !== null && dropAlso.has(name.toLowerCase())) continue;
+    const special = SPECIAL.match(name);
+    if (special !== null) {
+      if (HOP_BY_HOP.has(special)) continue;
+      if (special === 'host') {
+        host ??= value;
+        if (facts.upstreamHost !== null) continue;
+      } else {
+        if (!facts.peerTrusted) continue;
+        if (special === 'x-forwarded-for') { xff = xff === null ? value : `${xff}, ${value}`; continue; }
+        if (special === 'x-forwarded-proto') { proto ??= value; continue; }
+        if (special === 'x-forwarded-host') { forwardedHost ??= value; continue; }
+        if (special === 'x-request-id') continue;
+      }
     }
     out.push(name, value);
   }

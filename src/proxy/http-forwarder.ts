@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Pool } from 'undici';
+import { isHeaderName } from '../http/header-name.ts';
 import type { Refusal } from '../http/refusal.ts';
 import { downstreamResponseHeaders, upstreamRequestHeaders, type ForwardingFacts } from './headers.ts';
 import { classifyUpstreamError, upstreamRefusal, type UpstreamErrorKind } from './upstream-error.ts';
@@ -52,14 +53,13 @@ export class HttpForwarder {
   }
 
   forward(req: IncomingMessage, res: ServerResponse, facts: Omit<ForwardingFacts, 'upstreamHost'>): void {
-    const headers = upstreamRequestHeaders(req.rawHeaders, { ...facts, upstreamHost: this.#upstreamHost });
-    const hasBody = req.headers['transfer-encoding'] !== undefined || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+    const headers = upstreamRequestHeaders(req.rawHeaders, { peer: facts.peer, peerTrusted: facts.peerTrusted, requestId: facts.requestId, upstreamHost: this.#upstreamHost });
     this.#pool.stream(
       {
         path: req.url ?? '/',
         method: req.method ?? 'GET',
         headers,
-        body: hasBody ? req : null,
+        body: hasBody(req.rawHeaders) ? req : null,
       },
       ({ statusCode, headers: upstreamHeaders }) => {
         this.#hooks.responded?.(statusCode);
@@ -82,4 +82,17 @@ export class HttpForwarder {
   close(): Promise<void> {
     return this.#pool.close();
   }
+}
+
+/**
+ * Whether the request carries a body, read from the raw headers: `req.headers` is built lazily
+ * by Node, and touching it would build the whole header object for two lookups.
+ */
+function hasBody(rawHeaders: readonly string[]): boolean {
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!;
+    if (isHeaderName(name, 'transfer-encoding')) return true;
+    if (isHeaderName(name, 'content-length') && rawHeaders[i + 1] !== '0') return true;
+  }
+  return false;
 }

@@ -135,6 +135,21 @@ describe('PolicyCache bounds', () => {
     expect(store.reads).toBe(4);
   });
 
+  it('keeps a list in use while a stream of one-off accounts passes through (second chance)', async () => {
+    const oneOff = Array.from({ length: 12 }, (_, i) => `X${i}`);
+    const store = await storeWith(['HOT', ...oneOff]);
+    const cache = new PolicyCache(store, Date.now, { maxEntries: 3, maxBytes: Number.MAX_SAFE_INTEGER });
+    await cache.get('HOT');
+    for (const account of oneOff) {
+      expect(cache.peek('HOT')?.account).toBe('HOT');
+      await cache.get(account);
+    }
+    expect(cache.stats()).toMatchObject({ entries: 3, evictions: 10 });
+    expect(cache.peek('HOT')?.account).toBe('HOT');
+    expect(cache.peek('X0')).toBeUndefined();
+    expect(store.reads).toBe(13);
+  });
+
   it('charges trie bytes plus 64 per list, and 64 per negative entry', async () => {
     const store = await storeWith(['A']);
     const cache = new PolicyCache(store, Date.now, { maxEntries: 10, maxBytes: Number.MAX_SAFE_INTEGER });
