@@ -1,3 +1,4 @@
+import { isHeaderName } from '../http/header-name.ts';
 import { refusal } from '../http/refusal.ts';
 import { parseAuthorization } from './authorization.ts';
 import { extractBasicAccount } from './basic.ts';
@@ -108,7 +109,7 @@ function resolveIdentity(plan: Plan, req: RequestView): IdentityResult {
     const name = raw[i]!;
     for (let slot = 0; slot < plan.watched.length; slot++) {
       const wanted = plan.watched[slot]!;
-      if (name.length !== wanted.length || name.toLowerCase() !== wanted) continue;
+      if (!isHeaderName(name, wanted)) continue;
       if (values[slot] !== undefined) return ambiguous(`the ${wanted} header is sent more than once; send it once`);
       values[slot] = raw[i + 1]!;
     }

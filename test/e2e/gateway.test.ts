@@ -1,6 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
+import { createServer, get as httpGet } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
 import { startGateway, type GatewayProcess } from '../support/gateway-process.ts';
@@ -260,6 +261,71 @@ describe('gateway lifecycle', () => {
       await gw.stop();
       await upstream.close();
       dir.remove();
+    }
+  });
+
+  it('streams a large response under backpressure, and ends the upstream exchange when the caller hangs up', async () => {
+    const chunk = Buffer.alloc(64 * 1024, 'a');
+    const chunks = 256; // 16 MiB
+    let endlessClosed = false;
+    const upstream = createServer((req, res) => {
+      if (req.url === '/big') {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(chunk.length * chunks) });
+        let sent = 0;
+        const pump = (): void => {
+          while (sent < chunks) {
+            sent++;
+            if (!res.write(chunk)) return void res.once('drain', pump);
+          }
+          res.end();
+        };
+        pump();
+        return;
+      }
+      // /endless: never finishes on its own.
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      const timer = setInterval(() => res.write('tick\n'), 10);
+      res.on('close', () => {
+        clearInterval(timer);
+        endlessClosed = true;
+      });
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
+    const gw = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: `http://127.0.0.1:${(upstream.address() as AddressInfo).port}` } });
+    try {
+      // A slow reader: paused between chunks, so the gateway has to hold the upstream back.
+      const received = await new Promise<number>((resolve, reject) => {
+        httpGet(`${gw.url}/big`, { localAddress: OFFICE }, (res) => {
+          let bytes = 0;
+          let corrupt = false;
+          res.on('data', (data: Buffer) => {
+            bytes += data.length;
+            if (data.some((b) => b !== 0x61)) corrupt = true;
+            res.pause();
+            setTimeout(() => res.resume(), 1);
+          });
+          res.on('end', () => (corrupt ? reject(new Error('corrupt body')) : resolve(bytes)));
+          res.on('error', reject);
+        }).on('error', reject);
+      });
+      expect(received).toBe(chunk.length * chunks);
+
+      const hungUp = new Promise<void>((resolve, reject) => {
+        const request = httpGet(`${gw.url}/endless`, { localAddress: OFFICE }, (res) => {
+          res.once('data', () => {
+            request.destroy();
+            resolve();
+          });
+        });
+        request.on('error', (error) => (request.destroyed ? undefined : reject(error)));
+      });
+      await hungUp;
+      await expect.poll(() => endlessClosed, { timeout: 3_000 }).toBe(true);
+      // The caller left: that is not an upstream failure.
+      expect(gw.logs.filter((line) => String(line['msg']).startsWith('upstream failed'))).toEqual([]);
+    } finally {
+      await gw.stop();
+      await new Promise<void>((resolve) => upstream.close(() => resolve()));
     }
   });
 
