@@ -9,13 +9,13 @@ export function compileExemptMatcher(prefixes: readonly string[]): (url: string)
   if (prefixes.length === 0) return () => false;
   const exact = new Set(prefixes);
   const under = prefixes.map((p) => (p === '/' ? '/' : `${p}/`));
+  // Most requests are under no exempt prefix: they are dismissed before the canonical-form check.
   return (url) => {
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
-    if (!isCanonicalPath(path)) return false;
-    if (exact.has(path)) return true;
-    for (const prefix of under) if (path.startsWith(prefix)) return true;
-    return false;
+    let listed = exact.has(path);
+    for (let i = 0; !listed && i < under.length; i++) listed = path.startsWith(under[i]!);
+    return listed && isCanonicalPath(path);
   };
 }
 

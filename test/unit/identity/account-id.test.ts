@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ACCOUNT_ID_DESCRIPTION, ACCOUNT_ID_PATTERN, isValidAccountId, quoteUntrusted } from '../../../src/identity/account-id.ts';
+import { ACCOUNT_ID_DESCRIPTION, ACCOUNT_ID_MAX_LENGTH, ACCOUNT_ID_PATTERN, isValidAccountId, quoteUntrusted } from '../../../src/identity/account-id.ts';
 
 describe('isValidAccountId', () => {
   it('accepts letters, digits and . _ @ - after a leading letter or digit', () => {
@@ -31,5 +31,22 @@ describe('quoteUntrusted', () => {
     const long = quoteUntrusted('x'.repeat(1000));
     expect(long.length).toBeLessThan(70);
     expect(long.endsWith('…"')).toBe(true);
+  });
+});
+
+describe('isValidAccountId and ACCOUNT_ID_PATTERN', () => {
+  it('agree on every string (the pattern is what schemas publish, the function what requests run)', () => {
+    const pattern = new RegExp(ACCOUNT_ID_PATTERN);
+    const alphabet = 'aZ09._@-/ %+:\u00e9\u0000\n';
+    let seed = 7;
+    const next = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31);
+    for (let n = 0; n < 20_000; n++) {
+      let s = '';
+      const length = next() % 6;
+      for (let i = 0; i < length; i++) s += alphabet[next() % alphabet.length];
+      expect(isValidAccountId(s), JSON.stringify(s)).toBe(pattern.test(s));
+    }
+    expect(isValidAccountId('a'.repeat(ACCOUNT_ID_MAX_LENGTH))).toBe(true);
+    expect(isValidAccountId('a'.repeat(ACCOUNT_ID_MAX_LENGTH + 1))).toBe(false);
   });
 });
