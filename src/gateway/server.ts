@@ -46,6 +46,9 @@ export function sendRefusal(res: ServerResponse, refused: Refusal, requestId: st
 
 const EXCHANGE = Symbol('allowgate.exchange');
 
+/** How often header and request timeouts are checked: their resolution. */
+const CHECKING_INTERVAL_MS = 250;
+
 interface Exchange {
   readonly req: IncomingMessage;
   readonly checked: Checked;
@@ -72,6 +75,9 @@ export function createGatewayServer(parts: ProxyServerParts): GatewayServer {
     headersTimeout: limits.headersTimeoutMs,
     requestTimeout: limits.requestTimeoutMs,
     keepAliveTimeout: limits.keepAliveTimeoutMs,
+    // Node enforces the two timeouts above only when it sweeps its connections (every 30 s by
+    // default), which would let a slow caller hold a connection far past its limit.
+    connectionsCheckingInterval: CHECKING_INTERVAL_MS,
     // A request carrying both Content-Length and Transfer-Encoding is refused by the parser.
     requireHostHeader: true,
   });
@@ -137,6 +143,12 @@ export function createGatewayServer(parts: ProxyServerParts): GatewayServer {
     else proceed(checked);
   });
 
+  // CONNECT never reaches 'request'; without a listener Node would drop the socket unanswered.
+  server.on('connect', (req: IncomingMessage, socket: Duplex) => {
+    socket.on('error', () => socket.destroy());
+    writeRawRefusal(socket, targetRefusal(req)!, requestIdFrom(req.rawHeaders));
+  });
+
   // Malformed requests (bad framing, oversized headers, smuggling attempts) never reach 'request'.
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     if (!socket.writable) {
@@ -148,7 +160,7 @@ export function createGatewayServer(parts: ProxyServerParts): GatewayServer {
     const refused = tooLarge
       ? refusal(431, 'headers_too_large', `request headers exceed ${limits.maxHeaderBytes} bytes`)
       : timeout
-        ? refusal(400, 'request_timeout', 'the request was not received in time')
+        ? refusal(408, 'request_timeout', 'the request was not received in time')
         : refusal(400, 'bad_request', 'the request is not valid HTTP/1.1');
     writeRawRefusal(socket, refused, '');
   });

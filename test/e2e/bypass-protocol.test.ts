@@ -1,0 +1,185 @@
+import { connect } from 'node:net';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
+import { startGateway, type GatewayProcess } from '../support/gateway-process.ts';
+import { scratchDir } from '../support/scratch.ts';
+
+/*
+ * Malformed and hostile HTTP sent byte for byte over a raw socket to the real gateway process:
+ * smuggling probes, open-proxy probes, oversized and slow requests, and path spellings that
+ * try to pass as an exempt path. Each case states what must come back and checks that nothing
+ * the case should stop reached the upstream.
+ */
+
+const OFFICE = '127.0.0.2';
+const STRANGER = '127.0.0.3';
+
+/** Writes `bytes` (optionally in timed pieces) and collects everything until the server closes or `waitMs` passes. */
+function raw(port: number, pieces: readonly (string | { pause: number })[], options: { from?: string; waitMs?: number } = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port, localAddress: options.from ?? STRANGER });
+    let data = '';
+    const done = setTimeout(() => socket.destroy(), options.waitMs ?? 2_000);
+    socket.on('data', (d: Buffer) => { data += d.toString('latin1'); });
+    socket.on('close', () => { clearTimeout(done); resolve(data); });
+    socket.on('error', (error: NodeJS.ErrnoException) => (error.code === 'ECONNRESET' ? undefined : reject(error)));
+    void (async () => {
+      for (const piece of pieces) {
+        if (typeof piece === 'string') socket.write(piece);
+        else await new Promise((r) => setTimeout(r, piece.pause));
+        if (socket.destroyed) return;
+      }
+    })();
+  });
+}
+
+/** The status code and JSON reason of the first response in `text` ('' when none came back). */
+function firstResponse(text: string): { status: number; reason?: string } {
+  const match = /^HTTP\/1\.1 (\d{3}) /.exec(text);
+  if (match === null) return { status: 0 };
+  const reason = /"reason":"([a-z_]+)"/.exec(text)?.[1];
+  return reason === undefined ? { status: Number(match[1]) } : { status: Number(match[1]), reason };
+}
+
+describe('protocol: smuggling, open-proxy and resource-exhaustion probes', () => {
+  let upstream: EchoUpstream;
+  let gw: GatewayProcess;
+  const dir = scratchDir();
+
+  beforeAll(async () => {
+    upstream = await startEchoUpstream();
+    const config = join(dir.path, 'allowgate.yaml');
+    writeFileSync(config, 'identity:\n  anonymous: deny\n  exemptPaths: [/health]\nlimits:\n  headersTimeoutMs: 1000\n  requestTimeoutMs: 1500\n');
+    gw = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config } });
+    expect((await gw.admin('POST', '/v1/accounts/AC1/ip-acl', { ip_address: `${OFFICE}/32` })).status).toBe(201);
+  });
+
+  afterAll(async () => {
+    await gw?.stop();
+    await upstream?.close();
+    dir.remove();
+  });
+
+  const seen = (marker: string): boolean => upstream.seen.some((r) => r.url.includes(marker));
+
+  it('refuses Content-Length together with Transfer-Encoding (CL.TE), smuggling nothing', async () => {
+    const smuggled = 'GET /smuggled-clte HTTP/1.1\r\nHost: gw\r\n\r\n';
+    const body = `0\r\n\r\n${smuggled}`;
+    const text = await raw(gw.port, [`POST /a HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\nContent-Length: ${body.length}\r\nTransfer-Encoding: chunked\r\n\r\n${body}`], { from: OFFICE });
+    expect(firstResponse(text)).toEqual({ status: 400, reason: 'bad_request' });
+    expect(seen('/smuggled-clte')).toBe(false);
+  });
+
+  it('refuses two different Content-Length values', async () => {
+    const text = await raw(gw.port, ['POST /a HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\nContent-Length: 5\r\nContent-Length: 40\r\n\r\nhello'], { from: OFFICE });
+    expect(firstResponse(text)).toEqual({ status: 400, reason: 'bad_request' });
+  });
+
+  it('refuses an obsolete line folding (obs-fold) that could hide a second header value', async () => {
+    const text = await raw(gw.port, ['GET /fold HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\n X-Auth-ID: AC2\r\n\r\n'], { from: OFFICE });
+    expect(firstResponse(text)).toEqual({ status: 400, reason: 'bad_request' });
+    expect(seen('/fold')).toBe(false);
+  });
+
+  it('refuses a chunked body with a bad chunk size', async () => {
+    const text = await raw(gw.port, ['POST /chunk HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n'], { from: OFFICE });
+    expect(firstResponse(text).status).toBe(400);
+  });
+
+  it('refuses absolute-form targets: never an open proxy', async () => {
+    const text = await raw(gw.port, ['GET http://evil.example/steal HTTP/1.1\r\nHost: evil.example\r\nX-Auth-ID: AC1\r\n\r\n'], { from: OFFICE });
+    expect(firstResponse(text)).toEqual({ status: 400, reason: 'invalid_request_target' });
+    expect(seen('/steal')).toBe(false);
+  });
+
+  it('refuses CONNECT: never a tunnel', async () => {
+    const text = await raw(gw.port, ['CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\nX-Auth-ID: AC1\r\n\r\n'], { from: OFFICE });
+    expect(firstResponse(text)).toEqual({ status: 405, reason: 'method_not_allowed' });
+  });
+
+  it('refuses the asterisk-form target (OPTIONS *)', async () => {
+    const text = await raw(gw.port, ['OPTIONS * HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\n\r\n'], { from: OFFICE });
+    expect(firstResponse(text)).toEqual({ status: 400, reason: 'invalid_request_target' });
+  });
+
+  it('refuses headers over the size limit with 431', async () => {
+    const text = await raw(gw.port, [`GET /big HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\nX-Pad: ${'a'.repeat(20_000)}\r\n\r\n`], { from: OFFICE });
+    expect(firstResponse(text)).toEqual({ status: 431, reason: 'headers_too_large' });
+    expect(seen('/big')).toBe(false);
+  });
+
+  it('refuses thousands of tiny headers, so none can hide past Node\'s 2,000-header cut', async () => {
+    // Node charges overhead per header line, so 3,000 three-byte headers exceed 16 KiB.
+    const filler = 'a:1\r\n'.repeat(3_000);
+    const text = await raw(gw.port, [`GET /many HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\n${filler}X-Auth-ID: AC2\r\n\r\n`], { from: STRANGER });
+    expect(firstResponse(text)).toEqual({ status: 431, reason: 'headers_too_large' });
+    expect(seen('/many')).toBe(false);
+  });
+
+  it('drops a caller that sends its headers too slowly (slowloris)', async () => {
+    const started = Date.now();
+    const text = await raw(gw.port, ['GET /slow-headers HTTP/1.1\r\nHost: gw\r\n', { pause: 800 }, 'X-A: 1\r\n', { pause: 800 }, 'X-B: 1\r\n', { pause: 800 }, 'X-C: 1\r\n'], { from: OFFICE, waitMs: 5_000 });
+    expect(firstResponse(text)).toEqual({ status: 408, reason: 'request_timeout' });
+    expect(Date.now() - started).toBeLessThan(4_500);
+    expect(seen('/slow-headers')).toBe(false);
+  });
+
+  it('ends an exchange whose body never finishes arriving', async () => {
+    const started = Date.now();
+    const text = await raw(gw.port, ['POST /slow-body HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\nContent-Length: 100\r\n\r\nonly-part'], { from: OFFICE, waitMs: 6_000 });
+    expect(Date.now() - started).toBeLessThan(5_500);
+    // The request was already streaming to the upstream when the body stalled: the caller is
+    // told it timed out, and the upstream sees its request end unfinished.
+    expect(firstResponse(text)).toEqual({ status: 408, reason: 'request_timeout' });
+  });
+
+  it('refuses a WebSocket upgrade from a denied address on the raw socket', async () => {
+    const text = await raw(gw.port, ['GET /ws HTTP/1.1\r\nHost: gw\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nX-Auth-ID: AC1\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'], { from: STRANGER });
+    expect(firstResponse(text)).toEqual({ status: 403, reason: 'ip_not_allowed' });
+  });
+
+  it('stayed up through all of it', async () => {
+    expect(gw.child.exitCode).toBeNull();
+    expect((await gw.admin('GET', '/healthz')).status).toBe(200);
+  });
+});
+
+describe('paths: no spelling of a protected route passes as exempt', () => {
+  let upstream: EchoUpstream;
+  let gw: GatewayProcess;
+  const dir = scratchDir();
+
+  beforeAll(async () => {
+    upstream = await startEchoUpstream();
+    const config = join(dir.path, 'allowgate.yaml');
+    writeFileSync(config, 'identity:\n  anonymous: deny\n  exemptPaths: [/health]\n');
+    gw = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config } });
+  });
+
+  afterAll(async () => {
+    await gw?.stop();
+    await upstream?.close();
+    dir.remove();
+  });
+
+  // Without credentials, anything not exempt is 401 missing_credentials.
+  const EXEMPT = ['/health', '/health/live', '/health?probe=1'];
+  const NOT_EXEMPT = [
+    '/health/../v1/secret', '/health/%2e%2e/v1/secret', '/health/%2E%2E/v1/secret', '/health/.%2e/v1/secret',
+    '/health%2f..%2fv1/secret', '/health/..%2fv1/secret', '//health/../v1/secret', '/health//../v1/secret',
+    '/./health/../v1/secret', '/health/./../v1/secret', '/HEALTH', '/Health/x', '/health./', '/health.', '/health..',
+    '/health;x=1', '/health\\..\\v1\\secret', '/healthz', '/health-admin', '/v1/health', '/health%00', '/health%20',
+  ];
+
+  it.each(EXEMPT)('%s is exempt', async (path) => {
+    const text = await raw(gw.port, [`GET ${path} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n`]);
+    expect(firstResponse(text).status).toBe(200);
+  });
+
+  it.each(NOT_EXEMPT)('%s goes through the full checks', async (path) => {
+    const text = await raw(gw.port, [`GET ${path} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n`]);
+    expect(firstResponse(text), path).toEqual({ status: 401, reason: 'missing_credentials' });
+  });
+});
