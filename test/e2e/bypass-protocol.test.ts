@@ -43,79 +43,67 @@ function firstResponse(text: string): { status: number; reason?: string } {
   return reason === undefined ? { status: Number(match[1]) } : { status: Number(match[1]), reason };
 }
 
+// One gateway for the whole file: anonymous callers are refused (401), /health is exempt.
+let upstream: EchoUpstream;
+let gw: GatewayProcess;
+const dir = scratchDir();
+
+beforeAll(async () => {
+  upstream = await startEchoUpstream();
+  const config = join(dir.path, 'allowgate.yaml');
+  writeFileSync(config, 'identity:\n  anonymous: deny\n  exemptPaths: [/health]\nlimits:\n  headersTimeoutMs: 1000\n  requestTimeoutMs: 1500\n');
+  gw = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config } });
+  expect((await gw.admin('POST', '/v1/accounts/AC1/ip-acl', { ip_address: `${OFFICE}/32` })).status).toBe(201);
+});
+
+afterAll(async () => {
+  await gw?.stop();
+  await upstream?.close();
+  dir.remove();
+});
+
 describe('protocol: smuggling, open-proxy and resource-exhaustion probes', () => {
-  let upstream: EchoUpstream;
-  let gw: GatewayProcess;
-  const dir = scratchDir();
-
-  beforeAll(async () => {
-    upstream = await startEchoUpstream();
-    const config = join(dir.path, 'allowgate.yaml');
-    writeFileSync(config, 'identity:\n  anonymous: deny\n  exemptPaths: [/health]\nlimits:\n  headersTimeoutMs: 1000\n  requestTimeoutMs: 1500\n');
-    gw = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config } });
-    expect((await gw.admin('POST', '/v1/accounts/AC1/ip-acl', { ip_address: `${OFFICE}/32` })).status).toBe(201);
-  });
-
-  afterAll(async () => {
-    await gw?.stop();
-    await upstream?.close();
-    dir.remove();
-  });
 
   const seen = (marker: string): boolean => upstream.seen.some((r) => r.url.includes(marker));
 
-  it('refuses Content-Length together with Transfer-Encoding (CL.TE), smuggling nothing', async () => {
-    const smuggled = 'GET /smuggled-clte HTTP/1.1\r\nHost: gw\r\n\r\n';
-    const body = `0\r\n\r\n${smuggled}`;
-    const text = await raw(gw.port, [`POST /a HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\nContent-Length: ${body.length}\r\nTransfer-Encoding: chunked\r\n\r\n${body}`], { from: OFFICE });
-    expect(firstResponse(text)).toEqual({ status: 400, reason: 'bad_request' });
-    expect(seen('/smuggled-clte')).toBe(false);
-  });
+  interface Probe {
+    readonly name: string;
+    readonly request: string;
+    readonly from: string;
+    readonly expected: { status: number; reason?: string };
+    /** A path that must never reach the upstream. */
+    readonly never?: string;
+  }
+  const clte = `0\r\n\r\nGET /smuggled-clte HTTP/1.1\r\nHost: gw\r\n\r\n`;
+  const PROBES: readonly Probe[] = [
+    { name: 'Content-Length with Transfer-Encoding (CL.TE)', from: OFFICE, never: '/smuggled-clte', expected: { status: 400, reason: 'bad_request' },
+      request: `POST /a HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\nContent-Length: ${clte.length}\r\nTransfer-Encoding: chunked\r\n\r\n${clte}` },
+    { name: 'two different Content-Length values', from: OFFICE, expected: { status: 400, reason: 'bad_request' },
+      request: 'POST /a HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\nContent-Length: 5\r\nContent-Length: 40\r\n\r\nhello' },
+    { name: 'obsolete line folding hiding a second header value', from: OFFICE, never: '/fold', expected: { status: 400, reason: 'bad_request' },
+      request: 'GET /fold HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\n X-Auth-ID: AC2\r\n\r\n' },
+    { name: 'a chunked body with a bad chunk size', from: OFFICE, expected: { status: 400, reason: 'bad_request' },
+      request: 'POST /chunk HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n' },
+    { name: 'an absolute-form target (never an open proxy)', from: OFFICE, never: '/steal', expected: { status: 400, reason: 'invalid_request_target' },
+      request: 'GET http://evil.example/steal HTTP/1.1\r\nHost: evil.example\r\nX-Auth-ID: AC1\r\n\r\n' },
+    { name: 'CONNECT (never a tunnel)', from: OFFICE, expected: { status: 405, reason: 'method_not_allowed' },
+      request: 'CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\nX-Auth-ID: AC1\r\n\r\n' },
+    { name: 'the asterisk-form target (OPTIONS *)', from: OFFICE, expected: { status: 400, reason: 'invalid_request_target' },
+      request: 'OPTIONS * HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\n\r\n' },
+    { name: 'headers over the size limit', from: OFFICE, never: '/big', expected: { status: 431, reason: 'headers_too_large' },
+      request: `GET /big HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\nX-Pad: ${'a'.repeat(20_000)}\r\n\r\n` },
+    // Node charges overhead per header line: 3,000 three-byte headers exceed 16 KiB, so none can
+    // hide past Node's 2,000-header cut.
+    { name: 'thousands of tiny headers', from: STRANGER, never: '/many', expected: { status: 431, reason: 'headers_too_large' },
+      request: `GET /many HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\n${'a:1\r\n'.repeat(3_000)}X-Auth-ID: AC2\r\n\r\n` },
+    { name: 'a WebSocket upgrade from a denied address', from: STRANGER, expected: { status: 403, reason: 'ip_not_allowed' },
+      request: 'GET /ws HTTP/1.1\r\nHost: gw\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nX-Auth-ID: AC1\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n' },
+  ];
 
-  it('refuses two different Content-Length values', async () => {
-    const text = await raw(gw.port, ['POST /a HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\nContent-Length: 5\r\nContent-Length: 40\r\n\r\nhello'], { from: OFFICE });
-    expect(firstResponse(text)).toEqual({ status: 400, reason: 'bad_request' });
-  });
-
-  it('refuses an obsolete line folding (obs-fold) that could hide a second header value', async () => {
-    const text = await raw(gw.port, ['GET /fold HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\n X-Auth-ID: AC2\r\n\r\n'], { from: OFFICE });
-    expect(firstResponse(text)).toEqual({ status: 400, reason: 'bad_request' });
-    expect(seen('/fold')).toBe(false);
-  });
-
-  it('refuses a chunked body with a bad chunk size', async () => {
-    const text = await raw(gw.port, ['POST /chunk HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n'], { from: OFFICE });
-    expect(firstResponse(text).status).toBe(400);
-  });
-
-  it('refuses absolute-form targets: never an open proxy', async () => {
-    const text = await raw(gw.port, ['GET http://evil.example/steal HTTP/1.1\r\nHost: evil.example\r\nX-Auth-ID: AC1\r\n\r\n'], { from: OFFICE });
-    expect(firstResponse(text)).toEqual({ status: 400, reason: 'invalid_request_target' });
-    expect(seen('/steal')).toBe(false);
-  });
-
-  it('refuses CONNECT: never a tunnel', async () => {
-    const text = await raw(gw.port, ['CONNECT evil.example:443 HTTP/1.1\r\nHost: evil.example:443\r\nX-Auth-ID: AC1\r\n\r\n'], { from: OFFICE });
-    expect(firstResponse(text)).toEqual({ status: 405, reason: 'method_not_allowed' });
-  });
-
-  it('refuses the asterisk-form target (OPTIONS *)', async () => {
-    const text = await raw(gw.port, ['OPTIONS * HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\n\r\n'], { from: OFFICE });
-    expect(firstResponse(text)).toEqual({ status: 400, reason: 'invalid_request_target' });
-  });
-
-  it('refuses headers over the size limit with 431', async () => {
-    const text = await raw(gw.port, [`GET /big HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\nX-Pad: ${'a'.repeat(20_000)}\r\n\r\n`], { from: OFFICE });
-    expect(firstResponse(text)).toEqual({ status: 431, reason: 'headers_too_large' });
-    expect(seen('/big')).toBe(false);
-  });
-
-  it('refuses thousands of tiny headers, so none can hide past Node\'s 2,000-header cut', async () => {
-    // Node charges overhead per header line, so 3,000 three-byte headers exceed 16 KiB.
-    const filler = 'a:1\r\n'.repeat(3_000);
-    const text = await raw(gw.port, [`GET /many HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\n${filler}X-Auth-ID: AC2\r\n\r\n`], { from: STRANGER });
-    expect(firstResponse(text)).toEqual({ status: 431, reason: 'headers_too_large' });
-    expect(seen('/many')).toBe(false);
+  it.each(PROBES.map((p) => [p.name, p] as const))('refuses %s', async (_name, probe) => {
+    const text = await raw(gw.port, [probe.request], { from: probe.from });
+    expect(firstResponse(text)).toEqual(probe.expected);
+    if (probe.never !== undefined) expect(seen(probe.never)).toBe(false);
   });
 
   it('drops a caller that sends its headers too slowly (slowloris)', async () => {
@@ -135,11 +123,6 @@ describe('protocol: smuggling, open-proxy and resource-exhaustion probes', () =>
     expect(firstResponse(text)).toEqual({ status: 408, reason: 'request_timeout' });
   });
 
-  it('refuses a WebSocket upgrade from a denied address on the raw socket', async () => {
-    const text = await raw(gw.port, ['GET /ws HTTP/1.1\r\nHost: gw\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nX-Auth-ID: AC1\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'], { from: STRANGER });
-    expect(firstResponse(text)).toEqual({ status: 403, reason: 'ip_not_allowed' });
-  });
-
   it('stayed up through all of it', async () => {
     expect(gw.child.exitCode).toBeNull();
     expect((await gw.admin('GET', '/healthz')).status).toBe(200);
@@ -147,23 +130,6 @@ describe('protocol: smuggling, open-proxy and resource-exhaustion probes', () =>
 });
 
 describe('paths: no spelling of a protected route passes as exempt', () => {
-  let upstream: EchoUpstream;
-  let gw: GatewayProcess;
-  const dir = scratchDir();
-
-  beforeAll(async () => {
-    upstream = await startEchoUpstream();
-    const config = join(dir.path, 'allowgate.yaml');
-    writeFileSync(config, 'identity:\n  anonymous: deny\n  exemptPaths: [/health]\n');
-    gw = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config } });
-  });
-
-  afterAll(async () => {
-    await gw?.stop();
-    await upstream?.close();
-    dir.remove();
-  });
-
   // Without credentials, anything not exempt is 401 missing_credentials.
   const EXEMPT = ['/health', '/health/live', '/health?probe=1'];
   const NOT_EXEMPT = [
