@@ -1,194 +1,203 @@
 /**
- * The same upstream measured directly, through bare Node forwarders, through allowgate (a 50-entry
- * list; 10,000 accounts of 50 entries plus a 100,000-entry global list), nginx (one worker,
- * allow/deny + realip) and the usual express stack. The three bare forwarders double as the
- * engine comparison: undici (dispatch and stream) against http-proxy-3 on the same load. Same load for every target, rounds
- * interleaved, medians reported, ratios to the faster bare forwarder.
+ * The same upstream (100-byte JSON, keep-alive) measured (a) directly, (b) through bare undici
+ * forwarders without checks (dispatch: allowgate's engine; stream: undici's documented API),
+ * (c) through allowgate with one 50-entry list, (d) through allowgate with 10,000 accounts of 50
+ * entries plus a 100,000-entry global list (requests spread over the accounts), (e) nginx (one
+ * worker, allow/deny + realip) and (f) express + express-ipfilter + http-proxy-middleware.
+ * Same wrk settings for every target, interleaved rounds, medians, ratios to the faster bare
+ * forwarder.
  *
- *   npm run bench:proxy [-- --quick]
+ *   npm run bench:proxy [-- --quick] [--seconds N] [--rounds N] [--connections N] [--cpu-prof]
+ *
+ * --cpu-prof runs both allowgate processes under `node --cpu-prof` (profiles kept in os.tmpdir())
+ * and prints the functions with the most self time.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { have, load, start, stopAll, waitForPort, type LoadResult, type LoadSettings } from './lib/load.ts';
-import { median, report, verdict, type Table } from './lib/report.ts';
+import { ADMIN_TOKEN, accountNetworks, globalDenyEntries, metric, startAllowgate, writeFileStore, type Allowgate } from './lib/allowgate.ts';
+import { topSelfTime } from './lib/cpuprofile.ts';
+import { ensureExpressStack, startExpressStack } from './lib/express-stack.ts';
+import { startServer, UPSTREAM_BODY } from './lib/forwarders.ts';
+import { startNginx, TRUSTED_PROXIES } from './lib/nginx.ts';
+import { stopAll, workDir } from './lib/processes.ts';
+import { report, verdict, type Table } from './lib/report.ts';
+import { interleavedRounds, loadSettings, loadTitle, preflight, summarize, Wrk, type Summary, type Target } from './lib/wrk.ts';
 
-const BENCH = dirname(fileURLToPath(import.meta.url));
-const ROOT = join(BENCH, '..');
-const quick = process.argv.includes('--quick');
-const settings: LoadSettings = { connections: 50, seconds: quick ? 2 : 5 };
-const ROUNDS = quick ? 1 : 3;
-const node = process.execPath;
-const work = mkdtempSync(join(tmpdir(), 'allowgate-bench-'));
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+const argv = process.argv.slice(2);
+const { settings, rounds, warmupSeconds, quick } = loadSettings(argv);
+const profile = argv.includes('--cpu-prof');
+const ACCOUNTS = 10_000;
+const GLOBAL_ENTRIES = 100_000;
+const HEADERS = { 'X-Auth-ID': 'AC1' };
+const PATH = '/v1/resource';
+
 const notes: string[] = [];
-
-interface Target {
-  readonly key: string;
-  readonly label: string;
-  readonly port: number;
-  readonly header?: string;
-  readonly accounts?: number;
-}
-
-const UPSTREAM = 18100;
-const targets: Target[] = [];
-
-// ---- the lists -----------------------------------------------------------------------------------
-
-const STAMP = '2026-01-01T00:00:00.000Z';
-const entry = (id: string, cidr: string, action: 'allow' | 'deny' = 'allow') =>
-  ({ id, ipAddress: cidr, cidrs: [cidr], action, description: '', enabled: true, createdAt: STAMP, updatedAt: STAMP });
-/** 127.0.0.0/8 (the load generator) plus 49 public /24s, distinct per account. */
-const accountEntries = (n: number) => [entry(`e${n}-0`, '127.0.0.0/8'),
-  ...Array.from({ length: 49 }, (_, k) => entry(`e${n}-${k + 1}`, `${20 + k}.${(n >> 8) & 255}.${n & 255}.0/24`))];
-const record = (account: string, entries: unknown[]) => ({ account, version: 1, settings: {}, entries });
-
-function storeFile(name: string, accounts: number, globalEntries: number): string {
-  const all: Record<string, unknown> = {};
-  for (let n = 1; n <= accounts; n++) all[`AC${n}`] = record(`AC${n}`, accountEntries(n));
-  if (globalEntries > 0) {
-    // Deny /24s in 11.0.0.0/8 and 12.0.0.0/8: never the load generator's address.
-    all['_global'] = record('_global', Array.from({ length: globalEntries }, (_, i) =>
-      entry(`g${i}`, `${11 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}.0/24`, 'deny')));
-  }
-  const path = join(work, `${name}.json`);
-  writeFileSync(path, JSON.stringify({ format: 'allowgate-store', version: 1, accounts: all }));
-  return path;
-}
-
-function allowgate(port: number, store: string): void {
-  const config = join(work, `allowgate-${port}.yaml`);
-  writeFileSync(config, 'cache:\n  maxEntries: 20000\n');
-  start(node, [join(ROOT, 'src', 'cli.ts'), 'serve'], {
-    ALLOWGATE_CONFIG: config,
-    ALLOWGATE_LISTEN: `127.0.0.1:${port}`,
-    ALLOWGATE_ADMIN_LISTEN: `127.0.0.1:${port + 1}`,
-    ALLOWGATE_UPSTREAM_URL: `http://127.0.0.1:${UPSTREAM}`,
-    ALLOWGATE_STORE: `file:${store}`,
-    ALLOWGATE_ADMIN_TOKEN: 'bench-admin-token-0123456789',
-    ALLOWGATE_LOG_LEVEL: 'warn',
-  });
-}
-
-// ---- nginx and the express stack ------------------------------------------------------------------
-
-function nginx(port: number): boolean {
-  if (!have('nginx')) {
-    notes.push('nginx skipped: not installed (Debian package nginx)');
-    return false;
-  }
-  const allow = ['127.0.0.0/8', ...Array.from({ length: 49 }, (_, k) => `${20 + k}.0.1.0/24`)].map((c) => `      allow ${c};`).join('\n');
-  const conf = join(work, 'nginx.conf');
-  writeFileSync(conf, `worker_processes 1;
-daemon off;
-pid ${work}/nginx.pid;
-error_log ${work}/nginx-error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${work}/nginx-body;
-  proxy_temp_path ${work}/nginx-proxy;
-  upstream up { server 127.0.0.1:${UPSTREAM}; keepalive 128; }
-  server {
-    listen 127.0.0.1:${port};
-    set_real_ip_from 10.0.0.0/8;
-    real_ip_header X-Forwarded-For;
-    real_ip_recursive on;
-    location / {
-${allow}
-      deny all;
-      proxy_pass http://up;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-    }
-  }
-}
-`);
-  start('nginx', ['-c', conf, '-p', work]);
-  return true;
-}
-
-function expressStack(port: number): boolean {
-  const deps = join(BENCH, '.deps');
-  const installed = spawnSync('npm', ['install', '--prefix', deps, '--no-save', '--no-audit', '--no-fund', '--loglevel=error',
-    'express@^5', 'express-ipfilter@^1', 'http-proxy-middleware@^3'], { encoding: 'utf8', timeout: 180_000 });
-  if (installed.status !== 0) {
-    notes.push(`express stack skipped: npm install into bench/.deps failed (${(installed.stderr || '').trim().split('\n')[0]})`);
-    return false;
-  }
-  start(node, [join(BENCH, 'lib', 'express-stack.ts'), deps, String(port), String(UPSTREAM)]);
-  return true;
-}
-
-// ---- run ---------------------------------------------------------------------------------------------
+const started = Date.now();
 
 try {
-  if (!have('wrk')) throw new Error('wrk is needed (Debian package wrk: apt-get install -y wrk)');
-  start(node, [join(BENCH, 'lib', 'servers.ts'), 'upstream', String(UPSTREAM)]);
-  targets.push({ key: 'a', label: '(a) upstream directly', port: UPSTREAM });
-  start(node, [join(BENCH, 'lib', 'servers.ts'), 'undici-dispatch', '18101', String(UPSTREAM)]);
-  targets.push({ key: 'b', label: '(b) bare forwarder, undici dispatch', port: 18101 });
-  start(node, [join(BENCH, 'lib', 'servers.ts'), 'undici-stream', '18102', String(UPSTREAM)]);
-  targets.push({ key: 'b2', label: '(b2) bare forwarder, undici stream', port: 18102 });
-  start(node, [join(BENCH, 'lib', 'servers.ts'), 'http-proxy-3', '18103', String(UPSTREAM)]);
-  targets.push({ key: 'b3', label: '(b3) bare forwarder, http-proxy-3', port: 18103 });
-  allowgate(18110, storeFile('small', 1, 0));
-  targets.push({ key: 'c', label: '(c) allowgate, 50-entry list', port: 18110, header: 'X-Auth-ID: AC1' });
-  allowgate(18120, storeFile('large', quick ? 1_000 : 10_000, 100_000));
-  targets.push({ key: 'd', label: `(d) allowgate, ${quick ? '1,000' : '10,000'} accounts x 50 + 100k global`, port: 18120, accounts: quick ? 1_000 : 10_000 });
-  if (nginx(18130)) targets.push({ key: 'e', label: '(e) nginx, 1 worker, allow/deny + realip', port: 18130 });
-  if (expressStack(18140)) targets.push({ key: 'f', label: '(f) express + express-ipfilter + http-proxy-middleware', port: 18140 });
-
-  for (const t of targets) await waitForPort(t.port, 60_000);
-  // Warm-up: JIT, keep-alive pools, and for (d) every account's list compiled into the cache.
-  for (const t of targets) load(`http://127.0.0.1:${t.port}/`, { connections: settings.connections, seconds: t.key === 'd' ? 8 : 2 }, t.header, t.accounts);
-
-  const results = new Map<string, LoadResult[]>(targets.map((t) => [t.key, []]));
-  for (let round = 0; round < ROUNDS; round++) {
-    for (const t of targets) {
-      const r = load(`http://127.0.0.1:${t.port}/`, settings, t.header, t.accounts);
-      if (r.requests === 0 || r.non2xx > 0 || r.errors > 0) throw new Error(`${t.label}: ${r.non2xx} non-2xx responses and ${r.errors} socket errors: the setup is wrong`);
-      results.get(t.key)!.push(r);
-      process.stderr.write(`round ${round + 1}: ${t.label}: ${Math.round(r.rps)} req/s\n`);
-    }
+  const dir = workDir('proxy');
+  const wrk = Wrk.create(dir);
+  if (typeof wrk === 'string') {
+    console.log(`proxy benchmark skipped: ${wrk}`);
+    process.exitCode = 0;
+  } else {
+    await main(wrk, dir);
   }
+} finally {
+  await stopAll(profile ? 20_000 : 5_000);
+}
 
-  const med = (key: string, f: (r: LoadResult) => number): number | null => {
-    const list = results.get(key);
-    return list === undefined || list.length === 0 ? null : median(list.map(f));
+async function main(wrk: Wrk, dir: string): Promise<void> {
+  const targets: Target[] = [];
+  const target = (key: string, label: string, url: string, accounts?: number): void => {
+    targets.push({ key, label, url, spec: accounts === undefined ? { path: PATH, headers: HEADERS } : { path: PATH, headers: {}, accounts } });
   };
-  const rps = (key: string) => med(key, (r) => r.rps);
-  const p99 = (key: string) => med(key, (r) => r.p99Ms);
-  const bareKey = (['b', 'b2', 'b3'] as const).reduce((best, key) => ((rps(key) ?? 0) > (rps(best) ?? 0) ? key : best));
-  const bareRps = rps(bareKey)!;
-  const bareP99 = p99(bareKey)!;
-  const rows = targets.map((t) => [t.label, rps(t.key), med(t.key, (r) => r.p50Ms), p99(t.key),
-    Number((rps(t.key)! / bareRps).toFixed(2)), Number((p99(t.key)! - bareP99).toFixed(2))]);
+
+  const upstream = await startServer('upstream');
+  target('a', '(a) upstream directly', upstream.url);
+  target('b', '(b) bare forwarder, undici dispatch', (await startServer('undici-dispatch', upstream.port)).url);
+  target('b2', '(b2) bare forwarder, undici stream', (await startServer('undici-stream', upstream.port)).url);
+
+  // allowgate: the defaults, plus trusted proxies as nginx gets them (set_real_ip_from).
+  const profileDir = profile ? mkdtempSync(join(tmpdir(), 'allowgate-bench-cpuprof-')) : null;
+  const nodeFlags = profileDir === null ? [] : ['--cpu-prof', `--cpu-prof-dir=${profileDir}`];
+  const env = { ALLOWGATE_TRUSTED_PROXIES: TRUSTED_PROXIES };
+  const small = join(dir, 'small.json');
+  await writeFileStore(small, 1, []);
+  const c = await startAllowgate({ upstreamUrl: upstream.url, store: `file:${small}`, dir, env, nodeFlags });
+  target('c', '(c) allowgate, one 50-entry list', c.url);
+
+  const seedStart = performance.now();
+  const large = join(dir, 'large.json');
+  await writeFileStore(large, ACCOUNTS, globalDenyEntries(GLOBAL_ENTRIES));
+  const d = await startAllowgate({ upstreamUrl: upstream.url, store: `file:${large}`, dir, env, nodeFlags, startTimeoutMs: 120_000 });
+  notes.push(`(d) seeded as a file store of ${ACCOUNTS.toLocaleString('en-US')} accounts x 50 entries + ${GLOBAL_ENTRIES.toLocaleString('en-US')} global deny /24s; written and loaded in ${((performance.now() - seedStart) / 1000).toFixed(1)} s`);
+  target('d', `(d) allowgate, ${ACCOUNTS.toLocaleString('en-US')} accounts x 50 + ${GLOBAL_ENTRIES.toLocaleString('en-US')} global`, d.url, ACCOUNTS);
+  // The default cache holds 10,000 compiled lists: one short of 10,000 accounts plus the global
+  // list. (d2) is the same with room for all of them.
+  const d2 = await startAllowgate({ upstreamUrl: upstream.url, store: `file:${large}`, dir, env, nodeFlags, startTimeoutMs: 120_000, config: `cache:\n  maxEntries: ${2 * ACCOUNTS}\n` });
+  target('d2', `(d2) as (d), cache.maxEntries ${(2 * ACCOUNTS).toLocaleString('en-US')}`, d2.url, ACCOUNTS);
+
+  const nginx = await startNginx(upstream.port, accountNetworks(1), dir);
+  if (typeof nginx === 'string') notes.push(`(e) nginx skipped: ${nginx}`);
+  else target('e', `(e) nginx ${nginx.version}, 1 worker, allow/deny + realip`, nginx.url);
+
+  const express = ensureExpressStack();
+  if (typeof express === 'string') notes.push(`(f) express stack skipped: ${express}`);
+  else target('f', '(f) express + express-ipfilter + http-proxy-middleware', await startExpressStack(upstream.port));
+
+  for (const t of targets) await preflight(t, UPSTREAM_BODY);
+  // The load generator's address must be allowed by the list, not merely let through: a cached
+  // "no list" or a mode other than enforce would measure something else.
+  await assertAllowedByList(c, 'AC1');
+  await assertAllowedByList(d, `AC${ACCOUNTS}`);
+  await assertAllowedByList(d2, `AC${ACCOUNTS}`);
+
+  const load = loadavg()[0]!;
+  if (load > 0.5) notes.push(`load average was ${load.toFixed(2)} before the runs: something else is using the CPU, figures are disturbed`);
+  const results = await interleavedRounds(wrk, targets, { settings, rounds, warmupSeconds });
+  const summaries = new Map<string, Summary>([...results].map(([key, list]) => [key, summarize(list)]));
+  const s = (key: string): Summary | undefined => summaries.get(key);
+
+  // The cache over warm-up and runs: each account compiled once, then hits only (unless evicted).
+  const cache: Record<string, Record<string, number>> = {};
+  for (const [key, gateway] of [['d', d], ['d2', d2]] as const) {
+    const text = await gateway.metrics();
+    const stats = { entries: metric(text, 'allowgate_cache_entries'), hits: metric(text, 'allowgate_cache_hits_total'), misses: metric(text, 'allowgate_cache_misses_total'), evictions: metric(text, 'allowgate_cache_evictions_total') };
+    cache[key] = stats;
+    notes.push(`(${key}) cache after the runs: ${stats.entries.toLocaleString('en-US')} lists held, ${stats.hits.toLocaleString('en-US')} hits, ${stats.misses.toLocaleString('en-US')} misses (${((stats.misses / (stats.hits + stats.misses)) * 100).toFixed(1)}%), ${stats.evictions.toLocaleString('en-US')} evictions`);
+  }
+  const decisions = { c: await allowedCount(c), d: await allowedCount(d), d2: await allowedCount(d2) };
+
+  const bareKey = (s('b')?.rps ?? 0) >= (s('b2')?.rps ?? 0) ? 'b' : 'b2';
+  const bare = s(bareKey)!;
+  const rows = targets.map((t) => {
+    const m = s(t.key)!;
+    const non2xx = results.get(t.key)!.reduce((n, r) => n + r.non2xx, 0);
+    return [t.label, Math.round(m.rps), m.p50Ms, m.p99Ms, `${Math.round(m.rpsMin)}-${Math.round(m.rpsMax)}`, non2xx, Number((m.rps / bare.rps).toFixed(2)), Number((m.p99Ms - bare.p99Ms).toFixed(2))];
+  });
 
   const checks: string[] = [];
-  for (const key of ['c', 'd']) {
-    const ratio = rps(key)! / bareRps;
-    checks.push(verdict(`allowgate (${key}) >= 90% of the faster bare forwarder`, ratio >= 0.9, `${(ratio * 100).toFixed(1)}%`));
-    const extra = p99(key)! - bareP99;
-    checks.push(verdict(`allowgate (${key}) p99 within +0.5 ms of it`, extra <= 0.5, `${extra >= 0 ? '+' : ''}${extra.toFixed(2)} ms`));
+  for (const key of ['c', 'd', 'd2']) {
+    const m = s(key)!;
+    const ratio = m.rps / bare.rps;
+    checks.push(verdict(`allowgate (${key}) >= 90% of the faster bare forwarder (${bareKey}) req/s`, ratio >= 0.9, `${(ratio * 100).toFixed(1)}%${ratio < 0.9 ? `, short by ${((0.9 - ratio) * 100).toFixed(1)} points` : ''}`));
+    const extra = m.p99Ms - bare.p99Ms;
+    checks.push(verdict(`allowgate (${key}) p99 within +0.5 ms of (${bareKey})`, extra <= 0.5, `${extra >= 0 ? '+' : ''}${extra.toFixed(2)} ms${extra > 0.5 ? `, ${(extra - 0.5).toFixed(2)} ms over` : ''}`));
   }
-  if (rps('f') !== null) checks.push(verdict('allowgate (c) >= 5x the express stack', rps('c')! >= 5 * rps('f')!, `${(rps('c')! / rps('f')!).toFixed(1)}x`));
-  if (rps('e') !== null) {
-    checks.push(verdict('allowgate (c) >= 60% of nginx (1 worker)', rps('c')! >= 0.6 * rps('e')!, `${((rps('c')! / rps('e')!) * 100).toFixed(1)}%`));
-    checks.push(`bare forwarder (${bareKey}) reaches ${((bareRps / rps('e')!) * 100).toFixed(1)}% of nginx`);
+  const f = s('f');
+  if (f !== undefined) {
+    for (const key of ['c', 'd', 'd2']) {
+      const times = s(key)!.rps / f.rps;
+      checks.push(verdict(`allowgate (${key}) >= 5x the express stack`, times >= 5, `${times.toFixed(1)}x`));
+    }
   }
-
+  const e = s('e');
+  if (e !== undefined) {
+    for (const key of ['c', 'd', 'd2']) {
+      const share = s(key)!.rps / e.rps;
+      checks.push(verdict(`allowgate (${key}) >= 60% of nginx (1 worker)`, share >= 0.6, `${(share * 100).toFixed(1)}%${share < 0.6 ? `, short by ${((0.6 - share) * 100).toFixed(1)} points` : ''}`));
+    }
+    const cm = s('c')!;
+    checks.push(`nginx vs allowgate (c): ${(e.rps / cm.rps).toFixed(2)}x the req/s, p50 ${e.p50Ms} vs ${cm.p50Ms} ms, p99 ${e.p99Ms} vs ${cm.p99Ms} ms; vs the bare forwarder (${bareKey}): ${(e.rps / bare.rps).toFixed(2)}x`);
+  }
   const table: Table = {
-    title: `Proxy throughput: wrk 1 thread, ${settings.connections} connections, ${settings.seconds} s, median of ${ROUNDS} interleaved round(s)`,
-    columns: ['target', 'req/s', 'p50 ms', 'p99 ms', `ratio to (${bareKey})`, `p99 vs (${bareKey}) ms`],
+    title: loadTitle('Proxy throughput', settings, rounds),
+    columns: ['target', 'req/s', 'p50 ms', 'p99 ms', 'req/s range', 'non-2xx', `x (${bareKey})`, `p99 - (${bareKey}) ms`],
     rows,
-    notes: [...checks, ...notes],
+    notes: [
+      ...checks,
+      `upstream: one Node process, ${Buffer.byteLength(UPSTREAM_BODY)}-byte JSON body, keep-alive; every target in a process of its own on loopback, all sharing the machine's cores with wrk`,
+      `requests allowgate counted as allowed by a list (its metrics, warm-up included): (c) ${decisions.c.toLocaleString('en-US')}, (d) ${decisions.d.toLocaleString('en-US')}, (d2) ${decisions.d2.toLocaleString('en-US')}`,
+      ...notes,
+      ...(quick ? ['--quick: short runs, one round: a smoke test, not a measurement'] : []),
+      `took ${((Date.now() - started) / 1000).toFixed(0)} s`,
+    ],
   };
-  report('proxy', [table], { settings, rounds: ROUNDS, bare: bareKey, results: Object.fromEntries(results) });
-} finally {
-  stopAll();
-  rmSync(work, { recursive: true, force: true });
+  const tables = [table];
+  let profiles: unknown = null;
+  if (profileDir !== null) {
+    await stopAll(20_000);
+    profiles = profileTables(profileDir, { '(c)': c, '(d)': d, '(d2)': d2 }, tables);
+  }
+  report('proxy', tables, { settings, rounds, warmupSeconds, quick, bare: bareKey, summaries: Object.fromEntries(summaries), results: Object.fromEntries(results), cache, profiles });
+}
+
+/** Fails unless allowgate's own /check says the load generator's address is allowed by an entry. */
+async function assertAllowedByList(gateway: Allowgate, account: string): Promise<void> {
+  const res = await fetch(`${gateway.adminUrl}/v1/accounts/${account}/check?ip=127.0.0.1`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  const body = (await res.json()) as { decision?: string; reason?: string };
+  if (res.status !== 200 || body.decision !== 'allow' || body.reason !== 'ip_allowed') {
+    throw new Error(`allowgate does not allow 127.0.0.1 for ${account} by its list: ${res.status} ${JSON.stringify(body)}`);
+  }
+}
+
+async function allowedCount(gateway: Allowgate): Promise<number> {
+  return metric(await gateway.metrics(), 'allowgate_requests_total', 'reason="ip_allowed"');
+}
+
+function profileTables(profileDir: string, gateways: Record<string, Allowgate>, tables: Table[]): unknown {
+  const files = readdirSync(profileDir).filter((f) => f.endsWith('.cpuprofile'));
+  const out: Record<string, unknown> = {};
+  for (const [label, gateway] of Object.entries(gateways)) {
+    // node names the file CPU.<date>.<time>.<pid>.<thread>.<seq>.cpuprofile
+    const file = files.find((f) => f.split('.')[3] === String(gateway.pid));
+    if (file === undefined) {
+      out[label] = `no profile for process ${gateway.pid} in ${profileDir}`;
+      continue;
+    }
+    const path = join(profileDir, file);
+    const { busyMs, top } = topSelfTime(path, ROOT, 25);
+    out[label] = { path, busyMs, top };
+    tables.push({
+      title: `allowgate ${label} CPU profile: top self time (${(busyMs / 1000).toFixed(1)} s busy over warm-up and all rounds)`,
+      columns: ['function', 'where', 'self ms', '% of busy'],
+      rows: top.map((t) => [t.fn, t.where, Math.round(t.ms), Number(t.percent.toFixed(1))]),
+      notes: [`profile: ${path}`],
+    });
+  }
+  return out;
 }

@@ -1,0 +1,150 @@
+/**
+ * allowgate as the real process (`node src/cli.ts serve`, configured through ALLOWGATE_*
+ * variables), ready once its /readyz answers 200; and the lists the benchmarks give it, written
+ * as a file store (src/store/file-store.ts, records as src/store/record-format.ts reads them).
+ *
+ * Every list is one the admin API would accept (ALLOWGATE_RESERVED_RANGES=none, because the
+ * load generator calls from loopback): no duplicates, no overlaps, public space otherwise.
+ */
+import { createWriteStream, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, start, waitForHttp } from './processes.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const CLI = join(ROOT, 'src', 'cli.ts');
+export const ADMIN_TOKEN = 'bench-admin-token-0123456789';
+
+export interface Allowgate {
+  readonly pid: number;
+  readonly port: number;
+  readonly adminPort: number;
+  readonly url: string;
+  readonly adminUrl: string;
+  /** The Prometheus text of /metrics. */
+  metrics(): Promise<string>;
+}
+
+export interface AllowgateOptions {
+  readonly upstreamUrl: string;
+  /** ALLOWGATE_STORE: memory, file:PATH, redis://... */
+  readonly store: string;
+  /** A directory for its config file (and whatever the store keeps beside it). */
+  readonly dir: string;
+  readonly env?: Record<string, string>;
+  /** Extra Node flags, e.g. --cpu-prof. */
+  readonly nodeFlags?: readonly string[];
+  /** YAML for settings with no environment variable (e.g. cache.maxEntries); empty by default. */
+  readonly config?: string;
+  readonly startTimeoutMs?: number;
+}
+
+export async function startAllowgate(options: AllowgateOptions): Promise<Allowgate> {
+  const [port, adminPort] = [await freePort(), await freePort()];
+  // An empty config file of its own: config/allowgate.yaml in the tree is not this benchmark's.
+  const config = join(options.dir, `allowgate-${port}.yaml`);
+  writeFileSync(config, options.config ?? '# bench: configured through the environment\n');
+  const child = start(process.execPath, [...(options.nodeFlags ?? []), CLI, 'serve'], {
+    cwd: options.dir,
+    env: {
+      ALLOWGATE_CONFIG: config,
+      ALLOWGATE_LISTEN: `127.0.0.1:${port}`,
+      ALLOWGATE_ADMIN_LISTEN: `127.0.0.1:${adminPort}`,
+      ALLOWGATE_UPSTREAM_URL: options.upstreamUrl,
+      ALLOWGATE_STORE: options.store,
+      ALLOWGATE_ADMIN_TOKEN: ADMIN_TOKEN,
+      ALLOWGATE_RESERVED_RANGES: 'none',
+      ...options.env,
+    },
+  });
+  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  await waitForHttp(`${adminUrl}/readyz`, options.startTimeoutMs ?? 60_000, child);
+  return {
+    pid: child.pid ?? 0,
+    port,
+    adminPort,
+    url: `http://127.0.0.1:${port}`,
+    adminUrl,
+    metrics: async () => (await fetch(`${adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text(),
+  };
+}
+
+/** A counter or gauge from Prometheus text, summed over its label sets (0 when absent). */
+export function metric(text: string, name: string, labels = ''): number {
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    if (!(rest.startsWith(' ') || rest.startsWith('{'))) continue;
+    if (labels !== '' && !rest.includes(labels)) continue;
+    sum += Number(rest.slice(rest.lastIndexOf(' ') + 1));
+  }
+  return sum;
+}
+
+// ---- lists ---------------------------------------------------------------------------------------
+
+const STAMP = '2026-01-01T00:00:00.000Z';
+
+export interface StoredEntry {
+  readonly id: string;
+  readonly ipAddress: string;
+  readonly cidrs: readonly string[];
+  readonly action: 'allow' | 'deny';
+  readonly description: string;
+  readonly enabled: boolean;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+export function storedEntry(id: string, ipAddress: string, cidr: string, action: 'allow' | 'deny' = 'allow'): StoredEntry {
+  return { id, ipAddress, cidrs: [cidr], action, description: '', enabled: true, createdAt: STAMP, updatedAt: STAMP };
+}
+
+/**
+ * The 50 networks of account number `n` (1..65,536): the load generator's address 127.0.0.1 and
+ * 49 public /24s, 20-68.x.y.0/24 with x.y from n, so no two accounts share one.
+ */
+export function accountNetworks(n: number): string[] {
+  return ['127.0.0.1', ...Array.from({ length: 49 }, (_, k) => `${20 + k}.${(n >> 8) & 255}.${n & 255}.0/24`)];
+}
+
+/** An account's 50 allow entries as the store keeps them. */
+export function accountEntries(n: number): StoredEntry[] {
+  return accountNetworks(n).map((net, k) => storedEntry(`ipacl_${n}_${k}`, net, net.includes('/') ? net : `${net}/32`));
+}
+
+/**
+ * `count` distinct deny /24s (up to 5 x 65,536) in 11-15.0.0.0/8: public space, away from the
+ * accounts' ranges and from the load generator.
+ */
+export function globalDenyEntries(count: number): StoredEntry[] {
+  if (count > 5 * 65_536) throw new RangeError('at most 327,680 global entries');
+  return Array.from({ length: count }, (_, i) => {
+    const net = `${11 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}.0/24`;
+    return storedEntry(`ipacl_g${i}`, net, net, 'deny');
+  });
+}
+
+/**
+ * Writes a file store holding accounts AC1..ACn with accountEntries(n) each, and the global list
+ * `global` (none if empty), streamed so 10,000 accounts need no one giant string.
+ */
+export async function writeFileStore(path: string, accounts: number, global: readonly StoredEntry[]): Promise<void> {
+  const out = createWriteStream(path);
+  const write = async (text: string): Promise<void> => {
+    if (!out.write(text)) await once(out, 'drain');
+  };
+  await write('{"format":"allowgate-store","version":1,"accounts":{');
+  let first = true;
+  const record = async (account: string, entries: readonly StoredEntry[], settings: object): Promise<void> => {
+    await write(`${first ? '' : ','}${JSON.stringify(account)}:${JSON.stringify({ account, version: 1, settings, entries })}`);
+    first = false;
+  };
+  for (let n = 1; n <= accounts; n++) await record(`AC${n}`, accountEntries(n), {});
+  if (global.length > 0) await record('_global', global, { maxEntries: global.length });
+  await write('}}\n');
+  out.end();
+  await once(out, 'finish');
+}
