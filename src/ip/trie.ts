@@ -8,45 +8,50 @@ import { formatCidr, wordMask, type Cidr } from './cidr.ts';
  *
  * Layout
  * ------
- * One path-compressed binary trie per family (a PATRICIA trie over prefixes). A node exists only
- * for a rule's network or where two subtrees diverge, so n distinct networks need at most 2n + 1
- * nodes, whatever their lengths; a one-bit-per-level trie would need up to 32 (IPv4) or 128
- * (IPv6) nodes per rule. Each family's nodes sit in one Uint32Array with a fixed stride, so a node
- * visit reads one small contiguous record and the lookup allocates nothing:
+ * The prefix trie is leaf-pushed and flattened: the address space of each family is cut into
+ * intervals at every network's first address and just past its last, and each interval carries
+ * the rule that wins everywhere inside it (the most specific network containing it), so a lookup
+ * is one search for the interval holding the address, with no backtracking. n distinct networks
+ * give at most 2n + 1 intervals; neighbours with the same answer are merged. Each family's
+ * intervals sit in one Uint32Array, sorted by first address, with a fixed stride:
  *
- *   IPv4, 4 words (16 bytes) per node      IPv6, 7 words (28 bytes) per node
- *   [0] meta                               [0] meta
- *   [1] child for next bit 0               [1] child for next bit 0
- *   [2] child for next bit 1               [2] child for next bit 1
- *   [3] key                                [3..6] key, most significant word first
+ *   IPv4, 2 words (8 bytes) per interval    IPv6, 5 words (20 bytes) per interval
+ *   [0]  first address                      [0..3] first address, most significant word first
+ *   [1]  slot + 1 (0: no rule)              [4]    slot + 1 (0: no rule)
  *
- *   meta  = depth | (slot + 1) << 8
- *   depth = prefix length of the node's network (0..128); its key has no bits set past depth
- *   slot  = the rule that wins on exactly this network, or none (0 in the field)
- *   child = node index, 0 for none (node 0 is the family's root, at depth 0, never a child)
+ * The first interval starts at address 0. A binary search over 2n intervals would still take
+ * ~21 probes at a million rules, scattered over megabytes; a direct-indexed first level cuts that
+ * to a handful inside one or two cache lines. The index is built from the table (never stored):
  *
- * Nodes are numbered in pre-order, so a child's index is always above its parent's (which also
- * lets fromBuffer prove a trie acyclic with one comparison per edge) and the 0-child, when there
- * is one, is the very next node in memory. A node is on an address's path when the address agrees
- * with the node's key on the first `depth` bits; the deepest such node with a slot is the answer.
+ *   skip   leading bits that every interval start after the first shares (at most 32 - bits),
+ *          so lists confined to one region (2000::/3, 10.0.0.0/8) spend no index on the rest;
+ *   top    the value of those bits; an address with other leading bits lies before the second
+ *          interval or after the last one, which the lookup answers without the index;
+ *   bits   the next `bits` bits of the first word pick a bucket; 2^bits is about a quarter of
+ *          the interval count (1..2^20);
+ *   index  Uint32Array(2^bits + 1): index[b] is the interval holding the first address of
+ *          bucket b, the last entry the last interval; an address in bucket b lies in an interval
+ *          between index[b] and index[b + 1], found by binary search.
  *
  * Rules keep their input order as slots (0..ruleCount-1) in three parallel arrays:
- *   ruleNode  Uint32Array   node holding the rule's network (in its family's array)
- *   ruleId    Uint32Array   index into the id string table (ids are deduplicated)
- *   ruleFlags Uint8Array    bit 0: deny, bit 1: IPv6
- * A rule shadowed by an equal network (same prefix, a deny over an allow, or an earlier rule of the
- * same action) still has a slot, so every input rule can be described; it just never wins.
- * The slot field limits a trie to 2^24 - 1 rules.
+ *   ruleInterval Uint32Array  the interval starting at the rule's network address (that address
+ *                             is always an interval start, so the network costs no extra words)
+ *   ruleId       Uint32Array  index into the id string table (consecutive rules share an id)
+ *   ruleMeta     Uint16Array  prefix length (bits 0-7), deny (bit 8), IPv6 (bit 9)
+ * A rule shadowed by an equal network (a deny over an allow, or an earlier rule of the same
+ * action) still has a slot, so every input rule can be described; it just never wins.
  *
  * Serialized form (integers little-endian, each section padded to a multiple of 4 bytes)
  * ---------------------------------------------------------------------------------------
- *   header, 32 bytes: magic 'AGTR', version (1), CRC-32 of every byte after this field,
- *                     rule count, id count, id table UTF-8 bytes, IPv4 node count, IPv6 node count
- *   then:             IPv4 nodes, IPv6 nodes, ruleNode, ruleId, ruleFlags,
+ *   header, 32 bytes: magic 'AGTR', version (2), CRC-32 of every byte after this field,
+ *                     rule count, id count, id table UTF-8 bytes, IPv4 and IPv6 interval counts
+ *   then:             IPv4 intervals, IPv6 intervals, ruleInterval, ruleId, ruleMeta,
  *                     id offsets (id count + 1, the last one the table length), id UTF-8 bytes
  *
- * The checksum catches accidental damage; fromBuffer also checks every structural invariant the
- * lookup relies on, so a buffer that passes cannot make a later lookup read out of bounds or loop.
+ * The checksum catches accidental damage; fromBuffer also checks every invariant the lookup
+ * relies on (starts strictly ascending from 0, slots in range and of the right family, every
+ * interval inside the network of the rule it names), so a buffer that passes cannot make a later
+ * lookup read out of bounds, loop, or match an address outside the rule it reports.
  */
 
 export type Action = 'allow' | 'deny';
@@ -57,52 +62,77 @@ export interface TrieRule {
   readonly id: string;
 }
 
-const STRIDE4 = 4;
-const STRIDE6 = 7;
-const KEY = 3;
-const DEPTH_MASK = 0xff;
 const MAX_RULES = 0xffffff;
-const FLAG_DENY = 1;
-const FLAG_V6 = 2;
+const MAX_INDEX_BITS = 20;
+const PREFIX_MASK = 0xff;
+const META_DENY = 0x100;
+const META_V6 = 0x200;
 
 const MAGIC = 0x52544741; // 'AGTR' read as a little-endian u32
-const VERSION = 1;
+const VERSION = 2;
 const HEADER_BYTES = 32;
 
+const wordsOf = (family: Family): 1 | 4 => (family === 4 ? 1 : 4);
+
+/** One family's interval table and the first-level index built over it. */
+interface Table {
+  readonly family: Family;
+  readonly entries: Uint32Array;
+  readonly count: number;
+  readonly index: Uint32Array;
+  readonly bits: number;
+  readonly skip: number;
+  readonly top: number;
+}
+
 interface Parts {
-  readonly nodes4: Uint32Array;
-  readonly nodes6: Uint32Array;
-  readonly ruleNode: Uint32Array;
+  readonly v4: Table;
+  readonly v6: Table;
+  readonly ruleInterval: Uint32Array;
   readonly ruleId: Uint32Array;
-  readonly ruleFlags: Uint8Array;
+  readonly ruleMeta: Uint16Array;
   readonly ids: readonly string[];
 }
 
 export class CompiledTrie {
   /** Number of input rules; slots run from 0 to ruleCount - 1 in input order. */
   readonly ruleCount: number;
-  /** Bytes held in the typed arrays (nodes and rule table); id strings are not counted. */
+  /** Bytes held in the typed arrays (intervals, indexes and rule table); id strings are not counted. */
   readonly byteLength: number;
-  readonly nodeCount: number;
-  readonly #nodes4: Uint32Array;
-  readonly #nodes6: Uint32Array;
-  readonly #ruleNode: Uint32Array;
+  /** Intervals in both families' tables. */
+  readonly intervalCount: number;
+  readonly #v4: Table;
+  readonly #v6: Table;
+  // The IPv4 table's fields, unpacked: the lookup reads them on every call.
+  readonly #e4: Uint32Array;
+  readonly #index4: Uint32Array;
+  readonly #skip4: number;
+  readonly #top4: number;
+  readonly #shift4: number;
+  readonly #last4: number;
+  readonly #ruleInterval: Uint32Array;
   readonly #ruleId: Uint32Array;
-  readonly #ruleFlags: Uint8Array;
+  readonly #ruleMeta: Uint16Array;
   readonly #ids: readonly string[];
 
   /** Use compileTrie or CompiledTrie.fromBuffer; the parts are trusted as given. */
   constructor(parts: Parts) {
-    this.#nodes4 = parts.nodes4;
-    this.#nodes6 = parts.nodes6;
-    this.#ruleNode = parts.ruleNode;
+    this.#v4 = parts.v4;
+    this.#v6 = parts.v6;
+    this.#e4 = parts.v4.entries;
+    this.#index4 = parts.v4.index;
+    this.#skip4 = parts.v4.skip;
+    this.#top4 = parts.v4.top;
+    this.#shift4 = 32 - parts.v4.bits;
+    this.#last4 = (parts.v4.count - 1) * 2 + 1;
+    this.#ruleInterval = parts.ruleInterval;
     this.#ruleId = parts.ruleId;
-    this.#ruleFlags = parts.ruleFlags;
+    this.#ruleMeta = parts.ruleMeta;
     this.#ids = parts.ids;
-    this.ruleCount = parts.ruleNode.length;
-    this.nodeCount = parts.nodes4.length / STRIDE4 + parts.nodes6.length / STRIDE6;
-    this.byteLength = parts.nodes4.byteLength + parts.nodes6.byteLength + parts.ruleNode.byteLength +
-      parts.ruleId.byteLength + parts.ruleFlags.byteLength;
+    this.ruleCount = parts.ruleInterval.length;
+    this.intervalCount = parts.v4.count + parts.v6.count;
+    this.byteLength = parts.v4.entries.byteLength + parts.v4.index.byteLength + parts.v6.entries.byteLength +
+      parts.v6.index.byteLength + parts.ruleInterval.byteLength + parts.ruleId.byteLength + parts.ruleMeta.byteLength;
   }
 
   /**
@@ -110,7 +140,7 @@ export class CompiledTrie {
    * rule contains it. Allocation-free: the request path calls this with a reused scratch array.
    */
   lookup(family: Family, words: Uint32Array): number {
-    return family === 4 ? this.#lookup4(words[0]!) : this.#lookup6(words);
+    return family === 4 ? this.#lookup4(words[0]!) : lookup6(this.#v6, words);
   }
 
   lookupIp(ip: IpAddress): number {
@@ -118,45 +148,21 @@ export class CompiledTrie {
   }
 
   #lookup4(address: number): number {
-    const nodes = this.#nodes4;
-    let best = -1;
-    let base = 0;
-    for (;;) {
-      const meta = nodes[base]!;
-      const depth = meta & DEPTH_MASK;
-      // Depth 0 is the root, whose empty key matches everything; a shift by 32 would not.
-      if (depth !== 0 && ((address ^ nodes[base + KEY]!) >>> (32 - depth)) !== 0) return best;
-      if (meta > DEPTH_MASK) best = (meta >>> 8) - 1;
-      if (depth === 32) return best;
-      const child = nodes[base + 1 + ((address >>> (31 - depth)) & 1)]!;
-      if (child === 0) return best;
-      base = child * STRIDE4;
+    const e = this.#e4;
+    const skip = this.#skip4;
+    if (skip !== 0) {
+      const head = address >>> (32 - skip);
+      if (head !== this.#top4) return e[head < this.#top4 ? 1 : this.#last4]! - 1;
     }
-  }
-
-  #lookup6(q: Uint32Array): number {
-    const nodes = this.#nodes6;
-    let best = -1;
-    let base = 0;
-    let verified = 0; // leading bits already known to agree, so their words need no second look
-    for (;;) {
-      const meta = nodes[base]!;
-      const depth = meta & DEPTH_MASK;
-      if (depth > verified) {
-        const full = depth >>> 5;
-        for (let w = verified >>> 5; w < full; w++) {
-          if (q[w] !== nodes[base + KEY + w]) return best;
-        }
-        const rest = depth & 31;
-        if (rest !== 0 && ((q[full]! ^ nodes[base + KEY + full]!) >>> (32 - rest)) !== 0) return best;
-      }
-      if (meta > DEPTH_MASK) best = (meta >>> 8) - 1;
-      if (depth === 128) return best;
-      const child = nodes[base + 1 + ((q[depth >>> 5]! >>> (31 - (depth & 31))) & 1)]!;
-      if (child === 0) return best;
-      base = child * STRIDE6;
-      verified = depth + 1;
+    const bucket = (address << skip) >>> this.#shift4;
+    let lo = this.#index4[bucket]!;
+    let hi = this.#index4[bucket + 1]!;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (e[mid << 1]! <= address) lo = mid;
+      else hi = mid - 1;
     }
+    return e[(lo << 1) + 1]! - 1;
   }
 
   idOf(slot: number): string {
@@ -164,27 +170,21 @@ export class CompiledTrie {
   }
 
   actionOf(slot: number): Action {
-    return (this.#ruleFlags[this.#checkSlot(slot)]! & FLAG_DENY) !== 0 ? 'deny' : 'allow';
+    return (this.#ruleMeta[this.#checkSlot(slot)]! & META_DENY) !== 0 ? 'deny' : 'allow';
   }
 
   prefixOf(slot: number): number {
-    const s = this.#checkSlot(slot);
-    const v6 = (this.#ruleFlags[s]! & FLAG_V6) !== 0;
-    const node = this.#ruleNode[s]!;
-    return v6 ? this.#nodes6[node * STRIDE6]! & DEPTH_MASK : this.#nodes4[node * STRIDE4]! & DEPTH_MASK;
+    return this.#ruleMeta[this.#checkSlot(slot)]! & PREFIX_MASK;
   }
 
-  /** The rule's network, rebuilt from its node (cold path: allocates). */
+  /** The rule's network, read from the interval it starts (cold path: allocates). */
   cidrOf(slot: number): Cidr {
     const s = this.#checkSlot(slot);
-    const v6 = (this.#ruleFlags[s]! & FLAG_V6) !== 0;
-    const nodes = v6 ? this.#nodes6 : this.#nodes4;
-    const base = this.#ruleNode[s]! * (v6 ? STRIDE6 : STRIDE4);
-    return {
-      family: v6 ? 6 : 4,
-      words: nodes.slice(base + KEY, base + KEY + (v6 ? 4 : 1)),
-      prefix: nodes[base]! & DEPTH_MASK,
-    };
+    const meta = this.#ruleMeta[s]!;
+    const table = (meta & META_V6) !== 0 ? this.#v6 : this.#v4;
+    const words = wordsOf(table.family);
+    const base = this.#ruleInterval[s]! * (words + 1);
+    return { family: table.family, words: table.entries.slice(base, base + words), prefix: meta & PREFIX_MASK };
   }
 
   #checkSlot(slot: number): number {
@@ -200,21 +200,21 @@ export class CompiledTrie {
     for (let i = 0; i < encodedIds.length; i++) idOffsets[i + 1] = idOffsets[i]! + encodedIds[i]!.length;
     const idBytes = idOffsets[encodedIds.length]!;
     const r = this.ruleCount;
-    const buf = Buffer.alloc(serializedLength(this.#nodes4.length / STRIDE4, this.#nodes6.length / STRIDE6, r, encodedIds.length, idBytes));
+    const buf = Buffer.alloc(serializedLength(this.#v4.count, this.#v6.count, r, encodedIds.length, idBytes));
     buf.writeUInt32LE(MAGIC, 0);
     buf.writeUInt32LE(VERSION, 4);
     buf.writeUInt32LE(r, 12);
     buf.writeUInt32LE(encodedIds.length, 16);
     buf.writeUInt32LE(idBytes, 20);
-    buf.writeUInt32LE(this.#nodes4.length / STRIDE4, 24);
-    buf.writeUInt32LE(this.#nodes6.length / STRIDE6, 28);
+    buf.writeUInt32LE(this.#v4.count, 24);
+    buf.writeUInt32LE(this.#v6.count, 28);
     let at = HEADER_BYTES;
-    at = writeWords(buf, at, this.#nodes4);
-    at = writeWords(buf, at, this.#nodes6);
-    at = writeWords(buf, at, this.#ruleNode);
+    at = writeWords(buf, at, this.#v4.entries);
+    at = writeWords(buf, at, this.#v6.entries);
+    at = writeWords(buf, at, this.#ruleInterval);
     at = writeWords(buf, at, this.#ruleId);
-    buf.set(this.#ruleFlags, at);
-    at += pad4(r);
+    for (let i = 0; i < r; i++) buf.writeUInt16LE(this.#ruleMeta[i]!, at + i * 2);
+    at += pad4(r * 2);
     at = writeWords(buf, at, idOffsets);
     for (const id of encodedIds) {
       buf.set(id, at);
@@ -243,29 +243,67 @@ export class CompiledTrie {
     }
     if (crc32(b.subarray(12)) !== b.readUInt32LE(8)) corrupt('checksum mismatch');
     if (ruleCount > MAX_RULES) corrupt(`rule count ${ruleCount} exceeds the limit of ${MAX_RULES}`);
-    if (count4 < 1 || count6 < 1) corrupt('a family has no root node');
+    if (count4 < 1 || count6 < 1) corrupt('a family has no interval');
 
     let at = HEADER_BYTES;
-    const nodes4 = readWords(b, at, count4 * STRIDE4);
-    at += count4 * STRIDE4 * 4;
-    const nodes6 = readWords(b, at, count6 * STRIDE6);
-    at += count6 * STRIDE6 * 4;
-    const ruleNode = readWords(b, at, ruleCount);
+    const entries4 = readWords(b, at, count4 * 2);
+    at += entries4.byteLength;
+    const entries6 = readWords(b, at, count6 * 5);
+    at += entries6.byteLength;
+    const ruleInterval = readWords(b, at, ruleCount);
     at += ruleCount * 4;
     const ruleId = readWords(b, at, ruleCount);
     at += ruleCount * 4;
-    const ruleFlags = b.subarray(at, at + ruleCount);
-    at += pad4(ruleCount);
+    const ruleMeta = new Uint16Array(ruleCount);
+    for (let i = 0; i < ruleCount; i++) ruleMeta[i] = b.readUInt16LE(at + i * 2);
+    at += pad4(ruleCount * 2);
     const idOffsets = readWords(b, at, idCount + 1);
     at += (idCount + 1) * 4;
     const idBlob = b.subarray(at, at + idBytes);
 
-    validateFamily(nodes4, 4, ruleNode, ruleFlags);
-    validateFamily(nodes6, 6, ruleNode, ruleFlags);
-    validateRules(nodes4, nodes6, ruleNode, ruleId, ruleFlags, idCount);
+    validateOrder(entries4, 4, ruleMeta);
+    validateOrder(entries6, 6, ruleMeta);
+    validateRules(entries4, entries6, ruleInterval, ruleId, ruleMeta, idCount);
+    validateContainment(entries4, 4, ruleInterval, ruleMeta);
+    validateContainment(entries6, 6, ruleInterval, ruleMeta);
     const ids = decodeIds(idOffsets, idBlob);
-    return new CompiledTrie({ nodes4, nodes6, ruleNode, ruleId, ruleFlags: Uint8Array.from(ruleFlags), ids });
+    return new CompiledTrie({ v4: indexTable(4, entries4), v6: indexTable(6, entries6), ruleInterval, ruleId, ruleMeta, ids });
   }
+}
+
+function lookup6(t: Table, q: Uint32Array): number {
+  const e = t.entries;
+  const q0 = q[0]!;
+  const skip = t.skip;
+  if (skip !== 0) {
+    const head = q0 >>> (32 - skip);
+    if (head !== t.top) return e[head < t.top ? 4 : (t.count - 1) * 5 + 4]! - 1;
+  }
+  const bucket = (q0 << skip) >>> (32 - t.bits);
+  let lo = t.index[bucket]!;
+  let hi = t.index[bucket + 1]!;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >>> 1;
+    const base = mid * 5;
+    // Compare the interval's start with the address, most significant word first.
+    let x = e[base]!;
+    let y = q0;
+    if (x === y) {
+      x = e[base + 1]!;
+      y = q[1]!;
+      if (x === y) {
+        x = e[base + 2]!;
+        y = q[2]!;
+        if (x === y) {
+          x = e[base + 3]!;
+          y = q[3]!;
+        }
+      }
+    }
+    if (x <= y) lo = mid;
+    else hi = mid - 1;
+  }
+  return e[lo * 5 + 4]! - 1;
 }
 
 /**
@@ -275,34 +313,28 @@ export class CompiledTrie {
 export function compileTrie(rules: readonly TrieRule[]): CompiledTrie {
   const r = rules.length;
   if (r > MAX_RULES) throw new RangeError(`a trie holds at most ${MAX_RULES} rules, got ${r}`);
-  const ruleNode = new Uint32Array(r);
+  const ruleInterval = new Uint32Array(r);
   const ruleId = new Uint32Array(r);
-  const ruleFlags = new Uint8Array(r);
-  const idIndex = new Map<string, number>();
+  const ruleMeta = new Uint16Array(r);
   const ids: string[] = [];
-  let count6 = 0;
   for (let i = 0; i < r; i++) {
     const rule = rules[i]!;
     checkRule(rule, i);
-    let index = idIndex.get(rule.id);
-    if (index === undefined) {
-      index = ids.length;
-      idIndex.set(rule.id, index);
-      ids.push(rule.id);
-    }
-    ruleId[i] = index;
-    ruleFlags[i] = (rule.action === 'deny' ? FLAG_DENY : 0) | (rule.cidr.family === 6 ? FLAG_V6 : 0);
-    if (rule.cidr.family === 6) count6++;
+    // An entry that became several networks gives consecutive rules one id: stored once. (A map
+    // over every id would cost more than the rest of the compile at a million rules.)
+    if (ids.length === 0 || ids[ids.length - 1] !== rule.id) ids.push(rule.id);
+    ruleId[i] = ids.length - 1;
+    ruleMeta[i] = rule.cidr.prefix | (rule.action === 'deny' ? META_DENY : 0) | (rule.cidr.family === 6 ? META_V6 : 0);
   }
-  const nodes4 = buildFamily(rules, 4, r - count6, ruleNode, ruleFlags);
-  const nodes6 = buildFamily(rules, 6, count6, ruleNode, ruleFlags);
-  return new CompiledTrie({ nodes4, nodes6, ruleNode, ruleId, ruleFlags, ids });
+  const v4 = indexTable(4, buildIntervals(rules, 4, ruleMeta, ruleInterval));
+  const v6 = indexTable(6, buildIntervals(rules, 6, ruleMeta, ruleInterval));
+  return new CompiledTrie({ v4, v6, ruleInterval, ruleId, ruleMeta, ids });
 }
 
 function checkRule(rule: TrieRule, i: number): void {
   const { cidr } = rule;
   if (cidr.family !== 4 && cidr.family !== 6) throw new TypeError(`rule ${i}: unknown address family ${String(cidr.family)}`);
-  const words = cidr.family === 4 ? 1 : 4;
+  const words = wordsOf(cidr.family);
   if (cidr.words.length < words) throw new TypeError(`rule ${i}: an IPv${cidr.family} network needs ${words} words`);
   if (!Number.isInteger(cidr.prefix) || cidr.prefix < 0 || cidr.prefix > bitLength(cidr.family)) {
     throw new RangeError(`rule ${i}: prefix ${cidr.prefix} is out of range for IPv${cidr.family}`);
@@ -320,126 +352,173 @@ function checkRule(rule: TrieRule, i: number): void {
   }
 }
 
-/** Builds one family's node array; fills ruleNode for that family's rules. */
-function buildFamily(rules: readonly TrieRule[], family: Family, count: number, ruleNode: Uint32Array, ruleFlags: Uint8Array): Uint32Array {
-  const stride = family === 4 ? STRIDE4 : STRIDE6;
-  const keyWords = family === 4 ? 1 : 4;
-  // Each insertion adds a leaf and at most one branch node: the bound is exact, so no regrowth.
-  const capacity = 1 + 2 * count;
-  const b: Builder = { nodes: new Uint32Array(capacity * stride), size: 1, stride, keyWords };
-  for (let i = 0; i < rules.length; i++) {
-    const cidr = rules[i]!.cidr;
-    if (cidr.family !== family) continue;
-    const node = insert(b, cidr.words, cidr.prefix);
-    const base = node * stride;
-    const meta = b.nodes[base]!;
-    const current = (meta >>> 8) - 1;
-    // Input order is ascending, so only a deny displacing an allow changes an occupied node.
-    if (current < 0 || ((ruleFlags[i]! & FLAG_DENY) !== 0 && (ruleFlags[current]! & FLAG_DENY) === 0)) {
-      b.nodes[base] = ((meta & DEPTH_MASK) | ((i + 1) << 8)) >>> 0;
+// ---- compiling one family ----
+
+/**
+ * One family's interval table: its networks sorted (first address, then shortest prefix first,
+ * then input order), equal networks reduced to their winner, then swept in order with a stack of
+ * the networks still open, which are nested because networks never partly overlap. Fills
+ * ruleInterval for the family's rules.
+ */
+function buildIntervals(rules: readonly TrieRule[], family: Family, ruleMeta: Uint16Array, ruleInterval: Uint32Array): Uint32Array {
+  const W = wordsOf(family);
+  const S = W + 1;
+  const slots: number[] = [];
+  for (let i = 0; i < rules.length; i++) if (rules[i]!.cidr.family === family) slots.push(i);
+  const n = slots.length;
+  const keys = new Uint32Array(n * W);
+  const prefixes = new Uint8Array(n);
+  for (let j = 0; j < n; j++) {
+    const cidr = rules[slots[j]!]!.cidr;
+    for (let w = 0; w < W; w++) keys[j * W + w] = cidr.words[w]!;
+    prefixes[j] = cidr.prefix;
+  }
+  const order = sortNetworks(keys, prefixes, W);
+
+  const out = new Uint32Array((2 * n + 1) * S);
+  let m = 1; // interval 0: from address 0, no rule (out is zero-filled)
+  const at = new Uint32Array(W); // scratch: the address an interval starts at
+  const emit = (value: number): void => {
+    const tail = (m - 1) * S;
+    if (sameKey(out, tail, at, 0, W)) {
+      // Several networks start (or end) at one address: the last word on it wins.
+      out[tail + W] = value;
+      if (m > 1 && out[tail - 1] === value) m--;
+      return;
     }
-    ruleNode[i] = node;
-  }
-  return renumber(b, rules, family, ruleNode);
-}
-
-interface Builder {
-  readonly nodes: Uint32Array;
-  size: number;
-  readonly stride: number;
-  readonly keyWords: number;
-}
-
-/** Finds or creates the node for key/len, splitting a compressed edge where the key diverges. */
-function insert(b: Builder, key: ArrayLike<number>, len: number): number {
-  const { nodes, stride, keyWords } = b;
-  let node = 0;
-  for (;;) {
-    const base = node * stride;
-    const depth = nodes[base]! & DEPTH_MASK;
-    if (depth === len) return node;
-    const edge = base + 1 + bitAt(key, 0, depth);
-    const child = nodes[edge]!;
-    if (child === 0) {
-      const leaf = newNode(b, key, len);
-      nodes[edge] = leaf;
-      return leaf;
+    if (out[tail + W] === value) return;
+    out.set(at, m * S);
+    out[m * S + W] = value;
+    m++;
+  };
+  // The open networks, outermost first: positions in `order`, and each one's winning slot + 1.
+  const stack: number[] = [];
+  const stackValue: number[] = [];
+  const close = (): void => {
+    const j = order[stack.pop()!]!;
+    stackValue.pop();
+    // The interval after it starts one past its last address, unless that wraps past the end.
+    const prefix = prefixes[j]!;
+    let carry = 1;
+    for (let w = W - 1; w >= 0; w--) {
+      const last = (keys[j * W + w]! | ~wordMask(prefix, w)) >>> 0;
+      const sum = last + carry;
+      at[w] = sum >>> 0;
+      carry = sum > 0xffffffff ? 1 : 0;
     }
-    const childBase = child * stride;
-    const childDepth = nodes[childBase]! & DEPTH_MASK;
-    const common = commonPrefix(key, 0, nodes, childBase + KEY, keyWords, Math.min(len, childDepth));
-    if (common === childDepth) {
-      node = child;
-      continue;
+    if (carry === 0) emit(stackValue.length === 0 ? 0 : stackValue[stackValue.length - 1]!);
+  };
+
+  for (let p = 0; p < n; ) {
+    const j = order[p]!;
+    // Equal networks are adjacent: deny beats allow, then the earliest (the sort keeps input order).
+    let winner = slots[j]!;
+    let q = p + 1;
+    for (; q < n && prefixes[order[q]!] === prefixes[j] && sameKey(keys, order[q]! * W, keys, j * W, W); q++) {
+      const other = slots[order[q]!]!;
+      if ((ruleMeta[other]! & META_DENY) !== 0 && (ruleMeta[winner]! & META_DENY) === 0) winner = other;
     }
-    if (common === len) {
-      // The new network contains the child's: it goes in between.
-      const mid = newNode(b, key, len);
-      nodes[mid * stride + 1 + bitAt(nodes, childBase + KEY, len)] = child;
-      nodes[edge] = mid;
-      return mid;
+    while (stack.length > 0 && !contains(keys, order[stack[stack.length - 1]!]!, prefixes, keys, j, W)) close();
+    stack.push(p);
+    stackValue.push(winner + 1);
+    for (let w = 0; w < W; w++) at[w] = keys[j * W + w]!;
+    emit(winner + 1);
+    // The network's first address now starts the last interval, for good: the winner there is at
+    // least as specific as the network and the answer just before it less specific, so no later
+    // step merges it away.
+    for (let k = p; k < q; k++) ruleInterval[slots[order[k]!]!] = m - 1;
+    p = q;
+  }
+  while (stack.length > 0) close();
+  return out.slice(0, m * S);
+}
+
+/** Positions 0..n-1 ordered by key (ascending), then prefix, then position: a stable LSD radix sort. */
+function sortNetworks(keys: Uint32Array, prefixes: Uint8Array, W: number): Uint32Array {
+  const n = prefixes.length;
+  let order = new Uint32Array(n);
+  for (let i = 0; i < n; i++) order[i] = i;
+  if (n < 2) return order;
+  let spare = new Uint32Array(n);
+  const counts = new Uint32Array(257);
+  // Least significant digit first: the prefix (pass -1), then each key word's bytes from the low end.
+  for (let pass = -1; pass < W * 4; pass++) {
+    const w = W - 1 - (pass >> 2);
+    const shift = (pass & 3) * 8;
+    counts.fill(0);
+    for (let j = 0; j < n; j++) counts[(pass < 0 ? prefixes[j]! : (keys[j * W + w]! >>> shift) & 0xff) + 1]!++;
+    // A digit shared by every key moves nothing (IPv6 host bits of short networks, mostly).
+    let first = 1;
+    while (counts[first] === 0) first++;
+    if (counts[first] === n) continue;
+    for (let d = 1; d <= 256; d++) counts[d]! += counts[d - 1]!;
+    for (let i = 0; i < n; i++) {
+      const j = order[i]!;
+      spare[counts[pass < 0 ? prefixes[j]! : (keys[j * W + w]! >>> shift) & 0xff]!++] = j;
     }
-    const fork = newNode(b, key, common);
-    nodes[fork * stride + 1 + bitAt(nodes, childBase + KEY, common)] = child;
-    const leaf = newNode(b, key, len);
-    nodes[fork * stride + 1 + bitAt(key, 0, common)] = leaf;
-    nodes[edge] = fork;
-    return leaf;
+    [order, spare] = [spare, order];
   }
+  return order;
 }
 
-function newNode(b: Builder, key: ArrayLike<number>, depth: number): number {
-  const node = b.size++;
-  const base = node * b.stride;
-  b.nodes[base] = depth;
-  for (let w = 0; w < b.keyWords; w++) b.nodes[base + KEY + w] = key[w]! & wordMask(depth, w);
-  return node;
+/** Whether network `outer` contains network `inner` (keys and prefixes in flat arrays). */
+function contains(outerKeys: Uint32Array, outer: number, prefixes: Uint8Array, innerKeys: Uint32Array, inner: number, W: number): boolean {
+  const prefix = prefixes[outer]!;
+  if (prefixes[inner]! < prefix) return false;
+  for (let w = 0; w < W; w++) {
+    if (((innerKeys[inner * W + w]! & wordMask(prefix, w)) >>> 0) !== outerKeys[outer * W + w]) return false;
+  }
+  return true;
 }
 
-/** Bit `pos` (0 = most significant) of the words starting at `offset`. */
-function bitAt(words: ArrayLike<number>, offset: number, pos: number): number {
-  return (words[offset + (pos >>> 5)]! >>> (31 - (pos & 31))) & 1;
+/** Whether the W-word keys at a[aAt] and b[bAt] are equal. */
+function sameKey(a: Uint32Array, aAt: number, b: Uint32Array, bAt: number, W: number): boolean {
+  for (let w = 0; w < W; w++) if (a[aAt + w] !== b[bAt + w]) return false;
+  return true;
 }
 
-/** Length of the common leading bits of two keys, capped at `limit`. */
-function commonPrefix(a: ArrayLike<number>, aOffset: number, b: ArrayLike<number>, bOffset: number, keyWords: number, limit: number): number {
-  for (let w = 0; w < keyWords && w * 32 < limit; w++) {
-    const diff = (a[aOffset + w]! ^ b[bOffset + w]!) >>> 0;
-    if (diff !== 0) return Math.min(w * 32 + Math.clz32(diff), limit);
+/** Orders the W-word keys at a[aAt] and b[bAt], most significant word first. */
+function compareKey(a: Uint32Array, aAt: number, b: Uint32Array, bAt: number, W: number): number {
+  for (let w = 0; w < W; w++) {
+    const x = a[aAt + w]!;
+    const y = b[bAt + w]!;
+    if (x !== y) return x < y ? -1 : 1;
   }
-  return limit;
+  return 0;
 }
 
-/** Copies the built nodes into a right-sized array in pre-order and remaps rule nodes. */
-function renumber(b: Builder, rules: readonly TrieRule[], family: Family, ruleNode: Uint32Array): Uint32Array {
-  const { nodes, size, stride } = b;
-  const out = new Uint32Array(size * stride);
-  const newIndex = new Uint32Array(size);
-  const order = new Uint32Array(size);
-  const stack: number[] = [0];
-  let next = 0;
-  while (stack.length > 0) {
-    const old = stack.pop()!;
-    newIndex[old] = next;
-    order[next++] = old;
-    const one = nodes[old * stride + 2]!;
-    const zero = nodes[old * stride + 1]!;
-    if (one !== 0) stack.push(one);
-    if (zero !== 0) stack.push(zero);
+/** The first-level index over a valid interval table (see the layout notes at the top). */
+function indexTable(family: Family, entries: Uint32Array): Table {
+  const S = wordsOf(family) + 1;
+  const count = entries.length / S;
+  const bits = Math.min(MAX_INDEX_BITS, Math.max(1, Math.ceil(Math.log2(count / 4))));
+  let skip = 0;
+  let top = 0;
+  if (count > 1) {
+    const first = entries[S]!;
+    const last = entries[(count - 1) * S]!;
+    skip = Math.min(Math.clz32(first ^ last), 32 - bits);
+    top = skip === 0 ? 0 : first >>> (32 - skip);
   }
-  for (let n = 0; n < size; n++) {
-    const from = order[n]! * stride;
-    const to = n * stride;
-    out.set(nodes.subarray(from, from + stride), to);
-    const zero = nodes[from + 1]!;
-    const one = nodes[from + 2]!;
-    out[to + 1] = zero === 0 ? 0 : newIndex[zero]!;
-    out[to + 2] = one === 0 ? 0 : newIndex[one]!;
+  const buckets = 2 ** bits;
+  const index = new Uint32Array(buckets + 1);
+  const base = skip === 0 ? 0 : (top << (32 - skip)) >>> 0;
+  let j = 0;
+  for (let b = 0; b < buckets; b++) {
+    // The bucket's first address: leading word `start`, every other word zero.
+    const start = (base | (b << (32 - skip - bits))) >>> 0;
+    while (j + 1 < count && startsAtOrBefore(entries, (j + 1) * S, S - 1, start)) j++;
+    index[b] = j;
   }
-  for (let i = 0; i < rules.length; i++) {
-    if (rules[i]!.cidr.family === family) ruleNode[i] = newIndex[ruleNode[i]!]!;
-  }
-  return out;
+  index[buckets] = count - 1;
+  return { family, entries, count, index, bits, skip, top };
+}
+
+function startsAtOrBefore(entries: Uint32Array, offset: number, W: number, word0: number): boolean {
+  const x = entries[offset]!;
+  if (x !== word0) return x < word0;
+  for (let w = 1; w < W; w++) if (entries[offset + w] !== 0) return false;
+  return true;
 }
 
 // ---- serialization helpers ----
@@ -452,8 +531,7 @@ function pad4(n: number): number {
 
 function serializedLength(count4: number, count6: number, rules: number, idCount: number, idBytes: number): number {
   // Plain arithmetic on values up to 2^32: exact in doubles, so a forged header cannot wrap.
-  return HEADER_BYTES + count4 * STRIDE4 * 4 + count6 * STRIDE6 * 4 + rules * 8 + pad4Big(rules) +
-    (idCount + 1) * 4 + pad4Big(idBytes);
+  return HEADER_BYTES + count4 * 8 + count6 * 20 + rules * 8 + pad4Big(rules * 2) + (idCount + 1) * 4 + pad4Big(idBytes);
 }
 
 /** pad4 for values that may exceed 2^31 (from an untrusted header). */
@@ -485,67 +563,88 @@ function corrupt(reason: string): never {
   throw new Error(`compiled trie buffer is corrupt: ${reason}`);
 }
 
-function validateFamily(nodes: Uint32Array, family: Family, ruleNode: Uint32Array, ruleFlags: Uint8Array): void {
-  const stride = family === 4 ? STRIDE4 : STRIDE6;
-  const keyWords = family === 4 ? 1 : 4;
-  const bits = bitLength(family);
-  const v6Flag = family === 6 ? FLAG_V6 : 0;
-  const count = nodes.length / stride;
-  const parents = new Uint8Array(count);
-  const where = (i: number): string => `IPv${family} node ${i}`;
-  for (let i = 0; i < count; i++) {
-    const base = i * stride;
-    const meta = nodes[base]!;
-    const depth = meta & DEPTH_MASK;
-    if (depth > bits) corrupt(`${where(i)} has depth ${depth}`);
-    if (i === 0 && depth !== 0) corrupt(`${where(i)} (the root) has depth ${depth}`);
-    for (let w = 0; w < keyWords; w++) {
-      if (((nodes[base + KEY + w]! & ~wordMask(depth, w)) >>> 0) !== 0) corrupt(`${where(i)} has key bits past its depth`);
-    }
-    for (let bit = 0; bit < 2; bit++) {
-      const child = nodes[base + 1 + bit]!;
-      if (child === 0) continue;
-      if (child <= i || child >= count) corrupt(`${where(i)} has child index ${child} out of range`);
-      if (++parents[child]! > 1) corrupt(`${where(child)} has more than one parent`);
-      const childBase = child * stride;
-      const childDepth = nodes[childBase]! & DEPTH_MASK;
-      if (childDepth <= depth || childDepth > bits) corrupt(`${where(child)} is not deeper than its parent`);
-      if (commonPrefix(nodes, base + KEY, nodes, childBase + KEY, keyWords, depth) !== depth ||
-        bitAt(nodes, childBase + KEY, depth) !== bit) {
-        corrupt(`${where(child)} is not inside its parent's network`);
+function validateRules(entries4: Uint32Array, entries6: Uint32Array, ruleInterval: Uint32Array, ruleId: Uint32Array, ruleMeta: Uint16Array, idCount: number): void {
+  for (let r = 0; r < ruleInterval.length; r++) {
+    const meta = ruleMeta[r]!;
+    if (meta > (META_V6 | META_DENY | PREFIX_MASK)) corrupt(`rule ${r} has unknown flags ${meta >>> 8}`);
+    if (ruleId[r]! >= idCount) corrupt(`rule ${r} names id ${ruleId[r]} of ${idCount}`);
+    const family: Family = (meta & META_V6) !== 0 ? 6 : 4;
+    const W = wordsOf(family);
+    const entries = family === 4 ? entries4 : entries6;
+    const prefix = meta & PREFIX_MASK;
+    if (prefix > bitLength(family)) corrupt(`rule ${r} has prefix /${prefix} for IPv${family}`);
+    const interval = ruleInterval[r]!;
+    if (interval >= entries.length / (W + 1)) corrupt(`rule ${r} names interval ${interval} out of range`);
+    for (let w = 0; w < W; w++) {
+      if (((entries[interval * (W + 1) + w]! & ~wordMask(prefix, w)) >>> 0) !== 0) {
+        corrupt(`rule ${r} starts at an interval that is not its network address`);
       }
     }
-    const slot = (meta >>> 8) - 1;
-    if (slot >= 0) {
-      if (slot >= ruleNode.length) corrupt(`${where(i)} names rule ${slot} of ${ruleNode.length}`);
-      if (ruleNode[slot] !== i || (ruleFlags[slot]! & FLAG_V6) !== v6Flag) corrupt(`${where(i)} and rule ${slot} disagree`);
-    } else if (i !== 0 && (nodes[base + 1] === 0 || nodes[base + 2] === 0)) {
-      corrupt(`${where(i)} has no rule and does not branch`);
-    }
-  }
-  for (let i = 1; i < count; i++) if (parents[i] !== 1) corrupt(`${where(i)} is unreachable`);
-}
-
-function validateRules(nodes4: Uint32Array, nodes6: Uint32Array, ruleNode: Uint32Array, ruleId: Uint32Array, ruleFlags: Uint8Array, idCount: number): void {
-  for (let r = 0; r < ruleNode.length; r++) {
-    const flags = ruleFlags[r]!;
-    if (flags > (FLAG_DENY | FLAG_V6)) corrupt(`rule ${r} has unknown flags ${flags}`);
-    if (ruleId[r]! >= idCount) corrupt(`rule ${r} names id ${ruleId[r]} of ${idCount}`);
-    const v6 = (flags & FLAG_V6) !== 0;
-    const nodes = v6 ? nodes6 : nodes4;
-    const stride = v6 ? STRIDE6 : STRIDE4;
-    const node = ruleNode[r]!;
-    if (node >= nodes.length / stride) corrupt(`rule ${r} names node ${node} out of range`);
-    const winner = (nodes[node * stride]! >>> 8) - 1;
-    if (winner < 0) corrupt(`rule ${r} sits on a node without a rule`);
-    if (winner !== r) {
-      const deny = flags & FLAG_DENY;
-      const winnerDeny = ruleFlags[winner]! & FLAG_DENY;
+    // Whoever answers at the network's first address is this rule or beats it.
+    const winner = entries[interval * (W + 1) + W]! - 1;
+    if (winner < 0 || winner >= ruleInterval.length) corrupt(`rule ${r} starts at an interval without a valid rule`);
+    const winnerMeta = ruleMeta[winner]!;
+    const winnerPrefix = winnerMeta & PREFIX_MASK;
+    if (winnerPrefix < prefix) corrupt(`rule ${r} is hidden by the less specific rule ${winner}`);
+    if (winner !== r && winnerPrefix === prefix) {
+      const deny = meta & META_DENY;
+      const winnerDeny = winnerMeta & META_DENY;
       if ((deny !== 0 && winnerDeny === 0) || (deny === winnerDeny && r < winner)) {
         corrupt(`rule ${r} should win over rule ${winner} on the same network`);
       }
     }
   }
+}
+
+/** Starts strictly ascending from address 0, neighbours with different answers, slots of this family. */
+function validateOrder(entries: Uint32Array, family: Family, ruleMeta: Uint16Array): void {
+  const W = wordsOf(family);
+  const S = W + 1;
+  const count = entries.length / S;
+  const v6 = family === 6 ? META_V6 : 0;
+  for (let w = 0; w < W; w++) if (entries[w] !== 0) corrupt(`${where(family, 0)} does not start at address 0`);
+  for (let i = 0; i < count; i++) {
+    const base = i * S;
+    if (i > 0) {
+      if (compareKey(entries, base, entries, base - S, W) <= 0) corrupt(`${where(family, i)} does not start after ${where(family, i - 1)}`);
+      if (entries[base + W] === entries[base - 1]) corrupt(`${where(family, i)} repeats the answer of ${where(family, i - 1)}`);
+    }
+    const slot = entries[base + W]! - 1;
+    if (slot >= ruleMeta.length) corrupt(`${where(family, i)} names rule ${slot} of ${ruleMeta.length}`);
+    if (slot >= 0 && (ruleMeta[slot]! & META_V6) !== v6) corrupt(`${where(family, i)} names rule ${slot} of the other family`);
+  }
+}
+
+/** Every interval wholly inside the network of the rule it names (runs after validateRules). */
+function validateContainment(entries: Uint32Array, family: Family, ruleInterval: Uint32Array, ruleMeta: Uint16Array): void {
+  const W = wordsOf(family);
+  const S = W + 1;
+  const count = entries.length / S;
+  const last = new Uint32Array(W);
+  for (let i = 0; i < count; i++) {
+    const base = i * S;
+    const slot = entries[base + W]! - 1;
+    if (slot < 0) continue;
+    // The interval's last address: one before the next start, or the end of the address space.
+    let borrow = i + 1 < count ? 1 : 0;
+    for (let w = W - 1; w >= 0; w--) {
+      const word = i + 1 < count ? entries[base + S + w]! : 0xffffffff;
+      last[w] = (word - borrow) >>> 0;
+      borrow = borrow === 1 && word === 0 ? 1 : 0;
+    }
+    const network = ruleInterval[slot]! * S;
+    const prefix = ruleMeta[slot]! & PREFIX_MASK;
+    for (let w = 0; w < W; w++) {
+      const m = wordMask(prefix, w);
+      if (((entries[base + w]! & m) >>> 0) !== entries[network + w] || ((last[w]! & m) >>> 0) !== entries[network + w]) {
+        corrupt(`${where(family, i)} lies outside the network of rule ${slot}`);
+      }
+    }
+  }
+}
+
+function where(family: Family, i: number): string {
+  return `IPv${family} interval ${i}`;
 }
 
 function decodeIds(offsets: Uint32Array, blob: Uint8Array): string[] {
