@@ -1,7 +1,10 @@
 import type { IncomingMessage } from 'node:http';
 import { refusal, type Refusal } from '../http/refusal.ts';
+import type { BodyLimits } from './context.ts';
 
-export const MAX_BODY_BYTES = 64 * 1024;
+/** A JSON change; a list replace or import (a full list of the biggest allowed size fits easily). */
+export const DEFAULT_BODY_LIMITS: BodyLimits = { json: 64 * 1024, bulk: 1024 * 1024 };
+const MAX_BODY_BYTES = DEFAULT_BODY_LIMITS.json;
 
 export type BodyResult<T = unknown> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly refusal: Refusal };
 

@@ -11,6 +11,13 @@ export interface Context {
   readonly query: URLSearchParams;
   readonly actor: Actor;
   readonly requestId: string;
+  /** Largest request bodies this listener reads: a JSON change, and a list replace or import. */
+  readonly bodyLimits: BodyLimits;
+}
+
+export interface BodyLimits {
+  readonly json: number;
+  readonly bulk: number;
 }
 
 export type Handler = (ctx: Context) => Promise<void>;

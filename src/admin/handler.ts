@@ -5,7 +5,8 @@ import type { EventLog } from '../observability/logger.ts';
 import { serveMetrics, type MetricsEndpoint } from '../observability/metrics-endpoint.ts';
 import type { AclStore } from '../store/store.ts';
 import type { AuthLimiter } from './auth-limiter.ts';
-import type { Handler, Surface } from './context.ts';
+import { DEFAULT_BODY_LIMITS } from './body.ts';
+import type { BodyLimits, Handler, Surface } from './context.ts';
 import type { Actor } from './credentials.ts';
 import { sendJson } from './respond.ts';
 import { compileRoutes, type Match } from './router.ts';
@@ -26,6 +27,7 @@ export interface AdminDeps {
   /** Told of every answered request by route template (not the raw path: bounded labels). */
   readonly observeRequest?: (route: string, method: string, status: number) => void;
   readonly logger?: EventLog;
+  readonly bodyLimits?: BodyLimits;
 }
 
 /**
@@ -34,6 +36,7 @@ export interface AdminDeps {
  */
 export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const { store, logger, limiter } = deps;
+  const bodyLimits = deps.bodyLimits ?? DEFAULT_BODY_LIMITS;
   const surfaces = deps.surfaces.map((surface) => ({ surface, route: compileRoutes<Handler>(surface.routes) }));
 
   return (req, res) => {
@@ -76,7 +79,7 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
     const match: Match<Handler> = chosen.route(method, path);
     if (match.ok) route = match.template;
     if (!match.ok) return fail(match.refusal.status, match.refusal.reason, match.refusal.message, match.allow ? { allow: match.allow } : {});
-    const ctx = { req, res, params: match.params, query: new URLSearchParams(q < 0 ? '' : url.slice(q + 1)), actor, requestId: requestIdFrom(req.rawHeaders) };
+    const ctx = { req, res, params: match.params, query: new URLSearchParams(q < 0 ? '' : url.slice(q + 1)), actor, requestId: requestIdFrom(req.rawHeaders), bodyLimits };
     match.handler(ctx).catch((error: unknown) => {
       const down = store.state() === 'down';
       logger?.error({ err: error, method, path, store_state: store.state() }, 'admin request failed');

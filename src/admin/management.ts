@@ -76,6 +76,7 @@ export async function startManagement(config: Config, parts: ManagementParts): P
     metrics: config.metrics.listen === undefined ? { registry: parts.metrics, ...(config.metrics.token === undefined ? {} : { token: config.metrics.token }) } : null,
     observeRequest: (route, method, status) => parts.metrics.adminRequest(route, method, status),
     logger,
+    bodyLimits: { json: config.admin.maxBodyBytes, bulk: config.admin.maxImportBytes },
   });
   const sweeper = new ExpirySweeper(service, logger);
   sweeper.start(config.expirySweepMs);

@@ -24,8 +24,6 @@ export interface NativeDeps {
   check(account: string, ip: IpAddress): Promise<CheckResult>;
 }
 
-/** Largest import body (JSON or CSV): a full list of the biggest allowed size fits easily. */
-export const MAX_IMPORT_BYTES = 1024 * 1024;
 export const DEFAULT_PAGE = 100;
 export const MAX_PAGE = 1000;
 
@@ -166,7 +164,7 @@ export function nativeSurface(deps: NativeDeps): Surface {
   });
 
   const createEntry = route(true, async (ctx, account) => {
-    const body = await readJsonBody(ctx.req);
+    const body = await readJsonBody(ctx.req, ctx.bodyLimits.json);
     if (!body.ok) return sendError(ctx.res, body.refusal);
     const fields = parseEntryFields(body.value, service.now().getTime(), true);
     if (!fields.ok) return sendError(ctx.res, fields.refusal);
@@ -187,7 +185,7 @@ export function nativeSurface(deps: NativeDeps): Surface {
   });
 
   const patchEntry = route(true, async (ctx, account) => {
-    const body = await readJsonBody(ctx.req);
+    const body = await readJsonBody(ctx.req, ctx.bodyLimits.json);
     if (!body.ok) return sendError(ctx.res, body.refusal);
     const fields = parseEntryFields(body.value, service.now().getTime(), false);
     if (!fields.ok) return sendError(ctx.res, fields.refusal);
@@ -219,7 +217,7 @@ export function nativeSurface(deps: NativeDeps): Surface {
   };
 
   const putList = route(true, async (ctx, account) => {
-    const body = await readJsonBody(ctx.req, MAX_IMPORT_BYTES);
+    const body = await readJsonBody(ctx.req, ctx.bodyLimits.bulk);
     if (!body.ok) return sendError(ctx.res, body.refusal);
     const items = listItems(body.value, service.now().getTime());
     if (!Array.isArray(items)) return sendError(ctx.res, items as Refusal);
@@ -233,11 +231,11 @@ export function nativeSurface(deps: NativeDeps): Surface {
     const type = ctx.req.headers['content-type'] ?? '';
     let items: ListItem[] | Refusal;
     if (/^text\/csv\s*(;|$)/i.test(type)) {
-      const text = await readBody(ctx.req, MAX_IMPORT_BYTES);
+      const text = await readBody(ctx.req, ctx.bodyLimits.bulk);
       if (!text.ok) return sendError(ctx.res, text.refusal);
       items = csvItems(text.value, service.now().getTime());
     } else {
-      const body = await readJsonBody(ctx.req, MAX_IMPORT_BYTES);
+      const body = await readJsonBody(ctx.req, ctx.bodyLimits.bulk);
       if (!body.ok) return sendError(ctx.res, body.refusal);
       items = listItems(body.value, service.now().getTime());
     }
@@ -272,7 +270,7 @@ export function nativeSurface(deps: NativeDeps): Surface {
 
   const putAccount = route(true, async (ctx, account) => {
     if (ctx.actor.role === 'account') return sendError(ctx.res, refusal(403, 'forbidden', `credential ${ctx.actor.name} (account) may manage entries but not account settings`));
-    const body = await readJsonBody(ctx.req);
+    const body = await readJsonBody(ctx.req, ctx.bodyLimits.json);
     if (!body.ok) return sendError(ctx.res, body.refusal);
     const current = await store.read(account);
     const settings = await parseSettings(body.value, account, current?.settings ?? {}, (a) => store.read(a));

@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import { ACCOUNT_ID_MAX_LENGTH, ACCOUNT_ID_PATTERN } from '../identity/account-id.ts';
 import { RULE_FORMS } from '../ip/rule.ts';
 import { MAX_PARENT_DEPTH } from '../policy/resolve.ts';
-import { MAX_BODY_BYTES } from './body.ts';
+import { DEFAULT_BODY_LIMITS } from './body.ts';
 import { CSV_COLUMNS } from './csv.ts';
 import { MAX_DESCRIPTION_LENGTH } from './entry-input.ts';
-import { DEFAULT_PAGE, MAX_IMPORT_BYTES, MAX_PAGE } from './native.ts';
+import { DEFAULT_PAGE, MAX_PAGE } from './native.ts';
 
 /*
  * The OpenAPI 3.1 description of the native management API (src/admin/native.ts), served at
@@ -72,7 +72,7 @@ const REASONS: Readonly<Record<number, readonly (readonly [string, string])[]>> 
     ['would_lock_out', 'the change would block recently seen callers, and guard is strict (query or account setting)'],
   ],
   412: [['version_conflict', 'If-Match names a version the account has moved on from']],
-  413: [['body_too_large', `the body exceeds ${MAX_BODY_BYTES} bytes (${MAX_IMPORT_BYTES} for a list replace or import)`]],
+  413: [['body_too_large', `the body exceeds admin.maxBodyBytes (default ${DEFAULT_BODY_LIMITS.json} bytes; admin.maxImportBytes, default ${DEFAULT_BODY_LIMITS.bulk}, for a list replace or import)`]],
   415: [['unsupported_media_type', 'the body is not Content-Type: application/json (or text/csv, for import)']],
   429: [['too_many_attempts', 'too many failed authentications from this address; see Retry-After']],
   500: [

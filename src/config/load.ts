@@ -10,6 +10,7 @@ import { readCredentials, readValidation } from './management.ts';
 import { isValidAccountId } from '../identity/account-id.ts';
 import { dirname, join } from 'node:path';
 import { DEFAULT_CACHE_LIMITS } from '../policy/cache.ts';
+import { DEFAULT_BODY_LIMITS } from '../admin/body.ts';
 import { ConfigError, Reader } from './reader.ts';
 import type { Config, HostPort, StoreSpec } from './types.ts';
 
@@ -44,6 +45,7 @@ const ENV_KEYS: Readonly<Record<string, string>> = {
   ALLOWGATE_METRICS_LISTEN: 'metrics.listen',
   ALLOWGATE_METRICS_TOKEN: 'metrics.token',
   ALLOWGATE_METRICS_ACCOUNTS: 'metrics.accounts',
+  ALLOWGATE_MAX_CONNECTIONS: 'limits.maxConnections',
 };
 
 export interface LoadOptions {
@@ -128,8 +130,8 @@ function readConfig(root: Reader): Config {
   const upstream = top.get('upstream').object(['url', 'connections', 'connectTimeoutMs', 'headersTimeoutMs', 'bodyTimeoutMs', 'preserveHost']);
   const identity = top.get('identity').object(['strategies', 'anonymous', 'exemptPaths']);
   const policy = top.get('policy').object(['mode', 'default']);
-  const admin = top.get('admin').object(['listen', 'token', 'tokenFile', 'credentials']);
-  const limits = top.get('limits').object(['maxHeaderBytes', 'headersTimeoutMs', 'requestTimeoutMs', 'keepAliveTimeoutMs']);
+  const admin = top.get('admin').object(['listen', 'token', 'tokenFile', 'credentials', 'maxBodyBytes', 'maxImportBytes']);
+  const limits = top.get('limits').object(['maxHeaderBytes', 'headersTimeoutMs', 'requestTimeoutMs', 'keepAliveTimeoutMs', 'maxConnections']);
   const log = top.get('log').object(['level', 'allowSampleRate']);
   return {
     listen: readHostPort(top.get('listen'), '0.0.0.0:8080'),
@@ -162,6 +164,8 @@ function readConfig(root: Reader): Config {
       listen: readHostPort(admin.get('listen'), '127.0.0.1:9090'),
       ...resolveAdminToken(admin.get('token'), admin.get('tokenFile'), store),
       credentials: readCredentials(admin.get('credentials')),
+      maxBodyBytes: admin.get('maxBodyBytes').integer(1024, 16_777_216, DEFAULT_BODY_LIMITS.json),
+      maxImportBytes: admin.get('maxImportBytes').integer(1024, 268_435_456, DEFAULT_BODY_LIMITS.bulk),
     },
     validation: readValidation(top.get('validation')),
     audit: {
@@ -174,6 +178,7 @@ function readConfig(root: Reader): Config {
       headersTimeoutMs: limits.get('headersTimeoutMs').integer(1_000, 600_000, 10_000),
       requestTimeoutMs: limits.get('requestTimeoutMs').integer(0, 3_600_000, 300_000),
       keepAliveTimeoutMs: limits.get('keepAliveTimeoutMs').integer(1_000, 600_000, 65_000),
+      maxConnections: limits.get('maxConnections').integer(1, 1_000_000, 10_000),
     },
     log: {
       level: log.get('level').oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),

@@ -47,6 +47,9 @@ export interface Config {
     readonly token: string;
     /** Further credentials with roles; the admin token above is the owner's. */
     readonly credentials: readonly Credential[];
+    /** Largest JSON change body, and largest list replace or import body (JSON or CSV). */
+    readonly maxBodyBytes: number;
+    readonly maxImportBytes: number;
   };
   readonly validation: ValidationPolicy;
   readonly audit: {
@@ -62,6 +65,8 @@ export interface Config {
     readonly headersTimeoutMs: number;
     readonly requestTimeoutMs: number;
     readonly keepAliveTimeoutMs: number;
+    /** Open connections on the proxy listener; further ones are closed at accept. */
+    readonly maxConnections: number;
   };
   readonly log: {
     readonly level: LogLevel;

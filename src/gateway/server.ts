@@ -15,7 +15,13 @@ export interface ProxyServerParts {
   readonly http: HttpForwarder;
   readonly ws: WsForwarder;
   readonly logger: Logger;
-  readonly limits: { readonly maxHeaderBytes: number; readonly headersTimeoutMs: number; readonly requestTimeoutMs: number; readonly keepAliveTimeoutMs: number };
+  readonly limits: {
+    readonly maxHeaderBytes: number;
+    readonly headersTimeoutMs: number;
+    readonly requestTimeoutMs: number;
+    readonly keepAliveTimeoutMs: number;
+    readonly maxConnections: number;
+  };
   /** Told of every decision and every finished exchange (metrics, access log, recent callers). */
   readonly observer: RequestObserver;
 }
@@ -48,6 +54,7 @@ const EXCHANGE = Symbol('allowgate.exchange');
 
 /** How often header and request timeouts are checked: their resolution. */
 const CHECKING_INTERVAL_MS = 250;
+const DROP_REPORT_MS = 10_000;
 
 interface Exchange {
   readonly req: IncomingMessage;
@@ -80,6 +87,18 @@ export function createGatewayServer(parts: ProxyServerParts): GatewayServer {
     connectionsCheckingInterval: CHECKING_INTERVAL_MS,
     // A request carrying both Content-Length and Transfer-Encoding is refused by the parser.
     requireHostHeader: true,
+  });
+  // Over the limit Node closes the new connection at accept; said in the log at most every 10 s.
+  server.maxConnections = limits.maxConnections;
+  let dropped = 0;
+  let droppedSince = 0;
+  server.on('drop', () => {
+    dropped++;
+    const now = Date.now();
+    if (now - droppedSince < DROP_REPORT_MS) return;
+    logger.warn({ dropped, max_connections: limits.maxConnections }, 'connections closed at accept: limits.maxConnections reached');
+    dropped = 0;
+    droppedSince = now;
   });
 
   // One listener for every response: the exchange rides on the response object, so no closure

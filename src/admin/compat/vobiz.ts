@@ -167,7 +167,7 @@ export function vobizSurface(deps: CompatDeps): Surface {
   };
 
   const readFields = async (ctx: Context, create: boolean): Promise<EntryFields | null> => {
-    const body = await readJsonBody(ctx.req);
+    const body = await readJsonBody(ctx.req, ctx.bodyLimits.json);
     if (!body.ok) {
       sendError(ctx.res, body.refusal);
       return null;

@@ -78,7 +78,7 @@ async function paramsOf(ctx: Context, accepted: readonly string[]): Promise<Para
     const conflict = merge(params, name, value);
     if (conflict) return conflict;
   }
-  const body = await readBody(ctx.req);
+  const body = await readBody(ctx.req, ctx.bodyLimits.json);
   if (!body.ok) return body.refusal;
   const text = body.value.trim();
   const type = ctx.req.headers['content-type'] ?? '';
