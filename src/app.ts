@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startManagement } from './admin/management.ts';
 import type { CheckResult } from './admin/types.ts';
@@ -209,9 +209,24 @@ function listen(server: Server, at: HostPort): Promise<AddressInfo> {
   });
 }
 
-/** Stops accepting and waits for in-flight requests; past the timeout, cuts what is left. */
+/** How often a draining server closes the keep-alive connections that went idle since. */
+const DRAIN_IDLE_SWEEP_MS = 50;
+
+/**
+ * Stops accepting and waits for in-flight requests; past the timeout, cuts what is left.
+ *
+ * Node's `server.close()` leaves keep-alive connections open once their response is done, and
+ * keeps serving requests that arrive on them: a busy keep-alive caller would hold the process until
+ * the timeout and then have a request cut. So while draining, every response that starts goes out
+ * with `Connection: close`, and connections left idle are closed as they become idle.
+ */
 function drain(server: Server, timeoutMs: number, cutDetached: () => void): Promise<void> {
   return new Promise((resolve) => {
+    server.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
+      res.shouldKeepAlive = false;
+    });
+    const sweep = setInterval(() => server.closeIdleConnections(), DRAIN_IDLE_SWEEP_MS);
+    sweep.unref();
     const timer = setTimeout(() => {
       server.closeAllConnections();
       cutDetached();
@@ -219,6 +234,7 @@ function drain(server: Server, timeoutMs: number, cutDetached: () => void): Prom
     timer.unref();
     server.close(() => {
       clearTimeout(timer);
+      clearInterval(sweep);
       resolve();
     });
     server.closeIdleConnections();

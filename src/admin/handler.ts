@@ -81,7 +81,9 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
     if (!match.ok) return fail(match.refusal.status, match.refusal.reason, match.refusal.message, match.allow ? { allow: match.allow } : {});
     const ctx = { req, res, params: match.params, query: new URLSearchParams(q < 0 ? '' : url.slice(q + 1)), actor, requestId: requestIdFrom(req.rawHeaders), bodyLimits };
     match.handler(ctx).catch((error: unknown) => {
-      const down = store.state() === 'down';
+      // A command that got no answer in time (a frozen or overloaded Redis, its connection still
+      // open) is the store being unavailable too, not a fault of the gateway's.
+      const down = store.state() === 'down' || storeTimedOut(error);
       logger?.error({ err: error, method, path, store_state: store.state() }, 'admin request failed');
       if (res.headersSent) return res.destroy();
       surface.sendError(res, down
@@ -89,4 +91,8 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
         : refusal(500, 'internal_error', 'the admin API failed to handle this request; see the gateway log'));
     });
   };
+}
+
+function storeTimedOut(error: unknown): boolean {
+  return error instanceof Error && /timed? ?out/i.test(error.message);
 }

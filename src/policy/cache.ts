@@ -65,7 +65,7 @@ export class PolicyCache {
     this.#hooks = hooks;
     this.#now = now;
     this.#limits = limits;
-    this.#unsubscribe = store.subscribe((account, version) => this.invalidate(account, version));
+    this.#unsubscribe = store.subscribe((account, version, _publishedAt, list) => (list === undefined ? this.invalidate(account, version) : this.prime(account, list)));
   }
 
   /** The compiled list, `null` when the account has none, `undefined` when not cached (or stale). */
@@ -117,6 +117,19 @@ export class PolicyCache {
     );
     this.#loading.set(account, promise);
     return promise;
+  }
+
+  /**
+   * Puts a list this replica just committed straight into the cache, replacing an older one (and
+   * any last-known-good copy or load in flight, which predate it): enforced from now on, even if
+   * the store becomes unreachable before the next request.
+   */
+  prime(account: string, list: CompiledList): void {
+    const current = this.#lists.get(account)?.list;
+    if (current !== undefined && current !== null && current.version >= list.version) return;
+    this.#loading.delete(account);
+    this.#stale.delete(account);
+    this.#insert(account, list);
   }
 
   /**

@@ -19,9 +19,11 @@ export type UpdateOutcome =
 
 /**
  * `publishedAt` (epoch ms, the writer's clock) is given for changes made by another replica, so
- * a listener can tell how long the news took to arrive.
+ * a listener can tell how long the news took to arrive. `list` is given for a change this replica
+ * committed to a shared store: the new list itself, compiled, so it is enforced without a read
+ * that an outage right after the commit could prevent.
  */
-export type ChangeListener = (account: string, version: number, publishedAt?: number) => void;
+export type ChangeListener = (account: string, version: number, publishedAt?: number, list?: CompiledList) => void;
 
 /** Whether the store can be reached; a shared store reports outages and recoveries. */
 export type StoreState = 'up' | 'down';

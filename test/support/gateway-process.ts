@@ -22,8 +22,6 @@ export interface StartOptions {
   readonly env?: Record<string, string>;
   readonly args?: readonly string[];
   readonly timeoutMs?: number;
-  /** A command that runs the gateway, e.g. ['prlimit', '--fsize=65536', '--'] to cap file sizes. */
-  readonly wrap?: readonly string[];
 }
 
 /**
@@ -45,8 +43,7 @@ export function startGateway(options: StartOptions = {}): Promise<GatewayProcess
     ALLOWGATE_CONFIG: fileURLToPath(new URL('./empty-config.yaml', import.meta.url)),
     ...options.env,
   };
-  const command = [...(options.wrap ?? []), process.execPath, CLI, ...(options.args ?? [])];
-  const child = spawn(command[0]!, command.slice(1), { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...(options.args ?? [])], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   let buffered = '';

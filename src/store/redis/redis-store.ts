@@ -190,16 +190,18 @@ export class RedisStore implements AclStore {
         const result = change(current);
         if (!result.ok) return result;
         const record: AccountRecord = { ...result.draft, account, version: version + 1 };
-        const blob = encodeCompiledList(this.#compile(record));
+        const list = this.#compile(record);
+        const blob = encodeCompiledList(list);
         const [committed] = await this.#scripts.allowgateCommit(
           keys.version, keys.record, keys.compiled,
           version, record.version, JSON.stringify(record), blob,
           this.#keys.changes, `${record.version} ${this.#origin} ${this.#now()} ${account}`,
         );
         if (committed === 1) {
-          // This replica enforces the change before the write is acknowledged; the published
-          // message does the same for the others (and arrives here as a no-op).
-          this.#notify(account, record.version);
+          // This replica enforces the change before the write is acknowledged (the compiled list
+          // goes straight into its cache: no read that Redis failing now could prevent); the
+          // published message makes the others reload it (and arrives here as a no-op).
+          this.#notify(account, record.version, undefined, list);
           return { ok: true, record, previous: current };
         }
         // Another replica won this round: back off a little, with jitter, and recompute.
@@ -308,8 +310,8 @@ export class RedisStore implements AclStore {
     this.#notify(account, Number(version), Number(publishedAt));
   }
 
-  #notify(account: string, version: number, publishedAt?: number): void {
-    for (const listener of this.#listeners) listener(account, version, publishedAt);
+  #notify(account: string, version: number, publishedAt?: number, list?: CompiledList): void {
+    for (const listener of this.#listeners) listener(account, version, publishedAt, list);
   }
 
   /**
