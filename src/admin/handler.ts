@@ -6,6 +6,7 @@ import { serveMetrics, type MetricsEndpoint } from '../observability/metrics-end
 import type { AclStore } from '../store/store.ts';
 import type { AuthLimiter } from './auth-limiter.ts';
 import { DEFAULT_BODY_LIMITS } from './body.ts';
+import type { ConsoleHandler } from './console.ts';
 import type { BodyLimits, Handler, Surface } from './context.ts';
 import type { Actor } from './credentials.ts';
 import { sendJson } from './respond.ts';
@@ -28,6 +29,8 @@ export interface AdminDeps {
   readonly observeRequest?: (route: string, method: string, status: number) => void;
   readonly logger?: EventLog;
   readonly bodyLimits?: BodyLimits;
+  /** The admin console's static files (/console/); absent: no console. */
+  readonly console?: ConsoleHandler;
 }
 
 /**
@@ -51,6 +54,7 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
     }
     if (path === '/v1/openapi.json' && deps.openapi && (method === 'GET' || method === 'HEAD')) return sendJson(res, 200, deps.openapi());
     if (path === '/metrics' && deps.metrics && (method === 'GET' || method === 'HEAD')) return serveMetrics(req, res, deps.metrics);
+    if (deps.console?.(req, res, path)) return;
 
     // Labelled by route template once routed; refusals before that share one label.
     let route = 'unmatched';

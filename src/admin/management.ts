@@ -14,6 +14,7 @@ import type { RedisClient } from '../store/redis/connection.ts';
 import type { AclStore } from '../store/store.ts';
 import { AuthLimiter } from './auth-limiter.ts';
 import { compileCredentials, sha256 } from './credentials.ts';
+import { createConsole } from './console.ts';
 import { createAdminHandler } from './handler.ts';
 import { vobizSurface } from './compat/vobiz.ts';
 import { voximplantSurface } from './compat/voximplant.ts';
@@ -77,6 +78,7 @@ export async function startManagement(config: Config, parts: ManagementParts): P
     observeRequest: (route, method, status) => parts.metrics.adminRequest(route, method, status),
     logger,
     bodyLimits: { json: config.admin.maxBodyBytes, bulk: config.admin.maxImportBytes },
+    console: createConsole(),
   });
   const sweeper = new ExpirySweeper(service, logger);
   sweeper.start(config.expirySweepMs);

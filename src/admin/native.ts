@@ -329,7 +329,14 @@ export function nativeSurface(deps: NativeDeps): Surface {
     sendJson(ctx.res, 200, { events: page.events, next: page.next });
   };
 
+  /** Who the credential is: the console uses it to show an account credential its account only. */
+  const whoami: Handler = async (ctx) => {
+    const { actor } = ctx;
+    sendJson(ctx.res, 200, actor.role === 'account' ? { name: actor.name, role: actor.role, account: actor.account } : { name: actor.name, role: actor.role, account: null });
+  };
+
   const routes: Route<Handler>[] = [
+    { method: 'GET', template: '/v1/whoami', handler: whoami },
     { method: 'GET', template: '/v1/accounts', handler: listAccounts },
     { method: 'GET', template: '/v1/accounts/{account}', handler: getAccount },
     { method: 'PUT', template: '/v1/accounts/{account}', handler: putAccount },

@@ -287,6 +287,14 @@ function paths(): Json {
         responses: responses({ 200: success('The settings as stored.', schema('Settings')) }, [400, 403, [409, '`would_lock_out`'], 412, 413, 415]),
       },
     },
+    '/v1/whoami': {
+      get: {
+        operationId: 'whoami',
+        tags: ['accounts'],
+        summary: 'The credential making the request: its name, role and (for an account credential) account',
+        responses: responses({ 200: success('The credential.', schema('Whoami'), {}) }, []),
+      },
+    },
     '/v1/accounts/{account}/check': {
       parameters: [ref('parameters', 'Account')],
       get: {
@@ -512,6 +520,11 @@ function schemas(): Json {
         }, ['ip', 'last_seen', 'decision', 'reason']),
       },
     }, ['account', 'ips']),
+    Whoami: strict({
+      name: { type: 'string' },
+      role: { type: 'string', enum: ['owner', 'admin', 'read-only', 'account'] },
+      account: nullable('string'),
+    }, ['name', 'role', 'account'], 'An account credential manages its own account only; the others every account (read-only: reads only).'),
     Accounts: strict({
       accounts: { type: 'array', items: { type: 'string' } },
       total: { type: 'integer', minimum: 0 },

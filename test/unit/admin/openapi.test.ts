@@ -328,6 +328,9 @@ describe('the management API answers as documented', () => {
     expect((await call('GET', '/v1/accounts/AC1/check?ip=8.8.8.8')).body).toMatchObject({ decision: 'deny', reason: 'ip_not_allowed', matched: null });
     expect((await call('GET', '/v1/accounts/AC9/check?ip=2a00:1450::1')).body).toMatchObject({ decision: 'allow', reason: 'no_list', matched: null });
 
+    expect((await call('GET', '/v1/whoami', undefined, undefined, AC1_KEY)).body).toMatchObject({ role: 'account', account: 'AC1' });
+    expect((await call('GET', '/v1/whoami', undefined, undefined, READER)).body).toMatchObject({ role: 'read-only', account: null });
+
     const now = Date.now();
     await a.store.recordCallers(new Map([['AC1', new Map([['92.255.220.7', now - 1000], ['77.88.55.1', now - 2000]])]]));
     const recent = await call('GET', '/v1/accounts/AC1/recent-ips?limit=10', undefined, undefined, AC1_KEY);

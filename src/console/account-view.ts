@@ -1,0 +1,208 @@
+import { ApiError, type Api, type Entry, type Settings, type Whoami } from './api.ts';
+import { entryDialog } from './entry-dialog.ts';
+import { field, formatTime, h, openDialog, replaceChildren, toast } from './dom.ts';
+import { importDialog } from './import-dialog.ts';
+
+type SortKey = 'description' | 'ip_address' | 'action' | 'enabled' | 'created_at' | 'updated_at' | 'expires_at';
+const COLUMNS: readonly [SortKey, string][] = [
+  ['description', 'Name'], ['ip_address', 'Address'], ['action', 'Action'], ['enabled', 'Enabled'],
+  ['created_at', 'Created'], ['updated_at', 'Updated'], ['expires_at', 'Expires'],
+];
+
+/** One account: its settings, its entries, the check box, recent callers and the audit trail. */
+export async function accountView(root: HTMLElement, api: Api, who: Whoami, account: string): Promise<void> {
+  const canWrite = who.role !== 'read-only';
+  const canSettings = who.role === 'owner' || who.role === 'admin';
+  let entries: Entry[] = [];
+  let sort: { key: SortKey; ascending: boolean } = { key: 'created_at', ascending: true };
+
+  const filter = h('input', { type: 'search', placeholder: 'Filter by name or address', 'aria-label': 'Filter entries' });
+  const tableBox = h('div', { class: 'table-box' });
+  const settingsBox = h('section', { 'aria-labelledby': 'settings-title' });
+  const recentBox = h('div');
+  const auditBox = h('div');
+
+  const reload = async (): Promise<void> => {
+    try {
+      entries = await api.entries(account);
+      renderTable();
+      await Promise.all([renderRecent(), renderAudit()]);
+    } catch (error) {
+      replaceChildren(tableBox, h('p', { class: 'form-error', role: 'alert' }, `Could not load the entries: ${(error as Error).message}`));
+    }
+  };
+
+  const renderTable = (): void => {
+    const q = filter.value.trim().toLowerCase();
+    const shown = entries
+      .filter((e) => q === '' || e.description.toLowerCase().includes(q) || e.ip_address.toLowerCase().includes(q) || e.cidrs.some((c) => c.includes(q)))
+      .sort((a, b) => {
+        const x = String(a[sort.key] ?? '');
+        const y = String(b[sort.key] ?? '');
+        return (x < y ? -1 : x > y ? 1 : 0) * (sort.ascending ? 1 : -1);
+      });
+    if (entries.length === 0) {
+      replaceChildren(tableBox, h('div', { class: 'empty' },
+        h('p', {}, 'No entries yet: every address may call this account (or the account\'s default applies).'),
+        canWrite ? h('p', {}, 'Add the addresses your integrations call from, and only they will get through.') : null));
+      return;
+    }
+    const header = COLUMNS.map(([key, label]) => h('th', { scope: 'col', 'aria-sort': sort.key === key ? (sort.ascending ? 'ascending' : 'descending') : 'none' },
+      h('button', { type: 'button', class: 'sort', onclick: () => { sort = { key, ascending: sort.key === key ? !sort.ascending : true }; renderTable(); } }, label)));
+    const rows = shown.map((e) => h('tr', { 'data-entry': e.id, class: e.enabled ? '' : 'disabled' },
+      h('td', { 'data-label': 'Name' }, e.description || '—'),
+      h('td', { 'data-label': 'Address' }, h('code', {}, e.ip_address), e.cidrs.length > 1 || e.cidrs[0] !== e.ip_address ? h('div', { class: 'cidrs' }, e.cidrs.join(', ')) : null),
+      h('td', { 'data-label': 'Action' }, h('span', { class: `badge ${e.action}` }, e.action)),
+      h('td', { 'data-label': 'Enabled' }, canWrite
+        ? h('button', { type: 'button', class: 'toggle', 'aria-pressed': String(e.enabled), 'aria-label': `${e.enabled ? 'Disable' : 'Enable'} ${e.description || e.ip_address}`, onclick: () => toggle(e) }, e.enabled ? 'On' : 'Off')
+        : (e.enabled ? 'On' : 'Off')),
+      h('td', { 'data-label': 'Created' }, formatTime(e.created_at)),
+      h('td', { 'data-label': 'Updated' }, formatTime(e.updated_at)),
+      h('td', { 'data-label': 'Expires' }, formatTime(e.expires_at) || 'never'),
+      canWrite ? h('td', { class: 'row-actions' },
+        h('button', { type: 'button', class: 'secondary', 'aria-label': `Edit ${e.description || e.ip_address}`, onclick: () => entryDialog(api, account, e, () => void reload()) }, 'Edit'),
+        h('button', { type: 'button', class: 'danger', 'aria-label': `Delete ${e.description || e.ip_address}`, onclick: () => remove(e) }, 'Delete')) : null));
+    replaceChildren(tableBox,
+      h('table', { class: 'entries' }, h('caption', { class: 'visually-hidden' }, `Entries of ${account}, ${shown.length} shown`),
+        h('thead', {}, h('tr', {}, ...header, canWrite ? h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')) : null)),
+        h('tbody', {}, ...rows)),
+      shown.length === 0 ? h('p', { class: 'empty' }, 'No entry matches the filter.') : null);
+  };
+
+  /** Sends a change with guard=strict; on would_lock_out asks before sending it again without. */
+  const guarded = async (label: string, attempt: (strict: boolean) => Promise<unknown>): Promise<void> => {
+    try {
+      await attempt(true);
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.reason !== 'would_lock_out') {
+        toast(`${label} failed: ${(error as Error).message}`, true);
+        return;
+      }
+      await openDialog({
+        title: 'This would lock out callers',
+        body: [h('p', { class: 'lockout', role: 'alert' }, error.message.replace(/; allow them first.*$/, '.'))],
+        submitLabel: `${label} anyway`,
+        danger: true,
+        onSubmit: async () => {
+          await attempt(false);
+          return true;
+        },
+      });
+    }
+    await reload();
+  };
+
+  const toggle = (e: Entry): Promise<void> => guarded(e.enabled ? 'Disable' : 'Enable', (strict) => api.updateEntry(account, e.id, { enabled: !e.enabled }, { strict }));
+
+  const remove = async (e: Entry): Promise<void> => {
+    const warning = h('p', { class: 'lockout', role: 'alert', hidden: true });
+    let strict = true;
+    await openDialog({
+      title: 'Delete this entry?',
+      body: [h('p', {}, `${e.description || 'The entry'} (${e.ip_address}) will be removed; calls from it are refused from the next request on unless another entry allows them.`), warning],
+      submitLabel: 'Delete',
+      danger: true,
+      onSubmit: async () => {
+        try {
+          await api.deleteEntry(account, e.id, { strict });
+        } catch (error) {
+          if (error instanceof ApiError && error.reason === 'would_lock_out') {
+            warning.textContent = `Warning: ${error.message.replace(/; allow them first.*$/, '.')}`;
+            warning.hidden = false;
+            strict = false;
+            const button = warning.closest('form')?.querySelector<HTMLButtonElement>('button[type=submit]');
+            if (button) button.textContent = 'Delete anyway';
+            return false;
+          }
+          throw error;
+        }
+        toast(`Deleted ${e.ip_address}`);
+        return true;
+      },
+    });
+    await reload();
+  };
+
+  const renderSettings = async (): Promise<void> => {
+    let settings: Settings;
+    try {
+      settings = await api.settings(account);
+    } catch (error) {
+      replaceChildren(settingsBox, h('p', { class: 'form-error' }, (error as Error).message));
+      return;
+    }
+    const mode = h('select', { disabled: !canSettings }, h('option', { value: '' }, 'Gateway default'), h('option', { value: 'enforce' }, 'Enforce'), h('option', { value: 'report-only' }, 'Report only'), h('option', { value: 'off' }, 'Off'));
+    mode.value = settings.mode ?? '';
+    const fallback = h('select', { disabled: !canSettings }, h('option', { value: '' }, 'Gateway default'), h('option', { value: 'open' }, 'Open (no list: allow)'), h('option', { value: 'closed' }, 'Closed (no list: refuse)'));
+    fallback.value = settings.default ?? '';
+    const parent = h('input', { type: 'text', value: settings.parent ?? '', disabled: !canSettings, placeholder: 'none' });
+    const limit = h('input', { type: 'number', min: 1, value: settings.max_entries ?? '', disabled: !canSettings, placeholder: 'gateway default' });
+    const error = h('p', { class: 'form-error', role: 'alert' });
+    const form = h('form', { class: 'settings' }, field('Mode', mode).row, field('Default', fallback).row, field('Parent account', parent, 'Inherit the parent\'s list').row,
+      field('Entry limit', limit).row, canSettings ? h('button', { type: 'submit', class: 'secondary' }, 'Save settings') : null, error);
+    form.addEventListener('submit', async (event) => {
+      event.preventDefault();
+      error.textContent = '';
+      const body: Record<string, unknown> = { mode: mode.value || null, default: fallback.value || null, parent: parent.value.trim() || null, max_entries: limit.value === '' ? null : Number(limit.value) };
+      try {
+        await api.saveSettings(account, body);
+        toast('Settings saved');
+      } catch (e) {
+        error.textContent = (e as Error).message;
+      }
+    });
+    replaceChildren(settingsBox, h('h2', { id: 'settings-title' }, 'Settings'), form);
+  };
+
+  const renderRecent = async (): Promise<void> => {
+    try {
+      const callers = await api.recent(account);
+      replaceChildren(recentBox, callers.length === 0 ? h('p', { class: 'empty' }, 'No forwarded request for this account in the last 24 hours.')
+        : h('table', {}, h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Address'), h('th', { scope: 'col' }, 'Last seen'), h('th', { scope: 'col' }, 'Now'))),
+          h('tbody', {}, ...callers.map((c) => h('tr', {}, h('td', {}, h('code', {}, c.ip)), h('td', {}, formatTime(c.last_seen)),
+            h('td', {}, h('span', { class: `badge ${c.decision === 'allow' ? 'allow' : 'deny'}` }, c.decision ?? 'unknown')))))));
+    } catch (error) {
+      replaceChildren(recentBox, h('p', { class: 'form-error' }, (error as Error).message));
+    }
+  };
+
+  const renderAudit = async (): Promise<void> => {
+    try {
+      const events = await api.audit(account);
+      replaceChildren(auditBox, events.length === 0 ? h('p', { class: 'empty' }, 'No change recorded yet.')
+        : h('ol', { class: 'audit' }, ...events.map((e) => h('li', {}, h('time', { datetime: e.at }, formatTime(e.at)), ' ', h('strong', {}, e.action), ` by ${e.actor.name} (${e.actor.role}), version ${e.version}`))));
+    } catch (error) {
+      replaceChildren(auditBox, h('p', { class: error instanceof ApiError && error.status === 404 ? 'empty' : 'form-error' }, (error as Error).message));
+    }
+  };
+
+  const checkInput = h('input', { type: 'text', placeholder: '203.0.113.7', spellcheck: 'false', autocomplete: 'off' });
+  const checkResult = h('div', { class: 'check-result', 'aria-live': 'polite' });
+  const checkForm = h('form', { class: 'check' }, field('IP address to check', checkInput, 'What would a call from this address get now?').row, h('button', { type: 'submit', class: 'secondary' }, 'Check'), checkResult);
+  checkForm.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    try {
+      const r = await api.check(account, checkInput.value.trim());
+      const verdict = r.decision === 'allow' ? 'Allowed' : r.decision === 'report_only' ? 'Would be refused (report-only)' : r.decision === 'deny' ? 'Refused' : 'Error';
+      replaceChildren(checkResult, h('p', { class: `verdict ${r.decision}` }, h('strong', {}, verdict), ` (${r.reason})`,
+        r.matched ? ` by ${r.matched.list === 'account' ? 'entry' : `${r.matched.list} entry`} ${r.matched.cidr} (${r.matched.action})` : ''));
+    } catch (error) {
+      replaceChildren(checkResult, h('p', { class: 'form-error', role: 'alert' }, (error as Error).message));
+    }
+  });
+
+  filter.addEventListener('input', renderTable);
+  replaceChildren(root,
+    h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, who.role === 'account' ? null : h('a', { href: '#/accounts' }, 'Accounts'), who.role === 'account' ? null : ' / ', h('span', { 'aria-current': 'page' }, account)),
+    h('h1', {}, `Account ${account}`),
+    h('section', { 'aria-labelledby': 'entries-title' },
+      h('div', { class: 'toolbar' }, h('h2', { id: 'entries-title' }, 'IP access list'), filter,
+        canWrite ? h('button', { type: 'button', class: 'primary', onclick: () => entryDialog(api, account, null, () => void reload()) }, 'Add entry') : null,
+        canWrite ? h('button', { type: 'button', class: 'secondary', onclick: () => importDialog(api, account, () => void reload()) }, 'Import') : null),
+      tableBox),
+    h('section', { 'aria-labelledby': 'check-title' }, h('h2', { id: 'check-title' }, 'Check an IP'), checkForm),
+    h('section', { 'aria-labelledby': 'recent-title' }, h('h2', { id: 'recent-title' }, 'Recent callers'), recentBox),
+    settingsBox,
+    h('section', { 'aria-labelledby': 'audit-title' }, h('h2', { id: 'audit-title' }, 'Audit trail'), auditBox));
+  await Promise.all([reload(), renderSettings()]);
+}

@@ -1,0 +1,168 @@
+/** The admin API as the console uses it: one token, JSON in and out, refusals as ApiError. */
+
+export interface Entry {
+  readonly id: string;
+  readonly ip_address: string;
+  readonly cidrs: readonly string[];
+  readonly action: 'allow' | 'deny';
+  readonly description: string;
+  readonly enabled: boolean;
+  readonly created_at: string;
+  readonly updated_at: string;
+  readonly expires_at: string | null;
+}
+
+export interface Settings {
+  readonly account: string;
+  readonly version: number;
+  readonly parent: string | null;
+  readonly mode: 'enforce' | 'report-only' | 'off' | null;
+  readonly default: 'open' | 'closed' | null;
+  readonly max_entries: number | null;
+  readonly ipv4_only: boolean | null;
+  readonly guard: 'warn' | 'strict' | null;
+  readonly entry_count: number;
+}
+
+export interface Whoami {
+  readonly name: string;
+  readonly role: 'owner' | 'admin' | 'read-only' | 'account';
+  readonly account: string | null;
+}
+
+export interface CheckResult {
+  readonly ip: string;
+  readonly decision: 'allow' | 'deny' | 'report_only' | 'error';
+  readonly reason: string;
+  readonly matched: { readonly id: string; readonly cidr: string; readonly action: string; readonly list: string } | null;
+}
+
+export interface RecentCaller {
+  readonly ip: string;
+  readonly last_seen: string;
+  readonly decision: string | null;
+  readonly reason: string | null;
+}
+
+export interface AuditEvent {
+  readonly id: string;
+  readonly at: string;
+  readonly actor: { readonly name: string; readonly role: string };
+  readonly action: string;
+  readonly version: number;
+  readonly before: unknown;
+  readonly after: unknown;
+}
+
+/** A refusal from the API: its status, reason code and the sentence that explains it. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly reason: string;
+  constructor(status: number, reason: string, message: string) {
+    super(message);
+    this.status = status;
+    this.reason = reason;
+  }
+}
+
+export class Api {
+  readonly #token: string;
+
+  constructor(token: string) {
+    this.#token = token;
+  }
+
+  async request<T>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
+    const headers: Record<string, string> = { authorization: `Bearer ${this.#token}` };
+    let payload: string | undefined;
+    if (body !== undefined) {
+      headers['content-type'] = contentType;
+      payload = typeof body === 'string' ? body : JSON.stringify(body);
+    }
+    const res = await fetch(path, payload === undefined ? { method, headers } : { method, headers, body: payload });
+    const text = await res.text();
+    let json: unknown = null;
+    try {
+      json = text === '' ? null : JSON.parse(text);
+    } catch {
+      throw new ApiError(res.status, 'invalid_response', `the admin API answered ${res.status} with something that is not JSON`);
+    }
+    if (!res.ok) {
+      const refusal = (json ?? {}) as { error?: string; reason?: string };
+      throw new ApiError(res.status, refusal.reason ?? 'error', refusal.error ?? `the admin API answered ${res.status}`);
+    }
+    return json as T;
+  }
+
+  whoami(): Promise<Whoami> {
+    return this.request('GET', '/v1/whoami');
+  }
+
+  async accounts(): Promise<string[]> {
+    const all: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { accounts: string[]; next: string | null } = await this.request('GET', `/v1/accounts?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      all.push(...page.accounts);
+      cursor = page.next;
+    } while (cursor !== null && all.length < 10_000);
+    return all;
+  }
+
+  settings(account: string): Promise<Settings> {
+    return this.request('GET', accountPath(account));
+  }
+
+  saveSettings(account: string, settings: Record<string, unknown>): Promise<Settings> {
+    return this.request('PUT', accountPath(account), settings);
+  }
+
+  async entries(account: string): Promise<Entry[]> {
+    const all: Entry[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { entries: Entry[]; next: string | null } = await this.request('GET', `${accountPath(account)}/ip-acl?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      all.push(...page.entries);
+      cursor = page.next;
+    } while (cursor !== null);
+    return all;
+  }
+
+  /** `strict`: refuse (409 would_lock_out) a change that would block a recent caller. */
+  addEntry(account: string, fields: Record<string, unknown>, options: { strict: boolean; replace?: boolean }): Promise<Entry> {
+    return this.request('POST', `${accountPath(account)}/ip-acl${query(options)}`, fields);
+  }
+
+  updateEntry(account: string, id: string, fields: Record<string, unknown>, options: { strict: boolean }): Promise<Entry> {
+    return this.request('PATCH', `${accountPath(account)}/ip-acl/${encodeURIComponent(id)}${query(options)}`, fields);
+  }
+
+  deleteEntry(account: string, id: string, options: { strict: boolean }): Promise<unknown> {
+    return this.request('DELETE', `${accountPath(account)}/ip-acl/${encodeURIComponent(id)}${query(options)}`);
+  }
+
+  importEntries(account: string, body: string, format: 'csv' | 'json', mode: 'merge' | 'replace', strict: boolean): Promise<{ received: number }> {
+    return this.request('POST', `${accountPath(account)}/ip-acl/import?mode=${mode}${strict ? '&guard=strict' : ''}`, body, format === 'csv' ? 'text/csv' : 'application/json');
+  }
+
+  check(account: string, ip: string): Promise<CheckResult> {
+    return this.request('GET', `${accountPath(account)}/check?ip=${encodeURIComponent(ip)}`);
+  }
+
+  async recent(account: string): Promise<RecentCaller[]> {
+    return (await this.request<{ ips: RecentCaller[] }>('GET', `${accountPath(account)}/recent-ips?limit=100`)).ips;
+  }
+
+  async audit(account: string): Promise<AuditEvent[]> {
+    return (await this.request<{ events: AuditEvent[] }>('GET', `/v1/audit?account=${encodeURIComponent(account)}&limit=50`)).events;
+  }
+}
+
+function accountPath(account: string): string {
+  return `/v1/accounts/${encodeURIComponent(account)}`;
+}
+
+function query(options: { strict: boolean; replace?: boolean }): string {
+  const parts = [options.strict ? 'guard=strict' : '', options.replace ? 'replace=true' : ''].filter((p) => p !== '');
+  return parts.length === 0 ? '' : `?${parts.join('&')}`;
+}

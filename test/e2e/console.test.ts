@@ -1,0 +1,226 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
+import { ADMIN_TOKEN, startGateway, type GatewayProcess } from '../support/gateway-process.ts';
+import { send } from '../support/http.ts';
+import { scratchDir } from '../support/scratch.ts';
+import { waitUntil } from '../support/wait.ts';
+
+/**
+ * The admin console in a real browser (Debian's chromium, driven by playwright-core) against the
+ * real gateway: every flow asserts what the page shows and what the admin API then holds, and
+ * each page is saved as a screenshot in test-artifacts/console/.
+ */
+
+const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) => existsSync(path));
+const SHOTS = join(process.cwd(), 'test-artifacts', 'console');
+const ACCOUNT_TOKEN = 'console-account-token-0123456789';
+const OFFICE = '127.0.0.2';
+const STRANGER = '127.0.0.3';
+
+interface ApiEntry {
+  id: string;
+  ip_address: string;
+  cidrs: string[];
+  description: string;
+  enabled: boolean;
+}
+
+let upstream: EchoUpstream;
+let gw: GatewayProcess;
+let browser: Browser;
+let page: Page;
+const dir = scratchDir();
+
+async function entries(): Promise<ApiEntry[]> {
+  return ((await (await gw.admin('GET', '/v1/accounts/AC1/ip-acl')).json()) as { entries: ApiEntry[] }).entries;
+}
+
+async function shot(name: string): Promise<void> {
+  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+}
+
+function viaProxy(from: string): Promise<number> {
+  return send(`${gw.url}/v1/calls`, { localAddress: from, headers: { 'x-auth-id': 'AC1' } }).then((r) => r.status);
+}
+
+beforeAll(async () => {
+  if (CHROMIUM === undefined) throw new Error('chromium is not installed: apt-get install -y chromium (the console tests drive Debian\'s browser)');
+  mkdirSync(SHOTS, { recursive: true });
+  upstream = await startEchoUpstream();
+  const config = join(dir.path, 'allowgate.yaml');
+  const digest = createHash('sha256').update(ACCOUNT_TOKEN).digest('hex');
+  writeFileSync(config, ['admin:', '  credentials:', `    - {name: ac1-owner, role: account, account: AC1, tokenSha256: ${digest}}`, ''].join('\n'));
+  gw = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config, ALLOWGATE_STORE: `file:${join(dir.path, 'store.json')}` } });
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+}, 60_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await gw?.stop();
+  await upstream?.close();
+  dir.remove();
+});
+
+describe('console files', () => {
+  it('are served without credentials as JavaScript stripped of types, under a strict content policy', async () => {
+    const index = await fetch(`${gw.adminUrl}/console/`);
+    expect(index.status).toBe(200);
+    expect(index.headers.get('content-security-policy')).toMatch(/default-src 'none'; script-src 'self'/);
+    expect(await index.text()).toContain('/console/ui/main.ts');
+    const api = await fetch(`${gw.adminUrl}/console/ui/api.ts`);
+    expect(api.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+    const code = await api.text();
+    expect(code).toContain('export class Api');
+    expect(code).not.toMatch(/export interface|: Promise</);
+    expect((await fetch(`${gw.adminUrl}/console/ip/rule.ts`)).status).toBe(200);
+    const missing = await fetch(`${gw.adminUrl}/console/ui/..%2f..%2fapp.ts`);
+    expect(missing.status).toBe(404);
+    expect((await fetch(`${gw.adminUrl}/console/ip/trie.ts`)).status).toBe(404);
+    expect((await fetch(`${gw.adminUrl}/console/`, { method: 'POST' })).status).toBe(405);
+  });
+});
+
+describe('admin console in a browser', () => {
+  it('refuses a wrong token, then signs in with the admin token and shows the empty accounts page', async () => {
+    await page.goto(`${gw.adminUrl}/console`);
+    await page.getByLabel('Token').fill('not-the-token-at-all');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect.poll(() => page.getByRole('alert').first().textContent()).toMatch(/not valid/);
+    await shot('01-sign-in-refused');
+    await page.getByLabel('Token').fill(ADMIN_TOKEN);
+    await page.keyboard.press('Enter');
+    await page.getByRole('heading', { name: 'Accounts' }).waitFor();
+    expect(await page.locator('#who').textContent()).toContain('owner');
+    expect(await page.getByText('No account has a list yet').isVisible()).toBe(true);
+    await shot('02-accounts-empty');
+  });
+
+  it('adds the office address and a range, previewing the networks, and the proxy enforces them at once', async () => {
+    await page.getByLabel('Open an account by id').fill('AC1');
+    await page.getByRole('button', { name: 'Open' }).click();
+    await page.getByRole('heading', { name: 'Account AC1' }).waitFor();
+    expect(await page.getByText('No entries yet').isVisible()).toBe(true);
+    await shot('03-account-empty');
+
+    await page.getByRole('button', { name: 'Add entry' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Add an entry' });
+    await dialog.getByLabel('Name', { exact: true }).fill('Office');
+    await dialog.getByLabel('Address', { exact: true }).fill(`${OFFICE}/255.255.255.255`);
+    await expect.poll(() => dialog.locator('.preview').textContent()).toBe(`Becomes ${OFFICE}/32`);
+    await dialog.getByLabel('Address', { exact: true }).fill(OFFICE);
+    await shot('04-add-ip');
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await page.getByRole('cell', { name: 'Office', exact: true }).waitFor();
+    expect((await entries()).map((e) => [e.description, e.ip_address, e.cidrs])).toEqual([['Office', OFFICE, [`${OFFICE}/32`]]]);
+    expect(await viaProxy(OFFICE)).toBe(200);
+    expect(await viaProxy(STRANGER)).toBe(403);
+
+    await page.getByRole('button', { name: 'Add entry' }).click();
+    await dialog.getByText('Range').click();
+    await dialog.getByLabel('Name', { exact: true }).fill('Lab');
+    await dialog.getByLabel('First address').fill('127.0.1.0');
+    await dialog.getByLabel('Last address').fill('127.0.1.255');
+    await expect.poll(() => dialog.locator('.preview').textContent()).toBe('Becomes 127.0.1.0/24');
+    await shot('05-add-range');
+    await dialog.getByLabel('Last address').press('Enter');
+    await dialog.waitFor({ state: 'detached' });
+    await page.getByRole('cell', { name: 'Lab', exact: true }).waitFor();
+    const lab = (await entries()).find((e) => e.description === 'Lab');
+    expect(lab?.cidrs).toEqual(['127.0.1.0/24']);
+    await shot('06-entries');
+  });
+
+  it('explains a refused duplicate next to the address, keeps the dialog open, and closes on Escape', async () => {
+    await page.getByRole('button', { name: 'Add entry' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Add an entry' });
+    await dialog.getByLabel('Address', { exact: true }).fill(`${OFFICE}/32`);
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    // The message sits in the address field's own error slot (its id is the field's, plus -error).
+    const addressId = await dialog.getByLabel('Address', { exact: true }).getAttribute('id');
+    const error = dialog.locator(`#${addressId}-error`);
+    await expect.poll(() => error.textContent()).toMatch(/already in the list/);
+    expect(await dialog.getByLabel('Address', { exact: true }).getAttribute('aria-invalid')).toBe('true');
+    await dialog.getByLabel('Address', { exact: true }).fill('10.0.0.1/8');
+    await expect.poll(() => dialog.locator('.preview').textContent()).toMatch(/host bits set/);
+    await shot('07-refused');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    expect(await entries()).toHaveLength(2);
+  });
+
+  it('edits an entry and disables and re-enables one', async () => {
+    await page.getByRole('button', { name: 'Edit Office' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Edit entry' });
+    expect(await dialog.getByLabel('Address', { exact: true }).inputValue()).toBe(OFFICE);
+    await dialog.getByLabel('Name', { exact: true }).fill('Office Berlin');
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await page.getByRole('cell', { name: 'Office Berlin', exact: true }).waitFor();
+    expect((await entries()).find((e) => e.ip_address === OFFICE)?.description).toBe('Office Berlin');
+
+    await page.getByRole('button', { name: 'Disable Lab' }).click();
+    await page.getByRole('button', { name: 'Enable Lab' }).waitFor();
+    expect((await entries()).find((e) => e.description === 'Lab')?.enabled).toBe(false);
+    await shot('08-disabled');
+    await page.getByRole('button', { name: 'Enable Lab' }).click();
+    await page.getByRole('button', { name: 'Disable Lab' }).waitFor();
+    expect((await entries()).find((e) => e.description === 'Lab')?.enabled).toBe(true);
+  });
+
+  it('checks an IP and shows the deciding entry', async () => {
+    await page.getByLabel('IP address to check').fill(OFFICE);
+    await page.getByRole('button', { name: 'Check', exact: true }).click();
+    await expect.poll(() => page.locator('.check-result').textContent()).toMatch(new RegExp(`Allowed.*${OFFICE.replaceAll('.', '\\.')}/32`));
+    await page.getByLabel('IP address to check').fill(STRANGER);
+    await page.getByLabel('IP address to check').press('Enter');
+    await expect.poll(() => page.locator('.check-result').textContent()).toMatch(/Refused \(ip_not_allowed\)/);
+    await shot('09-check');
+  });
+
+  it('warns before deleting the entry a live caller uses, then deletes it when told to', async () => {
+    expect(await viaProxy(OFFICE)).toBe(200);
+    // Recent callers are written in batches every second.
+    await waitUntil('the office seen as a recent caller', async () => {
+      const body = (await (await gw.admin('GET', '/v1/accounts/AC1/recent-ips')).json()) as { ips: { ip: string }[] };
+      return body.ips.some((c) => c.ip === OFFICE);
+    }, 5_000);
+    await page.reload();
+    await page.getByRole('heading', { name: 'Account AC1' }).waitFor();
+    await page.getByRole('cell', { name: OFFICE, exact: true }).waitFor();
+    await page.getByRole('button', { name: 'Delete Office Berlin' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Delete this entry?' });
+    await dialog.getByRole('button', { name: 'Delete' }).click();
+    await expect.poll(() => dialog.locator('.lockout').textContent()).toMatch(new RegExp(`would block 1 recently seen caller: ${OFFICE.replaceAll('.', '\\.')}`));
+    expect(await dialog.getByRole('button', { name: 'Delete anyway' }).isVisible()).toBe(true);
+    expect(await entries()).toHaveLength(2); // nothing changed yet
+    await shot('10-lockout-warning');
+    await dialog.getByRole('button', { name: 'Delete anyway' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await expect.poll(async () => (await entries()).map((e) => e.description)).toEqual(['Lab']);
+    expect(await viaProxy(OFFICE)).toBe(403);
+    await page.getByRole('heading', { name: 'Audit trail' }).scrollIntoViewIfNeeded();
+    await expect.poll(() => page.locator('.audit li').count()).toBeGreaterThanOrEqual(5);
+    expect(await page.locator('.audit').textContent()).toMatch(/entry\.delete by owner/);
+    await shot('11-after-delete');
+  });
+
+  it('shows an account credential its own account only, and fits a phone screen', async () => {
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByLabel('Token').fill(ACCOUNT_TOKEN);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('heading', { name: 'Account AC1' }).waitFor();
+    expect(await page.getByRole('link', { name: 'Accounts' }).count()).toBe(0);
+    await page.getByRole('heading', { name: 'Settings' }).waitFor();
+    expect(await page.getByRole('button', { name: 'Save settings' }).count()).toBe(0);
+    await page.setViewportSize({ width: 390, height: 844 });
+    await shot('12-phone');
+    // A string, so the test's own (Node) types need no DOM: it runs in the page.
+    const overflow = await page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth') as number;
+    expect(overflow).toBeLessThanOrEqual(0);
+  });
+});
