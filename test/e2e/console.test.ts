@@ -57,6 +57,7 @@ beforeAll(async () => {
   gw = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config, ALLOWGATE_STORE: `file:${join(dir.path, 'store.json')}` } });
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
   page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.setDefaultTimeout(5_000);
 }, 60_000);
 
 afterAll(async () => {
@@ -96,7 +97,7 @@ describe('admin console in a browser', () => {
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Accounts' }).waitFor();
     expect(await page.locator('#who').textContent()).toContain('owner');
-    expect(await page.getByText('No account has a list yet').isVisible()).toBe(true);
+    await page.getByText('No account has a list yet').waitFor();
     await shot('02-accounts-empty');
   });
 
@@ -104,7 +105,7 @@ describe('admin console in a browser', () => {
     await page.getByLabel('Open an account by id').fill('AC1');
     await page.getByRole('button', { name: 'Open' }).click();
     await page.getByRole('heading', { name: 'Account AC1' }).waitFor();
-    expect(await page.getByText('No entries yet').isVisible()).toBe(true);
+    await page.getByText('No entries yet').waitFor();
     await shot('03-account-empty');
 
     await page.getByRole('button', { name: 'Add entry' }).click();
@@ -196,7 +197,7 @@ describe('admin console in a browser', () => {
     const dialog = page.getByRole('dialog', { name: 'Delete this entry?' });
     await dialog.getByRole('button', { name: 'Delete' }).click();
     await expect.poll(() => dialog.locator('.lockout').textContent()).toMatch(new RegExp(`would block 1 recently seen caller: ${OFFICE.replaceAll('.', '\\.')}`));
-    expect(await dialog.getByRole('button', { name: 'Delete anyway' }).isVisible()).toBe(true);
+    await dialog.getByRole('button', { name: 'Delete anyway' }).waitFor();
     expect(await entries()).toHaveLength(2); // nothing changed yet
     await shot('10-lockout-warning');
     await dialog.getByRole('button', { name: 'Delete anyway' }).click();
@@ -209,6 +210,31 @@ describe('admin console in a browser', () => {
     await shot('11-after-delete');
   });
 
+  it('imports CSV after a per-row preview, and filters and sorts the table', async () => {
+    await page.getByRole('button', { name: 'Import' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Import entries' });
+    const text = dialog.getByLabel('Paste CSV or JSON');
+    await text.fill('ip_address,action,description\n127.0.3.0/24,allow,Partner\n10.0.0.1/8,allow,Typo');
+    await expect.poll(() => dialog.locator('.preview-table').textContent()).toMatch(/2 rows, 1 with a problem/);
+    expect(await dialog.locator('tr.invalid').textContent()).toMatch(/host bits set/);
+    await dialog.getByRole('button', { name: 'Import', exact: true }).click();
+    await expect.poll(() => dialog.locator('.form-error').textContent()).toMatch(/Fix the rows/);
+    await shot('12-import-preview');
+    await text.fill('ip_address,action,description\n127.0.3.0/24,allow,Partner');
+    await dialog.getByRole('button', { name: 'Import', exact: true }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await expect.poll(async () => (await entries()).map((e) => e.description).sort()).toEqual(['Lab', 'Partner']);
+
+    await page.getByLabel('Filter entries').fill('partner');
+    await expect.poll(() => page.locator('table.entries tbody tr').count()).toBe(1);
+    await page.getByLabel('Filter entries').fill('');
+    await page.locator('th button.sort', { hasText: 'Name' }).click();
+    expect(await page.locator('th', { hasText: 'Name' }).getAttribute('aria-sort')).toBe('ascending');
+    expect(await page.locator('table.entries tbody tr td:first-child').allTextContents()).toEqual(['Lab', 'Partner']);
+    await page.locator('th button.sort', { hasText: 'Name' }).click();
+    expect(await page.locator('table.entries tbody tr td:first-child').allTextContents()).toEqual(['Partner', 'Lab']);
+  });
+
   it('shows an account credential its own account only, and fits a phone screen', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('Token').fill(ACCOUNT_TOKEN);
@@ -218,7 +244,7 @@ describe('admin console in a browser', () => {
     await page.getByRole('heading', { name: 'Settings' }).waitFor();
     expect(await page.getByRole('button', { name: 'Save settings' }).count()).toBe(0);
     await page.setViewportSize({ width: 390, height: 844 });
-    await shot('12-phone');
+    await shot('13-phone');
     // A string, so the test's own (Node) types need no DOM: it runs in the page.
     const overflow = await page.evaluate('document.documentElement.scrollWidth - document.documentElement.clientWidth') as number;
     expect(overflow).toBeLessThanOrEqual(0);
