@@ -11,7 +11,7 @@
  *   npm run bench:propagation [-- --quick]
  */
 import { request, Agent } from 'node:http';
-import { ADMIN_TOKEN, startAllowgate, type Allowgate } from './lib/allowgate.ts';
+import { startAllowgate, type Allowgate } from './lib/allowgate.ts';
 import { startServer } from './lib/forwarders.ts';
 import { ensureTool, freePort, start, stopAll, waitForPort, workDir } from './lib/processes.ts';
 import { median, report, verdict, type Table } from './lib/report.ts';
@@ -43,18 +43,18 @@ async function main(): Promise<void> {
   const [a, b] = await Promise.all([startAllowgate(options), startAllowgate(options)]);
 
   // Propagation: toggle the caller's own entry on A, poll B until it decides the new way.
-  await admin(a, 'POST', '/v1/accounts/ACP/ip-acl', { ip_address: `${OTHER}/32` });
+  await a.admin('POST', '/v1/accounts/ACP/ip-acl', { ip_address: `${OTHER}/32` });
   await until(b, 'ACP', 403);
   const propagation: number[] = [];
   for (let i = 0; i < CHANGES / 2; i++) {
-    const added = await admin(a, 'POST', '/v1/accounts/ACP/ip-acl', { ip_address: `${CALLER}/32` });
+    const added = await a.admin('POST', '/v1/accounts/ACP/ip-acl', { ip_address: `${CALLER}/32` });
     propagation.push(await until(b, 'ACP', 200));
-    await admin(a, 'DELETE', `/v1/accounts/ACP/ip-acl/${(added as { id: string }).id}`);
+    await a.admin('DELETE', `/v1/accounts/ACP/ip-acl/${(added as { id: string }).id}`);
     propagation.push(await until(b, 'ACP', 403));
   }
 
   // Cold miss: accounts created through A, never requested on B before.
-  for (let n = 0; n < COLD_ACCOUNTS; n++) await admin(a, 'POST', `/v1/accounts/ACC${n}/ip-acl`, { ip_address: `${CALLER}/32` });
+  for (let n = 0; n < COLD_ACCOUNTS; n++) await a.admin('POST', `/v1/accounts/ACC${n}/ip-acl`, { ip_address: `${CALLER}/32` });
   for (let n = 0; n < 20; n++) await call(b, 'ACP'); // B's connections and JIT warm
   const cold: number[] = [];
   const warm: number[] = [];
@@ -93,14 +93,6 @@ function row(label: string, xs: number[]): (string | number)[] {
 function percentile(xs: readonly number[], p: number): number {
   const sorted = [...xs].sort((x, y) => x - y);
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
-
-async function admin(gw: Allowgate, method: string, path: string, body?: unknown): Promise<unknown> {
-  const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
-  const res = await fetch(`${gw.adminUrl}${path}`, body === undefined ? { method, headers } : { method, headers, body: JSON.stringify(body) });
-  const text = await res.text();
-  if (res.status >= 300) throw new Error(`${method} ${path} answered ${res.status}: ${text}`);
-  return text === '' ? null : JSON.parse(text);
 }
 
 /** One request through the replica's proxy port as the account; resolves with its status. */

@@ -24,6 +24,8 @@ export interface Allowgate {
   readonly adminUrl: string;
   /** The Prometheus text of /metrics. */
   metrics(): Promise<string>;
+  /** An admin API call with the owner token; the JSON answer, or an error naming the refusal. */
+  admin(method: string, path: string, body?: unknown): Promise<unknown>;
 }
 
 export interface AllowgateOptions {
@@ -67,6 +69,13 @@ export async function startAllowgate(options: AllowgateOptions): Promise<Allowga
     url: `http://127.0.0.1:${port}`,
     adminUrl,
     metrics: async () => (await fetch(`${adminUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } })).text(),
+    admin: async (method, path, body) => {
+      const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
+      const res = await fetch(`${adminUrl}${path}`, body === undefined ? { method, headers } : { method, headers, body: JSON.stringify(body) });
+      const text = await res.text();
+      if (res.status >= 300) throw new Error(`${method} ${path} answered ${res.status}: ${text}`);
+      return text === '' ? null : JSON.parse(text);
+    },
   };
 }
 

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Duplex } from 'node:stream';
 import { refusal, type Refusal } from '../http/refusal.ts';
 import { refusalBody, writeRawRefusal } from '../http/raw-response.ts';
+import type { Config } from '../config/types.ts';
 import type { Logger } from '../observability/logger.ts';
 import { redactUrl } from '../observability/redact-url.ts';
 import type { HttpForwarder } from '../proxy/http-forwarder.ts';
@@ -15,13 +16,7 @@ export interface ProxyServerParts {
   readonly http: HttpForwarder;
   readonly ws: WsForwarder;
   readonly logger: Logger;
-  readonly limits: {
-    readonly maxHeaderBytes: number;
-    readonly headersTimeoutMs: number;
-    readonly requestTimeoutMs: number;
-    readonly keepAliveTimeoutMs: number;
-    readonly maxConnections: number;
-  };
+  readonly limits: Config['limits'];
   /** Told of every decision and every finished exchange (metrics, access log, recent callers). */
   readonly observer: RequestObserver;
 }

@@ -1,5 +1,4 @@
 import { writeFileSync } from 'node:fs';
-import { Agent, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +8,7 @@ import { send } from '../support/http.ts';
 import { startRedis, type RedisServer } from '../support/redis-server.ts';
 import { scratchDir } from '../support/scratch.ts';
 import { waitUntil } from '../support/wait.ts';
+import { Caller } from '../support/caller.ts';
 
 /*
  * Redis faults against real gateway processes and a real redis-server: Redis missing when the
@@ -117,32 +117,6 @@ describe('Redis missing at start', () => {
     }
   });
 });
-
-/** Keep-alive traffic from one source address, so a loop of requests is cheap. */
-class Caller {
-  readonly #agent: Agent;
-  readonly #url: string;
-  constructor(url: string, localAddress: string) {
-    this.#url = url;
-    this.#agent = new Agent({ keepAlive: true, maxSockets: 1, localAddress } as ConstructorParameters<typeof Agent>[0]);
-  }
-
-  status(account: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const req = httpRequest(`${this.#url}/x`, { agent: this.#agent, headers: { 'x-auth-id': account }, timeout: 5_000 }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      });
-      req.on('timeout', () => req.destroy(new Error('request timed out')));
-      req.on('error', reject);
-      req.end();
-    });
-  }
-
-  close(): void {
-    this.#agent.destroy();
-  }
-}
 
 /** Who asks for which account, and the one answer it must always get. */
 interface Probe {

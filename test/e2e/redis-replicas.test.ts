@@ -1,4 +1,3 @@
-import { Agent, request } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
@@ -7,37 +6,12 @@ import { startRedis, type RedisServer } from '../support/redis-server.ts';
 import { scratchDir } from '../support/scratch.ts';
 import { send } from '../support/http.ts';
 import { waitUntil } from '../support/wait.ts';
+import { Caller } from '../support/caller.ts';
 
 // Distinct loopback addresses play distinct callers.
 const OFFICE = '127.0.0.2';
 const STRANGER = '127.0.0.3';
 const PROPAGATION_SAMPLES = 60;
-
-/** Keep-alive requests from one source address: polling must not be slowed by a handshake each. */
-class Caller {
-  readonly #agent: Agent;
-  readonly #url: string;
-  constructor(url: string, localAddress: string) {
-    this.#url = url;
-    this.#agent = new Agent({ keepAlive: true, maxSockets: 1, localAddress } as ConstructorParameters<typeof Agent>[0]);
-  }
-
-  status(account: string): Promise<number> {
-    return new Promise((resolve, reject) => {
-      const req = request(`${this.#url}/v1/Account/${account}/Call`, { agent: this.#agent, headers: { 'x-auth-id': account }, timeout: 5_000 }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      });
-      req.on('timeout', () => req.destroy(new Error('request timed out')));
-      req.on('error', reject);
-      req.end();
-    });
-  }
-
-  close(): void {
-    this.#agent.destroy();
-  }
-}
 
 async function addEntry(gw: GatewayProcess, account: string, ip: string): Promise<string> {
   const res = await gw.admin('POST', `/v1/accounts/${account}/ip-acl`, { ip_address: ip });

@@ -15,7 +15,7 @@
 import { Agent, createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ADMIN_TOKEN, metric, startAllowgate, type Allowgate } from '../../bench/lib/allowgate.ts';
+import { metric, startAllowgate, type Allowgate } from '../../bench/lib/allowgate.ts';
 import { stopAll, workDir } from '../../bench/lib/processes.ts';
 import { startRedis, type RedisServer } from '../support/redis-server.ts';
 
@@ -87,7 +87,7 @@ async function soak(gw: Allowgate, agent: Agent, concurrency: number, options: S
   const listed = new Array<boolean>(ACCOUNTS).fill(false);
   const toggledEntry = new Array<string | null>(ACCOUNTS).fill(null);
   let changing = -1;
-  for (let a = 0; a < ACCOUNTS; a++) await admin(gw, 'POST', `/v1/accounts/${account(a)}/ip-acl`, { ip_address: office(a) });
+  for (let a = 0; a < ACCOUNTS; a++) await gw.admin('POST', `/v1/accounts/${account(a)}/ip-acl`, { ip_address: office(a) });
 
   const fdsBefore = metric(await gw.metrics(), 'process_open_fds');
   const handlesBefore = metric(await gw.metrics(), 'nodejs_active_handles_total');
@@ -106,11 +106,11 @@ async function soak(gw: Allowgate, agent: Agent, concurrency: number, options: S
       // answer by either list: a request that overlaps that window in any way accepts both.
       changing = a;
       if (listed[a]) {
-        await admin(gw, 'DELETE', `/v1/accounts/${account(a)}/ip-acl/${toggledEntry[a]}`);
+        await gw.admin('DELETE', `/v1/accounts/${account(a)}/ip-acl/${toggledEntry[a]}`);
         listed[a] = false;
         toggledEntry[a] = null;
       } else {
-        const created = (await admin(gw, 'POST', `/v1/accounts/${account(a)}/ip-acl`, { ip_address: toggledIp(a) })) as { id: string };
+        const created = (await gw.admin('POST', `/v1/accounts/${account(a)}/ip-acl`, { ip_address: toggledIp(a) })) as { id: string };
         listed[a] = true;
         toggledEntry[a] = created.id;
       }
@@ -251,14 +251,6 @@ function send(gw: Allowgate, agent: Agent, headers: Record<string, string>): Pro
     req.on('error', reject);
     req.end();
   });
-}
-
-async function admin(gw: Allowgate, method: string, path: string, body?: unknown): Promise<unknown> {
-  const headers = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
-  const res = await fetch(`${gw.adminUrl}${path}`, body === undefined ? { method, headers } : { method, headers, body: JSON.stringify(body) });
-  const text = await res.text();
-  if (res.status >= 300) throw new Error(`${method} ${path} answered ${res.status}: ${text}`);
-  return text === '' ? null : JSON.parse(text);
 }
 
 function memory(metrics: string): { rss: number; heap: number } {
