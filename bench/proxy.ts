@@ -76,10 +76,6 @@ async function main(wrk: Wrk, dir: string): Promise<void> {
   const d = await startAllowgate({ upstreamUrl: upstream.url, store: `file:${large}`, dir, env, nodeFlags, startTimeoutMs: 120_000 });
   notes.push(`(d) seeded as a file store of ${ACCOUNTS.toLocaleString('en-US')} accounts x 50 entries + ${GLOBAL_ENTRIES.toLocaleString('en-US')} global deny /24s; written and loaded in ${((performance.now() - seedStart) / 1000).toFixed(1)} s`);
   target('d', `(d) allowgate, ${ACCOUNTS.toLocaleString('en-US')} accounts x 50 + ${GLOBAL_ENTRIES.toLocaleString('en-US')} global`, d.url, ACCOUNTS);
-  // The default cache holds 10,000 compiled lists: one short of 10,000 accounts plus the global
-  // list. (d2) is the same with room for all of them.
-  const d2 = await startAllowgate({ upstreamUrl: upstream.url, store: `file:${large}`, dir, env, nodeFlags, startTimeoutMs: 120_000, config: `cache:\n  maxEntries: ${2 * ACCOUNTS}\n` });
-  target('d2', `(d2) as (d), cache.maxEntries ${(2 * ACCOUNTS).toLocaleString('en-US')}`, d2.url, ACCOUNTS);
 
   const nginx = await startNginx(upstream.port, accountNetworks(1), dir);
   if (typeof nginx === 'string') notes.push(`(e) nginx skipped: ${nginx}`);
@@ -94,7 +90,6 @@ async function main(wrk: Wrk, dir: string): Promise<void> {
   // "no list" or a mode other than enforce would measure something else.
   await assertAllowedByList(c, 'AC1');
   await assertAllowedByList(d, `AC${ACCOUNTS}`);
-  await assertAllowedByList(d2, `AC${ACCOUNTS}`);
 
   const load = loadavg()[0]!;
   if (load > 0.5) notes.push(`load average was ${load.toFixed(2)} before the runs: something else is using the CPU, figures are disturbed`);
@@ -104,13 +99,13 @@ async function main(wrk: Wrk, dir: string): Promise<void> {
 
   // The cache over warm-up and runs: each account compiled once, then hits only (unless evicted).
   const cache: Record<string, Record<string, number>> = {};
-  for (const [key, gateway] of [['d', d], ['d2', d2]] as const) {
+  for (const [key, gateway] of [['d', d]] as const) {
     const text = await gateway.metrics();
     const stats = { entries: metric(text, 'allowgate_cache_entries'), hits: metric(text, 'allowgate_cache_hits_total'), misses: metric(text, 'allowgate_cache_misses_total'), evictions: metric(text, 'allowgate_cache_evictions_total') };
     cache[key] = stats;
     notes.push(`(${key}) cache after the runs: ${stats.entries.toLocaleString('en-US')} lists held, ${stats.hits.toLocaleString('en-US')} hits, ${stats.misses.toLocaleString('en-US')} misses (${((stats.misses / (stats.hits + stats.misses)) * 100).toFixed(1)}%), ${stats.evictions.toLocaleString('en-US')} evictions`);
   }
-  const decisions = { c: await allowedCount(c), d: await allowedCount(d), d2: await allowedCount(d2) };
+  const decisions = { c: await allowedCount(c), d: await allowedCount(d) };
 
   const bareKey = (s('b')?.rps ?? 0) >= (s('b2')?.rps ?? 0) ? 'b' : 'b2';
   const bare = s(bareKey)!;
@@ -121,7 +116,7 @@ async function main(wrk: Wrk, dir: string): Promise<void> {
   });
 
   const checks: string[] = [];
-  for (const key of ['c', 'd', 'd2']) {
+  for (const key of ['c', 'd']) {
     const m = s(key)!;
     const ratio = m.rps / bare.rps;
     checks.push(verdict(`allowgate (${key}) >= 90% of the faster bare forwarder (${bareKey}) req/s`, ratio >= 0.9, `${(ratio * 100).toFixed(1)}%${ratio < 0.9 ? `, short by ${((0.9 - ratio) * 100).toFixed(1)} points` : ''}`));
@@ -130,14 +125,14 @@ async function main(wrk: Wrk, dir: string): Promise<void> {
   }
   const f = s('f');
   if (f !== undefined) {
-    for (const key of ['c', 'd', 'd2']) {
+    for (const key of ['c', 'd']) {
       const times = s(key)!.rps / f.rps;
       checks.push(verdict(`allowgate (${key}) >= 5x the express stack`, times >= 5, `${times.toFixed(1)}x`));
     }
   }
   const e = s('e');
   if (e !== undefined) {
-    for (const key of ['c', 'd', 'd2']) {
+    for (const key of ['c', 'd']) {
       const share = s(key)!.rps / e.rps;
       checks.push(verdict(`allowgate (${key}) >= 60% of nginx (1 worker)`, share >= 0.6, `${(share * 100).toFixed(1)}%${share < 0.6 ? `, short by ${((0.6 - share) * 100).toFixed(1)} points` : ''}`));
     }
@@ -151,7 +146,7 @@ async function main(wrk: Wrk, dir: string): Promise<void> {
     notes: [
       ...checks,
       `upstream: one Node process, ${Buffer.byteLength(UPSTREAM_BODY)}-byte JSON body, keep-alive; every target in a process of its own on loopback, all sharing the machine's cores with wrk`,
-      `requests allowgate counted as allowed by a list (its metrics, warm-up included): (c) ${decisions.c.toLocaleString('en-US')}, (d) ${decisions.d.toLocaleString('en-US')}, (d2) ${decisions.d2.toLocaleString('en-US')}`,
+      `requests allowgate counted as allowed by a list (its metrics, warm-up included): (c) ${decisions.c.toLocaleString('en-US')}, (d) ${decisions.d.toLocaleString('en-US')}`,
       ...notes,
       ...(quick ? ['--quick: short runs, one round: a smoke test, not a measurement'] : []),
       `took ${((Date.now() - started) / 1000).toFixed(0)} s`,
@@ -161,7 +156,7 @@ async function main(wrk: Wrk, dir: string): Promise<void> {
   let profiles: unknown = null;
   if (profileDir !== null) {
     await stopAll(20_000);
-    profiles = profileTables(profileDir, { '(c)': c, '(d)': d, '(d2)': d2 }, tables);
+    profiles = profileTables(profileDir, { '(c)': c, '(d)': d }, tables);
   }
   report('proxy', tables, { settings, rounds, warmupSeconds, quick, bare: bareKey, summaries: Object.fromEntries(summaries), results: Object.fromEntries(results), cache, profiles });
 }

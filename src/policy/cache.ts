@@ -8,7 +8,9 @@ export interface CacheLimits {
   readonly maxBytes: number;
 }
 
-export const DEFAULT_CACHE_LIMITS: CacheLimits = { maxEntries: 10_000, maxBytes: 256 * 1024 * 1024 };
+// maxBytes bounds memory for real lists; maxEntries mostly bounds accounts without one (a flood of
+// made-up ids), whose entries are small: room for every account of a large deployment.
+export const DEFAULT_CACHE_LIMITS: CacheLimits = { maxEntries: 100_000, maxBytes: 256 * 1024 * 1024 };
 
 /** What a negative entry ("no record") is charged against maxBytes. */
 const NEGATIVE_ENTRY_BYTES = 64;
