@@ -14,9 +14,9 @@ describe('soak, 60 s', () => {
     expect(report.transportErrors).toBe(0);
     expect(report.adminChanges).toBeGreaterThanOrEqual(50);
     for (const count of Object.values(report.byKind)) expect(count).toBeGreaterThan(500);
-    // Caches, pending recent callers and audit are bounded: a minute of traffic must not grow the
-    // heap by more than its working set.
-    expect(report.heapEndMb - report.heapStartMb).toBeLessThan(64);
+    // Caches, pending recent callers and audit are bounded: what is live at the end of the minute
+    // is no more than at its start, give or take the cache filling with the cold accounts.
+    expect(report.heapEndMb - report.heapStartMb).toBeLessThan(32);
     expect(report.fdsAfter).toBeLessThanOrEqual(report.fdsBefore + 2);
     expect(report.handlesAfter).toBeLessThanOrEqual(report.handlesBefore + 2);
   }, 120_000);
