@@ -24,6 +24,7 @@ export const RULE_FORMS =
   '2001:db8::1 - 2001:db8::ff) or an IPv4 last-octet range (203.0.113.10-20)';
 
 const DECIMAL = /^(0|[1-9][0-9]{0,2})$/;
+const MAPPED_FIRST = Uint32Array.of(0, 0, 0xffff, 0);
 
 export function parseRule(text: string): Parsed<Rule> {
   const input = text.trim();
@@ -64,6 +65,13 @@ function parseRange(input: string): Parsed<Rule> {
   }
   if (compareWords(first.words, last.words, first.words.length) > 0) {
     return fail(`range '${clip(input)}' runs backwards: write it as ${formatIp(last)} - ${formatIp(first)}`);
+  }
+  // Neither end can lie inside ::ffff:0:0/96 (such an address parses as IPv4), so an IPv6 range
+  // that reaches it covers all of it: every IPv4 address. Stored as ::ffff:0:0/96 it would be read
+  // back as 0.0.0.0/0, so one odd IPv6 range would quietly open (or close) the whole IPv4 space.
+  if (first.family === 6 && compareWords(first.words, MAPPED_FIRST, 4) < 0 && compareWords(last.words, MAPPED_FIRST, 4) > 0) {
+    return fail(`range '${clip(input)}' spans the IPv4-mapped block ::ffff:0:0/96, which is every IPv4 address: ` +
+      'split it into IPv6 ranges below ::ffff:0:0 and above ::ffff:ffff:ffff, and write IPv4 addresses as IPv4 rules');
   }
   return ok(input, rangeToCidrs(first, last));
 }

@@ -146,6 +146,8 @@ describe('parseRule: errors say what was expected', () => {
     ['mixed families, v6 first', '::1 - 10.0.0.1', ['mixes IPv6 and IPv4']],
     ['reversed range', '10.0.0.9 - 10.0.0.1', ['runs backwards', '10.0.0.1 - 10.0.0.9']],
     ['reversed IPv6 range', '2001:db8::9 - 2001:db8::1', ['runs backwards', '2001:db8::1 - 2001:db8::9']],
+    ['IPv6 range over the IPv4-mapped block', '::fffe:ffff:ffff - ::1:0:0:0', ['spans the IPv4-mapped block ::ffff:0:0/96', 'every IPv4 address']],
+    ['IPv6 range from :: to the top', ':: - ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff', ['spans the IPv4-mapped block']],
     ['reversed short range', '192.168.10.20-10', ['runs backwards', '10', '20']],
     ['short range above 255', '192.168.10.10-256', ['0-255']],
     ['short range with leading zero', '192.168.10.10-020', ['leading zeros']],
