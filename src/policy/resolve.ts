@@ -36,7 +36,7 @@ export class PolicyResolver {
     let next: string | undefined = account;
     while (next !== undefined) {
       const cached = this.#cache.peek(next);
-      if (cached === undefined) return this.#resolveAsync(account);
+      if (cached === undefined) return this.#resolveAsync(account, chain, next);
       chain.push(cached);
       if (chain.length > MAX_PARENT_DEPTH + 1) return tooDeep(account);
       next = cached?.settings.parent;
@@ -44,11 +44,13 @@ export class PolicyResolver {
     return this.#combine(chain);
   }
 
-  async #resolveAsync(account: string): Promise<PolicyLookup> {
-    const chain: (CompiledList | null)[] = [];
-    let next: string | undefined = account;
+  /** Goes on from the first list that was not cached (already counted as a miss: loaded, not peeked again). */
+  async #resolveAsync(account: string, chain: (CompiledList | null)[], missing: string): Promise<PolicyLookup> {
+    let next: string | undefined = missing;
+    let load = true;
     while (next !== undefined) {
-      const list: CompiledList | null = await this.#cache.get(next);
+      const list: CompiledList | null = await (load ? this.#cache.load(next) : this.#cache.get(next));
+      load = false;
       chain.push(list);
       if (chain.length > MAX_PARENT_DEPTH + 1) return tooDeep(account);
       next = list?.settings.parent;

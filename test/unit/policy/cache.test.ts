@@ -379,6 +379,21 @@ describe('PolicyResolver', () => {
     expect(warm).not.toBeInstanceOf(Promise);
   });
 
+  it('counts each list once: one miss per list loaded, one hit per list read warm', async () => {
+    const store = new MemoryStore();
+    await put(store, 'ROOT', [entry('r1', '192.0.2.0/24')]);
+    await put(store, 'LEAF', [], { parent: 'ROOT' });
+    const cache = new PolicyCache(store);
+    const resolver = new PolicyResolver(cache, defaults);
+    await resolver.resolve('ROOT');
+    expect(cache.stats()).toMatchObject({ hits: 0, misses: 1 });
+    // LEAF is cold, its parent warm: the miss is LEAF's alone, ROOT is read once.
+    await resolver.resolve('LEAF');
+    expect(cache.stats()).toMatchObject({ hits: 1, misses: 2 });
+    resolver.resolve('LEAF');
+    expect(cache.stats()).toMatchObject({ hits: 3, misses: 2 });
+  });
+
   it('uses configured defaults for an unknown account', async () => {
     const resolver = new PolicyResolver(new PolicyCache(new MemoryStore()), defaults);
     expect(await resolver.resolve('NOBODY')).toMatchObject({ own: null, list: null, listKind: 'account', mode: 'enforce', default: 'open' });
