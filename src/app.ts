@@ -47,7 +47,12 @@ export async function startAllowgate(config: Config, logger: Logger): Promise<Al
     storeKind: raw.kind,
     lastSync: () => keeper?.lastSync() ?? null,
   }, { accounts: config.metrics.accounts });
-  const store = instrumentStore(raw, (operation, seconds, failed) => metrics.storeOperation(operation, seconds, failed));
+  const store = instrumentStore(raw, (operation, seconds, failure) => {
+    metrics.storeOperation(operation, seconds, failure !== null);
+    // A change that could not be saved is an operator's problem (disk full, store down) as much as
+    // the caller's: said at error level. Failed reads are not: they follow an outage per request.
+    if (failure !== null && operation === 'update') logger.error({ store: raw.kind, operation, failure }, 'store write failed: the change was not saved');
+  });
   await store.open();
   store.subscribe((_account, _version, publishedAt) => {
     if (publishedAt !== undefined) metrics.propagated((Date.now() - publishedAt) / 1000);

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { refusal, type Refusal } from '../http/refusal.ts';
 import type { AccountRecord } from '../policy/types.ts';
-import { writeFileAtomic } from './atomic-write.ts';
+import { removeStaleTemps, writeFileAtomic } from './atomic-write.ts';
 import { MemoryStore } from './memory-store.ts';
 import { parseStoredRecord } from './record-format.ts';
 
@@ -25,6 +25,7 @@ export class FileStore extends MemoryStore {
 
   override async open(): Promise<void> {
     mkdirSync(dirname(this.path), { recursive: true });
+    removeStaleTemps(this.path);
     let text: string;
     try {
       text = readFileSync(this.path, 'utf8');

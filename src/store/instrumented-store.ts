@@ -1,7 +1,7 @@
 import type { AccountChange, AclStore, CallerBatch, ChangeListener, RecentCaller, StateListener, StoreState, UpdateOutcome } from './store.ts';
 
-/** Reports each store operation's duration and whether it failed. */
-export type OperationObserver = (operation: string, seconds: number, failed: boolean) => void;
+/** Reports each store operation's duration and, when it failed, why (a refusal's reason and message, or the error). */
+export type OperationObserver = (operation: string, seconds: number, failure: string | null) => void;
 
 /** Refusals that mean the store, not the request, failed. */
 const STORE_FAILURES = new Set(['store_unavailable', 'store_write_failed', 'store_contention', 'store_corrupt']);
@@ -12,14 +12,14 @@ const STORE_FAILURES = new Set(['store_unavailable', 'store_write_failed', 'stor
  * so the cache behaves the same wrapped or not.
  */
 export function instrumentStore(inner: AclStore, observe: OperationObserver): AclStore {
-  const timed = async <T>(operation: string, run: () => Promise<T>, failed: (value: T) => boolean = () => false): Promise<T> => {
+  const timed = async <T>(operation: string, run: () => Promise<T>, failure: (value: T) => string | null = () => null): Promise<T> => {
     const start = performance.now();
     try {
       const value = await run();
-      observe(operation, (performance.now() - start) / 1000, failed(value));
+      observe(operation, (performance.now() - start) / 1000, failure(value));
       return value;
     } catch (error) {
-      observe(operation, (performance.now() - start) / 1000, true);
+      observe(operation, (performance.now() - start) / 1000, error instanceof Error ? error.message : String(error));
       throw error;
     }
   };
@@ -30,7 +30,7 @@ export function instrumentStore(inner: AclStore, observe: OperationObserver): Ac
     read: (account) => timed('read', () => inner.read(account)),
     accounts: () => timed('accounts', () => inner.accounts()),
     update: (account: string, change: AccountChange, expectedVersion?: number) =>
-      timed('update', () => inner.update(account, change, expectedVersion), (o: UpdateOutcome) => !o.ok && STORE_FAILURES.has(o.refusal.reason)),
+      timed('update', () => inner.update(account, change, expectedVersion), (o: UpdateOutcome) => (!o.ok && STORE_FAILURES.has(o.refusal.reason) ? `${o.refusal.reason}: ${o.refusal.message}` : null)),
     subscribe: (listener: ChangeListener) => inner.subscribe(listener),
     state: (): StoreState => inner.state(),
     onStateChange: (listener: StateListener) => inner.onStateChange(listener),

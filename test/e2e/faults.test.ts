@@ -461,10 +461,10 @@ describe('file store: SIGKILL during writes', () => {
         const unexpected: string[] = [];
         let ackedThisRound = 0;
         // Round 0 kills from inside an acknowledgement (other writers are mid-request); later
-        // rounds after a delay that lands wherever the writes happen to be.
+        // rounds a few milliseconds after one, which lands wherever the writes happen to be. Counted
+        // in acknowledgements, not time from start, so a slow machine still writes enough first.
         const killAfterAcks = 25 + round * 7;
         const kill = (): void => void current.child.kill('SIGKILL');
-        if (round > 0) setTimeout(kill, 250 + round * 90);
         const writer = async (account: string, w: number): Promise<void> => {
           while (current.child.exitCode === null && current.child.signalCode === null) {
             const n = seq++;
@@ -480,7 +480,10 @@ describe('file store: SIGKILL during writes', () => {
             pending.delete(account);
             acknowledged.get(account)!.push(cidr);
             confirmed.add(cidr);
-            if (++ackedThisRound === killAfterAcks && round === 0) kill();
+            if (++ackedThisRound === killAfterAcks) {
+              if (round === 0) kill();
+              else setTimeout(kill, round * 4);
+            }
           }
         };
         await Promise.all(accounts.map((a, w) => writer(a, w)));
@@ -525,6 +528,8 @@ describe('file store: SIGKILL during writes', () => {
       const denied = await send(`${gw.url}/x`, { headers, localAddress: STRANGER });
       expect(denied.status).toBe(403);
       expect(denied.json()).toMatchObject({ code: 403, reason: 'ip_not_allowed' });
+      // Temporary files the kills left between write and rename are gone (their processes are).
+      expect(readdirSync(join(dir.path, 'data')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
       // And it still takes writes on that file.
       expect((await gw.admin('POST', '/v1/accounts/ACK0/ip-acl', { ip_address: `${STRANGER}/32` })).status).toBe(201);
       expect((await send(`${gw.url}/x`, { headers, localAddress: STRANGER })).status).toBe(200);
@@ -593,6 +598,9 @@ describe('file store: disk full', () => {
       // Visible to monitoring: three failed store updates.
       const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
       expect(metrics).toMatch(/^allowgate_store_errors_total\{operation="update"\} 3$/m);
+      // And said at error level, each with the cause.
+      const failures = gw.logs.filter((l) => l['msg'] === 'store write failed: the change was not saved');
+      expect(failures.map((l) => [l['level'], l['store'], String(l['failure']).includes('ENOSPC')])).toEqual(Array(3).fill(['error', 'file', true]));
       await assertAlive(gw, '/x');
 
       // Room again: the same change goes through and is enforced at once.

@@ -1,4 +1,5 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { scratchPerTest } from '../../support/scratch.ts';
@@ -26,6 +27,26 @@ describe('FileStore durability', () => {
     expect(await reopened.read('AC1')).toEqual({
       account: 'AC1', version: 2, settings: { parent: 'AC0', mode: 'report-only', default: 'closed' }, entries: [entry('e1', '192.0.2.0/24')],
     });
+  });
+
+  it('removes the temporary files a killed process left, and only those', async () => {
+    const dir = scratch();
+    const path = join(dir, 'store.json');
+    // A process that has exited: its pid names no live process (spawnSync waits for the exit).
+    const dead = spawnSync(process.execPath, ['-e', '']).pid;
+    const left = [`.store.json.${dead}.7.tmp`, `.store.json.${dead}.8.tmp`];
+    const kept = [
+      `.store.json.${process.pid}.1.tmp`, // a live process's write in progress (this one's)
+      `.other.json.${dead}.1.tmp`, // another file's
+      `.store.json.${dead}.x.tmp`, // not a name the store writes
+      'store.json.bak',
+    ];
+    for (const name of [...left, ...kept]) writeFileSync(join(dir, name), '{');
+    const store = new FileStore(path);
+    await store.open();
+    expect(readdirSync(dir).sort()).toEqual([...kept].sort());
+    await store.update('AC1', addEntry('AC1', entry('e1', '192.0.2.0/24')));
+    expect(readdirSync(dir).sort()).toEqual([...kept, 'store.json'].sort());
   });
 
   it('refuses to open a corrupt or foreign file, naming the path', async () => {
