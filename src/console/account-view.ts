@@ -137,13 +137,19 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
     fallback.value = settings.default ?? '';
     const parent = h('input', { type: 'text', value: settings.parent ?? '', disabled: !canSettings, placeholder: 'none' });
     const limit = h('input', { type: 'number', min: 1, value: settings.max_entries ?? '', disabled: !canSettings, placeholder: 'gateway default' });
+    const ipv6 = h('select', { disabled: !canSettings }, h('option', { value: '' }, 'Gateway default'), h('option', { value: 'false' }, 'Allowed'), h('option', { value: 'true' }, 'Refused (IPv4 only)'));
+    ipv6.value = settings.ipv4_only === null ? '' : String(settings.ipv4_only);
+    const guard = h('select', { disabled: !canSettings }, h('option', { value: '' }, 'Gateway default'), h('option', { value: 'warn' }, 'Warn'), h('option', { value: 'strict' }, 'Strict (refuse)'));
+    guard.value = settings.guard ?? '';
     const error = h('p', { class: 'form-error', role: 'alert' });
     const form = h('form', { class: 'settings' }, field('Mode', mode).row, field('Default', fallback).row, field('Parent account', parent, 'Inherit the parent\'s list').row,
-      field('Entry limit', limit).row, canSettings ? h('button', { type: 'submit', class: 'secondary' }, 'Save settings') : null, error);
+      field('Entry limit', limit).row, field('IPv6 entries', ipv6).row,
+      field('Lockout guard', guard, 'Strict refuses changes that block a recent caller').row, canSettings ? h('button', { type: 'submit', class: 'secondary' }, 'Save settings') : null, error);
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
       error.textContent = '';
-      const body: Record<string, unknown> = { mode: mode.value || null, default: fallback.value || null, parent: parent.value.trim() || null, max_entries: limit.value === '' ? null : Number(limit.value) };
+      const body: Record<string, unknown> = { mode: mode.value || null, default: fallback.value || null, parent: parent.value.trim() || null, max_entries: limit.value === '' ? null : Number(limit.value),
+        ipv4_only: ipv6.value === '' ? null : ipv6.value === 'true', guard: guard.value || null };
       try {
         await api.saveSettings(account, body);
         toast('Settings saved');
@@ -191,6 +197,21 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
     }
   });
 
+  // The export needs the bearer token, so a plain link cannot fetch it: read it, then save it.
+  const download = async (format: 'csv' | 'json'): Promise<void> => {
+    try {
+      const text = await api.exportList(account, format);
+      const url = URL.createObjectURL(new Blob([text], { type: format === 'csv' ? 'text/csv' : 'application/json' }));
+      const link = h('a', { href: url, download: `${account}-ip-acl.${format}` });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 0);
+    } catch (error) {
+      toast(`Export failed: ${(error as Error).message}`);
+    }
+  };
+
   filter.addEventListener('input', renderTable);
   replaceChildren(root,
     h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, who.role === 'account' ? null : h('a', { href: '#/accounts' }, 'Accounts'), who.role === 'account' ? null : ' / ', h('span', { 'aria-current': 'page' }, account)),
@@ -198,7 +219,9 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
     h('section', { 'aria-labelledby': 'entries-title' },
       h('div', { class: 'toolbar' }, h('h2', { id: 'entries-title' }, 'IP access list'), filter,
         canWrite ? h('button', { type: 'button', class: 'primary', onclick: () => entryDialog(api, account, null, () => void reload()) }, 'Add entry') : null,
-        canWrite ? h('button', { type: 'button', class: 'secondary', onclick: () => importDialog(api, account, () => void reload()) }, 'Import') : null),
+        canWrite ? h('button', { type: 'button', class: 'secondary', onclick: () => importDialog(api, account, () => void reload()) }, 'Import') : null,
+        h('button', { type: 'button', class: 'secondary', onclick: () => void download('csv') }, 'Export CSV'),
+        h('button', { type: 'button', class: 'secondary', onclick: () => void download('json') }, 'Export JSON')),
       tableBox),
     h('section', { 'aria-labelledby': 'check-title' }, h('h2', { id: 'check-title' }, 'Check an IP'), checkForm),
     h('section', { 'aria-labelledby': 'recent-title' }, h('h2', { id: 'recent-title' }, 'Recent callers'), recentBox),

@@ -94,6 +94,22 @@ export class Api {
     return json as T;
   }
 
+  /** The list as the export endpoint writes it (CSV or JSON), as text: refusals still come back as ApiError. */
+  async exportList(account: string, format: 'csv' | 'json'): Promise<string> {
+    const res = await fetch(`${accountPath(account)}/ip-acl/export?format=${format}`, { headers: { authorization: `Bearer ${this.#token}` } });
+    const text = await res.text();
+    if (!res.ok) {
+      let refusal: { error?: string; reason?: string } = {};
+      try {
+        refusal = JSON.parse(text) as typeof refusal;
+      } catch {
+        // Not JSON: the status alone says it.
+      }
+      throw new ApiError(res.status, refusal.reason ?? 'error', refusal.error ?? `the admin API answered ${res.status}`);
+    }
+    return text;
+  }
+
   whoami(): Promise<Whoami> {
     return this.request('GET', '/v1/whoami');
   }

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
@@ -233,6 +233,33 @@ describe('admin console in a browser', () => {
     expect(await page.locator('table.entries tbody tr td:first-child').allTextContents()).toEqual(['Lab', 'Partner']);
     await page.locator('th button.sort', { hasText: 'Name' }).click();
     expect(await page.locator('table.entries tbody tr td:first-child').allTextContents()).toEqual(['Partner', 'Lab']);
+  });
+
+  it('exports the list as CSV and JSON, and saves the IPv6 and lockout-guard settings', async () => {
+    const saved = async (name: string): Promise<{ file: string; text: string }> => {
+      const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name }).click()]);
+      return { file: download.suggestedFilename(), text: readFileSync((await download.path())!, 'utf8') };
+    };
+    const csv = await saved('Export CSV');
+    expect(csv.file).toBe('AC1-ip-acl.csv');
+    const rows = csv.text.trim().split(/\r?\n/);
+    expect(rows[0]).toMatch(/^ip_address,action,description,enabled/);
+    expect(rows.slice(1).map((r) => r.split(',').slice(0, 3).join(',')).sort()).toEqual(['127.0.1.0 - 127.0.1.255,allow,Lab', '127.0.3.0/24,allow,Partner']);
+    const json = await saved('Export JSON');
+    expect(json.file).toBe('AC1-ip-acl.json');
+    const exported = JSON.parse(json.text) as { account: string; entries: ApiEntry[] };
+    expect(exported.account).toBe('AC1');
+    expect(exported.entries.map((e) => e.id).sort()).toEqual((await entries()).map((e) => e.id).sort());
+
+    const settings = async (): Promise<{ ipv4_only: boolean | null; guard: string | null }> => (await gw.admin('GET', '/v1/accounts/AC1')).json() as Promise<{ ipv4_only: boolean | null; guard: string | null }>;
+    await page.getByLabel('IPv6 entries').selectOption('true');
+    await page.getByLabel('Lockout guard').selectOption('strict');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await expect.poll(settings).toMatchObject({ ipv4_only: true, guard: 'strict' });
+    await page.getByLabel('IPv6 entries').selectOption('');
+    await page.getByLabel('Lockout guard').selectOption('');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await expect.poll(settings).toMatchObject({ ipv4_only: null, guard: null });
   });
 
   it('shows an account credential its own account only, and fits a phone screen', async () => {
