@@ -13,7 +13,7 @@
 import { request, Agent } from 'node:http';
 import { startAllowgate, type Allowgate } from './lib/allowgate.ts';
 import { startServer } from './lib/forwarders.ts';
-import { ensureTool, freePort, start, stopAll, waitForPort, workDir } from './lib/processes.ts';
+import { ensureTool, startRedis, stopAll, workDir } from './lib/processes.ts';
 import { median, report, verdict, type Table } from './lib/report.ts';
 
 const quick = process.argv.includes('--quick');
@@ -34,12 +34,10 @@ try {
 
 async function main(): Promise<void> {
   const dir = workDir('propagation');
-  const redisPort = await freePort();
-  start('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { cwd: dir });
-  await waitForPort(redisPort);
+  const store = await startRedis(dir);
   const upstream = await startServer('upstream');
   const env = { ALLOWGATE_REDIS_SWEEP_INTERVAL_MS: '600000', ALLOWGATE_LOG_LEVEL: 'warn' };
-  const options = { upstreamUrl: upstream.url, store: `redis://127.0.0.1:${redisPort}`, dir, env };
+  const options = { upstreamUrl: upstream.url, store, dir, env };
   const [a, b] = await Promise.all([startAllowgate(options), startAllowgate(options)]);
 
   // Propagation: toggle the caller's own entry on A, poll B until it decides the new way.

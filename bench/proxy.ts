@@ -1,7 +1,8 @@
 /**
  * The same upstream (100-byte JSON, keep-alive) measured (a) directly, (b) through bare undici
  * forwarders without checks (dispatch: allowgate's engine; stream: undici's documented API),
- * (c) through allowgate with one 50-entry list, (d) through allowgate with 10,000 accounts of 50
+ * (c) through allowgate with one 50-entry list (c2: the same with `workers: 2` over a Redis store),
+ * (d) through allowgate with 10,000 accounts of 50
  * entries plus a 100,000-entry global list (requests spread over the accounts), (e) nginx (one
  * worker, allow/deny + realip) and (f) express + express-ipfilter + http-proxy-middleware.
  * Same wrk settings for every target, interleaved rounds, medians, ratios to the faster bare
@@ -13,7 +14,7 @@
  * and prints the functions with the most self time.
  */
 import { mkdtempSync, readdirSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ADMIN_TOKEN, accountNetworks, globalDenyEntries, metric, startAllowgate, writeFileStore, type Allowgate } from './lib/allowgate.ts';
@@ -21,7 +22,7 @@ import { topSelfTime } from './lib/cpuprofile.ts';
 import { ensureExpressStack, startExpressStack } from './lib/express-stack.ts';
 import { startServer, UPSTREAM_BODY } from './lib/forwarders.ts';
 import { startNginx, TRUSTED_PROXIES } from './lib/nginx.ts';
-import { stopAll, workDir } from './lib/processes.ts';
+import { startRedis, stopAll, workDir } from './lib/processes.ts';
 import { report, verdict, type Table } from './lib/report.ts';
 import { interleavedRounds, loadSettings, loadTitle, preflight, summarize, Wrk, type Summary, type Target } from './lib/wrk.ts';
 
@@ -70,6 +71,17 @@ async function main(wrk: Wrk, dir: string): Promise<void> {
   const c = await startAllowgate({ upstreamUrl: upstream.url, store: `file:${small}`, dir, env, nodeFlags });
   target('c', '(c) allowgate, one 50-entry list', c.url);
 
+  // Two workers need the shared store; the list is added through the admin API, as an operator would.
+  let c2: Allowgate | null = null;
+  try {
+    const redis = await startRedis(dir);
+    c2 = await startAllowgate({ upstreamUrl: upstream.url, store: redis, dir, env: { ...env, ALLOWGATE_WORKERS: '2' }, nodeFlags });
+    for (const network of accountNetworks(1)) await c2.admin('POST', '/v1/accounts/AC1/ip-acl', { ip_address: network });
+    target('c2', '(c2) allowgate, one 50-entry list, 2 workers (redis store)', c2.url);
+  } catch (error) {
+    notes.push(`(c2) 2 workers skipped: ${(error as Error).message}`);
+  }
+
   const seedStart = performance.now();
   const large = join(dir, 'large.json');
   await writeFileStore(large, ACCOUNTS, globalDenyEntries(GLOBAL_ENTRIES));
@@ -89,6 +101,7 @@ async function main(wrk: Wrk, dir: string): Promise<void> {
   // The load generator's address must be allowed by the list, not merely let through: a cached
   // "no list" or a mode other than enforce would measure something else.
   await assertAllowedByList(c, 'AC1');
+  if (c2 !== null) await assertAllowedByList(c2, 'AC1');
   await assertAllowedByList(d, `AC${ACCOUNTS}`);
 
   const load = loadavg()[0]!;
@@ -105,7 +118,7 @@ async function main(wrk: Wrk, dir: string): Promise<void> {
     cache[key] = stats;
     notes.push(`(${key}) cache after the runs: ${stats.entries.toLocaleString('en-US')} lists held, ${stats.hits.toLocaleString('en-US')} hits, ${stats.misses.toLocaleString('en-US')} misses (${((stats.misses / (stats.hits + stats.misses)) * 100).toFixed(1)}%), ${stats.evictions.toLocaleString('en-US')} evictions`);
   }
-  const decisions = { c: await allowedCount(c), d: await allowedCount(d) };
+  const decisions = { c: await allowedCount(c), ...(c2 === null ? {} : { c2: await allowedCount(c2) }), d: await allowedCount(d) };
 
   const bareKey = (s('b')?.rps ?? 0) >= (s('b2')?.rps ?? 0) ? 'b' : 'b2';
   const bare = s(bareKey)!;
@@ -139,6 +152,11 @@ async function main(wrk: Wrk, dir: string): Promise<void> {
     const cm = s('c')!;
     checks.push(`nginx vs allowgate (c): ${(e.rps / cm.rps).toFixed(2)}x the req/s, p50 ${e.p50Ms} vs ${cm.p50Ms} ms, p99 ${e.p99Ms} vs ${cm.p99Ms} ms; vs the bare forwarder (${bareKey}): ${(e.rps / bare.rps).toFixed(2)}x`);
   }
+  const c2s = s('c2');
+  if (c2s !== undefined) {
+    const cm = s('c')!;
+    checks.push(`2 workers (c2): ${(c2s.rps / cm.rps).toFixed(2)}x one process (c)${e === undefined ? '' : `, ${((c2s.rps / e.rps) * 100).toFixed(1)}% of nginx (1 worker)`}; wrk, the upstream and every process share this machine's ${availableParallelism()} cores`);
+  }
   const table: Table = {
     title: loadTitle('Proxy throughput', settings, rounds),
     columns: ['target', 'req/s', 'p50 ms', 'p99 ms', 'req/s range', 'non-2xx', `x (${bareKey})`, `p99 - (${bareKey}) ms`],
@@ -146,7 +164,7 @@ async function main(wrk: Wrk, dir: string): Promise<void> {
     notes: [
       ...checks,
       `upstream: one Node process, ${Buffer.byteLength(UPSTREAM_BODY)}-byte JSON body, keep-alive; every target in a process of its own on loopback, all sharing the machine's cores with wrk`,
-      `requests allowgate counted as allowed by a list (its metrics, warm-up included): (c) ${decisions.c.toLocaleString('en-US')}, (d) ${decisions.d.toLocaleString('en-US')}`,
+      `requests allowgate counted as allowed by a list (its metrics, warm-up included): ${Object.entries(decisions).map(([key, n]) => `(${key}) ${n.toLocaleString('en-US')}`).join(', ')}`,
       ...notes,
       ...(quick ? ['--quick: short runs, one round: a smoke test, not a measurement'] : []),
       `took ${((Date.now() - started) / 1000).toFixed(0)} s`,

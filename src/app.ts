@@ -27,16 +27,28 @@ import { serveMetrics } from './observability/metrics-endpoint.ts';
 import { accessLog } from './observability/access-log.ts';
 import { combineObservers } from './gateway/observer.ts';
 import { describeRedis } from './store/redis/spec.ts';
+import { answerMetricsRequests } from './workers/metrics-channel.ts';
+import type { WorkerPool } from './workers/pool.ts';
 
 export interface Allowgate {
   readonly proxyAddress: AddressInfo;
-  readonly adminAddress: AddressInfo;
+  /** Null in a worker: with `workers` above 1 the primary serves the admin listener. */
+  readonly adminAddress: AddressInfo | null;
   /** Stops accepting, lets in-flight requests finish (up to the shutdown timeout), flushes the store. */
   close(): Promise<void>;
 }
 
-/** Builds the request path from the configuration and starts both listeners. */
-export async function startAllowgate(config: Config, logger: Logger): Promise<Allowgate> {
+/**
+ * What this process serves: everything (`single`); with `workers` above 1, the admin listener
+ * while its workers serve the proxy port (`primary`), or the proxy port alone (`worker`).
+ */
+export type Role =
+  | { readonly kind: 'single' }
+  | { readonly kind: 'primary'; readonly pool: WorkerPool }
+  | { readonly kind: 'worker' };
+
+/** Builds the request path from the configuration and starts the listeners of this process's role. */
+export async function startAllowgate(config: Config, logger: Logger, role: Role = { kind: 'single' }): Promise<Allowgate> {
   // Metrics read the cache and keeper lazily, at scrape time: both exist before the first scrape.
   let cache: PolicyCache | null = null;
   let keeper: CacheKeeper | null = null;
@@ -129,6 +141,31 @@ export async function startAllowgate(config: Config, logger: Logger): Promise<Al
       : null;
     return { decision: decision.outcome, reason: decision.reason, matched };
   };
+  if (role.kind === 'worker') {
+    answerMetricsRequests(metrics);
+    const proxyAddress = await listen(gatewayServer.server, config.listen);
+    logger.info({ listen: `${proxyAddress.address}:${proxyAddress.port}`, port: proxyAddress.port }, 'worker listening');
+    let closing: Promise<void> | null = null;
+    return {
+      proxyAddress,
+      adminAddress: null,
+      close: () => {
+        closing ??= (async () => {
+          await drain(gatewayServer.server, config.shutdownTimeoutMs, gatewayServer.destroyUpgraded);
+          wsForwarder.close();
+          await httpForwarder.close();
+          await callers.close();
+          await keeper.close();
+          cache.close();
+          await store.close();
+        })();
+        return closing;
+      },
+    };
+  }
+  const pool = role.kind === 'primary' ? role.pool : null;
+  if (pool !== null) metrics.gatherFrom(() => pool.metrics());
+
   const management = await startManagement(config, {
     store,
     policy,
@@ -138,14 +175,16 @@ export async function startAllowgate(config: Config, logger: Logger): Promise<Al
     redis: raw instanceof RedisStore ? { client: raw.client, keyPrefix: raw.keys.prefix } : null,
     health: () => {
       const storeHealth = keeper.health();
-      return { live: true, ready: ready && storeHealth.canEnforce, detail: { store: storeHealth } };
+      const workersReady = pool === null || pool.ready();
+      return { live: true, ready: ready && storeHealth.canEnforce && workersReady, detail: { store: storeHealth, ...(pool === null ? {} : { workers: { ready: workersReady, count: config.workers, listening: pool.listeningCount() } }) } };
     },
   });
   const adminServer = createServer(management.handler);
 
   const proxyServer = gatewayServer.server;
-  const proxyAddress = await listen(proxyServer, config.listen);
   const adminAddress = await listen(adminServer, config.admin.listen);
+  // The workers listen on the proxy port (the primary holds it for them), never this process.
+  const proxyAddress = pool === null ? await listen(proxyServer, config.listen) : await pool.listening;
   const metricsServer = config.metrics.listen === undefined ? null : createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/metrics' && (req.method === 'GET' || req.method === 'HEAD')) return serveMetrics(req, res, { registry: metrics, ...(config.metrics.token === undefined ? {} : { token: config.metrics.token }) });
@@ -165,6 +204,7 @@ export async function startAllowgate(config: Config, logger: Logger): Promise<Al
     store_state: store.state(),
     trust: config.clientIp.trust.mode,
     admin_token_source: config.admin.tokenSource,
+    workers: config.workers,
   }, 'allowgate listening');
 
   let closing: Promise<void> | null = null;
@@ -174,8 +214,10 @@ export async function startAllowgate(config: Config, logger: Logger): Promise<Al
     close: () => {
       closing ??= (async () => {
         ready = false;
+        // Workers drain their own connections; the admin listener stays up until they are done.
+        const workersClean = pool === null ? true : await pool.stop(config.shutdownTimeoutMs);
         await Promise.all([
-          drain(proxyServer, config.shutdownTimeoutMs, gatewayServer.destroyUpgraded),
+          ...(pool === null ? [drain(proxyServer, config.shutdownTimeoutMs, gatewayServer.destroyUpgraded)] : []),
           drain(adminServer, config.shutdownTimeoutMs, () => undefined),
           ...(metricsServer === null ? [] : [drain(metricsServer, config.shutdownTimeoutMs, () => undefined)]),
         ]);
@@ -186,6 +228,7 @@ export async function startAllowgate(config: Config, logger: Logger): Promise<Al
         await keeper.close();
         cache.close();
         await store.close();
+        if (!workersClean) throw new Error('a worker did not stop cleanly (killed past the shutdown timeout, or exited with an error)');
       })();
       return closing;
     },

@@ -166,3 +166,16 @@ export function ensureTool(command: string, pkg: string): true | string {
   }
   return have(command) ? true : `${command} is still not found after installing ${pkg}`;
 }
+
+/**
+ * A throwaway redis-server on a free loopback port (no persistence); its URL, or why there is
+ * none (the Debian package missing and not installable here).
+ */
+export async function startRedis(dir: string): Promise<string> {
+  const tool = ensureTool('redis-server', 'redis-server');
+  if (tool !== true) throw new Error(tool);
+  const port = await freePort();
+  start('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { cwd: dir });
+  await waitForPort(port);
+  return `redis://127.0.0.1:${port}`;
+}

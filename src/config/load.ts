@@ -46,6 +46,7 @@ const ENV_KEYS: Readonly<Record<string, string>> = {
   ALLOWGATE_METRICS_TOKEN: 'metrics.token',
   ALLOWGATE_METRICS_ACCOUNTS: 'metrics.accounts',
   ALLOWGATE_MAX_CONNECTIONS: 'limits.maxConnections',
+  ALLOWGATE_WORKERS: 'workers',
 };
 
 export interface LoadOptions {
@@ -118,11 +119,17 @@ function setPath(target: Record<string, unknown>, key: string, value: unknown): 
 function readConfig(root: Reader): Config {
   const top = root.object([
     'listen', 'upstream', 'clientIp', 'identity', 'policy', 'store', 'redis', 'onStoreUnavailable', 'cache', 'admin', 'validation', 'audit',
-    'expirySweepMs', 'metrics', 'limits', 'log', 'shutdownTimeoutMs',
+    'expirySweepMs', 'metrics', 'limits', 'log', 'shutdownTimeoutMs', 'workers',
   ]);
   const metrics = top.get('metrics').object(['listen', 'token', 'accounts']);
   const metricsToken = metrics.get('token').optionalString();
   const store = readStore(top.get('store'), top.get('redis'));
+  const workersReader = top.get('workers');
+  const workers = workersReader.integer(1, 64, 1);
+  // Workers share lists only through Redis; a memory or file store would be one copy per process.
+  if (workers > 1 && store.kind !== 'redis') {
+    workersReader.fail(`1 with the ${store.kind} store (each worker would enforce and change its own copy of the lists); use the redis store (ALLOWGATE_STORE=redis://...) to run ${workers} workers`);
+  }
   const audit = top.get('audit').object(['cap', 'path']);
   const auditPath = audit.get('path').optionalString() ?? (store.kind === 'file' ? join(dirname(store.path), 'audit.jsonl') : undefined);
   const cache = top.get('cache').object(['maxEntries', 'maxBytes', 'snapshotPath']);
@@ -194,6 +201,7 @@ function readConfig(root: Reader): Config {
       }),
     },
     shutdownTimeoutMs: top.get('shutdownTimeoutMs').integer(0, 600_000, 10_000),
+    workers,
   };
 }
 

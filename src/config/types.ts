@@ -82,4 +82,6 @@ export interface Config {
     readonly accounts: readonly string[];
   };
   readonly shutdownTimeoutMs: number;
+  /** Processes serving the proxy port (node:cluster); above 1 the primary serves only the admin listener. Redis store only. */
+  readonly workers: number;
 }

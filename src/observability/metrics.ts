@@ -1,4 +1,4 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { CacheStats } from '../policy/cache.ts';
 import type { UpstreamErrorKind } from '../proxy/upstream-error.ts';
 import type { StoreState } from '../store/store.ts';
@@ -13,6 +13,9 @@ const STORE_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02
 const PROPAGATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 const STATUS_CLASSES = ['0xx', '1xx', '2xx', '3xx', '4xx', '5xx'];
 const COMPILE_BUCKETS = [0.00001, 0.0001, 0.001, 0.01, 0.1, 0.5, 1, 2.5, 5];
+
+/** One process's metrics as `Registry.getMetricsAsJSON()` gives them (passed between workers). */
+export type MetricsSnapshot = MetricObjectWithValues<MetricValue<string>>[];
 
 export interface MetricsSources {
   cache(): CacheStats & { readonly rules: number };
@@ -87,11 +90,12 @@ export class Metrics {
     new Gauge({ name: 'allowgate_cache_bytes', help: 'Bytes of compiled tries held.', registers, collect() { this.set(sources.cache().bytes); } });
     new Gauge({ name: 'allowgate_rules_loaded', help: 'Rules in the compiled lists held.', registers, collect() { this.set(sources.cache().rules); } });
     new Gauge({
-      name: 'allowgate_store_up', help: 'Whether the store can be reached (1) or not (0).', labelNames: ['store'], registers,
+      // Across workers, up only if every process reaches the store.
+      name: 'allowgate_store_up', help: 'Whether the store can be reached (1) or not (0).', labelNames: ['store'], registers, aggregator: 'min',
       collect() { this.set({ store: sources.storeKind }, sources.storeState() === 'up' ? 1 : 0); },
     });
     new Gauge({
-      name: 'allowgate_store_last_sync_timestamp_seconds', help: 'When this replica last confirmed its cache against the store (Unix time).', registers,
+      name: 'allowgate_store_last_sync_timestamp_seconds', help: 'When this replica last confirmed its cache against the store (Unix time).', registers, aggregator: 'min',
       collect() {
         const at = sources.lastSync();
         if (at !== null) this.set(at / 1000);
@@ -143,8 +147,24 @@ export class Metrics {
     this.#validationRefusals.inc({ reason });
   }
 
+  #peers: (() => Promise<readonly MetricsSnapshot[]>) | null = null;
+
+  /**
+   * Makes every scrape add the metrics of other processes (a primary's workers): counters and
+   * histograms summed, gauges by their aggregator, so /metrics speaks for the whole pod.
+   */
+  gatherFrom(peers: () => Promise<readonly MetricsSnapshot[]>): void {
+    this.#peers = peers;
+  }
+
+  snapshot(): Promise<MetricsSnapshot> {
+    return this.registry.getMetricsAsJSON() as Promise<MetricsSnapshot>;
+  }
+
   /** The exposition text and its content type. */
   async render(): Promise<{ readonly contentType: string; readonly body: string }> {
-    return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    if (this.#peers === null) return { contentType: this.registry.contentType, body: await this.registry.metrics() };
+    const [own, others] = await Promise.all([this.snapshot(), this.#peers()]);
+    return { contentType: this.registry.contentType, body: await AggregatorRegistry.aggregate([own, ...others]).metrics() };
   }
 }

@@ -68,6 +68,16 @@ describe('loadConfig', () => {
     expect(failure({ ALLOWGATE_ANONYMOUS: 'maybe' })).toContain('one of pass, deny, global');
   });
 
+  it('runs one process by default; more workers only over the redis store, which they share', () => {
+    expect(load().workers).toBe(1);
+    expect(load({ ALLOWGATE_WORKERS: '4', ALLOWGATE_STORE: 'redis://127.0.0.1:6379' }).workers).toBe(4);
+    expect(load({ ALLOWGATE_STORE: 'redis://127.0.0.1:6379' }, 'workers: 2\n').workers).toBe(2);
+    expect(failure({ ALLOWGATE_WORKERS: '2' })).toBe("ALLOWGATE_WORKERS must be 1 with the memory store (each worker would enforce and change its own copy of the lists); use the redis store (ALLOWGATE_STORE=redis://...) to run 2 workers, got '2'");
+    expect(failure({ ALLOWGATE_WORKERS: '2', ALLOWGATE_STORE: 'file:/tmp/x/store.json' })).toMatch(/^ALLOWGATE_WORKERS must be 1 with the file store/);
+    expect(failure({ ALLOWGATE_WORKERS: '0', ALLOWGATE_STORE: 'redis://127.0.0.1:6379' })).toBe("ALLOWGATE_WORKERS must be an integer 1-64, got '0'");
+    expect(failure({ ALLOWGATE_WORKERS: 'many', ALLOWGATE_STORE: 'redis://127.0.0.1:6379' })).toBe("ALLOWGATE_WORKERS must be an integer 1-64, got 'many'");
+  });
+
   it('refuses both trust settings at once, and unknown keys', () => {
     expect(failure({ ALLOWGATE_TRUSTED_HOPS: '1', ALLOWGATE_TRUSTED_PROXIES: '10.0.0.0/8' })).toContain('not both');
     expect(failure({}, 'clientIp: { trustedHops: 1, trustedProxies: [10.0.0.0/8] }')).toContain('not both');
