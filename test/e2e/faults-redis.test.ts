@@ -268,6 +268,12 @@ describe('Redis lost during traffic, then restarted', () => {
   });
 });
 
+async function storeState(gw: GatewayProcess): Promise<{ status: number; state: string; canEnforce: boolean; error?: string }> {
+  const res = await fetch(`${gw.adminUrl}/readyz`);
+  const body = (await res.json()) as { store: { state: string; canEnforce: boolean; error?: string } };
+  return { status: res.status, ...body.store };
+}
+
 describe('Redis frozen (SIGSTOP): connections open, nothing answers', () => {
   let redis: RedisServer;
   let upstream: EchoUpstream;
@@ -328,9 +334,19 @@ describe('Redis frozen (SIGSTOP): connections open, nothing answers', () => {
       const read = await gw.admin('GET', '/v1/accounts/AC1/ip-acl');
       expect({ status: read.status, body: await read.json() }).toEqual({ status: 503, body: unavailable });
       expect(performance.now() - started).toBeLessThan(2_000);
+
+      // The connection is open, yet the store is reported down (a heartbeat PING went unanswered):
+      // to monitoring and to /readyz, which stays ready since cached lists are still enforced.
+      await waitUntil('store reported down', async () => (await storeState(gw)).state === 'down', 5_000);
+      const ready = await storeState(gw);
+      expect(ready).toMatchObject({ status: 200, state: 'down', canEnforce: true });
+      expect(ready.error).toMatch(/no answer to PING/);
+      expect(await (await gw.admin('GET', '/metrics')).text()).toMatch(/^allowgate_store_up\{store="redis"\} 0$/m);
     } finally {
       process.kill(pid, 'SIGCONT');
     }
+    await waitUntil('store reported up again', async () => (await storeState(gw)).state === 'up', 5_000);
+    expect(await (await gw.admin('GET', '/metrics')).text()).toMatch(/^allowgate_store_up\{store="redis"\} 1$/m);
     await waitUntil('AC1 writable again', async () => (await gw.admin('GET', '/v1/accounts/AC1/ip-acl')).status === 200, 5_000);
     // The refused write did not land behind the caller's back.
     const listed = (await (await gw.admin('GET', '/v1/accounts/AC1/ip-acl')).json()) as { version: number; entries: { cidrs: string[] }[] };

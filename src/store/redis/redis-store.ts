@@ -41,6 +41,8 @@ export interface RedisStoreOptions {
  * Redis being unreachable is a state, not a crash: commands fail fast (no offline queue), the
  * state goes `down`, ioredis reconnects with capped backoff, and the state returns to `up` once
  * both connections are back and subscribed again (the cache then sweeps for missed changes).
+ * A connection can also stay open while nothing answers (a frozen or overloaded server): a PING
+ * every second that gets no answer within the command timeout counts as down too.
  */
 export class RedisStore implements AclStore {
   readonly kind = 'redis' as const;
@@ -61,6 +63,9 @@ export class RedisStore implements AclStore {
   #state: StoreState = 'down';
   #lastError: string | undefined;
   #closed = false;
+  /** The last heartbeat PING got no answer in time; cleared by the next one that does. */
+  #unresponsive = false;
+  #heartbeat: NodeJS.Timeout | null = null;
 
   constructor(spec: RedisStoreSpec, options: RedisStoreOptions = {}) {
     this.#spec = spec;
@@ -80,7 +85,11 @@ export class RedisStore implements AclStore {
     };
     this.#client.on('error', onError);
     this.#subscriber.on('error', onError);
-    for (const event of ['ready', 'close', 'end'] as const) this.#client.on(event, () => this.#refreshState());
+    this.#client.on('ready', () => {
+      this.#unresponsive = false; // a fresh connection answered its handshake
+      this.#refreshState();
+    });
+    for (const event of ['close', 'end'] as const) this.#client.on(event, () => this.#refreshState());
     this.#subscriber.on('ready', () => void this.#resubscribe());
     for (const event of ['close', 'end'] as const) {
       this.#subscriber.on(event, () => {
@@ -111,6 +120,8 @@ export class RedisStore implements AclStore {
     const connect = (client: RedisClient): Promise<void> => client.connect().catch(() => undefined);
     void connect(this.#client);
     void connect(this.#subscriber);
+    this.#heartbeat = setInterval(() => void this.#ping(), HEARTBEAT_MS);
+    this.#heartbeat.unref();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, this.#spec.connectTimeoutMs);
       const unsubscribe = this.onStateChange((state) => {
@@ -128,6 +139,7 @@ export class RedisStore implements AclStore {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#heartbeat !== null) clearInterval(this.#heartbeat);
     this.#listeners.clear();
     await Promise.all([quit(this.#client), quit(this.#subscriber)]);
     this.#stateListeners.clear();
@@ -330,14 +342,32 @@ export class RedisStore implements AclStore {
     this.#refreshState();
   }
 
+  async #ping(): Promise<void> {
+    // A closed connection is reported by its own events; only an open one can hang silently.
+    if (this.#client.status !== 'ready') return;
+    let unresponsive = false;
+    try {
+      await this.#client.ping();
+    } catch (error) {
+      unresponsive = true;
+      this.#lastError = `no answer to PING: ${(error as Error).message}`;
+    }
+    if (unresponsive === this.#unresponsive) return;
+    this.#unresponsive = unresponsive;
+    this.#refreshState();
+  }
+
   #refreshState(): void {
     if (this.#closed) return;
-    const next: StoreState = this.#client.status === 'ready' && this.#subscribed ? 'up' : 'down';
+    const next: StoreState = this.#client.status === 'ready' && this.#subscribed && !this.#unresponsive ? 'up' : 'down';
     if (next === this.#state) return;
     this.#state = next;
     for (const listener of this.#stateListeners) listener(next, next === 'down' ? this.#lastError ?? 'connection closed' : undefined);
   }
 }
+
+/** How often an open connection is checked for answers (a frozen server keeps it open). */
+const HEARTBEAT_MS = 1_000;
 
 class CorruptRecord extends Error {}
 
