@@ -48,6 +48,8 @@ export class Metrics {
   readonly #adminRequests: Counter<'route' | 'method' | 'status'>;
   readonly #lockoutWarnings: Counter;
   readonly #validationRefusals: Counter<'reason'>;
+  /** Other processes whose metrics each scrape adds (a primary's workers); null: this one alone. */
+  #peers: (() => Promise<readonly MetricsSnapshot[]>) | null = null;
 
   constructor(sources: MetricsSources, options: { readonly accounts?: readonly string[] } = {}) {
     const registers = [this.registry];
@@ -146,8 +148,6 @@ export class Metrics {
   validationRefused(reason: string): void {
     this.#validationRefusals.inc({ reason });
   }
-
-  #peers: (() => Promise<readonly MetricsSnapshot[]>) | null = null;
 
   /**
    * Makes every scrape add the metrics of other processes (a primary's workers): counters and
