@@ -65,6 +65,18 @@ export class ApiError extends Error {
   }
 }
 
+/** The API's `{error, reason}` refusal as an ApiError; a body that is not one, by its status alone. */
+function refusalOf(status: number, text: string): ApiError {
+  let refusal: { error?: unknown; reason?: unknown } = {};
+  try {
+    refusal = (JSON.parse(text) ?? {}) as typeof refusal;
+  } catch {
+    // Not JSON: the status says it.
+  }
+  return new ApiError(status, typeof refusal.reason === 'string' ? refusal.reason : 'error',
+    typeof refusal.error === 'string' ? refusal.error : `the admin API answered ${status}`);
+}
+
 export class Api {
   readonly #token: string;
 
@@ -81,32 +93,19 @@ export class Api {
     }
     const res = await fetch(path, payload === undefined ? { method, headers } : { method, headers, body: payload });
     const text = await res.text();
-    let json: unknown = null;
+    if (!res.ok) throw refusalOf(res.status, text);
     try {
-      json = text === '' ? null : JSON.parse(text);
+      return (text === '' ? null : JSON.parse(text)) as T;
     } catch {
       throw new ApiError(res.status, 'invalid_response', `the admin API answered ${res.status} with something that is not JSON`);
     }
-    if (!res.ok) {
-      const refusal = (json ?? {}) as { error?: string; reason?: string };
-      throw new ApiError(res.status, refusal.reason ?? 'error', refusal.error ?? `the admin API answered ${res.status}`);
-    }
-    return json as T;
   }
 
   /** The list as the export endpoint writes it (CSV or JSON), as text: refusals still come back as ApiError. */
   async exportList(account: string, format: 'csv' | 'json'): Promise<string> {
     const res = await fetch(`${accountPath(account)}/ip-acl/export?format=${format}`, { headers: { authorization: `Bearer ${this.#token}` } });
     const text = await res.text();
-    if (!res.ok) {
-      let refusal: { error?: string; reason?: string } = {};
-      try {
-        refusal = JSON.parse(text) as typeof refusal;
-      } catch {
-        // Not JSON: the status alone says it.
-      }
-      throw new ApiError(res.status, refusal.reason ?? 'error', refusal.error ?? `the admin API answered ${res.status}`);
-    }
+    if (!res.ok) throw refusalOf(res.status, text);
     return text;
   }
 
