@@ -76,12 +76,16 @@ function parseIpv4Range(text: string, start: number, end: number): number {
   return i === end ? value : -1;
 }
 
-function hexValue(c: number): number {
-  if (c >= CH_0 && c <= CH_9) return c - CH_0;
-  const lower = c | 0x20;
-  if (lower >= 97 && lower <= 102) return lower - 87;
-  return -1;
-}
+/** Hex digit values by character code, -1 for anything else (codes >= 128 are never digits). */
+const HEX = (() => {
+  const table = new Int8Array(128).fill(-1);
+  for (let d = 0; d < 10; d++) table[CH_0 + d] = d;
+  for (let d = 0; d < 6; d++) {
+    table[97 + d] = 10 + d;
+    table[65 + d] = 10 + d;
+  }
+  return table;
+})();
 
 // Groups are collected here before being packed into words; reused so parsing does not allocate.
 const groups = new Uint16Array(8);
@@ -102,9 +106,10 @@ function parseIpv6Into(text: string, out: Uint32Array): Family | 0 {
     const groupStart = i;
     let value = 0;
     while (i < end) {
-      const h = hexValue(text.charCodeAt(i));
+      const c = text.charCodeAt(i);
+      const h = c < 128 ? HEX[c]! : -1;
       if (h < 0) break;
-      value = value * 16 + h;
+      value = (value << 4) | h;
       i++;
     }
     const digits = i - groupStart;
@@ -134,24 +139,16 @@ function parseIpv6Into(text: string, out: Uint32Array): Family | 0 {
 
 function finishIpv6(count: number, gapAt: number, out: Uint32Array): Family | 0 {
   if (gapAt < 0 ? count !== 8 : count > 7) return 0;
-  const zeros = 8 - count;
-  let w0 = 0;
-  let w1 = 0;
-  let w2 = 0;
-  let w3 = 0;
-  for (let g = 0; g < 8; g++) {
-    let v: number;
-    if (gapAt < 0 || g < gapAt) v = groups[g]!;
-    else if (g < gapAt + zeros) v = 0;
-    else v = groups[g - zeros]!;
-    const shift = g % 2 === 0 ? 65536 : 1;
-    switch (g >> 1) {
-      case 0: w0 += v * shift; break;
-      case 1: w1 += v * shift; break;
-      case 2: w2 += v * shift; break;
-      default: w3 += v * shift;
-    }
+  if (gapAt >= 0) {
+    // Open the gap: the groups after "::" move to the end, zeros fill in.
+    const zeros = 8 - count;
+    for (let g = count - 1; g >= gapAt; g--) groups[g + zeros] = groups[g]!;
+    for (let g = gapAt; g < gapAt + zeros; g++) groups[g] = 0;
   }
+  const w0 = ((groups[0]! << 16) | groups[1]!) >>> 0;
+  const w1 = ((groups[2]! << 16) | groups[3]!) >>> 0;
+  const w2 = ((groups[4]! << 16) | groups[5]!) >>> 0;
+  const w3 = ((groups[6]! << 16) | groups[7]!) >>> 0;
   if (w0 === 0 && w1 === 0 && w2 === 0xffff) {
     out[0] = w3;
     return 4;
