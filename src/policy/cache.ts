@@ -1,5 +1,5 @@
 import type { AclStore } from '../store/store.ts';
-import { compileList, type CompiledList } from './compile.ts';
+import { compileList, withoutExpired, type CompiledList } from './compile.ts';
 
 export interface CacheLimits {
   /** Most accounts kept compiled (negative entries included). */
@@ -111,9 +111,12 @@ export class PolicyCache {
       },
       (error: unknown) => {
         if (this.#loading.get(account) === promise) this.#loading.delete(account);
-        const fallback = this.#stale.get(account);
-        if (fallback === undefined) throw error;
+        const stale = this.#stale.get(account);
+        if (stale === undefined) throw error;
         this.#staleServed++;
+        // Past its time, a temporary entry stops counting even while the store is out of reach.
+        const fallback = stale === null ? null : withoutExpired(stale, this.#now());
+        if (fallback !== stale) this.#stale.set(account, fallback);
         return fallback;
       },
     );

@@ -15,6 +15,11 @@ export interface CompiledList {
   readonly hasAllow: boolean;
   /** Epoch ms at which an entry expires and this compilation goes stale (Infinity: never). */
   readonly validUntil: number;
+  /**
+   * Expiry (epoch ms) of each temporary entry in the trie, by entry id; null when there is none.
+   * Lets a list served during a store outage drop an entry at its time without the record.
+   */
+  readonly expiries: Readonly<Record<string, number>> | null;
 }
 
 /**
@@ -26,12 +31,14 @@ export function compileList(record: AccountRecord, nowMs: number): CompiledList 
   const rules: TrieRule[] = [];
   let hasAllow = false;
   let validUntil = Number.POSITIVE_INFINITY;
+  let expiries: Record<string, number> | null = null;
   for (const entry of record.entries) {
     if (!entry.enabled) continue;
     if (entry.expiresAt !== undefined) {
       const expires = Date.parse(entry.expiresAt);
       if (!(expires > nowMs)) continue;
       if (expires < validUntil) validUntil = expires;
+      (expiries ??= {})[entry.id] = expires;
     }
     for (const text of entry.cidrs) {
       const parsed = parseCidr(text);
@@ -49,5 +56,33 @@ export function compileList(record: AccountRecord, nowMs: number): CompiledList 
     trie: compileTrie(rules),
     hasAllow,
     validUntil,
+    expiries,
   };
+}
+
+/**
+ * The list without the temporary entries expired at `nowMs`, rebuilt from the trie itself: what a
+ * replica enforces when the list is past its time and the store cannot be read for a fresh one.
+ * A list without expiry data (written by an older version) comes back as it is.
+ */
+export function withoutExpired(list: CompiledList, nowMs: number): CompiledList {
+  const { expiries, trie } = list;
+  if (list.validUntil > nowMs || expiries === null) return list;
+  const rules: TrieRule[] = [];
+  let hasAllow = false;
+  let validUntil = Number.POSITIVE_INFINITY;
+  let kept: Record<string, number> | null = null;
+  for (let slot = 0; slot < trie.ruleCount; slot++) {
+    const id = trie.idOf(slot);
+    const expires = expiries[id];
+    if (expires !== undefined) {
+      if (expires <= nowMs) continue;
+      if (expires < validUntil) validUntil = expires;
+      (kept ??= {})[id] = expires;
+    }
+    const action = trie.actionOf(slot);
+    if (action === 'allow') hasAllow = true;
+    rules.push({ cidr: trie.cidrOf(slot), action, id });
+  }
+  return { ...list, trie: compileTrie(rules), hasAllow, validUntil, expiries: kept };
 }

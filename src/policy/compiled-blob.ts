@@ -7,7 +7,7 @@ import type { CompiledList } from './compile.ts';
 /**
  * A compiled list as bytes, so replicas fetch it instead of recompiling and a snapshot can keep it
  * on disk: `u32 header length | u32 CRC-32 of the header | header JSON | trie buffer`. The header
- * carries what the trie does not (account, version, settings, hasAllow, validUntil) and has its
+ * carries what the trie does not (account, version, settings, hasAllow, validUntil, expiries) and has its
  * own checksum, since a flipped bit there (a version, a parent, an expiry) would be enforced just
  * as surely as one in the trie, which checks its own integrity.
  */
@@ -18,6 +18,7 @@ export function encodeCompiledList(list: CompiledList): Buffer {
     settings: list.settings,
     hasAllow: list.hasAllow,
     validUntil: Number.isFinite(list.validUntil) ? list.validUntil : null,
+    expiries: list.expiries,
   }));
   const prefix = Buffer.alloc(8);
   prefix.writeUInt32LE(header.length, 0);
@@ -38,6 +39,11 @@ export function decodeCompiledList(bytes: Uint8Array): CompiledList {
   if (typeof account !== 'string' || typeof version !== 'number' || typeof hasAllow !== 'boolean' || (validUntil !== null && typeof validUntil !== 'number')) {
     throw new Error('compiled list header is malformed');
   }
+  // Absent from blobs written before expiries were carried: then unknown (null).
+  const expiries = header['expiries'] ?? null;
+  if (expiries !== null && (typeof expiries !== 'object' || Array.isArray(expiries) || !Object.values(expiries).every((v) => typeof v === 'number'))) {
+    throw new Error('compiled list header is malformed');
+  }
   // Settings are validated the same way as a stored record's.
   const { settings } = parseStoredRecord({ account, version, settings: header['settings'], entries: [] }, account, 'compiled list');
   return {
@@ -46,6 +52,7 @@ export function decodeCompiledList(bytes: Uint8Array): CompiledList {
     settings,
     hasAllow,
     validUntil: validUntil ?? Number.POSITIVE_INFINITY,
+    expiries: expiries as Record<string, number> | null,
     trie: CompiledTrie.fromBuffer(buf.subarray(8 + headerLength)),
   };
 }

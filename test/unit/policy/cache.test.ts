@@ -116,6 +116,61 @@ describe('PolicyCache', () => {
   });
 });
 
+describe('PolicyCache: temporary entries while the store is out of reach', () => {
+  const at = (text: string) => parseIp(text)!;
+  const slotOf = (list: CompiledList | null, ip: string): string | null => {
+    const address = at(ip);
+    const slot = list?.trie.lookup(address.family, address.words) ?? -1;
+    return slot < 0 ? null : list!.trie.idOf(slot);
+  };
+
+  it('drops an expired entry from the last-known-good list at its time, keeping the others', async () => {
+    let now = Date.parse('2026-06-01T00:00:00Z');
+    const store = new CountingStore();
+    await put(store, 'AC1', [
+      entry('office', '192.0.2.0/24'),
+      entry('contractor', '198.51.100.7/32', { expiresAt: '2026-06-01T00:01:00Z' }),
+      entry('later', '203.0.113.0/24', { expiresAt: '2026-06-01T00:05:00Z' }),
+    ]);
+    const cache = new PolicyCache(store, () => now);
+    const fresh = await cache.get('AC1');
+    expect(slotOf(fresh, '198.51.100.7')).toBe('contractor');
+    store.failing = true;
+
+    now += 120_000; // the contractor's entry has expired; the store cannot be read
+    expect(cache.peek('AC1')).toBeUndefined();
+    const served = await cache.get('AC1');
+    expect(cache.stats().staleServed).toBe(1);
+    expect(slotOf(served, '198.51.100.7')).toBeNull();
+    expect(slotOf(served, '192.0.2.9')).toBe('office');
+    expect(slotOf(served, '203.0.113.9')).toBe('later');
+    expect(served?.hasAllow).toBe(true);
+    expect(served?.validUntil).toBe(Date.parse('2026-06-01T00:05:00Z'));
+
+    now += 300_000; // past the second expiry too
+    const later = await cache.get('AC1');
+    expect([slotOf(later, '203.0.113.9'), slotOf(later, '192.0.2.9')]).toEqual([null, 'office']);
+    expect(later?.expiries).toBeNull();
+
+    store.failing = false;
+    const back = await cache.get('AC1');
+    expect([slotOf(back, '198.51.100.7'), slotOf(back, '203.0.113.9'), slotOf(back, '192.0.2.9')]).toEqual([null, null, 'office']);
+  });
+
+  it('leaves an account with no allow entry once its only temporary allow has expired', async () => {
+    let now = Date.parse('2026-06-01T00:00:00Z');
+    const store = new CountingStore();
+    await put(store, 'AC1', [entry('temp', '198.51.100.7/32', { expiresAt: '2026-06-01T00:01:00Z' }), entry('block', '192.0.2.0/24', { action: 'deny' })]);
+    const cache = new PolicyCache(store, () => now);
+    expect((await cache.get('AC1'))?.hasAllow).toBe(true);
+    store.failing = true;
+    now += 120_000;
+    const served = await cache.get('AC1');
+    expect(served?.hasAllow).toBe(false);
+    expect(slotOf(served, '192.0.2.1')).toBe('block');
+  });
+});
+
 describe('PolicyCache bounds', () => {
   it('evicts the least recently used list beyond maxEntries, peek and get both counting as use', async () => {
     const store = await storeWith(['A', 'B', 'C', 'D']);

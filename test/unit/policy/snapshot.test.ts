@@ -3,7 +3,8 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseIp } from '../../../src/ip/address.ts';
-import { compileList, type CompiledList } from '../../../src/policy/compile.ts';
+import { compileList, withoutExpired, type CompiledList } from '../../../src/policy/compile.ts';
+import { decodeCompiledList, encodeCompiledList } from '../../../src/policy/compiled-blob.ts';
 import { loadSnapshot, saveSnapshot } from '../../../src/policy/snapshot.ts';
 import type { AccountRecord, AclEntry } from '../../../src/policy/types.ts';
 import { scratchPerTest } from '../../support/scratch.ts';
@@ -70,8 +71,21 @@ describe('last-known-good snapshot', () => {
     expect(decisions(loaded)).toEqual(decisions(original));
     expect(loaded).toMatchObject({ account: 'AC1', version: 4, hasAllow: true, settings: { mode: 'report-only', default: 'closed' } });
     expect(loaded.validUntil).toBe(Date.parse('2026-06-02T00:00:00.000Z'));
+    expect(loaded.expiries).toEqual({ temp: Date.parse('2026-06-02T00:00:00.000Z') });
     expect(lists.get('AC3')?.validUntil).toBe(Number.POSITIVE_INFINITY);
+    expect(lists.get('AC3')?.expiries).toBeNull();
     expect(decisions(lists.get('AC3')!)).toEqual([null, null, null, null, 'allow only', null]);
+  });
+
+  it('reads a compiled list written without expiries (before they were carried) as unknown, and trims only what it knows', () => {
+    const old = decodeCompiledList(encodeCompiledList({ ...ac1(), expiries: undefined as never }));
+    expect(old.expiries).toBeNull();
+    const day = 24 * 3600 * 1000;
+    // Unknown expiries: served as it is (the record will be read again once the store answers).
+    expect(withoutExpired(old, NOW + 2 * day)).toBe(old);
+    const trimmed = withoutExpired(ac1(), NOW + 2 * day);
+    expect(decisions(trimmed)).toEqual(['allow allow-net', 'deny deny-half', 'allow allow-v6', null, null, null]);
+    expect(withoutExpired(ac1(), NOW).expiries).toEqual({ temp: Date.parse('2026-06-02T00:00:00.000Z') });
   });
 
   it('reads a missing file as an empty snapshot', () => {
