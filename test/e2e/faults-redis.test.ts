@@ -266,6 +266,24 @@ describe('Redis lost during traffic, then restarted', () => {
     await waitUntil('regained a second time', () => closed.logs.filter((l) => l['msg'] === 'store regained').length === 2, 8_000);
     expect(await status(closed, 'AC5', STRANGER)).toBe(403);
   });
+
+  it('stops honouring a temporary entry at its expiry while Redis is down, keeping the permanent ones', async () => {
+    await addEntry(closed, 'AC6', { ip_address: `${OFFICE}/32` });
+    const expiresAt = new Date(Date.now() + 2_500).toISOString();
+    await addEntry(closed, 'AC6', { ip_address: `${STRANGER}/32`, expires_at: expiresAt });
+    expect([await status(closed, 'AC6', STRANGER), await status(closed, 'AC6', OFFICE)]).toEqual([200, 200]);
+    const lost = (): number => closed.logs.filter((l) => l['msg'] === 'store lost: enforcing last-known-good lists').length;
+    const before = lost();
+    await redis.kill();
+    await waitUntil('store lost', () => lost() === before + 1, 5_000);
+    expect(await status(closed, 'AC6', STRANGER)).toBe(200); // not yet expired
+    await new Promise((r) => setTimeout(r, Date.parse(expiresAt) - Date.now() + 100));
+    const refused = await send(`${closed.url}/x`, { headers: { 'x-auth-id': 'AC6' }, localAddress: STRANGER });
+    expect(refused.status).toBe(403);
+    expect(refused.json()).toMatchObject({ code: 403, reason: 'ip_not_allowed' });
+    expect(await status(closed, 'AC6', OFFICE)).toBe(200);
+    await redis.restart();
+  });
 });
 
 async function storeState(gw: GatewayProcess): Promise<{ status: number; state: string; canEnforce: boolean; error?: string }> {
