@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
 import { startGateway, type GatewayProcess } from '../support/gateway-process.ts';
@@ -17,13 +17,22 @@ const OFFICE = '127.0.0.2';
 const STRANGER = '127.0.0.3';
 const ROUND = 30;
 
-/** The primary's children: its workers. */
+/** The primary's children, its workers: read from /proc, so no procps is needed. */
 function workerPids(gw: GatewayProcess): number[] {
-  try {
-    return execFileSync('pgrep', ['-P', String(gw.child.pid)], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).map(Number);
-  } catch {
-    return []; // pgrep exits 1 when there is none
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+    } catch {
+      continue; // exited meanwhile
+    }
+    // pid (comm) state ppid ...: comm may hold spaces, so read after its closing parenthesis.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid === gw.child.pid) pids.push(Number(name));
   }
+  return pids.sort((a, b) => a - b);
 }
 
 async function statuses(gw: GatewayProcess, from: string, count = ROUND): Promise<number[]> {
