@@ -65,7 +65,7 @@ export interface Config {
     readonly headersTimeoutMs: number;
     readonly requestTimeoutMs: number;
     readonly keepAliveTimeoutMs: number;
-    /** Open connections on the proxy listener; further ones are closed at accept. */
+    /** Open connections on the proxy listener; a request on a further one is answered 503, past a margin they are closed at accept. */
     readonly maxConnections: number;
   };
   readonly log: {

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { refusal, type Refusal } from '../http/refusal.ts';
 import { refusalBody, writeRawRefusal } from '../http/raw-response.ts';
@@ -51,6 +52,16 @@ const EXCHANGE = Symbol('allowgate.exchange');
 const CHECKING_INTERVAL_MS = 250;
 const DROP_REPORT_MS = 10_000;
 
+/**
+ * Connections past limits.maxConnections are still accepted, up to this many more, so that their
+ * request gets a 503 saying why instead of a bare close; past that margin Node closes them at
+ * accept. Each is held only until its first request is answered, or this long idle.
+ */
+const OVER_CAPACITY_MARGIN = (max: number): number => Math.max(16, Math.ceil(max / 100));
+const OVER_CAPACITY_IDLE_MS = 2_000;
+const OVER_CAPACITY = Symbol('allowgate.overCapacity');
+type MarkedSocket = Socket & { [OVER_CAPACITY]?: true };
+
 interface Exchange {
   readonly req: IncomingMessage;
   readonly checked: Checked;
@@ -83,18 +94,32 @@ export function createGatewayServer(parts: ProxyServerParts): GatewayServer {
     // A request carrying both Content-Length and Transfer-Encoding is refused by the parser.
     requireHostHeader: true,
   });
-  // Over the limit Node closes the new connection at accept; said in the log at most every 10 s.
-  server.maxConnections = limits.maxConnections;
-  let dropped = 0;
-  let droppedSince = 0;
-  server.on('drop', () => {
-    dropped++;
+  // Over the limit: answered 503 within a small margin, closed at accept past it; said in the log
+  // at most every 10 s.
+  server.maxConnections = limits.maxConnections + OVER_CAPACITY_MARGIN(limits.maxConnections);
+  let refused = 0;
+  let refusedSince = 0;
+  const overLimit = (): void => {
+    refused++;
     const now = Date.now();
-    if (now - droppedSince < DROP_REPORT_MS) return;
-    logger.warn({ dropped, max_connections: limits.maxConnections }, 'connections closed at accept: limits.maxConnections reached');
-    dropped = 0;
-    droppedSince = now;
+    if (now - refusedSince < DROP_REPORT_MS) return;
+    logger.warn({ refused, max_connections: limits.maxConnections }, 'connections refused: limits.maxConnections reached');
+    refused = 0;
+    refusedSince = now;
+  };
+  server.on('drop', overLimit);
+  let open = 0;
+  server.on('connection', (socket: MarkedSocket) => {
+    open++;
+    socket.once('close', () => open--);
+    if (open <= limits.maxConnections) return;
+    socket[OVER_CAPACITY] = true;
+    overLimit();
+    socket.setTimeout(OVER_CAPACITY_IDLE_MS, () => socket.destroy());
   });
+  const tooMany = refusal(503, 'too_many_connections', `the gateway holds its limit of ${limits.maxConnections} connections (limits.maxConnections); retry shortly`);
+  /** A refusal decided before any check: a connection over the limit, or a target never served. */
+  const earlyRefusal = (req: IncomingMessage): Refusal | null => ((req.socket as MarkedSocket)[OVER_CAPACITY] === true ? tooMany : targetRefusal(req));
 
   // One listener for every response: the exchange rides on the response object, so no closure
   // is made per request.
@@ -116,8 +141,10 @@ export function createGatewayServer(parts: ProxyServerParts): GatewayServer {
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const start = performance.now();
-    const early = targetRefusal(req);
+    const early = earlyRefusal(req);
     if (early !== null) {
+      // An over-limit connection is closed once answered, freeing its place.
+      if (early === tooMany) res.shouldKeepAlive = false;
       sendRefusal(res, early, requestIdFrom(req.rawHeaders));
       return;
     }
@@ -132,7 +159,7 @@ export function createGatewayServer(parts: ProxyServerParts): GatewayServer {
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const start = performance.now();
     socket.on('error', () => socket.destroy());
-    const early = targetRefusal(req);
+    const early = earlyRefusal(req);
     if (early !== null) {
       writeRawRefusal(socket, early, requestIdFrom(req.rawHeaders));
       return;

@@ -75,21 +75,35 @@ async function rawExchange(): Promise<{ socket: Socket; answer: Promise<string> 
 
 describe('limits and abuse', () => {
   // First in the file: the test's keep-alive agent holds no connection yet.
-  it('closes connections beyond limits.maxConnections at accept, serves again once one closes, and says so in the log', async () => {
+  it('answers a connection over limits.maxConnections with 503 and closes it, closes connections past a margin at accept, serves again once one closes, and logs it', async () => {
     const held: Socket[] = [];
-    for (let i = 0; i < MAX_CONNECTIONS; i++) {
+    const hold = async (): Promise<void> => {
       const socket = connect(gw.port, '127.0.0.1');
       await once(socket, 'connect');
       held.push(socket);
-    }
+    };
+    for (let i = 0; i < MAX_CONNECTIONS; i++) await hold();
+
+    // One over the limit: accepted, its request answered 503 with the reason, then closed.
     const over = await rawExchange();
-    over.socket.write('GET /healthz HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
-    expect(await over.answer).not.toMatch(/^HTTP\/1\.1/);
+    over.socket.write('GET /v1/anything HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 198.51.100.1\r\n\r\n');
+    const answer = await over.answer; // resolves on close: the gateway closed it after answering
+    expect(answer).toMatch(/^HTTP\/1\.1 503 /);
+    expect(answer).toMatch(/\r\nconnection: close\r\n/i);
+    expect(JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4))).toMatchObject({ code: 503, reason: 'too_many_connections' });
+    expect(upstream.seen.some((r) => r.url === '/v1/anything')).toBe(false);
+
+    // Past the margin (16 more idle ones held), a new connection is closed without a word.
+    for (let i = 0; i < 16; i++) await hold();
+    const dropped = await rawExchange();
+    dropped.socket.write('GET /v1/anything HTTP/1.1\r\nHost: a\r\n\r\n');
+    expect(await dropped.answer).not.toMatch(/^HTTP\/1\.1/);
+    for (const socket of held.splice(MAX_CONNECTIONS)) socket.destroy();
 
     held.pop()!.destroy();
     // The server counts the closed connection once it has seen the close.
     let status = '';
-    for (let attempt = 0; attempt < 50 && !status.startsWith('HTTP/1.1'); attempt++) {
+    for (let attempt = 0; attempt < 50 && !status.startsWith('HTTP/1.1 200'); attempt++) {
       await new Promise((r) => setTimeout(r, 20));
       const next = await rawExchange();
       next.socket.write('GET /v1/anything HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 198.51.100.1\r\nConnection: close\r\n\r\n');
@@ -97,7 +111,7 @@ describe('limits and abuse', () => {
     }
     expect(status).toMatch(/^HTTP\/1\.1 200 /);
     for (const socket of held) socket.destroy();
-    expect(gw.logs.some((l) => l['msg'] === 'connections closed at accept: limits.maxConnections reached' && l['max_connections'] === MAX_CONNECTIONS)).toBe(true);
+    expect(gw.logs.some((l) => l['msg'] === 'connections refused: limits.maxConnections reached' && l['max_connections'] === MAX_CONNECTIONS)).toBe(true);
   });
 
   it('refuses admin bodies over admin.maxBodyBytes and imports over admin.maxImportBytes with 413, changing nothing', async () => {
