@@ -4,12 +4,11 @@ import type { BodyLimits } from './context.ts';
 
 /** A JSON change; a list replace or import (a full list of the biggest allowed size fits easily). */
 export const DEFAULT_BODY_LIMITS: BodyLimits = { json: 64 * 1024, bulk: 1024 * 1024 };
-const MAX_BODY_BYTES = DEFAULT_BODY_LIMITS.json;
 
 export type BodyResult<T = unknown> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly refusal: Refusal };
 
 /** Reads a request body as UTF-8 text, bounded; never buffers more than the limit. */
-export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<BodyResult<string>> {
+export function readBody(req: IncomingMessage, limit: number): Promise<BodyResult<string>> {
   const declared = Number(req.headers['content-length'] ?? 0);
   const tooLarge = refusal(413, 'body_too_large', `the request body exceeds ${limit} bytes`);
   if (declared > limit) {
@@ -43,7 +42,7 @@ export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<
 }
 
 /** Reads a JSON request body (Content-Type application/json), bounded. */
-export async function readJsonBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<BodyResult> {
+export async function readJsonBody(req: IncomingMessage, limit: number): Promise<BodyResult> {
   const type = req.headers['content-type'] ?? '';
   if (!/^application\/json\s*(;|$)/i.test(type)) {
     req.resume();
