@@ -141,26 +141,30 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
       : null;
     return { decision: decision.outcome, reason: decision.reason, matched };
   };
+  // Stopped, in every role, once the listeners have drained: forwarding first, the store last.
+  const stopForwarding = async (): Promise<void> => {
+    wsForwarder.close();
+    await httpForwarder.close();
+    await callers.close();
+  };
+  const stopStore = async (): Promise<void> => {
+    await keeper.close();
+    cache.close();
+    await store.close();
+  };
+
   if (role.kind === 'worker') {
     answerMetricsRequests(metrics);
     const proxyAddress = await listen(gatewayServer.server, config.listen);
     logger.info({ listen: `${proxyAddress.address}:${proxyAddress.port}`, port: proxyAddress.port }, 'worker listening');
-    let closing: Promise<void> | null = null;
     return {
       proxyAddress,
       adminAddress: null,
-      close: () => {
-        closing ??= (async () => {
-          await drain(gatewayServer.server, config.shutdownTimeoutMs, gatewayServer.destroyUpgraded);
-          wsForwarder.close();
-          await httpForwarder.close();
-          await callers.close();
-          await keeper.close();
-          cache.close();
-          await store.close();
-        })();
-        return closing;
-      },
+      close: once(async () => {
+        await drain(gatewayServer.server, config.shutdownTimeoutMs, gatewayServer.destroyUpgraded);
+        await stopForwarding();
+        await stopStore();
+      }),
     };
   }
   const pool = role.kind === 'primary' ? role.pool : null;
@@ -207,32 +211,30 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
     workers: config.workers,
   }, 'allowgate listening');
 
-  let closing: Promise<void> | null = null;
   return {
     proxyAddress,
     adminAddress,
-    close: () => {
-      closing ??= (async () => {
-        ready = false;
-        // Workers drain their own connections; the admin listener stays up until they are done.
-        const workersClean = pool === null ? true : await pool.stop(config.shutdownTimeoutMs);
-        await Promise.all([
-          ...(pool === null ? [drain(proxyServer, config.shutdownTimeoutMs, gatewayServer.destroyUpgraded)] : []),
-          drain(adminServer, config.shutdownTimeoutMs, () => undefined),
-          ...(metricsServer === null ? [] : [drain(metricsServer, config.shutdownTimeoutMs, () => undefined)]),
-        ]);
-        wsForwarder.close();
-        await httpForwarder.close();
-        await callers.close();
-        await management.close();
-        await keeper.close();
-        cache.close();
-        await store.close();
-        if (!workersClean) throw new Error('a worker did not stop cleanly (killed past the shutdown timeout, or exited with an error)');
-      })();
-      return closing;
-    },
+    close: once(async () => {
+      ready = false;
+      // Workers drain their own connections; the admin listener stays up until they are done.
+      const workersClean = pool === null ? true : await pool.stop(config.shutdownTimeoutMs);
+      await Promise.all([
+        ...(pool === null ? [drain(proxyServer, config.shutdownTimeoutMs, gatewayServer.destroyUpgraded)] : []),
+        drain(adminServer, config.shutdownTimeoutMs, () => undefined),
+        ...(metricsServer === null ? [] : [drain(metricsServer, config.shutdownTimeoutMs, () => undefined)]),
+      ]);
+      await stopForwarding();
+      await management.close();
+      await stopStore();
+      if (!workersClean) throw new Error('a worker did not stop cleanly (killed past the shutdown timeout, or exited with an error)');
+    }),
   };
+}
+
+/** `run` on the first call; every later call gets the same promise. */
+function once(run: () => Promise<void>): () => Promise<void> {
+  let running: Promise<void> | null = null;
+  return () => (running ??= run());
 }
 
 function describeStore(spec: StoreSpec): string {
