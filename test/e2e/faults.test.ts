@@ -3,7 +3,7 @@ import { Agent, request as httpRequest } from 'node:http';
 import { createServer as createNetServer, type Server as NetServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEchoUpstream } from '../support/echo-upstream.ts';
+import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
 import { startGateway, type GatewayProcess } from '../support/gateway-process.ts';
 import { send } from '../support/http.ts';
 import { freePort } from '../support/redis-server.ts';
@@ -285,43 +285,44 @@ async function attempt(url: string): Promise<number | string> {
   }
 }
 
-describe('SIGTERM under load', () => {
-  it('finishes every in-flight request with 200, refuses new connections, and exits 0 well within shutdownTimeoutMs', async () => {
-    const dir = scratchDir();
-    const upstream = await startEchoUpstream();
-    const config = writeConfig(dir.path, 'shutdownTimeoutMs: 5000\n');
-    const gw = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config, ALLOWGATE_LOG_LEVEL: 'info' } });
-    try {
-      const IN_FLIGHT = 24;
-      const inFlight = Array.from({ length: IN_FLIGHT }, (_, i) => send(`${gw.url}/slow?ms=1200&n=${i}`, { localAddress: OFFICE, timeoutMs: 8_000 }));
-      await waitUntil('every slow request reached the upstream', () => upstream.seen.filter((r) => r.url.startsWith('/slow')).length === IN_FLIGHT, 5_000);
-      const signalled = performance.now();
-      const exited = gw.stop('SIGTERM');
-      await waitUntil('shutdown logged', () => gw.logs.some((l) => l['msg'] === 'shutting down: finishing in-flight requests'), 2_000);
-      // The listeners are closed: new connections, to the proxy and to the admin API, are refused.
-      const late: (number | string)[] = [];
-      for (let i = 0; i < 5; i++) late.push(await attempt(`${gw.url}/x?late=${i}`), await attempt(`${gw.adminUrl}/healthz`));
-      expect(late).toEqual(Array(10).fill('ECONNREFUSED'));
-      const replies = await Promise.all(inFlight);
-      expect(replies.map((r) => r.status)).toEqual(Array(IN_FLIGHT).fill(200));
-      expect(replies.map((r) => r.json<{ url: string }>().url)).toEqual(Array.from({ length: IN_FLIGHT }, (_, i) => `/slow?ms=1200&n=${i}`));
-      expect(await exited).toBe(0);
-      // Done as soon as the slow requests were: no waiting out the 5 s timeout.
-      expect(performance.now() - signalled).toBeLessThan(3_000);
-      expect(gw.logs.some((l) => l['msg'] === 'stopped')).toBe(true);
-      expect(upstream.seen.some((r) => r.url.includes('late='))).toBe(false);
-    } finally {
-      await gw.stop('SIGKILL');
-      await upstream.close();
-      dir.remove();
-    }
-  });
+/** A gateway with `shutdownTimeoutMs: ms` in front of an echo upstream, for one test; killed and removed after it. */
+async function withShutdownGateway(ms: number, run: (gw: GatewayProcess, upstream: EchoUpstream) => Promise<void>): Promise<void> {
+  const dir = scratchDir();
+  const upstream = await startEchoUpstream();
+  const config = writeConfig(dir.path, `shutdownTimeoutMs: ${ms}\n`);
+  const gw = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config, ALLOWGATE_LOG_LEVEL: 'info' } });
+  try {
+    await run(gw, upstream);
+  } finally {
+    await gw.stop('SIGKILL');
+    await upstream.close();
+    dir.remove();
+  }
+}
 
-  it('closes keep-alive connections once their current response is done, so a busy gateway exits without waiting out the timeout', async () => {
-    const dir = scratchDir();
-    const upstream = await startEchoUpstream();
-    const config = writeConfig(dir.path, 'shutdownTimeoutMs: 4000\n');
-    const gw = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config, ALLOWGATE_LOG_LEVEL: 'info' } });
+describe('SIGTERM under load', () => {
+  it('finishes every in-flight request with 200, refuses new connections, and exits 0 well within shutdownTimeoutMs', () => withShutdownGateway(5000, async (gw, upstream) => {
+    const IN_FLIGHT = 24;
+    const inFlight = Array.from({ length: IN_FLIGHT }, (_, i) => send(`${gw.url}/slow?ms=1200&n=${i}`, { localAddress: OFFICE, timeoutMs: 8_000 }));
+    await waitUntil('every slow request reached the upstream', () => upstream.seen.filter((r) => r.url.startsWith('/slow')).length === IN_FLIGHT, 5_000);
+    const signalled = performance.now();
+    const exited = gw.stop('SIGTERM');
+    await waitUntil('shutdown logged', () => gw.logs.some((l) => l['msg'] === 'shutting down: finishing in-flight requests'), 2_000);
+    // The listeners are closed: new connections, to the proxy and to the admin API, are refused.
+    const late: (number | string)[] = [];
+    for (let i = 0; i < 5; i++) late.push(await attempt(`${gw.url}/x?late=${i}`), await attempt(`${gw.adminUrl}/healthz`));
+    expect(late).toEqual(Array(10).fill('ECONNREFUSED'));
+    const replies = await Promise.all(inFlight);
+    expect(replies.map((r) => r.status)).toEqual(Array(IN_FLIGHT).fill(200));
+    expect(replies.map((r) => r.json<{ url: string }>().url)).toEqual(Array.from({ length: IN_FLIGHT }, (_, i) => `/slow?ms=1200&n=${i}`));
+    expect(await exited).toBe(0);
+    // Done as soon as the slow requests were: no waiting out the 5 s timeout.
+    expect(performance.now() - signalled).toBeLessThan(3_000);
+    expect(gw.logs.some((l) => l['msg'] === 'stopped')).toBe(true);
+    expect(upstream.seen.some((r) => r.url.includes('late='))).toBe(false);
+  }));
+
+  it('closes keep-alive connections once their current response is done, so a busy gateway exits without waiting out the timeout', () => withShutdownGateway(4000, async (gw, upstream) => {
     const agent = new Agent({ keepAlive: true, maxSockets: 4 });
     try {
       // Four keep-alive callers, each sending its next request as soon as the previous one ends,
@@ -375,36 +376,23 @@ describe('SIGTERM under load', () => {
       expect(took).toBeLessThan(2_000);
     } finally {
       agent.destroy();
-      await gw.stop('SIGKILL');
-      await upstream.close();
-      dir.remove();
     }
-  });
+  }));
 
-  it('cuts a request still running at shutdownTimeoutMs, and exits 0 on time', async () => {
-    const dir = scratchDir();
-    const upstream = await startEchoUpstream();
-    const config = writeConfig(dir.path, 'shutdownTimeoutMs: 1000\n');
-    const gw = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config, ALLOWGATE_LOG_LEVEL: 'info' } });
-    try {
-      const quick = send(`${gw.url}/slow?ms=300`, { localAddress: OFFICE });
-      const overlong = fetchOutcome(`${gw.url}/slow?ms=8000`, OFFICE, 8_000).then((o) => o, (e: NodeJS.ErrnoException) => e.code ?? e.message);
-      await waitUntil('both requests reached the upstream', () => upstream.seen.filter((r) => r.url.startsWith('/slow')).length === 2, 5_000);
-      const signalled = performance.now();
-      const code = await gw.stop('SIGTERM');
-      const took = performance.now() - signalled;
-      expect(code).toBe(0);
-      expect(took).toBeGreaterThanOrEqual(950);
-      expect(took).toBeLessThan(2_500);
-      expect((await quick).status).toBe(200);
-      // Still waiting on its upstream at the deadline: the connection is closed without an answer.
-      expect(await overlong).toBe('ECONNRESET');
-    } finally {
-      await gw.stop('SIGKILL');
-      await upstream.close();
-      dir.remove();
-    }
-  });
+  it('cuts a request still running at shutdownTimeoutMs, and exits 0 on time', () => withShutdownGateway(1000, async (gw, upstream) => {
+    const quick = send(`${gw.url}/slow?ms=300`, { localAddress: OFFICE });
+    const overlong = fetchOutcome(`${gw.url}/slow?ms=8000`, OFFICE, 8_000).then((o) => o, (e: NodeJS.ErrnoException) => e.code ?? e.message);
+    await waitUntil('both requests reached the upstream', () => upstream.seen.filter((r) => r.url.startsWith('/slow')).length === 2, 5_000);
+    const signalled = performance.now();
+    const code = await gw.stop('SIGTERM');
+    const took = performance.now() - signalled;
+    expect(code).toBe(0);
+    expect(took).toBeGreaterThanOrEqual(950);
+    expect(took).toBeLessThan(2_500);
+    expect((await quick).status).toBe(200);
+    // Still waiting on its upstream at the deadline: the connection is closed without an answer.
+    expect(await overlong).toBe('ECONNRESET');
+  }));
 });
 
 // ---------------------------------------------------------------------------------------------
