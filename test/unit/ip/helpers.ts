@@ -24,6 +24,11 @@ export function bits(family: Family): number {
   return family === 4 ? 32 : 128;
 }
 
+/** The highest address of the family as a number: all bits set. */
+export function topBig(family: Family): bigint {
+  return (1n << BigInt(bits(family))) - 1n;
+}
+
 export function address(family: Family, value: bigint): IpAddress {
   return { family, words: fromBig(value, family) };
 }

@@ -4,7 +4,7 @@ import { parseIp } from '../../../src/ip/address.ts';
 import { formatCidr, hasHostBits, type Cidr } from '../../../src/ip/cidr.ts';
 import { compareWords, rangeToCidrs } from '../../../src/ip/range.ts';
 import { makeRng, type Rng } from './prng.ts';
-import { address, bits, containsBig, randomWords, toBig } from './helpers.ts';
+import { address, bits, containsBig, randomWords, toBig, topBig } from './helpers.ts';
 
 /**
  * The minimal cover computed top-down: a block fully inside the range is taken whole, a block
@@ -63,7 +63,7 @@ function randomRange(rng: Rng, family: Family): [bigint, bigint] {
   const a = randomEndpoint(rng, family);
   if (rng.chance(0.5)) {
     // Short spans as well as huge ones.
-    const max = (1n << BigInt(bits(family))) - 1n;
+    const max = topBig(family);
     const span = toBig(randomWords(rng, family), family) >> BigInt(rng.below(bits(family)));
     const b = a + span > max ? max : a + span;
     return [a, b];

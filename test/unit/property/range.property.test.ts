@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import type { Family, IpAddress } from '../../../src/ip/address.ts';
 import { formatCidr, hasHostBits, type Cidr } from '../../../src/ip/cidr.ts';
 import { rangeToCidrs } from '../../../src/ip/range.ts';
-import { address, bits, maskBig, toBig } from '../ip/helpers.ts';
+import { address, bits, maskBig, toBig, topBig } from '../ip/helpers.ts';
 
 /**
  * rangeToCidrs(first, last) against BigInt arithmetic written here: the networks are sorted,
@@ -11,16 +11,15 @@ import { address, bits, maskBig, toBig } from '../ip/helpers.ts';
  * and there are as few of them as a simple greedy cover needs, each one maximal.
  */
 
-const top = (f: Family): bigint => (1n << BigInt(bits(f))) - 1n;
 const sizeOf = (cidr: Cidr): bigint => 1n << BigInt(bits(cidr.family) - cidr.prefix);
 
 /** An address biased towards 0, the top, powers of two and 32-bit word edges (carries in IPv6). */
 function valueOf(f: Family): fc.Arbitrary<bigint> {
   const edges = fc.tuple(fc.integer({ min: 0, max: bits(f) }), fc.integer({ min: -3, max: 3 }))
-    .map(([shift, delta]) => ((1n << BigInt(shift)) + BigInt(delta)) & top(f));
-  const aligned = fc.tuple(fc.bigInt({ min: 0n, max: top(f) }), fc.integer({ min: 0, max: bits(f) }))
+    .map(([shift, delta]) => ((1n << BigInt(shift)) + BigInt(delta)) & topBig(f));
+  const aligned = fc.tuple(fc.bigInt({ min: 0n, max: topBig(f) }), fc.integer({ min: 0, max: bits(f) }))
     .map(([v, prefix]) => v & maskBig(f, prefix));
-  return fc.oneof(fc.bigInt({ min: 0n, max: top(f) }), edges, aligned, fc.constantFrom(0n, 1n, top(f) - 1n, top(f)));
+  return fc.oneof(fc.bigInt({ min: 0n, max: topBig(f) }), edges, aligned, fc.constantFrom(0n, 1n, topBig(f) - 1n, topBig(f)));
 }
 
 /** A span: short, a power of two give or take one, or anything. */
@@ -28,7 +27,7 @@ function spanOf(f: Family): fc.Arbitrary<bigint> {
   return fc.oneof(
     fc.bigInt({ min: 0n, max: 1n << 12n }),
     fc.tuple(fc.integer({ min: 0, max: bits(f) }), fc.integer({ min: -1, max: 1 })).map(([k, d]) => (1n << BigInt(k)) + BigInt(d)),
-    fc.bigInt({ min: 0n, max: top(f) }),
+    fc.bigInt({ min: 0n, max: topBig(f) }),
   );
 }
 
@@ -36,7 +35,7 @@ interface Range { readonly f: Family; readonly first: bigint; readonly last: big
 
 const RANGE: fc.Arbitrary<Range> = fc.constantFrom<Family>(4, 6).chain((f) => fc.oneof(
   // start and span
-  fc.tuple(valueOf(f), spanOf(f)).map(([a, span]) => ({ f, first: a, last: a + span > top(f) ? top(f) : a + span })),
+  fc.tuple(valueOf(f), spanOf(f)).map(([a, span]) => ({ f, first: a, last: a + span > topBig(f) ? topBig(f) : a + span })),
   // span ending at an edge
   fc.tuple(valueOf(f), spanOf(f)).map(([b, span]) => ({ f, first: b - span < 0n ? 0n : b - span, last: b })),
   // two arbitrary ends

@@ -3,12 +3,12 @@ import fc from 'fast-check';
 import { formatIp, formatIpv4, type Family } from '../../../src/ip/address.ts';
 import { formatCidr, parseCidr, type Cidr } from '../../../src/ip/cidr.ts';
 import { formatRuleCidrs, parseRule } from '../../../src/ip/rule.ts';
-import { address, bits, cidrOfBig, maskBig, toBig } from '../ip/helpers.ts';
+import { address, bits, cidrOfBig, maskBig, toBig, topBig } from '../ip/helpers.ts';
 
 /** Every accepted spelling of a rule, printed as CIDRs and parsed again, denotes the same networks. */
 
 const family = fc.constantFrom<Family>(4, 6);
-const value = (f: Family) => fc.bigInt({ min: 0n, max: (1n << BigInt(bits(f))) - 1n });
+const value = (f: Family) => fc.bigInt({ min: 0n, max: topBig(f) });
 
 const MAPPED = 0xffffn << 32n; // ::ffff:0:0; the block runs to MAPPED + 2^32 - 1
 /** An IPv6 range over ::ffff:0:0/96 is refused: it would name every IPv4 address. */
@@ -73,17 +73,16 @@ interface Spelled {
   readonly last: bigint;
 }
 
-const top = (f: Family): bigint => (1n << BigInt(bits(f))) - 1n;
 const dotted = (v: bigint): string => [24n, 16n, 8n, 0n].map((s) => ((v >> s) & 255n).toString()).join('.');
 
 /** An address biased towards the edges that matter: 0, the top, powers of two, 32-bit words and the IPv4-mapped block. */
 function edgeValue(f: Family): fc.Arbitrary<bigint> {
-  const points = f === 4 ? [0n, 1n << 24n, 1n << 31n, top(4)] : [0n, 1n << 32n, MAPPED, MAPPED + (1n << 32n), 1n << 48n, 1n << 64n, 1n << 96n, 1n << 127n, top(6)];
+  const points = f === 4 ? [0n, 1n << 24n, 1n << 31n, topBig(4)] : [0n, 1n << 32n, MAPPED, MAPPED + (1n << 32n), 1n << 48n, 1n << 64n, 1n << 96n, 1n << 127n, topBig(6)];
   const near = fc.tuple(fc.constantFrom(...points), fc.oneof(fc.integer({ min: -3, max: 3 }).map(BigInt), fc.bigInt({ min: -(1n << 40n), max: 1n << 40n })))
     .map(([p, d]) => p + d);
   const word = fc.tuple(fc.integer({ min: 0, max: bits(f) }), fc.integer({ min: -2, max: 2 })).map(([k, d]) => (1n << BigInt(k)) + BigInt(d));
-  return fc.oneof(fc.bigInt({ min: 0n, max: top(f) }), near, word).map((v) => {
-    const clamped = v < 0n ? 0n : v > top(f) ? top(f) : v;
+  return fc.oneof(fc.bigInt({ min: 0n, max: topBig(f) }), near, word).map((v) => {
+    const clamped = v < 0n ? 0n : v > topBig(f) ? topBig(f) : v;
     // An address in the mapped block *is* an IPv4 address: an IPv6 value there moves just below it.
     return f === 6 && clamped >= MAPPED && clamped < MAPPED + (1n << 32n) ? clamped - (1n << 32n) : clamped;
   });
@@ -160,12 +159,12 @@ const SPELLED: fc.Arbitrary<Spelled> = fc.constantFrom<Family>(4, 6).chain((f) =
     case 1: {
       const network = a & maskBig(f, prefix);
       const { text, mapped } = spell(f, network, styleA);
-      return wrap(`${text}/${mapped ? prefix + 96 : prefix}`, network, network | (top(f) & ~maskBig(f, prefix)));
+      return wrap(`${text}/${mapped ? prefix + 96 : prefix}`, network, network | (topBig(f) & ~maskBig(f, prefix)));
     }
     case 2: return wrap(`${spell(f, low, styleA).text}${dash}${spell(f, high, styleB).text}`, low, high);
     case 3: { // IPv4 netmask
       const network = a & maskBig(4, prefix);
-      return wrap(`${dotted(network)}/${dotted(maskBig(4, prefix))}`, network, network | (top(4) & ~maskBig(4, prefix)));
+      return wrap(`${dotted(network)}/${dotted(maskBig(4, prefix))}`, network, network | (topBig(4) & ~maskBig(4, prefix)));
     }
     default: { // IPv4 last-octet range
       const end = (a & 255n) + ((b & 255n) % (256n - (a & 255n)));
@@ -179,7 +178,7 @@ function coverOf(f: Family, first: bigint, last: bigint): string[] {
   const out: string[] = [];
   for (let at = first; at <= last;) {
     let size = 1n;
-    while (size <= top(f) && at % (size * 2n) === 0n && at + size * 2n - 1n <= last) size *= 2n;
+    while (size <= topBig(f) && at % (size * 2n) === 0n && at + size * 2n - 1n <= last) size *= 2n;
     out.push(`${f} ${at.toString(16)}/${bits(f) - (size.toString(2).length - 1)}`);
     at += size;
   }

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import type { Family } from '../../../src/ip/address.ts';
 import { formatCidr } from '../../../src/ip/cidr.ts';
 import { compileTrie, CompiledTrie, type Action, type TrieRule } from '../../../src/ip/trie.ts';
-import { address, bits, cidrOfBig, fromBig, maskBig, toBig } from '../ip/helpers.ts';
+import { address, bits, cidrOfBig, fromBig, maskBig, toBig, topBig } from '../ip/helpers.ts';
 
 /**
  * The compiled table against a brute-force model, through the public API only (compileTrie,
@@ -22,18 +22,17 @@ import { address, bits, cidrOfBig, fromBig, maskBig, toBig } from '../ip/helpers
 const MAX_BITS = 128n;
 const ANY_128 = fc.bigInt({ min: 0n, max: (1n << MAX_BITS) - 1n });
 
-const top = (f: Family): bigint => (1n << BigInt(bits(f))) - 1n;
-const lastOf = (f: Family, first: bigint, prefix: number): bigint => first | (top(f) & ~maskBig(f, prefix));
+const lastOf = (f: Family, first: bigint, prefix: number): bigint => first | (topBig(f) & ~maskBig(f, prefix));
 
 /** An address, biased towards zero runs, all-ones runs and 32-bit word edges (carries in IPv6). */
 function valueOf(f: Family): fc.Arbitrary<bigint> {
-  const uniform = fc.bigInt({ min: 0n, max: top(f) });
+  const uniform = fc.bigInt({ min: 0n, max: topBig(f) });
   const edges = fc.tuple(fc.integer({ min: 0, max: bits(f) }), fc.integer({ min: -2, max: 2 }))
-    .map(([shift, delta]) => ((1n << BigInt(shift)) + BigInt(delta)) & top(f));
-  if (f === 4) return fc.oneof(uniform, edges, fc.constantFrom(0n, top(4)));
+    .map(([shift, delta]) => ((1n << BigInt(shift)) + BigInt(delta)) & topBig(f));
+  if (f === 4) return fc.oneof(uniform, edges, fc.constantFrom(0n, topBig(4)));
   const group = fc.oneof(fc.constant(0), fc.constant(0xffff), fc.integer({ min: 0, max: 15 }), fc.integer({ min: 0, max: 0xffff }));
   const groups = fc.array(group, { minLength: 8, maxLength: 8 }).map((g) => g.reduce((v, x) => (v << 16n) | BigInt(x), 0n));
-  return fc.oneof(uniform, groups, edges, fc.constantFrom(0n, top(6)));
+  return fc.oneof(uniform, groups, edges, fc.constantFrom(0n, topBig(6)));
 }
 
 function prefixOf(f: Family): fc.Arbitrary<number> {
@@ -83,7 +82,7 @@ function buildRules(steps: readonly Step[]): TrieRule[] {
       f = base.family;
       const first = toBig(base.words, f);
       const total = bits(f);
-      const noise = step.noise & top(f);
+      const noise = step.noise & topBig(f);
       switch (step.op) {
         case 2:
           network = first;
@@ -102,7 +101,7 @@ function buildRules(steps: readonly Step[]): TrieRule[] {
           const size = 1n << BigInt(total - base.prefix);
           const next = step.op === 5 ? first + size : first - size;
           prefix = base.prefix;
-          network = next < 0n || next > top(f) ? first : next;
+          network = next < 0n || next > topBig(f) ? first : next;
           break;
         }
         default: // the other half of the parent
@@ -139,9 +138,9 @@ interface Probe { readonly f: Family; readonly value: bigint }
 function probesOf(rules: readonly TrieRule[], randoms: readonly Probe[]): Probe[] {
   const seen = new Map<string, Probe>();
   const add = (f: Family, value: bigint): void => {
-    if (value >= 0n && value <= top(f)) seen.set(`${f}/${value}`, { f, value });
+    if (value >= 0n && value <= topBig(f)) seen.set(`${f}/${value}`, { f, value });
   };
-  for (const f of [4, 6] as const) { add(f, 0n); add(f, top(f)); }
+  for (const f of [4, 6] as const) { add(f, 0n); add(f, topBig(f)); }
   for (const { cidr } of rules) {
     const first = toBig(cidr.words, cidr.family);
     const last = lastOf(cidr.family, first, cidr.prefix);
