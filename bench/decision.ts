@@ -16,6 +16,7 @@ import { PolicyResolver } from '../src/policy/resolve.ts';
 import type { AclEntry } from '../src/policy/types.ts';
 import { MemoryStore } from '../src/store/memory-store.ts';
 import { Metrics } from '../src/observability/metrics.ts';
+import { RefusalDigest } from '../src/observability/refusal-digest.ts';
 import { accessLog } from '../src/observability/access-log.ts';
 import { createLogger } from '../src/observability/logger.ts';
 import { loadConfig } from '../src/config/load.ts';
@@ -58,7 +59,8 @@ const metrics = new Metrics({
   storeKind: 'memory',
   lastSync: () => null,
 });
-const log = accessLog(createLogger('info', createWriteStream('/dev/null')), config.log.allowSampleRate);
+const sink = createLogger('info', createWriteStream('/dev/null'));
+const log = accessLog(sink, config.log.allowSampleRate, new RefusalDigest(sink));
 
 const headers = ['Host', '127.0.0.1:8080', 'User-Agent', 'curl/8.5.0', 'Accept', '*/*', 'X-Auth-ID', 'AC1'];
 const cases: Record<string, IncomingView> = {

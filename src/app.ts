@@ -1,4 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Refusal } from './http/refusal.ts';
+import { RefusalDigest } from './observability/refusal-digest.ts';
 import type { AddressInfo } from 'node:net';
 import { startManagement } from './admin/management.ts';
 import type { CheckResult } from './admin/types.ts';
@@ -7,7 +9,8 @@ import type { Config, HostPort, StoreSpec } from './config/types.ts';
 import { CallerRecorder } from './gateway/caller-recorder.ts';
 import { compileExemptMatcher } from './gateway/exempt.ts';
 import { Gatekeeper } from './gateway/gatekeeper.ts';
-import { createGatewayServer, sendRefusal } from './gateway/server.ts';
+import { createGatewayServer, sendRefusal, type GatewayServer } from './gateway/server.ts';
+import { BUILD } from './build.ts';
 import { compileIdentityResolver } from './identity/resolve.ts';
 import type { IpAddress } from './ip/address.ts';
 import { formatCidr } from './ip/cidr.ts';
@@ -17,7 +20,7 @@ import { PolicyCache } from './policy/cache.ts';
 import { CacheKeeper } from './policy/cache-keeper.ts';
 import { decideForAccount } from './policy/decide.ts';
 import { isRefusal, PolicyResolver } from './policy/resolve.ts';
-import { HttpForwarder } from './proxy/http-forwarder.ts';
+import { HttpForwarder, type UpstreamFailure } from './proxy/http-forwarder.ts';
 import { WsForwarder } from './proxy/ws-forwarder.ts';
 import { createStore } from './store/open-store.ts';
 import { RedisStore } from './store/redis/redis-store.ts';
@@ -52,12 +55,17 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
   // Metrics read the cache and keeper lazily, at scrape time: both exist before the first scrape.
   let cache: PolicyCache | null = null;
   let keeper: CacheKeeper | null = null;
+  let forwarder: HttpForwarder | null = null;
+  let proxy: GatewayServer | null = null;
   const raw = createStore(config.store, { onCompile: (seconds) => metrics.compiled(seconds) });
   const metrics = new Metrics({
     cache: () => cache!.stats(),
     storeState: () => raw.state(),
     storeKind: raw.kind,
     lastSync: () => keeper?.lastSync() ?? null,
+    upstream: () => ({ running: forwarder?.admission.running ?? 0, queued: forwarder?.admission.queued ?? 0 }),
+    connections: () => ({ open: proxy?.openConnections() ?? 0, limit: config.limits.maxConnections }),
+    build: BUILD,
   }, { accounts: config.metrics.accounts });
   const store = instrumentStore(raw, (operation, seconds, failure) => {
     metrics.storeOperation(operation, seconds, failure !== null);
@@ -99,18 +107,32 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
     onStoreUnavailable: config.onStoreUnavailable,
   });
 
+  const refusals = new RefusalDigest(logger, config.log.refusalDigest);
+  const upstreamFailed = (req: IncomingMessage, failure: UpstreamFailure, refused: Refusal | null): void => {
+    metrics.upstreamError(failure.kind);
+    const { facts } = failure;
+    const entry = {
+      request_id: facts.requestId, url: redactUrl(req.url ?? ''), client_ip: facts.client, account: facts.account,
+      kind: failure.kind, cause: describeCause(failure.cause), ...(refused === null ? {} : { reason: refused.reason, status: refused.status }),
+    };
+    refusals.note(facts.account, facts.client ?? facts.peer, refused?.reason ?? `upstream_${failure.kind}_mid_response`, entry, refused === null ? 'upstream failed mid-response' : 'upstream failed');
+  };
   const httpForwarder = new HttpForwarder(config.upstream, {
     responded: (status) => metrics.upstreamResponse(status),
-    refuse: (req, res, refused, kind, requestId) => {
-      metrics.upstreamError(kind);
-      logger.warn({ request_id: requestId, url: redactUrl(req.url ?? ''), kind, reason: refused.reason, status: refused.status }, 'upstream failed');
-      sendRefusal(res, refused, requestId);
+    refuse: (req, res, refused, failure) => {
+      upstreamFailed(req, failure, refused);
+      sendRefusal(res, refused, failure.facts.requestId);
     },
-    aborted: (req, kind, requestId) => {
-      metrics.upstreamError(kind);
-      logger.warn({ request_id: requestId, url: redactUrl(req.url ?? ''), kind }, 'upstream failed mid-response');
+    aborted: (req, failure) => upstreamFailed(req, failure, null),
+    shed: (req, res, refused, facts) => {
+      metrics.shed(refused.reason);
+      refusals.note(facts.account, facts.client ?? facts.peer, refused.reason, {
+        request_id: facts.requestId, url: redactUrl(req.url ?? ''), client_ip: facts.client, account: facts.account, reason: refused.reason, status: refused.status,
+      }, 'request shed: upstream capacity');
+      sendRefusal(res, refused, facts.requestId);
     },
-  });
+  }, { bodyIdleTimeoutMs: config.limits.bodyIdleTimeoutMs });
+  forwarder = httpForwarder;
   const wsForwarder = new WsForwarder(config.upstream, (req, kind) => {
     metrics.upstreamError(kind);
     logger.warn({ request_id: req.headers['x-request-id'], url: redactUrl(req.url ?? ''), kind }, 'websocket upstream failed');
@@ -122,13 +144,15 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
         decided: (_req, checked, overhead) => {
           metrics.decided(checked.verdict, checked.reason, checked.account, overhead);
           // Recent callers are the ones the account actually serves: forwarded, with an account.
-          if (checked.refusal === null && checked.account !== null && checked.client !== null) callers.note(checked.account, checked.client);
+          // Listed: an entry of the account's own (or parent's) list allowed it.
+          if (checked.refusal === null && checked.account !== null && checked.client !== null) callers.note(checked.account, checked.client, checked.reason === 'ip_allowed');
         },
         finished: (_req, checked, _status, duration) => metrics.finished(checked.verdict, duration),
       },
-      accessLog(logger, config.log.allowSampleRate),
+      accessLog(logger, config.log.allowSampleRate, refusals),
     ]),
   });
+  proxy = gatewayServer;
 
   let ready = false;
   const check = async (account: string, ip: IpAddress): Promise<CheckResult> => {
@@ -146,6 +170,7 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
     wsForwarder.close();
     await httpForwarder.close();
     await callers.close();
+    refusals.close();
   };
   const stopStore = async (): Promise<void> => {
     await keeper.close();
@@ -229,6 +254,16 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
       if (!workersClean) throw new Error('a worker did not stop cleanly (killed past the shutdown timeout, or exited with an error)');
     }),
   };
+}
+
+/** An upstream error's message with its causes (undici wraps the socket's error). */
+function describeCause(error: Error): string {
+  const parts: string[] = [];
+  for (let current: unknown = error; current instanceof Error && parts.length < 4; current = current.cause) {
+    const code = (current as NodeJS.ErrnoException).code;
+    parts.push(code === undefined ? current.message : `${current.message} (${code})`);
+  }
+  return parts.join(': ');
 }
 
 /** `run` on the first call; every later call gets the same promise. */

@@ -9,7 +9,7 @@ import { DEFAULT_BODY_LIMITS } from './body.ts';
 import type { ConsoleHandler } from './console.ts';
 import type { BodyLimits, Handler, Surface } from './context.ts';
 import type { Actor } from './credentials.ts';
-import { sendJson } from './respond.ts';
+import { refusedReason, sendJson } from './respond.ts';
 import { compileRoutes, type Match } from './router.ts';
 
 
@@ -27,6 +27,12 @@ export interface AdminDeps {
   readonly metrics?: MetricsEndpoint | null;
   /** Told of every answered request by route template (not the raw path: bounded labels). */
   readonly observeRequest?: (route: string, method: string, status: number) => void;
+  /**
+   * Told of a list change refused before it reached the change itself: input the API could not
+   * read (invalid_format and the like). Refusals of the change (validation, lockout guard, store)
+   * are counted where it runs.
+   */
+  readonly observeInputRefusal?: (reason: string) => void;
   readonly logger?: EventLog;
   readonly bodyLimits?: BodyLimits;
   /** The admin console's static files (/console/); absent: no console. */
@@ -60,6 +66,13 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
     let route = 'unmatched';
     const observe = deps.observeRequest;
     if (observe) res.once('finish', () => observe(route, method, res.statusCode));
+    if (deps.observeInputRefusal !== undefined && method !== 'GET' && method !== 'HEAD') {
+      const observeInput = deps.observeInputRefusal;
+      res.once('finish', () => {
+        const reason = refusedReason(res);
+        if (reason !== undefined && route !== 'unmatched' && INPUT_REASONS.has(reason)) observeInput(reason);
+      });
+    }
     const chosen = surfaces.find(({ surface }) => path.startsWith(surface.prefix)) ?? surfaces[0]!;
     const { surface } = chosen;
     const fail = (status: Parameters<typeof refusal>[0], reason: string, message: string, headers: Record<string, string> = {}): void => {
@@ -96,6 +109,9 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
     });
   };
 }
+
+/** Refusals of a change's input, given by the API before the change runs (never by the change). */
+const INPUT_REASONS = new Set(['invalid_format', 'missing_field', 'invalid_field', 'unknown_field', 'invalid_json', 'invalid_csv', 'invalid_body']);
 
 function storeTimedOut(error: unknown): boolean {
   return error instanceof Error && /timed? ?out/i.test(error.message);

@@ -76,6 +76,7 @@ export async function startManagement(config: Config, parts: ManagementParts): P
     openapi: openApiDocument,
     metrics: config.metrics.listen === undefined ? { registry: parts.metrics, ...(config.metrics.token === undefined ? {} : { token: config.metrics.token }) } : null,
     observeRequest: (route, method, status) => parts.metrics.adminRequest(route, method, status),
+    observeInputRefusal: (reason) => parts.metrics.validationRefused(reason),
     logger,
     bodyLimits: { json: config.admin.maxBodyBytes, bulk: config.admin.maxImportBytes },
     console: createConsole(),

@@ -12,8 +12,21 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
   res.end(text);
 }
 
+const REFUSED = Symbol('allowgate.refused');
+type MarkedResponse = ServerResponse & { [REFUSED]?: string };
+
 export function sendError(res: ServerResponse, refused: Refusal, headers: Record<string, string> = {}): void {
+  markRefused(res, refused.reason);
   sendJson(res, refused.status, { error: refused.message, code: refused.status, reason: refused.reason }, headers);
+}
+
+/** Notes the reason a response refuses with, for the one place that counts refusals by reason. */
+export function markRefused(res: ServerResponse, reason: string): void {
+  (res as MarkedResponse)[REFUSED] = reason;
+}
+
+export function refusedReason(res: ServerResponse): string | undefined {
+  return (res as MarkedResponse)[REFUSED];
 }
 
 export function etag(version: number): string {

@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { DEFAULT_CACHE_LIMITS } from '../policy/cache.ts';
 import { DEFAULT_BODY_LIMITS } from '../admin/body.ts';
 import { ConfigError, Reader } from './reader.ts';
+import { DEFAULT_DIGEST } from '../observability/refusal-digest.ts';
 import type { Config, HostPort, StoreSpec } from './types.ts';
 
 export const DEFAULT_CONFIG_PATH = 'config/allowgate.yaml';
@@ -46,6 +47,11 @@ const ENV_KEYS: Readonly<Record<string, string>> = {
   ALLOWGATE_METRICS_TOKEN: 'metrics.token',
   ALLOWGATE_METRICS_ACCOUNTS: 'metrics.accounts',
   ALLOWGATE_MAX_CONNECTIONS: 'limits.maxConnections',
+  ALLOWGATE_BODY_IDLE_TIMEOUT_MS: 'limits.bodyIdleTimeoutMs',
+  ALLOWGATE_UPSTREAM_CONNECTIONS: 'upstream.connections',
+  ALLOWGATE_UPSTREAM_QUEUE_TIMEOUT_MS: 'upstream.queueTimeoutMs',
+  ALLOWGATE_UPSTREAM_CLIENT_SHARE: 'upstream.clientShare',
+  ALLOWGATE_UPSTREAM_ACCOUNT_SHARE: 'upstream.accountShare',
   ALLOWGATE_WORKERS: 'workers',
 };
 
@@ -134,17 +140,23 @@ function readConfig(root: Reader): Config {
   const auditPath = audit.get('path').optionalString() ?? (store.kind === 'file' ? join(dirname(store.path), 'audit.jsonl') : undefined);
   const cache = top.get('cache').object(['maxEntries', 'maxBytes', 'snapshotPath']);
   const snapshotPath = cache.get('snapshotPath').optionalString();
-  const upstream = top.get('upstream').object(['url', 'connections', 'connectTimeoutMs', 'headersTimeoutMs', 'bodyTimeoutMs', 'preserveHost']);
+  const upstream = top.get('upstream').object(['url', 'connections', 'queueTimeoutMs', 'clientShare', 'accountShare', 'connectTimeoutMs', 'headersTimeoutMs', 'bodyTimeoutMs', 'preserveHost']);
   const identity = top.get('identity').object(['strategies', 'anonymous', 'exemptPaths']);
   const policy = top.get('policy').object(['mode', 'default']);
   const admin = top.get('admin').object(['listen', 'token', 'tokenFile', 'credentials', 'maxBodyBytes', 'maxImportBytes']);
-  const limits = top.get('limits').object(['maxHeaderBytes', 'headersTimeoutMs', 'requestTimeoutMs', 'keepAliveTimeoutMs', 'maxConnections']);
-  const log = top.get('log').object(['level', 'allowSampleRate']);
+  const limits = top.get('limits').object(['maxHeaderBytes', 'headersTimeoutMs', 'requestTimeoutMs', 'bodyIdleTimeoutMs', 'keepAliveTimeoutMs', 'maxConnections']);
+  const maxConnections = limits.get('maxConnections').integer(1, 1_000_000, 10_000);
+  const log = top.get('log').object(['level', 'allowSampleRate', 'refusalIntervalMs', 'refusalMaxKeys']);
   return {
     listen: readHostPort(top.get('listen'), '0.0.0.0:8080'),
     upstream: {
       url: readUpstreamUrl(upstream.get('url')),
-      connections: upstream.get('connections').integer(1, 4096, 128),
+      // Each caller connection has at most one request in flight: a pool as large as the
+      // connection limit is never the tighter bound (connections are opened only as needed).
+      connections: upstream.get('connections').integer(1, 1_000_000, maxConnections),
+      queueTimeoutMs: upstream.get('queueTimeoutMs').integer(1, 600_000, 5_000),
+      clientShare: readShare(upstream.get('clientShare'), 0.25),
+      accountShare: readShare(upstream.get('accountShare'), 0.5),
       connectTimeoutMs: upstream.get('connectTimeoutMs').integer(1, 600_000, 5_000),
       headersTimeoutMs: upstream.get('headersTimeoutMs').integer(1, 3_600_000, 30_000),
       bodyTimeoutMs: upstream.get('bodyTimeoutMs').integer(1, 3_600_000, 60_000),
@@ -184,12 +196,17 @@ function readConfig(root: Reader): Config {
       maxHeaderBytes: limits.get('maxHeaderBytes').integer(1024, 1_048_576, 16_384),
       headersTimeoutMs: limits.get('headersTimeoutMs').integer(1_000, 600_000, 10_000),
       requestTimeoutMs: limits.get('requestTimeoutMs').integer(0, 3_600_000, 300_000),
+      bodyIdleTimeoutMs: limits.get('bodyIdleTimeoutMs').integer(0, 600_000, 10_000),
       keepAliveTimeoutMs: limits.get('keepAliveTimeoutMs').integer(1_000, 600_000, 65_000),
-      maxConnections: limits.get('maxConnections').integer(1, 1_000_000, 10_000),
+      maxConnections,
     },
     log: {
       level: log.get('level').oneOf(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const, 'info'),
       allowSampleRate: readRate(log.get('allowSampleRate'), 0.01),
+      refusalDigest: {
+        intervalMs: log.get('refusalIntervalMs').integer(100, 3_600_000, DEFAULT_DIGEST.intervalMs),
+        maxKeys: log.get('refusalMaxKeys').integer(1, 1_000_000, DEFAULT_DIGEST.maxKeys),
+      },
     },
     metrics: {
       ...(metrics.has('listen') ? { listen: readHostPort(metrics.get('listen'), '127.0.0.1:9091') } : {}),
@@ -230,6 +247,14 @@ function readUpstreamUrl(reader: Reader): URL {
     reader.fail('an origin only (scheme, host, port): request paths are forwarded as they are');
   }
   return url;
+}
+
+/** A share of the upstream connections, above 0 and at most 1 (1: no cap of its own). */
+function readShare(reader: Reader, fallback: number): number {
+  if (!reader.present) return fallback;
+  const value = typeof reader.value === 'string' && reader.value.trim() !== '' ? Number(reader.value) : reader.value;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > 1) reader.fail('a number above 0 and at most 1 (0.25: a quarter of upstream.connections)');
+  return value as number;
 }
 
 /** A share from 0 to 1, e.g. 0.01 for one in a hundred. */

@@ -5,6 +5,7 @@ import type { UpstreamSettings } from '../proxy/http-forwarder.ts';
 import type { RedisStoreSpec } from '../store/redis/spec.ts';
 import type { ValidationPolicy } from '../acl/validation.ts';
 import type { Credential } from '../admin/credentials.ts';
+import type { DigestOptions } from '../observability/refusal-digest.ts';
 
 export interface HostPort {
   readonly host: string;
@@ -64,6 +65,8 @@ export interface Config {
     readonly maxHeaderBytes: number;
     readonly headersTimeoutMs: number;
     readonly requestTimeoutMs: number;
+    /** Longest silence of a request body being forwarded (408 past it); 0: none. */
+    readonly bodyIdleTimeoutMs: number;
     readonly keepAliveTimeoutMs: number;
     /** Open connections on the proxy listener; a request on a further one is answered 503, past a margin they are closed at accept. */
     readonly maxConnections: number;
@@ -72,6 +75,8 @@ export interface Config {
     readonly level: LogLevel;
     /** Share of plain forwarded requests written to the access log (refusals always are). */
     readonly allowSampleRate: number;
+    /** Identical refusals (account, client, reason) are logged once per interval with a count. */
+    readonly refusalDigest: DigestOptions;
   };
   readonly metrics: {
     /** A listener of its own for /metrics; absent: served on the admin listener. */

@@ -4,14 +4,26 @@ export interface CallerRecorderOptions {
   readonly flushIntervalMs: number;
   /** Most (account, IP) pairs held between flushes; beyond it new pairs are dropped and counted. */
   readonly maxPending: number;
+  /**
+   * Accounts without a list whose callers are kept in the store. Past it the account recorded
+   * first is forgotten: a flood of made-up account ids churns these, never a listed account's.
+   */
+  readonly maxUnlisted?: number;
   readonly now?: () => number;
   readonly onFlushError?: (error: unknown) => void;
 }
+
+export const DEFAULT_MAX_UNLISTED = 1_000;
 
 /**
  * Remembers which client IPs called which account, for the store's recent-caller lists. The
  * request path only touches two Maps; a timer hands the batch to the store, so no request waits
  * on the store and a burst from one address costs one entry per flush.
+ *
+ * Accounts whose list decided the request ("listed") are recorded without an account bound here:
+ * there are as many as the store holds lists. Accounts without a list are recorded too, since a
+ * first allow entry is the change most likely to lock callers out, but any caller can make such
+ * ids up, so at most `maxUnlisted` of them are kept at a time.
  */
 export class CallerRecorder {
   readonly #store: AclStore;
@@ -20,6 +32,10 @@ export class CallerRecorder {
   #pending = new Map<string, Map<string, number>>();
   #pairs = 0;
   #dropped = 0;
+  // Unlisted accounts whose callers the store keeps, oldest first, and those to drop at the next flush.
+  readonly #unlisted = new Map<string, true>();
+  #forget: string[] = [];
+  readonly #maxUnlisted: number;
   #timer: NodeJS.Timeout | null = null;
   #flushing: Promise<void> = Promise.resolve();
 
@@ -27,9 +43,23 @@ export class CallerRecorder {
     this.#store = store;
     this.#options = options;
     this.#now = options.now ?? Date.now;
+    this.#maxUnlisted = options.maxUnlisted ?? DEFAULT_MAX_UNLISTED;
   }
 
-  note(account: string, ip: string): void {
+  /** A forwarded request of `account` from `ip`; `listed`: the account's own (or parent's) list allowed it. */
+  note(account: string, ip: string, listed = true): void {
+    if (listed) {
+      if (this.#unlisted.size > 0) this.#unlisted.delete(account);
+    } else if (!this.#unlisted.has(account)) {
+      if (this.#unlisted.size >= this.#maxUnlisted) {
+        const oldest = this.#unlisted.keys().next().value!;
+        this.#unlisted.delete(oldest);
+        this.#forget.push(oldest);
+        this.#pairs -= this.#pending.get(oldest)?.size ?? 0;
+        this.#pending.delete(oldest);
+      }
+      this.#unlisted.set(account, true);
+    }
     let callers = this.#pending.get(account);
     if (callers === undefined) {
       if (this.#pairs >= this.#options.maxPending) {
@@ -65,12 +95,15 @@ export class CallerRecorder {
    */
   flush(): Promise<void> {
     this.#flushing = this.#flushing.then(async () => {
-      if (this.#pairs === 0) return;
+      if (this.#pairs === 0 && this.#forget.length === 0) return;
       const batch = this.#pending;
+      const forget = this.#forget;
       this.#pending = new Map();
       this.#pairs = 0;
+      this.#forget = [];
       try {
-        await this.#store.recordCallers(batch);
+        if (batch.size > 0) await this.#store.recordCallers(batch);
+        if (forget.length > 0) await this.#store.forgetCallers(forget);
       } catch (error) {
         try {
           this.#options.onFlushError?.(error);

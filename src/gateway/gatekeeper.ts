@@ -169,6 +169,6 @@ function denialMessage(ip: string, account: string | null, decision: Decision, e
 function unavailable(requestId: string, peer: string, peerTrusted: boolean, client: string, account: string | null, error: unknown, policy: StoreUnavailablePolicy): Checked {
   if (policy === 'open') return checked(requestId, peer, peerTrusted, client, account, 'fail_open', 'store_unavailable', null, null);
   const detail = error instanceof Error ? error.message : String(error);
-  const refused = refusal(503, 'store_unavailable', `the access list for this request could not be loaded: the store is unavailable (${detail}); retry shortly`);
+  const refused = refusal(503, 'store_unavailable', 'the access list for this request could not be loaded: the store is unavailable; retry shortly', detail);
   return checked(requestId, peer, peerTrusted, client, account, 'error', 'store_unavailable', null, refused);
 }

@@ -77,6 +77,8 @@ export interface GatewayServer {
    * tracking, so shutdown has to end these itself once their grace period is over.
    */
   destroyUpgraded(): void;
+  /** Open connections on the listener (those over the limit, still being answered, included). */
+  openConnections(): number;
 }
 
 /** The proxy listener: every request and upgrade is checked, then forwarded or refused. */
@@ -211,6 +213,7 @@ export function createGatewayServer(parts: ProxyServerParts): GatewayServer {
     destroyUpgraded: () => {
       for (const socket of upgraded) socket.destroy();
     },
+    openConnections: () => open,
   };
 }
 

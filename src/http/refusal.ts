@@ -10,8 +10,13 @@ export interface Refusal {
   readonly reason: string;
   /** Human-readable sentence naming the problem and, where there is one, the fix. */
   readonly message: string;
+  /**
+   * For the log only, never a response: the underlying error (a library's or the system's
+   * message), which says nothing useful to a caller and may say too much.
+   */
+  readonly cause?: string;
 }
 
-export function refusal(status: Refusal['status'], reason: string, message: string): Refusal {
-  return { status, reason, message };
+export function refusal(status: Refusal['status'], reason: string, message: string, cause?: string): Refusal {
+  return cause === undefined ? { status, reason, message } : { status, reason, message, cause };
 }

@@ -3,14 +3,16 @@ import type { Checked } from '../gateway/gatekeeper.ts';
 import type { RequestObserver } from '../gateway/observer.ts';
 import type { Logger } from './logger.ts';
 import { redactUrl } from './redact-url.ts';
+import type { RefusalDigest } from './refusal-digest.ts';
 
 /**
  * The JSON access log: one line per request when it ends, with what was decided and why.
  * Refusals, report-only and fail-open decisions are always logged; plain forwarded requests are
- * sampled at `allowSampleRate` (0 to 1) so a busy gateway does not log every success. Headers
- * are never logged, and the URL's secret query values are redacted.
+ * sampled at `allowSampleRate` (0 to 1) so a busy gateway does not log every success. Identical
+ * refusals (account, client, reason) go through `refusals`, so a flood logs a count rather than a
+ * line each. Headers are never logged, and the URL's secret query values are redacted.
  */
-export function accessLog(logger: Logger, allowSampleRate: number, random: () => number = Math.random): RequestObserver {
+export function accessLog(logger: Logger, allowSampleRate: number, refusals: RefusalDigest, random: () => number = Math.random): RequestObserver {
   return {
     decided: () => undefined,
     finished: (req: IncomingMessage, checked: Checked, status: number, durationSeconds: number) => {
@@ -28,8 +30,9 @@ export function accessLog(logger: Logger, allowSampleRate: number, random: () =>
         entry_id: checked.entryId,
         status,
         duration_ms: Math.round(durationSeconds * 1e6) / 1e3,
+        ...(checked.refusal?.cause === undefined ? {} : { cause: checked.refusal.cause }),
       };
-      if (checked.refusal !== null) logger.warn(entry, 'request refused');
+      if (checked.refusal !== null) refusals.note(checked.account, checked.client ?? checked.peer, checked.reason, entry, 'request refused');
       else if (checked.verdict === 'report_only') logger.warn(entry, 'request would be refused (report-only)');
       else if (checked.verdict === 'fail_open') logger.warn(entry, 'request forwarded unchecked: store unavailable (onStoreUnavailable: open)');
       else logger.info(entry, 'request forwarded');

@@ -22,6 +22,12 @@ export interface MetricsSources {
   storeState(): StoreState;
   readonly storeKind: string;
   lastSync(): number | null;
+  /** Requests holding an upstream connection, and waiting for one. */
+  upstream?(): { readonly running: number; readonly queued: number };
+  /** Open connections on the proxy listener, and their limit (limits.maxConnections). */
+  connections?(): { readonly open: number; readonly limit: number };
+  /** The version and revision this process runs. */
+  readonly build?: { readonly version: string; readonly revision: string };
 }
 
 
@@ -48,6 +54,7 @@ export class Metrics {
   readonly #adminRequests: Counter<'route' | 'method' | 'status'>;
   readonly #lockoutWarnings: Counter;
   readonly #validationRefusals: Counter<'reason'>;
+  readonly #shed: Counter<'reason'>;
   /** Other processes whose metrics each scrape adds (a primary's workers); null: this one alone. */
   #peers: (() => Promise<readonly MetricsSnapshot[]>) | null = null;
 
@@ -70,6 +77,29 @@ export class Metrics {
     this.#adminRequests = new Counter({ name: 'allowgate_admin_requests_total', help: 'Management API requests by route template, method and status.', labelNames: ['route', 'method', 'status'], registers });
     this.#lockoutWarnings = new Counter({ name: 'allowgate_lockout_warnings_total', help: 'Recently seen callers reported as newly blocked by a list change.', registers });
     this.#validationRefusals = new Counter({ name: 'allowgate_validation_refusals_total', help: 'List changes refused, by reason.', labelNames: ['reason'], registers });
+    this.#shed = new Counter({ name: 'allowgate_shed_requests_total', help: 'Allowed requests the gateway answered itself to protect the upstream or other callers, by reason (client_concurrency_limit, account_concurrency_limit, upstream_busy, body_timeout).', labelNames: ['reason'], registers });
+    new Gauge({
+      name: 'allowgate_upstream_in_flight', help: 'Requests holding an upstream connection (at most upstream.connections).', registers,
+      collect() { this.set(sources.upstream?.().running ?? 0); },
+    });
+    new Gauge({
+      name: 'allowgate_upstream_queued', help: 'Requests waiting for an upstream connection (at most upstream.queueTimeoutMs each).', registers,
+      collect() { this.set(sources.upstream?.().queued ?? 0); },
+    });
+    new Gauge({
+      name: 'allowgate_proxy_connections', help: 'Open connections on the proxy listener.', registers,
+      collect() { this.set(sources.connections?.().open ?? 0); },
+    });
+    new Gauge({
+      // Summed over workers like the connections themselves: each worker has its own limit.
+      name: 'allowgate_proxy_connections_limit', help: 'limits.maxConnections: open proxy connections past which requests get 503 too_many_connections.', registers,
+      collect() { this.set(sources.connections?.().limit ?? 0); },
+    });
+    const build = sources.build ?? { version: 'unknown', revision: 'unknown' };
+    new Gauge({
+      name: 'allowgate_build_info', help: 'Always 1; the labels say which version runs, on which Node.js.', labelNames: ['version', 'revision', 'nodejs'], registers, aggregator: 'max',
+      collect() { this.set({ version: build.version, revision: build.revision, nodejs: process.version }, 1); },
+    });
 
     // Cache counters live in the cache; each scrape adds what happened since the last one.
     let last = { hits: 0, misses: 0, evictions: 0, staleServed: 0 };
@@ -96,13 +126,20 @@ export class Metrics {
       name: 'allowgate_store_up', help: 'Whether the store can be reached (1) or not (0).', labelNames: ['store'], registers, aggregator: 'min',
       collect() { this.set({ store: sources.storeKind }, sources.storeState() === 'up' ? 1 : 0); },
     });
-    new Gauge({
-      name: 'allowgate_store_last_sync_timestamp_seconds', help: 'When this replica last confirmed its cache against the store (Unix time).', registers, aggregator: 'min',
-      collect() {
+    // Absent until there is a time to tell: an unset prom-client gauge would read 0 (1970).
+    const lastSync = {
+      name: 'allowgate_store_last_sync_timestamp_seconds',
+      help: 'When this replica last confirmed its cache against the store (Unix time; the scrape time for a store in this process).',
+      type: 'gauge',
+      aggregator: 'min',
+    } as const;
+    this.registry.registerMetric({
+      ...lastSync,
+      get: () => {
         const at = sources.lastSync();
-        if (at !== null) this.set(at / 1000);
+        return { ...lastSync, values: at === null ? [] : [{ value: at / 1000, labels: {} }] };
       },
-    });
+    } as never);
   }
 
   /** One checked request: counted by decision and reason (and account, when opted in). */
@@ -147,6 +184,10 @@ export class Metrics {
 
   validationRefused(reason: string): void {
     this.#validationRefusals.inc({ reason });
+  }
+
+  shed(reason: string): void {
+    this.#shed.inc({ reason });
   }
 
   /**

@@ -73,9 +73,13 @@ export class CacheKeeper {
     if (snapshotPath !== undefined) this.#every(SNAPSHOT_INTERVAL_MS, () => this.saveSnapshot());
   }
 
-  /** When the cache was last confirmed against the store's versions (epoch ms), if ever. */
+  /**
+   * When the cache was last confirmed against the store's versions (epoch ms), if ever. A store
+   * in this process (memory, file) tells the cache of every change as it commits it, so the cache
+   * is in step with it at every moment: now.
+   */
   lastSync(): number | null {
-    return this.#lastSync;
+    return this.#store.versions === undefined ? this.#now() : this.#lastSync;
   }
 
   health(): StoreHealth {

@@ -30,11 +30,12 @@ export function instrumentStore(inner: AclStore, observe: OperationObserver): Ac
     read: (account) => timed('read', () => inner.read(account)),
     accounts: () => timed('accounts', () => inner.accounts()),
     update: (account: string, change: AccountChange, expectedVersion?: number) =>
-      timed('update', () => inner.update(account, change, expectedVersion), (o: UpdateOutcome) => (!o.ok && STORE_FAILURES.has(o.refusal.reason) ? `${o.refusal.reason}: ${o.refusal.message}` : null)),
+      timed('update', () => inner.update(account, change, expectedVersion), (o: UpdateOutcome) => (!o.ok && STORE_FAILURES.has(o.refusal.reason) ? `${o.refusal.reason}: ${o.refusal.message}${o.refusal.cause === undefined ? '' : ` (${o.refusal.cause})`}` : null)),
     subscribe: (listener: ChangeListener) => inner.subscribe(listener),
     state: (): StoreState => inner.state(),
     onStateChange: (listener: StateListener) => inner.onStateChange(listener),
     recordCallers: (batch: CallerBatch) => timed('record_callers', () => inner.recordCallers(batch)),
+    forgetCallers: (accounts: readonly string[]) => timed('forget_callers', () => inner.forgetCallers(accounts)),
     recentCallers: (account: string, limit: number): Promise<readonly RecentCaller[]> => timed('recent_callers', () => inner.recentCallers(account, limit)),
   };
   const { readCompiled, versions } = inner;

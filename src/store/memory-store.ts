@@ -60,6 +60,10 @@ export class MemoryStore implements AclStore {
     return this.#callers.list(account, limit, Date.now());
   }
 
+  async forgetCallers(accounts: readonly string[]): Promise<void> {
+    this.#callers.forget(accounts);
+  }
+
   /**
    * Makes the current state with `record` applied durable, or says why it could not; the default
    * keeps everything in memory only.

@@ -81,6 +81,8 @@ export interface AclStore {
   versions?(accounts: readonly string[]): Promise<ReadonlyMap<string, number>>;
   /** Remembers who called which account (bounded per account, expiring); fire and forget. */
   recordCallers(batch: CallerBatch): Promise<void>;
+  /** Drops what `recordCallers` kept for these accounts (the recorder's bound on accounts without a list). */
+  forgetCallers(accounts: readonly string[]): Promise<void>;
   /** The account's recent callers, most recent first. */
   recentCallers(account: string, limit: number): Promise<readonly RecentCaller[]>;
 }

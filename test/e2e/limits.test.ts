@@ -29,6 +29,8 @@ beforeAll(async () => {
     'admin:', '  maxBodyBytes: 2048', '  maxImportBytes: 8192',
     'cache:', `  maxEntries: ${CACHE_ENTRIES}`,
     'limits:', `  maxConnections: ${MAX_CONNECTIONS}`,
+    // The pool would default to maxConnections (4), and one client's share of it to 1.
+    'upstream:', '  connections: 64',
   ].join('\n'));
   gw = await startGateway({
     env: { ALLOWGATE_CONFIG: config, ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_TRUSTED_PROXIES: '127.0.0.1', ALLOWGATE_LOG_ALLOW_SAMPLE: '0' },

@@ -1,11 +1,13 @@
 import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
-import { startGateway, type GatewayProcess } from '../support/gateway-process.ts';
+import { readFileSync } from 'node:fs';
+import { ADMIN_TOKEN, startGateway, type GatewayProcess } from '../support/gateway-process.ts';
 import { send } from '../support/http.ts';
 
 const OFFICE = '127.0.0.2';
 const STRANGER = '127.0.0.3';
+const PACKAGE_VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** Sample values of one metric family, keyed by their label text (`{decision="allow",...}`). */
 function samples(text: string, name: string): Map<string, number> {
@@ -40,8 +42,10 @@ describe('metrics of a running gateway', () => {
     await send(`${gw.url}/a`, { headers: { 'x-auth-id': 'AC3' }, localAddress: STRANGER });
     await send(`${gw.url}/a`, { localAddress: STRANGER });
     await send(`${gw.url}/a`, { headers: { 'x-auth-id': 'AC1', authorization: `Basic ${Buffer.from('AC9:x').toString('base64')}` }, localAddress: OFFICE });
-    // A validation refusal and a 404 on the admin API.
+    // Validation refusals (one by the change, one of input the API cannot read) and a 404 on the admin API.
     await gw.admin('POST', '/v1/accounts/AC1/ip-acl', { ip_address: `${OFFICE}/32` });
+    await gw.admin('POST', '/v1/accounts/AC1/ip-acl', { ip_address: '300.1.2.3' });
+    await gw.admin('POST', '/api/v1/Account/AC1/ip-acl', { ip_address: 'not-an-address', name: 'office' }, { 'x-auth-id': 'AC1', 'x-auth-token': ADMIN_TOKEN });
     await gw.admin('GET', '/v1/accounts/AC1/ip-acl/nope');
   });
 
@@ -68,6 +72,14 @@ describe('metrics of a running gateway', () => {
     expect(samples(text, 'allowgate_request_duration_seconds_count').get('{decision="allow"}')).toBe(1);
     expect(samples(text, 'allowgate_upstream_responses_total').get('{status_class="2xx"}')).toBeGreaterThanOrEqual(2);
     expect(samples(text, 'allowgate_validation_refusals_total').get('{reason="duplicate"}')).toBe(1);
+    // Native and compatible surface alike.
+    expect(samples(text, 'allowgate_validation_refusals_total').get('{reason="invalid_format"}')).toBe(2);
+    // Which version runs, the store in step (an embedded store always is: the scrape time), and connections against their limit.
+    expect([...samples(text, 'allowgate_build_info').keys()]).toEqual([`{version="${PACKAGE_VERSION}",revision="unknown",nodejs="${process.version}"}`]);
+    expect(Math.abs(samples(text, 'allowgate_store_last_sync_timestamp_seconds').get('')! - Date.now() / 1000)).toBeLessThan(60);
+    expect(samples(text, 'allowgate_proxy_connections_limit').get('')).toBe(10_000);
+    expect(samples(text, 'allowgate_proxy_connections').has('')).toBe(true);
+    expect(samples(text, 'allowgate_upstream_in_flight').get('')).toBe(0);
     expect(samples(text, 'allowgate_admin_requests_total').get('{route="/v1/accounts/{account}/ip-acl/{id}",method="GET",status="404"}')).toBe(1);
     expect(samples(text, 'allowgate_store_up').get('{store="memory"}')).toBe(1);
     expect(samples(text, 'allowgate_cache_entries').get('')).toBeGreaterThanOrEqual(3);

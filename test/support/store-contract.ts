@@ -96,6 +96,10 @@ export function describeStoreContract(kind: string, make: () => AclStore): void 
       expect(await store.recentCallers('AC1', 2)).toHaveLength(2);
       expect(await store.recentCallers('AC2', 10)).toEqual([{ ip: '2001:db8::1', lastSeen: now - 500 }]);
       expect(await store.recentCallers('nobody', 10)).toEqual([]);
+      // Forgotten accounts (the recorder's bound on accounts without a list) lose their callers; others keep theirs.
+      await store.forgetCallers(['AC2', 'nobody']);
+      expect(await store.recentCallers('AC2', 10)).toEqual([]);
+      expect(await store.recentCallers('AC1', 10)).toHaveLength(3);
     });
 
     it('forgets callers older than a day and keeps at most 1,000 per account', async () => {

@@ -9,7 +9,7 @@ import { readJsonBody } from '../body.ts';
 import type { Context, Handler, Surface } from '../context.ts';
 import { allows } from '../credentials.ts';
 import { MAX_DESCRIPTION_LENGTH } from '../entry-input.ts';
-import { sendJson } from '../respond.ts';
+import { markRefused, sendJson } from '../respond.ts';
 import type { Route } from '../router.ts';
 import { auditActor, decodeSegment, entrySnapshot, forbidden, integerParam, isoSeconds, onEntry, parseNetwork, type CompatDeps } from './shared.ts';
 
@@ -71,6 +71,7 @@ function tokenOf(req: IncomingMessage): string | Refusal {
 
 /** `{"error", "code"}` as the provider answers, plus the gateway's `reason` and any detail. */
 function sendError(res: ServerResponse, refused: Refusal, extra: Record<string, unknown> = {}): void {
+  markRefused(res, refused.reason);
   sendJson(res, refused.status, { error: refused.message, code: refused.status, reason: refused.reason, ...extra });
 }
 

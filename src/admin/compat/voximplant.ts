@@ -10,7 +10,7 @@ import { readBody } from '../body.ts';
 import type { Context, Handler, Surface } from '../context.ts';
 import { allows, type Actor } from '../credentials.ts';
 import { MAX_DESCRIPTION_LENGTH } from '../entry-input.ts';
-import { sendJson } from '../respond.ts';
+import { markRefused, sendJson } from '../respond.ts';
 import type { Route } from '../router.ts';
 import { auditActor, deleteMatching, entrySnapshot, entrySnapshotWhere, forbidden, integerParam, listSnapshot, parseNetwork, sameNetworks, sqlDateTime, type CompatDeps, type Network } from './shared.ts';
 
@@ -52,6 +52,7 @@ function tokenOf(req: IncomingMessage): string | Refusal {
 
 /** `{"error": {"code", "msg"}}` with the HTTP status as the code, plus the gateway's `reason`. */
 function sendError(res: ServerResponse, refused: Refusal): void {
+  markRefused(res, refused.reason);
   sendJson(res, refused.status, { error: { code: refused.status, msg: refused.message, reason: refused.reason } }, refused.status === 401 ? { 'www-authenticate': 'Bearer' } : {});
 }
 

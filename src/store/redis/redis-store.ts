@@ -283,6 +283,11 @@ export class RedisStore implements AclStore {
     await Promise.all(pending);
   }
 
+  async forgetCallers(accounts: readonly string[]): Promise<void> {
+    // One DEL per key (auto-pipelined): a multi-key DEL would cross Cluster slots.
+    await Promise.all(accounts.map((account) => this.#client.del(this.#keys.of(account).callers)));
+  }
+
   async recentCallers(account: string, limit: number): Promise<readonly RecentCaller[]> {
     const since = this.#now() - RECENT_CALLERS_TTL_MS;
     const flat = await this.#client.zrevrangebyscore(this.#keys.of(account).callers, '+inf', `(${since}`, 'WITHSCORES', 'LIMIT', 0, limit);
@@ -378,9 +383,10 @@ class CorruptRecord extends Error {}
 function unavailableForWrite(account: string, error: unknown): Refusal {
   const message = error instanceof Error ? error.message : String(error);
   const timedOut = /timed? ?out/i.test(message);
+  // The client library's own words stay in the log (cause): they mean nothing to an API caller.
   return refusal(503, 'store_unavailable', timedOut
-    ? `Redis did not answer in time while saving the change to account ${account} (${message}); it may or may not have been applied: read the account and retry if needed`
-    : `the change to account ${account} was not saved: Redis is unreachable (${message}); retry once it is back`);
+    ? `Redis did not answer in time while saving the change to account ${account}; it may or may not have been applied: read the account and retry if needed`
+    : `the change to account ${account} was not saved: Redis is unreachable; retry once it is back`, message);
 }
 
 async function quit(client: RedisClient): Promise<void> {

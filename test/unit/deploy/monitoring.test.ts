@@ -25,6 +25,7 @@ const COUNTERS = [
   'allowgate_admin_requests_total',
   'allowgate_lockout_warnings_total',
   'allowgate_validation_refusals_total',
+  'allowgate_shed_requests_total',
 ];
 const GAUGES = [
   'allowgate_cache_entries',
@@ -32,6 +33,11 @@ const GAUGES = [
   'allowgate_rules_loaded',
   'allowgate_store_up',
   'allowgate_store_last_sync_timestamp_seconds',
+  'allowgate_upstream_in_flight',
+  'allowgate_upstream_queued',
+  'allowgate_proxy_connections',
+  'allowgate_proxy_connections_limit',
+  'allowgate_build_info',
 ];
 const HISTOGRAMS = [
   'allowgate_request_duration_seconds',

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { CallerRecorder } from '../../../src/gateway/caller-recorder.ts';
 import { MemoryStore } from '../../../src/store/memory-store.ts';
+import { RecentCallerTable } from '../../../src/store/recent-callers.ts';
 import type { CallerBatch } from '../../../src/store/store.ts';
 
 type PlainBatch = Record<string, Record<string, number>>;
@@ -8,18 +9,23 @@ type PlainBatch = Record<string, Record<string, number>>;
 /** Keeps every batch it is handed (as plain objects); while `failing`, rejects them instead. */
 class BatchStore extends MemoryStore {
   readonly batches: PlainBatch[] = [];
+  readonly forgotten: string[][] = [];
   failing = false;
+  override async forgetCallers(accounts: readonly string[]): Promise<void> {
+    this.forgotten.push([...accounts]);
+  }
   override async recordCallers(batch: CallerBatch): Promise<void> {
     if (this.failing) throw new Error('store unreachable');
     this.batches.push(Object.fromEntries([...batch].map(([account, callers]) => [account, Object.fromEntries(callers)])));
   }
 }
 
-function recorder(store: BatchStore, maxPending = 100, onFlushError?: (error: unknown) => void) {
+function recorder(store: BatchStore, maxPending = 100, onFlushError?: (error: unknown) => void, maxUnlisted?: number) {
   const clock = { now: 1_000 };
   const callers = new CallerRecorder(store, {
     flushIntervalMs: 60_000,
     maxPending,
+    ...(maxUnlisted === undefined ? {} : { maxUnlisted }),
     now: () => clock.now,
     ...(onFlushError === undefined ? {} : { onFlushError }),
   });
@@ -118,5 +124,47 @@ describe('CallerRecorder', () => {
     callers.note('AC1', '2001:db8::1');
     await callers.close();
     expect(store.batches).toEqual([{ AC1: { '2001:db8::1': 1_000 } }]);
+  });
+
+  it('keeps at most maxUnlisted accounts without a list, forgetting the oldest in the store, and never a listed account for them', async () => {
+    const store = new BatchStore();
+    const { callers } = recorder(store, 100, undefined, 2);
+    callers.note('LISTED', '192.0.2.9', true);
+    callers.note('U1', '192.0.2.1', false);
+    await callers.flush();
+    callers.note('U2', '192.0.2.2', false);
+    callers.note('U3', '192.0.2.3', false); // U1 goes
+    callers.note('U4', '192.0.2.4', false); // U2 goes, before it was ever flushed
+    callers.note('U3', '192.0.2.5', false); // held already: nothing goes
+    await callers.flush();
+    expect(store.batches).toEqual([
+      { LISTED: { '192.0.2.9': 1_000 }, U1: { '192.0.2.1': 1_000 } },
+      { U3: { '192.0.2.3': 1_000, '192.0.2.5': 1_000 }, U4: { '192.0.2.4': 1_000 } },
+    ]);
+    expect(store.forgotten).toEqual([['U1', 'U2']]);
+    // An account that gets a list leaves the unlisted bound: a flood of unlisted ids cannot evict it.
+    callers.note('U3', '192.0.2.3', true);
+    for (let i = 0; i < 10; i++) callers.note(`FLOOD${i}`, '192.0.2.7', false);
+    await callers.flush();
+    expect(store.forgotten[1]).not.toContain('U3');
+    expect(store.forgotten[1]).toContain('U4');
+  });
+});
+
+describe('RecentCallerTable', () => {
+  it('holds at most `total` addresses over all accounts, dropping the account recorded least recently, and forgets on request', () => {
+    const table = new RecentCallerTable(3, 60_000, 5);
+    const now = 1_000;
+    table.record(new Map([['A', new Map([['192.0.2.1', now], ['192.0.2.2', now]])]]));
+    table.record(new Map([['B', new Map([['192.0.2.1', now], ['192.0.2.2', now], ['192.0.2.3', now], ['192.0.2.4', now + 1]])]]));
+    // B keeps its 3 most recent (per-account bound); 2 + 3 = 5 fits the total.
+    expect(table.size).toEqual({ accounts: 2, addresses: 5 });
+    table.record(new Map([['A', new Map([['192.0.2.9', now + 5]])]]));
+    // A grew to 3 and is now the most recent; B, recorded least recently, goes whole.
+    expect(table.size).toEqual({ accounts: 1, addresses: 3 });
+    expect(table.list('B', 10, now)).toEqual([]);
+    expect(table.list('A', 10, now + 10).map((c) => c.ip)).toEqual(['192.0.2.9', '192.0.2.1', '192.0.2.2']);
+    table.forget(['A', 'nobody']);
+    expect(table.size).toEqual({ accounts: 0, addresses: 0 });
   });
 });

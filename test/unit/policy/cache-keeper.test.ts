@@ -70,6 +70,7 @@ class FlakyStore implements AclStore {
   accounts = async (): Promise<readonly string[]> => this.data.accounts();
   update = (account: string, change: AccountChange, expectedVersion?: number) => this.data.update(account, change, expectedVersion);
   recordCallers = async (_batch: CallerBatch): Promise<void> => undefined;
+  forgetCallers = async (_accounts: readonly string[]): Promise<void> => undefined;
   recentCallers = async () => [];
 
   #check(): void {
