@@ -1,6 +1,7 @@
 import { refusal, type Refusal } from '../http/refusal.ts';
 import type { AccountDraft, AccountRecord, AccountSettings, AclEntry, Action } from '../policy/types.ts';
 import type { AccountChange, ChangeResult } from '../store/store.ts';
+import { checkParent } from './parents.ts';
 import { checkEntry, entryLimit, inheritedList, type ValidationPolicy } from './validation.ts';
 
 /**
@@ -133,8 +134,28 @@ export function removeExpired(account: string, nowMs: number): AccountChange {
   };
 }
 
-export function replaceSettings(account: string, settings: AccountSettings): AccountChange {
-  return (current) => ({ ok: true, draft: { ...draftOf(account, current), settings } });
+/** A settings change: a value sets the field, null clears it (inherit), absent keeps it. */
+export type SettingsPatch = { readonly [K in keyof AccountSettings]-?: AccountSettings[K] | null | undefined };
+
+/**
+ * Applies `patch` to the settings the record holds at the commit, so concurrent changes to
+ * different fields both stand; a new parent is checked against the graph as it is then.
+ */
+export function changeSettings(account: string, patch: Partial<SettingsPatch>): AccountChange {
+  return (current, view) => {
+    const draft = draftOf(account, current);
+    const settings: { -readonly [K in keyof AccountSettings]?: AccountSettings[K] } = { ...draft.settings };
+    for (const [key, value] of Object.entries(patch) as [keyof AccountSettings, unknown][]) {
+      if (value === undefined) continue;
+      if (value === null) delete settings[key];
+      else (settings as Record<string, unknown>)[key] = value;
+    }
+    if (settings.parent !== undefined && settings.parent !== draft.settings.parent) {
+      const refused = checkParent(account, settings.parent, view);
+      if (refused !== null) return { ok: false, refusal: refused };
+    }
+    return { ok: true, draft: { ...draft, settings } };
+  };
 }
 
 export function entryNotFound(account: string, id: string): Refusal {

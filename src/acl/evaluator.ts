@@ -1,29 +1,64 @@
 import type { IpAddress } from '../ip/address.ts';
-import { compileList, type CompiledList } from '../policy/compile.ts';
-import { decideForAccount, type PolicyDefaults } from '../policy/decide.ts';
-import type { AccountDraft } from '../policy/types.ts';
-import type { Evaluate } from './lockout.ts';
+import { compileList, hasAllowInForce, type CompiledList } from '../policy/compile.ts';
+import { decideForAccount, type Outcome, type PolicyDefaults } from '../policy/decide.ts';
+import { inheritedSettings, MAX_PARENT_DEPTH } from '../policy/resolve.ts';
+import type { AccountDraft, DefaultPolicy, Mode } from '../policy/types.ts';
+import type { StoreView } from '../store/store.ts';
+
+/** What applies to an account, its parent chain followed: the lockout guard's view of a record. */
+export interface Effective {
+  readonly mode: Mode;
+  readonly default: DefaultPolicy;
+  /** The record whose list is enforced: the chain's root (null when it has no record). */
+  readonly root: AccountDraft | null;
+  readonly inherited: boolean;
+  /** A chain too deep or with a cycle: the request path refuses every caller. */
+  readonly broken: boolean;
+}
+
+export interface Evaluator {
+  /** What would apply to the account if its record were `record`, the others as `view` has them. */
+  effective(record: AccountDraft | null, view: StoreView): Effective;
+  /** What the gateway would decide for a caller at `ip` (the global list first, as on the request path). */
+  decide(effective: Effective, ip: IpAddress): Outcome;
+  /** Whether anyone at all is refused (an enforced list with allow entries in force, or a closed default). */
+  restricts(effective: Effective): boolean;
+}
 
 /**
- * The lockout guard's view of a record: what the proxy would decide for an IP if the account's
- * record were this one, with today's global list and defaults. Subaccounts are judged by their
- * parent's list, which an edit of the subaccount cannot change: they never warn.
+ * The lockout guard's judge, built from today's global list and defaults: the same chain rules
+ * (inheritedSettings, MAX_PARENT_DEPTH) and decision function as the request path.
  */
-export function createEvaluator(global: CompiledList | null, defaults: PolicyDefaults, nowMs: number): Evaluate {
+export function createEvaluator(global: CompiledList | null, defaults: PolicyDefaults, nowMs: number): Evaluator {
   const compiled = new WeakMap<AccountDraft, CompiledList>();
-  return (record, ip: IpAddress) => {
-    if (record !== null && record.settings.parent !== undefined) return 'allow';
-    let list: CompiledList | null = null;
-    if (record !== null) {
-      list = compiled.get(record) ?? compileList({ ...record, version: 0 }, nowMs);
+  const compile = (record: AccountDraft): CompiledList => {
+    let list = compiled.get(record);
+    if (list === undefined) {
+      list = compileList({ ...record, version: 0 }, nowMs);
       compiled.set(record, list);
     }
-    return decideForAccount(ip.family, ip.words, global, {
-      own: list,
-      list,
-      listKind: 'account',
-      mode: record?.settings.mode ?? defaults.mode,
-      default: record?.settings.default ?? defaults.default,
-    }).outcome;
+    return list;
+  };
+  return {
+    effective(record, view) {
+      const chain: (AccountDraft | null)[] = [record];
+      for (let parent = record?.settings.parent; parent !== undefined;) {
+        if (chain.length > MAX_PARENT_DEPTH) return { ...inheritedSettings(chain, defaults), root: null, inherited: true, broken: true };
+        const next = view.read(parent);
+        chain.push(next);
+        parent = next?.settings.parent;
+      }
+      return { ...inheritedSettings(chain, defaults), root: chain[chain.length - 1] ?? null, inherited: chain.length > 1, broken: false };
+    },
+    decide(effective, ip) {
+      if (effective.broken) return 'deny';
+      const list = effective.root === null ? null : compile(effective.root);
+      return decideForAccount(ip.family, ip.words, global, { own: list, list, listKind: effective.inherited ? 'parent' : 'account', mode: effective.mode, default: effective.default }).outcome;
+    },
+    restricts(effective) {
+      if (effective.broken) return true;
+      if (effective.mode !== 'enforce') return false;
+      return effective.default === 'closed' || (effective.root !== null && hasAllowInForce(effective.root.entries, nowMs));
+    },
   };
 }

@@ -1,49 +1,74 @@
 import { refusal } from '../http/refusal.ts';
-import { parseIp, type IpAddress } from '../ip/address.ts';
-import type { Outcome } from '../policy/decide.ts';
-import type { AccountDraft, AccountRecord } from '../policy/types.ts';
+import { parseIp } from '../ip/address.ts';
 import type { AccountChange, RecentCaller } from '../store/store.ts';
+import type { Effective, Evaluator } from './evaluator.ts';
 
-/** What the gateway would decide for a caller at `ip` if the account's record were `record`. */
-export type Evaluate = (record: AccountDraft | null, ip: IpAddress) => Outcome;
-
-export interface LockoutWarning {
+/** A recently seen caller the change would newly refuse. */
+export interface CallerWarning {
+  readonly reason: 'would_lock_out';
   readonly ip: string;
   readonly last_seen: string;
   /** What the caller gets after the change (always a refusal: that is why it is listed). */
   readonly decision: 'deny';
 }
 
+/** The change would leave an account that refuses some callers open to every address. */
+export interface OpenWarning {
+  readonly reason: 'would_open';
+  readonly message: string;
+}
+
+export type LockoutWarning = CallerWarning | OpenWarning;
+
 /**
- * Wraps a change so it reports the recently seen callers it would newly block (first allow
- * entry, delete, disable, narrowing, deny entry), and in strict mode refuses it with 409
- * `would_lock_out` (when asked to, or when the account's `guard` setting is strict). Pure like the change itself: the recent callers and the evaluator are fixed
- * before the store runs it (possibly more than once); `warnings()` reads the last run's result.
+ * Wraps a change so it reports what it would do to the account's callers, judged on the policy
+ * the account actually gets before and after (its parent chain followed, read inside the atomic
+ * change): recently seen callers it would newly refuse (a first allow entry, a delete, a disable,
+ * a narrowing, a deny entry, a new parent with another list), and whether it would open an
+ * account that refuses someone today to every address (its last allow entry gone, mode off or
+ * report-only, a parent without allow entries). In strict mode (asked for, or the account's
+ * `guard` setting) either refuses the change with 409 `would_lock_out` or `would_open`. Pure like
+ * the change itself: the recent callers and the evaluator are fixed before the store runs it
+ * (possibly more than once); `warnings()` reads the last run's result.
  */
-export function guarded(change: AccountChange, recent: readonly RecentCaller[], evaluate: Evaluate, forceStrict: boolean): { change: AccountChange; warnings: () => readonly LockoutWarning[] } {
+export function guarded(change: AccountChange, recent: readonly RecentCaller[], evaluator: Evaluator, forceStrict: boolean): { change: AccountChange; warnings: () => readonly LockoutWarning[] } {
   let last: LockoutWarning[] = [];
   const callers = recent.flatMap((c) => {
     const ip = parseIp(c.ip);
     return ip === null ? [] : [{ ip, text: c.ip, lastSeen: c.lastSeen }];
   });
-  const wrapped: AccountChange = (current: AccountRecord | null) => {
+  const wrapped: AccountChange = (current, view) => {
     last = [];
-    const result = change(current);
+    const result = change(current, view);
     if (!result.ok) return result;
+    const before = evaluator.effective(current, view);
+    const after = evaluator.effective(result.draft, view);
+    const blocked: CallerWarning[] = [];
     for (const caller of callers) {
-      if (evaluate(current, caller.ip) !== 'deny' && evaluate(result.draft, caller.ip) === 'deny') {
-        last.push({ ip: caller.text, last_seen: new Date(caller.lastSeen).toISOString(), decision: 'deny' });
+      if (evaluator.decide(before, caller.ip) !== 'deny' && evaluator.decide(after, caller.ip) === 'deny') {
+        blocked.push({ reason: 'would_lock_out', ip: caller.text, last_seen: new Date(caller.lastSeen).toISOString(), decision: 'deny' });
       }
     }
+    const opens = evaluator.restricts(before) && !evaluator.restricts(after) ? openWarning(result.draft.account, after) : null;
+    last = opens === null ? blocked : [...blocked, opens];
     const strict = forceStrict || current?.settings.guard === 'strict';
-    if (strict && last.length > 0) {
-      const shown = last.slice(0, 5).map((w) => `${w.ip} (last seen ${w.last_seen})`).join(', ');
+    if (strict && blocked.length > 0) {
+      const shown = blocked.slice(0, 5).map((w) => `${w.ip} (last seen ${w.last_seen})`).join(', ');
       return {
         ok: false,
-        refusal: refusal(409, 'would_lock_out', `the change would block ${last.length} recently seen caller${last.length === 1 ? '' : 's'}: ${shown}${last.length > 5 ? ', …' : ''}; allow them first, or apply it without guard=strict`),
+        refusal: refusal(409, 'would_lock_out', `the change would block ${blocked.length} recently seen caller${blocked.length === 1 ? '' : 's'}: ${shown}${blocked.length > 5 ? ', …' : ''}; allow them first, or apply it without guard=strict`),
       };
     }
+    if (strict && opens !== null) return { ok: false, refusal: refusal(409, 'would_open', `${opens.message}; apply it without guard=strict if that is intended`) };
     return result;
   };
   return { change: wrapped, warnings: () => last };
+}
+
+function openWarning(account: string, after: Effective): OpenWarning {
+  const why = after.mode === 'off' ? 'its mode would be off'
+    : after.mode === 'report-only' ? 'its mode would be report-only (refusals only logged)'
+      : after.inherited ? `it would inherit the list of ${after.root?.account ?? 'an account without a record'}, which has no allow entry in force, with an open default`
+        : 'no allow entry would be left in force, and its default is open';
+  return { reason: 'would_open', message: `account ${account} would be open to every address: ${why}` };
 }

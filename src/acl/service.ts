@@ -5,7 +5,8 @@ import type { AccountRecord, GuardMode } from '../policy/types.ts';
 import { RECENT_CALLERS_PER_ACCOUNT } from '../store/recent-callers.ts';
 import type { AccountChange, AclStore } from '../store/store.ts';
 import type { ChangeContext } from './changes.ts';
-import { guarded, type Evaluate, type LockoutWarning } from './lockout.ts';
+import type { Evaluator } from './evaluator.ts';
+import { guarded, type LockoutWarning } from './lockout.ts';
 import type { ValidationPolicy } from './validation.ts';
 
 export interface ApplyOptions {
@@ -35,7 +36,7 @@ export interface AclServiceDeps {
   readonly policy: ValidationPolicy;
   readonly audit: AuditLog | null;
   /** The decision function for the lockout guard, built from the current global list. */
-  readonly evaluator: () => Promise<Evaluate>;
+  readonly evaluator: () => Promise<Evaluator>;
   readonly now?: () => Date;
   readonly logger?: EventLog;
   /** Counts outcomes for the metrics. */

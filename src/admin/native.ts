@@ -1,13 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { addEntry, deleteEntry, entryNotFound, replaceEntries, replaceSettings, updateEntry, type ListItem } from '../acl/changes.ts';
+import { addEntry, changeSettings, deleteEntry, entryNotFound, replaceEntries, updateEntry, type ListItem, type SettingsPatch } from '../acl/changes.ts';
 import type { AclService, Applied, ApplyOptions, Operation } from '../acl/service.ts';
 import { AuditCursorError, type AuditLog } from '../audit/audit-log.ts';
 import { refusal, type Refusal } from '../http/refusal.ts';
 import { ACCOUNT_ID_DESCRIPTION, isValidAccountId } from '../identity/account-id.ts';
 import { formatIp, parseIp, type IpAddress } from '../ip/address.ts';
 import { clip } from '../ip/cidr.ts';
-import { MAX_PARENT_DEPTH } from '../policy/resolve.ts';
 import { GLOBAL_ACCOUNT, type AccountRecord, type AccountSettings, type AclEntry } from '../policy/types.ts';
 import { readBody, readJsonBody } from './body.ts';
 import type { Context, Handler, Surface } from './context.ts';
@@ -272,11 +271,10 @@ export function nativeSurface(deps: NativeDeps): Surface {
     if (ctx.actor.role === 'account') return sendError(ctx.res, refusal(403, 'forbidden', `credential ${ctx.actor.name} (account) may manage entries but not account settings`));
     const body = await readJsonBody(ctx.req, ctx.bodyLimits.json);
     if (!body.ok) return sendError(ctx.res, body.refusal);
-    const current = await store.read(account);
-    const settings = await parseSettings(body.value, account, current?.settings ?? {}, (a) => store.read(a));
-    if ('status' in settings) return sendError(ctx.res, settings);
-    await write(ctx, account, { action: 'settings.update', change: () => replaceSettings(account, settings), snapshot: settingsSnapshot }, 200,
-      (applied) => settingsView(account, applied.record));
+    const patch = parseSettings(body.value);
+    if ('status' in patch) return sendError(ctx.res, patch);
+    await write(ctx, account, { action: 'settings.update', change: () => changeSettings(account, patch), snapshot: settingsSnapshot }, 200,
+      (applied) => withWarnings(settingsView(account, applied.record), applied));
   });
 
   const check = route(false, async (ctx, account) => {
@@ -402,8 +400,12 @@ function csvItems(text: string, nowMs: number): ListItem[] | Refusal {
   return items;
 }
 
-/** Settings fields: given values replace, null clears (inherit), absent keeps. */
-async function parseSettings(body: unknown, account: string, current: AccountSettings, read: (account: string) => Promise<AccountRecord | null>): Promise<AccountSettings | Refusal> {
+/**
+ * Settings fields: given values replace, null clears (inherit), absent keeps. Only the shape is
+ * checked here; the change applies it to the settings as they are at the commit, and checks a new
+ * parent against the graph there.
+ */
+function parseSettings(body: unknown): Partial<SettingsPatch> | Refusal {
   const fail = (reason: string, message: string): Refusal => refusal(400, reason, message);
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return fail('invalid_field', 'the request body must be a JSON object');
   const input = body as Record<string, unknown>;
@@ -411,45 +413,30 @@ async function parseSettings(body: unknown, account: string, current: AccountSet
   for (const key of Object.keys(input)) {
     if (!known.includes(key)) return fail('unknown_field', `unknown field '${clip(key)}': expected ${known.join(', ')}`);
   }
-  const next: { -readonly [K in keyof AccountSettings]: AccountSettings[K] } = { ...current };
+  const patch: { -readonly [K in keyof SettingsPatch]?: SettingsPatch[K] } = {};
   const choice = <K extends 'mode' | 'default' | 'guard'>(key: K, values: readonly NonNullable<AccountSettings[K]>[]): Refusal | null => {
     if (!(key in input)) return null;
     const value = input[key];
-    if (value === null) delete next[key];
-    else if ((values as readonly unknown[]).includes(value)) next[key] = value as AccountSettings[K];
-    else return fail('invalid_field', `${key} must be ${values.map((v) => `"${v}"`).join(', ')} or null`);
+    if (value !== null && !(values as readonly unknown[]).includes(value)) return fail('invalid_field', `${key} must be ${values.map((v) => `"${v}"`).join(', ')} or null`);
+    patch[key] = value as SettingsPatch[K];
     return null;
   };
   const bad = choice('mode', ['enforce', 'report-only', 'off']) ?? choice('default', ['open', 'closed']) ?? choice('guard', ['warn', 'strict']);
   if (bad) return bad;
   if ('max_entries' in input) {
     const value = input['max_entries'];
-    if (value === null) delete next.maxEntries;
-    else if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= 100_000) next.maxEntries = value;
-    else return fail('invalid_field', 'max_entries must be an integer 0-100000 or null');
+    if (value !== null && !(typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= 100_000)) return fail('invalid_field', 'max_entries must be an integer 0-100000 or null');
+    patch.maxEntries = value;
   }
   if ('ipv4_only' in input) {
     const value = input['ipv4_only'];
-    if (value === null) delete next.ipv4Only;
-    else if (typeof value === 'boolean') next.ipv4Only = value;
-    else return fail('invalid_field', 'ipv4_only must be true, false or null');
+    if (value !== null && typeof value !== 'boolean') return fail('invalid_field', 'ipv4_only must be true, false or null');
+    patch.ipv4Only = value;
   }
   if ('parent' in input) {
     const parent = input['parent'];
-    if (parent === null) {
-      delete next.parent;
-    } else {
-      if (typeof parent !== 'string' || !isValidAccountId(parent)) return fail('invalid_parent', `parent must be an account id (${ACCOUNT_ID_DESCRIPTION}) or null`);
-      if (parent === account) return fail('invalid_parent', 'an account cannot be its own parent');
-      // Follow the would-be chain: it must end within the depth limit without meeting this account.
-      let cursor: string | undefined = parent;
-      for (let depth = 1; cursor !== undefined; depth++) {
-        if (cursor === account) return fail('invalid_parent', `parent ${parent} would create a cycle through ${account}`);
-        if (depth > MAX_PARENT_DEPTH) return fail('invalid_parent', `parent ${parent} would give ${account} more than ${MAX_PARENT_DEPTH} ancestors`);
-        cursor = (await read(cursor))?.settings.parent;
-      }
-      next.parent = parent;
-    }
+    if (parent !== null && (typeof parent !== 'string' || !isValidAccountId(parent))) return fail('invalid_parent', `parent must be an account id (${ACCOUNT_ID_DESCRIPTION}) or null`);
+    patch.parent = parent;
   }
-  return next;
+  return patch;
 }

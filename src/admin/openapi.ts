@@ -48,7 +48,7 @@ const REASONS: Readonly<Record<number, readonly (readonly [string, string])[]>> 
     ['invalid_body', 'the body could not be read'],
     ['invalid_csv', 'the CSV import has a misplaced quote, no header row naming ip_address, or an unknown column'],
     ['invalid_if_match', 'If-Match is not an ETag of this API'],
-    ['invalid_parent', 'the parent setting names this account, a cycle, or too deep a chain'],
+    ['invalid_parent', `the parent setting names this account, would close a cycle, or would give the account or one of its subaccounts more than ${MAX_PARENT_DEPTH} ancestors`],
     ['reserved_range', 'an allow entry overlaps reserved (or refused private) address space'],
     ['ipv6_not_allowed', 'an IPv6 entry while the gateway or the account is IPv4-only'],
   ],
@@ -70,6 +70,8 @@ const REASONS: Readonly<Record<number, readonly (readonly [string, string])[]>> 
     ['limit_reached', 'more entries than validation.maxEntries or the account\'s max_entries'],
     ['inherited_list', 'the account is a subaccount: its list is its parent\'s, managed there'],
     ['would_lock_out', 'the change would block recently seen callers, and guard is strict (query or account setting)'],
+    ['would_open', 'the change would open an account that refuses some callers to every address, and guard is strict'],
+    ['parent_not_found', 'the parent (or an ancestor of it) has no record: the account would inherit no list'],
   ],
   412: [['version_conflict', 'If-Match names a version the account has moved on from']],
   413: [['body_too_large', `the body exceeds admin.maxBodyBytes (default ${DEFAULT_BODY_LIMITS.json} bytes; admin.maxImportBytes, default ${DEFAULT_BODY_LIMITS.bulk}, for a list replace or import)`]],
@@ -121,7 +123,7 @@ function success(description: string, body: Json, headers: Json = etagHeader): J
   return { description, ...(Object.keys(headers).length > 0 ? { headers } : {}), content: json(body) };
 }
 
-const WRITE_NOTE = 'Writes accept If-Match (412 `version_conflict` when the account moved on) and run the lockout guard: callers seen in the last 24 h that the change would newly refuse come back in `warnings` (or, with guard=strict or the account setting `guard: strict`, the change is refused with 409 `would_lock_out`).';
+const WRITE_NOTE = 'Writes accept If-Match (412 `version_conflict` when the account moved on) and run the lockout guard: callers seen in the last 24 h that the change would newly refuse, and an account the change would open to every address, come back in `warnings` (or, with guard=strict or the account setting `guard: strict`, the change is refused with 409 `would_lock_out` or `would_open`).';
 
 /** The eight entry routes for an account's list (`global` false) or the global list. */
 function entryPaths(global: boolean): Json {
@@ -284,7 +286,7 @@ function paths(): Json {
         description: `Given fields replace, null clears (inherit), absent fields keep their value. Account credentials may not change settings (403). ${WRITE_NOTE}`,
         parameters: [ref('parameters', 'Guard'), ref('parameters', 'IfMatch')],
         requestBody: { required: true, content: json(schema('SettingsInput')) },
-        responses: responses({ 200: success('The settings as stored.', schema('Settings')) }, [400, 403, [409, '`would_lock_out`'], 412, 413, 415]),
+        responses: responses({ 200: success('The settings as stored.', schema('Settings')) }, [400, 403, [409, '`would_lock_out`, `would_open`, `parent_not_found`'], 412, 413, 415]),
       },
     },
     '/v1/whoami': {
@@ -395,7 +397,7 @@ function schemas(): Json {
   const version = { type: 'integer', minimum: 0, description: 'The account\'s version: grows by one with every committed change (0: no record yet). Also the ETag.' };
   const account = { type: 'string', description: 'The account id (`_global` for the global list).' };
   const next = nullable('string', { description: 'Cursor of the following page; null on the last.' });
-  const warnings = { type: 'array', items: schema('Warning'), description: 'Recently seen callers the change newly refuses; present only when there are any.' };
+  const warnings = { type: 'array', items: schema('Warning'), description: 'Recently seen callers the change newly refuses, and whether it opens the account; present only when there are any.' };
   const entries = { type: 'array', items: schema('Entry') };
   const entryProperties: Json = {
     id: { type: 'string', description: 'Assigned by the server, stable.' },
@@ -467,10 +469,12 @@ function schemas(): Json {
       warnings: { type: 'array', items: schema('Warning'), description: 'Recently seen callers the delete newly refuses (empty when none).' },
     }, ['deleted', 'warnings']),
     Warning: strict({
+      reason: { type: 'string', enum: ['would_lock_out', 'would_open'], description: '`would_lock_out`: a recently seen caller (ip, last_seen, decision) the change newly refuses; `would_open`: the account, which refuses some callers today, would be open to every address (message says why).' },
       ip: { type: 'string' },
       last_seen: dateTime,
       decision: { type: 'string', enum: ['deny'], description: 'What the caller gets after the change.' },
-    }, ['ip', 'last_seen', 'decision'], 'A recently seen caller that a change newly refuses.'),
+      message: { type: 'string' },
+    }, ['reason'], 'What a change would do to the account\'s callers.'),
     Settings: strict({
       account: { type: 'string' },
       version,
@@ -481,7 +485,8 @@ function schemas(): Json {
       ipv4_only: nullable('boolean', { description: 'null: the gateway\'s validation.ipv4Only.' }),
       guard: choice(['warn', 'strict'], 'The lockout guard of changes; null: warn.'),
       entry_count: { type: 'integer', minimum: 0 },
-    }, ['account', 'version', 'parent', 'mode', 'default', 'max_entries', 'ipv4_only', 'guard', 'entry_count'], 'An account\'s settings.'),
+      warnings,
+    }, ['account', 'version', 'parent', 'mode', 'default', 'max_entries', 'ipv4_only', 'guard', 'entry_count'], 'An account\'s settings (after a change, with the lockout warnings when there are any).'),
     SettingsInput: strict({
       parent: { type: ['string', 'null'], pattern: ACCOUNT_ID_PATTERN, maxLength: ACCOUNT_ID_MAX_LENGTH, description: `Makes the account a subaccount of this one (at most ${MAX_PARENT_DEPTH} ancestors, no cycles).` },
       mode: choice(['enforce', 'report-only', 'off'], 'null clears (inherit).'),

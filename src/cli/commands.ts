@@ -60,12 +60,13 @@ function scalar(value: unknown): Cell {
   return JSON.stringify(value);
 }
 
-/** The lockout guard's warnings (`[{ip, last_seen, decision}]`), on stderr. */
+/** The lockout guard's warnings (callers it blocks, or the account it opens), on stderr. */
 function printWarnings(ctx: CommandContext, body: unknown): void {
   const warnings = isObject(body) && Array.isArray(body['warnings']) ? body['warnings'] : [];
   for (const w of warnings) {
     const warning = isObject(w) ? w : {};
-    ctx.io.err(`allowgate: warning: this change blocks ${cell(scalar(warning['ip']))}, last seen ${cell(scalar(warning['last_seen']))} (now: ${cell(scalar(warning['decision']))})\n`);
+    if (typeof warning['message'] === 'string') ctx.io.err(`allowgate: warning: ${cell(warning['message'])}\n`);
+    else ctx.io.err(`allowgate: warning: this change blocks ${cell(scalar(warning['ip']))}, last seen ${cell(scalar(warning['last_seen']))} (now: ${cell(scalar(warning['decision']))})\n`);
   }
 }
 

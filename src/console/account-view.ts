@@ -1,4 +1,4 @@
-import { ApiError, type Api, type Entry, type Settings, type Whoami } from './api.ts';
+import { ApiError, guardWarning, type Api, type Entry, type Settings, type Whoami } from './api.ts';
 import { entryDialog } from './entry-dialog.ts';
 import { field, formatTime, h, openDialog, replaceChildren, toast } from './dom.ts';
 import { importDialog } from './import-dialog.ts';
@@ -69,18 +69,19 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
       shown.length === 0 ? h('p', { class: 'empty' }, 'No entry matches the filter.') : null);
   };
 
-  /** Sends a change with guard=strict; on would_lock_out asks before sending it again without. */
+  /** Sends a change with guard=strict; on a guard refusal asks before sending it again without. */
   const guarded = async (label: string, attempt: (strict: boolean) => Promise<unknown>): Promise<void> => {
     try {
       await attempt(true);
     } catch (error) {
-      if (!(error instanceof ApiError) || error.reason !== 'would_lock_out') {
+      const warning = guardWarning(error);
+      if (warning === null) {
         toast(`${label} failed: ${(error as Error).message}`, true);
         return;
       }
       await openDialog({
-        title: 'This would lock out callers',
-        body: [h('p', { class: 'lockout', role: 'alert' }, error.message.replace(/; allow them first.*$/, '.'))],
+        title: (error as ApiError).reason === 'would_open' ? 'This would open the account' : 'This would lock out callers',
+        body: [h('p', { class: 'lockout', role: 'alert' }, warning)],
         submitLabel: `${label} anyway`,
         danger: true,
         onSubmit: async () => {
@@ -106,8 +107,9 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
         try {
           await api.deleteEntry(account, e.id, { strict });
         } catch (error) {
-          if (error instanceof ApiError && error.reason === 'would_lock_out') {
-            warning.textContent = `Warning: ${error.message.replace(/; allow them first.*$/, '.')}`;
+          const guard = guardWarning(error);
+          if (guard !== null) {
+            warning.textContent = `Warning: ${guard}`;
             warning.hidden = false;
             strict = false;
             const button = warning.closest('form')?.querySelector<HTMLButtonElement>('button[type=submit]');

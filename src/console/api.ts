@@ -65,6 +65,16 @@ export class ApiError extends Error {
   }
 }
 
+/**
+ * A refusal of the lockout guard in strict mode (a change that would block recent callers, or
+ * open the account to every address): the console asks, then sends the change again without
+ * `guard=strict`. The sentence without its advice to the API client, for showing.
+ */
+export function guardWarning(error: unknown): string | null {
+  if (!(error instanceof ApiError) || (error.reason !== 'would_lock_out' && error.reason !== 'would_open')) return null;
+  return error.message.replace(/; (allow them first|apply it without guard=strict).*$/, '.');
+}
+
 /** The API's `{error, reason}` refusal as an ApiError; a body that is not one, by its status alone. */
 function refusalOf(status: number, text: string): ApiError {
   let refusal: { error?: unknown; reason?: unknown } = {};
@@ -143,7 +153,7 @@ export class Api {
     return all;
   }
 
-  /** `strict`: refuse (409 would_lock_out) a change that would block a recent caller. */
+  /** `strict`: refuse (409 would_lock_out, would_open) a change that would block a recent caller or open the account. */
   addEntry(account: string, fields: Record<string, unknown>, options: { strict: boolean; replace?: boolean }): Promise<Entry> {
     return this.request('POST', `${accountPath(account)}/ip-acl${query(options)}`, fields);
   }

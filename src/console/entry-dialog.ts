@@ -1,6 +1,6 @@
 import { formatCidr } from '../ip/cidr.ts';
 import { parseRule } from '../ip/rule.ts';
-import { ApiError, type Api, type Entry } from './api.ts';
+import { ApiError, guardWarning, type Api, type Entry } from './api.ts';
 import { field, h, openDialog, toast, uid } from './dom.ts';
 
 /** Refusals that are about the address itself: shown under the address field. */
@@ -109,8 +109,9 @@ export function entryDialog(api: Api, account: string, entry: Entry | null, onSa
       else await api.updateEntry(account, entry.id, fields, options);
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
-      if (error.reason === 'would_lock_out') {
-        lockout.replaceChildren(h('strong', {}, 'Warning: '), error.message.replace(/; allow them first.*$/, '.'), ' Press "Save anyway" to apply it regardless.');
+      const warning = guardWarning(error);
+      if (warning !== null) {
+        lockout.replaceChildren(h('strong', {}, 'Warning: '), warning, ' Press "Save anyway" to apply it regardless.');
         lockout.hidden = false;
         confirmedLockout = true;
         const button = lockout.closest('form')?.querySelector<HTMLButtonElement>('button[type=submit]');

@@ -1,6 +1,6 @@
 import { formatCidr } from '../ip/cidr.ts';
 import { parseRule } from '../ip/rule.ts';
-import { ApiError, type Api } from './api.ts';
+import { ApiError, guardWarning, type Api } from './api.ts';
 import { field, h, openDialog, toast } from './dom.ts';
 
 interface Row {
@@ -113,8 +113,9 @@ export function importDialog(api: Api, account: string, onSaved: () => void): Pr
         return true;
       } catch (e) {
         if (!(e instanceof ApiError)) throw e;
-        error.textContent = e.reason === 'would_lock_out' ? `Warning: ${e.message.replace(/; allow them first.*$/, '.')} Press Import again to apply it regardless.` : e.message;
-        confirmed = e.reason === 'would_lock_out';
+        const warning = guardWarning(e);
+        error.textContent = warning !== null ? `Warning: ${warning} Press Import again to apply it regardless.` : e.message;
+        confirmed = warning !== null;
         return false;
       }
     },

@@ -1,6 +1,6 @@
 import { parseCidr } from '../ip/cidr.ts';
 import { compileTrie, type CompiledTrie, type TrieRule } from '../ip/trie.ts';
-import type { AccountRecord, AccountSettings } from './types.ts';
+import type { AccountRecord, AccountSettings, AclEntry } from './types.ts';
 
 /**
  * An account's list as the request path uses it: a trie of the entries in force, plus the
@@ -58,6 +58,11 @@ export function compileList(record: AccountRecord, nowMs: number): CompiledList 
     validUntil,
     expiries,
   };
+}
+
+/** Whether any enabled allow entry is in force at `nowMs`: the `hasAllow` of the compiled list. */
+export function hasAllowInForce(entries: readonly AclEntry[], nowMs: number): boolean {
+  return entries.some((e) => e.enabled && e.action === 'allow' && (e.expiresAt === undefined || Date.parse(e.expiresAt) > nowMs));
 }
 
 /**

@@ -3,7 +3,7 @@ import { refusal } from '../http/refusal.ts';
 import type { PolicyCache } from './cache.ts';
 import type { CompiledList } from './compile.ts';
 import type { AccountPolicy, PolicyDefaults } from './decide.ts';
-import { GLOBAL_ACCOUNT } from './types.ts';
+import { GLOBAL_ACCOUNT, type AccountSettings, type DefaultPolicy, type Mode } from './types.ts';
 
 /** How many ancestors a subaccount may have; deeper chains (or cycles) are refused, not followed. */
 export const MAX_PARENT_DEPTH = 4;
@@ -60,20 +60,27 @@ export class PolicyResolver {
 
   /** chain[0] is the account, the last element the root whose list is enforced. */
   #combine(chain: readonly (CompiledList | null)[]): AccountPolicy {
-    let mode: AccountPolicy['mode'] | undefined;
-    let fallback: AccountPolicy['default'] | undefined;
-    for (const list of chain) {
-      mode ??= list?.settings.mode;
-      fallback ??= list?.settings.default;
-    }
     return {
       own: chain[0] ?? null,
       list: chain[chain.length - 1] ?? null,
       listKind: chain.length > 1 ? 'parent' : 'account',
-      mode: mode ?? this.#defaults.mode,
-      default: fallback ?? this.#defaults.default,
+      ...inheritedSettings(chain, this.#defaults),
     };
   }
+}
+
+/**
+ * Mode and default along a parent chain (the account first): the nearest one that sets each
+ * wins, then the gateway's defaults. The request path and the lockout guard both use this.
+ */
+export function inheritedSettings(chain: readonly ({ readonly settings: AccountSettings } | null)[], defaults: PolicyDefaults): PolicyDefaults {
+  let mode: Mode | undefined;
+  let fallback: DefaultPolicy | undefined;
+  for (const item of chain) {
+    mode ??= item?.settings.mode;
+    fallback ??= item?.settings.default;
+  }
+  return { mode: mode ?? defaults.mode, default: fallback ?? defaults.default };
 }
 
 function tooDeep(account: string): Refusal {

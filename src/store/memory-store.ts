@@ -1,11 +1,11 @@
 import type { Refusal } from '../http/refusal.ts';
 import type { AccountRecord } from '../policy/types.ts';
 import { RecentCallerTable } from './recent-callers.ts';
-import { versionConflict, type AccountChange, type AclStore, type CallerBatch, type ChangeListener, type RecentCaller, type StoreState, type UpdateOutcome } from './store.ts';
+import { childrenByParent, versionConflict, type AccountChange, type AclStore, type CallerBatch, type ChangeListener, type RecentCaller, type StoreState, type StoreView, type UpdateOutcome } from './store.ts';
 
 /**
- * Accounts in a Map. Updates run one at a time, in arrival order, so a change is always computed
- * from the record it replaces. Subclasses make a change durable in `persist` before it is
+ * Accounts in a Map. Updates run one at a time, in arrival order, across all accounts, so a change
+ * is always computed from the record it replaces and from other accounts as they are at its commit. Subclasses make a change durable in `persist` before it is
  * committed to memory: if that fails, memory keeps the old state and the caller is refused.
  */
 export class MemoryStore implements AclStore {
@@ -76,7 +76,7 @@ export class MemoryStore implements AclStore {
     const current = this.records.get(account) ?? null;
     const version = current?.version ?? 0;
     if (expectedVersion !== undefined && expectedVersion !== version) return versionConflict(account, version, expectedVersion);
-    const result = change(current);
+    const result = change(current, mapView(this.records));
     if (!result.ok) return result;
     const record: AccountRecord = { ...result.draft, account, version: version + 1 };
     const failed = await this.persist(record);
@@ -84,5 +84,21 @@ export class MemoryStore implements AclStore {
     this.records.set(account, record);
     for (const listener of this.#listeners) listener(account, record.version);
     return { ok: true, record, previous: current };
+  }
+}
+
+/** Other accounts straight from the map: nothing else writes while a change runs. */
+function mapView(records: ReadonlyMap<string, AccountRecord>): StoreView {
+  let byParent: Map<string, string[]> | null = null;
+  return {
+    read: (account) => records.get(account) ?? null,
+    // Built once per change, and only by changes that ask (parent changes).
+    children: (account) => (byParent ??= childrenByParent(parentLinks(records.values()))).get(account) ?? [],
+  };
+}
+
+function* parentLinks(records: Iterable<AccountRecord>): Iterable<readonly [string, string]> {
+  for (const record of records) {
+    if (record.settings.parent !== undefined) yield [record.account, record.settings.parent];
   }
 }

@@ -3,11 +3,26 @@ import type { CompiledList } from '../policy/compile.ts';
 import type { AccountDraft, AccountRecord } from '../policy/types.ts';
 
 /**
- * A change to one account, computed from its current record. Pure: a store may call it more than
- * once (a Redis store retries when another replica wrote in between), so it must not have effects.
- * Returning a refusal aborts the change with nothing written.
+ * A change to one account, computed from its current record and, where it needs them, from other
+ * accounts' records read through `view` (a parent change checks the parent graph and judges the
+ * list the account will inherit). Everything it reads is read inside the store's atomic change:
+ * the commit happens only if none of it moved meanwhile. Pure: a store may call it more than once
+ * (a Redis store re-runs it when another writer got there first, or when it read a record that
+ * was not fetched yet), so it must not have effects. Returning a refusal aborts the change with
+ * nothing written.
  */
-export type AccountChange = (current: AccountRecord | null) => ChangeResult;
+export type AccountChange = (current: AccountRecord | null, view: StoreView) => ChangeResult;
+
+/**
+ * Other accounts as a change sees them: the records as of the commit (a store checks at commit
+ * time that nothing read here moved, and re-runs the change if it did).
+ */
+export interface StoreView {
+  /** Another account's record, or null when it has none. */
+  read(account: string): AccountRecord | null;
+  /** The accounts whose record names `account` as its parent, sorted. */
+  children(account: string): readonly string[];
+}
 
 export type ChangeResult =
   | { readonly ok: true; readonly draft: AccountDraft }
@@ -39,6 +54,18 @@ export function versionConflict(account: string, version: number, expected: numb
     ok: false,
     refusal: refusal(412, 'version_conflict', `account ${account} is at version ${version}, not ${expected}: reload it and apply the change again`),
   };
+}
+
+/** Subaccounts by parent, each list sorted, from `subaccount → parent` pairs. */
+export function childrenByParent(pairs: Iterable<readonly [string, string]>): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const [child, parent] of pairs) {
+    const list = out.get(parent) ?? [];
+    list.push(child);
+    out.set(parent, list);
+  }
+  for (const list of out.values()) list.sort();
+  return out;
 }
 
 export interface RecentCaller {

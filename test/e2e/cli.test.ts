@@ -135,7 +135,10 @@ describe('allowgate command-line client against a running gateway (memory store)
 
   it('disables and enables an entry', async () => {
     const entry = await added('CLI3', '10.3.0.0/16');
-    const off = await ok('acl', 'disable', 'CLI3', entry.id);
+    const disabled = await cli('acl', 'disable', 'CLI3', entry.id);
+    // The only allow entry: without it the account refuses nobody, and the guard says so.
+    expect(disabled).toMatchObject({ code: 0, stderr: 'allowgate: warning: account CLI3 would be open to every address: no allow entry would be left in force, and its default is open\n' });
+    const off = disabled.stdout;
     expect(off).toMatch(new RegExp(`^disabled ${entry.id} in CLI3\n`));
     expect(off).toMatch(/^enabled +false$/m);
     expect((await listJson('CLI3'))[0]).toMatchObject({ id: entry.id, enabled: false });
@@ -365,11 +368,12 @@ describe('allowgate command-line client against a running gateway (memory store)
 
   it('shows the audit trail of changes', async () => {
     const entry = await added('CLI9', '10.90.0.0/16', '--description', 'audited');
+    await added('CLI9', '10.91.0.0/16', '--description', 'kept');
     await ok('acl', 'disable', 'CLI9', entry.id);
     await ok('acl', 'rm', 'CLI9', entry.id);
 
     const body = JSON.parse(await ok('audit', '--account', 'CLI9', '--json')) as { events: { account: string; action: string; actor: { name: string; role: string }; version: number }[] };
-    expect(body.events.map((e) => e.action)).toEqual(['entry.delete', 'entry.update', 'entry.create']);
+    expect(body.events.map((e) => e.action)).toEqual(['entry.delete', 'entry.update', 'entry.create', 'entry.create']);
     expect(body.events.every((e) => e.account === 'CLI9' && typeof e.actor.name === 'string')).toBe(true);
 
     const table = (await ok('audit', '--account', 'CLI9', '--limit', '2')).trimEnd().split('\n');

@@ -2,6 +2,8 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseIp } from '../../src/ip/address.ts';
 import { decodeCompiledList } from '../../src/policy/compiled-blob.ts';
+import { changeSettings } from '../../src/acl/changes.ts';
+import { RedisAuditLog } from '../../src/audit/redis-audit.ts';
 import { RedisStore } from '../../src/store/redis/redis-store.ts';
 import type { RedisStoreSpec } from '../../src/store/redis/spec.ts';
 import type { StoreState } from '../../src/store/store.ts';
@@ -45,6 +47,55 @@ describe('Redis store', () => {
   };
   afterEach(async () => {
     for (const store of opened.splice(0)) await store.close();
+  });
+
+  it('keeps the parent graph beside the records, and builds it from them when it is missing', async () => {
+    const store = await open(spec({}, 'graph:'));
+    const chain = ['C1', 'C2', 'C3', 'C4', 'C5'];
+    for (const [i, account] of chain.entries()) {
+      const change = i === 0 ? addEntry(account, entry('e1', '10.1.0.0/24')) : changeSettings(account, { parent: chain[i - 1]! });
+      expect((await store.update(account, change)).ok).toBe(true);
+    }
+    expect((await store.update('D', addEntry('D', entry('d', '10.2.0.0/24')))).ok).toBe(true);
+    const client = raw();
+    try {
+      expect(await client.hgetall('graph:{_graph}:parents')).toEqual({ C2: 'C1', C3: 'C2', C4: 'C3', C5: 'C4' });
+      expect(await client.get('graph:{_graph}:version')).toBe('5'); // 1 when built, +1 per link
+      // A store written before the graph existed: the first change that needs it builds it.
+      await client.del('graph:{_graph}:parents', 'graph:{_graph}:version');
+      expect(await store.update('C1', changeSettings('C1', { parent: 'D' }))).toMatchObject({ ok: false, refusal: { reason: 'invalid_parent' } });
+      expect(await client.hgetall('graph:{_graph}:parents')).toEqual({ C2: 'C1', C3: 'C2', C4: 'C3', C5: 'C4' });
+      expect((await store.update('C3', changeSettings('C3', { parent: null }))).ok).toBe(true);
+      expect(await client.hgetall('graph:{_graph}:parents')).toEqual({ C2: 'C1', C4: 'C3', C5: 'C4' });
+      expect((await store.update('C1', changeSettings('C1', { parent: 'D' }))).ok).toBe(true);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('works as a Redis ACL user with only the documented commands, keys and channel', async () => {
+    const prefix = 'acl:';
+    const client = raw();
+    try {
+      await client.call('ACL', 'SETUSER', 'allowgate-test', 'on', '>acl-test-password', '-@all', `~${prefix}*`, `&${prefix}changes`,
+        ...'+get +mget +set +exists +incr +del +hset +hmget +hgetall +hdel +sadd +smembers +zadd +zremrangebyscore +zremrangebyrank +zrevrangebyscore +pexpire +xadd +xrevrange +evalsha +eval +script|load +publish +subscribe +ping +info +select'.split(' '));
+      const store = await open(spec({ username: 'allowgate-test', password: 'acl-test-password' }, prefix));
+      expect(store.state()).toBe('up');
+      expect((await store.update('P1', addEntry('P1', entry('e1', '10.1.0.0/24')))).ok).toBe(true);
+      expect((await store.update('C1', changeSettings('C1', { parent: 'P1' }))).ok).toBe(true);
+      expect(await store.update('P1', changeSettings('P1', { parent: 'C1' }))).toMatchObject({ ok: false, refusal: { reason: 'invalid_parent' } });
+      expect((await store.update('C1', changeSettings('C1', { parent: null }))).ok).toBe(true);
+      expect((await store.readCompiled('P1'))?.version).toBe(1);
+      await store.recordCallers(new Map([['P1', new Map([['192.0.2.1', Date.now()]])]]));
+      expect(await store.recentCallers('P1', 5)).toHaveLength(1);
+      expect(await store.accounts()).toEqual(['C1', 'P1']);
+      const audit = new RedisAuditLog(store.client, prefix);
+      await audit.append({ at: new Date().toISOString(), actor: { name: 't', role: 'owner' }, account: 'P1', action: 'entry.create', version: 1, before: null, after: null });
+      expect((await audit.list({ limit: 5, account: 'P1' })).events).toHaveLength(1);
+    } finally {
+      await client.call('ACL', 'DELUSER', 'allowgate-test');
+      client.disconnect();
+    }
   });
 
   it('writes the documented keys, all in the account\'s hash-tag slot', async () => {

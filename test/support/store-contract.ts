@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { AccountDraft, AccountRecord, AclEntry } from '../../src/policy/types.ts';
+import { changeSettings } from '../../src/acl/changes.ts';
 import type { AccountChange, AclStore } from '../../src/store/store.ts';
 
 export function entry(id: string, cidr: string): AclEntry {
@@ -77,6 +78,38 @@ export function describeStoreContract(kind: string, make: () => AclStore): void 
       const record = await store.read('AC1');
       expect(record?.entries).toHaveLength(50);
       expect(record?.version).toBe(50);
+    });
+
+    it('lets a change read other accounts and the parent graph as they are at its commit', async () => {
+      const store = fresh();
+      await store.open();
+      await store.update('ROOT', addEntry('ROOT', entry('r1', '10.1.0.0/24')));
+      for (const child of ['KID1', 'KID2']) expect((await store.update(child, changeSettings(child, { parent: 'ROOT' }))).ok).toBe(true);
+      let seen: unknown = null;
+      const out = await store.update('ROOT', (current, view) => {
+        seen = { kids: view.children('ROOT'), kid: view.read('KID1')?.settings, nobody: view.read('NOBODY') };
+        return { ok: true, draft: draftOf(current, 'ROOT') };
+      });
+      expect(out.ok).toBe(true);
+      expect(seen).toEqual({ kids: ['KID1', 'KID2'], kid: { parent: 'ROOT' }, nobody: null });
+      expect((await store.update('KID2', changeSettings('KID2', { parent: null }))).ok).toBe(true);
+      await store.update('ROOT', (current, view) => {
+        seen = view.children('ROOT');
+        return { ok: true, draft: draftOf(current, 'ROOT') };
+      });
+      expect(seen).toEqual(['KID1']);
+    });
+
+    it('refuses one of two parent links made at once that together close a cycle, in every round', async () => {
+      const store = fresh();
+      await store.open();
+      for (let round = 0; round < 20; round++) {
+        const [x, y] = [`X${round}`, `Y${round}`];
+        await Promise.all([store.update(x, addEntry(x, entry('x', '10.1.0.0/24'))), store.update(y, addEntry(y, entry('y', '10.2.0.0/24')))]);
+        const outcomes = await Promise.all([store.update(x, changeSettings(x, { parent: y })), store.update(y, changeSettings(y, { parent: x }))]);
+        expect(outcomes.map((o) => o.ok).sort(), `round ${round}`).toEqual([false, true]);
+        expect(outcomes.find((o) => !o.ok)).toMatchObject({ refusal: { reason: 'invalid_parent' } });
+      }
     });
     it('keeps recent callers per account, latest sighting first, never moving backwards', async () => {
       const store = fresh();

@@ -105,10 +105,10 @@ export function listSnapshot(record: AccountRecord | null): unknown {
  * refuses with `missing`. A surface that shows only some entries uses it to leave the rest alone.
  */
 export function onEntry(id: string, visible: (entry: AclEntry) => boolean, missing: Refusal, change: AccountChange): AccountChange {
-  return (current) => {
+  return (current, view) => {
     const entry = current?.entries.find((e) => e.id === id);
     if (entry === undefined || !visible(entry)) return { ok: false, refusal: missing };
-    return change(current);
+    return change(current, view);
   };
 }
 
@@ -118,13 +118,13 @@ export function onEntry(id: string, visible: (entry: AclEntry) => boolean, missi
  * change is refused with `missing`, so nothing is written.
  */
 export function deleteMatching(account: string, pick: (entry: AclEntry) => boolean, missing: Refusal): AccountChange {
-  return (current) => {
+  return (current, view) => {
     if (current === null) return { ok: false, refusal: missing };
     const ids = current.entries.filter(pick).map((e) => e.id);
     if (ids.length === 0) return { ok: false, refusal: missing };
     let record: AccountRecord = current;
     for (const id of ids) {
-      const result = deleteEntry(account, id)(record);
+      const result = deleteEntry(account, id)(record, view);
       if (!result.ok) return result;
       record = { ...result.draft, version: current.version };
     }

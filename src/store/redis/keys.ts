@@ -19,12 +19,19 @@ export class Keys {
   readonly changes: string;
   /** Audit stream of every account's changes. */
   readonly audit: string;
+  /**
+   * The parent graph: a hash of subaccount → parent (every record with a parent has its field),
+   * and its version, bumped by every commit that changes a parent. Both carry the hash tag
+   * `{_graph}` (no account id starts with `_`), so one script can check and change them together.
+   */
+  readonly graph: { readonly parents: string; readonly version: string; readonly lease: string };
 
   constructor(prefix: string) {
     this.prefix = prefix;
     this.accounts = `${prefix}accounts`;
     this.changes = `${prefix}changes`;
     this.audit = `${prefix}audit`;
+    this.graph = { parents: `${prefix}{_graph}:parents`, version: `${prefix}{_graph}:version`, lease: `${prefix}{_graph}:lease` };
   }
 
   of(account: string): KeySet {

@@ -7,20 +7,35 @@ import { decodeCompiledList, encodeCompiledList } from '../../policy/compiled-bl
 import type { AccountRecord } from '../../policy/types.ts';
 import { parseStoredRecord } from '../record-format.ts';
 import { RECENT_CALLERS_PER_ACCOUNT, RECENT_CALLERS_TTL_MS } from '../recent-callers.ts';
-import { versionConflict, type AccountChange, type AclStore, type CallerBatch, type ChangeListener, type RecentCaller, type StateListener, type StoreState, type UpdateOutcome } from '../store.ts';
+import { childrenByParent, versionConflict, type AccountChange, type AclStore, type CallerBatch, type ChangeListener, type ChangeResult, type RecentCaller, type StateListener, type StoreState, type UpdateOutcome } from '../store.ts';
+import { FetchingView, NotFetched, type Fetched, type FetchedGraph } from './change-view.ts';
 import { createClient, createSubscriber, type RedisClient } from './connection.ts';
 import { Keys } from './keys.ts';
-import { COMMIT, READ_COMPILED, REWRITE_COMPILED } from './scripts.ts';
+import { COMMIT, INSTALL_GRAPH, READ_COMPILED, READ_GRAPH, RELEASE_LEASE, REWRITE_COMPILED } from './scripts.ts';
 import type { RedisStoreSpec } from './spec.ts';
 
 /** Attempts at a compare-and-set before a write gives up under contention. */
 const MAX_COMMIT_ATTEMPTS = 16;
+/** Fetch-and-re-run rounds of one change (a parent chain, both sides of a lockout check). */
+const MAX_FETCH_ROUNDS = 32;
+/**
+ * On a Cluster, parent changes hold a lease on the graph (it lives in another slot than the
+ * accounts, so one script cannot check both); a holder gives up on committing past half of it.
+ */
+const GRAPH_LEASE_MS = 10_000;
+const GRAPH_LEASE_WAIT_MS = 5_000;
 /** Keys read per round trip by the version sweep. */
 const SWEEP_CHUNK = 500;
 
 /** The Lua scripts, registered with `defineCommand` (ioredis sends EVALSHA, falling back to EVAL). */
 interface ScriptCommands {
-  allowgateCommit(version: string, record: string, compiled: string, expected: number, next: number, json: string, blob: Buffer, channel: string, message: string): Promise<[number, number]>;
+  /** The account's three keys, then the arguments (a Cluster: the graph lives in another slot). */
+  allowgateCommit(...args: (string | number | Buffer)[]): Promise<[number, number]>;
+  /** Key count first (it varies: the other accounts a change read), then keys, then arguments. */
+  allowgateCommitChecked(...args: (string | number | Buffer)[]): Promise<[number, number]>;
+  allowgateInstallGraph(version: string, parents: string, ...pairs: string[]): Promise<number>;
+  allowgateReadGraph(version: string, parents: string): Promise<[string | null, string[]]>;
+  allowgateReleaseLease(lease: string, token: string): Promise<number>;
   allowgateReadCompiledBuffer(version: string, compiled: string): Promise<[number, Buffer | null, Buffer | null] | [number]>;
   allowgateRewriteCompiled(version: string, compiled: string, at: number, blob: Buffer): Promise<number>;
 }
@@ -74,7 +89,13 @@ export class RedisStore implements AclStore {
     this.#onCompile = options.onCompile;
     this.#client = createClient(spec);
     this.#subscriber = createSubscriber(this.#client);
+    // Two registrations of one script: a fixed key count lets a Cluster client route it by its
+    // first key (auto-pipelining groups by the first argument, which a key count would be).
     this.#client.defineCommand('allowgateCommit', { lua: COMMIT, numberOfKeys: 3 });
+    this.#client.defineCommand('allowgateCommitChecked', { lua: COMMIT });
+    this.#client.defineCommand('allowgateInstallGraph', { lua: INSTALL_GRAPH, numberOfKeys: 2 });
+    this.#client.defineCommand('allowgateReadGraph', { lua: READ_GRAPH, numberOfKeys: 2, readOnly: true });
+    this.#client.defineCommand('allowgateReleaseLease', { lua: RELEASE_LEASE, numberOfKeys: 1 });
     this.#client.defineCommand('allowgateReadCompiled', { lua: READ_COMPILED, numberOfKeys: 2, readOnly: true });
     this.#client.defineCommand('allowgateRewriteCompiled', { lua: REWRITE_COMPILED, numberOfKeys: 2 });
     this.#scripts = this.#client as unknown as ScriptCommands;
@@ -165,9 +186,7 @@ export class RedisStore implements AclStore {
   }
 
   async read(account: string): Promise<AccountRecord | null> {
-    const keys = this.#keys.of(account);
-    const [version, json] = await this.#client.mget(keys.version, keys.record);
-    return this.#parseRecord(account, version ?? null, json ?? null);
+    return (await this.#fetch(account)).record;
   }
 
   async accounts(): Promise<readonly string[]> {
@@ -188,42 +207,165 @@ export class RedisStore implements AclStore {
     return run;
   }
 
+  /**
+   * Read, compute, compare-and-set, until the commit finds nothing it read moved (or attempts run
+   * out). On a standalone or Sentinel-managed server the commit script itself checks the versions
+   * of every other account the change read and of the parent graph; on a Cluster those live in
+   * other slots, so changes to the graph are serialized by a lease instead (docs/redis.md).
+   */
   async #commit(account: string, change: AccountChange, expectedVersion: number | undefined): Promise<UpdateOutcome> {
     const keys = this.#keys.of(account);
+    const cluster = this.#spec.topology.mode === 'cluster';
+    let lease: { token: string; at: number } | null = null;
+    /** On a Cluster, the graph field written before a commit that then failed: put back. */
+    let pendingLink: string | null | undefined;
     try {
       // Registered before the first commit: the account list is a different slot, so it cannot
       // join the commit script; a member without a record is filtered out by accounts().
       await this.#client.sadd(this.#keys.accounts, account);
       for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
-        const [rawVersion, json] = await this.#client.mget(keys.version, keys.record);
-        const current = this.#parseRecord(account, rawVersion ?? null, json ?? null);
-        const version = current?.version ?? 0;
-        if (expectedVersion !== undefined && expectedVersion !== version) return versionConflict(account, version, expectedVersion);
-        const result = change(current);
+        const current = await this.#fetch(account);
+        if (expectedVersion !== undefined && expectedVersion !== current.version) return versionConflict(account, current.version, expectedVersion);
+        const view = new FetchingView(account, current);
+        const result = await this.#run(change, current.record, view);
         if (!result.ok) return result;
-        const record: AccountRecord = { ...result.draft, account, version: version + 1 };
+        const before = current.record?.settings.parent;
+        const after = result.draft.settings.parent;
+        const link = before === after ? '' : after === undefined ? 'del' : 'set';
+        const deps = view.dependencies();
+        if (cluster && lease === null && (link !== '' || deps.graphVersion !== null)) {
+          lease = await this.#acquireLease(account);
+          if (lease === null) break;
+          attempt--;
+          continue; // computed again under the lease
+        }
+        // A first parent link needs the graph to exist, or it would start with this link alone.
+        if (link !== '' && deps.graphVersion === null) await this.#loadGraph(cluster);
+        if (lease !== null && performance.now() - lease.at > GRAPH_LEASE_MS / 2) break;
+        const record: AccountRecord = { ...result.draft, account, version: current.version + 1 };
         const list = this.#compile(record);
         const blob = encodeCompiledList(list);
-        const [committed] = await this.#scripts.allowgateCommit(
-          keys.version, keys.record, keys.compiled,
-          version, record.version, JSON.stringify(record), blob,
+        if (cluster && link !== '') {
+          // Both parents while the commit is in flight: whatever happens next, the graph names the
+          // real one (a later reader under the lease settles it from the record).
+          pendingLink ??= before ?? null;
+          await this.#client.hset(this.#keys.graph.parents, account, [before, after].filter((p) => p !== undefined).join(' '));
+        }
+        const args = [
+          current.version, record.version, JSON.stringify(record), blob,
           this.#keys.changes, `${record.version} ${this.#origin} ${this.#now()} ${account}`,
-        );
+          account, link, after ?? '', deps.graphVersion === null ? '' : deps.graphVersion,
+        ];
+        const [committed] = cluster
+          ? await this.#scripts.allowgateCommit(keys.version, keys.record, keys.compiled, ...args)
+          : await this.#scripts.allowgateCommitChecked(
+            5 + deps.accounts.length, keys.version, keys.record, keys.compiled, this.#keys.graph.version, this.#keys.graph.parents,
+            ...deps.accounts.map(([other]) => this.#keys.of(other).version), ...args, ...deps.accounts.map(([, version]) => version),
+          );
         if (committed === 1) {
+          if (cluster && link !== '') {
+            pendingLink = undefined;
+            if (after === undefined) await this.#client.hdel(this.#keys.graph.parents, account);
+            else await this.#client.hset(this.#keys.graph.parents, account, after);
+          }
           // This replica enforces the change before the write is acknowledged (the compiled list
           // goes straight into its cache: no read that Redis failing now could prevent); the
           // published message makes the others reload it (and arrives here as a no-op).
           this.#notify(account, record.version, undefined, list);
-          return { ok: true, record, previous: current };
+          return { ok: true, record, previous: current.record };
         }
-        // Another replica won this round: back off a little, with jitter, and recompute.
+        // Another writer won this round: back off a little, with jitter, and recompute.
         await sleep(Math.random() * 2 * (attempt + 1));
       }
-      return { ok: false, refusal: refusal(503, 'store_contention', `account ${account} changed ${MAX_COMMIT_ATTEMPTS} times while this change was being applied; retry it`) };
+      return { ok: false, refusal: refusal(503, 'store_contention', `account ${account} (or an account its change depends on) changed ${MAX_COMMIT_ATTEMPTS} times while this change was being applied; retry it`) };
     } catch (error) {
       if (error instanceof CorruptRecord) return { ok: false, refusal: refusal(500, 'store_corrupt', error.message) };
       return { ok: false, refusal: unavailableForWrite(account, error) };
+    } finally {
+      if (pendingLink !== undefined) {
+        const restore = pendingLink === null ? this.#client.hdel(this.#keys.graph.parents, account) : this.#client.hset(this.#keys.graph.parents, account, pendingLink);
+        await restore.catch(() => undefined);
+      }
+      if (lease !== null) await this.#scripts.allowgateReleaseLease(this.#keys.graph.lease, lease.token).catch(() => undefined);
     }
+  }
+
+  /** Runs `change`, fetching what it reads until it completes. */
+  async #run(change: AccountChange, current: AccountRecord | null, view: FetchingView): Promise<ChangeResult> {
+    for (let round = 0; round < MAX_FETCH_ROUNDS; round++) {
+      view.beginRun();
+      try {
+        return change(current, view);
+      } catch (error) {
+        if (!(error instanceof NotFetched)) throw error;
+        if (error.account === null) view.setGraph(await this.#loadGraph(this.#spec.topology.mode === 'cluster'));
+        else view.add(error.account, await this.#fetch(error.account));
+      }
+    }
+    throw new Error(`a change read more than ${MAX_FETCH_ROUNDS} records or graphs one by one`);
+  }
+
+  /** One account's record and version, read together (one slot). */
+  async #fetch(account: string): Promise<Fetched> {
+    const keys = this.#keys.of(account);
+    const [rawVersion, json] = await this.#client.mget(keys.version, keys.record);
+    const record = this.#parseRecord(account, rawVersion ?? null, json ?? null);
+    return { record, version: record?.version ?? Number(rawVersion ?? 0) };
+  }
+
+  /**
+   * The parent graph, built from the records the first time it is needed (a store written before
+   * the graph existed). On a Cluster (called under the lease) a field naming two parents is a
+   * commit that did not finish: settled from the account's record.
+   */
+  async #loadGraph(cluster: boolean): Promise<FetchedGraph> {
+    const { version: versionKey, parents: parentsKey } = this.#keys.graph;
+    for (let round = 0; round < 3; round++) {
+      const [version, flat] = await this.#scripts.allowgateReadGraph(versionKey, parentsKey);
+      if (version === null) {
+        await this.#buildGraph();
+        continue;
+      }
+      const pairs: [string, string][] = [];
+      for (let i = 0; i + 1 < flat.length; i += 2) {
+        const child = flat[i]!;
+        let parent: string | undefined = flat[i + 1]!;
+        if (parent.includes(' ') && cluster) {
+          parent = (await this.#fetch(child)).record?.settings.parent;
+          if (parent === undefined) await this.#client.hdel(parentsKey, child);
+          else await this.#client.hset(parentsKey, child, parent);
+        }
+        if (parent !== undefined) pairs.push([child, parent]);
+      }
+      return { version: Number(version), children: childrenByParent(pairs) };
+    }
+    throw new Error(`the parent graph ${parentsKey} could not be built`);
+  }
+
+  /** Reads every record's parent and installs the graph, unless another writer did first. */
+  async #buildGraph(): Promise<void> {
+    const members = await this.#client.smembers(this.#keys.accounts);
+    const pairs: string[] = [];
+    for (let i = 0; i < members.length; i += SWEEP_CHUNK) {
+      const chunk = members.slice(i, i + SWEEP_CHUNK);
+      const fetched = await Promise.all(chunk.map((account) => this.#fetch(account)));
+      for (const { record } of fetched) {
+        if (record?.settings.parent !== undefined) pairs.push(record.account, record.settings.parent);
+      }
+    }
+    await this.#scripts.allowgateInstallGraph(this.#keys.graph.version, this.#keys.graph.parents, ...pairs);
+  }
+
+  /** The Cluster graph lease, or null when another writer held it for too long. */
+  async #acquireLease(account: string): Promise<{ token: string; at: number } | null> {
+    const token = `${this.#origin}:${account}:${randomBytes(6).toString('base64url')}`;
+    const deadline = performance.now() + GRAPH_LEASE_WAIT_MS;
+    for (let round = 0; performance.now() < deadline; round++) {
+      const at = performance.now();
+      if (await this.#client.set(this.#keys.graph.lease, token, 'PX', GRAPH_LEASE_MS, 'NX') === 'OK') return { token, at };
+      await sleep(Math.min(100, 5 * (round + 1)) * (0.5 + Math.random()));
+    }
+    return null;
   }
 
   /**

@@ -6,6 +6,7 @@ import { formatCidr } from '../../../src/ip/cidr.ts';
 import { parseRule } from '../../../src/ip/rule.ts';
 import type { AccountRecord, AccountSettings, AclEntry } from '../../../src/policy/types.ts';
 import type { AccountChange } from '../../../src/store/store.ts';
+import { NO_OTHERS } from '../../support/store-view.ts';
 
 const NOW = '2026-06-01T12:00:00.000Z';
 const POLICY: ValidationPolicy = { maxEntries: 50, ipv4Only: false, refused: compileRanges(DEFAULT_RESERVED, 'reserved') };
@@ -26,7 +27,7 @@ function run(...changes: AccountChange[]): AccountRecord | { status: number; rea
   let current = null as AccountRecord | null;
   let version = 0;
   for (const change of changes) {
-    const result = change(current);
+    const result = change(current, NO_OTHERS);
     if (!result.ok) return result.refusal;
     current = { ...result.draft, version: ++version };
   }
@@ -123,7 +124,7 @@ describe('entry validation', () => {
   it('keeps a record untouched when a change is refused', () => {
     const before = record([{ id: 'a', ipAddress: '15.0.0.0/24', cidrs: ['15.0.0.0/24'], action: 'allow', description: '', enabled: true, createdAt: NOW, updatedAt: NOW }]);
     const frozen = JSON.stringify(before);
-    expect(add('b', '15.0.0.9')(before).ok).toBe(false);
+    expect(add('b', '15.0.0.9')(before, NO_OTHERS).ok).toBe(false);
     expect(JSON.stringify(before)).toBe(frozen);
   });
 });

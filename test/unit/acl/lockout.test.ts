@@ -4,6 +4,7 @@ import { createEvaluator } from '../../../src/acl/evaluator.ts';
 import { guarded } from '../../../src/acl/lockout.ts';
 import type { ValidationPolicy } from '../../../src/acl/validation.ts';
 import type { AccountRecord, AclEntry } from '../../../src/policy/types.ts';
+import { NO_OTHERS } from '../../support/store-view.ts';
 
 const NOW = Date.parse('2026-06-01T12:00:00Z');
 const POLICY: ValidationPolicy = { maxEntries: 50, ipv4Only: false, refused: [] };
@@ -20,33 +21,33 @@ const cidr = (text: string) => ({ input: text, cidrs: [text] });
 describe('lockout guard', () => {
   it('warns about recent callers a first allow entry would shut out', () => {
     const g = guarded(addEntry('AC1', 'n', { ipAddress: cidr('10.0.0.0/24') }, CTX), recent, evaluate, false);
-    expect(g.change(null).ok).toBe(true);
-    expect(g.warnings()).toEqual([{ ip: '20.0.0.9', last_seen: new Date(NOW - 5_000).toISOString(), decision: 'deny' }]);
+    expect(g.change(null, NO_OTHERS).ok).toBe(true);
+    expect(g.warnings()).toEqual([{ reason: 'would_lock_out', ip: '20.0.0.9', last_seen: new Date(NOW - 5_000).toISOString(), decision: 'deny' }]);
   });
 
   it('warns on delete, disable and deny entries, and says nothing when no caller loses access', () => {
     const current = withEntries([entry('a', '10.0.0.0/24'), entry('b', '20.0.0.0/24')]);
     for (const change of [deleteEntry('AC1', 'b'), updateEntry('AC1', 'b', { enabled: false }, CTX), addEntry('AC1', 'd', { ipAddress: cidr('20.0.0.8/29'), action: 'deny' }, CTX)]) {
       const g = guarded(change, recent, evaluate, false);
-      expect(g.change(current).ok).toBe(true);
-      expect(g.warnings().map((w) => w.ip)).toEqual(['20.0.0.9']);
+      expect(g.change(current, NO_OTHERS).ok).toBe(true);
+      expect(g.warnings().map((w) => ('ip' in w ? w.ip : w.reason))).toEqual(['20.0.0.9']);
     }
     const harmless = guarded(addEntry('AC1', 'c', { ipAddress: cidr('30.0.0.0/24') }, CTX), recent, evaluate, false);
-    harmless.change(current);
+    harmless.change(current, NO_OTHERS);
     expect(harmless.warnings()).toEqual([]);
   });
 
   it('refuses in strict mode (asked for, or set on the account) with the callers named', () => {
     const current = withEntries([entry('a', '10.0.0.0/24'), entry('b', '20.0.0.0/24')]);
-    const asked = guarded(deleteEntry('AC1', 'a'), recent, evaluate, true).change(current);
+    const asked = guarded(deleteEntry('AC1', 'a'), recent, evaluate, true).change(current, NO_OTHERS);
     expect(asked).toMatchObject({ ok: false, refusal: { status: 409, reason: 'would_lock_out', message: expect.stringContaining('10.0.0.5') } });
-    const byAccount = guarded(deleteEntry('AC1', 'a'), recent, evaluate, false).change(withEntries(current.entries as AclEntry[], 'strict'));
+    const byAccount = guarded(deleteEntry('AC1', 'a'), recent, evaluate, false).change(withEntries(current.entries as AclEntry[], 'strict'), NO_OTHERS);
     expect(byAccount).toMatchObject({ ok: false, refusal: { reason: 'would_lock_out' } });
   });
 
   it('passes refusals of the change through untouched', () => {
     const g = guarded(deleteEntry('AC1', 'nope'), recent, evaluate, true);
-    expect(g.change(null)).toMatchObject({ ok: false, refusal: { reason: 'entry_not_found' } });
+    expect(g.change(null, NO_OTHERS)).toMatchObject({ ok: false, refusal: { reason: 'entry_not_found' } });
     expect(g.warnings()).toEqual([]);
   });
 });

@@ -146,6 +146,8 @@ describe('admin API', () => {
   });
 
   it('manages settings, refusing parent cycles', async () => {
+    expect(await json(await call('PUT', '/v1/accounts/SUB', { parent: 'PARENT' }))).toMatchObject({ code: 409, reason: 'parent_not_found' });
+    expect((await call('PUT', '/v1/accounts/PARENT', { mode: 'enforce' })).status).toBe(200);
     const put = await call('PUT', '/v1/accounts/SUB', { parent: 'PARENT', mode: 'report-only' });
     expect(put.status).toBe(200);
     expect(await json(put)).toMatchObject({ account: 'SUB', parent: 'PARENT', mode: 'report-only', default: null, max_entries: null, ipv4_only: null, guard: null, entry_count: 0, version: 1 });

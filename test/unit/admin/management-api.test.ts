@@ -182,9 +182,10 @@ describe('audit trail and lockout guard', () => {
     expect(first).toMatchObject({ code: 409, reason: 'would_lock_out', error: expect.stringContaining('19.0.0.7') });
     expect(await a.store.read('AC1')).toBeNull();
     const warned = await json(await a.call('POST', '/v1/accounts/AC1/ip-acl', { ip_address: '18.0.0.0/24' }));
-    expect(warned['warnings']).toEqual([{ ip: '19.0.0.7', last_seen: new Date(now - 2000).toISOString(), decision: 'deny' }]);
+    expect(warned['warnings']).toEqual([{ reason: 'would_lock_out', ip: '19.0.0.7', last_seen: new Date(now - 2000).toISOString(), decision: 'deny' }]);
     const removed = await json(await a.call('DELETE', `/v1/accounts/AC1/ip-acl/${String(warned['id'])}`));
-    expect(removed['warnings']).toEqual([]);
+    // No caller loses access, but the account no longer refuses anyone.
+    expect(removed['warnings']).toEqual([{ reason: 'would_open', message: 'account AC1 would be open to every address: no allow entry would be left in force, and its default is open' }]);
     const recent = await json(await a.call('GET', '/v1/accounts/AC1/recent-ips'));
     expect(recent['ips']).toMatchObject([{ ip: '18.0.0.5', decision: 'allow' }, { ip: '19.0.0.7', decision: 'allow' }]);
   });

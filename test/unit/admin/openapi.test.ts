@@ -340,7 +340,7 @@ describe('the management API answers as documented', () => {
     expect(reasonOf(strict)).toBe('would_lock_out');
     const warned = await call('POST', '/v1/accounts/AC1/ip-acl', { ip_address: '92.255.220.7', action: 'deny' });
     expect(warned.status).toBe(201);
-    expect(field(warned, 'warnings')).toEqual([{ ip: '92.255.220.7', last_seen: new Date(now - 1000).toISOString(), decision: 'deny' }]);
+    expect(field(warned, 'warnings')).toEqual([{ reason: 'would_lock_out', ip: '92.255.220.7', last_seen: new Date(now - 1000).toISOString(), decision: 'deny' }]);
     const lifted = await call('PATCH', `/v1/accounts/AC1/ip-acl/${String(field(warned, 'id'))}`, { enabled: false });
     expect(field(lifted, 'warnings')).toBeUndefined();
     const strictSettings = await call('PUT', '/v1/accounts/AC1', { guard: 'strict' });

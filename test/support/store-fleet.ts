@@ -1,0 +1,51 @@
+import { join } from 'node:path';
+import { startGateway, type GatewayProcess } from './gateway-process.ts';
+import { startRedis, type RedisServer } from './redis-server.ts';
+import { scratchDir } from './scratch.ts';
+
+export type StoreKind = 'memory' | 'file' | 'redis';
+export const STORE_KINDS: readonly StoreKind[] = ['memory', 'file', 'redis'];
+
+/** Real gateway processes sharing one store: one for memory and file, two replicas on Redis. */
+export interface Fleet {
+  readonly kind: StoreKind;
+  /** Every gateway; writers alternate over them, so two writers on Redis are two replicas. */
+  readonly gateways: readonly GatewayProcess[];
+  /** The gateway the i-th writer uses. */
+  at(i: number): GatewayProcess;
+  readonly dir: string;
+  stop(): Promise<void>;
+}
+
+export interface FleetOptions {
+  readonly env?: Record<string, string>;
+  /** How many gateways on Redis (default 2). */
+  readonly replicas?: number;
+}
+
+export async function startFleet(kind: StoreKind, options: FleetOptions = {}): Promise<Fleet> {
+  const dir = scratchDir();
+  let redis: RedisServer | null = null;
+  const gateways: GatewayProcess[] = [];
+  const stop = async (): Promise<void> => {
+    await Promise.all(gateways.map((g) => g.stop()));
+    await redis?.stop();
+    dir.remove();
+  };
+  try {
+    let store: string = kind;
+    if (kind === 'file') store = `file:${join(dir.path, 'data', 'store.json')}`;
+    if (kind === 'redis') {
+      redis = await startRedis();
+      store = redis.url;
+    }
+    const count = kind === 'redis' ? options.replicas ?? 2 : 1;
+    for (let i = 0; i < count; i++) {
+      gateways.push(await startGateway({ env: { ALLOWGATE_STORE: store, ALLOWGATE_LOG_LEVEL: 'info', ALLOWGATE_LOG_ALLOW_SAMPLE: '0', ...options.env }, timeoutMs: 20_000 }));
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { kind, gateways, at: (i) => gateways[i % gateways.length]!, dir: dir.path, stop };
+}
