@@ -4,14 +4,13 @@ import { RefusalDigest } from './observability/refusal-digest.ts';
 import type { AddressInfo } from 'node:net';
 import { startManagement } from './admin/management.ts';
 import type { CheckResult } from './admin/types.ts';
-import { compileClientIpResolver } from './client-ip/resolve.ts';
+import { startAuthzListeners } from './authz/listeners.ts';
 import type { Config, HostPort, StoreSpec } from './config/types.ts';
 import { CallerRecorder } from './gateway/caller-recorder.ts';
-import { compileExemptMatcher } from './gateway/exempt.ts';
-import { Gatekeeper } from './gateway/gatekeeper.ts';
+import { gatekeeperFromConfig } from './gateway/from-config.ts';
+import type { Gatekeeper } from './gateway/gatekeeper.ts';
 import { createGatewayServer, sendRefusal, type GatewayServer } from './gateway/server.ts';
 import { BUILD } from './build.ts';
-import { compileIdentityResolver } from './identity/resolve.ts';
 import type { IpAddress } from './ip/address.ts';
 import { formatCidr } from './ip/cidr.ts';
 import type { Logger } from './observability/logger.ts';
@@ -28,13 +27,17 @@ import { instrumentStore } from './store/instrumented-store.ts';
 import { Metrics } from './observability/metrics.ts';
 import { serveMetrics } from './observability/metrics-endpoint.ts';
 import { accessLog } from './observability/access-log.ts';
-import { combineObservers } from './gateway/observer.ts';
+import { combineObservers, type RequestObserver, type Surface } from './gateway/observer.ts';
 import { describeRedis } from './store/redis/spec.ts';
 import { answerMetricsRequests } from './workers/metrics-channel.ts';
 import type { WorkerPool } from './workers/pool.ts';
 
 export interface Allowgate {
-  readonly proxyAddress: AddressInfo;
+  /** Null when the proxy listener is off (ALLOWGATE_LISTEN=off). */
+  readonly proxyAddress: AddressInfo | null;
+  /** The external-authorization listeners (HTTP protocols, gRPC); null where off, and in a worker. */
+  readonly authzAddress: AddressInfo | null;
+  readonly authzGrpcPort: number | null;
   /** Null in a worker: with `workers` above 1 the primary serves the admin listener. */
   readonly adminAddress: AddressInfo | null;
   /** Stops accepting, lets in-flight requests finish (up to the shutdown timeout), flushes the store. */
@@ -55,16 +58,15 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
   // Metrics read the cache and keeper lazily, at scrape time: both exist before the first scrape.
   let cache: PolicyCache | null = null;
   let keeper: CacheKeeper | null = null;
-  let forwarder: HttpForwarder | null = null;
-  let proxy: GatewayServer | null = null;
+  let proxy: Proxy | null = null;
   const raw = createStore(config.store, { onCompile: (seconds) => metrics.compiled(seconds) });
   const metrics = new Metrics({
     cache: () => cache!.stats(),
     storeState: () => raw.state(),
     storeKind: raw.kind,
     lastSync: () => keeper?.lastSync() ?? null,
-    upstream: () => ({ running: forwarder?.admission.running ?? 0, queued: forwarder?.admission.queued ?? 0 }),
-    connections: () => ({ open: proxy?.openConnections() ?? 0, limit: config.limits.maxConnections }),
+    upstream: () => ({ running: proxy?.forwarder.admission.running ?? 0, queued: proxy?.forwarder.admission.queued ?? 0 }),
+    connections: () => ({ open: proxy?.gateway.openConnections() ?? 0, limit: config.limits.maxConnections }),
     build: BUILD,
   }, { accounts: config.metrics.accounts });
   const store = instrumentStore(raw, (operation, seconds, failure) => {
@@ -97,62 +99,26 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
   });
   callers.start();
   const policy = new PolicyResolver(cache, config.policy);
-  const gatekeeper = new Gatekeeper({
-    clientIp: compileClientIpResolver(config.clientIp),
-    identity: compileIdentityResolver(config.identity.strategies),
-    isExempt: compileExemptMatcher(config.identity.exemptPaths),
-    policy,
-    defaults: config.policy,
-    anonymous: config.identity.anonymous,
-    onStoreUnavailable: config.onStoreUnavailable,
-  });
-
+  const gatekeeper = gatekeeperFromConfig(config, policy);
   const refusals = new RefusalDigest(logger, config.log.refusalDigest);
-  const upstreamFailed = (req: IncomingMessage, failure: UpstreamFailure, refused: Refusal | null): void => {
-    metrics.upstreamError(failure.kind);
-    const { facts } = failure;
-    const entry = {
-      request_id: facts.requestId, url: redactUrl(req.url ?? ''), client_ip: facts.client, account: facts.account,
-      kind: failure.kind, cause: describeCause(failure.cause), ...(refused === null ? {} : { reason: refused.reason, status: refused.status }),
-    };
-    refusals.note(facts.account, facts.client ?? facts.peer, refused?.reason ?? `upstream_${failure.kind}_mid_response`, entry, refused === null ? 'upstream failed mid-response' : 'upstream failed');
-  };
-  const httpForwarder = new HttpForwarder(config.upstream, {
-    responded: (status) => metrics.upstreamResponse(status),
-    refuse: (req, res, refused, failure) => {
-      upstreamFailed(req, failure, refused);
-      sendRefusal(res, refused, failure.facts.requestId);
-    },
-    aborted: (req, failure) => upstreamFailed(req, failure, null),
-    shed: (req, res, refused, facts) => {
-      metrics.shed(refused.reason);
-      refusals.note(facts.account, facts.client ?? facts.peer, refused.reason, {
-        request_id: facts.requestId, url: redactUrl(req.url ?? ''), client_ip: facts.client, account: facts.account, reason: refused.reason, status: refused.status,
-      }, 'request shed: upstream capacity');
-      sendRefusal(res, refused, facts.requestId);
-    },
-  }, { bodyIdleTimeoutMs: config.limits.bodyIdleTimeoutMs });
-  forwarder = httpForwarder;
-  const wsForwarder = new WsForwarder(config.upstream, (req, kind) => {
-    metrics.upstreamError(kind);
-    logger.warn({ request_id: req.headers['x-request-id'], url: redactUrl(req.url ?? ''), kind }, 'websocket upstream failed');
-  });
-  const gatewayServer = createGatewayServer({
-    gatekeeper, http: httpForwarder, ws: wsForwarder, logger, limits: config.limits,
-    observer: combineObservers([
+  /** Metrics, recent callers and the access log, for the decisions of one surface. */
+  const observe = (surface: Surface): RequestObserver => {
+    const counted = metrics.surface(surface);
+    return combineObservers([
       {
         decided: (_req, checked, overhead) => {
-          metrics.decided(checked.verdict, checked.reason, checked.account, overhead);
-          // Recent callers are the ones the account actually serves: forwarded, with an account.
+          counted.decided(checked.verdict, checked.reason, checked.account, overhead);
+          // Recent callers are the ones the account actually serves: let through, with an account.
           // Listed: an entry of the account's own (or parent's) list allowed it.
           if (checked.refusal === null && checked.account !== null && checked.client !== null) callers.note(checked.account, checked.client, checked.reason === 'ip_allowed');
         },
-        finished: (_req, checked, _status, duration) => metrics.finished(checked.verdict, duration),
+        finished: (_req, checked, _status, duration) => counted.finished(checked.verdict, duration),
       },
-      accessLog(logger, config.log.allowSampleRate, refusals),
-    ]),
-  });
-  proxy = gatewayServer;
+      accessLog(logger, config.log.allowSampleRate, refusals, surface),
+    ]);
+  };
+  // No proxy listener: no upstream either (a decision service only).
+  proxy = config.listen === null ? null : createProxy(config, config.listen, { gatekeeper, observer: observe('proxy'), metrics, refusals, logger });
 
   let ready = false;
   const check = async (account: string, ip: IpAddress): Promise<CheckResult> => {
@@ -167,8 +133,7 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
   };
   // Stopped, in every role, once the listeners have drained: forwarding first, the store last.
   const stopForwarding = async (): Promise<void> => {
-    wsForwarder.close();
-    await httpForwarder.close();
+    await proxy?.close();
     await callers.close();
     refusals.close();
   };
@@ -179,14 +144,18 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
   };
 
   if (role.kind === 'worker') {
+    // Workers exist only with a proxy listener (the config refuses workers without one).
+    const worker = proxy!;
     answerMetricsRequests(metrics);
-    const proxyAddress = await listen(gatewayServer.server, config.listen);
+    const proxyAddress = await listen(worker.gateway.server, worker.at);
     logger.info({ listen: `${proxyAddress.address}:${proxyAddress.port}`, port: proxyAddress.port }, 'worker listening');
     return {
       proxyAddress,
       adminAddress: null,
+      authzAddress: null,
+      authzGrpcPort: null,
       close: once(async () => {
-        await drain(gatewayServer.server, config.shutdownTimeoutMs, gatewayServer.destroyUpgraded);
+        await drain(worker.gateway.server, config.shutdownTimeoutMs, worker.gateway.destroyUpgraded);
         await stopForwarding();
         await stopStore();
       }),
@@ -210,10 +179,11 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
   });
   const adminServer = createServer(management.handler);
 
-  const proxyServer = gatewayServer.server;
   const adminAddress = await listen(adminServer, config.admin.listen);
   // The workers listen on the proxy port (the primary holds it for them), never this process.
-  const proxyAddress = pool === null ? await listen(proxyServer, config.listen) : await pool.listening;
+  const proxyAddress = proxy === null ? null : pool === null ? await listen(proxy.gateway.server, proxy.at) : await pool.listening;
+  // The decision listeners run here, in the primary too: one process, whatever `workers` says.
+  const authz = await startAuthzListeners(config, { gatekeeper, observe, logger, listen, drain: (server, timeoutMs) => drain(server, timeoutMs, () => undefined) });
   const metricsServer = config.metrics.listen === undefined ? null : createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/metrics' && (req.method === 'GET' || req.method === 'HEAD')) return serveMetrics(req, res, { registry: metrics, ...(config.metrics.token === undefined ? {} : { token: config.metrics.token }) });
@@ -223,12 +193,12 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
   const metricsAddress = metricsServer === null || config.metrics.listen === undefined ? null : await listen(metricsServer, config.metrics.listen);
   ready = true;
   logger.info({
-    listen: `${proxyAddress.address}:${proxyAddress.port}`,
+    ...(proxyAddress === null ? { listen: 'off' } : { listen: `${proxyAddress.address}:${proxyAddress.port}`, port: proxyAddress.port, upstream: config.upstream.url.origin }),
     admin_listen: `${adminAddress.address}:${adminAddress.port}`,
-    port: proxyAddress.port,
     admin_port: adminAddress.port,
     ...(metricsAddress === null ? {} : { metrics_listen: `${metricsAddress.address}:${metricsAddress.port}`, metrics_port: metricsAddress.port }),
-    upstream: config.upstream.url.origin,
+    ...(authz.http === null ? {} : { authz_listen: `${authz.http.address}:${authz.http.port}`, authz_port: authz.http.port }),
+    ...(authz.grpc === null ? {} : { authz_grpc_listen: `${authz.grpc.address}:${authz.grpc.port}`, authz_grpc_port: authz.grpc.port }),
     store: describeStore(config.store),
     store_state: store.state(),
     trust: config.clientIp.trust.mode,
@@ -239,12 +209,15 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
   return {
     proxyAddress,
     adminAddress,
+    authzAddress: authz.http,
+    authzGrpcPort: authz.grpc?.port ?? null,
     close: once(async () => {
       ready = false;
       // Workers drain their own connections; the admin listener stays up until they are done.
       const workersClean = pool === null ? true : await pool.stop(config.shutdownTimeoutMs);
       await Promise.all([
-        ...(pool === null ? [drain(proxyServer, config.shutdownTimeoutMs, gatewayServer.destroyUpgraded)] : []),
+        ...(pool === null && proxy !== null ? [drain(proxy.gateway.server, config.shutdownTimeoutMs, proxy.gateway.destroyUpgraded)] : []),
+        authz.close(config.shutdownTimeoutMs),
         drain(adminServer, config.shutdownTimeoutMs, () => undefined),
         ...(metricsServer === null ? [] : [drain(metricsServer, config.shutdownTimeoutMs, () => undefined)]),
       ]);
@@ -253,6 +226,64 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
       await stopStore();
       if (!workersClean) throw new Error('a worker did not stop cleanly (killed past the shutdown timeout, or exited with an error)');
     }),
+  };
+}
+
+interface Proxy {
+  readonly at: HostPort;
+  readonly gateway: GatewayServer;
+  readonly forwarder: HttpForwarder;
+  /** Closes the upstream connections (after the listener has drained). */
+  close(): Promise<void>;
+}
+
+interface ProxyParts {
+  readonly gatekeeper: Gatekeeper;
+  readonly observer: RequestObserver;
+  readonly metrics: Metrics;
+  readonly refusals: RefusalDigest;
+  readonly logger: Logger;
+}
+
+/** The proxy listener and its forwarding to the upstream. */
+function createProxy(config: Config, at: HostPort, { gatekeeper, observer, metrics, refusals, logger }: ProxyParts): Proxy {
+  const upstreamFailed = (req: IncomingMessage, failure: UpstreamFailure, refused: Refusal | null): void => {
+    metrics.upstreamError(failure.kind);
+    const { facts } = failure;
+    const entry = {
+      request_id: facts.requestId, url: redactUrl(req.url ?? ''), client_ip: facts.client, account: facts.account,
+      kind: failure.kind, cause: describeCause(failure.cause), ...(refused === null ? {} : { reason: refused.reason, status: refused.status }),
+    };
+    refusals.note(facts.account, facts.client ?? facts.peer, refused?.reason ?? `upstream_${failure.kind}_mid_response`, entry, refused === null ? 'upstream failed mid-response' : 'upstream failed');
+  };
+  const forwarder = new HttpForwarder(config.upstream, {
+    responded: (status) => metrics.upstreamResponse(status),
+    refuse: (req, res, refused, failure) => {
+      upstreamFailed(req, failure, refused);
+      sendRefusal(res, refused, failure.facts.requestId);
+    },
+    aborted: (req, failure) => upstreamFailed(req, failure, null),
+    shed: (req, res, refused, facts) => {
+      metrics.shed(refused.reason);
+      refusals.note(facts.account, facts.client ?? facts.peer, refused.reason, {
+        request_id: facts.requestId, url: redactUrl(req.url ?? ''), client_ip: facts.client, account: facts.account, reason: refused.reason, status: refused.status,
+      }, 'request shed: upstream capacity');
+      sendRefusal(res, refused, facts.requestId);
+    },
+  }, { bodyIdleTimeoutMs: config.limits.bodyIdleTimeoutMs });
+  const wsForwarder = new WsForwarder(config.upstream, (req, kind) => {
+    metrics.upstreamError(kind);
+    logger.warn({ request_id: req.headers['x-request-id'], url: redactUrl(req.url ?? ''), kind }, 'websocket upstream failed');
+  });
+  const gateway = createGatewayServer({ gatekeeper, http: forwarder, ws: wsForwarder, logger, limits: config.limits, observer });
+  return {
+    at,
+    gateway,
+    forwarder,
+    close: async () => {
+      wsForwarder.close();
+      await forwarder.close();
+    },
   };
 }
 

@@ -18,11 +18,11 @@
 
 import { refusal } from '../http/refusal.ts';
 import { isHeaderName } from '../http/header-name.ts';
-import { formatIp, parseIpInto, type Family } from '../ip/address.ts';
+import { formatIp, parseIp, parseIpInto, type Family } from '../ip/address.ts';
 import { clip, wordMask, type Cidr } from '../ip/cidr.ts';
 import { createSpans, splitForwarded, splitXForwardedFor, type Spans } from './chain.ts';
 import { isBlank, parseEntryInto } from './entry.ts';
-import type { ClientIpConfig, ClientIpResolver, ClientIpResult, ForwardedSource } from './types.ts';
+import type { ClientIpConfig, ClientIpResolver, ClientIpResult, ForwardedSource, TrustSetting } from './types.ts';
 
 /** Whether an address (as parsed into words) belongs to a trusted proxy. */
 export type TrustCheck = (family: Family, words: Uint32Array) => boolean;
@@ -63,6 +63,23 @@ export function compileTrustCheck(proxies: readonly Cidr[]): TrustCheck {
         && ((words[3]! & masks6[base + 3]!) >>> 0) === nets6[base + 3]) return true;
     }
     return false;
+  };
+}
+
+/**
+ * Whether a peer address is a proxy the gateway believes, under the same trust setting that the
+ * client-IP walk uses: listed (list mode), anyone (hops mode, at least one hop), no one otherwise.
+ * For the external-authorization surfaces, whose caller is always a proxy asking about someone
+ * else's request.
+ */
+export function compileTrustedPeerCheck(trust: TrustSetting): (peer: string | undefined) => boolean {
+  if (trust.mode === 'none' || (trust.mode === 'hops' && trust.hops === 0) || (trust.mode === 'list' && trust.proxies.length === 0)) return () => false;
+  if (trust.mode === 'hops') return (peer) => peer !== undefined && parseIp(peer) !== null;
+  const listed = compileTrustCheck(trust.proxies);
+  const words = new Uint32Array(4);
+  return (peer) => {
+    const family = peer === undefined ? 0 : parseIpInto(peer, words);
+    return family !== 0 && listed(family, words);
   };
 }
 

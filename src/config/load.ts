@@ -21,6 +21,8 @@ export const DEFAULT_STORE = 'file:data/allowgate.json';
 /** Environment variables and the config keys they override. */
 const ENV_KEYS: Readonly<Record<string, string>> = {
   ALLOWGATE_LISTEN: 'listen',
+  ALLOWGATE_AUTHZ_LISTEN: 'authz.listen',
+  ALLOWGATE_AUTHZ_GRPC_LISTEN: 'authz.grpcListen',
   ALLOWGATE_ADMIN_LISTEN: 'admin.listen',
   ALLOWGATE_ADMIN_TOKEN: 'admin.token',
   ALLOWGATE_UPSTREAM_URL: 'upstream.url',
@@ -124,7 +126,7 @@ function setPath(target: Record<string, unknown>, key: string, value: unknown): 
 
 function readConfig(root: Reader): Config {
   const top = root.object([
-    'listen', 'upstream', 'clientIp', 'identity', 'policy', 'store', 'redis', 'onStoreUnavailable', 'cache', 'admin', 'validation', 'audit',
+    'listen', 'authz', 'upstream', 'clientIp', 'identity', 'policy', 'store', 'redis', 'onStoreUnavailable', 'cache', 'admin', 'validation', 'audit',
     'expirySweepMs', 'metrics', 'limits', 'log', 'shutdownTimeoutMs', 'workers',
   ]);
   const metrics = top.get('metrics').object(['listen', 'token', 'accounts']);
@@ -147,8 +149,16 @@ function readConfig(root: Reader): Config {
   const limits = top.get('limits').object(['maxHeaderBytes', 'headersTimeoutMs', 'requestTimeoutMs', 'bodyIdleTimeoutMs', 'keepAliveTimeoutMs', 'maxConnections']);
   const maxConnections = limits.get('maxConnections').integer(1, 1_000_000, 10_000);
   const log = top.get('log').object(['level', 'allowSampleRate', 'refusalIntervalMs', 'refusalMaxKeys']);
+  const listen = readListen(top.get('listen'), '0.0.0.0:8080');
+  const clientIp = readClientIp(top.get('clientIp'));
+  const authz = readAuthz(top.get('authz'), clientIp);
+  if (listen === null && authz.listen === null && authz.grpcListen === null) {
+    throw new ConfigError('ALLOWGATE_LISTEN (listen) is off and no authz listener is set: there is nothing to serve; set ALLOWGATE_AUTHZ_LISTEN (authz.listen) or ALLOWGATE_AUTHZ_GRPC_LISTEN (authz.grpcListen), or a proxy listen address');
+  }
+  if (listen === null && workers > 1) workersReader.fail('1 when the proxy listener is off (ALLOWGATE_LISTEN=off): workers serve the proxy port, and the authz listeners run in the main process');
   return {
-    listen: readHostPort(top.get('listen'), '0.0.0.0:8080'),
+    listen,
+    authz,
     upstream: {
       url: readUpstreamUrl(upstream.get('url')),
       // Each caller connection has at most one request in flight: a pool as large as the
@@ -162,7 +172,7 @@ function readConfig(root: Reader): Config {
       bodyTimeoutMs: upstream.get('bodyTimeoutMs').integer(1, 3_600_000, 60_000),
       preserveHost: upstream.get('preserveHost').boolean(true),
     },
-    clientIp: readClientIp(top.get('clientIp')),
+    clientIp,
     identity: {
       strategies: readStrategies(identity.get('strategies')),
       anonymous: identity.get('anonymous').oneOf(['pass', 'deny', 'global'] as const, 'pass'),
@@ -231,6 +241,45 @@ export function readHostPort(reader: Reader, fallback: string): HostPort {
     reader.fail('host:port, e.g. 0.0.0.0:8080 or [::1]:8080 (port 0 picks a free port)');
   }
   return { host, port };
+}
+
+/** A listen address, or `off` for none. */
+function readListen(reader: Reader, fallback: string | null): HostPort | null {
+  if (reader.value === 'off' || (!reader.present && fallback === null)) return null;
+  return readHostPort(reader, fallback ?? '');
+}
+
+/** Names the upstream already reads for something else, which the authz answer must not set. */
+const RESERVED_UPSTREAM_HEADERS = new Set([
+  'host', 'authorization', 'cookie', 'connection', 'content-length', 'transfer-encoding', 'te', 'upgrade',
+  'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'forwarded', 'x-real-ip', 'x-request-id',
+]);
+
+function readAuthz(reader: Reader, clientIp: ClientIpConfig): Config['authz'] {
+  const section = reader.object(['listen', 'grpcListen', 'accountHeader', 'clientIpHeader']);
+  const listen = readListen(section.get('listen'), null);
+  const grpcListen = readListen(section.get('grpcListen'), null);
+  const header = (key: string, fallback: string): string | null => {
+    const item = section.get(key);
+    const name = item.string(fallback);
+    if (name === 'off') return null;
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) item.fail('an HTTP header name such as X-Allowgate-Account, or off');
+    if (RESERVED_UPSTREAM_HEADERS.has(name.toLowerCase())) item.fail(`a header of allowgate's own, such as ${fallback}: ${name} already means something to proxies and upstreams`);
+    return name;
+  };
+  const account = header('accountHeader', 'X-Allowgate-Account');
+  const clientIpHeader = header('clientIpHeader', 'X-Allowgate-Client-IP');
+  if (account !== null && account.toLowerCase() === clientIpHeader?.toLowerCase()) {
+    throw new ConfigError(`authz.accountHeader and authz.clientIpHeader must differ, both are ${account}`);
+  }
+  // The caller of a check is a proxy reporting someone else's request: unless it is trusted, the
+  // only address the gateway could decide on would be the proxy's own.
+  const trusts = clientIp.trust.mode === 'list' ? clientIp.trust.proxies.length > 0 : clientIp.trust.mode === 'hops' && clientIp.trust.hops > 0;
+  if ((listen !== null || grpcListen !== null) && !trusts) {
+    const which = listen !== null ? 'ALLOWGATE_AUTHZ_LISTEN (authz.listen)' : 'ALLOWGATE_AUTHZ_GRPC_LISTEN (authz.grpcListen)';
+    throw new ConfigError(`${which} needs the calling proxy to be trusted: set ALLOWGATE_TRUSTED_PROXIES (clientIp.trustedProxies) to the addresses of the proxies that ask for checks (see docs/external-authorization.md)`);
+  }
+  return { listen, grpcListen, upstreamHeaders: { account, clientIp: clientIpHeader } };
 }
 
 function readUpstreamUrl(reader: Reader): URL {

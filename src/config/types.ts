@@ -23,8 +23,23 @@ export type AnonymousPolicy = 'pass' | 'deny' | 'global';
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 /** The validated configuration: every field present, every value checked (see load.ts). */
+/** Headers set for the upstream when an external-authorization check allows; null: not set. */
+export interface AuthzUpstreamHeaders {
+  readonly account: string | null;
+  readonly clientIp: string | null;
+}
+
 export interface Config {
-  readonly listen: HostPort;
+  /** The proxy listener; null (`ALLOWGATE_LISTEN=off`): a decision service only, no upstream. */
+  readonly listen: HostPort | null;
+  /** External authorization: the same decisions answered to other proxies (docs/external-authorization.md). */
+  readonly authz: {
+    /** forward-auth, auth_request and Envoy HTTP checks; null: off. */
+    readonly listen: HostPort | null;
+    /** Envoy ext_authz gRPC; null: off. */
+    readonly grpcListen: HostPort | null;
+    readonly upstreamHeaders: AuthzUpstreamHeaders;
+  };
   readonly upstream: UpstreamSettings;
   readonly clientIp: ClientIpConfig;
   readonly identity: {

@@ -34,6 +34,8 @@ export interface GatekeeperParts {
   readonly clientIp: (peer: string | undefined, rawHeaders: readonly string[]) => ClientIpResult;
   readonly identity: (req: RequestView) => IdentityResult;
   readonly isExempt: (url: string) => boolean;
+  /** Whether a proxy asking for a check (`IncomingView.caller`) is one the gateway believes. */
+  readonly trustedCaller: (address: string | undefined) => boolean;
   readonly policy: PolicyResolver;
   readonly defaults: PolicyDefaults;
   readonly anonymous: AnonymousPolicy;
@@ -41,7 +43,13 @@ export interface GatekeeperParts {
 }
 
 export interface IncomingView extends RequestView {
+  /** The original request's peer: the TCP peer on the proxy listener; what the calling proxy reports for a check. */
   readonly remoteAddress: string | undefined;
+  /**
+   * Set on the external-authorization surfaces: the proxy that asks for the check. It must be
+   * trusted, or the request is refused before anything else is read from it.
+   */
+  readonly caller?: string | undefined;
 }
 
 type Global = CompiledList | null;
@@ -62,6 +70,10 @@ export class Gatekeeper {
     const requestId = requestIdFrom(req.rawHeaders);
     const remote = socketAddress(req.remoteAddress);
     const peer = peerText(remote);
+    if (req.caller !== undefined) {
+      const caller = socketAddress(req.caller);
+      if (!parts.trustedCaller(caller)) return checked(requestId, peer, false, null, null, 'deny', 'untrusted_caller', null, untrustedCaller(peerText(caller)));
+    }
     const exempt = parts.isExempt(req.url);
     const client = parts.clientIp(remote, req.rawHeaders);
     // A trusted peer whose chain was refused is not vouched for: its headers are not passed on.
@@ -110,6 +122,10 @@ export class Gatekeeper {
 }
 
 const MISSING_CREDENTIALS = refusal(401, 'missing_credentials', 'the request carries no credentials the gateway recognizes; send the account\'s credentials');
+
+function untrustedCaller(caller: string): Refusal {
+  return refusal(403, 'untrusted_caller', `the authorization check comes from ${caller}, which is not a trusted proxy: add the calling proxy's address to clientIp.trustedProxies (ALLOWGATE_TRUSTED_PROXIES)`);
+}
 
 /** Every Checked is built here, so they all share one shape (the request path stays monomorphic). */
 function checked(

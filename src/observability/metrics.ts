@@ -2,7 +2,8 @@ import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, R
 import type { CacheStats } from '../policy/cache.ts';
 import type { UpstreamErrorKind } from '../proxy/upstream-error.ts';
 import type { StoreState } from '../store/store.ts';
-import { HotCounter, HotHistogram, type HistogramCell } from './hot-metrics.ts';
+import type { Surface } from '../gateway/observer.ts';
+import { HotCounter, HotHistogram } from './hot-metrics.ts';
 
 /** Whole-request buckets (seconds): from half a millisecond to ten seconds. */
 const REQUEST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -30,6 +31,12 @@ export interface MetricsSources {
   readonly build?: { readonly version: string; readonly revision: string };
 }
 
+/** The request-path metrics of one surface, label cells resolved once. */
+export interface SurfaceMetrics {
+  /** One checked request: counted by decision and reason (and account, when opted in). */
+  decided(decision: string, reason: string, account: string | null, overheadSeconds: number): void;
+  finished(decision: string, seconds: number): void;
+}
 
 /**
  * Every metric the gateway exports, in one registry, named by Prometheus conventions
@@ -44,7 +51,6 @@ export class Metrics {
   readonly #accountRequests: HotCounter;
   readonly #requestDuration: HotHistogram;
   readonly #decisionDuration: HotHistogram;
-  readonly #overheadCell: HistogramCell;
   readonly #upstreamErrors: Counter<'kind'>;
   readonly #upstreamResponses: HotCounter;
   readonly #compileDuration: Histogram;
@@ -63,11 +69,11 @@ export class Metrics {
     this.#accounts = new Set(options.accounts ?? []);
     collectDefaultMetrics({ register: this.registry });
 
-    this.#requests = new HotCounter({ name: 'allowgate_requests_total', help: 'Requests and upgrades checked, by decision and reason.', labelNames: ['decision', 'reason'], registers });
+    // `surface`: proxy, or the external-authorization protocol that asked (forward-auth, ...).
+    this.#requests = new HotCounter({ name: 'allowgate_requests_total', help: 'Requests, upgrades and authorization checks decided, by surface, decision and reason.', labelNames: ['surface', 'decision', 'reason'], registers });
     this.#accountRequests = new HotCounter({ name: 'allowgate_account_requests_total', help: 'Requests of the accounts listed in metrics.accounts, by decision.', labelNames: ['account', 'decision'], registers });
-    this.#requestDuration = new HotHistogram({ name: 'allowgate_request_duration_seconds', help: 'Time from a request\'s arrival to the end of its response, by decision.', labelNames: ['decision'], buckets: REQUEST_BUCKETS, registers });
-    this.#decisionDuration = new HotHistogram({ name: 'allowgate_decision_duration_seconds', help: 'Gateway overhead: time from a request\'s arrival to its decision, before any upstream work.', buckets: OVERHEAD_BUCKETS, registers });
-    this.#overheadCell = this.#decisionDuration.cell();
+    this.#requestDuration = new HotHistogram({ name: 'allowgate_request_duration_seconds', help: 'Time from a request\'s arrival to the end of its response (for a check: its answer), by surface and decision.', labelNames: ['surface', 'decision'], buckets: REQUEST_BUCKETS, registers });
+    this.#decisionDuration = new HotHistogram({ name: 'allowgate_decision_duration_seconds', help: 'Gateway overhead: time from a request\'s arrival to its decision, before any upstream work, by surface.', labelNames: ['surface'], buckets: OVERHEAD_BUCKETS, registers });
     this.#upstreamErrors = new Counter({ name: 'allowgate_upstream_errors_total', help: 'Upstream exchanges that failed, by kind (refused, reset, timeout, other).', labelNames: ['kind'], registers });
     this.#upstreamResponses = new HotCounter({ name: 'allowgate_upstream_responses_total', help: 'Upstream responses by status class.', labelNames: ['status_class'], registers });
     this.#compileDuration = new Histogram({ name: 'allowgate_compile_duration_seconds', help: 'Time to compile one account\'s list into its trie.', buckets: COMPILE_BUCKETS, registers });
@@ -142,15 +148,24 @@ export class Metrics {
     } as never);
   }
 
-  /** One checked request: counted by decision and reason (and account, when opted in). */
-  decided(decision: string, reason: string, account: string | null, overheadSeconds: number): void {
-    this.#requests.cell(decision, reason).value++;
-    this.#decisionDuration.observe(this.#overheadCell, overheadSeconds);
-    if (account !== null && this.#accounts.has(account)) this.#accountRequests.cell(account, decision).value++;
-  }
-
-  finished(decision: string, seconds: number): void {
-    this.#requestDuration.observe(this.#requestDuration.cell(decision), seconds);
+  /** The request-path metrics of one surface (keep the object: its cells are resolved once). */
+  surface(surface: Surface): SurfaceMetrics {
+    const requests = this.#requests;
+    const accountRequests = this.#accountRequests;
+    const accounts = this.#accounts;
+    const durations = this.#requestDuration;
+    const overhead = this.#decisionDuration;
+    const overheadCell = overhead.cell(surface);
+    return {
+      decided(decision, reason, account, overheadSeconds) {
+        requests.cell(surface, decision, reason).value++;
+        overhead.observe(overheadCell, overheadSeconds);
+        if (account !== null && accounts.has(account)) accountRequests.cell(account, decision).value++;
+      },
+      finished(decision, seconds) {
+        durations.observe(durations.cell(surface, decision), seconds);
+      },
+    };
   }
 
   upstreamError(kind: UpstreamErrorKind): void {

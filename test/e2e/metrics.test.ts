@@ -60,16 +60,16 @@ describe('metrics of a running gateway', () => {
     expect(res.headers.get('content-type')).toContain('text/plain');
     const text = await res.text();
     const requests = samples(text, 'allowgate_requests_total');
-    expect(requests.get('{decision="allow",reason="ip_allowed"}')).toBe(1);
-    expect(requests.get('{decision="deny",reason="ip_not_allowed"}')).toBe(2);
-    expect(requests.get('{decision="report_only",reason="ip_not_allowed"}')).toBe(1);
-    expect(requests.get('{decision="anonymous",reason="no_credentials"}')).toBe(1);
-    expect(requests.get('{decision="deny",reason="ambiguous_credentials"}')).toBe(1);
+    expect(requests.get('{surface="proxy",decision="allow",reason="ip_allowed"}')).toBe(1);
+    expect(requests.get('{surface="proxy",decision="deny",reason="ip_not_allowed"}')).toBe(2);
+    expect(requests.get('{surface="proxy",decision="report_only",reason="ip_not_allowed"}')).toBe(1);
+    expect(requests.get('{surface="proxy",decision="anonymous",reason="no_credentials"}')).toBe(1);
+    expect(requests.get('{surface="proxy",decision="deny",reason="ambiguous_credentials"}')).toBe(1);
     const accounts = samples(text, 'allowgate_account_requests_total');
     expect([...accounts.keys()].sort()).toEqual(['{account="AC1",decision="allow"}', '{account="AC1",decision="deny"}']);
-    expect(samples(text, 'allowgate_decision_duration_seconds_count').get('')).toBe(6);
-    expect(samples(text, 'allowgate_decision_duration_seconds_bucket').has('{le="0.00001"}')).toBe(true);
-    expect(samples(text, 'allowgate_request_duration_seconds_count').get('{decision="allow"}')).toBe(1);
+    expect(samples(text, 'allowgate_decision_duration_seconds_count').get('{surface="proxy"}')).toBe(6);
+    expect(samples(text, 'allowgate_decision_duration_seconds_bucket').has('{surface="proxy",le="0.00001"}')).toBe(true);
+    expect(samples(text, 'allowgate_request_duration_seconds_count').get('{surface="proxy",decision="allow"}')).toBe(1);
     expect(samples(text, 'allowgate_upstream_responses_total').get('{status_class="2xx"}')).toBeGreaterThanOrEqual(2);
     expect(samples(text, 'allowgate_validation_refusals_total').get('{reason="duplicate"}')).toBe(1);
     // Native and compatible surface alike.

@@ -6,10 +6,15 @@ export const ADMIN_TOKEN = 'test-admin-token-0123456789';
 
 export interface GatewayProcess {
   readonly child: ChildProcess;
+  /** The proxy listener's port; 0 when it is off (ALLOWGATE_LISTEN=off). */
   readonly port: number;
   readonly adminPort: number;
   readonly url: string;
   readonly adminUrl: string;
+  /** The external-authorization listeners' ports; 0 when off. */
+  readonly authzPort: number;
+  readonly authzUrl: string;
+  readonly authzGrpcPort: number;
   /** Every JSON log line the gateway wrote so far. */
   readonly logs: Record<string, unknown>[];
   readonly stderr: () => string;
@@ -73,8 +78,9 @@ export function startGateway(options: StartOptions = {}): Promise<GatewayProcess
         if (entry['msg'] === 'allowgate listening') {
           clearTimeout(timer);
           child.removeAllListeners('exit');
-          const port = entry['port'] as number;
+          const port = (entry['port'] as number | undefined) ?? 0;
           const adminPort = entry['admin_port'] as number;
+          const authzPort = (entry['authz_port'] as number | undefined) ?? 0;
           const adminUrl = `http://127.0.0.1:${adminPort}`;
           resolve({
             child,
@@ -82,6 +88,9 @@ export function startGateway(options: StartOptions = {}): Promise<GatewayProcess
             adminPort,
             url: `http://127.0.0.1:${port}`,
             adminUrl,
+            authzPort,
+            authzUrl: `http://127.0.0.1:${authzPort}`,
+            authzGrpcPort: (entry['authz_grpc_port'] as number | undefined) ?? 0,
             logs,
             stderr: () => stderr,
             admin: (method, path, body, headers = {}) => fetch(`${adminUrl}${path}`, {

@@ -18,10 +18,10 @@ const denied: Checked = { ...base, verdict: 'deny', reason: 'ip_not_allowed', en
 describe('access log', () => {
   it('logs every refusal with what was decided, and redacts the URL', () => {
     const { lines, logger } = recorder();
-    const log = accessLog(logger, 0, new RefusalDigest(logger), () => 0);
+    const log = accessLog(logger, 0, new RefusalDigest(logger), 'proxy', () => 0);
     log.finished(req, denied, 403, 0.0012345);
     expect(lines).toEqual([{ level: 'warn', msg: 'request refused', obj: {
-      request_id: 'r1', method: 'GET', url: '/v1/x?api_key=[REDACTED]', peer: '10.0.0.1', client_ip: '10.0.0.1', account: 'AC1',
+      request_id: 'r1', surface: 'proxy', method: 'GET', url: '/v1/x?api_key=[REDACTED]', peer: '10.0.0.1', client_ip: '10.0.0.1', account: 'AC1',
       decision: 'deny', reason: 'ip_not_allowed', entry_id: null, status: 403, duration_ms: 1.235,
     } }]);
   });
@@ -30,11 +30,11 @@ describe('access log', () => {
     const { lines, logger } = recorder();
     let draw = 0;
     const draws = [0.05, 0.2, 0.09, 0.5];
-    const log = accessLog(logger, 0.1, new RefusalDigest(logger), () => draws[draw++]!);
+    const log = accessLog(logger, 0.1, new RefusalDigest(logger), 'proxy', () => draws[draw++]!);
     for (let i = 0; i < 4; i++) log.finished(req, base, 200, 0.001);
     expect(lines.map((l) => l.msg)).toEqual(['request forwarded', 'request forwarded']);
     const none = recorder();
-    const off = accessLog(none.logger, 0, new RefusalDigest(none.logger), () => 0);
+    const off = accessLog(none.logger, 0, new RefusalDigest(none.logger), 'proxy', () => 0);
     off.finished(req, base, 200, 0.001);
     off.finished(req, { ...base, verdict: 'report_only', reason: 'ip_not_allowed' }, 200, 0.001);
     expect(none.lines.map((l) => l.msg)).toEqual(['request would be refused (report-only)']);
@@ -43,7 +43,7 @@ describe('access log', () => {
   it('logs identical refusals once per interval with a count, keeps distinct ones apart, and stays within its key bound', () => {
     const { lines, logger } = recorder();
     const digest = new RefusalDigest(logger, { intervalMs: 60_000, maxKeys: 3 });
-    const log = accessLog(logger, 0, digest, () => 0);
+    const log = accessLog(logger, 0, digest, 'proxy', () => 0);
     for (let i = 0; i < 500; i++) log.finished(req, denied, 403, 0.001);
     log.finished(req, { ...denied, client: '10.0.0.2' }, 403, 0.001);
     log.finished(req, { ...denied, reason: 'ip_denied' }, 403, 0.001);
