@@ -78,6 +78,28 @@ describe('loadConfig', () => {
     expect(failure({ ALLOWGATE_WORKERS: 'many', ALLOWGATE_STORE: 'redis://127.0.0.1:6379' })).toBe("ALLOWGATE_WORKERS must be an integer 1-64, got 'many'");
   });
 
+  it('has no authz listener by default, and runs one with the calling proxy trusted', () => {
+    expect(load().authz).toEqual({ listen: null, grpcListen: null, upstreamHeaders: { account: 'X-Allowgate-Account', clientIp: 'X-Allowgate-Client-IP' } });
+    const c = load({ ALLOWGATE_LISTEN: 'off', ALLOWGATE_AUTHZ_LISTEN: '127.0.0.1:9191', ALLOWGATE_AUTHZ_GRPC_LISTEN: '[::1]:9292', ALLOWGATE_TRUSTED_PROXIES: '10.0.0.0/8' });
+    expect(c.listen).toBeNull();
+    expect(c.authz.listen).toEqual({ host: '127.0.0.1', port: 9191 });
+    expect(c.authz.grpcListen).toEqual({ host: '::1', port: 9292 });
+    const named = load({ ALLOWGATE_TRUSTED_HOPS: '1' }, 'authz: { listen: 0.0.0.0:9191, accountHeader: X-Account-Checked, clientIpHeader: off }\n');
+    expect(named.authz.upstreamHeaders).toEqual({ account: 'X-Account-Checked', clientIp: null });
+  });
+
+  it('refuses authz settings that cannot work, naming the fix', () => {
+    expect(failure({ ALLOWGATE_AUTHZ_LISTEN: '127.0.0.1:9191' })).toBe('ALLOWGATE_AUTHZ_LISTEN (authz.listen) needs the calling proxy to be trusted: set ALLOWGATE_TRUSTED_PROXIES (clientIp.trustedProxies) to the addresses of the proxies that ask for checks (see docs/external-authorization.md)');
+    expect(failure({ ALLOWGATE_AUTHZ_GRPC_LISTEN: '127.0.0.1:9292', ALLOWGATE_TRUSTED_HOPS: '0' })).toMatch(/^ALLOWGATE_AUTHZ_GRPC_LISTEN \(authz.grpcListen\) needs the calling proxy to be trusted/);
+    expect(failure({ ALLOWGATE_LISTEN: 'off' })).toMatch(/^ALLOWGATE_LISTEN \(listen\) is off and no authz listener is set: there is nothing to serve/);
+    expect(failure({ ALLOWGATE_AUTHZ_LISTEN: 'nine', ALLOWGATE_TRUSTED_PROXIES: '10.0.0.0/8' })).toContain("ALLOWGATE_AUTHZ_LISTEN must be host:port");
+    expect(failure({ ALLOWGATE_LISTEN: 'off', ALLOWGATE_AUTHZ_LISTEN: '127.0.0.1:1', ALLOWGATE_TRUSTED_PROXIES: '127.0.0.1', ALLOWGATE_WORKERS: '2', ALLOWGATE_STORE: 'redis://127.0.0.1:6379' })).toMatch(/^ALLOWGATE_WORKERS must be 1 when the proxy listener is off/);
+    expect(failure({}, 'authz: { accountHeader: "X Account" }\n')).toContain('authz.accountHeader (');
+    expect(failure({}, 'authz: { clientIpHeader: X-Forwarded-For }\n')).toContain('X-Forwarded-For already means something to proxies and upstreams');
+    expect(failure({}, 'authz: { accountHeader: x-who, clientIpHeader: X-Who }\n')).toBe('authz.accountHeader and authz.clientIpHeader must differ, both are x-who');
+    expect(failure({}, 'authz: { port: 1 }\n')).toContain("unknown config key 'authz.port'");
+  });
+
   it('refuses both trust settings at once, and unknown keys', () => {
     expect(failure({ ALLOWGATE_TRUSTED_HOPS: '1', ALLOWGATE_TRUSTED_PROXIES: '10.0.0.0/8' })).toContain('not both');
     expect(failure({}, 'clientIp: { trustedHops: 1, trustedProxies: [10.0.0.0/8] }')).toContain('not both');
