@@ -93,8 +93,8 @@ describe('workers: 2 over one Redis', () => {
   it('serves /metrics for every process: the requests of both workers, the primary\'s admin calls', async () => {
     const text = await (await gw.admin('GET', '/metrics')).text();
     // 30 allowed, then 30 + at least 4 refused strangers and office calls: counted across workers.
-    expect(counter(text, /^allowgate_requests_total\{decision="allow",/)).toBe(ROUND);
-    expect(counter(text, /^allowgate_requests_total\{decision="deny",/)).toBeGreaterThanOrEqual(2 * ROUND + 4);
+    expect(counter(text, /^allowgate_requests_total\{surface="proxy",decision="allow",/)).toBe(ROUND);
+    expect(counter(text, /^allowgate_requests_total\{surface="proxy",decision="deny",/)).toBeGreaterThanOrEqual(2 * ROUND + 4);
     expect(counter(text, /^allowgate_admin_requests_total\{/)).toBeGreaterThanOrEqual(2);
     // A gauge that must not be summed over three processes.
     expect(text).toMatch(/^allowgate_store_up\{store="redis"\} 1$/m);
