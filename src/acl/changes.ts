@@ -2,6 +2,7 @@ import { refusal, type Refusal } from '../http/refusal.ts';
 import type { AccountDraft, AccountRecord, AccountSettings, AclEntry, Action } from '../policy/types.ts';
 import type { AccountChange, ChangeResult } from '../store/store.ts';
 import { checkParent } from './parents.ts';
+import { ListIndex } from './list-index.ts';
 import { checkEntry, entryLimit, inheritedList, type ValidationPolicy } from './validation.ts';
 
 /**
@@ -51,21 +52,62 @@ function newEntry(id: string, fields: NewEntryFields, now: string): AclEntry {
   return withFields({ id, ipAddress: '', cidrs: [], action: 'allow', description: '', enabled: true, createdAt: now, updatedAt: now }, fields, now);
 }
 
-/** Adds `entry` to `entries` after every rule, removing what it supersedes when asked to. */
-function place(account: string, entry: AclEntry, entries: readonly AclEntry[], settings: AccountSettings, ctx: ChangeContext): { ok: true; entries: AclEntry[] } | { ok: false; refusal: Refusal } {
-  const verdict = checkEntry(entry, entries, settings, ctx.policy, ctx.replace === true);
-  if (!verdict.ok) return verdict;
-  const gone = new Set(verdict.superseded.map((e) => e.id));
-  const index = entries.findIndex((e) => e.id === entry.id);
-  const next = entries.filter((e) => !gone.has(e.id) || e.id === entry.id);
-  if (index < 0) next.push(entry);
-  else next[next.findIndex((e) => e.id === entry.id)] = entry;
-  const overLimit = index < 0 ? entryLimit(account, next.length, settings, ctx.policy) : null;
-  return overLimit === null ? { ok: true, entries: next } : { ok: false, refusal: overLimit };
+/**
+ * A list being changed: the entries in order, and their validation index, kept in step. Placing
+ * an entry costs about log(n), so a change of many entries stays n log n.
+ */
+class WorkingList {
+  readonly #entries: Map<string, AclEntry>;
+  readonly #index: ListIndex;
+  readonly #account: string;
+  readonly #settings: AccountSettings;
+  readonly #ctx: ChangeContext;
+
+  constructor(account: string, entries: readonly AclEntry[], settings: AccountSettings, ctx: ChangeContext) {
+    this.#account = account;
+    this.#entries = new Map(entries.map((e) => [e.id, e]));
+    this.#index = new ListIndex(entries);
+    this.#settings = settings;
+    this.#ctx = ctx;
+  }
+
+  has(cidrs: readonly string[]): boolean {
+    return this.#index.holds(cidrs);
+  }
+
+  /** Takes an entry of the list as it stands, unchecked (building the list a change starts from). */
+  keep(entry: AclEntry): void {
+    this.#entries.set(entry.id, entry);
+    this.#index.add(entry);
+  }
+
+  /** Adds `entry` after every rule (or edits it in place), removing what it supersedes when asked to. */
+  place(entry: AclEntry): Refusal | null {
+    const verdict = checkEntry(entry, this.#index, this.#settings, this.#ctx.policy, this.#ctx.replace === true);
+    if (!verdict.ok) return verdict.refusal;
+    const isNew = !this.#entries.has(entry.id);
+    if (isNew) {
+      const overLimit = entryLimit(this.#account, this.#entries.size - verdict.superseded.length + 1, this.#settings, this.#ctx.policy);
+      if (overLimit !== null) return overLimit;
+    }
+    for (const gone of verdict.superseded) {
+      this.#entries.delete(gone.id);
+      this.#index.remove(gone.id);
+    }
+    this.#entries.set(entry.id, entry);
+    this.#index.add(entry);
+    return null;
+  }
+
+  entries(): AclEntry[] {
+    return [...this.#entries.values()];
+  }
 }
 
-function withEntries(draft: AccountDraft, placed: ReturnType<typeof place>): ChangeResult {
-  return placed.ok ? { ok: true, draft: { ...draft, entries: placed.entries } } : placed;
+function placed(draft: AccountDraft, entry: AclEntry, ctx: ChangeContext): ChangeResult {
+  const list = new WorkingList(draft.account, draft.entries, draft.settings, ctx);
+  const refused = list.place(entry);
+  return refused === null ? { ok: true, draft: { ...draft, entries: list.entries() } } : { ok: false, refusal: refused };
 }
 
 export function addEntry(account: string, id: string, fields: NewEntryFields, ctx: ChangeContext): AccountChange {
@@ -73,7 +115,7 @@ export function addEntry(account: string, id: string, fields: NewEntryFields, ct
     const draft = draftOf(account, current);
     const inherited = inheritedList(account, draft.settings);
     if (inherited) return { ok: false, refusal: inherited };
-    return withEntries(draft, place(account, newEntry(id, fields, ctx.now), draft.entries, draft.settings, ctx));
+    return placed(draft, newEntry(id, fields, ctx.now), ctx);
   };
 }
 
@@ -84,7 +126,7 @@ export function updateEntry(account: string, id: string, fields: EntryFields, ct
     if (inherited) return { ok: false, refusal: inherited };
     const existing = draft.entries.find((e) => e.id === id);
     if (existing === undefined) return { ok: false, refusal: entryNotFound(account, id) };
-    return withEntries(draft, place(account, withFields(existing, fields, ctx.now), draft.entries, draft.settings, ctx));
+    return placed(draft, withFields(existing, fields, ctx.now), ctx);
   };
 }
 
@@ -101,27 +143,82 @@ export interface ListItem {
   readonly fields: NewEntryFields;
 }
 
+/** What one item of a list replace or import does: is added, is skipped (merge: already listed), or is refused. */
+export type ItemOutcome =
+  | { readonly item: number; readonly outcome: 'add' | 'skip'; readonly entry: AclEntry }
+  | { readonly item: number; readonly outcome: 'refused'; readonly entry: AclEntry; readonly refusal: Refusal };
+
 /**
  * Replaces the whole list (bulk PUT, import with mode=replace) or merges into it (import with
  * mode=merge: an item whose network is already listed is skipped, so importing twice is
  * harmless). Items are checked in order, as if added one by one; the first refusal names the
- * item and nothing is written.
+ * item and nothing is written. With `report` (a dry run), every item's outcome is recorded there
+ * and the items after a refused one are still checked (as if it were left out).
  */
-export function replaceEntries(account: string, items: readonly ListItem[], ctx: ChangeContext, mode: 'replace' | 'merge'): AccountChange {
+export function replaceEntries(account: string, items: readonly ListItem[], ctx: ChangeContext, mode: 'replace' | 'merge', report?: ItemOutcome[]): AccountChange {
   return (current) => {
-    const draft = draftOf(account, current);
-    const inherited = inheritedList(account, draft.settings);
-    if (inherited) return { ok: false, refusal: inherited };
-    let entries: AclEntry[] = mode === 'merge' ? [...draft.entries] : [];
-    for (const [i, item] of items.entries()) {
-      const entry = newEntry(item.id, item.fields, ctx.now);
-      if (mode === 'merge' && entries.some((e) => e.cidrs.length === entry.cidrs.length && e.cidrs.every((c) => entry.cidrs.includes(c)))) continue;
-      const placed = place(account, entry, entries, draft.settings, ctx);
-      if (!placed.ok) return { ok: false, refusal: { ...placed.refusal, message: `item ${i + 1} (${entry.ipAddress}): ${placed.refusal.message}` } };
-      entries = placed.entries;
+    const steps = listReplacement(account, items, ctx, mode, current, report);
+    for (;;) {
+      const step = steps.next();
+      if (step.done === true) return step.value;
     }
-    return { ok: true, draft: { ...draft, entries } };
   };
+}
+
+/**
+ * The same change computed in slices of a few milliseconds, yielding to the event loop between
+ * them, from `current` as read before the atomic change: a list of thousands of entries is
+ * checked without holding up the proxy. The store then commits it only if the account is still
+ * at that version (see AclService.apply).
+ */
+export async function prepareEntries(account: string, items: readonly ListItem[], ctx: ChangeContext, mode: 'replace' | 'merge', current: AccountRecord | null, report?: ItemOutcome[]): Promise<ChangeResult> {
+  const steps = listReplacement(account, items, ctx, mode, current, report);
+  let slice = performance.now();
+  for (;;) {
+    const step = steps.next();
+    if (step.done === true) return step.value;
+    if (performance.now() - slice > SLICE_MS) {
+      await new Promise((resolve) => setImmediate(resolve));
+      slice = performance.now();
+    }
+  }
+}
+
+/** How long a prepared change computes before it lets the event loop run. */
+const SLICE_MS = 4;
+/** Items (or entries) between looks at the clock. */
+const STEP = 64;
+
+function* listReplacement(account: string, items: readonly ListItem[], ctx: ChangeContext, mode: 'replace' | 'merge', current: AccountRecord | null, report?: ItemOutcome[]): Generator<void, ChangeResult> {
+  report?.splice(0);
+  const draft = draftOf(account, current);
+  const inherited = inheritedList(account, draft.settings);
+  if (inherited) return { ok: false, refusal: inherited };
+  const list = new WorkingList(account, [], draft.settings, ctx);
+  if (mode === 'merge') {
+    for (const [i, entry] of draft.entries.entries()) {
+      list.keep(entry);
+      if (i % STEP === STEP - 1) yield;
+    }
+  }
+  let first: Refusal | null = null;
+  for (const [i, item] of items.entries()) {
+    if (i % STEP === STEP - 1) yield;
+    const entry = newEntry(item.id, item.fields, ctx.now);
+    if (mode === 'merge' && list.has(entry.cidrs)) {
+      report?.push({ item: i, outcome: 'skip', entry });
+      continue;
+    }
+    const refused = list.place(entry);
+    if (refused === null) {
+      report?.push({ item: i, outcome: 'add', entry });
+      continue;
+    }
+    first ??= { ...refused, message: `item ${i + 1} (${entry.ipAddress}): ${refused.message}` };
+    if (report === undefined) break;
+    report.push({ item: i, outcome: 'refused', entry, refusal: refused });
+  }
+  return first === null ? { ok: true, draft: { ...draft, entries: list.entries() } } : { ok: false, refusal: first };
 }
 
 /** Removes entries whose expiry has passed: they already stopped matching, this tidies the list. */

@@ -1,13 +1,20 @@
 import type { AuditActor, AuditLog } from '../audit/audit-log.ts';
-import type { Refusal } from '../http/refusal.ts';
+import { refusal, type Refusal } from '../http/refusal.ts';
 import type { EventLog } from '../observability/logger.ts';
 import type { AccountRecord, GuardMode } from '../policy/types.ts';
 import { RECENT_CALLERS_PER_ACCOUNT } from '../store/recent-callers.ts';
-import type { AccountChange, AclStore } from '../store/store.ts';
+import type { AccountChange, AclStore, ChangeResult, UpdateOutcome } from '../store/store.ts';
 import type { ChangeContext } from './changes.ts';
 import type { Evaluator } from './evaluator.ts';
 import { guarded, type LockoutWarning } from './lockout.ts';
 import type { ValidationPolicy } from './validation.ts';
+
+/** How a preview's change is dropped after it ran: a refusal no client ever sees. */
+const DRY_RUN = refusal(409, 'dry_run', 'a dry run changes nothing');
+/** A prepared change meeting a record that moved since it was prepared: prepared again. */
+const MOVED = refusal(409, 'moved', 'the account changed while the change was prepared');
+/** Preparations before a change is computed inside the atomic change after all. */
+const PREPARE_ATTEMPTS = 4;
 
 export interface ApplyOptions {
   readonly expectedVersion?: number;
@@ -27,6 +34,13 @@ export interface Operation {
   /** Audit action name, e.g. `entry.create`. */
   readonly action: string;
   readonly change: (ctx: ChangeContext) => AccountChange;
+  /**
+   * The same change computed ahead, in slices that let the event loop run (large lists), from
+   * the record as read before the commit; the store takes it only if the record is still at
+   * that version (a compare-and-set), else it is prepared again, and after a few tries `change`
+   * runs inside the atomic change.
+   */
+  readonly prepare?: (ctx: ChangeContext, current: AccountRecord | null) => Promise<ChangeResult>;
   /** What the audit trail keeps of a record before and after (an entry, the list, the settings). */
   readonly snapshot: (record: AccountRecord | null) => unknown;
 }
@@ -69,13 +83,50 @@ export class AclService {
     return this.#deps.now?.() ?? new Date();
   }
 
-  async apply(actor: AuditActor, account: string, operation: Operation, options: ApplyOptions): Promise<Applied> {
-    const { store, audit, logger } = this.#deps;
-    const at = this.now();
+  /**
+   * What `apply` would do, without doing it: the change and the lockout guard run inside the
+   * store's atomic change against the record as it is now, then the change is dropped. The
+   * record returned is what would be stored (its version the one it would get).
+   */
+  async preview(account: string, operation: Operation, options: ApplyOptions): Promise<Applied> {
+    let seen: { result: ChangeResult; current: AccountRecord | null } | null = null;
+    const { outcome, guard } = await this.#commit(account, operation, options, this.now(), (change) => (current, view) => {
+      const result = change(current, view);
+      if (!result.ok && result.refusal === MOVED) return result;
+      seen = { result, current };
+      return { ok: false, refusal: DRY_RUN };
+    });
+    const ran = seen as { result: ChangeResult; current: AccountRecord | null } | null;
+    if (ran === null || (!outcome.ok && outcome.refusal !== DRY_RUN)) return outcome.ok ? { ok: false, refusal: DRY_RUN } : outcome;
+    if (!ran.result.ok) return ran.result;
+    return { ok: true, record: { ...ran.result.draft, version: (ran.current?.version ?? 0) + 1 }, previous: ran.current, warnings: guard.warnings() };
+  }
+
+  /**
+   * The change, guarded, committed (or, through `wrap`, only run) in the store's atomic change;
+   * a prepared operation is prepared from the record as read, and retried if that moves.
+   */
+  async #commit(account: string, operation: Operation, options: ApplyOptions, at: Date, wrap: (change: AccountChange) => AccountChange = (c) => c): Promise<{ outcome: UpdateOutcome; guard: ReturnType<typeof guarded> }> {
+    const { store } = this.#deps;
     const ctx: ChangeContext = { policy: this.#deps.policy, now: at.toISOString(), replace: options.replace === true };
-    const [recent, evaluate] = await Promise.all([store.recentCallers(account, RECENT_CALLERS_PER_ACCOUNT), this.#deps.evaluator()]);
-    const guard = guarded(operation.change(ctx), recent, evaluate, options.guard === 'strict');
-    const outcome = await store.update(account, guard.change, options.expectedVersion);
+    const [recent, evaluator] = await Promise.all([store.recentCallers(account, RECENT_CALLERS_PER_ACCOUNT), this.#deps.evaluator()]);
+    const strict = options.guard === 'strict';
+    for (let attempt = 0; operation.prepare !== undefined && attempt < PREPARE_ATTEMPTS; attempt++) {
+      const base = await store.read(account);
+      const prepared = await operation.prepare(ctx, base);
+      const version = base?.version ?? 0;
+      const guard = guarded((current) => ((current?.version ?? 0) === version ? prepared : { ok: false, refusal: MOVED }), recent, evaluator, strict);
+      const outcome = await store.update(account, wrap(guard.change), options.expectedVersion);
+      if (outcome.ok || outcome.refusal !== MOVED) return { outcome, guard };
+    }
+    const guard = guarded(operation.change(ctx), recent, evaluator, strict);
+    return { outcome: await store.update(account, wrap(guard.change), options.expectedVersion), guard };
+  }
+
+  async apply(actor: AuditActor, account: string, operation: Operation, options: ApplyOptions): Promise<Applied> {
+    const { audit, logger } = this.#deps;
+    const at = this.now();
+    const { outcome, guard } = await this.#commit(account, operation, options, at);
     if (!outcome.ok) {
       this.#deps.observe?.validationRefused(outcome.refusal.reason);
       return outcome;

@@ -1,7 +1,7 @@
 import { refusal, type Refusal } from '../http/refusal.ts';
-import { parseCidr, type Cidr } from '../ip/cidr.ts';
 import type { AccountSettings, AclEntry } from '../policy/types.ts';
-import { cidrCovers, cidrsOverlap, type ReservedRange } from './reserved.ts';
+import { networksOf, type ListIndex } from './list-index.ts';
+import { cidrsOverlap, type ReservedRange } from './reserved.ts';
 
 /** The gateway-wide rules; an account's settings may tighten or raise some of them. */
 export interface ValidationPolicy {
@@ -13,24 +13,6 @@ export interface ValidationPolicy {
 }
 
 export type Verdict = { readonly ok: true; readonly superseded: readonly AclEntry[] } | { readonly ok: false; readonly refusal: Refusal };
-
-function networks(entry: AclEntry): Cidr[] {
-  return entry.cidrs.map((text) => {
-    const parsed = parseCidr(text);
-    // Stored entries were validated on the way in; a failure here is damage, not input.
-    if (!parsed.ok) throw new Error(`entry ${entry.id} holds an invalid network ${text}`);
-    return parsed.value;
-  });
-}
-
-/** Every network of `inner` lies inside one network of `outer` (minimal CIDR lists make this exact). */
-function covers(outer: readonly Cidr[], inner: readonly Cidr[]): boolean {
-  return inner.every((i) => outer.some((o) => cidrCovers(o, i)));
-}
-
-function sameNetworks(a: AclEntry, b: AclEntry): boolean {
-  return a.cidrs.length === b.cidrs.length && a.cidrs.every((c) => b.cidrs.includes(c));
-}
 
 function describe(entry: AclEntry): string {
   return `${entry.id} (${entry.ipAddress})`;
@@ -49,13 +31,13 @@ export function entryLimit(account: string, count: number, settings: AccountSett
 }
 
 /**
- * Checks one entry (new or edited) against the rest of the list. Allow entries may not repeat,
- * sit inside, or swallow other allow entries; with `replace`, the narrower entries a new one
- * covers are returned as `superseded`, for the caller to remove in the same change. Deny entries
- * exist to carve holes in allow ranges, so only the duplicate rule applies to them.
+ * Checks one entry (new or edited) against the rest of the list, held in `list`. Allow entries may
+ * not repeat, sit inside, or swallow other allow entries; with `replace`, the narrower entries a
+ * new one covers are returned as `superseded`, for the caller to remove in the same change. Deny
+ * entries exist to carve holes in allow ranges, so only the duplicate rule applies to them.
  */
-export function checkEntry(candidate: AclEntry, others: readonly AclEntry[], settings: AccountSettings, policy: ValidationPolicy, replace: boolean): Verdict {
-  const mine = networks(candidate);
+export function checkEntry(candidate: AclEntry, list: ListIndex, settings: AccountSettings, policy: ValidationPolicy, replace: boolean): Verdict {
+  const mine = networksOf(candidate);
   if ((policy.ipv4Only || settings.ipv4Only === true) && mine.some((c) => c.family === 6)) {
     const by = settings.ipv4Only === true ? 'this account is' : 'the gateway is';
     return fail(refusal(400, 'ipv6_not_allowed', `${candidate.ipAddress} is IPv6, and ${by} configured for IPv4 only`));
@@ -69,17 +51,16 @@ export function checkEntry(candidate: AclEntry, others: readonly AclEntry[], set
       }
     }
   }
-  const rest = others.filter((e) => e.id !== candidate.id);
-  const duplicate = rest.find((e) => sameNetworks(e, candidate));
-  if (duplicate !== undefined) return fail(refusal(409, 'duplicate', `${candidate.ipAddress} is already in the list as entry ${describe(duplicate)}`));
+  const duplicate = list.duplicateOf(candidate);
+  if (duplicate !== null) return fail(refusal(409, 'duplicate', `${candidate.ipAddress} is already in the list as entry ${describe(duplicate)}`));
   if (candidate.action === 'deny') return { ok: true, superseded: [] };
 
-  const allows = rest.filter((e) => e.action === 'allow');
-  const covering = allows.find((e) => covers(networks(e), mine));
-  if (covering !== undefined) return fail(refusal(409, 'subset_exists', `${candidate.ipAddress} is already covered by entry ${describe(covering)}`));
-  const narrower = allows.filter((e) => covers(mine, networks(e)));
+  const covering = list.coveringAllow(candidate.id, mine);
+  if (covering !== null) return fail(refusal(409, 'subset_exists', `${candidate.ipAddress} is already covered by entry ${describe(covering)}`));
+  const narrower = list.narrowerAllow(candidate.id, mine);
   if (narrower.length > 0 && !replace) {
-    return fail(refusal(409, 'superset_conflict', `${candidate.ipAddress} would cover ${narrower.length === 1 ? 'entry' : 'entries'} ${narrower.map(describe).join(', ')}: remove ${narrower.length === 1 ? 'it' : 'them'} first, or send replace=true to replace ${narrower.length === 1 ? 'it' : 'them'} in the same change`));
+    const shown = narrower.slice(0, 10).map(describe).join(', ') + (narrower.length > 10 ? ` and ${narrower.length - 10} more` : '');
+    return fail(refusal(409, 'superset_conflict', `${candidate.ipAddress} would cover ${narrower.length === 1 ? 'entry' : 'entries'} ${shown}: remove ${narrower.length === 1 ? 'it' : 'them'} first, or send replace=true to replace ${narrower.length === 1 ? 'it' : 'them'} in the same change`));
   }
   return { ok: true, superseded: narrower };
 }

@@ -7,8 +7,15 @@ export const DEFAULT_BODY_LIMITS: BodyLimits = { json: 64 * 1024, bulk: 1024 * 1
 
 export type BodyResult<T = unknown> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly refusal: Refusal };
 
-/** Reads a request body as UTF-8 text, bounded; never buffers more than the limit. */
-export function readBody(req: IncomingMessage, limit: number): Promise<BodyResult<string>> {
+/** Longest a request body may take to arrive: a trickled upload cannot hold a write slot for long. */
+export const BODY_TIMEOUT_MS = 30_000;
+
+/**
+ * Reads a request body, bounded: never buffers more than the limit, and gives up after
+ * BODY_TIMEOUT_MS. `inspect` sees each chunk as it arrives and may refuse the body there (a
+ * list body with more rows than the account may hold is refused without reading the rest).
+ */
+export function readBodyBytes(req: IncomingMessage, limit: number, inspect?: (chunk: Buffer) => Refusal | null): Promise<BodyResult<Buffer>> {
   const declared = Number(req.headers['content-length'] ?? 0);
   const tooLarge = refusal(413, 'body_too_large', `the request body exceeds ${limit} bytes`);
   if (declared > limit) {
@@ -19,35 +26,48 @@ export function readBody(req: IncomingMessage, limit: number): Promise<BodyResul
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
+    const finish = (result: BodyResult<Buffer>): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      // The rest is drained, not read: the answer can go out now.
+      if (!result.ok) req.resume();
+      resolve(result);
+    };
+    const timer = setTimeout(() => finish({ ok: false, refusal: refusal(408, 'body_timeout', `the request body did not arrive within ${BODY_TIMEOUT_MS / 1000} s`) }), BODY_TIMEOUT_MS);
+    timer.unref();
     req.on('data', (chunk: Buffer) => {
       if (done) return;
       size += chunk.length;
-      if (size > limit) {
-        done = true;
-        resolve({ ok: false, refusal: tooLarge });
-        return;
-      }
+      if (size > limit) return finish({ ok: false, refusal: tooLarge });
+      const refused = inspect?.(chunk) ?? null;
+      if (refused !== null) return finish({ ok: false, refusal: refused });
       chunks.push(chunk);
     });
-    req.on('error', () => {
-      if (!done) resolve({ ok: false, refusal: refusal(400, 'invalid_body', 'the request body could not be read') });
-      done = true;
-    });
-    req.on('end', () => {
-      if (done) return;
-      done = true;
-      resolve({ ok: true, value: Buffer.concat(chunks).toString('utf8') });
-    });
+    req.on('error', () => finish({ ok: false, refusal: refusal(400, 'invalid_body', 'the request body could not be read') }));
+    req.on('end', () => finish({ ok: true, value: Buffer.concat(chunks) }));
   });
+}
+
+/** Reads a request body as UTF-8 text, bounded (see readBodyBytes). */
+export async function readBody(req: IncomingMessage, limit: number): Promise<BodyResult<string>> {
+  const bytes = await readBodyBytes(req, limit);
+  return bytes.ok ? { ok: true, value: bytes.value.toString('utf8') } : bytes;
+}
+
+export function isJson(req: IncomingMessage): boolean {
+  return /^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '');
+}
+
+/** The refusal of a body that is not JSON (`also` names other accepted types); drains the body. */
+export function unsupportedJson(req: IncomingMessage, also = ''): Refusal {
+  req.resume();
+  return refusal(415, 'unsupported_media_type', `send the body as JSON with Content-Type: application/json${also}`);
 }
 
 /** Reads a JSON request body (Content-Type application/json), bounded. */
 export async function readJsonBody(req: IncomingMessage, limit: number): Promise<BodyResult> {
-  const type = req.headers['content-type'] ?? '';
-  if (!/^application\/json\s*(;|$)/i.test(type)) {
-    req.resume();
-    return { ok: false, refusal: refusal(415, 'unsupported_media_type', 'send the body as JSON with Content-Type: application/json') };
-  }
+  if (!isJson(req)) return { ok: false, refusal: unsupportedJson(req) };
   const text = await readBody(req, limit);
   if (!text.ok) return text;
   try {

@@ -5,6 +5,13 @@ import type { EntryFields } from '../acl/changes.ts';
 import type { AclEntry } from '../policy/types.ts';
 
 export const MAX_DESCRIPTION_LENGTH = 255;
+/** The longest address text accepted (the longest range of two full IPv6 addresses is 81). */
+export const MAX_ADDRESS_LENGTH = 100;
+/**
+ * Networks one entry may expand into: every IPv4 range fits (at most 62); a wide IPv6 range,
+ * which can need 254, must be split, so no single row can cost a list hundreds of rules.
+ */
+export const MAX_NETWORKS_PER_ENTRY = 64;
 
 /** An entry as the API shows it: snake_case, `expires_at` null when unset. */
 export function toApiEntry(entry: AclEntry): Record<string, unknown> {
@@ -21,6 +28,19 @@ export function toApiEntry(entry: AclEntry): Record<string, unknown> {
   };
 }
 
+/** Entries an audit event keeps of a whole list; a longer list is kept as its count and first entries. */
+export const AUDIT_LIST_ENTRIES = 200;
+
+/**
+ * What the audit trail keeps of a whole list (a replace, an import, a bulk delete): the entries,
+ * or for a list longer than AUDIT_LIST_ENTRIES `{count, entries: the first ones, truncated}`, so
+ * one event stays a few tens of kilobytes and the trail's memory bound holds.
+ */
+export function snapshotOfList(record: { readonly entries: readonly AclEntry[] } | null): unknown {
+  const entries = record?.entries ?? [];
+  if (entries.length <= AUDIT_LIST_ENTRIES) return entries.map(toApiEntry);
+  return { count: entries.length, entries: entries.slice(0, AUDIT_LIST_ENTRIES).map(toApiEntry), truncated: true };
+}
 
 export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly refusal: Refusal };
 
@@ -47,8 +67,12 @@ export function parseEntryFields(body: unknown, nowMs: number, requireAddress: b
     if (requireAddress) return { ok: false, refusal: refusal(400, 'invalid_format', 'ip_address is required, e.g. "203.0.113.0/24"') };
   } else {
     if (typeof address !== 'string') return invalid('ip_address', 'a string');
+    if (address.length > MAX_ADDRESS_LENGTH) return { ok: false, refusal: refusal(400, 'invalid_format', `ip_address is ${address.length} characters long; an address, network or range is at most ${MAX_ADDRESS_LENGTH}`) };
     const rule = parseRule(address);
     if (!rule.ok) return { ok: false, refusal: refusal(400, 'invalid_format', rule.error) };
+    if (rule.value.cidrs.length > MAX_NETWORKS_PER_ENTRY) {
+      return { ok: false, refusal: refusal(400, 'too_many_networks', `${rule.value.input} expands into ${rule.value.cidrs.length} networks; an entry may hold at most ${MAX_NETWORKS_PER_ENTRY}: split the range into several entries`) };
+    }
     fields.ipAddress = { input: rule.value.input, cidrs: rule.value.cidrs.map(formatCidr) };
   }
 

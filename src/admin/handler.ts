@@ -11,6 +11,7 @@ import type { BodyLimits, Handler, Surface } from './context.ts';
 import type { Actor } from './credentials.ts';
 import { refusedReason, sendJson } from './respond.ts';
 import { compileRoutes, type Match } from './router.ts';
+import { WriteGate } from './write-gate.ts';
 
 
 export interface AdminDeps {
@@ -37,6 +38,8 @@ export interface AdminDeps {
   readonly bodyLimits?: BodyLimits;
   /** The admin console's static files (/console/); absent: no console. */
   readonly console?: ConsoleHandler;
+  /** Admission of writes (rate and concurrency per credential, concurrency in all); absent: the defaults. */
+  readonly writes?: WriteGate;
 }
 
 /**
@@ -46,6 +49,7 @@ export interface AdminDeps {
 export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res: ServerResponse) => void {
   const { store, logger, limiter } = deps;
   const bodyLimits = deps.bodyLimits ?? DEFAULT_BODY_LIMITS;
+  const writes = deps.writes ?? new WriteGate();
   const surfaces = deps.surfaces.map((surface) => ({ surface, route: compileRoutes<Handler>(surface.routes) }));
 
   return (req, res) => {
@@ -80,6 +84,13 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
       for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
       surface.sendError(res, refusal(status, reason, message));
     };
+    // An answer given before the body arrived whole (refused early: too large, too many rows)
+    // ends the connection, so a body that never ends cannot keep it.
+    res.once('finish', () => {
+      if (req.complete) return;
+      // Drained a moment longer, so the client reads the answer before the connection goes.
+      setTimeout(() => req.socket.destroy(), 1_000).unref();
+    });
     const source = req.socket.remoteAddress ?? 'unknown';
     const wait = limiter.blockedFor(source);
     if (wait > 0) return fail(429, 'too_many_attempts', `too many failed authentications from ${source}; retry in ${wait} s`, { 'retry-after': String(wait) });
@@ -96,6 +107,14 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
     const match: Match<Handler> = chosen.route(method, path);
     if (match.ok) route = match.template;
     if (!match.ok) return fail(match.refusal.status, match.refusal.reason, match.refusal.message, match.allow ? { allow: match.allow } : {});
+    if (match.writes) {
+      const slot = writes.enter(actor.name);
+      if ('refusal' in slot) {
+        logger?.warn({ actor: actor.name, path: path.slice(0, 128), method, reason: slot.refusal.reason }, 'admin write refused: over its limits');
+        return fail(slot.refusal.status, slot.refusal.reason, slot.refusal.message, { 'retry-after': String(slot.retryAfter) });
+      }
+      res.once('close', slot.release);
+    }
     const ctx = { req, res, params: match.params, query: new URLSearchParams(q < 0 ? '' : url.slice(q + 1)), actor, requestId: requestIdFrom(req.rawHeaders), bodyLimits };
     match.handler(ctx).catch((error: unknown) => {
       // A command that got no answer in time (a frozen or overloaded Redis, its connection still

@@ -13,6 +13,8 @@ import type { Metrics } from '../observability/metrics.ts';
 import type { RedisClient } from '../store/redis/connection.ts';
 import type { AclStore } from '../store/store.ts';
 import { AuthLimiter } from './auth-limiter.ts';
+import { BulkParser } from './bulk-parser.ts';
+import { WriteGate } from './write-gate.ts';
 import { compileCredentials, sha256 } from './credentials.ts';
 import { createConsole } from './console.ts';
 import { createAdminHandler } from './handler.ts';
@@ -62,10 +64,12 @@ export async function startManagement(config: Config, parts: ManagementParts): P
     { name: 'owner', role: 'owner', tokenSha256: sha256(config.admin.token) },
     ...config.admin.credentials,
   ]);
+  // The worker's heap: room for the largest body parsed into rows, capped where the manifests' memory is.
+  const bulk = new BulkParser(Math.min(160, 32 + Math.ceil(config.admin.maxImportBytes / 1_048_576) * 16));
   const handler = createAdminHandler({
     store,
     surfaces: [
-      nativeSurface({ service, audit, check: parts.check }),
+      nativeSurface({ service, audit, check: parts.check, parseBulk: (format, body, nowMs, limits) => bulk.parse(format, body, nowMs, limits) }),
       // Entries created through the compatible endpoints get UUIDs, the id style those APIs show.
       vobizSurface({ service, check: parts.check, newId: randomUUID }),
       voximplantSurface({ service, check: parts.check, newId: randomUUID }),
@@ -80,6 +84,7 @@ export async function startManagement(config: Config, parts: ManagementParts): P
     logger,
     bodyLimits: { json: config.admin.maxBodyBytes, bulk: config.admin.maxImportBytes },
     console: createConsole(),
+    writes: new WriteGate(config.admin.writes),
   });
   const sweeper = new ExpirySweeper(service, logger);
   sweeper.start(config.expirySweepMs);
@@ -88,6 +93,7 @@ export async function startManagement(config: Config, parts: ManagementParts): P
     service,
     close: async () => {
       await sweeper.stop();
+      await bulk.close();
       await audit.close();
     },
   };

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
-import { addEntry, changeSettings, deleteEntry, entryNotFound, replaceEntries, updateEntry, type ListItem, type SettingsPatch } from '../acl/changes.ts';
+import { addEntry, changeSettings, deleteEntry, entryNotFound, prepareEntries, replaceEntries, updateEntry, type ItemOutcome, type SettingsPatch } from '../acl/changes.ts';
+import { inheritedList } from '../acl/validation.ts';
 import type { AclService, Applied, ApplyOptions, Operation } from '../acl/service.ts';
 import { AuditCursorError, type AuditLog } from '../audit/audit-log.ts';
 import { refusal, type Refusal } from '../http/refusal.ts';
@@ -8,11 +9,12 @@ import { ACCOUNT_ID_DESCRIPTION, isValidAccountId } from '../identity/account-id
 import { formatIp, parseIp, type IpAddress } from '../ip/address.ts';
 import { clip } from '../ip/cidr.ts';
 import { GLOBAL_ACCOUNT, type AccountRecord, type AccountSettings, type AclEntry } from '../policy/types.ts';
-import { readBody, readJsonBody } from './body.ts';
+import { isJson, readBodyBytes, readJsonBody, unsupportedJson } from './body.ts';
+import { BodyShape, parseBulk, type BulkFormat, type BulkLimits, type BulkParsed, type BulkRow } from './bulk-input.ts';
 import type { Context, Handler, Surface } from './context.ts';
 import { allows, type Actor } from './credentials.ts';
-import { CSV_COLUMNS, parseCsv, toCsv } from './csv.ts';
-import { parseEntryFields, toApiEntry } from './entry-input.ts';
+import { CSV_COLUMNS, toCsv } from './csv.ts';
+import { parseEntryFields, snapshotOfList, toApiEntry } from './entry-input.ts';
 import { etag, sendError, sendJson } from './respond.ts';
 import type { Route } from './router.ts';
 import type { CheckResult } from './types.ts';
@@ -21,13 +23,24 @@ export interface NativeDeps {
   readonly service: AclService;
   readonly audit: AuditLog | null;
   check(account: string, ip: IpAddress): Promise<CheckResult>;
+  /** Parses list bodies (off the proxy's loop in the gateway); absent: on this thread. */
+  readonly parseBulk?: (format: BulkFormat, body: Buffer, nowMs: number, limits: BulkLimits) => Promise<BulkParsed>;
 }
+
+/** Networks one list replace or import may expand into: the most one write may compile. */
+export const MAX_NETWORKS_PER_REQUEST = 100_000;
 
 export const DEFAULT_PAGE = 100;
 export const MAX_PAGE = 1000;
 
 function newId(): string {
-  return `ipacl_${randomBytes(10).toString('hex')}`;
+  return newIds(1)[0]!;
+}
+
+/** `count` new entry ids from one read of the random source (a list of thousands needs thousands). */
+function newIds(count: number): string[] {
+  const hex = randomBytes(10 * count).toString('hex');
+  return Array.from({ length: count }, (_, i) => `ipacl_${hex.slice(i * 20, i * 20 + 20)}`);
 }
 
 function bearerToken(req: IncomingMessage): string | Refusal {
@@ -80,13 +93,14 @@ const entrySnapshot = (id: string) => (record: AccountRecord | null): unknown =>
   const entry = record?.entries.find((e) => e.id === id);
   return entry === undefined ? null : toApiEntry(entry);
 };
-const listSnapshot = (record: AccountRecord | null): unknown => record?.entries.map(toApiEntry) ?? [];
+const listSnapshot = (record: AccountRecord | null): unknown => snapshotOfList(record);
 const settingsSnapshot = (record: AccountRecord | null): unknown => record?.settings ?? null;
 
 /** The native management API under /v1 (see docs/management-api.md and /v1/openapi.json). */
 export function nativeSurface(deps: NativeDeps): Surface {
   const { service } = deps;
   const store = service.store;
+  const parseBulkBody = deps.parseBulk ?? (async (format: BulkFormat, body: Buffer, nowMs: number, limits: BulkLimits) => parseBulk(format, body.toString('utf8'), nowMs, limits));
 
   /** The account a route names (`/v1/global/...` is the global list), checked against the actor. */
   const accountOf = (ctx: Context, write: boolean): string | Refusal => {
@@ -199,49 +213,85 @@ export function nativeSurface(deps: NativeDeps): Surface {
       (applied) => ({ deleted: id, warnings: applied.warnings }));
   });
 
-  /** Entries from a JSON body `{"entries": [...]}` (each like a POST body) or CSV rows. */
-  const listItems = (value: unknown, nowMs: number): ListItem[] | Refusal => {
-    const entries = (value as { entries?: unknown } | null)?.entries;
-    if (typeof value !== 'object' || value === null || !Array.isArray(entries)) return refusal(400, 'invalid_field', 'the body must be {"entries": [{"ip_address": ...}, ...]}');
-    // An export ({account, version, entries}) imports as it is; the account and version it names are informative.
-    const extra = Object.keys(value).find((key) => key !== 'entries' && key !== 'account' && key !== 'version');
-    if (extra !== undefined) return refusal(400, 'unknown_field', `unknown field '${clip(extra)}': expected entries (account and version are ignored)`);
-    const items: ListItem[] = [];
-    for (const [i, raw] of entries.entries()) {
-      const fields = parseEntryFields(withoutReadOnly(raw), nowMs, true);
-      if (!fields.ok) return { ...fields.refusal, message: `item ${i + 1}: ${fields.refusal.message}` };
-      items.push({ id: newId(), fields: { ...fields.value, ipAddress: fields.value.ipAddress! } });
+  /**
+   * A list body, bounded before it is parsed: the account's entry limit caps the rows (counted
+   * as the body arrives), and the body is parsed off the proxy's loop. Rows come back in order,
+   * each with its fields or its refusal.
+   */
+  const bulkRows = async (ctx: Context, account: string, format: BulkFormat): Promise<readonly BulkRow[] | Refusal> => {
+    const record = await store.read(account);
+    const inherited = inheritedList(account, record?.settings ?? {});
+    if (inherited !== null) {
+      ctx.req.resume();
+      return inherited;
     }
-    return items;
+    const limit = record?.settings.maxEntries ?? service.policy.maxEntries;
+    const shape = new BodyShape(format, limit);
+    const body = await readBodyBytes(ctx.req, ctx.bodyLimits.bulk, (chunk) => shape.push(chunk));
+    if (!body.ok) return body.refusal;
+    const parsed = await parseBulkBody(format, body.value, service.now().getTime(), { maxItems: limit, maxNetworks: MAX_NETWORKS_PER_REQUEST });
+    return parsed.ok ? parsed.rows : parsed.refusal;
+  };
+
+  /** The first refused row, named as the API always named it (CSV by line, JSON by item). */
+  const firstRefusal = (rows: readonly BulkRow[], format: BulkFormat): Refusal | null => {
+    const bad = rows.find((r) => !r.ok);
+    if (bad === undefined || bad.ok) return null;
+    return { ...bad.refusal, message: `${format === 'csv' ? 'line' : 'item'} ${bad.line}: ${bad.refusal.message}` };
+  };
+
+  /** Replaces or merges a list body; with `?dry_run=true` answers what each row would do, changing nothing. */
+  const bulkWrite = async (ctx: Context, account: string, format: BulkFormat, mode: 'replace' | 'merge', action: string): Promise<void> => {
+    const dryRun = ctx.query.get('dry_run');
+    if (dryRun !== null && dryRun !== 'true' && dryRun !== 'false') return sendError(ctx.res, refusal(400, 'invalid_field', `dry_run must be true or false, got '${clip(dryRun)}'`));
+    const rows = await bulkRows(ctx, account, format);
+    if (!Array.isArray(rows)) return sendError(ctx.res, rows as Refusal);
+    const ids = newIds(rows.length);
+    const items = (rows as readonly BulkRow[]).flatMap((r, i) => (r.ok ? [{ id: ids[i]!, fields: r.fields }] : []));
+    const render = (applied: Extract<Applied, { ok: true }>): Record<string, unknown> => withWarnings({
+      account, version: applied.record.version, ...(action === 'list.import' ? { mode, received: rows.length } : {}), entries: applied.record.entries.map(toApiEntry),
+    }, applied);
+    if (dryRun !== 'true') {
+      const refused = firstRefusal(rows, format);
+      if (refused !== null) return sendError(ctx.res, refused);
+      return write(ctx, account, { action, change: (c) => replaceEntries(account, items, c, mode), prepare: (c, current) => prepareEntries(account, items, c, mode, current), snapshot: listSnapshot }, 200, render);
+    }
+    const opts = options(ctx);
+    if ('status' in opts) return sendError(ctx.res, opts);
+    const outcomes: ItemOutcome[] = [];
+    const previewed = await service.preview(account, {
+      action, change: (c) => replaceEntries(account, items, c, mode, outcomes), prepare: (c, current) => prepareEntries(account, items, c, mode, current, outcomes), snapshot: listSnapshot,
+    }, opts);
+    if (!previewed.ok && outcomes.length === 0) return sendError(ctx.res, previewed.refusal);
+    const current = await store.read(account);
+    let next = 0;
+    const shown = rows.map((row) => {
+      if (!row.ok) return { line: row.line, outcome: 'refused', reason: row.refusal.reason, error: row.refusal.message, entry: null };
+      const done = outcomes[next++]!;
+      const entry = toApiEntry(done.entry);
+      const { id: _id, created_at: _c, updated_at: _u, ...fields } = entry;
+      return done.outcome === 'refused'
+        ? { line: row.line, outcome: 'refused', reason: done.refusal.reason, error: done.refusal.message, entry: fields }
+        : { line: row.line, outcome: done.outcome, entry: fields };
+    });
+    const ok = previewed.ok && rows.every((r) => r.ok);
+    sendJson(ctx.res, 200, {
+      dry_run: true, account, version: current?.version ?? 0, ...(action === 'list.import' ? { mode, received: rows.length } : {}), would_store: ok, rows: shown,
+      ...(ok ? { entries: previewed.record.entries.map(toApiEntry), warnings: previewed.warnings } : previewed.ok ? {} : { error: previewed.refusal.message, reason: previewed.refusal.reason }),
+    }, { etag: etag(current?.version ?? 0) });
   };
 
   const putList = route(true, async (ctx, account) => {
-    const body = await readJsonBody(ctx.req, ctx.bodyLimits.bulk);
-    if (!body.ok) return sendError(ctx.res, body.refusal);
-    const items = listItems(body.value, service.now().getTime());
-    if (!Array.isArray(items)) return sendError(ctx.res, items as Refusal);
-    await write(ctx, account, { action: 'list.replace', change: (c) => replaceEntries(account, items, c, 'replace'), snapshot: listSnapshot }, 200,
-      (applied) => withWarnings({ account, version: applied.record.version, entries: applied.record.entries.map(toApiEntry) }, applied));
+    if (!isJson(ctx.req)) return sendError(ctx.res, unsupportedJson(ctx.req));
+    await bulkWrite(ctx, account, 'json', 'replace', 'list.replace');
   });
 
   const importList = route(true, async (ctx, account) => {
     const mode = ctx.query.get('mode') ?? 'merge';
     if (mode !== 'merge' && mode !== 'replace') return sendError(ctx.res, refusal(400, 'invalid_field', `mode must be merge or replace, got '${clip(mode)}'`));
-    const type = ctx.req.headers['content-type'] ?? '';
-    let items: ListItem[] | Refusal;
-    if (/^text\/csv\s*(;|$)/i.test(type)) {
-      const text = await readBody(ctx.req, ctx.bodyLimits.bulk);
-      if (!text.ok) return sendError(ctx.res, text.refusal);
-      items = csvItems(text.value, service.now().getTime());
-    } else {
-      const body = await readJsonBody(ctx.req, ctx.bodyLimits.bulk);
-      if (!body.ok) return sendError(ctx.res, body.refusal);
-      items = listItems(body.value, service.now().getTime());
-    }
-    if (!Array.isArray(items)) return sendError(ctx.res, items as Refusal);
-    const list = items;
-    await write(ctx, account, { action: 'list.import', change: (c) => replaceEntries(account, list, c, mode), snapshot: listSnapshot }, 200,
-      (applied) => withWarnings({ account, version: applied.record.version, mode, received: list.length, entries: applied.record.entries.map(toApiEntry) }, applied));
+    const csv = /^text\/csv\s*(;|$)/i.test(ctx.req.headers['content-type'] ?? '');
+    if (!csv && !isJson(ctx.req)) return sendError(ctx.res, unsupportedJson(ctx.req, ' (or text/csv)'));
+    await bulkWrite(ctx, account, csv ? 'csv' : 'json', mode, 'list.import');
   });
 
   const exportList = route(false, async (ctx, account) => {
@@ -357,13 +407,6 @@ export function nativeSurface(deps: NativeDeps): Surface {
   return { prefix: '/v1/', routes, tokenOf: bearerToken, sendError: (res, refused) => sendError(res, refused, refused.status === 401 ? { 'www-authenticate': 'Bearer' } : {}) };
 }
 
-/** An exported entry carries fields the server assigns; importing it back ignores them. */
-function withoutReadOnly(raw: unknown): unknown {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
-  const { id: _id, cidrs: _cidrs, created_at: _created, updated_at: _updated, ...rest } = raw as Record<string, unknown>;
-  return rest;
-}
-
 /** `action`, `enabled` and `q` (substring of the address or description) filters for lists. */
 function filterEntries(entries: readonly AclEntry[], query: URLSearchParams): readonly AclEntry[] | Refusal {
   const action = query.get('action');
@@ -374,30 +417,6 @@ function filterEntries(entries: readonly AclEntry[], query: URLSearchParams): re
   return entries.filter((e) => (action === null || e.action === action)
     && (enabled === null || String(e.enabled) === enabled)
     && (q === undefined || e.ipAddress.toLowerCase().includes(q) || e.description.toLowerCase().includes(q)));
-}
-
-/** CSV import: a header row naming the columns (ip_address required, others optional). */
-function csvItems(text: string, nowMs: number): ListItem[] | Refusal {
-  const parsed = parseCsv(text);
-  if (!parsed.ok) return refusal(400, 'invalid_csv', `the CSV has an unterminated or misplaced quote on line ${parsed.line}`);
-  const [header, ...rows] = parsed.rows;
-  const columns = header?.map((h) => h.trim().toLowerCase()) ?? [];
-  if (!columns.includes('ip_address')) return refusal(400, 'invalid_csv', `the first row must name the columns, with at least ip_address (${CSV_COLUMNS.join(',')})`);
-  const unknown = columns.find((c) => !(CSV_COLUMNS as readonly string[]).includes(c));
-  if (unknown !== undefined) return refusal(400, 'invalid_csv', `unknown column '${clip(unknown)}': expected ${CSV_COLUMNS.join(', ')}`);
-  const items: ListItem[] = [];
-  for (const [i, row] of rows.entries()) {
-    const body: Record<string, unknown> = {};
-    columns.forEach((column, c) => {
-      const value = row[c] ?? '';
-      if (value === '') return;
-      body[column] = column === 'enabled' ? value === 'true' ? true : value === 'false' ? false : value : value;
-    });
-    const fields = parseEntryFields(body, nowMs, true);
-    if (!fields.ok) return { ...fields.refusal, message: `line ${i + 2}: ${fields.refusal.message}` };
-    items.push({ id: newId(), fields: { ...fields.value, ipAddress: fields.value.ipAddress! } });
-  }
-  return items;
 }
 
 /**

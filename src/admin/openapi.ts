@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import { ACCOUNT_ID_MAX_LENGTH, ACCOUNT_ID_PATTERN } from '../identity/account-id.ts';
 import { RULE_FORMS } from '../ip/rule.ts';
 import { MAX_PARENT_DEPTH } from '../policy/resolve.ts';
-import { DEFAULT_BODY_LIMITS } from './body.ts';
+import { BODY_TIMEOUT_MS, DEFAULT_BODY_LIMITS } from './body.ts';
 import { CSV_COLUMNS } from './csv.ts';
-import { MAX_DESCRIPTION_LENGTH } from './entry-input.ts';
-import { DEFAULT_PAGE, MAX_PAGE } from './native.ts';
+import { MAX_DESCRIPTION_LENGTH, MAX_NETWORKS_PER_ENTRY } from './entry-input.ts';
+import { DEFAULT_PAGE, MAX_NETWORKS_PER_REQUEST, MAX_PAGE } from './native.ts';
 
 /*
  * The OpenAPI 3.1 description of the native management API (src/admin/native.ts), served at
@@ -48,6 +48,7 @@ const REASONS: Readonly<Record<number, readonly (readonly [string, string])[]>> 
     ['invalid_body', 'the body could not be read'],
     ['invalid_csv', 'the CSV import has a misplaced quote, no header row naming ip_address, or an unknown column'],
     ['invalid_if_match', 'If-Match is not an ETag of this API'],
+    ['too_many_networks', `an address (a range) expands into more than ${MAX_NETWORKS_PER_ENTRY} networks: split it`],
     ['invalid_parent', `the parent setting names this account, would close a cycle, or would give the account or one of its subaccounts more than ${MAX_PARENT_DEPTH} ancestors`],
     ['reserved_range', 'an allow entry overlaps reserved (or refused private) address space'],
     ['ipv6_not_allowed', 'an IPv6 entry while the gateway or the account is IPv4-only'],
@@ -67,16 +68,25 @@ const REASONS: Readonly<Record<number, readonly (readonly [string, string])[]>> 
     ['duplicate', 'the same network is already listed (in any spelling, allow or deny)'],
     ['subset_exists', 'an allow entry already covers it (named in `error`)'],
     ['superset_conflict', 'it would cover narrower allow entries (named); replace=true removes them in the same change'],
-    ['limit_reached', 'more entries than validation.maxEntries or the account\'s max_entries'],
+    ['limit_reached', 'more entries than validation.maxEntries or the account\'s max_entries (a list body with more rows than that is refused as it arrives)'],
     ['inherited_list', 'the account is a subaccount: its list is its parent\'s, managed there'],
     ['would_lock_out', 'the change would block recently seen callers, and guard is strict (query or account setting)'],
     ['would_open', 'the change would open an account that refuses some callers to every address, and guard is strict'],
     ['parent_not_found', 'the parent (or an ancestor of it) has no record: the account would inherit no list'],
   ],
   412: [['version_conflict', 'If-Match names a version the account has moved on from']],
-  413: [['body_too_large', `the body exceeds admin.maxBodyBytes (default ${DEFAULT_BODY_LIMITS.json} bytes; admin.maxImportBytes, default ${DEFAULT_BODY_LIMITS.bulk}, for a list replace or import)`]],
+  408: [['body_timeout', `the body did not arrive within ${BODY_TIMEOUT_MS / 1000} s`]],
+  413: [
+    ['body_too_large', `the body exceeds admin.maxBodyBytes (default ${DEFAULT_BODY_LIMITS.json} bytes; admin.maxImportBytes, default ${DEFAULT_BODY_LIMITS.bulk}, for a list replace or import)`],
+    ['too_many_networks', `the rows of a list body expand into more than ${MAX_NETWORKS_PER_REQUEST} networks`],
+    ['body_too_complex', 'a list body needed more memory or time to read than one may use'],
+  ],
   415: [['unsupported_media_type', 'the body is not Content-Type: application/json (or text/csv, for import)']],
-  429: [['too_many_attempts', 'too many failed authentications from this address; see Retry-After']],
+  429: [
+    ['too_many_attempts', 'too many failed authentications from this address; see Retry-After'],
+    ['write_rate_exceeded', 'the credential made more writes than admin.writes allows (burst, then per second); see Retry-After'],
+    ['writes_in_progress', 'the credential has as many writes in progress as admin.writes.concurrentPerCredential allows'],
+  ],
   500: [
     ['internal_error', 'the request failed unexpectedly; the gateway log has the cause'],
     ['store_corrupt', 'a stored record could not be read back'],
@@ -85,6 +95,7 @@ const REASONS: Readonly<Record<number, readonly (readonly [string, string])[]>> 
     ['store_unavailable', 'the store is unreachable: nothing was read or changed'],
     ['store_write_failed', 'writing the store failed: nothing was changed'],
     ['store_contention', 'the account changed too often while the change was applied; retry'],
+    ['admin_busy', 'the admin API has as many writes in progress as admin.writes.concurrent allows; see Retry-After'],
   ],
 };
 
@@ -94,13 +105,14 @@ const ERROR_RESPONSES: Readonly<Record<number, readonly [string, string]>> = {
   403: ['Forbidden', 'A valid credential out of its scope.'],
   404: ['NotFound', 'Nothing here.'],
   405: ['MethodNotAllowed', 'The path exists but not with this method. Answered by the dispatcher for every path in this document; `Allow` lists the methods.'],
+  408: ['RequestTimeout', 'The request body did not arrive in time.'],
   409: ['Conflict', 'The change is refused by validation or by the lockout guard; nothing was written.'],
   412: ['PreconditionFailed', 'If-Match names an older version; reload and apply the change again.'],
-  413: ['PayloadTooLarge', 'The request body is too large.'],
+  413: ['PayloadTooLarge', 'The request body is too large, or expands into too much.'],
   415: ['UnsupportedMediaType', 'The request body has the wrong Content-Type.'],
-  429: ['TooManyRequests', 'Too many failed authentications from this address.'],
+  429: ['TooManyRequests', 'Too many failed authentications from this address, or too many writes by this credential; see Retry-After.'],
   500: ['InternalError', 'The gateway failed to handle the request.'],
-  503: ['ServiceUnavailable', 'The store is unavailable or contended; retry.'],
+  503: ['ServiceUnavailable', 'The store is unavailable or contended, or the admin API has too many writes in progress; retry.'],
 };
 
 const reasonList = (status: number): string => (REASONS[status] ?? []).map(([reason]) => `\`${reason}\``).join(', ');
@@ -164,9 +176,9 @@ function entryPaths(global: boolean): Json {
         tags,
         summary: `Replace ${which} atomically`,
         description: `The items are checked in order, as if added one by one; the first refusal names its item and nothing is written. Fields the server assigns (id, cidrs, created_at, updated_at) are ignored, so an export can be sent back. ${WRITE_NOTE}`,
-        parameters: [ref('parameters', 'Replace'), ref('parameters', 'Guard'), ref('parameters', 'IfMatch')],
+        parameters: [ref('parameters', 'Replace'), ref('parameters', 'Guard'), ref('parameters', 'IfMatch'), ref('parameters', 'DryRun')],
         requestBody: { required: true, content: json(schema('EntryListInput')) },
-        responses: responses({ 200: success('The list as stored.', schema('ListReplaced')) }, [400, 403, 409, 412, 413, 415]),
+        responses: responses({ 200: success('The list as stored (with dry_run=true: what each item would do, nothing stored).', schema('ListReplaced')) }, [400, 403, 408, 409, 412, 413, 415]),
       },
     },
     [`${base}/export`]: {
@@ -195,7 +207,7 @@ function entryPaths(global: boolean): Json {
         tags,
         summary: `Import entries into ${which}`,
         description: `JSON \`{"entries": [...]}\` (as for PUT) or \`text/csv\` with a header row naming at least ip_address (columns: ${CSV_COLUMNS.join(', ')}). mode=merge (default) skips networks already listed; mode=replace replaces the list. ${WRITE_NOTE}`,
-        parameters: [ref('parameters', 'Mode'), ref('parameters', 'Replace'), ref('parameters', 'Guard'), ref('parameters', 'IfMatch')],
+        parameters: [ref('parameters', 'Mode'), ref('parameters', 'Replace'), ref('parameters', 'Guard'), ref('parameters', 'IfMatch'), ref('parameters', 'DryRun')],
         requestBody: {
           required: true,
           content: {
@@ -203,7 +215,7 @@ function entryPaths(global: boolean): Json {
             'text/csv': { schema: { type: 'string', description: `A header row naming the columns (${CSV_COLUMNS.join(', ')}; ip_address required), then one row per entry.` } },
           },
         },
-        responses: responses({ 200: success('The list as stored after the import.', schema('ImportResult')) }, [400, 403, 409, 412, 413, 415]),
+        responses: responses({ 200: success('The list as stored after the import (with dry_run=true: what each row would do, nothing stored).', schema('ImportResult')) }, [400, 403, 408, 409, 412, 413, 415]),
       },
     },
     [`${base}/{id}`]: {
@@ -352,6 +364,7 @@ function parameters(): Json {
     Replace: query('replace', 'Remove the allow entries the new or changed one covers, in the same change, instead of refusing with 409 `superset_conflict`.', { type: 'boolean', default: false }),
     Guard: query('guard', '`strict` refuses a change that would lock out a recently seen caller (409 `would_lock_out`); `warn` (the default) reports them in `warnings`, but does not relax an account whose `guard` setting is strict.', { type: 'string', enum: ['warn', 'strict'] }),
     Format: query('format', 'Export format.', { type: 'string', enum: ['json', 'csv'], default: 'json' }),
+    DryRun: query('dry_run', '`true` changes nothing: the body is read, checked and applied to the list as it is now, and the answer says per row what would be stored (`rows`), whether the whole would be (`would_store`), and with it the list and the lockout warnings. Send the real request with `If-Match` set to the `version` it names, so what was previewed is what is stored.', { type: 'string', enum: ['true', 'false'], default: 'false' }),
     Mode: query('mode', '`merge` adds the items whose networks are not listed yet; `replace` replaces the list.', { type: 'string', enum: ['merge', 'replace'], default: 'merge' }),
     Ip: query('ip', 'An IPv4 or IPv6 address.', { type: 'string' }, true),
     AuditAccount: query('account', 'Only the events of this account (required for an account credential: its own).', { type: 'string' }),
@@ -397,6 +410,13 @@ function schemas(): Json {
   const version = { type: 'integer', minimum: 0, description: 'The account\'s version: grows by one with every committed change (0: no record yet). Also the ETag.' };
   const account = { type: 'string', description: 'The account id (`_global` for the global list).' };
   const next = nullable('string', { description: 'Cursor of the following page; null on the last.' });
+  const dryRun = {
+    dry_run: { type: 'boolean', description: 'Present (true) on a dry run: nothing was stored; `version` is the current one, to send back in If-Match.' },
+    would_store: { type: 'boolean', description: 'Dry run: whether the request as sent would be stored (every row readable and accepted).' },
+    rows: { type: 'array', items: schema('ImportRow'), description: 'Dry run: what each row would do, in order.' },
+    error: { type: 'string', description: 'Dry run that would not be stored: why (the first refusal).' },
+    reason: { type: 'string' },
+  };
   const warnings = { type: 'array', items: schema('Warning'), description: 'Recently seen callers the change newly refuses, and whether it opens the account; present only when there are any.' };
   const entries = { type: 'array', items: schema('Entry') };
   const entryProperties: Json = {
@@ -455,7 +475,7 @@ function schemas(): Json {
     },
     EntryList: strict({ account, version, total: { type: 'integer', minimum: 0, description: 'Entries matching the filters (all pages).' }, entries, next }, ['account', 'version', 'total', 'entries', 'next'], 'A page of entries.'),
     EntryExport: strict({ account, version, entries }, ['account', 'version', 'entries'], 'The whole list.'),
-    ListReplaced: strict({ account, version, entries, warnings }, ['account', 'version', 'entries'], 'The list after a replace.'),
+    ListReplaced: strict({ account, version, entries, warnings, ...dryRun }, ['account', 'version'], 'The list after a replace (entries always present without dry_run).'),
     ImportResult: strict({
       account,
       version,
@@ -463,7 +483,15 @@ function schemas(): Json {
       received: { type: 'integer', minimum: 0, description: 'Items in the request (merge skips those already listed).' },
       entries,
       warnings,
-    }, ['account', 'version', 'mode', 'received', 'entries'], 'The list after an import.'),
+      ...dryRun,
+    }, ['account', 'version', 'mode', 'received'], 'The list after an import (entries always present without dry_run).'),
+    ImportRow: strict({
+      line: { type: 'integer', minimum: 1, description: 'CSV: the line; JSON: the item, from 1.' },
+      outcome: { type: 'string', enum: ['add', 'skip', 'refused'], description: '`skip`: merge, the network is already listed.' },
+      entry: { type: ['object', 'null'], description: 'The entry as it would be stored (without the id and times the server assigns); null for a row that could not be read.' },
+      reason: { type: 'string' },
+      error: { type: 'string' },
+    }, ['line', 'outcome', 'entry'], 'What one row of a dry run would do.'),
     Deleted: strict({
       deleted: { type: 'string', description: 'The id of the deleted entry.' },
       warnings: { type: 'array', items: schema('Warning'), description: 'Recently seen callers the delete newly refuses (empty when none).' },

@@ -6,6 +6,8 @@ export interface Route<H> {
   readonly method: string;
   readonly template: string;
   readonly handler: H;
+  /** Changes nothing, whatever its method (a compatible API that reads with POST). */
+  readonly reads?: boolean;
 }
 
 interface Compiled<H> extends Route<H> {
@@ -15,7 +17,7 @@ interface Compiled<H> extends Route<H> {
 }
 
 export type Match<H> =
-  | { readonly ok: true; readonly handler: H; readonly params: Params; readonly template: string }
+  | { readonly ok: true; readonly handler: H; readonly params: Params; readonly template: string; readonly writes: boolean }
   | { readonly ok: false; readonly refusal: Refusal; readonly allow?: string };
 
 /**
@@ -42,7 +44,7 @@ export function compileRoutes<H>(routes: readonly Route<H>[]): (method: string, 
     }
     for (const { route, params } of candidates) {
       if (route.method === method || (method === 'HEAD' && route.method === 'GET')) {
-        return { ok: true, handler: route.handler, params, template: route.template };
+        return { ok: true, handler: route.handler, params, template: route.template, writes: route.reads !== true && method !== 'GET' && method !== 'HEAD' };
       }
     }
     const allowed = [...new Set(candidates.map((c) => c.route.method))];

@@ -11,6 +11,7 @@ import { isValidAccountId } from '../identity/account-id.ts';
 import { dirname, join } from 'node:path';
 import { DEFAULT_CACHE_LIMITS } from '../policy/cache.ts';
 import { DEFAULT_BODY_LIMITS } from '../admin/body.ts';
+import { DEFAULT_WRITE_LIMITS } from '../admin/write-gate.ts';
 import { ConfigError, Reader } from './reader.ts';
 import { DEFAULT_DIGEST } from '../observability/refusal-digest.ts';
 import type { Config, HostPort, StoreSpec } from './types.ts';
@@ -145,7 +146,8 @@ function readConfig(root: Reader): Config {
   const upstream = top.get('upstream').object(['url', 'connections', 'queueTimeoutMs', 'clientShare', 'accountShare', 'connectTimeoutMs', 'headersTimeoutMs', 'bodyTimeoutMs', 'preserveHost']);
   const identity = top.get('identity').object(['strategies', 'anonymous', 'exemptPaths']);
   const policy = top.get('policy').object(['mode', 'default']);
-  const admin = top.get('admin').object(['listen', 'token', 'tokenFile', 'credentials', 'maxBodyBytes', 'maxImportBytes']);
+  const admin = top.get('admin').object(['listen', 'token', 'tokenFile', 'credentials', 'maxBodyBytes', 'maxImportBytes', 'writes']);
+  const writes = admin.get('writes').object(['perSecond', 'burst', 'concurrent', 'concurrentPerCredential']);
   const limits = top.get('limits').object(['maxHeaderBytes', 'headersTimeoutMs', 'requestTimeoutMs', 'bodyIdleTimeoutMs', 'keepAliveTimeoutMs', 'maxConnections']);
   const maxConnections = limits.get('maxConnections').integer(1, 1_000_000, 10_000);
   const log = top.get('log').object(['level', 'allowSampleRate', 'refusalIntervalMs', 'refusalMaxKeys']);
@@ -195,6 +197,12 @@ function readConfig(root: Reader): Config {
       credentials: readCredentials(admin.get('credentials')),
       maxBodyBytes: admin.get('maxBodyBytes').integer(1024, 16_777_216, DEFAULT_BODY_LIMITS.json),
       maxImportBytes: admin.get('maxImportBytes').integer(1024, 268_435_456, DEFAULT_BODY_LIMITS.bulk),
+      writes: {
+        perSecond: writes.get('perSecond').integer(1, 100_000, DEFAULT_WRITE_LIMITS.perSecond),
+        burst: writes.get('burst').integer(1, 1_000_000, DEFAULT_WRITE_LIMITS.burst),
+        concurrent: writes.get('concurrent').integer(1, 1024, DEFAULT_WRITE_LIMITS.concurrent),
+        concurrentPerCredential: writes.get('concurrentPerCredential').integer(1, 1024, DEFAULT_WRITE_LIMITS.concurrentPerCredential),
+      },
     },
     validation: readValidation(top.get('validation')),
     audit: {

@@ -5,6 +5,7 @@ import type { UpstreamSettings } from '../proxy/http-forwarder.ts';
 import type { RedisStoreSpec } from '../store/redis/spec.ts';
 import type { ValidationPolicy } from '../acl/validation.ts';
 import type { Credential } from '../admin/credentials.ts';
+import type { WriteLimits } from '../admin/write-gate.ts';
 import type { DigestOptions } from '../observability/refusal-digest.ts';
 
 export interface HostPort {
@@ -66,6 +67,8 @@ export interface Config {
     /** Largest JSON change body, and largest list replace or import body (JSON or CSV). */
     readonly maxBodyBytes: number;
     readonly maxImportBytes: number;
+    /** Admission of writes: per credential a rate and a number in progress, and a number in progress in all. */
+    readonly writes: WriteLimits;
   };
   readonly validation: ValidationPolicy;
   readonly audit: {

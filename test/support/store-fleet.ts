@@ -1,3 +1,4 @@
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startGateway, type GatewayProcess } from './gateway-process.ts';
 import { startRedis, type RedisServer } from './redis-server.ts';
@@ -39,9 +40,12 @@ export async function startFleet(kind: StoreKind, options: FleetOptions = {}): P
       redis = await startRedis();
       store = redis.url;
     }
+    // Many writers at once is what these tests do: the write limits are not what they test.
+    const config = join(dir.path, 'allowgate.yaml');
+    writeFileSync(config, 'admin:\n  writes: {perSecond: 100000, burst: 100000, concurrent: 1024, concurrentPerCredential: 1024}\n');
     const count = kind === 'redis' ? options.replicas ?? 2 : 1;
     for (let i = 0; i < count; i++) {
-      gateways.push(await startGateway({ env: { ALLOWGATE_STORE: store, ALLOWGATE_LOG_LEVEL: 'info', ALLOWGATE_LOG_ALLOW_SAMPLE: '0', ...options.env }, timeoutMs: 20_000 }));
+      gateways.push(await startGateway({ env: { ALLOWGATE_STORE: store, ALLOWGATE_CONFIG: config, ALLOWGATE_LOG_LEVEL: 'info', ALLOWGATE_LOG_ALLOW_SAMPLE: '0', ...options.env }, timeoutMs: 20_000 }));
     }
   } catch (error) {
     await stop();

@@ -7,7 +7,7 @@ import { parseRule } from '../../ip/rule.ts';
 import type { AccountRecord, AclEntry } from '../../policy/types.ts';
 import type { AccountChange } from '../../store/store.ts';
 import type { Actor } from '../credentials.ts';
-import { toApiEntry } from '../entry-input.ts';
+import { snapshotOfList, toApiEntry } from '../entry-input.ts';
 import type { CheckResult } from '../types.ts';
 
 /**
@@ -96,7 +96,7 @@ export function entrySnapshotWhere(pick: (entry: AclEntry) => boolean): (record:
 
 /** What the audit trail keeps of a change to several entries: the whole list. */
 export function listSnapshot(record: AccountRecord | null): unknown {
-  return record?.entries.map(toApiEntry) ?? [];
+  return snapshotOfList(record);
 }
 
 /**

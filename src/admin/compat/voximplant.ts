@@ -224,9 +224,9 @@ export function voximplantSurface(deps: CompatDeps): Surface {
   const routes: Route<Handler>[] = [
     { method: 'POST', template: `${PREFIX}AddAuthorizedAccountIP`, handler: add },
     { method: 'POST', template: `${PREFIX}DelAuthorizedAccountIP`, handler: del },
-    { method: 'POST', template: `${PREFIX}GetAuthorizedAccountIPs`, handler: get },
+    { method: 'POST', template: `${PREFIX}GetAuthorizedAccountIPs`, handler: get, reads: true },
     { method: 'GET', template: `${PREFIX}GetAuthorizedAccountIPs`, handler: get },
-    { method: 'POST', template: `${PREFIX}CheckAuthorizedAccountIP`, handler: check },
+    { method: 'POST', template: `${PREFIX}CheckAuthorizedAccountIP`, handler: check, reads: true },
     { method: 'GET', template: `${PREFIX}CheckAuthorizedAccountIP`, handler: check },
   ];
   return { prefix: PREFIX, routes, tokenOf, sendError };

@@ -301,7 +301,13 @@ describe('the management API answers as documented', () => {
     const replaced = await call('PUT', '/v1/accounts/AC1/ip-acl', { entries: field(exported, 'entries') });
     expect(replaced.status).toBe(200);
     expect(field(replaced, 'entries')).toHaveLength(4);
-    const merged = await call('POST', '/v1/accounts/AC1/ip-acl/import', { entries: [{ ip_address: '92.255.220.0/24' }, { ip_address: '45.10.0.0/16', description: 'partner' }] });
+    // A dry run answers per row and stores nothing; the version it names goes back in If-Match.
+    const dry = await call('POST', '/v1/accounts/AC1/ip-acl/import?dry_run=true', 'ip_address,description,action\n92.255.220.0/24,x,deny\n45.10.0.0/16,partner,allow\n10.0.0.1/8,typo\n', { 'content-type': 'text/csv' });
+    expect(dry.body).toMatchObject({ dry_run: true, would_store: false, rows: [{ line: 2, outcome: 'skip' }, { line: 3, outcome: 'add', entry: { ip_address: '45.10.0.0/16', description: 'partner', action: 'allow' } }, { line: 4, outcome: 'refused', reason: 'invalid_format', entry: null }] });
+    const dryOk = await call('PUT', '/v1/accounts/AC1/ip-acl?dry_run=true', { entries: [{ ip_address: '45.10.0.0/16' }] });
+    expect(dryOk.body).toMatchObject({ dry_run: true, would_store: true, rows: [{ line: 1, outcome: 'add' }], entries: [{ ip_address: '45.10.0.0/16' }] });
+    expect((await call('GET', '/v1/accounts/AC1/ip-acl')).body).toMatchObject({ total: 4, version: field(dry, 'version') });
+    const merged = await call('POST', '/v1/accounts/AC1/ip-acl/import', { entries: [{ ip_address: '92.255.220.0/24' }, { ip_address: '45.10.0.0/16', description: 'partner' }] }, { 'if-match': `"${String(field(dry, 'version'))}"` });
     expect(merged.body).toMatchObject({ mode: 'merge', received: 2 });
     expect(field(merged, 'entries')).toHaveLength(5);
     const fromCsv = await call('POST', '/v1/accounts/AC1/ip-acl/import?mode=replace', String(csv.body), { 'content-type': 'text/csv' });

@@ -141,3 +141,12 @@ describe('management configuration', () => {
     expect(failure({ ALLOWGATE_STORE: 'memory' }, twice)).toContain('used twice');
   });
 });
+
+describe('admin write limits', () => {
+  it('default to the documented figures and take each from the config, naming a bad one', () => {
+    expect(load({ ALLOWGATE_STORE: 'memory' }).admin.writes).toEqual({ perSecond: 50, burst: 500, concurrent: 16, concurrentPerCredential: 4 });
+    expect(load({ ALLOWGATE_STORE: 'memory' }, 'admin:\n  writes: {perSecond: 5, concurrent: 2}\n').admin.writes).toEqual({ perSecond: 5, burst: 500, concurrent: 2, concurrentPerCredential: 4 });
+    expect(failure({ ALLOWGATE_STORE: 'memory' }, 'admin:\n  writes: {perSecond: 0}\n')).toMatch(/admin\.writes\.perSecond/);
+    expect(failure({ ALLOWGATE_STORE: 'memory' }, 'admin:\n  writes: {often: 1}\n')).toMatch(/often/);
+  });
+});

@@ -1,0 +1,123 @@
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { attacks, sendAttack, wideRange } from '../support/admin-attacks.ts';
+import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
+import { startGateway, type GatewayProcess } from '../support/gateway-process.ts';
+import { send } from '../support/http.ts';
+import { scratchDir } from '../support/scratch.ts';
+
+/*
+ * One tenant's admin traffic cannot stall or crash the gateway: an account credential sends the
+ * worst list bodies it can (1 MiB of wide IPv6 ranges as CSV and JSON, rows over the network
+ * limit, a key flood, deep nesting, a body that never ends), several at once and over and over,
+ * while another account's allowed caller goes through the proxy. The gateway runs with the
+ * heap the Kubernetes manifests give it room for (256 MiB). The latency bound here is generous
+ * (a loaded 2-core machine); bench/admin-bounds.ts measures it strictly.
+ */
+
+const ATTACKER_TOKEN = 'bounds-attacker-token-0123456789';
+const VICTIM_CALLER = '127.0.0.2';
+const ATTACKERS = 4;
+const ATTACK_RUNNER = fileURLToPath(new URL('../support/admin-attacks.ts', import.meta.url));
+const ATTACK_MS = 4_000;
+/** Generous: a stall like the one this guards against (seconds) is far beyond it. */
+const P99_MARGIN_MS = 100;
+
+function p99(samples: number[]): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.99))]!;
+}
+
+/** Peak resident memory of a process, in MiB (VmHWM). */
+function peakRssMiB(pid: number): number {
+  const match = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(match![1]) / 1024;
+}
+
+describe('admin bodies from an account credential', () => {
+  let upstream: EchoUpstream;
+  let gw: GatewayProcess;
+  const dir = scratchDir();
+
+  beforeAll(async () => {
+    upstream = await startEchoUpstream();
+    const config = join(dir.path, 'allowgate.yaml');
+    const digest = createHash('sha256').update(ATTACKER_TOKEN).digest('hex');
+    // The write pace is raised so the bodies themselves, not the rate limit, are what is tested.
+    writeFileSync(config, ['admin:', '  writes: {perSecond: 1000, burst: 1000}', '  credentials:', `    - {name: attacker, role: account, account: ATT, tokenSha256: ${digest}}`, ''].join('\n'));
+    gw = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config, ALLOWGATE_LOG_LEVEL: 'info', ALLOWGATE_LOG_ALLOW_SAMPLE: '0', NODE_OPTIONS: '--max-old-space-size=256' } });
+    expect((await gw.admin('POST', '/v1/accounts/VIC/ip-acl', { ip_address: `${VICTIM_CALLER}/32` })).status).toBe(201);
+  }, 30_000);
+
+  afterAll(async () => {
+    await gw?.stop();
+    await upstream?.close();
+    dir.remove();
+  });
+
+  const victim = async (): Promise<number> => {
+    const start = performance.now();
+    const reply = await send(`${gw.url}/v1/calls`, { headers: { 'x-auth-id': 'VIC' }, localAddress: VICTIM_CALLER });
+    expect(reply.status).toBe(200);
+    return performance.now() - start;
+  };
+
+  it('refuses each worst body with a reason, cheaply, and writes nothing', async () => {
+    const expected: Record<string, [number, string]> = {
+      'wide CSV import': [409, 'limit_reached'],
+      'wide JSON import': [409, 'limit_reached'],
+      'wide JSON replace': [409, 'limit_reached'],
+      '50 rows of 254 networks': [400, 'too_many_networks'],
+      '60,000 keys in one item': [400, 'unknown_field'],
+      'nesting 500,000 deep': [400, 'invalid_json'],
+      'endless CSV body': [409, 'limit_reached'],
+    };
+    for (const attack of attacks('ATT')) {
+      const start = performance.now();
+      const reply = await sendAttack(gw.adminUrl, ATTACKER_TOKEN, attack);
+      const [status, reason] = expected[attack.name]!;
+      expect(performance.now() - start, attack.name).toBeLessThan(2_000);
+      // A body that never ends: the answer goes out at once and the connection is closed soon
+      // after, which a client still writing may see as a reset before it reads the answer.
+      if (attack.name === 'endless CSV body' && reply.status === 0) continue;
+      expect({ attack: attack.name, status: reply.status, reason: (JSON.parse(reply.body) as { reason: string }).reason }).toEqual({ attack: attack.name, status, reason });
+    }
+    expect((await gw.admin('GET', '/v1/accounts/ATT')).headers.get('etag')).toBe('"0"');
+    // A row over the network limit is named; the limit is per entry.
+    const one = await fetch(`${gw.adminUrl}/v1/accounts/ATT/ip-acl`, { method: 'POST', headers: { authorization: `Bearer ${ATTACKER_TOKEN}`, 'content-type': 'application/json' }, body: JSON.stringify({ ip_address: wideRange(7) }) });
+    expect(await one.json()).toMatchObject({ code: 400, reason: 'too_many_networks', error: expect.stringMatching(/expands into \d{3} networks; an entry may hold at most 64/) });
+  }, 60_000);
+
+  it('keeps another account\'s allowed caller fast, and the gateway within its memory, while the worst bodies arrive in parallel', async () => {
+    for (let i = 0; i < 50; i++) await victim(); // warm
+    const baseline: number[] = [];
+    for (let i = 0; i < 300; i++) baseline.push(await victim());
+
+    // The attack runs in a process of its own: this one only measures.
+    const attacker = spawn(process.execPath, [ATTACK_RUNNER, gw.adminUrl, ATTACKER_TOKEN, 'ATT', String(ATTACKERS), String(ATTACK_MS)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let output = '';
+    attacker.stdout.on('data', (d: Buffer) => { output += d.toString(); });
+    const finished = new Promise<void>((resolve) => attacker.once('exit', () => resolve()));
+    const during: number[] = [];
+    const deadline = Date.now() + ATTACK_MS;
+    await sleep(200); // the runner starting up
+    while (Date.now() < deadline) during.push(await victim());
+    await finished;
+    const statuses = new Map(Object.entries((JSON.parse(output) as { statuses: Record<string, number> }).statuses).map(([s, n]) => [Number(s), n]));
+
+    const base = p99(baseline);
+    const loaded = p99(during);
+    console.log(`allowed caller p99: ${base.toFixed(1)} ms alone, ${loaded.toFixed(1)} ms during ${[...statuses.values()].reduce((a, b) => a + b, 0)} worst-case admin bodies (${during.length} samples); peak RSS ${peakRssMiB(gw.child.pid!).toFixed(0)} MiB`);
+    expect(loaded).toBeLessThan(base + P99_MARGIN_MS);
+    // Every body was answered with a refusal, none crashed anything: 4xx, or 429/503 when over the write limits.
+    expect([...statuses.keys()].every((s) => s === 0 || s === 400 || s === 409 || s === 413 || s === 429 || s === 503), JSON.stringify([...statuses])).toBe(true);
+    expect(peakRssMiB(gw.child.pid!)).toBeLessThan(256);
+    expect(gw.child.exitCode).toBeNull();
+    expect((await gw.admin('GET', '/v1/accounts/ATT')).headers.get('etag')).toBe('"0"');
+  }, 60_000);
+});
