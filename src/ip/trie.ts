@@ -33,13 +33,17 @@ import { formatCidr, wordMask, type Cidr } from './cidr.ts';
  *          bucket b, the last entry the last interval; an address in bucket b lies in an interval
  *          between index[b] and index[b + 1], found by binary search.
  *
- * Rules keep their input order as slots (0..ruleCount-1) in three parallel arrays:
- *   ruleInterval Uint32Array  the interval starting at the rule's network address (that address
- *                             is always an interval start, so the network costs no extra words)
- *   ruleId       Uint32Array  index into the id string table (consecutive rules share an id)
- *   ruleMeta     Uint16Array  prefix length (bits 0-7), deny (bit 8), IPv6 (bit 9)
+ * Rules keep their input order as slots (0..ruleCount-1), three words each:
+ *   interval  the interval starting at the rule's network address (that address is always an
+ *             interval start, so the network costs no extra words)
+ *   id        index into the id string table (consecutive rules share an id)
+ *   meta      prefix length (bits 0-7), deny (bit 8), IPv6 (bit 9)
  * A rule shadowed by an equal network (a deny over an allow, or an earlier rule of the same
  * action) still has a slot, so every input rule can be described; it just never wins.
+ *
+ * In memory every table of one trie shares a single allocation (views over one ArrayBuffer), and
+ * a family without rules uses one table shared by every trie: a typed array costs a few hundred
+ * bytes beyond its contents, which for the small lists most accounts have was most of the cost.
  *
  * Serialized form (integers little-endian, each section padded to a multiple of 4 bytes)
  * ---------------------------------------------------------------------------------------
@@ -74,6 +78,25 @@ const HEADER_BYTES = 32;
 
 const wordsOf = (family: Family): 1 | 4 => (family === 4 ? 1 : 4);
 
+/** Words per slot in the rule table: interval, id index, meta. */
+const RULE_WORDS = 3;
+
+// What V8 (Node 24, 64-bit) spends around the contents, measured with a forced GC: the trie
+// object, a typed-array view, a family table object, a string header, an array header; an
+// ArrayBuffer past IN_HEAP_MAX bytes lives off the heap with a backing-store record of its own.
+const TRIE_BYTES = 200;
+const VIEW_BYTES = 130;
+const TABLE_BYTES = 80;
+const STRING_BYTES = 24;
+const ARRAY_BYTES = 32;
+const IN_HEAP_MAX = 64;
+const OFF_HEAP_BYTES = 200;
+
+function isOneByte(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (text.charCodeAt(i) > 0xff) return false;
+  return true;
+}
+
 /** One family's interval table and the first-level index built over it. */
 interface Table {
   readonly family: Family;
@@ -99,6 +122,12 @@ export class CompiledTrie {
   readonly ruleCount: number;
   /** Bytes held in the typed arrays (intervals, indexes and rule table); id strings are not counted. */
   readonly byteLength: number;
+  /**
+   * Estimate of the heap this trie keeps alive: its tables, their views, the id strings and the
+   * object itself (constants measured on Node 24, 64-bit; the cache test checks them with a
+   * forced GC). What a cache bound in bytes counts.
+   */
+  readonly retainedBytes: number;
   /** Intervals in both families' tables. */
   readonly intervalCount: number;
   readonly #v4: Table;
@@ -110,29 +139,51 @@ export class CompiledTrie {
   readonly #top4: number;
   readonly #shift4: number;
   readonly #last4: number;
-  readonly #ruleInterval: Uint32Array;
-  readonly #ruleId: Uint32Array;
-  readonly #ruleMeta: Uint16Array;
+  /** Per slot: interval, id index, meta (see the layout notes). */
+  readonly #rules: Uint32Array;
   readonly #ids: readonly string[];
 
   /** Use compileTrie or CompiledTrie.fromBuffer; the parts are trusted as given. */
   constructor(parts: Parts) {
-    this.#v4 = parts.v4;
-    this.#v6 = parts.v6;
-    this.#e4 = parts.v4.entries;
-    this.#index4 = parts.v4.index;
-    this.#skip4 = parts.v4.skip;
-    this.#top4 = parts.v4.top;
-    this.#shift4 = 32 - parts.v4.bits;
-    this.#last4 = (parts.v4.count - 1) * 2 + 1;
-    this.#ruleInterval = parts.ruleInterval;
-    this.#ruleId = parts.ruleId;
-    this.#ruleMeta = parts.ruleMeta;
+    const r = parts.ruleInterval.length;
+    const own = [parts.v4, parts.v6].filter((t) => !isShared(t));
+    // One allocation for everything: the family tables this trie owns, then the rule table.
+    let words = r * RULE_WORDS;
+    for (const t of own) words += t.entries.length + t.index.length;
+    const buffer = new ArrayBuffer(words * 4);
+    let at = 0;
+    const place = (source: Uint32Array): Uint32Array => {
+      const view = new Uint32Array(buffer, at * 4, source.length);
+      view.set(source);
+      at += source.length;
+      return view;
+    };
+    const pack = (t: Table): Table => (isShared(t) ? t : { ...t, entries: place(t.entries), index: place(t.index) });
+    const v4 = pack(parts.v4);
+    const v6 = pack(parts.v6);
+    const rules = new Uint32Array(buffer, at * 4, r * RULE_WORDS);
+    for (let i = 0; i < r; i++) {
+      rules[i * RULE_WORDS] = parts.ruleInterval[i]!;
+      rules[i * RULE_WORDS + 1] = parts.ruleId[i]!;
+      rules[i * RULE_WORDS + 2] = parts.ruleMeta[i]!;
+    }
+    this.#v4 = v4;
+    this.#v6 = v6;
+    this.#e4 = v4.entries;
+    this.#index4 = v4.index;
+    this.#skip4 = v4.skip;
+    this.#top4 = v4.top;
+    this.#shift4 = 32 - v4.bits;
+    this.#last4 = (v4.count - 1) * 2 + 1;
+    this.#rules = rules;
     this.#ids = parts.ids;
-    this.ruleCount = parts.ruleInterval.length;
-    this.intervalCount = parts.v4.count + parts.v6.count;
-    this.byteLength = parts.v4.entries.byteLength + parts.v4.index.byteLength + parts.v6.entries.byteLength +
-      parts.v6.index.byteLength + parts.ruleInterval.byteLength + parts.ruleId.byteLength + parts.ruleMeta.byteLength;
+    this.ruleCount = r;
+    this.intervalCount = v4.count + v6.count;
+    this.byteLength = buffer.byteLength;
+    let idBytes = 0;
+    for (const id of parts.ids) idBytes += STRING_BYTES + id.length * (isOneByte(id) ? 1 : 2);
+    this.retainedBytes = TRIE_BYTES + VIEW_BYTES * (1 + own.length * 2) + (own.length * TABLE_BYTES)
+      + buffer.byteLength + (buffer.byteLength > IN_HEAP_MAX ? OFF_HEAP_BYTES : 0) + ARRAY_BYTES + parts.ids.length * 8 + idBytes;
   }
 
   /**
@@ -166,25 +217,35 @@ export class CompiledTrie {
   }
 
   idOf(slot: number): string {
-    return this.#ids[this.#ruleId[this.#checkSlot(slot)]!]!;
+    return this.#ids[this.#rules[this.#checkSlot(slot) * RULE_WORDS + 1]!]!;
   }
 
   actionOf(slot: number): Action {
-    return (this.#ruleMeta[this.#checkSlot(slot)]! & META_DENY) !== 0 ? 'deny' : 'allow';
+    return (this.#rules[this.#checkSlot(slot) * RULE_WORDS + 2]! & META_DENY) !== 0 ? 'deny' : 'allow';
   }
 
   prefixOf(slot: number): number {
-    return this.#ruleMeta[this.#checkSlot(slot)]! & PREFIX_MASK;
+    return this.#rules[this.#checkSlot(slot) * RULE_WORDS + 2]! & PREFIX_MASK;
   }
 
   /** The rule's network, read from the interval it starts (cold path: allocates). */
   cidrOf(slot: number): Cidr {
-    const s = this.#checkSlot(slot);
-    const meta = this.#ruleMeta[s]!;
+    const s = this.#checkSlot(slot) * RULE_WORDS;
+    const meta = this.#rules[s + 2]!;
     const table = (meta & META_V6) !== 0 ? this.#v6 : this.#v4;
     const words = wordsOf(table.family);
-    const base = this.#ruleInterval[s]! * (words + 1);
+    const base = this.#rules[s]! * (words + 1);
     return { family: table.family, words: table.entries.slice(base, base + words), prefix: meta & PREFIX_MASK };
+  }
+
+  /**
+   * One family's interval table, read-only: `count` intervals of `stride` words each (the first
+   * address, most significant word first, then slot + 1, 0 for none), sorted by first address and
+   * starting at address 0. For comparing whole lists (policy/strictness.ts), not for lookups.
+   */
+  intervalTable(family: Family): { readonly entries: Uint32Array; readonly count: number; readonly stride: number } {
+    const table = family === 4 ? this.#v4 : this.#v6;
+    return { entries: table.entries, count: table.count, stride: wordsOf(family) + 1 };
   }
 
   #checkSlot(slot: number): number {
@@ -211,9 +272,11 @@ export class CompiledTrie {
     let at = HEADER_BYTES;
     at = writeWords(buf, at, this.#v4.entries);
     at = writeWords(buf, at, this.#v6.entries);
-    at = writeWords(buf, at, this.#ruleInterval);
-    at = writeWords(buf, at, this.#ruleId);
-    for (let i = 0; i < r; i++) buf.writeUInt16LE(this.#ruleMeta[i]!, at + i * 2);
+    for (let i = 0; i < r; i++) buf.writeUInt32LE(this.#rules[i * RULE_WORDS]!, at + i * 4);
+    at += r * 4;
+    for (let i = 0; i < r; i++) buf.writeUInt32LE(this.#rules[i * RULE_WORDS + 1]!, at + i * 4);
+    at += r * 4;
+    for (let i = 0; i < r; i++) buf.writeUInt16LE(this.#rules[i * RULE_WORDS + 2]!, at + i * 2);
     at += pad4(r * 2);
     at = writeWords(buf, at, idOffsets);
     for (const id of encodedIds) {
@@ -487,8 +550,22 @@ function compareKey(a: Uint32Array, aAt: number, b: Uint32Array, bAt: number, W:
   return 0;
 }
 
-/** The first-level index over a valid interval table (see the layout notes at the top). */
+/** A family's table when it has no rule: one interval, all addresses, no answer. */
+const EMPTY_TABLES: Readonly<Record<Family, Table>> = { 4: buildIndex(4, new Uint32Array(2)), 6: buildIndex(6, new Uint32Array(5)) };
+
+function isShared(table: Table): boolean {
+  return table === EMPTY_TABLES[table.family];
+}
+
+/**
+ * The first-level index over a valid interval table (see the layout notes at the top); a family
+ * without rules gets the table every such trie shares.
+ */
 function indexTable(family: Family, entries: Uint32Array): Table {
+  return entries.length === wordsOf(family) + 1 && entries[wordsOf(family)] === 0 ? EMPTY_TABLES[family] : buildIndex(family, entries);
+}
+
+function buildIndex(family: Family, entries: Uint32Array): Table {
   const S = wordsOf(family) + 1;
   const count = entries.length / S;
   const bits = Math.min(MAX_INDEX_BITS, Math.max(1, Math.ceil(Math.log2(count / 4))));

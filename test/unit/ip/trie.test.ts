@@ -173,13 +173,19 @@ describe('compileTrie semantics', () => {
     expect(() => compileTrie([{ cidr: cidr('10.0.0.0/8'), action: 'allow', id: '\ud800' }])).toThrow(/well-formed/);
   });
 
-  it('reports its memory as the sum of its typed arrays', () => {
+  it('reports its memory: one allocation for its own tables and its rules, the empty family shared', () => {
     const rules = [rule('10.0.0.0/8', 'allow', 'a'), rule('10.1.0.0/16', 'deny', 'b'), rule('10.2.0.0/16', 'deny', 'c')];
     const trie = compileTrie(rules);
     // IPv4: none, 10/8, 10.1/16, 10.2/16, 10/8 again from 10.3.0.0, none from 11.0.0.0 (8 bytes
-    // each) and a 3-word index; IPv6: one empty interval (20 bytes) and its index; 10 bytes a rule.
+    // each) and a 3-word index; IPv6 has no rule, so its table is the shared one (not counted);
+    // 12 bytes a rule.
     expect(trie.intervalCount).toBe(6 + 1);
-    expect(trie.byteLength).toBe(6 * 8 + 12 + 20 + 12 + rules.length * 10);
+    expect(trie.byteLength).toBe(6 * 8 + 12 + rules.length * 12);
+    // Beyond the tables: the views, the trie object and the three one-letter ids.
+    expect(trie.retainedBytes).toBeGreaterThan(trie.byteLength + 3 * 24);
+    const both = compileTrie([...rules, rule('2001:db8::/32', 'allow', 'd')]);
+    expect(both.byteLength).toBe(6 * 8 + 12 + 3 * 20 + 12 + 4 * 12);
+    expect(both.retainedBytes).toBeGreaterThan(trie.retainedBytes + 3 * 20 + 12);
   });
 });
 
