@@ -27,6 +27,7 @@ import { instrumentStore } from './store/instrumented-store.ts';
 import { Metrics } from './observability/metrics.ts';
 import { serveMetrics } from './observability/metrics-endpoint.ts';
 import { accessLog } from './observability/access-log.ts';
+import { LogLimiter } from './observability/log-limiter.ts';
 import { combineObservers, type RequestObserver, type Surface } from './gateway/observer.ts';
 import { describeRedis } from './store/redis/spec.ts';
 import { answerMetricsRequests } from './workers/metrics-channel.ts';
@@ -69,17 +70,24 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
     connections: () => ({ open: proxy?.gateway.openConnections() ?? 0, limit: config.limits.maxConnections }),
     build: BUILD,
   }, { accounts: config.metrics.accounts });
+  const writeFailureLines = new LogLimiter();
   const store = instrumentStore(raw, (operation, seconds, failure) => {
     metrics.storeOperation(operation, seconds, failure !== null);
+    if (failure === null || operation !== 'update') return;
+    metrics.storeWriteFailed(failure.reason);
     // A change that could not be saved is an operator's problem (disk full, store down) as much as
-    // the caller's: said at error level. Failed reads are not: they follow an outage per request.
-    if (failure !== null && operation === 'update') logger.error({ store: raw.kind, operation, failure }, 'store write failed: the change was not saved');
+    // the caller's: said at error level, one line per cause now and then (an outage fails every
+    // write alike). Failed reads are not: they follow an outage per request.
+    const line = writeFailureLines.take(failure.reason);
+    if (line === null) return;
+    const fields = { store: raw.kind, account: failure.account, reason: failure.reason, cause: failure.cause ?? failure.message, ...(failure.currentVersion === undefined ? {} : { current_version: failure.currentVersion }), ...line };
+    if (failure.reason === 'outcome_unknown') logger.error(fields, 'store write outcome unknown: the change may or may not have been applied');
+    else logger.error(fields, 'store write failed: the change was not saved');
   });
   await store.open();
-  store.subscribe((_account, _version, publishedAt) => {
-    if (publishedAt !== undefined) metrics.propagated((Date.now() - publishedAt) / 1000);
-  });
-  cache = new PolicyCache(store, Date.now, config.cache, { compiled: (seconds) => metrics.compiled(seconds) });
+  // Propagation is measured to enforcement: when the changed list is in force here, not when
+  // the notice arrived (a notice that could not be acted on would otherwise look prompt).
+  cache = new PolicyCache(store, Date.now, config.cache, { compiled: (seconds) => metrics.compiled(seconds), enforced: (seconds) => metrics.propagated(seconds) });
   keeper = new CacheKeeper(store, cache, {
     sweepIntervalMs: config.store.kind === 'redis' ? config.store.sweepIntervalMs : 60_000,
     ...(config.cache.snapshotPath === undefined ? {} : { snapshotPath: config.cache.snapshotPath }),

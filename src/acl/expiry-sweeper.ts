@@ -2,6 +2,9 @@ import type { EventLog } from '../observability/logger.ts';
 import { removeExpired } from './changes.ts';
 import type { AclService } from './service.ts';
 
+/** Accounts handled per pass; more wait for the next one (enforcement does not wait for either). */
+const EXPIRING_PER_PASS = 1_000;
+
 /**
  * Removes temporary entries once their time has passed. Enforcement does not wait for this (a
  * compiled list stops matching an entry at its expiry); the sweep keeps listings, exports and
@@ -23,7 +26,7 @@ export class ExpirySweeper {
     this.#timer.unref();
   }
 
-  /** One pass over every account; returns how many accounts had entries removed. */
+  /** One pass over the accounts with an entry due; returns how many had entries removed. */
   sweep(): Promise<number> {
     this.#running ??= this.#pass().finally(() => {
       this.#running = null;
@@ -43,9 +46,8 @@ export class ExpirySweeper {
     const nowMs = this.#service.now().getTime();
     let swept = 0;
     try {
-      for (const account of await store.accounts()) {
-        const record = await store.read(account);
-        if (!record?.entries.some((e) => e.expiresAt !== undefined && Date.parse(e.expiresAt) <= nowMs)) continue;
+      // The store knows which accounts have an entry due: a pass costs what expired, not what exists.
+      for (const account of await store.dueForExpiry(nowMs, EXPIRING_PER_PASS)) {
         const applied = await this.#service.apply({ name: 'expiry', role: 'owner' }, account, {
           action: 'entry.expire',
           change: () => removeExpired(account, nowMs),

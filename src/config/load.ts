@@ -34,6 +34,7 @@ const ENV_KEYS: Readonly<Record<string, string>> = {
   ALLOWGATE_REDIS_PASSWORD: 'redis.password',
   ALLOWGATE_REDIS_KEY_PREFIX: 'redis.keyPrefix',
   ALLOWGATE_REDIS_SWEEP_INTERVAL_MS: 'redis.sweepIntervalMs',
+  ALLOWGATE_REDIS_NOTICE_LIST_MAX_BYTES: 'redis.noticeListMaxBytes',
   ALLOWGATE_ON_STORE_UNAVAILABLE: 'onStoreUnavailable',
   ALLOWGATE_CACHE_SNAPSHOT: 'cache.snapshotPath',
   ALLOWGATE_MAX_ENTRIES: 'validation.maxEntries',

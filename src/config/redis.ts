@@ -1,9 +1,10 @@
-import type { RedisStoreSpec, RedisTopology } from '../store/redis/spec.ts';
+import { DEFAULT_NOTICE_LIST_MAX_BYTES, type RedisStoreSpec, type RedisTopology } from '../store/redis/spec.ts';
 import { ConfigError, type Reader } from './reader.ts';
 import type { HostPort } from './types.ts';
 
 export const REDIS_SECTION_KEYS = [
   'url', 'sentinel', 'cluster', 'username', 'password', 'tls', 'keyPrefix', 'connectTimeoutMs', 'commandTimeoutMs', 'sweepIntervalMs',
+  'noticeListMaxBytes',
 ] as const;
 
 const KEY_PREFIX = /^[A-Za-z0-9:._-]{0,64}$/;
@@ -43,6 +44,7 @@ export function readRedisSpec(storeUrl: Reader | null, section: Reader): RedisSt
     connectTimeoutMs: redis.get('connectTimeoutMs').integer(100, 60_000, 2_000),
     commandTimeoutMs: redis.get('commandTimeoutMs').integer(10, 60_000, 500),
     sweepIntervalMs: redis.get('sweepIntervalMs').integer(100, 3_600_000, 5_000),
+    noticeListMaxBytes: redis.get('noticeListMaxBytes').integer(0, 16 * 1024 * 1024, DEFAULT_NOTICE_LIST_MAX_BYTES),
   };
 }
 

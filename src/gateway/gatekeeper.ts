@@ -3,6 +3,7 @@ import type { AnonymousPolicy, StoreUnavailablePolicy } from '../config/types.ts
 import { refusal, type Refusal } from '../http/refusal.ts';
 import type { IdentityResult, RequestView } from '../identity/types.ts';
 import { formatIp, parseIp, type IpAddress } from '../ip/address.ts';
+import { SupersededList } from '../policy/cache.ts';
 import type { CompiledList } from '../policy/compile.ts';
 import { decideForAccount, decideGlobalOnly, type Decision, type PolicyDefaults } from '../policy/decide.ts';
 import { isRefusal, type PolicyResolver } from '../policy/resolve.ts';
@@ -180,11 +181,16 @@ function denialMessage(ip: string, account: string | null, decision: Decision, e
 /**
  * A list the request needs is neither cached (not even a last-known-good copy) nor readable from
  * the store. Closed (the default) refuses rather than forward unchecked; open forwards, and says
- * so in the access log.
+ * so in the access log. An account whose list is known to have changed into one that may refuse
+ * more than the list it had is refused either way: `open` is for accounts the gateway knows
+ * nothing of, never a way for a change to be undone.
  */
 function unavailable(requestId: string, peer: string, peerTrusted: boolean, client: string, account: string | null, error: unknown, policy: StoreUnavailablePolicy): Checked {
-  if (policy === 'open') return checked(requestId, peer, peerTrusted, client, account, 'fail_open', 'store_unavailable', null, null);
+  const superseded = error instanceof SupersededList;
+  if (policy === 'open' && !superseded) return checked(requestId, peer, peerTrusted, client, account, 'fail_open', 'store_unavailable', null, null);
   const detail = error instanceof Error ? error.message : String(error);
-  const refused = refusal(503, 'store_unavailable', 'the access list for this request could not be loaded: the store is unavailable; retry shortly', detail);
+  const refused = superseded
+    ? refusal(503, 'store_unavailable', `the access list of account ${error.account} changed and the new one could not be loaded yet: the store is unavailable; refused rather than enforce the list it replaced; retry shortly`, detail)
+    : refusal(503, 'store_unavailable', 'the access list for this request could not be loaded: the store is unavailable; retry shortly', detail);
   return checked(requestId, peer, peerTrusted, client, account, 'error', 'store_unavailable', null, refused);
 }

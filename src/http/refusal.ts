@@ -15,6 +15,8 @@ export interface Refusal {
    * message), which says nothing useful to a caller and may say too much.
    */
   readonly cause?: string;
+  /** For a write whose outcome is unknown: the account's version read afterwards, when it could be. */
+  readonly currentVersion?: number;
 }
 
 export function refusal(status: Refusal['status'], reason: string, message: string, cause?: string): Refusal {

@@ -1,7 +1,7 @@
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { CacheStats } from '../policy/cache.ts';
 import type { UpstreamErrorKind } from '../proxy/upstream-error.ts';
-import type { StoreState } from '../store/store.ts';
+import { isStoreFailure, type StoreState } from '../store/store.ts';
 import type { Surface } from '../gateway/observer.ts';
 import { HotCounter, HotHistogram } from './hot-metrics.ts';
 
@@ -56,6 +56,7 @@ export class Metrics {
   readonly #compileDuration: Histogram;
   readonly #storeDuration: Histogram<'operation'>;
   readonly #storeErrors: Counter<'operation'>;
+  readonly #storeWriteFailures: Counter<'reason'>;
   readonly #propagationLag: Histogram;
   readonly #adminRequests: Counter<'route' | 'method' | 'status'>;
   readonly #lockoutWarnings: Counter;
@@ -79,10 +80,11 @@ export class Metrics {
     this.#compileDuration = new Histogram({ name: 'allowgate_compile_duration_seconds', help: 'Time to compile one account\'s list into its trie.', buckets: COMPILE_BUCKETS, registers });
     this.#storeDuration = new Histogram({ name: 'allowgate_store_operation_duration_seconds', help: 'Store operations by kind.', labelNames: ['operation'], buckets: STORE_BUCKETS, registers });
     this.#storeErrors = new Counter({ name: 'allowgate_store_errors_total', help: 'Store operations that failed, by kind.', labelNames: ['operation'], registers });
-    this.#propagationLag = new Histogram({ name: 'allowgate_propagation_lag_seconds', help: 'Time from a change\'s publication by any replica to its enforcement here.', buckets: PROPAGATION_BUCKETS, registers });
+    this.#storeWriteFailures = new Counter({ name: 'allowgate_store_write_failures_total', help: 'List changes the store failed to save (store_unavailable, store_contention, ...) or whose outcome is unknown (outcome_unknown: may or may not have been applied), by reason.', labelNames: ['reason'], registers });
+    this.#propagationLag = new Histogram({ name: 'allowgate_propagation_lag_seconds', help: 'Time from a change\'s publication by another replica (or its entry in the change log) to its enforcement here: the new list in force.', buckets: PROPAGATION_BUCKETS, registers });
     this.#adminRequests = new Counter({ name: 'allowgate_admin_requests_total', help: 'Management API requests by route template, method and status.', labelNames: ['route', 'method', 'status'], registers });
     this.#lockoutWarnings = new Counter({ name: 'allowgate_lockout_warnings_total', help: 'Recently seen callers reported as newly blocked by a list change.', registers });
-    this.#validationRefusals = new Counter({ name: 'allowgate_validation_refusals_total', help: 'List changes refused, by reason.', labelNames: ['reason'], registers });
+    this.#validationRefusals = new Counter({ name: 'allowgate_validation_refusals_total', help: 'List changes refused as invalid or conflicting, by reason (store failures are in allowgate_store_write_failures_total).', labelNames: ['reason'], registers });
     this.#shed = new Counter({ name: 'allowgate_shed_requests_total', help: 'Allowed requests the gateway answered itself to protect the upstream or other callers, by reason (client_concurrency_limit, account_concurrency_limit, upstream_busy, body_timeout).', labelNames: ['reason'], registers });
     new Gauge({
       name: 'allowgate_upstream_in_flight', help: 'Requests holding an upstream connection (at most upstream.connections).', registers,
@@ -125,7 +127,8 @@ export class Metrics {
       staleServed: cacheCounter('allowgate_cache_stale_served_total', 'Loads answered with the last-known-good list because the store failed.'),
     };
     new Gauge({ name: 'allowgate_cache_entries', help: 'Accounts held compiled (negative entries included).', registers, collect() { this.set(sources.cache().entries); } });
-    new Gauge({ name: 'allowgate_cache_bytes', help: 'Bytes of compiled tries held.', registers, collect() { this.set(sources.cache().bytes); } });
+    new Gauge({ name: 'allowgate_cache_bytes', help: 'Heap the cached lists keep alive (estimated; current and kept-aside lists), bounded by cache.maxBytes.', registers, collect() { this.set(sources.cache().bytes); } });
+    new Gauge({ name: 'allowgate_cache_refusing_accounts', help: 'Accounts whose list changed and could not be loaded again yet: their callers are refused meanwhile.', registers, collect() { this.set(sources.cache().refusing); } });
     new Gauge({ name: 'allowgate_rules_loaded', help: 'Rules in the compiled lists held.', registers, collect() { this.set(sources.cache().rules); } });
     new Gauge({
       // Across workers, up only if every process reaches the store.
@@ -197,8 +200,13 @@ export class Metrics {
     if (count > 0) this.#lockoutWarnings.inc(count);
   }
 
+  /** A refused change: counted here when the change was at fault, not when the store was. */
   validationRefused(reason: string): void {
-    this.#validationRefusals.inc({ reason });
+    if (!isStoreFailure(reason)) this.#validationRefusals.inc({ reason });
+  }
+
+  storeWriteFailed(reason: string): void {
+    this.#storeWriteFailures.inc({ reason });
   }
 
   shed(reason: string): void {

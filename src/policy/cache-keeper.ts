@@ -7,7 +7,7 @@ import { loadSnapshot, saveSnapshot } from './snapshot.ts';
 const SNAPSHOT_INTERVAL_MS = 5_000;
 
 export interface CacheKeeperOptions {
-  /** Period of the version sweep; only stores that report versions are swept. */
+  /** Period of the repair sweep; only stores that report versions are swept. */
   readonly sweepIntervalMs: number;
   readonly snapshotPath?: string;
   readonly logger: EventLog;
@@ -29,8 +29,14 @@ export interface StoreHealth {
 
 /**
  * Keeps the policy cache honest about a store that can come and go: logs when it is lost and
- * regained, sweeps versions after a reconnect and periodically (repairing notifications missed
- * while away), and keeps the last-known-good lists on disk for a restart during an outage.
+ * regained, reloads the lists that changed while it was away, sweeps after a reconnect and
+ * periodically (repairing notifications missed while away), and keeps the last-known-good lists
+ * on disk for a restart during an outage.
+ *
+ * The sweep reads the store's change log from a cursor, so its cost follows the number of
+ * changes, not of cached accounts; only when the log cannot vouch for the gap (first sweep, a
+ * store that lost its log, a replica away for longer than the log reaches) are the versions of
+ * every cached account compared.
  */
 export class CacheKeeper {
   readonly #store: AclStore;
@@ -46,6 +52,9 @@ export class CacheKeeper {
   #savedChanges = -1;
   #saving: Promise<void> = Promise.resolve();
   #lastSync: number | null = null;
+  /** Where the change log was read up to (see AclStore.changes). */
+  #cursor: string | null = null;
+  #sweeping: Promise<void> | null = null;
 
   constructor(store: AclStore, cache: PolicyCache, options: CacheKeeperOptions) {
     this.#store = store;
@@ -69,7 +78,11 @@ export class CacheKeeper {
       logger.error({ store: this.#store.kind, on_store_unavailable: this.#options.onStoreUnavailable, snapshot_accounts: this.#cache.lastKnownGood().size }, 'store unavailable at start: enforcing the snapshot where there is one');
     }
     this.#unsubscribe = this.#store.onStateChange((state, detail) => this.#onState(state, detail));
-    if (this.#store.versions !== undefined) this.#every(this.#options.sweepIntervalMs, () => this.sweep('periodic'));
+    if (this.#store.versions !== undefined) {
+      this.#every(this.#options.sweepIntervalMs, () => this.sweep('periodic'));
+      // Takes the change log's cursor now: the sweeps after it follow only what changes.
+      if (this.#everUp) void this.sweep('start');
+    }
     if (snapshotPath !== undefined) this.#every(SNAPSHOT_INTERVAL_MS, () => this.saveSnapshot());
   }
 
@@ -94,12 +107,35 @@ export class CacheKeeper {
     };
   }
 
-  async sweep(why: 'periodic' | 'reconnect'): Promise<void> {
+  /** One repair sweep (never two at once: a second call waits for the one running). */
+  sweep(why: 'periodic' | 'reconnect' | 'start'): Promise<void> {
+    this.#sweeping ??= this.#sweep(why).finally(() => {
+      this.#sweeping = null;
+    });
+    return this.#sweeping;
+  }
+
+  async #sweep(why: 'periodic' | 'reconnect' | 'start'): Promise<void> {
     if (this.#store.state() !== 'up') return;
     try {
-      const repaired = await this.#cache.sweep();
+      let repaired: number;
+      let compared: 'changed' | 'all' = 'all';
+      if (this.#store.changes === undefined) {
+        repaired = await this.#cache.sweep();
+      } else {
+        const feed = await this.#store.changes(this.#cursor);
+        if (feed.changed === null) {
+          repaired = await this.#cache.sweep();
+        } else {
+          compared = 'changed';
+          const at = new Map<string, number>();
+          for (const change of feed.changed) if (this.#cache.holdsOlder(change.account, change.version)) at.set(change.account, change.at);
+          repaired = at.size === 0 ? 0 : await this.#cache.sweep([...at.keys()], at);
+        }
+        this.#cursor = feed.cursor;
+      }
       this.#lastSync = this.#now();
-      if (repaired > 0 || why === 'reconnect') this.#options.logger.info({ repaired, why }, 'cache swept against store versions');
+      if (repaired > 0 || why === 'reconnect') this.#options.logger.info({ repaired, why, compared }, 'cache swept against store versions');
     } catch (error) {
       this.#options.logger.warn({ err: error, why }, 'cache sweep failed; will retry');
     }
@@ -140,6 +176,7 @@ export class CacheKeeper {
     this.#error = undefined;
     logger.info({ store: this.#store.kind, ...(this.#everUp ? { down_ms: downFor } : {}) }, this.#everUp ? 'store regained' : 'store connected');
     this.#everUp = true;
+    this.#cache.storeBack();
     void this.sweep('reconnect');
   }
 

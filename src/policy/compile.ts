@@ -22,6 +22,21 @@ export interface CompiledList {
   readonly expiries: Readonly<Record<string, number>> | null;
 }
 
+// Beyond the trie, measured like its constants (see ip/trie.ts): the list and settings objects
+// with a cache slot around them, and each temporary entry's key and time in the expiry table.
+const LIST_BYTES = 380;
+const EXPIRY_BYTES = 100;
+
+/**
+ * Estimate of the heap a compiled list keeps alive (trie, objects, expiry table): what the
+ * policy cache's byte bound counts, so the bound holds for the process and not just the tries.
+ */
+export function retainedBytes(list: CompiledList): number {
+  let bytes = LIST_BYTES + list.trie.retainedBytes;
+  if (list.expiries !== null) for (const id in list.expiries) bytes += EXPIRY_BYTES + id.length;
+  return bytes;
+}
+
 /**
  * Compiles the entries in force at `nowMs`. Stored CIDRs were normalized when written, so a
  * CIDR that does not parse here means the store was corrupted: that throws, and the caller fails

@@ -6,10 +6,15 @@ import type { CompiledList } from './compile.ts';
 import { decodeCompiledList, encodeCompiledList } from './compiled-blob.ts';
 
 const FORMAT = 'allowgate-lkg-snapshot';
-const FORMAT_VERSION = 1;
+/** 2 added 'superseded'; version 1 files are read as well. */
+const FORMAT_VERSION = 2;
 
-/** Account → compiled list, or null for "has no list" (a negative entry is knowledge too). */
-export type Snapshot = ReadonlyMap<string, CompiledList | null>;
+/**
+ * Account → compiled list, null for "has no list" (a negative entry is knowledge too), or
+ * 'superseded' for an account whose list changed and was not loaded again: refused, not opened,
+ * by a replica restarted before the store is back.
+ */
+export type Snapshot = ReadonlyMap<string, CompiledList | null | 'superseded'>;
 
 /**
  * Writes the last-known-good lists so a replica restarted while the shared store is unreachable
@@ -17,7 +22,7 @@ export type Snapshot = ReadonlyMap<string, CompiledList | null>;
  */
 export async function saveSnapshot(path: string, lists: Snapshot, savedAt: number): Promise<void> {
   const accounts: Record<string, string | null> = {};
-  for (const [account, list] of lists) accounts[account] = list === null ? null : encodeCompiledList(list).toString('base64');
+  for (const [account, list] of lists) accounts[account] = list === null || list === 'superseded' ? list : encodeCompiledList(list).toString('base64');
   const text = JSON.stringify({ format: FORMAT, version: FORMAT_VERSION, savedAt: new Date(savedAt).toISOString(), accounts });
   mkdirSync(dirname(path), { recursive: true });
   await writeFileAtomic(path, text);
@@ -37,13 +42,13 @@ export function loadSnapshot(path: string): { readonly lists: Snapshot; readonly
   }
   try {
     const doc = JSON.parse(text) as { format?: unknown; version?: unknown; savedAt?: unknown; accounts?: unknown };
-    if (doc.format !== FORMAT || doc.version !== FORMAT_VERSION || typeof doc.accounts !== 'object' || doc.accounts === null) {
+    if (doc.format !== FORMAT || (doc.version !== 1 && doc.version !== FORMAT_VERSION) || typeof doc.accounts !== 'object' || doc.accounts === null) {
       throw new Error(`expected {"format": "${FORMAT}", "version": ${FORMAT_VERSION}, ...}`);
     }
-    const lists = new Map<string, CompiledList | null>();
+    const lists = new Map<string, CompiledList | null | 'superseded'>();
     for (const [account, blob] of Object.entries(doc.accounts as Record<string, unknown>)) {
-      if (blob === null) {
-        lists.set(account, null);
+      if (blob === null || (blob === 'superseded' && doc.version === FORMAT_VERSION)) {
+        lists.set(account, blob);
         continue;
       }
       if (typeof blob !== 'string') throw new Error(`account ${account} is neither null nor a base64 blob`);

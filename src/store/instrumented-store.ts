@@ -1,10 +1,19 @@
-import type { AccountChange, AclStore, CallerBatch, ChangeListener, RecentCaller, StateListener, StoreState, UpdateOutcome } from './store.ts';
+import { isStoreFailure, type AccountChange, type AclStore, type CallerBatch, type ChangeListener, type RecentCaller, type StateListener, type StoreState, type UpdateOutcome } from './store.ts';
 
-/** Reports each store operation's duration and, when it failed, why (a refusal's reason and message, or the error). */
-export type OperationObserver = (operation: string, seconds: number, failure: string | null) => void;
+/** Why a store operation failed: a refusal that means the store failed, or an error thrown ('error'). */
+export interface StoreFailure {
+  readonly reason: string;
+  readonly message: string;
+  /** The underlying error, for the log. */
+  readonly cause?: string;
+  readonly account?: string;
+  /** For a write whose outcome is unknown: the version read afterwards. */
+  readonly currentVersion?: number;
+}
 
-/** Refusals that mean the store, not the request, failed. */
-const STORE_FAILURES = new Set(['store_unavailable', 'store_write_failed', 'store_contention', 'store_corrupt']);
+/** Reports each store operation's duration and, when it failed, why. */
+export type OperationObserver = (operation: string, seconds: number, failure: StoreFailure | null) => void;
+
 
 /**
  * A store that times every operation for the metrics, and otherwise is the store it wraps. The
@@ -12,14 +21,14 @@ const STORE_FAILURES = new Set(['store_unavailable', 'store_write_failed', 'stor
  * so the cache behaves the same wrapped or not.
  */
 export function instrumentStore(inner: AclStore, observe: OperationObserver): AclStore {
-  const timed = async <T>(operation: string, run: () => Promise<T>, failure: (value: T) => string | null = () => null): Promise<T> => {
+  const timed = async <T>(operation: string, run: () => Promise<T>, failure: (value: T) => StoreFailure | null = () => null): Promise<T> => {
     const start = performance.now();
     try {
       const value = await run();
       observe(operation, (performance.now() - start) / 1000, failure(value));
       return value;
     } catch (error) {
-      observe(operation, (performance.now() - start) / 1000, error instanceof Error ? error.message : String(error));
+      observe(operation, (performance.now() - start) / 1000, { reason: 'error', message: error instanceof Error ? error.message : String(error) });
       throw error;
     }
   };
@@ -30,18 +39,20 @@ export function instrumentStore(inner: AclStore, observe: OperationObserver): Ac
     read: (account) => timed('read', () => inner.read(account)),
     accounts: () => timed('accounts', () => inner.accounts()),
     update: (account: string, change: AccountChange, expectedVersion?: number) =>
-      timed('update', () => inner.update(account, change, expectedVersion), (o: UpdateOutcome) => (!o.ok && STORE_FAILURES.has(o.refusal.reason) ? `${o.refusal.reason}: ${o.refusal.message}${o.refusal.cause === undefined ? '' : ` (${o.refusal.cause})`}` : null)),
+      timed('update', () => inner.update(account, change, expectedVersion), (o: UpdateOutcome) => (!o.ok && isStoreFailure(o.refusal.reason) ? { ...o.refusal, account } : null)),
     subscribe: (listener: ChangeListener) => inner.subscribe(listener),
     state: (): StoreState => inner.state(),
     onStateChange: (listener: StateListener) => inner.onStateChange(listener),
     recordCallers: (batch: CallerBatch) => timed('record_callers', () => inner.recordCallers(batch)),
     forgetCallers: (accounts: readonly string[]) => timed('forget_callers', () => inner.forgetCallers(accounts)),
     recentCallers: (account: string, limit: number): Promise<readonly RecentCaller[]> => timed('recent_callers', () => inner.recentCallers(account, limit)),
+    dueForExpiry: (nowMs: number, limit: number) => timed('due_for_expiry', () => inner.dueForExpiry(nowMs, limit)),
   };
-  const { readCompiled, versions } = inner;
+  const { readCompiled, versions, changes } = inner;
   return {
     ...store,
     ...(readCompiled ? { readCompiled: (account: string) => timed('read_compiled', () => readCompiled.call(inner, account)) } : {}),
     ...(versions ? { versions: (accounts: readonly string[]) => timed('versions', () => versions.call(inner, accounts)) } : {}),
+    ...(changes ? { changes: (cursor: string | null) => timed('changes', () => changes.call(inner, cursor)) } : {}),
   };
 }

@@ -1,7 +1,7 @@
 import type { Refusal } from '../http/refusal.ts';
 import type { AccountRecord } from '../policy/types.ts';
 import { RecentCallerTable } from './recent-callers.ts';
-import { childrenByParent, versionConflict, type AccountChange, type AclStore, type CallerBatch, type ChangeListener, type RecentCaller, type StoreState, type StoreView, type UpdateOutcome } from './store.ts';
+import { childrenByParent, nextExpiry, versionConflict, type AccountChange, type AclStore, type CallerBatch, type ChangeListener, type RecentCaller, type StoreState, type StoreView, type UpdateOutcome } from './store.ts';
 
 /**
  * Accounts in a Map. Updates run one at a time, in arrival order, across all accounts, so a change
@@ -35,6 +35,17 @@ export class MemoryStore implements AclStore {
     // The queue continues whatever this update's fate; its caller sees the failure.
     this.#tail = run.catch(() => undefined);
     return run;
+  }
+
+  /** A scan of records already in memory: no I/O, so no index is kept. */
+  async dueForExpiry(nowMs: number, limit: number): Promise<readonly string[]> {
+    const due: string[] = [];
+    for (const [account, record] of this.records) {
+      const next = nextExpiry(record);
+      if (next !== null && next <= nowMs) due.push(account);
+      if (due.length >= limit) break;
+    }
+    return due;
   }
 
   subscribe(listener: ChangeListener): () => void {

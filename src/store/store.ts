@@ -32,13 +32,41 @@ export type UpdateOutcome =
   | { readonly ok: true; readonly record: AccountRecord; readonly previous: AccountRecord | null }
   | { readonly ok: false; readonly refusal: Refusal };
 
+/** What a change notice may carry besides the account and the version it reached. */
+export interface ChangeNotice {
+  /** Epoch ms (the writer's clock) at which another replica published the change. */
+  readonly publishedAt?: number;
+  /**
+   * The new list, compiled, so it is enforced without a read that an outage could prevent: for
+   * a change this replica committed, and for another replica's when it was small enough to be
+   * published with the notice.
+   */
+  readonly list?: CompiledList;
+  /**
+   * The list at `version - 1` is at least as strict as the new one (policy/strictness.ts), so a
+   * replica holding it may keep enforcing it until the new one loads; otherwise it must refuse
+   * the account's callers meanwhile.
+   */
+  readonly loosens?: boolean;
+}
+
 /**
- * `publishedAt` (epoch ms, the writer's clock) is given for changes made by another replica, so
- * a listener can tell how long the news took to arrive. `list` is given for a change this replica
- * committed to a shared store: the new list itself, compiled, so it is enforced without a read
- * that an outage right after the commit could prevent.
+ * Called after every committed change, and after a write whose outcome is unknown (its version is
+ * then the one it would have reached). A notice may arrive for a version a replica already holds
+ * (its own commit echoed back): version checks make that a no-op.
  */
-export type ChangeListener = (account: string, version: number, publishedAt?: number, list?: CompiledList) => void;
+export type ChangeListener = (account: string, version: number, notice?: ChangeNotice) => void;
+
+/**
+ * Which accounts may have changed since a cursor: `changed` lists them with the version the
+ * change would give and when it was logged (epoch ms, the store's clock); null when the store
+ * cannot tell (no cursor yet, or its log no longer reaches back to the cursor), and every cached
+ * account must be compared instead. `cursor` is where the next call goes on from.
+ */
+export interface ChangeFeed {
+  readonly cursor: string;
+  readonly changed: readonly { readonly account: string; readonly version: number; readonly at: number }[] | null;
+}
 
 /** Whether the store can be reached; a shared store reports outages and recoveries. */
 export type StoreState = 'up' | 'down';
@@ -47,6 +75,16 @@ export type StoreState = 'up' | 'down';
 export type CallerBatch = ReadonlyMap<string, ReadonlyMap<string, number>>;
 
 export type StateListener = (state: StoreState, detail: string | undefined) => void;
+
+/**
+ * Refusals that mean the store, not the request, failed (`outcome_unknown`: the write may or may
+ * not have been applied): store errors, never validation refusals.
+ */
+const STORE_FAILURES = new Set(['store_unavailable', 'store_write_failed', 'store_contention', 'store_corrupt', 'outcome_unknown']);
+
+export function isStoreFailure(reason: string): boolean {
+  return STORE_FAILURES.has(reason);
+}
 
 /** The refusal for a write computed from a version the account has since left. */
 export function versionConflict(account: string, version: number, expected: number): UpdateOutcome {
@@ -66,6 +104,17 @@ export function childrenByParent(pairs: Iterable<readonly [string, string]>): Ma
   }
   for (const list of out.values()) list.sort();
   return out;
+}
+
+/** The earliest expiry among the record's temporary entries (epoch ms), null when it has none. */
+export function nextExpiry(record: AccountRecord | null): number | null {
+  let next: number | null = null;
+  for (const entry of record?.entries ?? []) {
+    if (entry.expiresAt === undefined) continue;
+    const at = Date.parse(entry.expiresAt);
+    if (next === null || at < next) next = at;
+  }
+  return next;
 }
 
 export interface RecentCaller {
@@ -106,6 +155,13 @@ export interface AclStore {
   readCompiled?(account: string): Promise<CompiledList | null>;
   /** Current versions (0 for no record), for the cache's repair sweep after missed notifications. */
   versions?(accounts: readonly string[]): Promise<ReadonlyMap<string, number>>;
+  /**
+   * The accounts written since `cursor` (see ChangeFeed): lets the repair sweep re-check only
+   * what changed instead of every cached account.
+   */
+  changes?(cursor: string | null): Promise<ChangeFeed>;
+  /** Accounts holding a temporary entry whose time has passed at `nowMs` (at most `limit`). */
+  dueForExpiry(nowMs: number, limit: number): Promise<readonly string[]>;
   /** Remembers who called which account (bounded per account, expiring); fire and forget. */
   recordCallers(batch: CallerBatch): Promise<void>;
   /** Drops what `recordCallers` kept for these accounts (the recorder's bound on accounts without a list). */

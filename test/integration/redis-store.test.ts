@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseIp } from '../../src/ip/address.ts';
@@ -6,7 +8,7 @@ import { changeSettings } from '../../src/acl/changes.ts';
 import { RedisAuditLog } from '../../src/audit/redis-audit.ts';
 import { RedisStore } from '../../src/store/redis/redis-store.ts';
 import type { RedisStoreSpec } from '../../src/store/redis/spec.ts';
-import type { StoreState } from '../../src/store/store.ts';
+import type { ChangeNotice, StoreState } from '../../src/store/store.ts';
 import { startRedis, type RedisServer } from '../support/redis-server.ts';
 import { addEntry, describeStoreContract, draftOf, entry } from '../support/store-contract.ts';
 import { waitUntil } from '../support/wait.ts';
@@ -73,28 +75,36 @@ describe('Redis store', () => {
     }
   });
 
-  it('works as a Redis ACL user with only the documented commands, keys and channel', async () => {
+  it('works with an ACL user granted only the commands docs/redis.md lists', async () => {
+    const doc = readFileSync(fileURLToPath(new URL('../../docs/redis.md', import.meta.url)), 'utf8');
+    const grant = /commands (`\+[^`]+`(?:\s*`\+[^`]+`)*|`[^`]*`)/.exec(doc.replace(/\n/g, ' '))?.[1]?.replace(/`/g, '').split(/\s+/).filter(Boolean) ?? [];
+    expect(grant).toContain('+evalsha');
+    const admin = raw();
     const prefix = 'acl:';
-    const client = raw();
     try {
-      await client.call('ACL', 'SETUSER', 'allowgate-test', 'on', '>acl-test-password', '-@all', `~${prefix}*`, `&${prefix}changes`,
-        ...'+get +mget +set +exists +incr +del +hset +hmget +hgetall +hdel +sadd +smembers +zadd +zremrangebyscore +zremrangebyrank +zrevrangebyscore +pexpire +xadd +xrevrange +evalsha +eval +script|load +publish +subscribe +ping +info +select'.split(' '));
+      await admin.call('ACL', 'SETUSER', 'allowgate-test', 'reset', 'on', '>acl-test-password', `~${prefix}*`, `&${prefix}changes`, ...grant);
       const store = await open(spec({ username: 'allowgate-test', password: 'acl-test-password' }, prefix));
-      expect(store.state()).toBe('up');
-      expect((await store.update('P1', addEntry('P1', entry('e1', '10.1.0.0/24')))).ok).toBe(true);
-      expect((await store.update('C1', changeSettings('C1', { parent: 'P1' }))).ok).toBe(true);
-      expect(await store.update('P1', changeSettings('P1', { parent: 'C1' }))).toMatchObject({ ok: false, refusal: { reason: 'invalid_parent' } });
-      expect((await store.update('C1', changeSettings('C1', { parent: null }))).ok).toBe(true);
-      expect((await store.readCompiled('P1'))?.version).toBe(1);
-      await store.recordCallers(new Map([['P1', new Map([['192.0.2.1', Date.now()]])]]));
-      expect(await store.recentCallers('P1', 5)).toHaveLength(1);
-      expect(await store.accounts()).toEqual(['C1', 'P1']);
       const audit = new RedisAuditLog(store.client, prefix);
-      await audit.append({ at: new Date().toISOString(), actor: { name: 't', role: 'owner' }, account: 'P1', action: 'entry.create', version: 1, before: null, after: null });
-      expect((await audit.list({ limit: 5, account: 'P1' })).events).toHaveLength(1);
+      const soon = new Date(Date.now() + 60_000).toISOString();
+      expect((await store.update('AC1', addEntry('AC1', { ...entry('e1', '192.0.2.0/24'), expiresAt: soon }))).ok).toBe(true);
+      expect((await store.update('C1', changeSettings('C1', { parent: 'AC1' }))).ok).toBe(true);
+      expect(await store.update('AC1', changeSettings('AC1', { parent: 'C1' }))).toMatchObject({ ok: false, refusal: { reason: 'invalid_parent' } });
+      expect((await store.update('C1', changeSettings('C1', { parent: null }))).ok).toBe(true);
+      await audit.append({ at: new Date().toISOString(), actor: { name: 't', role: 'owner' }, account: 'AC1', action: 'entry.create', version: 1, before: null, after: null });
+      expect((await audit.list({ account: 'AC1', limit: 5 })).events).toHaveLength(1);
+      expect((await store.read('AC1'))?.version).toBe(1);
+      expect((await store.readCompiled('AC1'))?.version).toBe(1);
+      expect(await store.versions(['AC1'])).toEqual(new Map([['AC1', 1]]));
+      expect(await store.accounts()).toEqual(['AC1', 'C1']);
+      const feed = await store.changes(null);
+      expect((await store.changes(feed.cursor)).changed).toEqual([]);
+      expect(await store.dueForExpiry(Date.now() + 120_000, 10)).toEqual(['AC1']);
+      await store.recordCallers(new Map([['AC1', new Map([['192.0.2.7', Date.now()]])]]));
+      expect((await store.recentCallers('AC1', 5)).map((c) => c.ip)).toEqual(['192.0.2.7']);
+      expect(store.state()).toBe('up');
     } finally {
-      await client.call('ACL', 'DELUSER', 'allowgate-test');
-      client.disconnect();
+      await admin.call('ACL', 'DELUSER', 'allowgate-test');
+      admin.disconnect();
     }
   });
 
@@ -103,7 +113,9 @@ describe('Redis store', () => {
     await store.update('AC1', addEntry('AC1', entry('e1', '192.0.2.0/24')));
     const client = raw();
     try {
-      expect((await client.keys('doc:*')).sort()).toEqual(['doc:accounts', 'doc:{AC1}:compiled', 'doc:{AC1}:record', 'doc:{AC1}:version']);
+      expect((await client.keys('doc:*')).sort()).toEqual(['doc:accounts', 'doc:changelog', 'doc:{AC1}:compiled', 'doc:{AC1}:record', 'doc:{AC1}:version']);
+      const logged = await client.xrange('doc:changelog', '-', '+');
+      expect(logged.map(([, fields]) => fields)).toEqual([['a', 'AC1', 'v', '1']]);
       expect(await client.get('doc:{AC1}:version')).toBe('1');
       expect(JSON.parse((await client.get('doc:{AC1}:record'))!)).toMatchObject({ account: 'AC1', version: 1, entries: [{ id: 'e1' }] });
       expect(await client.hget('doc:{AC1}:compiled', 'version')).toBe('1');
@@ -139,21 +151,40 @@ describe('Redis store', () => {
     expect((await b.read('AC1'))?.entries.map((e) => e.id)).toEqual(['e1', 'e2']);
   });
 
-  it('tells the other replicas about a change, and not the writer twice', async () => {
+  it('tells every replica about a change, the writer first (with the list) and again through Redis, small lists with the notice', async () => {
     const s = spec();
     const [writer, other] = [await open(s), await open(s)];
-    const atWriter: [string, number][] = [];
-    const atOther: [string, number][] = [];
-    writer.subscribe((account, version) => atWriter.push([account, version]));
-    const arrived = new Promise<void>((resolve) => other.subscribe((account, version) => {
-      atOther.push([account, version]);
+    const atWriter: [number, boolean][] = [];
+    const atOther: [number, ChangeNotice | undefined][] = [];
+    writer.subscribe((_account, version, notice) => atWriter.push([version, notice?.list !== undefined]));
+    const arrived = new Promise<void>((resolve) => other.subscribe((_account, version, notice) => {
+      atOther.push([version, notice]);
       if (version === 2) resolve();
     }));
     await writer.update('AC1', addEntry('AC1', entry('e1', '192.0.2.0/24')));
+    expect(atWriter).toEqual([[1, true]]); // synchronously, before the acknowledgement
     await writer.update('AC1', addEntry('AC1', entry('e2', '198.51.100.0/24')));
     await arrived;
-    expect(atOther).toEqual([['AC1', 1], ['AC1', 2]]);
-    expect(atWriter).toEqual([['AC1', 1], ['AC1', 2]]);
+    await waitUntil('the writer hears its own notices too', () => atWriter.length === 4, 2_000);
+    expect(atWriter.map(([v]) => v).sort()).toEqual([1, 1, 2, 2]);
+    expect(atOther.map(([v]) => v)).toEqual([1, 2]);
+    // Small enough to travel with the notice: the other replica needs no read to enforce it.
+    const [, notice] = atOther[1]!;
+    expect(notice?.list?.version).toBe(2);
+    expect(notice?.list?.trie.idOf(notice.list.trie.lookupIp(parseIp('198.51.100.9')!))).toBe('e2');
+    expect(notice?.publishedAt).toBeGreaterThan(Date.now() - 60_000);
+  });
+
+  it('publishes a list larger than noticeListMaxBytes without it, saying whether the old list may stand in', async () => {
+    const s = spec({ noticeListMaxBytes: 0 });
+    const [writer, other] = [await open(s), await open(s)];
+    const heard: [number, ChangeNotice | undefined][] = [];
+    other.subscribe((_account, version, notice) => heard.push([version, notice]));
+    await writer.update('AC1', addEntry('AC1', entry('e1', '192.0.2.0/24')));
+    await writer.update('AC1', addEntry('AC1', entry('e2', '198.51.100.0/24'))); // adds an allow: the old list is stricter
+    await writer.update('AC1', (current) => ({ ok: true, draft: { ...draftOf(current, 'AC1'), entries: current!.entries.slice(1) } })); // revokes e1
+    await waitUntil('three notices', () => heard.length === 3, 2_000);
+    expect(heard.map(([v, n]) => [v, n?.list === undefined, n?.loosens === true])).toEqual([[1, true, false], [2, true, true], [3, true, false]]);
   });
 
   it('serves the compiled blob, and rebuilds one that is stale, damaged or missing', async () => {

@@ -15,7 +15,7 @@ export class Keys {
   readonly prefix: string;
   /** Set of account ids with a record (outside any account's slot). */
   readonly accounts: string;
-  /** Pub/sub channel carrying `<version> <origin replica> <published-at ms> <account>` after every committed change. */
+  /** Pub/sub channel carrying `<version> <origin replica> <published-at ms> <account> <flags>[\n<compiled list>]` after every committed change. */
   readonly changes: string;
   /** Audit stream of every account's changes. */
   readonly audit: string;
@@ -25,6 +25,15 @@ export class Keys {
    * `{_graph}` (no account id starts with `_`), so one script can check and change them together.
    */
   readonly graph: { readonly parents: string; readonly version: string; readonly lease: string };
+  /**
+   * Stream of every write about to be committed (`a` account, `v` version it would get): what a
+   * replica that missed notices reads, from its cursor on, to learn which accounts to re-check.
+   */
+  readonly changeLog: string;
+  /** Sorted set: accounts with a temporary entry, scored by the earliest expiry (epoch ms). */
+  readonly expiries: string;
+  /** Set once every account's expiries are in `expiries` (an older build kept no such index). */
+  readonly expiriesIndexed: string;
 
   constructor(prefix: string) {
     this.prefix = prefix;
@@ -32,6 +41,9 @@ export class Keys {
     this.changes = `${prefix}changes`;
     this.audit = `${prefix}audit`;
     this.graph = { parents: `${prefix}{_graph}:parents`, version: `${prefix}{_graph}:version`, lease: `${prefix}{_graph}:lease` };
+    this.changeLog = `${prefix}changelog`;
+    this.expiries = `${prefix}expiries`;
+    this.expiriesIndexed = `${prefix}expiries-indexed`;
   }
 
   of(account: string): KeySet {

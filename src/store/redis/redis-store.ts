@@ -1,18 +1,20 @@
 import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { Cluster } from 'ioredis';
 import { refusal, type Refusal } from '../../http/refusal.ts';
 import { compileList, type CompiledList } from '../../policy/compile.ts';
 import { decodeCompiledList, encodeCompiledList } from '../../policy/compiled-blob.ts';
-import type { AccountRecord } from '../../policy/types.ts';
+import { atLeastAsStrict } from '../../policy/strictness.ts';
+import { GLOBAL_ACCOUNT, type AccountRecord } from '../../policy/types.ts';
 import { parseStoredRecord } from '../record-format.ts';
 import { RECENT_CALLERS_PER_ACCOUNT, RECENT_CALLERS_TTL_MS } from '../recent-callers.ts';
-import { childrenByParent, versionConflict, type AccountChange, type AclStore, type CallerBatch, type ChangeListener, type ChangeResult, type RecentCaller, type StateListener, type StoreState, type UpdateOutcome } from '../store.ts';
+import { childrenByParent, nextExpiry, versionConflict, type AccountChange, type AclStore, type CallerBatch, type ChangeFeed, type ChangeListener, type ChangeNotice, type ChangeResult, type RecentCaller, type StateListener, type StoreState, type UpdateOutcome } from '../store.ts';
 import { FetchingView, NotFetched, type Fetched, type FetchedGraph } from './change-view.ts';
 import { createClient, createSubscriber, type RedisClient } from './connection.ts';
 import { Keys } from './keys.ts';
-import { COMMIT, INSTALL_GRAPH, READ_COMPILED, READ_GRAPH, RELEASE_LEASE, REWRITE_COMPILED } from './scripts.ts';
-import type { RedisStoreSpec } from './spec.ts';
+import { CHANGES_SINCE, COMMIT, INSTALL_GRAPH, READ_COMPILED, READ_GRAPH, RELEASE_LEASE, REWRITE_COMPILED, SETTLE_EXPIRY } from './scripts.ts';
+import { DEFAULT_NOTICE_LIST_MAX_BYTES, type RedisStoreSpec } from './spec.ts';
 
 /** Attempts at a compare-and-set before a write gives up under contention. */
 const MAX_COMMIT_ATTEMPTS = 16;
@@ -26,6 +28,14 @@ const GRAPH_LEASE_MS = 10_000;
 const GRAPH_LEASE_WAIT_MS = 5_000;
 /** Keys read per round trip by the version sweep. */
 const SWEEP_CHUNK = 500;
+/** Entries kept in the change log (approximately): a replica away for more re-checks everything. */
+const CHANGE_LOG_CAP = 100_000;
+/** Change-log entries read per round trip. */
+const CHANGE_BATCH = 1_000;
+/** Past this many changes since its cursor, a replica compares every cached account instead. */
+const MAX_CHANGES_FOLLOWED = 50_000;
+/** Records read per round trip while indexing expiries written by an older build. */
+const EXPIRY_INDEX_CHUNK = 500;
 
 /** The Lua scripts, registered with `defineCommand` (ioredis sends EVALSHA, falling back to EVAL). */
 interface ScriptCommands {
@@ -38,6 +48,8 @@ interface ScriptCommands {
   allowgateReleaseLease(lease: string, token: string): Promise<number>;
   allowgateReadCompiledBuffer(version: string, compiled: string): Promise<[number, Buffer | null, Buffer | null] | [number]>;
   allowgateRewriteCompiled(version: string, compiled: string, at: number, blob: Buffer): Promise<number>;
+  allowgateChangesSince(log: string, cursor: string, count: number): Promise<[string, number, number, [string, string[]][]]>;
+  allowgateSettleExpiry(expiries: string, account: string, seen: string, next: string): Promise<number>;
 }
 
 export interface RedisStoreOptions {
@@ -50,8 +62,10 @@ export interface RedisStoreOptions {
  * Access lists in Redis, shared by every replica. Each account is a handful of keys in one Cluster
  * slot (see keys.ts and docs/redis.md): a version that only grows, the record as JSON, and the
  * compiled list tagged with its version. Writes are compare-and-set Lua scripts that also publish
- * `<version> <origin> <published-at> <account>`, which every other replica's subscriber turns into a cache
- * invalidation.
+ * `<version> <origin> <published-at> <account> <flags>`, followed by the compiled list when it is
+ * small, which every replica's subscriber turns into an update of its cache. Before the script,
+ * the write is entered in a change log, so a replica that missed notices re-checks only the
+ * accounts written since (not every account it caches), and in the expiry index.
  *
  * Redis being unreachable is a state, not a crash: commands fail fast (no offline queue), the
  * state goes `down`, ioredis reconnects with capped backoff, and the state returns to `up` once
@@ -65,13 +79,22 @@ export class RedisStore implements AclStore {
   readonly #keys: Keys;
   readonly #now: () => number;
   readonly #onCompile: ((seconds: number) => void) | undefined;
+  readonly #noticeListMaxBytes: number;
   readonly #client: RedisClient;
   readonly #subscriber: RedisClient;
   readonly #scripts: ScriptCommands;
   readonly #listeners = new Set<ChangeListener>();
   readonly #stateListeners = new Set<StateListener>();
-  /** Tells this replica's own change messages apart: it has applied them before acknowledging. */
+  /** Names this replica in its change notices (for operators reading the channel). */
   readonly #origin = randomBytes(6).toString('base64url');
+  /**
+   * Which server the change log is read from: its run id (a restart or failover may have lost
+   * entries, so a cursor from another server is not followed), or a count of reconnections for a
+   * Cluster, where the log has no single server.
+   */
+  #server = '';
+  #clusterGeneration = 0;
+  #expiriesIndexed = false;
   /** Per-account write queues: writes from one replica never race each other for the same CAS. */
   readonly #writing = new Map<string, Promise<unknown>>();
   #subscribed = false;
@@ -87,6 +110,7 @@ export class RedisStore implements AclStore {
     this.#keys = new Keys(spec.keyPrefix);
     this.#now = options.now ?? Date.now;
     this.#onCompile = options.onCompile;
+    this.#noticeListMaxBytes = spec.noticeListMaxBytes ?? DEFAULT_NOTICE_LIST_MAX_BYTES;
     this.#client = createClient(spec);
     this.#subscriber = createSubscriber(this.#client);
     // Two registrations of one script: a fixed key count lets a Cluster client route it by its
@@ -98,6 +122,8 @@ export class RedisStore implements AclStore {
     this.#client.defineCommand('allowgateReleaseLease', { lua: RELEASE_LEASE, numberOfKeys: 1 });
     this.#client.defineCommand('allowgateReadCompiled', { lua: READ_COMPILED, numberOfKeys: 2, readOnly: true });
     this.#client.defineCommand('allowgateRewriteCompiled', { lua: REWRITE_COMPILED, numberOfKeys: 2 });
+    this.#client.defineCommand('allowgateChangesSince', { lua: CHANGES_SINCE, numberOfKeys: 1, readOnly: true });
+    this.#client.defineCommand('allowgateSettleExpiry', { lua: SETTLE_EXPIRY, numberOfKeys: 1 });
     this.#scripts = this.#client as unknown as ScriptCommands;
 
     // ioredis emits 'error' for every failed connection attempt; the state change carries the news.
@@ -108,7 +134,7 @@ export class RedisStore implements AclStore {
     this.#subscriber.on('error', onError);
     this.#client.on('ready', () => {
       this.#unresponsive = false; // a fresh connection answered its handshake
-      this.#refreshState();
+      void this.#learnServer().finally(() => this.#refreshState());
     });
     for (const event of ['close', 'end'] as const) this.#client.on(event, () => this.#refreshState());
     this.#subscriber.on('ready', () => void this.#resubscribe());
@@ -118,8 +144,8 @@ export class RedisStore implements AclStore {
         this.#refreshState();
       });
     }
-    this.#subscriber.on('message', (channel: string, message: string) => {
-      if (channel === this.#keys.changes) this.#onMessage(message);
+    this.#subscriber.on('messageBuffer', (channel: Buffer, message: Buffer) => {
+      if (channel.toString() === this.#keys.changes) this.#onMessage(message);
     });
   }
 
@@ -219,6 +245,8 @@ export class RedisStore implements AclStore {
     let lease: { token: string; at: number } | null = null;
     /** On a Cluster, the graph field written before a commit that then failed: put back. */
     let pendingLink: string | null | undefined;
+    // Set once the commit script is on its way: a failure after that is no longer a "not saved".
+    let sent: { previous: AccountRecord | null; record: AccountRecord; list: CompiledList } | null = null;
     try {
       // Registered before the first commit: the account list is a different slot, so it cannot
       // join the commit script; a member without a record is filtered out by accounts().
@@ -245,6 +273,17 @@ export class RedisStore implements AclStore {
         const record: AccountRecord = { ...result.draft, account, version: current.version + 1 };
         const list = this.#compile(record);
         const blob = encodeCompiledList(list);
+        // Small lists travel with the notice; for a larger one, replicas that must read it are told
+        // whether the list it replaces may stand in meanwhile.
+        const inline = blob.length <= this.#noticeListMaxBytes;
+        const flags = inline || !this.#loosens(current.record, list) ? '-' : 'l';
+        // Logged and indexed before the commit, in other slots: an entry for a write that then
+        // fails costs a reader one needless check; a commit missing from them could not happen.
+        const expires = nextExpiry(record);
+        await Promise.all([
+          this.#client.xadd(this.#keys.changeLog, 'MAXLEN', '~', CHANGE_LOG_CAP, '*', 'a', account, 'v', String(record.version)),
+          expires === null ? null : this.#client.zadd(this.#keys.expiries, 'LT', expires, account),
+        ]);
         if (cluster && link !== '') {
           // Both parents while the commit is in flight: whatever happens next, the graph names the
           // real one (a later reader under the lease settles it from the record).
@@ -253,15 +292,17 @@ export class RedisStore implements AclStore {
         }
         const args = [
           current.version, record.version, JSON.stringify(record), blob,
-          this.#keys.changes, `${record.version} ${this.#origin} ${this.#now()} ${account}`,
-          account, link, after ?? '', deps.graphVersion === null ? '' : deps.graphVersion,
+          this.#keys.changes, `${record.version} ${this.#origin} ${this.#now()} ${account} ${flags}`,
+          account, link, after ?? '', deps.graphVersion === null ? '' : deps.graphVersion, inline ? '1' : '0',
         ];
+        sent = { previous: current.record, record, list };
         const [committed] = cluster
           ? await this.#scripts.allowgateCommit(keys.version, keys.record, keys.compiled, ...args)
           : await this.#scripts.allowgateCommitChecked(
             5 + deps.accounts.length, keys.version, keys.record, keys.compiled, this.#keys.graph.version, this.#keys.graph.parents,
             ...deps.accounts.map(([other]) => this.#keys.of(other).version), ...args, ...deps.accounts.map(([, version]) => version),
           );
+        sent = null;
         if (committed === 1) {
           if (cluster && link !== '') {
             pendingLink = undefined;
@@ -270,8 +311,8 @@ export class RedisStore implements AclStore {
           }
           // This replica enforces the change before the write is acknowledged (the compiled list
           // goes straight into its cache: no read that Redis failing now could prevent); the
-          // published message makes the others reload it (and arrives here as a no-op).
-          this.#notify(account, record.version, undefined, list);
+          // published notice reaches the others (and arrives here as a no-op).
+          this.#notify(account, record.version, { list });
           return { ok: true, record, previous: current.record };
         }
         // Another writer won this round: back off a little, with jitter, and recompute.
@@ -280,6 +321,12 @@ export class RedisStore implements AclStore {
       return { ok: false, refusal: refusal(503, 'store_contention', `account ${account} (or an account its change depends on) changed ${MAX_COMMIT_ATTEMPTS} times while this change was being applied; retry it`) };
     } catch (error) {
       if (error instanceof CorruptRecord) return { ok: false, refusal: refusal(500, 'store_corrupt', error.message) };
+      if (sent !== null && !neverSent(error)) {
+        // The commit may have happened: the graph keeps naming both parents until a later writer
+        // settles it from the record, rather than be put back to one the record may have left.
+        pendingLink = undefined;
+        return await this.#unknownOutcome(account, sent.previous, sent.record, sent.list, error);
+      }
       return { ok: false, refusal: unavailableForWrite(account, error) };
     } finally {
       if (pendingLink !== undefined) {
@@ -369,6 +416,46 @@ export class RedisStore implements AclStore {
   }
 
   /**
+   * The commit script was sent and no answer came back: it may have run. Every replica that
+   * heard nothing must not keep enforcing a list the change may have replaced, this one included
+   * (its notice, if the script ran, may be lost with the connection): it is told as if notified,
+   * and reloads. The caller learns the account's version if it can be read now.
+   */
+  async #unknownOutcome(account: string, previous: AccountRecord | null, record: AccountRecord, list: CompiledList, error: unknown): Promise<UpdateOutcome> {
+    this.#notify(account, record.version, { loosens: this.#loosens(previous, list) });
+    const current = await this.#versionNow(account);
+    const cause = error instanceof Error ? error.message : String(error);
+    const now = current === null
+      ? 'its current version could not be read either'
+      : `it is at version ${current} now (the change would have made it ${record.version})`;
+    return {
+      ok: false,
+      refusal: {
+        ...refusal(503, 'outcome_unknown', `the change to account ${account} was sent to Redis but no answer came back (${describeFailure(cause)}): it may or may not have been applied; ${now}. Read the account before retrying`),
+        cause,
+        ...(current === null ? {} : { currentVersion: current }),
+      },
+    };
+  }
+
+  /** The account's version, read as soon as the connection is back (within the command timeout); null if it cannot be. */
+  async #versionNow(account: string): Promise<number | null> {
+    const deadline = Date.now() + this.#spec.commandTimeoutMs;
+    while (this.#client.status !== 'ready' && Date.now() < deadline && !this.#closed) await sleep(20);
+    try {
+      return Number((await this.#client.get(this.#keys.of(account).version)) ?? 0);
+    } catch {
+      return null;
+    }
+  }
+
+  /** Whether the list before a change is at least as strict as `next` (see ChangeNotice.loosens). */
+  #loosens(previous: AccountRecord | null, next: CompiledList): boolean {
+    const now = this.#now();
+    return atLeastAsStrict(previous === null ? null : compileList(previous, now), next, now, next.account === GLOBAL_ACCOUNT);
+  }
+
+  /**
    * The compiled list from Redis: one round trip when the stored blob is current. A blob that is
    * missing, damaged, of another version or past its expiry is rebuilt from the record and
    * written back, so the next replica finds it ready.
@@ -404,6 +491,72 @@ export class RedisStore implements AclStore {
       chunk.forEach((account, j) => out.set(account, Number(values[j] ?? 0)));
     }
     return out;
+  }
+
+  /**
+   * The cursor is `<server>/<last id read>/<entries ever added up to it>`: entries after it are
+   * all still there exactly when no more than that many were ever trimmed from the log's head.
+   */
+  async changes(cursor: string | null): Promise<ChangeFeed> {
+    const position = parseCursor(cursor);
+    const changed: { account: string; version: number; at: number }[] = [];
+    let [at, counted] = position !== null && position.server === this.#server ? [position.id, position.added] : ['', 0];
+    for (;;) {
+      const [last, added, length, entries] = await this.#scripts.allowgateChangesSince(this.#keys.changeLog, at, CHANGE_BATCH);
+      const restart = { cursor: `${this.#server}/${last}/${added}`, changed: null };
+      // No usable cursor, a log that restarted below it, or entries after it trimmed: cannot tell.
+      if (at === '' || compareIds(last, at) < 0 || added < counted || added - length > counted) return restart;
+      for (const [id, fields] of entries) {
+        const account = fieldOf(fields, 'a');
+        const version = Number(fieldOf(fields, 'v'));
+        if (account !== undefined && Number.isSafeInteger(version)) changed.push({ account, version, at: Number(id.split('-')[0]) });
+        at = id;
+        counted++;
+      }
+      if (entries.length < CHANGE_BATCH) return { cursor: `${this.#server}/${at}/${counted}`, changed };
+      if (changed.length > MAX_CHANGES_FOLLOWED) return restart;
+    }
+  }
+
+  /**
+   * From the expiry index: the accounts scored at or before `nowMs`, each checked against its
+   * record (a score is never later than the record's next expiry, but may be earlier: an entry
+   * deleted, a write that failed); a score found early is moved to the record's next expiry.
+   */
+  async dueForExpiry(nowMs: number, limit: number): Promise<readonly string[]> {
+    if (!this.#expiriesIndexed) await this.#indexExpiries();
+    const flat = await this.#client.zrangebyscore(this.#keys.expiries, '-inf', nowMs, 'WITHSCORES', 'LIMIT', 0, limit);
+    const due: string[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const account = flat[i]!;
+      const next = nextExpiry(await this.read(account).catch((error: unknown) => {
+        if (error instanceof CorruptRecord) return null;
+        throw error;
+      }));
+      if (next !== null && next <= nowMs) due.push(account);
+      else await this.#scripts.allowgateSettleExpiry(this.#keys.expiries, account, flat[i + 1]!, next === null ? '' : String(next));
+    }
+    return due;
+  }
+
+  /**
+   * Fills the expiry index from every record once per deployment (lists written by a build that
+   * kept no index), then marks it done; writers keep it current from then on.
+   */
+  async #indexExpiries(): Promise<void> {
+    if ((await this.#client.get(this.#keys.expiriesIndexed)) === null) {
+      const accounts = await this.#client.smembers(this.#keys.accounts);
+      for (let i = 0; i < accounts.length; i += EXPIRY_INDEX_CHUNK) {
+        const chunk = accounts.slice(i, i + EXPIRY_INDEX_CHUNK);
+        const records = await Promise.all(chunk.map((account) => this.read(account).catch(() => null)));
+        await Promise.all(records.map((record, j) => {
+          const next = nextExpiry(record);
+          return next === null ? null : this.#client.zadd(this.#keys.expiries, 'LT', next, chunk[j]!);
+        }));
+      }
+      await this.#client.set(this.#keys.expiriesIndexed, '1');
+    }
+    this.#expiriesIndexed = true;
   }
 
   async recordCallers(batch: CallerBatch): Promise<void> {
@@ -460,17 +613,45 @@ export class RedisStore implements AclStore {
   }
 
   /**
-   * `<version> <origin> <published at, epoch ms> <account>`; this replica's own messages were
-   * notified at commit time.
+   * `<version> <origin> <published at, epoch ms> <account> <flags>`, then a newline and the
+   * compiled list when it was small enough to travel with the notice. Notices from this replica
+   * are heard like any other: version checks make its own echo a no-op, and after a write whose
+   * outcome was unknown here, the echo is how this replica learns it did happen.
    */
-  #onMessage(message: string): void {
-    const [version, origin, publishedAt, account] = message.split(' ', 4);
-    if (account === undefined || origin === this.#origin || !/^[1-9][0-9]*$/.test(version!) || !/^[0-9]+$/.test(publishedAt!)) return;
-    this.#notify(account, Number(version), Number(publishedAt));
+  #onMessage(message: Buffer): void {
+    const newline = message.indexOf(0x0a);
+    const header = message.toString('latin1', 0, newline < 0 ? message.length : newline);
+    const [version, , publishedAt, account, flags] = header.split(' ', 5);
+    if (account === undefined || !/^[1-9][0-9]*$/.test(version!) || !/^[0-9]+$/.test(publishedAt!)) return;
+    const notice: { publishedAt: number; loosens?: boolean; list?: CompiledList } = { publishedAt: Number(publishedAt) };
+    if (flags === 'l') notice.loosens = true;
+    if (newline >= 0) {
+      try {
+        const list = decodeCompiledList(message.subarray(newline + 1));
+        if (list.account === account && list.version === Number(version)) notice.list = list;
+      } catch {
+        // Damaged in transit: the list is read from Redis instead.
+      }
+    }
+    this.#notify(account, Number(version), notice);
   }
 
-  #notify(account: string, version: number, publishedAt?: number, list?: CompiledList): void {
-    for (const listener of this.#listeners) listener(account, version, publishedAt, list);
+  #notify(account: string, version: number, notice?: ChangeNotice): void {
+    for (const listener of this.#listeners) listener(account, version, notice);
+  }
+
+  /** Which server the change log now comes from (see #server). */
+  async #learnServer(): Promise<void> {
+    if (this.#client instanceof Cluster) {
+      this.#server = `cluster-${++this.#clusterGeneration}`;
+      return;
+    }
+    try {
+      const info = await this.#client.info('server');
+      this.#server = /^run_id:([0-9a-f]+)/m.exec(info)?.[1] ?? '';
+    } catch {
+      this.#server = '';
+    }
   }
 
   /**
@@ -518,17 +699,45 @@ const HEARTBEAT_MS = 1_000;
 
 class CorruptRecord extends Error {}
 
-/**
- * A write that failed on the way to Redis. A timeout is ambiguous (the script may have run), so
- * the message says to read the account back rather than claim nothing changed.
- */
+/** A write that failed before its commit script was sent: nothing was changed. */
 function unavailableForWrite(account: string, error: unknown): Refusal {
-  const message = error instanceof Error ? error.message : String(error);
-  const timedOut = /timed? ?out/i.test(message);
-  // The client library's own words stay in the log (cause): they mean nothing to an API caller.
-  return refusal(503, 'store_unavailable', timedOut
-    ? `Redis did not answer in time while saving the change to account ${account}; it may or may not have been applied: read the account and retry if needed`
-    : `the change to account ${account} was not saved: Redis is unreachable; retry once it is back`, message);
+  const cause = error instanceof Error ? error.message : String(error);
+  return { ...refusal(503, 'store_unavailable', `the change to account ${account} was not saved: ${describeFailure(cause)}; nothing was changed, retry once Redis is back`), cause };
+}
+
+/** A Redis client error in the gateway's words (the library's own text goes to the log only). */
+function describeFailure(cause: string): string {
+  if (/timed? ?out/i.test(cause)) return 'Redis did not answer within redis.commandTimeoutMs';
+  return 'the connection to Redis is unavailable';
+}
+
+/**
+ * Whether a failed command certainly never reached Redis (the client refused to send it), or
+ * Redis answered with an error; anything else (a timeout, a connection lost with the command
+ * written) may have run.
+ */
+function neverSent(error: unknown): boolean {
+  if (!(error instanceof Error)) return false;
+  if (error.name === 'ReplyError') return true;
+  return /Stream isn't writeable|enableOfflineQueue|None of startup nodes|Failed to refresh slots cache/.test(error.message);
+}
+
+/** A cursor as changes() hands it out, or null for anything else. */
+function parseCursor(cursor: string | null): { server: string; id: string; added: number } | null {
+  const match = cursor === null ? null : /^(.*)\/([0-9]+-[0-9]+)\/([0-9]+)$/.exec(cursor);
+  return match === null ? null : { server: match[1]!, id: match[2]!, added: Number(match[3]) };
+}
+
+/** Orders stream ids `<ms>-<seq>` numerically. */
+function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(BigInt) as [bigint, bigint];
+  const [bm, bs] = b.split('-').map(BigInt) as [bigint, bigint];
+  return am !== bm ? (am < bm ? -1 : 1) : as === bs ? 0 : as < bs ? -1 : 1;
+}
+
+function fieldOf(fields: readonly string[], name: string): string | undefined {
+  for (let i = 0; i + 1 < fields.length; i += 2) if (fields[i] === name) return fields[i + 1];
+  return undefined;
 }
 
 async function quit(client: RedisClient): Promise<void> {

@@ -7,19 +7,20 @@
  * Commit a change computed from version ARGV[1] and from what else it read: refused (returns
  * {0, current}) when another writer got there first, so the caller re-reads and recomputes;
  * otherwise writes version, record and compiled blob, keeps the parent graph in step, and
- * publishes the change, all or nothing.
+ * publishes the change, all or nothing. The notice is ARGV[6], followed by a newline and the
+ * compiled blob itself when ARGV[11] is '1' (small enough to travel with it).
  *
  * KEYS: version, record, compiled; then (not on a Cluster, where they live in another slot)
  * graph version, graph parents, and the version key of every other account the change read.
- * ARGV: expected, next, record JSON, compiled blob, channel, message, account, parent link
+ * ARGV: expected, next, record JSON, compiled blob, channel, notice, account, parent link
  * ('' unchanged, 'set' or 'del'), new parent, graph version read ('' when the graph was not
- * read), then the version read of each account in KEYS[6..].
+ * read), inline ('1' or '0'), then the version read of each account in KEYS[6..].
  */
 export const COMMIT = `
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if current ~= tonumber(ARGV[1]) then return {0, current} end
 for i = 6, #KEYS do
-  if tonumber(redis.call('GET', KEYS[i]) or '0') ~= tonumber(ARGV[i + 5]) then return {0, current} end
+  if tonumber(redis.call('GET', KEYS[i]) or '0') ~= tonumber(ARGV[i + 6]) then return {0, current} end
 end
 if #KEYS >= 5 then
   if ARGV[10] ~= '' and tonumber(redis.call('GET', KEYS[4]) or '0') ~= tonumber(ARGV[10]) then return {0, current} end
@@ -34,8 +35,46 @@ end
 redis.call('SET', KEYS[1], ARGV[2])
 redis.call('SET', KEYS[2], ARGV[3])
 redis.call('HSET', KEYS[3], 'version', ARGV[2], 'blob', ARGV[4])
-redis.call('PUBLISH', ARGV[5], ARGV[6])
+if ARGV[11] == '1' then
+  redis.call('PUBLISH', ARGV[5], ARGV[6] .. '\\n' .. ARGV[4])
+else
+  redis.call('PUBLISH', ARGV[5], ARGV[6])
+end
 return {1, tonumber(ARGV[2])}
+`;
+
+/**
+ * The change log from a cursor on, with what tells whether the cursor still covers everything:
+ * the last id ever added, how many entries were ever added, and how many are left (the log is
+ * only ever trimmed from its head, so added - left entries are gone, the oldest first).
+ * KEYS: change log. ARGV: cursor id ('' for none), most entries to return.
+ * Returns {last id, entries added, length, entries}.
+ */
+export const CHANGES_SINCE = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return {'0-0', 0, 0, {}} end
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+local last, added, length = '0-0', 0, 0
+for i = 1, #info, 2 do
+  if info[i] == 'last-generated-id' then last = info[i + 1] end
+  if info[i] == 'entries-added' then added = info[i + 1] end
+  if info[i] == 'length' then length = info[i + 1] end
+end
+local entries = {}
+if ARGV[1] ~= '' then entries = redis.call('XRANGE', KEYS[1], '(' .. ARGV[1], '+', 'COUNT', ARGV[2]) end
+return {last, added, length, entries}
+`;
+
+/**
+ * Moves an account's score in the expiry index to its record's next expiry (ARGV[3], '' for
+ * none), unless a writer changed the score since it was read as ARGV[2]: a writer lowers it
+ * before committing an earlier expiry, and that must not be undone.
+ * KEYS: expiries. ARGV: account, score read, next expiry.
+ */
+export const SETTLE_EXPIRY = `
+local score = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not score or tonumber(score) ~= tonumber(ARGV[2]) then return 0 end
+if ARGV[3] == '' then redis.call('ZREM', KEYS[1], ARGV[1]) else redis.call('ZADD', KEYS[1], ARGV[3], ARGV[1]) end
+return 1
 `;
 
 /**

@@ -20,9 +20,16 @@ export interface RedisStoreSpec {
   readonly connectTimeoutMs: number;
   /** Longest wait for any one command; the request path never waits on Redis longer than this. */
   readonly commandTimeoutMs: number;
-  /** How often cached lists are compared with Redis's versions, repairing missed notifications. */
+  /** How often the change log is read for changes whose notice was missed (repair sweep). */
   readonly sweepIntervalMs: number;
+  /**
+   * Largest compiled list published with its change notice, so other replicas enforce it without
+   * a read (0: never); a larger one is read by every replica that caches the account.
+   */
+  readonly noticeListMaxBytes?: number;
 }
+
+export const DEFAULT_NOTICE_LIST_MAX_BYTES = 64 * 1024;
 
 /** The store for logs: host, port and database, never credentials. */
 export function describeRedis(spec: RedisStoreSpec): string {

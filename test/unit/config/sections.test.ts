@@ -36,6 +36,7 @@ describe('Redis store configuration', () => {
       connectTimeoutMs: 2000,
       commandTimeoutMs: 500,
       sweepIntervalMs: 5000,
+      noticeListMaxBytes: 65536,
     });
     // Logged without the password.
     expect(describeRedis(spec)).toBe('redis://127.0.0.1:6380/2');

@@ -26,6 +26,7 @@ const COUNTERS = [
   'allowgate_lockout_warnings_total',
   'allowgate_validation_refusals_total',
   'allowgate_shed_requests_total',
+  'allowgate_store_write_failures_total',
 ];
 const GAUGES = [
   'allowgate_cache_entries',
@@ -38,6 +39,7 @@ const GAUGES = [
   'allowgate_proxy_connections',
   'allowgate_proxy_connections_limit',
   'allowgate_build_info',
+  'allowgate_cache_refusing_accounts',
 ];
 const HISTOGRAMS = [
   'allowgate_request_duration_seconds',

@@ -4,10 +4,10 @@ import { describe, expect, it } from 'vitest';
 import type { EventLog } from '../../../src/observability/logger.ts';
 import { PolicyCache } from '../../../src/policy/cache.ts';
 import { CacheKeeper } from '../../../src/policy/cache-keeper.ts';
-import { compileList } from '../../../src/policy/compile.ts';
+import { compileList, type CompiledList } from '../../../src/policy/compile.ts';
 import { loadSnapshot, saveSnapshot } from '../../../src/policy/snapshot.ts';
 import { MemoryStore } from '../../../src/store/memory-store.ts';
-import type { AccountChange, AclStore, CallerBatch, ChangeListener, StateListener, StoreState } from '../../../src/store/store.ts';
+import type { AccountChange, AclStore, CallerBatch, ChangeFeed, ChangeListener, StateListener, StoreState } from '../../../src/store/store.ts';
 import { scratchPerTest } from '../../support/scratch.ts';
 import { addEntry, entry } from '../../support/store-contract.ts';
 
@@ -72,9 +72,42 @@ class FlakyStore implements AclStore {
   recordCallers = async (_batch: CallerBatch): Promise<void> => undefined;
   forgetCallers = async (_accounts: readonly string[]): Promise<void> => undefined;
   recentCallers = async () => [];
+  dueForExpiry = async (): Promise<readonly string[]> => [];
 
   #check(): void {
     if (this.#state === 'down') throw new Error('store is down');
+  }
+}
+
+/**
+ * Keeps a change log like the Redis store's: every write appended, read from a cursor (its
+ * position); `forget` makes the log unable to vouch for earlier cursors.
+ */
+class LoggingStore extends FlakyStore {
+  readonly log: { account: string; version: number; at: number }[] = [];
+  versionQueries: string[][] = [];
+  #epoch = 0;
+
+  override update = async (account: string, change: AccountChange, expectedVersion?: number) => {
+    const out = await this.data.update(account, change, expectedVersion);
+    if (out.ok) this.log.push({ account, version: out.record.version, at: NOW - 250 });
+    return out;
+  };
+
+  forget(): void {
+    this.#epoch++;
+  }
+
+  override async versions(accounts: readonly string[]): Promise<ReadonlyMap<string, number>> {
+    this.versionQueries.push([...accounts]);
+    return super.versions(accounts);
+  }
+
+  async changes(cursor: string | null): Promise<ChangeFeed> {
+    const end = `${this.#epoch}:${this.log.length}`;
+    const [epoch, at] = (cursor ?? '').split(':').map(Number);
+    if (cursor === null || epoch !== this.#epoch) return { cursor: end, changed: null };
+    return { cursor: end, changed: this.log.slice(at) };
   }
 }
 
@@ -90,8 +123,8 @@ function recordingLog(): EventLog & { lines: Line[]; messages: () => string[] } 
   return { lines, messages: () => lines.map((l) => l.msg), info: at('info'), warn: at('warn'), error: at('error') };
 }
 
-function keeperFor(store: FlakyStore, snapshotPath?: string) {
-  const cache = new PolicyCache(store, () => NOW);
+function keeperFor(store: FlakyStore, snapshotPath?: string, lags: number[] = []) {
+  const cache = new PolicyCache(store, () => NOW, { maxEntries: 1_000, maxBytes: 1e9 }, { enforced: (seconds) => lags.push(seconds) });
   const logger = recordingLog();
   const keeper = new CacheKeeper(store, cache, {
     sweepIntervalMs: 3_600_000,
@@ -184,9 +217,59 @@ describe('CacheKeeper', () => {
     await settle();
     expect(logger.messages()).toContain('store regained');
     expect(store.versionCalls).toBe(1);
-    expect(cache.peek('AC1')).toBeUndefined();
-    expect(logger.lines).toContainEqual(expect.objectContaining({ msg: 'cache swept against store versions', obj: { repaired: 1, why: 'reconnect' } }));
-    expect((await cache.get('AC1'))?.version).toBe(2);
+    expect(logger.lines).toContainEqual(expect.objectContaining({ msg: 'cache swept against store versions', obj: { repaired: 1, why: 'reconnect', compared: 'all' } }));
+    await settle();
+    expect(cache.peek('AC1')?.version).toBe(2); // reloaded at once, not at the next request
+    await keeper.close();
+  });
+
+  it('follows the change log from its cursor: compares only the accounts written since, and everything when the log cannot vouch', async () => {
+    const store = new LoggingStore('up');
+    for (const account of ['AC1', 'AC2', 'AC3']) await store.update(account, addEntry(account, entry('e1', '192.0.2.0/24')));
+    const lags: number[] = [];
+    const { keeper, cache, logger } = keeperFor(store, undefined, lags);
+    keeper.start();
+    await settle(); // the start sweep takes the cursor
+    for (const account of ['AC1', 'AC2', 'AC3']) await cache.get(account);
+    store.versionQueries = [];
+
+    await keeper.sweep('periodic');
+    expect(store.versionQueries).toEqual([]); // nothing written: not one version read
+
+    store.set('down', 'reset');
+    await store.data.update('AC2', addEntry('AC2', entry('e2', '198.51.100.0/24'))); // notice lost
+    store.log.push({ account: 'AC2', version: 2, at: NOW - 250 });
+    await store.data.update('AC9', addEntry('AC9', entry('e1', '192.0.2.0/24'))); // not cached here
+    store.log.push({ account: 'AC9', version: 1, at: NOW - 250 });
+    store.set('up');
+    await settle();
+    expect(store.versionQueries).toEqual([['AC2']]);
+    await settle();
+    expect(cache.peek('AC2')?.version).toBe(2);
+    expect(lags).toEqual([0.25]); // enforced 250 ms after it was logged
+    expect(logger.lines).toContainEqual(expect.objectContaining({ msg: 'cache swept against store versions', obj: { repaired: 1, why: 'reconnect', compared: 'changed' } }));
+
+    store.forget(); // e.g. away for longer than the log reaches
+    await keeper.sweep('periodic');
+    expect(store.versionQueries.at(-1)?.sort()).toEqual(['AC1', 'AC2', 'AC3']);
+    await keeper.close();
+  });
+
+  it('reloads at once, when the store is back, the accounts whose list changed during the outage', async () => {
+    const store = new LoggingStore('up');
+    await store.update('AC1', addEntry('AC1', entry('e1', '192.0.2.0/24')));
+    const { keeper, cache } = keeperFor(store);
+    keeper.start();
+    await cache.get('AC1');
+    store.set('down', 'frozen');
+    cache.invalidate('AC1', 2); // a notice arrived; the store cannot be read
+    await settle();
+    await expect(cache.get('AC1')).rejects.toThrow(/changed and its new list could not be loaded/);
+    await store.data.update('AC1', addEntry('AC1', entry('e2', '198.51.100.0/24')));
+    store.set('up');
+    await settle();
+    await settle();
+    expect(cache.peek('AC1')?.version).toBe(2);
     await keeper.close();
   });
 
@@ -222,15 +305,16 @@ describe('CacheKeeper', () => {
     await cache.get('NOBODY');
     await keeper.saveSnapshot();
     const { lists } = loadSnapshot(path);
-    expect(lists.get('AC1')?.version).toBe(1);
+    expect((lists.get('AC1') as CompiledList).version).toBe(1);
     expect(lists.get('NOBODY')).toBeNull();
 
     rmSync(path);
     await keeper.saveSnapshot();
     expect(existsSync(path)).toBe(false);
     cache.invalidate('AC1');
+    await settle(); // told of a change, the cache reloads AC1 at once
     await keeper.close(); // close saves too, and there was a change
-    expect(loadSnapshot(path).lists.get('AC1')?.version).toBe(1); // invalidated, kept as last known good
+    expect((loadSnapshot(path).lists.get('AC1') as CompiledList).version).toBe(1);
   });
 
   it('refuses to start on a damaged snapshot', () => {

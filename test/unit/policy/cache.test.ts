@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { parseIp } from '../../../src/ip/address.ts';
-import { PolicyCache } from '../../../src/policy/cache.ts';
-import { compileList, type CompiledList } from '../../../src/policy/compile.ts';
+import { PolicyCache, SupersededList } from '../../../src/policy/cache.ts';
+import { compileList, retainedBytes, type CompiledList } from '../../../src/policy/compile.ts';
 import { isRefusal, MAX_PARENT_DEPTH, PolicyResolver } from '../../../src/policy/resolve.ts';
 import type { AccountRecord, AccountSettings, AclEntry } from '../../../src/policy/types.ts';
 import { MemoryStore } from '../../../src/store/memory-store.ts';
+import type { ChangeListener, ChangeNotice } from '../../../src/store/store.ts';
 
 function entry(id: string, cidr: string, extra: Partial<AclEntry> = {}): AclEntry {
   return { id, ipAddress: cidr, cidrs: [cidr], action: 'allow', description: '', enabled: true, createdAt: 'x', updatedAt: 'x', ...extra };
@@ -19,10 +20,23 @@ async function put(store: MemoryStore, account: string, entries: AclEntry[], set
 class CountingStore extends MemoryStore {
   reads = 0;
   failing = false;
+  readonly #heard = new Set<ChangeListener>();
   override async read(account: string): Promise<AccountRecord | null> {
     this.reads++;
     if (this.failing) throw new Error('store unreachable');
     return super.read(account);
+  }
+  override subscribe(listener: ChangeListener): () => void {
+    this.#heard.add(listener);
+    const unsubscribe = super.subscribe(listener);
+    return () => {
+      this.#heard.delete(listener);
+      unsubscribe();
+    };
+  }
+  /** A notice as a shared store delivers it (from another replica, or this one's commit). */
+  notify(account: string, version: number, notice: ChangeNotice): void {
+    for (const listener of this.#heard) listener(account, version, notice);
   }
 }
 
@@ -30,9 +44,9 @@ class CountingStore extends MemoryStore {
 class SweepableStore extends CountingStore {
   deaf = false;
   versionCalls: string[][] = [];
-  override subscribe(listener: (account: string, version: number) => void): () => void {
-    return super.subscribe((account, version) => {
-      if (!this.deaf) listener(account, version);
+  override subscribe(listener: ChangeListener): () => void {
+    return super.subscribe((account, version, notice) => {
+      if (!this.deaf) listener(account, version, notice);
     });
   }
   async versions(accounts: readonly string[]): Promise<ReadonlyMap<string, number>> {
@@ -54,12 +68,16 @@ class CompiledStore extends CountingStore {
 }
 
 const NET = '192.0.2.0/24';
+const DEFAULT_LIMITS = { maxEntries: 100, maxBytes: Number.MAX_SAFE_INTEGER };
 
 /** What one compiled list with a single IPv4 /24 entry is charged against maxBytes. */
-function oneEntryListBytes(): number {
-  const record: AccountRecord = { account: 'X', version: 1, settings: {}, entries: [entry('e', NET)] };
-  return compileList(record, 0).trie.byteLength + 64;
+function oneEntryListBytes(account = 'X'): number {
+  const record: AccountRecord = { account, version: 1, settings: {}, entries: [entry(`${account}-e`, NET)] };
+  return retainedBytes(compileList(record, 0));
 }
+
+/** Lets the loads a notice starts run to their end. */
+const settle = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 async function storeWith(accounts: string[]): Promise<CountingStore> {
   const store = new CountingStore();
@@ -99,8 +117,8 @@ describe('PolicyCache', () => {
     const cache = new PolicyCache(store);
     const stale = cache.load('AC1');
     await put(store, 'AC1', []);
-    await stale;
-    expect(cache.peek('AC1')).toBeUndefined();
+    expect((await stale)?.version).toBe(1); // the request that was waiting gets what it asked for
+    expect(cache.peek('AC1')?.version).not.toBe(1);
     expect((await cache.get('AC1'))?.version).toBe(2);
   });
 
@@ -205,17 +223,20 @@ describe('PolicyCache bounds', () => {
     expect(store.reads).toBe(13);
   });
 
-  it('charges trie bytes plus 64 per list, and 64 per negative entry', async () => {
+  it('charges what a list retains (its trie, ids and objects), and a little for a negative entry', async () => {
     const store = await storeWith(['A']);
     const cache = new PolicyCache(store, Date.now, { maxEntries: 10, maxBytes: Number.MAX_SAFE_INTEGER });
     const list = await cache.get('A');
-    expect(cache.stats().bytes).toBe(list!.trie.byteLength + 64);
+    expect(cache.stats().bytes).toBe(retainedBytes(list!));
+    expect(retainedBytes(list!)).toBeGreaterThan(list!.trie.byteLength + 300);
     expect(await cache.get('NOBODY')).toBeNull();
-    expect(cache.stats().bytes).toBe(list!.trie.byteLength + 128);
+    const negative = cache.stats().bytes - retainedBytes(list!);
+    expect(negative).toBeGreaterThan(0);
+    expect(negative).toBeLessThan(retainedBytes(list!));
   });
 
   it('evicts the oldest lists beyond maxBytes', async () => {
-    const size = oneEntryListBytes();
+    const size = oneEntryListBytes('A');
     const store = await storeWith(['A', 'B', 'C']);
     const cache = new PolicyCache(store, Date.now, { maxEntries: 10, maxBytes: 2 * size + size / 2 });
     await cache.get('A');
@@ -228,7 +249,7 @@ describe('PolicyCache bounds', () => {
   });
 
   it('always keeps the newest list, even one larger than maxBytes alone', async () => {
-    const size = oneEntryListBytes();
+    const size = oneEntryListBytes('A');
     const store = await storeWith(['A', 'B']);
     const cache = new PolicyCache(store, Date.now, { maxEntries: 10, maxBytes: 1 });
     await cache.get('A');
@@ -238,17 +259,18 @@ describe('PolicyCache bounds', () => {
     expect(cache.peek('B')?.account).toBe('B');
   });
 
-  it('gives the bytes back when a list is invalidated', async () => {
-    const size = oneEntryListBytes();
+  it('gives the bytes back when a list is replaced', async () => {
+    const size = oneEntryListBytes('A');
     const store = await storeWith(['A', 'B']);
     const cache = new PolicyCache(store, Date.now, { maxEntries: 10, maxBytes: Number.MAX_SAFE_INTEGER });
     await cache.get('A');
     await cache.get('B');
     expect(cache.stats().bytes).toBe(2 * size);
-    cache.invalidate('A');
-    expect(cache.stats()).toMatchObject({ entries: 1, bytes: size });
-    await put(store, 'B', []); // the store's notice invalidates B as well
-    expect(cache.stats()).toMatchObject({ entries: 0, bytes: 0 });
+    await put(store, 'B', []); // the store's notice: B reloaded at once, now without entries
+    await settle();
+    const b = cache.peek('B')!;
+    expect(b.version).toBe(2);
+    expect(cache.stats()).toMatchObject({ entries: 2, bytes: size + retainedBytes(b) });
   });
 });
 
@@ -268,7 +290,7 @@ describe('PolicyCache negative entries and versions', () => {
     expect(list?.trie.idOf(list.trie.lookupIp(parseIp('192.0.2.7')!))).toBe('e1');
   });
 
-  it('ignores a change notice for a version it already holds, and drops the list on a newer one', async () => {
+  it('ignores a change notice for a version it already holds, and reloads the list at once on a newer one', async () => {
     const store = await storeWith(['A']);
     const cache = new PolicyCache(store);
     const list = await cache.get('A');
@@ -277,10 +299,13 @@ describe('PolicyCache negative entries and versions', () => {
     cache.invalidate('A', 0);
     expect(cache.peek('A')).toBe(list);
     expect(cache.changes).toBe(changes);
+    expect(store.reads).toBe(1);
     cache.invalidate('A', 2);
     expect(cache.peek('A')).toBeUndefined();
-    expect(cache.changes).toBe(changes + 1);
-    await cache.get('A');
+    expect(cache.changes).toBeGreaterThan(changes);
+    expect(store.reads).toBe(2); // not waiting for a request: the read has started
+    await settle();
+    expect(cache.peek('A')?.version).toBe(1); // what the store holds
     expect(store.reads).toBe(2);
   });
 
@@ -294,19 +319,111 @@ describe('PolicyCache negative entries and versions', () => {
 });
 
 describe('PolicyCache last-known-good', () => {
-  it('serves the invalidated list while the store fails, and the new one once it answers', async () => {
+  it('refuses an account whose list changed while the store fails, instead of enforcing the list it replaced', async () => {
+    const store = await storeWith(['A']);
+    const cache = new PolicyCache(store);
+    await cache.get('A');
+    store.failing = true;
+    await put(store, 'A', []); // a revocation; its notice says nothing of what the new list allows
+    await expect(cache.get('A')).rejects.toBeInstanceOf(SupersededList);
+    await expect(cache.get('A')).rejects.toThrow(/account A changed and its new list could not be loaded \(store unreachable\)/);
+    expect(cache.stats()).toMatchObject({ staleServed: 0, refusing: 1 });
+    expect(cache.lastKnownGood().get('A')).toBe('superseded');
+    expect(cache.peek('A')).toBeUndefined();
+    store.failing = false;
+    cache.storeBack();
+    await settle();
+    expect(cache.peek('A')?.version).toBe(2);
+    expect(cache.stats().refusing).toBe(0);
+  });
+
+  it('keeps enforcing the old list while the store fails when the change said it is at least as strict', async () => {
     const store = await storeWith(['A']);
     const cache = new PolicyCache(store);
     const old = await cache.get('A');
-    await put(store, 'A', [entry('A-e2', '198.51.100.0/24')]); // notice: A invalidated
     store.failing = true;
-    expect(await cache.get('A')).toBe(old);
-    expect(await cache.get('A')).toBe(old);
-    expect(cache.stats().staleServed).toBe(2);
-    expect(cache.peek('A')).toBeUndefined(); // a fallback is never cached as current
+    cache.invalidate('A', 3); // not the next version: what came between is unknown
+    await expect(cache.get('A')).rejects.toBeInstanceOf(SupersededList);
     store.failing = false;
-    expect((await cache.get('A'))?.version).toBe(2);
-    expect(cache.lastKnownGood().get('A')?.version).toBe(2);
+    cache.storeBack();
+    await settle();
+    expect(cache.peek('A')?.version).toBe(1);
+    store.failing = true;
+    // A notice from another replica: version 2, which only adds an allow entry.
+    store.notify('A', 2, { publishedAt: Date.now(), loosens: true });
+    expect(await cache.get('A')).toStrictEqual(old);
+    expect(cache.stats().staleServed).toBe(1);
+    expect(cache.peek('A')).toBeUndefined(); // a stand-in is never cached as current
+  });
+
+  it('enforces a list that arrives with its notice without reading the store, and reports the lag to enforcement', async () => {
+    const lags: number[] = [];
+    let now = 1_000_000;
+    const store = await storeWith(['A']);
+    const cache = new PolicyCache(store, () => now, DEFAULT_LIMITS, { enforced: (seconds) => lags.push(seconds) });
+    await cache.get('A');
+    store.failing = true;
+    const next = compileList({ account: 'A', version: 2, settings: {}, entries: [] }, now);
+    now += 7;
+    store.notify('A', 2, { publishedAt: now - 7, list: next });
+    expect(cache.peek('A')).toBe(next);
+    expect(lags).toEqual([0.007]);
+    expect(store.reads).toBe(1);
+  });
+
+  it('reports the lag when the change is enforced, not when it was heard of', async () => {
+    const lags: number[] = [];
+    let now = 1_000_000;
+    const store = await storeWith(['A']);
+    const cache = new PolicyCache(store, () => now, DEFAULT_LIMITS, { enforced: (seconds) => lags.push(seconds) });
+    await cache.get('A');
+    store.failing = true;
+    await put(store, 'A', []);
+    store.notify('A', 2, { publishedAt: now });
+    await settle();
+    expect(lags).toEqual([]);
+    now += 2_500; // the store comes back 2.5 s later
+    store.failing = false;
+    cache.storeBack();
+    await settle();
+    expect(lags).toEqual([2.5]);
+  });
+
+  it('asks a failing store once per account and backoff, not once per request', async () => {
+    let now = 1_000_000;
+    const store = await storeWith(['A']);
+    const cache = new PolicyCache(store, () => now);
+    store.failing = true;
+    await Promise.all(Array.from({ length: 20 }, () => Promise.resolve(cache.get('A')).catch(() => null)));
+    expect(store.reads).toBe(1); // one read in flight, shared
+    for (let i = 0; i < 20; i++) await Promise.resolve(cache.get('A')).catch(() => null);
+    expect(store.reads).toBe(1); // within the backoff: answered without the store
+    now += 150;
+    await Promise.resolve(cache.get('A')).catch(() => null);
+    expect(store.reads).toBe(2);
+    now += 150; // the backoff doubled: not yet
+    await Promise.resolve(cache.get('A')).catch(() => null);
+    expect(store.reads).toBe(2);
+    store.failing = false;
+    cache.storeBack(); // back: backoffs forgotten
+    expect((await cache.get('A'))?.version).toBe(1);
+    expect(store.reads).toBe(3);
+  });
+
+  it('caches a list this replica committed for an account it does not hold only if it fits without evicting', async () => {
+    const store = await storeWith(['A']);
+    const size = oneEntryListBytes('A');
+    const cache = new PolicyCache(store, Date.now, { maxEntries: 10, maxBytes: size + size / 2 });
+    const notify = store.notify.bind(store);
+    notify('B', 1, { list: compileList({ account: 'B', version: 1, settings: {}, entries: [entry('b', NET)] }, 0) });
+    expect(cache.peek('B')?.version).toBe(1);
+    notify('C', 1, { list: compileList({ account: 'C', version: 1, settings: {}, entries: [entry('c', NET)] }, 0) });
+    expect(cache.peek('C')).toBeUndefined();
+    expect(cache.peek('B')?.version).toBe(1);
+    // Another replica's list is not cached for an account this one never served.
+    notify('D', 1, { publishedAt: Date.now(), list: compileList({ account: 'D', version: 1, settings: {}, entries: [] }, 0) });
+    expect(cache.peek('D')).toBeUndefined();
+    expect(cache.stats().evictions).toBe(0);
   });
 
   it('rejects a load for an account it never had while the store fails', async () => {
@@ -336,7 +453,7 @@ describe('PolicyCache last-known-good', () => {
 
     const lkg = cache.lastKnownGood();
     expect([...lkg.keys()].sort()).toEqual(['A', 'N', 'S']);
-    expect(lkg.get('A')?.version).toBe(1);
+    expect((lkg.get('A') as CompiledList).version).toBe(1);
     expect(lkg.get('S')).toBe(seededS);
     expect(lkg.get('N')).toBeNull();
   });
@@ -344,14 +461,15 @@ describe('PolicyCache last-known-good', () => {
   it('never lets a seed replace a list the cache held itself', async () => {
     const store = await storeWith(['A']);
     const cache = new PolicyCache(store);
-    const held = await cache.get('A');
-    await put(store, 'A', []); // invalidated: v1 is now kept as last known good
+    await cache.get('A');
+    await put(store, 'A', []); // reloaded at once: v2 is current
+    await settle();
     cache.seed(new Map([['A', compileList({ account: 'A', version: 9, settings: {}, entries: [] }, 0)]]));
     store.failing = true;
-    expect(await cache.get('A')).toBe(held);
+    expect(cache.get('A')).toMatchObject({ version: 2 });
   });
 
-  it('counts every fill and invalidation in `changes`', async () => {
+  it('counts fills and changes in `changes`, not hits or notices for accounts it does not hold', async () => {
     const store = await storeWith(['A']);
     const cache = new PolicyCache(store);
     expect(cache.changes).toBe(0);
@@ -363,14 +481,12 @@ describe('PolicyCache last-known-good', () => {
     cache.invalidate('NOT-CACHED');
     expect(cache.changes).toBe(2);
     cache.invalidate('A');
-    expect(cache.changes).toBe(3);
-    await put(store, 'NOBODY', []);
-    expect(cache.changes).toBe(4);
+    expect(cache.changes).toBeGreaterThan(2);
   });
 });
 
 describe('PolicyCache sweep and compiled reads', () => {
-  it('drops exactly the lists whose store version moved while notices were lost', async () => {
+  it('reloads exactly the lists whose store version moved while notices were lost', async () => {
     const store = new SweepableStore();
     await put(store, 'A', [entry('a', NET)]);
     await put(store, 'B', [entry('b', NET)]);
@@ -381,14 +497,18 @@ describe('PolicyCache sweep and compiled reads', () => {
     store.deaf = true;
     await put(store, 'A', []);
     await put(store, 'N', []);
-    expect(cache.peek('A')).not.toBeUndefined(); // the notice was lost
+    expect(cache.peek('A')?.version).toBe(1); // the notice was lost
 
     expect(await cache.sweep()).toBe(2);
     expect(store.versionCalls.map((accounts) => [...accounts].sort())).toEqual([['A', 'B', 'N']]);
-    expect(cache.peek('A')).toBeUndefined();
-    expect(cache.peek('N')).toBeUndefined();
+    await settle();
+    expect(cache.peek('A')?.version).toBe(2);
+    expect(cache.peek('N')?.version).toBe(1);
     expect(cache.peek('B')).toBe(b);
-    expect(await cache.sweep()).toBe(0); // B still current; A and N no longer cached
+    expect(await cache.sweep()).toBe(0);
+    // Only the accounts named are compared.
+    expect(await cache.sweep(['B'])).toBe(0);
+    expect(store.versionCalls.at(-1)).toEqual(['B']);
   });
 
   it('does not sweep a store that reports no versions', async () => {

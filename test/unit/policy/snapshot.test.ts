@@ -66,15 +66,16 @@ describe('last-known-good snapshot', () => {
     expect([...lists.keys()]).toEqual(['AC1', 'AC2', 'AC3']);
     expect(lists.get('AC2')).toBeNull();
 
-    const loaded = lists.get('AC1')!;
+    const loaded = lists.get('AC1') as CompiledList;
     expect(decisions(original)).toEqual(['allow allow-net', 'deny deny-half', 'allow allow-v6', 'allow temp', null, null]);
     expect(decisions(loaded)).toEqual(decisions(original));
     expect(loaded).toMatchObject({ account: 'AC1', version: 4, hasAllow: true, settings: { mode: 'report-only', default: 'closed' } });
     expect(loaded.validUntil).toBe(Date.parse('2026-06-02T00:00:00.000Z'));
     expect(loaded.expiries).toEqual({ temp: Date.parse('2026-06-02T00:00:00.000Z') });
-    expect(lists.get('AC3')?.validUntil).toBe(Number.POSITIVE_INFINITY);
-    expect(lists.get('AC3')?.expiries).toBeNull();
-    expect(decisions(lists.get('AC3')!)).toEqual([null, null, null, null, 'allow only', null]);
+    const plainLoaded = lists.get('AC3') as CompiledList;
+    expect(plainLoaded.validUntil).toBe(Number.POSITIVE_INFINITY);
+    expect(plainLoaded.expiries).toBeNull();
+    expect(decisions(plainLoaded)).toEqual([null, null, null, null, 'allow only', null]);
   });
 
   it('reads a compiled list written without expiries (before they were carried) as unknown, and trims only what it knows', () => {
@@ -114,10 +115,21 @@ describe('last-known-good snapshot', () => {
     const path = join(scratch(), 'snapshot.json');
     writeFileSync(path, JSON.stringify({ format: 'something-else', version: 1, accounts: {} }));
     expectDamaged(path);
-    writeFileSync(path, JSON.stringify({ format: 'allowgate-lkg-snapshot', version: 2, accounts: {} }));
+    writeFileSync(path, JSON.stringify({ format: 'allowgate-lkg-snapshot', version: 3, accounts: {} }));
     expectDamaged(path);
     writeFileSync(path, JSON.stringify({ format: 'allowgate-lkg-snapshot', version: 1 }));
     expectDamaged(path);
+    // 'superseded' exists from version 2 on.
+    writeFileSync(path, JSON.stringify({ format: 'allowgate-lkg-snapshot', version: 1, accounts: { A: 'superseded' } }));
+    expectDamaged(path);
+  });
+
+  it('keeps an account refused (superseded) across a save and load, and reads version 1 files', async () => {
+    const path = join(scratch(), 'snapshot.json');
+    await saveSnapshot(path, new Map([['A', 'superseded'], ['B', null]]), NOW);
+    expect(loadSnapshot(path).lists).toEqual(new Map([['A', 'superseded'], ['B', null]]));
+    writeFileSync(path, JSON.stringify({ format: 'allowgate-lkg-snapshot', version: 1, accounts: { B: null } }));
+    expect(loadSnapshot(path).lists).toEqual(new Map([['B', null]]));
   });
 
   it('refuses a blob with one byte flipped', async () => {

@@ -1,0 +1,206 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Caller } from '../support/caller.ts';
+import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
+import { startGateway, type GatewayProcess } from '../support/gateway-process.ts';
+import { send } from '../support/http.ts';
+import { startRedis, type RedisServer } from '../support/redis-server.ts';
+import { scratchDir } from '../support/scratch.ts';
+import { startRelay, type Relay } from '../support/tcp-relay.ts';
+import { waitUntil } from '../support/wait.ts';
+
+/*
+ * Real gateway replicas over a real redis-server, one of them reaching Redis through a relay that
+ * injects faults at exact points (a frozen command connection while its subscriber still hears
+ * notices; the reply to the commit script lost). The repair sweep is pushed out to ten minutes,
+ * so only the behaviour under test can make a replica enforce a change in time.
+ */
+
+const OFFICE = '127.0.0.2';
+const STRANGER = '127.0.0.3';
+const COMMAND_TIMEOUT_MS = 300;
+
+function config(dir: string): string {
+  const path = join(dir, `allowgate-${Math.random().toString(36).slice(2)}.yaml`);
+  writeFileSync(path, `redis:\n  connectTimeoutMs: 300\n  commandTimeoutMs: ${COMMAND_TIMEOUT_MS}\n  sweepIntervalMs: 600000\n`);
+  return path;
+}
+
+async function addEntry(gw: GatewayProcess, account: string, body: Record<string, unknown>): Promise<string> {
+  const res = await gw.admin('POST', `/v1/accounts/${account}/ip-acl`, body);
+  expect(res.status, await res.clone().text()).toBe(201);
+  return ((await res.json()) as { id: string }).id;
+}
+
+async function status(gw: GatewayProcess, account: string, from: string): Promise<number> {
+  return (await send(`${gw.url}/x`, { headers: { 'x-auth-id': account }, localAddress: from })).status;
+}
+
+async function metric(gw: GatewayProcess, line: RegExp): Promise<number> {
+  const text = await (await fetch(`${gw.adminUrl}/metrics`)).text();
+  return Number(line.exec(text)?.[1] ?? Number.NaN);
+}
+
+async function storeState(gw: GatewayProcess): Promise<string> {
+  return ((await (await fetch(`${gw.adminUrl}/readyz`)).json()) as { store: { state: string } }).store.state;
+}
+
+describe('a revocation while a replica cannot read Redis (its notices still arrive)', () => {
+  let redis: RedisServer;
+  let upstream: EchoUpstream;
+  let relay: Relay;
+  let a: GatewayProcess;
+  let b: GatewayProcess;
+  const dir = scratchDir();
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    upstream = await startEchoUpstream();
+    relay = await startRelay(redis.port);
+    env = { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_LOG_LEVEL: 'info' };
+  });
+  afterEach(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    relay.freezeNew(false);
+  });
+  afterAll(async () => {
+    await relay?.close();
+    await upstream?.close();
+    await redis?.stop();
+    dir.remove();
+  });
+
+  const start = async (writerEnv: Record<string, string> = {}): Promise<void> => {
+    [a, b] = await Promise.all([
+      startGateway({ env: { ...env, ...writerEnv, ALLOWGATE_STORE: redis.url, ALLOWGATE_CONFIG: config(dir.path) } }),
+      // B reaches Redis only through the relay, and forwards unknown accounts when the store is out (open).
+      startGateway({ env: { ...env, ALLOWGATE_STORE: relay.url, ALLOWGATE_CONFIG: config(dir.path), ALLOWGATE_ON_STORE_UNAVAILABLE: 'open' } }),
+    ]);
+  };
+
+  it('enforces the revocation at once from the list carried by the notice, without reading Redis', async () => {
+    await start();
+    const stranger = await addEntry(a, 'RV1', { ip_address: `${STRANGER}/32` });
+    await addEntry(a, 'RV1', { ip_address: `${OFFICE}/32` });
+    await waitUntil('B enforces RV1', async () => (await status(b, 'RV1', STRANGER)) === 200 && (await status(b, 'RV1', OFFICE)) === 200, 5_000);
+
+    relay.freeze('command'); // B's reads hang; its subscriber still hears the notice
+    relay.freezeNew(true);
+    const reads = relay.commandsSent('command').length;
+    expect((await a.admin('DELETE', `/v1/accounts/RV1/ip-acl/${stranger}`)).status).toBe(200);
+    // A 403 (not a 503) with B unable to read Redis: the new list came with the notice.
+    await waitUntil('B refuses the revoked address', async () => (await status(b, 'RV1', STRANGER)) === 403, 2_000);
+    for (let i = 0; i < 5; i++) expect([await status(b, 'RV1', STRANGER), await status(b, 'RV1', OFFICE)]).toEqual([403, 200]);
+    // Not one read of RV1 was attempted.
+    expect(relay.commandsSent('command').slice(reads).filter((c) => c === 'EVALSHA' || c === 'EVAL')).toEqual([]);
+  });
+
+  it('refuses the account, never the list it replaced, when the notice carries no list; one read in flight, then backoff; enforced once Redis answers', async () => {
+    // A publishes notices without lists (as it would for a list larger than noticeListMaxBytes).
+    await start({ ALLOWGATE_REDIS_NOTICE_LIST_MAX_BYTES: '0' });
+    const stranger = await addEntry(a, 'RV2', { ip_address: `${STRANGER}/32` });
+    await addEntry(a, 'RV2', { ip_address: `${OFFICE}/32` });
+    await addEntry(a, 'KEPT', { ip_address: `${OFFICE}/32` });
+    await waitUntil('B enforces RV2 and KEPT', async () => (await status(b, 'RV2', STRANGER)) === 200 && (await status(b, 'KEPT', OFFICE)) === 200, 5_000);
+
+    relay.freeze('command');
+    relay.freezeNew(true);
+    const reads = (): number => relay.commandsSent('command').filter((c) => c === 'EVALSHA' || c === 'EVAL').length;
+    const readsBefore = reads();
+    expect((await a.admin('DELETE', `/v1/accounts/RV2/ip-acl/${stranger}`)).status).toBe(200);
+    await waitUntil('B stops admitting the revoked address', async () => (await status(b, 'RV2', STRANGER)) !== 200, 2_000);
+
+    // Every caller of the changed account is refused (503, even though B forwards unknown
+    // accounts when the store is out), never the revoked one admitted; unchanged accounts go on.
+    for (let i = 0; i < 10; i++) {
+      const revoked = await send(`${b.url}/x`, { headers: { 'x-auth-id': 'RV2' }, localAddress: STRANGER });
+      expect(revoked.status).toBe(503);
+      expect(revoked.json()).toMatchObject({ reason: 'store_unavailable', error: expect.stringMatching(/^the access list of account RV2 changed and the new one could not be loaded yet/) });
+      expect(await status(b, 'RV2', OFFICE)).toBe(503);
+      expect(await status(b, 'KEPT', OFFICE)).toBe(200);
+    }
+    // Twenty requests for RV2, and a handful of reads: one in flight at a time, then a backoff
+    // that doubles (without it, every request would wait for its own read to time out).
+    expect(reads() - readsBefore, 'reads of RV2 while Redis could not answer').toBeLessThanOrEqual(7);
+    expect(await metric(b, /^allowgate_cache_refusing_accounts (\d+)$/m)).toBe(1);
+    expect(await status(b, 'NEVERSEEN', STRANGER)).toBe(200); // open: an unknown account is forwarded
+
+    // Redis reachable again: the new list is loaded and enforced without any request asking.
+    relay.freezeNew(false);
+    relay.drop('command');
+    await waitUntil('B back up', async () => (await storeState(b)) === 'up', 5_000);
+    await waitUntil('B enforces the new list', async () => (await status(b, 'RV2', STRANGER)) === 403 && (await status(b, 'RV2', OFFICE)) === 200, 3_000);
+    expect(await metric(b, /^allowgate_cache_refusing_accounts (\d+)$/m)).toBe(0);
+    // Propagation is measured to enforcement: this change counts as late, not prompt.
+    const prompt = await metric(b, /^allowgate_propagation_lag_seconds_bucket\{le="0.25"\} (\d+)$/m);
+    const all = await metric(b, /^allowgate_propagation_lag_seconds_count (\d+)$/m);
+    expect(all - prompt).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('a write whose outcome is unknown, on the replica that made it', () => {
+  let redis: RedisServer;
+  let upstream: EchoUpstream;
+  let relay: Relay;
+  let a: GatewayProcess;
+  const dir = scratchDir();
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    upstream = await startEchoUpstream();
+    relay = await startRelay(redis.port);
+    a = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_STORE: relay.url, ALLOWGATE_CONFIG: config(dir.path), ALLOWGATE_LOG_LEVEL: 'info' } });
+  });
+  afterAll(async () => {
+    await a?.stop();
+    await relay?.close();
+    await upstream?.close();
+    await redis?.stop();
+    dir.remove();
+  });
+
+  it('enforces a change whose answer came too late within milliseconds, not at the next sweep', async () => {
+    await addEntry(a, 'AM1', { ip_address: '127.0.0.0/24' });
+    const caller = new Caller(a.url, STRANGER);
+    try {
+      expect(await caller.status('AM1')).toBe(200);
+      // Redis runs the commit but its answer is held past the command timeout (the connection
+      // stays open). Started right after a heartbeat, so no PING waits in that window and the
+      // replica never sees the store as down: nothing but the write's own outcome can tell it.
+      await relay.onCommand('PING', 'none', 'command');
+      const fired = relay.onCommand('EVALSHA', 'hold-reply', 'command', COMMAND_TIMEOUT_MS + 150);
+      const res = await a.admin('POST', '/v1/accounts/AM1/ip-acl', { ip_address: `${STRANGER}/32`, action: 'deny' });
+      await fired;
+      const answered = performance.now();
+      expect(res.status).toBe(503);
+      await waitUntil('the deny enforced on the replica that wrote it', async () => (await caller.status('AM1')) === 403, 2_000);
+      expect(performance.now() - answered).toBeLessThan(1_000);
+      expect(a.logs.some((l) => l['msg'] === 'store lost: enforcing last-known-good lists')).toBe(false);
+      expect(await res.json()).toMatchObject({ code: 503, reason: 'outcome_unknown', error: expect.stringContaining('it may or may not have been applied; it is at version 2 now') });
+    } finally {
+      caller.close();
+    }
+  });
+
+  it('answers "may or may not have been applied" when the connection drops after the commit was sent; one log line with the cause, not one per failure', async () => {
+    await addEntry(a, 'AM2', { ip_address: '127.0.0.0/24' });
+    const fired = relay.onCommand('EVALSHA', 'lose-reply', 'command');
+    const res = await a.admin('POST', '/v1/accounts/AM2/ip-acl', { ip_address: `${STRANGER}/32`, action: 'deny' });
+    await fired;
+    expect(res.status).toBe(503);
+    expect(await res.json()).toMatchObject({ code: 503, reason: 'outcome_unknown', error: expect.stringContaining('it may or may not have been applied') });
+    // Applied (the reply was lost, not the command): a retry would be a duplicate.
+    const listed = (await (await a.admin('GET', '/v1/accounts/AM2/ip-acl')).json()) as { version: number; entries: unknown[] };
+    expect(listed).toMatchObject({ version: 2 });
+    expect(listed.entries).toHaveLength(2);
+    // One line with the cause for the first of these writes (AM1's, above); the second within the
+    // interval is held back, so an outage cannot flood the log.
+    const message = 'store write outcome unknown: the change may or may not have been applied';
+    const lines = a.logs.filter((l) => l['msg'] === message);
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatchObject({ level: 'error', account: 'AM1', reason: 'outcome_unknown', current_version: 2, cause: 'Command timed out', suppressed: 0 });
+    expect(a.logs.filter((l) => typeof l['stack'] === 'string' || typeof (l['err'] as { stack?: unknown } | undefined)?.stack === 'string')).toEqual([]);
+  });
+});
