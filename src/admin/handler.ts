@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { requestIdFrom } from '../gateway/request-id.ts';
 import { refusal } from '../http/refusal.ts';
+import { LogLimiter } from '../observability/log-limiter.ts';
 import type { EventLog } from '../observability/logger.ts';
 import { serveMetrics, type MetricsEndpoint } from '../observability/metrics-endpoint.ts';
 import type { AclStore } from '../store/store.ts';
@@ -51,6 +52,7 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
   const bodyLimits = deps.bodyLimits ?? DEFAULT_BODY_LIMITS;
   const writes = deps.writes ?? new WriteGate();
   const surfaces = deps.surfaces.map((surface) => ({ surface, route: compileRoutes<Handler>(surface.routes) }));
+  const storeDownLines = new LogLimiter();
 
   return (req, res) => {
     const url = req.url ?? '/';
@@ -120,7 +122,13 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
       // A command that got no answer in time (a frozen or overloaded Redis, its connection still
       // open) is the store being unavailable too, not a fault of the gateway's.
       const down = store.state() === 'down' || storeTimedOut(error);
-      logger?.error({ err: error, method, path, store_state: store.state() }, 'admin request failed');
+      if (!down) {
+        logger?.error({ err: error, method, path, store_state: store.state() }, 'admin request failed');
+      } else {
+        // Every request fails the same way during an outage: one line with the cause now and then.
+        const line = storeDownLines.take(`${route} ${method}`);
+        if (line !== null) logger?.warn({ method, route, store_state: store.state(), cause: error instanceof Error ? error.message : String(error), ...line }, 'admin request failed: the store is unavailable');
+      }
       if (res.headersSent) return res.destroy();
       surface.sendError(res, down
         ? refusal(503, 'store_unavailable', `the store (${store.kind}) is unreachable, so nothing was read or changed; retry once it is back (see /readyz)`)

@@ -354,6 +354,16 @@ describe('Redis frozen (SIGSTOP): connections open, nothing answers', () => {
       const read = await gw.admin('GET', '/v1/accounts/AC1/ip-acl');
       expect({ status: read.status, body: await read.json() }).toEqual({ status: 503, body: unavailable });
       expect(performance.now() - started).toBeLessThan(2_000);
+      // Every request fails alike: the log gets one line with the cause, not a stack per request.
+      for (let i = 0; i < 5; i++) expect((await gw.admin('GET', '/v1/accounts/AC1/ip-acl')).status).toBe(503);
+      const failed = gw.logs.filter((l) => typeof l['msg'] === 'string' && (l['msg'] as string).startsWith('admin request failed'));
+      // (one per route and method: the write, then the first read; the five reads after it held back)
+      expect(failed.map((l) => [l['msg'], l['method'], l['route']])).toEqual([
+        ['admin request failed: the store is unavailable', 'POST', '/v1/accounts/{account}/ip-acl'],
+        ['admin request failed: the store is unavailable', 'GET', '/v1/accounts/{account}/ip-acl'],
+      ]);
+      expect(failed[0]).toMatchObject({ level: 'warn', method: 'POST', cause: expect.stringMatching(/timed out/i) });
+      expect(failed[0]).not.toHaveProperty('err');
 
       // The connection is open, yet the store is reported down (a heartbeat PING went unanswered):
       // to monitoring and to /readyz, which stays ready since cached lists are still enforced.
