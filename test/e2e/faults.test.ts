@@ -586,9 +586,11 @@ describe('file store: disk full', () => {
       // Visible to monitoring: three failed store updates.
       const metrics = await (await fetch(`${gw.adminUrl}/metrics`)).text();
       expect(metrics).toMatch(/^allowgate_store_errors_total\{operation="update"\} 3$/m);
-      // And said at error level, each with the cause.
+      expect(metrics).toMatch(/^allowgate_store_write_failures_total\{reason="store_write_failed"\} 3$/m);
+      // And said at error level with the cause: once for the three (a full disk fails every
+      // write alike; the next line, after the interval, says how many were held back).
       const failures = gw.logs.filter((l) => l['msg'] === 'store write failed: the change was not saved');
-      expect(failures.map((l) => [l['level'], l['store'], String(l['failure']).includes('ENOSPC')])).toEqual(Array(3).fill(['error', 'file', true]));
+      expect(failures.map((l) => [l['level'], l['store'], l['reason'], String(l['cause']).includes('ENOSPC'), l['suppressed']])).toEqual([['error', 'file', 'store_write_failed', true, 0]]);
       await assertAlive(gw, '/x');
 
       // Room again: the same change goes through and is enforced at once.
