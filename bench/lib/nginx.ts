@@ -18,26 +18,7 @@ export interface Nginx {
 export const TRUSTED_PROXIES = '10.0.0.0/8';
 
 export async function startNginx(upstreamPort: number, allow: readonly string[], dir: string): Promise<Nginx | string> {
-  const ok = ensureTool('nginx', 'nginx');
-  if (ok !== true) return ok;
-  const version = /nginx\/(\S+)/.exec(spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr)?.[1] ?? 'unknown';
-  const port = await freePort();
-  const prefix = join(dir, 'nginx');
-  mkdirSync(prefix, { recursive: true });
-  const conf = join(prefix, 'nginx.conf');
-  writeFileSync(conf, `worker_processes 1;
-daemon off;
-pid ${prefix}/nginx.pid;
-error_log ${prefix}/error.log warn;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path ${prefix}/body;
-  proxy_temp_path ${prefix}/proxy;
-  fastcgi_temp_path ${prefix}/fastcgi;
-  uwsgi_temp_path ${prefix}/uwsgi;
-  scgi_temp_path ${prefix}/scgi;
-  upstream backend {
+  return startNginxWith(dir, 'nginx', (port) => `  upstream backend {
     server 127.0.0.1:${upstreamPort};
     keepalive 128;
   }
@@ -54,7 +35,34 @@ ${allow.map((net) => `      allow ${net};`).join('\n')}
       proxy_set_header Connection "";
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
     }
-  }
+  }`);
+}
+
+/**
+ * nginx, one worker, with `http(port)` as the body of its http block (upstreams and one server
+ * listening on 127.0.0.1:port); `name` keeps several instances apart in `dir`.
+ */
+export async function startNginxWith(dir: string, name: string, http: (port: number) => string): Promise<Nginx | string> {
+  const ok = ensureTool('nginx', 'nginx');
+  if (ok !== true) return ok;
+  const version = /nginx\/(\S+)/.exec(spawnSync('nginx', ['-v'], { encoding: 'utf8' }).stderr)?.[1] ?? 'unknown';
+  const port = await freePort();
+  const prefix = join(dir, name);
+  mkdirSync(prefix, { recursive: true });
+  const conf = join(prefix, 'nginx.conf');
+  writeFileSync(conf, `worker_processes 1;
+daemon off;
+pid ${prefix}/nginx.pid;
+error_log ${prefix}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${prefix}/body;
+  proxy_temp_path ${prefix}/proxy;
+  fastcgi_temp_path ${prefix}/fastcgi;
+  uwsgi_temp_path ${prefix}/uwsgi;
+  scgi_temp_path ${prefix}/scgi;
+${http(port)}
 }
 `);
   // -e: messages from before the configuration is read go to stderr, not /var/log/nginx.
