@@ -1,11 +1,10 @@
-import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { ConfigError, loadConfig } from '../../../src/config/load.ts';
 import type { Config } from '../../../src/config/types.ts';
+import { asWritten, kubectlAvailable, kustomize, parseObjects, readYaml, validateAgainstSchema, type K8sObject, type Kustomization } from '../../support/k8s.ts';
 import { scratchPerTest } from '../../support/scratch.ts';
 
 /**
@@ -19,18 +18,6 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const K8S = join(ROOT, 'k8s');
 const scratch = scratchPerTest();
 
-interface Metadata {
-  readonly name: string;
-  readonly namespace?: string;
-  readonly labels?: Record<string, string>;
-  readonly annotations?: Record<string, string>;
-}
-interface K8sObject {
-  readonly apiVersion: string;
-  readonly kind: string;
-  readonly metadata: Metadata;
-  readonly [key: string]: unknown;
-}
 interface EnvVar {
   readonly name: string;
   readonly value?: string;
@@ -93,53 +80,6 @@ interface NetworkPolicy extends K8sObject {
 }
 
 // ---- the objects: rendered by kubectl, or read as written ----------------------------------------
-
-function parseObjects(text: string, source: string): K8sObject[] {
-  return parseAllDocuments(text).flatMap((doc) => {
-    if (doc.errors.length > 0) throw new Error(`${source}: ${doc.errors[0]!.message}`);
-    const value = doc.toJS() as K8sObject | null;
-    return value === null ? [] : [value];
-  });
-}
-
-function readYaml<T>(path: string): T {
-  return parseYaml(readFileSync(path, 'utf8')) as T;
-}
-
-interface Kustomization {
-  readonly kind?: string;
-  readonly resources?: readonly string[];
-  readonly components?: readonly string[];
-  readonly configMapGenerator?: readonly { readonly name: string; readonly files?: readonly string[] }[];
-}
-
-/**
- * A directory's own resources and generated ConfigMaps, without kustomize: what the base or a
- * component holds as written (ConfigMaps keep their names, without a content hash).
- */
-function asWritten(dir: string): K8sObject[] {
-  const kustomization = readYaml<Kustomization>(join(dir, 'kustomization.yaml'));
-  const objects = (kustomization.resources ?? []).flatMap((file) => parseObjects(readFileSync(join(dir, file), 'utf8'), file));
-  for (const generator of kustomization.configMapGenerator ?? []) {
-    const data: Record<string, string> = {};
-    for (const entry of generator.files ?? []) {
-      const [key, file] = entry.includes('=') ? entry.split('=') as [string, string] : [basename(entry), entry];
-      data[key] = readFileSync(join(dir, file), 'utf8');
-    }
-    objects.push({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: generator.name }, data });
-  }
-  return objects;
-}
-
-function kubectlAvailable(): boolean {
-  const probe = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8', timeout: 30_000 });
-  return probe.status === 0;
-}
-
-function kustomize(dir: string): K8sObject[] {
-  const text = execFileSync('kubectl', ['kustomize', dir], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] });
-  return parseObjects(text, `kubectl kustomize ${relative(ROOT, dir)}`);
-}
 
 const KUBECTL = kubectlAvailable();
 const BASE = join(K8S, 'base');
@@ -538,18 +478,6 @@ describe.each(SOURCES)('k8s: $label', ({ objects, rendered }) => {
   });
 
   it('is valid against the Kubernetes API schemas (kubernetes-models)', async () => {
-    for (const object of objects) {
-      const [group, version] = object.apiVersion.includes('/') ? object.apiVersion.split('/') as [string, string] : [undefined, object.apiVersion];
-      const specifier = group === 'monitoring.coreos.com'
-        ? `@kubernetes-models/prometheus-operator/${group}/${version}/${object.kind}`
-        : `kubernetes-models/${group === undefined ? '' : `${group}/`}${version}/${object.kind}`;
-      let model: new (data: unknown) => { validate(): void };
-      try {
-        model = ((await import(specifier)) as Record<string, new (data: unknown) => { validate(): void }>)[object.kind]!;
-      } catch (error) {
-        throw new Error(`cannot load the schema model ${specifier} (${(error as Error).message}): the devDependencies kubernetes-models and @kubernetes-models/prometheus-operator must be installed (npm ci)`);
-      }
-      expect(() => new model(object).validate(), `${object.kind}/${object.metadata.name}`).not.toThrow();
-    }
+    for (const object of objects) await expect(validateAgainstSchema(object), `${object.kind}/${object.metadata.name}`).resolves.toBeUndefined();
   });
 });
