@@ -10,7 +10,7 @@
  *   (f) nginx alone in front of the upstream (proxy_pass, no check)
  *   (g) nginx + auth_request -> allowgate -> upstream (docs/authz/nginx.conf as shipped)
  *   (h) allowgate as the proxy in front of the upstream
- * gRPC (a grpc-js client on one HTTP/2 connection, a pre-encoded CheckRequest as Envoy sends it):
+ * gRPC (one HTTP/2 connection, gRPC framing over node:http2, a pre-encoded CheckRequest as Envoy sends it):
  *   (i) a bare grpc-js Check server (proto-loader) answering OK   (j) allowgate's gRPC service
  *   each closed-loop (most checks/s) and open-loop at 1,000 checks/s (latency at that load).
  *
@@ -157,7 +157,7 @@ async function main(wrk: Wrk, dir: string): Promise<void> {
   const grpcNotes = [
     verdict(`allowgate gRPC p99 under 1 ms at ${GRPC_RATE.toLocaleString('en-US')} checks/s`, oursOpen.p99Ms < 1, `p99 ${oursOpen.p99Ms} ms, p50 ${oursOpen.p50Ms} ms (OPA-Envoy's published figure: p50 0.347 ms, p99 3.0 ms at 1,000/s)`),
     `allowgate gRPC closed loop: ${((ours.rate / bareClosed.rate) * 100).toFixed(1)}% of the bare grpc-js server's checks/s (${GRPC_CONCURRENCY} calls in flight on one connection)`,
-    'latency is timed from each call\'s actual send to its answer, in the benchmark\'s own grpc-js client on the same machine',
+    'latency is timed from each call\'s actual send to its answer, by the benchmark\'s own HTTP/2 client on the same machine',
   ];
 
   const tables: Table[] = [
