@@ -121,6 +121,11 @@ async function main(wrk: Wrk, dir: string): Promise<void> {
   const grpc = await grpcRounds(grpcTargets, request);
   for (const t of grpcTargets) t.load.close();
   const allowed = (await allowedCount(decisions)) - before;
+  const metricsText = await decisions.metrics();
+  const decisionTime = (surface: string): string => {
+    const q = (quantile: number): string => bucketQuantile(metricsText, 'allowgate_decision_duration_seconds', surface, quantile);
+    return `p50 ${q(0.5)}, p99 ${q(0.99)}`;
+  };
 
   const s = (key: string): Summary => summarize(results.get(key)!);
   const bare = s('a');
@@ -158,6 +163,7 @@ async function main(wrk: Wrk, dir: string): Promise<void> {
     verdict(`allowgate gRPC p99 under 1 ms at ${GRPC_RATE.toLocaleString('en-US')} checks/s`, oursOpen.p99Ms < 1, `p99 ${oursOpen.p99Ms} ms, p50 ${oursOpen.p50Ms} ms (OPA-Envoy's published figure: p50 0.347 ms, p99 3.0 ms at 1,000/s)`),
     `allowgate gRPC closed loop: ${((ours.rate / bareClosed.rate) * 100).toFixed(1)}% of the bare grpc-js server's checks/s (${GRPC_CONCURRENCY} calls in flight on one connection)`,
     'latency is timed from each call\'s actual send to its answer, by the benchmark\'s own HTTP/2 client on the same machine',
+    `allowgate's own decision time (allowgate_decision_duration_seconds, bucket upper bounds): envoy-grpc ${decisionTime('envoy-grpc')}; forward-auth ${decisionTime('forward-auth')}`,
   ];
 
   const tables: Table[] = [
@@ -205,6 +211,21 @@ async function grpcRounds(targets: readonly { key: string; label: string; load: 
     });
   }
   return out;
+}
+
+/** The upper bound of the histogram bucket the quantile falls in, for one surface. */
+function bucketQuantile(text: string, name: string, surface: string, quantile: number): string {
+  const buckets: [number, number][] = [];
+  const prefix = `${name}_bucket{surface="${surface}",le="`;
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(prefix)) continue;
+    const le = line.slice(prefix.length, line.indexOf('"', prefix.length));
+    buckets.push([le === '+Inf' ? Infinity : Number(le), Number(line.slice(line.lastIndexOf(' ') + 1))]);
+  }
+  const total = buckets.at(-1)?.[1] ?? 0;
+  if (total === 0) return '-';
+  const found = buckets.find(([, count]) => count >= quantile * total)!;
+  return found[0] === Infinity ? '> 100 ms' : `<= ${Math.round(found[0] * 1e6)} µs`;
 }
 
 async function allowedCount(gateway: Allowgate): Promise<number> {
