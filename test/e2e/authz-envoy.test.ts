@@ -195,7 +195,8 @@ describe('Envoy ext_authz', () => {
     expect(total('surface="envoy-http",decision="allow"')).toBeGreaterThanOrEqual(1);
     expect(total('surface="envoy-http",decision="deny",reason="untrusted_caller"')).toBe(1);
     expect(text).toMatch(/^allowgate_decision_duration_seconds_count\{surface="envoy-grpc"\} [1-9]/m);
-    const logged = gw.logs.find((l) => l['surface'] === 'envoy-grpc' && l['decision'] === 'report_only');
+    // The log is written asynchronously: wait for the line rather than race it.
+    const logged = await pollUntil('the report-only check logged', async () => gw.logs.find((l) => l['surface'] === 'envoy-grpc' && l['decision'] === 'report_only'), 5_000);
     expect(logged).toMatchObject({ msg: 'request would be refused (report-only)', account: 'AC3', client_ip: STRANGER, url: '/v1/x' });
     await pollUntil('the IPv6 office recorded as a recent caller of AC1', async () => {
       const body = await (await gw.admin('GET', '/v1/accounts/AC1/recent-ips')).json() as { ips: { ip: string }[] };

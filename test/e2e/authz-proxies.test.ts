@@ -200,7 +200,8 @@ describe.each(SETUPS)('external authorization behind a real $name', (setup) => {
     expect(count('deny', 'ambiguous_credentials')).toBe(2);
     expect(count('exempt', 'exempt_path')).toBe(1);
     expect(text).not.toMatch(/allowgate_requests_total\{surface="proxy"/);
-    const refused = gw.logs.find((l) => l['surface'] === setup.surface && l['client_ip'] === LATECOMER);
+    // The log is written asynchronously: wait for the line rather than race it.
+    const refused = await pollUntil('the refusal logged', async () => gw.logs.find((l) => l['surface'] === setup.surface && l['client_ip'] === LATECOMER), 5_000);
     expect(refused).toMatchObject({ msg: 'request refused', method: 'GET', url: '/v1/Account/AC1/Calls?limit=5', account: 'AC2', decision: 'deny', reason: 'ip_not_allowed', status: 403 });
     const recent = await pollUntil('the office recorded as a recent caller of AC1', async () => {
       const body = await (await gw.admin('GET', '/v1/accounts/AC1/recent-ips')).json() as { ips: { ip: string }[] };
