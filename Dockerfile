@@ -38,8 +38,16 @@ WORKDIR /app
 # The admin listener (admin API, /healthz, /readyz, /metrics) listens on every interface of the
 # container so that a published port, kubelet probes and Prometheus reach it; the admin API still
 # needs its token. Set ALLOWGATE_ADMIN_LISTEN=127.0.0.1:9090 to keep it inside the container.
+#
+# Memory (docs/deployment.md, "Memory"): glibc's malloc arenas capped at 2, and the old
+# generation's ceiling, which a larger memory limit may raise (NODE_OPTIONS). The entry point
+# below carries the other runtime flags. src/cli/runtime.ts holds the same values; the deploy
+# tests keep them equal. ALLOWGATE_REVISION labels allowgate_build_info.
 ENV NODE_ENV=production \
-    ALLOWGATE_ADMIN_LISTEN=0.0.0.0:9090
+    ALLOWGATE_ADMIN_LISTEN=0.0.0.0:9090 \
+    MALLOC_ARENA_MAX=2 \
+    NODE_OPTIONS=--max-old-space-size=128 \
+    ALLOWGATE_REVISION=${REVISION}
 
 # Owned by root and read-only for the gateway's user: the code cannot be changed at run time.
 COPY --from=deps /app/node_modules ./node_modules
@@ -61,5 +69,5 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=10s --retries=3 \
 # in-flight requests finish (shutdownTimeoutMs) and exits 0. Other commands run the CLI, e.g.
 # `docker run --rm IMAGE --help` or `docker run --rm IMAGE acl list AC123 --url ...`.
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["/nodejs/bin/node", "src/cli.ts"]
+ENTRYPOINT ["/nodejs/bin/node", "--max-semi-space-size=2", "--v8-pool-size=1", "src/cli.ts"]
 CMD ["serve"]

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const BENCH = dirname(fileURLToPath(import.meta.url));
-const BENCHMARKS = ['decision', 'lookup', 'engine', 'proxy', 'authz', 'propagation', 'admin-bounds'];
+const BENCHMARKS = ['decision', 'lookup', 'engine', 'proxy', 'footprint', 'authz', 'propagation', 'admin-bounds'];
 let failed = 0;
 for (const name of BENCHMARKS) {
   const script = join(BENCH, `${name}.ts`);

@@ -21,8 +21,7 @@ import { decideForAccount } from './policy/decide.ts';
 import { isRefusal, PolicyResolver } from './policy/resolve.ts';
 import { HttpForwarder, type UpstreamFailure } from './proxy/http-forwarder.ts';
 import { WsForwarder } from './proxy/ws-forwarder.ts';
-import { createStore } from './store/open-store.ts';
-import { RedisStore } from './store/redis/redis-store.ts';
+import { createStore, redisConnectionOf } from './store/open-store.ts';
 import { instrumentStore } from './store/instrumented-store.ts';
 import { Metrics } from './observability/metrics.ts';
 import { serveMetrics } from './observability/metrics-endpoint.ts';
@@ -60,7 +59,7 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
   let cache: PolicyCache | null = null;
   let keeper: CacheKeeper | null = null;
   let proxy: Proxy | null = null;
-  const raw = createStore(config.store, { onCompile: (seconds) => metrics.compiled(seconds) });
+  const raw = await createStore(config.store, { onCompile: (seconds) => metrics.compiled(seconds) });
   const metrics = new Metrics({
     cache: () => cache!.stats(),
     storeState: () => raw.state(),
@@ -178,7 +177,7 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
     logger,
     check,
     metrics,
-    redis: raw instanceof RedisStore ? { client: raw.client, keyPrefix: raw.keys.prefix } : null,
+    redis: redisConnectionOf(raw),
     health: () => {
       const storeHealth = keeper.health();
       const workersReady = pool === null || pool.ready();

@@ -10,6 +10,7 @@ import { createWriteStream, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { RUNTIME_ENV, RUNTIME_FLAGS } from '../../src/cli/runtime.ts';
 import { freePort, start, waitForHttp } from './processes.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -37,6 +38,8 @@ export interface AllowgateOptions {
   readonly env?: Record<string, string>;
   /** Extra Node flags, e.g. --cpu-prof. */
   readonly nodeFlags?: readonly string[];
+  /** Start with the project's runtime flags and environment, as `npm start` does (default true). */
+  readonly runtime?: boolean;
   /** YAML for settings with no environment variable (e.g. cache.maxEntries); empty by default. */
   readonly config?: string;
   readonly startTimeoutMs?: number;
@@ -47,9 +50,12 @@ export async function startAllowgate(options: AllowgateOptions): Promise<Allowga
   // An empty config file of its own: config/allowgate.yaml in the tree is not this benchmark's.
   const config = join(options.dir, `allowgate-${port}.yaml`);
   writeFileSync(config, options.config ?? '# bench: configured through the environment\n');
-  const child = start(process.execPath, [...(options.nodeFlags ?? []), CLI, 'serve'], {
+  // As `npm start` runs it (the project's runtime flags and environment) unless told otherwise.
+  const runtime = options.runtime ?? true;
+  const child = start(process.execPath, [...(runtime ? RUNTIME_FLAGS : []), ...(options.nodeFlags ?? []), CLI, 'serve'], {
     cwd: options.dir,
     env: {
+      ...(runtime ? RUNTIME_ENV : {}),
       ALLOWGATE_CONFIG: config,
       ALLOWGATE_LISTEN: `127.0.0.1:${port}`,
       ALLOWGATE_ADMIN_LISTEN: `127.0.0.1:${adminPort}`,
@@ -137,10 +143,11 @@ export function globalDenyEntries(count: number): StoredEntry[] {
 }
 
 /**
- * Writes a file store holding accounts AC1..ACn with accountEntries(n) each, and the global list
+ * Writes a file store holding accounts AC1..ACn with accountEntries(n) each (the first
+ * `entriesPerAccount` of them: the load generator's address is the first), and the global list
  * `global` (none if empty), streamed so 10,000 accounts need no one giant string.
  */
-export async function writeFileStore(path: string, accounts: number, global: readonly StoredEntry[]): Promise<void> {
+export async function writeFileStore(path: string, accounts: number, global: readonly StoredEntry[], entriesPerAccount = 50): Promise<void> {
   const out = createWriteStream(path);
   const write = async (text: string): Promise<void> => {
     if (!out.write(text)) await once(out, 'drain');
@@ -151,7 +158,7 @@ export async function writeFileStore(path: string, accounts: number, global: rea
     await write(`${first ? '' : ','}${JSON.stringify(account)}:${JSON.stringify({ account, version: 1, settings, entries })}`);
     first = false;
   };
-  for (let n = 1; n <= accounts; n++) await record(`AC${n}`, accountEntries(n), {});
+  for (let n = 1; n <= accounts; n++) await record(`AC${n}`, accountEntries(n).slice(0, entriesPerAccount), {});
   if (global.length > 0) await record('_global', global, { maxEntries: global.length });
   await write('}}\n');
   out.end();

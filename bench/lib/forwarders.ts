@@ -133,6 +133,7 @@ function httpProxy3(port: number, target: string): void {
 
 export interface RunningServer {
   readonly kind: ServerKind;
+  readonly pid: number;
   readonly port: number;
   readonly url: string;
 }
@@ -142,9 +143,9 @@ const SELF = fileURLToPath(import.meta.url);
 /** Starts `kind` in a process of its own on a free loopback port and waits for it. */
 export async function startServer(kind: ServerKind, upstreamPort = 0): Promise<RunningServer> {
   const port = await freePort();
-  start(process.execPath, [SELF, kind, String(port), String(upstreamPort)]);
+  const child = start(process.execPath, [SELF, kind, String(port), String(upstreamPort)]);
   await waitForPort(port);
-  return { kind, port, url: `http://127.0.0.1:${port}` };
+  return { kind, pid: child.pid ?? 0, port, url: `http://127.0.0.1:${port}` };
 }
 
 if (process.argv[1] === SELF) {

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { createProxyServer, type ProxyServer } from 'http-proxy-3';
+import type { ProxyServer } from 'http-proxy-3';
 import { applyForwardingHeaders, type ForwardingFacts } from './headers.ts';
 import type { UpstreamSettings } from './http-forwarder.ts';
 import { classifyUpstreamError, upstreamRefusal, type UpstreamErrorKind } from './upstream-error.ts';
@@ -8,18 +8,30 @@ import { writeRawRefusal } from '../http/raw-response.ts';
 
 /**
  * WebSocket upgrades, proxied by http-proxy-3 once the request has passed the same checks as
- * plain HTTP. Failures before the upstream answered get a JSON error on the raw socket.
+ * plain HTTP. Failures before the upstream answered get a JSON error on the raw socket. The proxy
+ * engine is loaded with the first upgrade: most APIs never see one, and it is MBs of heap.
  */
 export class WsForwarder {
-  readonly #proxy: ProxyServer;
+  #proxy: Promise<ProxyServer> | null = null;
+  #closed = false;
+  readonly #settings: UpstreamSettings;
+  readonly #onError: (req: IncomingMessage, kind: UpstreamErrorKind) => void;
   readonly #upstreamHost: string | null;
   readonly #origin: string;
 
   constructor(settings: UpstreamSettings, onError: (req: IncomingMessage, kind: UpstreamErrorKind) => void) {
+    this.#settings = settings;
+    this.#onError = onError;
     this.#origin = settings.url.origin;
     this.#upstreamHost = settings.preserveHost ? null : settings.url.host;
-    this.#proxy = createProxyServer({ target: settings.url.origin, ws: true, xfwd: false, proxyTimeout: settings.headersTimeoutMs });
-    this.#proxy.on('error', (error, req, socket) => {
+  }
+
+  async #create(): Promise<ProxyServer> {
+    const { createProxyServer } = await import('http-proxy-3');
+    const settings = this.#settings;
+    const onError = this.#onError;
+    const proxy = createProxyServer({ target: settings.url.origin, ws: true, xfwd: false, proxyTimeout: settings.headersTimeoutMs });
+    proxy.on('error', (error, req, socket) => {
       const kind = classifyUpstreamError(error);
       onError(req, kind);
       if ('writable' in socket && socket.writable && !('headersSent' in socket)) {
@@ -28,14 +40,19 @@ export class WsForwarder {
         socket.destroy();
       }
     });
+    return proxy;
   }
 
   forward(req: IncomingMessage, socket: Duplex, head: Buffer, facts: Omit<ForwardingFacts, 'upstreamHost'>): void {
     applyForwardingHeaders(req.headers, { ...facts, upstreamHost: this.#upstreamHost });
-    this.#proxy.ws(req, socket, head);
+    (this.#proxy ??= this.#create()).then((proxy) => {
+      if (this.#closed || socket.destroyed) socket.destroy();
+      else proxy.ws(req, socket, head);
+    }, () => socket.destroy());
   }
 
   close(): void {
-    this.#proxy.close();
+    this.#closed = true;
+    void this.#proxy?.then((proxy) => proxy.close(), () => undefined);
   }
 }

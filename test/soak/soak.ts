@@ -38,6 +38,9 @@ export interface SoakReport {
   readonly transportErrors: number;
   readonly rssStartMb: number;
   readonly rssEndMb: number;
+  /** Highest RSS over the middle third and over the last third: flat after warm-up when they agree. */
+  readonly rssMiddlePeakMb: number;
+  readonly rssEndPeakMb: number;
   /** Lowest heap in use over the first and over the last third of the run. */
   readonly heapStartMb: number;
   readonly heapEndMb: number;
@@ -154,6 +157,8 @@ async function soak(gw: Allowgate, agent: Agent, concurrency: number, options: S
     transportErrors: result.errors,
     rssStartMb: samples[0]!.rss,
     rssEndMb: samples[samples.length - 1]!.rss,
+    rssMiddlePeakMb: Math.max(...samples.slice(third, -third).map((m) => m.rss)),
+    rssEndPeakMb: Math.max(...samples.slice(-third).map((m) => m.rss)),
     heapStartMb: lowestHeap(samples.slice(0, third)),
     heapEndMb: lowestHeap(samples.slice(-third)),
     fdsBefore,

@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { RUNTIME_ENV, RUNTIME_FLAGS } from '../../src/cli/runtime.ts';
 
 const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
 export const ADMIN_TOKEN = 'test-admin-token-0123456789';
@@ -26,6 +27,8 @@ export interface GatewayProcess {
 export interface StartOptions {
   readonly env?: Record<string, string>;
   readonly args?: readonly string[];
+  /** Flags for node itself, after the project's runtime flags (so they win), before the script. */
+  readonly nodeArgs?: readonly string[];
   readonly timeoutMs?: number;
 }
 
@@ -36,6 +39,8 @@ export interface StartOptions {
 export function startGateway(options: StartOptions = {}): Promise<GatewayProcess> {
   const env: Record<string, string> = {
     PATH: process.env['PATH'] ?? '',
+    // As `npm start` runs it: the project's runtime flags (below) and environment.
+    ...RUNTIME_ENV,
     ALLOWGATE_LISTEN: '127.0.0.1:0',
     ALLOWGATE_ADMIN_LISTEN: '127.0.0.1:0',
     ALLOWGATE_ADMIN_TOKEN: ADMIN_TOKEN,
@@ -48,7 +53,7 @@ export function startGateway(options: StartOptions = {}): Promise<GatewayProcess
     ALLOWGATE_CONFIG: fileURLToPath(new URL('./empty-config.yaml', import.meta.url)),
     ...options.env,
   };
-  const child = spawn(process.execPath, [CLI, ...(options.args ?? [])], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...RUNTIME_FLAGS, ...(options.nodeArgs ?? []), CLI, ...(options.args ?? [])], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   let buffered = '';

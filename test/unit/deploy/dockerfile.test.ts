@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
+import { RUNTIME_ENV, RUNTIME_FLAGS } from '../../../src/cli/runtime.ts';
 
 /**
  * The Dockerfile and .dockerignore, read as text: no Docker engine is needed (none runs on the
@@ -198,7 +199,8 @@ describe('Dockerfile', () => {
     const entrypoint = execForm(lastOf('ENTRYPOINT').args);
     expect(entrypoint, 'ENTRYPOINT in exec (JSON) form').not.toBeNull();
     expect(entrypoint![0]).toMatch(/(^|\/)node$/);
-    expect(entrypoint!.slice(1)).toEqual(['src/cli.ts']);
+    // The project's runtime flags (src/cli/runtime.ts), then the CLI.
+    expect(entrypoint!.slice(1)).toEqual([...RUNTIME_FLAGS, 'src/cli.ts']);
     const cmd = execForm(lastOf('CMD').args);
     expect(cmd, 'CMD in exec (JSON) form').toEqual(['serve']);
     expect([...entrypoint!, ...cmd!].join(' ')).not.toMatch(/\b(sh|bash|npm)\b/);
@@ -206,6 +208,16 @@ describe('Dockerfile', () => {
     expect(stop.every((s) => s === 'SIGTERM')).toBe(true);
     // Relative paths of the default configuration resolve against the application directory.
     expect(lastOf('WORKDIR').args).toBe('/app');
+  });
+
+  it('runs with the project\'s runtime environment (malloc arenas, heap ceiling), as `npm start` does', () => {
+    const env = finalOf('ENV').map((i) => i.args).join(' ');
+    for (const [name, value] of Object.entries(RUNTIME_ENV)) expect(env, name).toContain(`${name}=${value}`);
+    const start = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start;
+    expect(start).toContain(`node ${RUNTIME_FLAGS.join(' ')} src/cli.ts`);
+    expect(start).toContain(`MALLOC_ARENA_MAX=${RUNTIME_ENV['MALLOC_ARENA_MAX']} `);
+    // NODE_OPTIONS as a default the operator's own value replaces.
+    expect(start).toContain(`NODE_OPTIONS="\${NODE_OPTIONS:-${RUNTIME_ENV['NODE_OPTIONS']}}"`);
   });
 
   it('labels the image with OCI annotations', () => {
