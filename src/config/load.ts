@@ -142,7 +142,7 @@ function readConfig(root: Reader): Config {
   }
   const audit = top.get('audit').object(['cap', 'path']);
   const auditPath = audit.get('path').optionalString() ?? (store.kind === 'file' ? join(dirname(store.path), 'audit.jsonl') : undefined);
-  const cache = top.get('cache').object(['maxEntries', 'maxBytes', 'snapshotPath']);
+  const cache = top.get('cache').object(['maxEntries', 'maxBytes', 'maxNegativeEntries', 'snapshotPath']);
   const snapshotPath = cache.get('snapshotPath').optionalString();
   const upstream = top.get('upstream').object(['url', 'connections', 'queueTimeoutMs', 'clientShare', 'accountShare', 'connectTimeoutMs', 'headersTimeoutMs', 'bodyTimeoutMs', 'preserveHost']);
   const identity = top.get('identity').object(['strategies', 'anonymous', 'exemptPaths']);
@@ -190,6 +190,7 @@ function readConfig(root: Reader): Config {
     cache: {
       maxEntries: cache.get('maxEntries').integer(1, 10_000_000, DEFAULT_CACHE_LIMITS.maxEntries),
       maxBytes: cache.get('maxBytes').integer(1_048_576, Number.MAX_SAFE_INTEGER, DEFAULT_CACHE_LIMITS.maxBytes),
+      maxNegativeEntries: cache.get('maxNegativeEntries').integer(1, 10_000_000, DEFAULT_CACHE_LIMITS.maxNegativeEntries),
       ...(snapshotPath === undefined ? {} : { snapshotPath }),
     },
     admin: {

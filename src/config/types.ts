@@ -54,6 +54,8 @@ export interface Config {
   readonly cache: {
     readonly maxEntries: number;
     readonly maxBytes: number;
+    /** "No record" answers kept, so made-up account ids cannot evict the lists. */
+    readonly maxNegativeEntries: number;
     /** Where last-known-good compiled lists are kept across restarts; absent: not kept. */
     readonly snapshotPath?: string;
   };

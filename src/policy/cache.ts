@@ -6,11 +6,17 @@ export interface CacheLimits {
   readonly maxEntries: number;
   /** Most bytes of heap the cached lists keep alive, current and kept aside (see retainedBytes). */
   readonly maxBytes: number;
+  /**
+   * Most "no record" answers among the entries: any caller can make account ids up, so a flood of
+   * them churns these and never evicts a real list.
+   */
+  readonly maxNegativeEntries?: number;
 }
 
-// maxBytes bounds memory for real lists; maxEntries mostly bounds accounts without one (a flood of
-// made-up ids), whose entries are small: room for every account of a large deployment.
-export const DEFAULT_CACHE_LIMITS: CacheLimits = { maxEntries: 100_000, maxBytes: 256 * 1024 * 1024 };
+// maxBytes bounds memory for real lists, within the old generation the runtime allows (128 MiB,
+// src/cli/runtime.ts: raise both together); maxEntries leaves room for every account of a large
+// deployment; made-up ids only ever hold maxNegativeEntries.
+export const DEFAULT_CACHE_LIMITS = { maxEntries: 100_000, maxBytes: 48 * 1024 * 1024, maxNegativeEntries: 10_000 } as const satisfies CacheLimits;
 
 /** What an entry without a list (no record, or a refusal marker) keeps alive: map entry and slot. */
 const SMALL_ENTRY_BYTES = 160;
@@ -82,6 +88,8 @@ export class PolicyCache {
   readonly #hooks: CacheHooks;
   // In insertion order; `used` is the CLOCK bit (see #insert).
   readonly #lists = new Map<string, Slot>();
+  /** The accounts of #lists whose entry is "no record", oldest first. */
+  readonly #negatives = new Set<string>();
   readonly #aside = new Map<string, Aside>();
   readonly #loading = new Map<string, Promise<CompiledList | null>>();
   readonly #retry = new Map<string, Retry>();
@@ -247,6 +255,7 @@ export class PolicyCache {
   close(): void {
     this.#unsubscribe();
     this.#lists.clear();
+    this.#negatives.clear();
     this.#aside.clear();
     this.#loading.clear();
     this.#retry.clear();
@@ -354,6 +363,15 @@ export class PolicyCache {
     const bytes = sizeOf(list);
     this.#lists.set(account, { list, used: false, bytes });
     this.#bytes += bytes;
+    if (list === null) {
+      // Oldest first, without a second chance: a "no record" answer costs one store read to get back.
+      this.#negatives.add(account);
+      while (this.#negatives.size > (this.#limits.maxNegativeEntries ?? DEFAULT_CACHE_LIMITS.maxNegativeEntries)) {
+        const oldest = this.#negatives.values().next().value!;
+        this.#remove(oldest, this.#lists.get(oldest)!);
+        this.#evictions++;
+      }
+    }
     this.#trimAside(() => this.#bytes > this.#limits.maxBytes);
     while (this.#lists.size > this.#limits.maxEntries || (this.#bytes > this.#limits.maxBytes && this.#lists.size > 1)) {
       const [oldest, slot] = this.#lists.entries().next().value!;
@@ -369,6 +387,7 @@ export class PolicyCache {
   }
 
   #remove(account: string, slot: Slot): void {
+    if (slot.list === null) this.#negatives.delete(account);
     this.#lists.delete(account);
     this.#bytes -= slot.bytes;
   }

@@ -27,7 +27,7 @@ beforeAll(async () => {
   const config = join(dir.path, 'allowgate.yaml');
   writeFileSync(config, [
     'admin:', '  maxBodyBytes: 2048', '  maxImportBytes: 8192',
-    'cache:', `  maxEntries: ${CACHE_ENTRIES}`,
+    'cache:', `  maxEntries: ${CACHE_ENTRIES}`, `  maxNegativeEntries: ${CACHE_ENTRIES - 10}`,
     'limits:', `  maxConnections: ${MAX_CONNECTIONS}`,
     // The pool would default to maxConnections (4), and one client's share of it to 1.
     'upstream:', '  connections: 64',

@@ -62,9 +62,9 @@ describe('Redis store configuration', () => {
   });
 
   it('reads the cache limits, snapshot path and fail mode', () => {
-    const config = load({ ALLOWGATE_STORE: 'redis://127.0.0.1:6379', ALLOWGATE_ON_STORE_UNAVAILABLE: 'open', ALLOWGATE_CACHE_SNAPSHOT: 'data/lkg.json' }, 'cache:\n  maxEntries: 500\n  maxBytes: 2097152\n');
+    const config = load({ ALLOWGATE_STORE: 'redis://127.0.0.1:6379', ALLOWGATE_ON_STORE_UNAVAILABLE: 'open', ALLOWGATE_CACHE_SNAPSHOT: 'data/lkg.json' }, 'cache:\n  maxEntries: 500\n  maxBytes: 2097152\n  maxNegativeEntries: 40\n');
     expect(config.onStoreUnavailable).toBe('open');
-    expect(config.cache).toEqual({ maxEntries: 500, maxBytes: 2_097_152, snapshotPath: 'data/lkg.json' });
+    expect(config.cache).toEqual({ maxEntries: 500, maxBytes: 2_097_152, maxNegativeEntries: 40, snapshotPath: 'data/lkg.json' });
     expect(load({ ALLOWGATE_STORE: 'memory' }).onStoreUnavailable).toBe('closed');
   });
 

@@ -190,6 +190,19 @@ describe('PolicyCache: temporary entries while the store is out of reach', () =>
 });
 
 describe('PolicyCache bounds', () => {
+  it('keeps at most maxNegativeEntries "no record" answers: a flood of made-up accounts churns only those, never the lists', async () => {
+    const store = await storeWith(['A', 'B']);
+    const cache = new PolicyCache(store, Date.now, { maxEntries: 10, maxBytes: Number.MAX_SAFE_INTEGER, maxNegativeEntries: 3 });
+    await cache.get('A');
+    await cache.get('B');
+    for (let i = 0; i < 50; i++) expect(await cache.get(`MADEUP${i}`)).toBeNull();
+    expect(cache.stats()).toMatchObject({ entries: 5, evictions: 47 });
+    expect(cache.peek('A')?.account).toBe('A');
+    expect(cache.peek('B')?.account).toBe('B');
+    expect(cache.peek('MADEUP49')).toBeNull();
+    expect(cache.peek('MADEUP0')).toBeUndefined();
+  });
+
   it('evicts the least recently used list beyond maxEntries, peek and get both counting as use', async () => {
     const store = await storeWith(['A', 'B', 'C', 'D']);
     const cache = new PolicyCache(store, Date.now, { maxEntries: 2, maxBytes: Number.MAX_SAFE_INTEGER });
