@@ -15,7 +15,9 @@ import type { IpAddress } from './ip/address.ts';
 import { formatCidr } from './ip/cidr.ts';
 import type { Logger } from './observability/logger.ts';
 import { redactUrl } from './observability/redact-url.ts';
+import { AccountIndex, compileAccountNaming, compileAdminAccountNaming, type AccountNaming, type AdminAccountNaming } from './policy/account-names.ts';
 import { PolicyCache } from './policy/cache.ts';
+import type { AclStore } from './store/store.ts';
 import { CacheKeeper } from './policy/cache-keeper.ts';
 import { decideForAccount } from './policy/decide.ts';
 import { isRefusal, PolicyResolver } from './policy/resolve.ts';
@@ -106,7 +108,8 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
   });
   callers.start();
   const policy = new PolicyResolver(cache, config.policy);
-  const gatekeeper = gatekeeperFromConfig(config, policy);
+  const names = await followAccountNames(config, store, cache, logger);
+  const gatekeeper = gatekeeperFromConfig(config, policy, names.gateway);
   const refusals = new RefusalDigest(logger, config.log.refusalDigest);
   /** Metrics, recent callers and the access log, for the decisions of one surface. */
   const observe = (surface: Surface): RequestObserver => {
@@ -145,6 +148,7 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
     refusals.close();
   };
   const stopStore = async (): Promise<void> => {
+    names.stop();
     await keeper.close();
     cache.close();
     await store.close();
@@ -172,6 +176,7 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
   if (pool !== null) metrics.gatherFrom(() => pool.metrics());
 
   const management = await startManagement(config, {
+    accountName: names.admin,
     store,
     policy,
     logger,
@@ -263,6 +268,7 @@ function createProxy(config: Config, at: HostPort, { gatekeeper, observer, metri
     };
     refusals.note(facts.account, facts.client ?? facts.peer, refused?.reason ?? `upstream_${failure.kind}_mid_response`, entry, refused === null ? 'upstream failed mid-response' : 'upstream failed');
   };
+  const dropUnderscores = config.headers.underscores === 'drop';
   const forwarder = new HttpForwarder(config.upstream, {
     responded: (status) => metrics.upstreamResponse(status),
     refuse: (req, res, refused, failure) => {
@@ -277,10 +283,10 @@ function createProxy(config: Config, at: HostPort, { gatekeeper, observer, metri
       }, 'request shed: upstream capacity');
       sendRefusal(res, refused, facts.requestId);
     },
-  }, { bodyIdleTimeoutMs: config.limits.bodyIdleTimeoutMs });
-  const wsForwarder = new WsForwarder(config.upstream, (req, kind) => {
+  }, { bodyIdleTimeoutMs: config.limits.bodyIdleTimeoutMs, dropUnderscores });
+  const wsForwarder = new WsForwarder(config.upstream, dropUnderscores, (req, kind, requestId) => {
     metrics.upstreamError(kind);
-    logger.warn({ request_id: req.headers['x-request-id'], url: redactUrl(req.url ?? ''), kind }, 'websocket upstream failed');
+    logger.warn({ request_id: requestId, url: redactUrl(req.url ?? ''), kind }, 'websocket upstream failed');
   });
   const gateway = createGatewayServer({ gatekeeper, http: forwarder, ws: wsForwarder, logger, limits: config.limits, observer });
   return {
@@ -302,6 +308,23 @@ function describeCause(error: Error): string {
     parts.push(code === undefined ? current.message : `${current.message} (${code})`);
   }
   return parts.join(': ');
+}
+
+/**
+ * How request and admin ids map to stored accounts (identity.accountIdCase). `refuse` and `fold`
+ * need the index of every account with a record: seeded from the last-known-good lists, listed
+ * from the store once it answers, then kept up by its change notices.
+ */
+async function followAccountNames(config: Config, store: AclStore, cache: PolicyCache, logger: Logger): Promise<{ gateway: AccountNaming; admin: AdminAccountNaming; stop: () => void }> {
+  const mode = config.identity.accountIdCase;
+  const index = new AccountIndex(config.identity.accountIndexLimit);
+  let stop = (): void => undefined;
+  if (mode === 'refuse' || mode === 'fold') {
+    for (const [account, list] of cache.lastKnownGood()) if (list !== null) index.add(account);
+    if (store.state() === 'up') await index.load(store).catch((error: unknown) => logger.warn({ err: error }, 'account index not loaded at start'));
+    stop = index.follow(store, logger);
+  }
+  return { gateway: compileAccountNaming(mode, index, config.onStoreUnavailable), admin: compileAdminAccountNaming(mode, index), stop };
 }
 
 /** `run` on the first call; every later call gets the same promise. */

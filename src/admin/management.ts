@@ -8,6 +8,7 @@ import { createAuditLog } from '../audit/open-audit.ts';
 import type { Config } from '../config/types.ts';
 import type { IpAddress } from '../ip/address.ts';
 import type { Logger } from '../observability/logger.ts';
+import type { AdminAccountNaming } from '../policy/account-names.ts';
 import type { PolicyResolver } from '../policy/resolve.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { RedisClient } from '../store/redis/connection.ts';
@@ -26,6 +27,8 @@ import type { CheckResult } from './types.ts';
 
 export interface ManagementParts {
   readonly store: AclStore;
+  /** The account an id in a request acts on (identity.accountIdCase), or why it cannot be told. */
+  readonly accountName: AdminAccountNaming;
   /** The Redis connection and key prefix when the store is Redis: the audit trail lives there too. */
   readonly redis: { readonly client: RedisClient; readonly keyPrefix: string } | null;
   readonly metrics: Metrics;
@@ -69,10 +72,10 @@ export async function startManagement(config: Config, parts: ManagementParts): P
   const handler = createAdminHandler({
     store,
     surfaces: [
-      nativeSurface({ service, audit, check: parts.check, parseBulk: (format, body, nowMs, limits) => bulk.parse(format, body, nowMs, limits) }),
+      nativeSurface({ service, audit, check: parts.check, parseBulk: (format, body, nowMs, limits) => bulk.parse(format, body, nowMs, limits), accountName: parts.accountName }),
       // Entries created through the compatible endpoints get UUIDs, the id style those APIs show.
-      vobizSurface({ service, check: parts.check, newId: randomUUID }),
-      voximplantSurface({ service, check: parts.check, newId: randomUUID }),
+      vobizSurface({ service, check: parts.check, newId: randomUUID, accountName: parts.accountName }),
+      voximplantSurface({ service, check: parts.check, newId: randomUUID, accountName: parts.accountName }),
     ],
     authenticate,
     limiter: new AuthLimiter(),

@@ -8,6 +8,7 @@ import { refusal, type Refusal } from '../http/refusal.ts';
 import { ACCOUNT_ID_DESCRIPTION, isValidAccountId } from '../identity/account-id.ts';
 import { formatIp, parseIp, type IpAddress } from '../ip/address.ts';
 import { clip } from '../ip/cidr.ts';
+import type { AdminAccountNaming } from '../policy/account-names.ts';
 import { GLOBAL_ACCOUNT, type AccountRecord, type AccountSettings, type AclEntry } from '../policy/types.ts';
 import { isJson, readBodyBytes, readJsonBody, unsupportedJson } from './body.ts';
 import { BodyShape, parseBulk, type BulkFormat, type BulkLimits, type BulkParsed, type BulkRow } from './bulk-input.ts';
@@ -22,6 +23,8 @@ import type { CheckResult } from './types.ts';
 export interface NativeDeps {
   readonly service: AclService;
   readonly audit: AuditLog | null;
+  /** The stored spelling an id acts on (identity.accountIdCase); ids as given when absent. */
+  readonly accountName?: AdminAccountNaming;
   check(account: string, ip: IpAddress): Promise<CheckResult>;
   /** Parses list bodies (off the proxy's loop in the gateway); absent: on this thread. */
   readonly parseBulk?: (format: BulkFormat, body: Buffer, nowMs: number, limits: BulkLimits) => Promise<BulkParsed>;
@@ -113,6 +116,9 @@ export function nativeSurface(deps: NativeDeps): Surface {
         account = raw;
       }
       if (!isValidAccountId(account)) return refusal(400, 'invalid_account', `'${clip(account)}' is not a valid account id: ${ACCOUNT_ID_DESCRIPTION}`);
+      const named = deps.accountName?.(account) ?? account;
+      if (typeof named !== 'string') return named;
+      account = named;
     }
     if (!allows(ctx.actor, account === GLOBAL_ACCOUNT ? null : account, write)) {
       return refusal(403, 'forbidden', `credential ${ctx.actor.name} (${ctx.actor.role}) may not ${write ? 'change' : 'read'} ${account === GLOBAL_ACCOUNT ? 'the global list' : `account ${account}`}`);

@@ -161,6 +161,8 @@ export function compileClientIpResolver(config: ClientIpConfig): ClientIpResolve
     // Hops: the peer is one proxy, so the client is `hops - 1` entries in from the right; with
     // fewer entries than that, the leftmost is the furthest anyone can see.
     const stop = listed === null ? Math.max(0, spans.count - hops) : 0;
+    // The proxies passed on the way, for the forwarded chain; most requests pass none.
+    let passed: string[] | null = null;
     for (let k = spans.count - 1; k >= stop; k--) {
       const value = rawHeaders[spans.line[k]!]!;
       const start = spans.start[k]!;
@@ -169,15 +171,18 @@ export function compileClientIpResolver(config: ClientIpConfig): ClientIpResolve
       const family = broken ? 0 : parseEntryInto(value, start, end, entryWords);
       if (family === 0) return invalidEntry(header, value, start, end, broken);
       // In list mode an all-proxy chain ends at its leftmost entry: the best anyone can tell.
-      if (k === stop || (listed !== null && !listed(family, entryWords))) return found(family, entryWords, true);
+      if (k === stop || (listed !== null && !listed(family, entryWords))) {
+        return found(family, entryWords, true, passed === null ? null : passed.reverse().join(', '));
+      }
+      (passed ??= []).push(formatIp({ family, words: entryWords.slice(0, family === 4 ? 1 : 4) }));
     }
     // Every header line yields at least one entry, so only an absent header gets here.
     return missing(header, peerFamily, peerWords);
   };
 }
 
-function found(family: Family, words: Uint32Array, fromHeader: boolean): ClientIpResult {
-  return { ok: true, ip: { family, words: words.slice(0, family === 4 ? 1 : 4) }, fromHeader };
+function found(family: Family, words: Uint32Array, fromHeader: boolean, via: string | null = null): ClientIpResult {
+  return { ok: true, ip: { family, words: words.slice(0, family === 4 ? 1 : 4) }, fromHeader, via };
 }
 
 function fail(reason: string, message: string): ClientIpResult {

@@ -25,8 +25,12 @@ export interface ClientIpConfig {
 }
 
 export type ClientIpResult =
-  /** `fromHeader` is true exactly when the peer was trusted and the client came from its header. */
-  | { readonly ok: true; readonly ip: IpAddress; readonly fromHeader: boolean }
+  /**
+   * `fromHeader` is true exactly when the peer was trusted and the client came from its header;
+   * `via` then names the trusted proxies the walk passed between the client and the peer
+   * (canonical, comma-separated, left to right), null when there were none.
+   */
+  | { readonly ok: true; readonly ip: IpAddress; readonly fromHeader: boolean; readonly via: string | null }
   | { readonly ok: false; readonly refusal: Refusal };
 
 /** `peer` is the socket's remote address; `rawHeaders` alternates names and values. */

@@ -10,6 +10,7 @@ import { readCredentials, readValidation } from './management.ts';
 import { isValidAccountId } from '../identity/account-id.ts';
 import { dirname, join } from 'node:path';
 import { DEFAULT_CACHE_LIMITS } from '../policy/cache.ts';
+import { DEFAULT_ACCOUNT_INDEX_LIMIT } from '../policy/account-names.ts';
 import { DEFAULT_BODY_LIMITS } from '../admin/body.ts';
 import { DEFAULT_WRITE_LIMITS } from '../admin/write-gate.ts';
 import { ConfigError, Reader } from './reader.ts';
@@ -30,6 +31,7 @@ const ENV_KEYS: Readonly<Record<string, string>> = {
   ALLOWGATE_TRUSTED_PROXIES: 'clientIp.trustedProxies',
   ALLOWGATE_TRUSTED_HOPS: 'clientIp.trustedHops',
   ALLOWGATE_FORWARDED_HEADER: 'clientIp.header',
+  ALLOWGATE_HEADER_UNDERSCORES: 'headers.underscores',
   ALLOWGATE_STORE: 'store',
   ALLOWGATE_REDIS_PASSWORD: 'redis.password',
   ALLOWGATE_REDIS_KEY_PREFIX: 'redis.keyPrefix',
@@ -43,6 +45,8 @@ const ENV_KEYS: Readonly<Record<string, string>> = {
   ALLOWGATE_IPV4_ONLY: 'validation.ipv4Only',
   ALLOWGATE_AUDIT_PATH: 'audit.path',
   ALLOWGATE_ANONYMOUS: 'identity.anonymous',
+  ALLOWGATE_UNREADABLE_AUTHORIZATION: 'identity.unreadableAuthorization',
+  ALLOWGATE_ACCOUNT_ID_CASE: 'identity.accountIdCase',
   ALLOWGATE_DEFAULT_POLICY: 'policy.default',
   ALLOWGATE_MODE: 'policy.mode',
   ALLOWGATE_LOG_LEVEL: 'log.level',
@@ -128,7 +132,7 @@ function setPath(target: Record<string, unknown>, key: string, value: unknown): 
 
 function readConfig(root: Reader): Config {
   const top = root.object([
-    'listen', 'authz', 'upstream', 'clientIp', 'identity', 'policy', 'store', 'redis', 'onStoreUnavailable', 'cache', 'admin', 'validation', 'audit',
+    'listen', 'authz', 'upstream', 'clientIp', 'headers', 'identity', 'policy', 'store', 'redis', 'onStoreUnavailable', 'cache', 'admin', 'validation', 'audit',
     'expirySweepMs', 'metrics', 'limits', 'log', 'shutdownTimeoutMs', 'workers',
   ]);
   const metrics = top.get('metrics').object(['listen', 'token', 'accounts']);
@@ -145,7 +149,7 @@ function readConfig(root: Reader): Config {
   const cache = top.get('cache').object(['maxEntries', 'maxBytes', 'maxNegativeEntries', 'snapshotPath']);
   const snapshotPath = cache.get('snapshotPath').optionalString();
   const upstream = top.get('upstream').object(['url', 'connections', 'queueTimeoutMs', 'clientShare', 'accountShare', 'connectTimeoutMs', 'headersTimeoutMs', 'bodyTimeoutMs', 'preserveHost']);
-  const identity = top.get('identity').object(['strategies', 'anonymous', 'exemptPaths']);
+  const identity = top.get('identity').object(['strategies', 'anonymous', 'exemptPaths', 'unreadableAuthorization', 'accountIdCase', 'accountIndexLimit', 'formBodies']);
   const policy = top.get('policy').object(['mode', 'default']);
   const admin = top.get('admin').object(['listen', 'token', 'tokenFile', 'credentials', 'maxBodyBytes', 'maxImportBytes', 'writes']);
   const writes = admin.get('writes').object(['perSecond', 'burst', 'concurrent', 'concurrentPerCredential']);
@@ -176,10 +180,17 @@ function readConfig(root: Reader): Config {
       preserveHost: upstream.get('preserveHost').boolean(true),
     },
     clientIp,
+    headers: {
+      underscores: top.get('headers').object(['underscores']).get('underscores').oneOf(['pass', 'drop', 'refuse'] as const, 'pass'),
+    },
     identity: {
       strategies: readStrategies(identity.get('strategies')),
       anonymous: identity.get('anonymous').oneOf(['pass', 'deny', 'global'] as const, 'pass'),
       exemptPaths: identity.get('exemptPaths').list().map(readExemptPath),
+      unreadableAuthorization: identity.get('unreadableAuthorization').oneOf(['refuse', 'anonymous'] as const, 'refuse'),
+      accountIdCase: identity.get('accountIdCase').oneOf(['refuse', 'exact', 'fold', 'lower', 'upper'] as const, 'refuse'),
+      accountIndexLimit: identity.get('accountIndexLimit').integer(1_000, 100_000_000, DEFAULT_ACCOUNT_INDEX_LIMIT),
+      formBodies: identity.get('formBodies').oneOf(['refuse', 'pass'] as const, 'refuse'),
     },
     policy: {
       mode: policy.get('mode').oneOf(['enforce', 'report-only', 'off'] as const, 'enforce'),

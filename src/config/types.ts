@@ -1,5 +1,5 @@
 import type { ClientIpConfig } from '../client-ip/types.ts';
-import type { StrategyConfig } from '../identity/types.ts';
+import type { IdentityOptions, StrategyConfig } from '../identity/types.ts';
 import type { PolicyDefaults } from '../policy/decide.ts';
 import type { UpstreamSettings } from '../proxy/http-forwarder.ts';
 import type { RedisStoreSpec } from '../store/redis/spec.ts';
@@ -7,6 +7,7 @@ import type { ValidationPolicy } from '../acl/validation.ts';
 import type { Credential } from '../admin/credentials.ts';
 import type { WriteLimits } from '../admin/write-gate.ts';
 import type { DigestOptions } from '../observability/refusal-digest.ts';
+import type { UnderscorePolicy } from '../gateway/request-screen.ts';
 
 export interface HostPort {
   readonly host: string;
@@ -43,10 +44,16 @@ export interface Config {
   };
   readonly upstream: UpstreamSettings;
   readonly clientIp: ClientIpConfig;
-  readonly identity: {
+  readonly headers: {
+    /** Header names with `_` other than the ones the gateway reads or writes (those are always refused). */
+    readonly underscores: UnderscorePolicy;
+  };
+  readonly identity: IdentityOptions & {
     readonly strategies: readonly StrategyConfig[];
     readonly anonymous: AnonymousPolicy;
     readonly exemptPaths: readonly string[];
+    /** Most accounts the case index holds (accountIdCase refuse or fold). */
+    readonly accountIndexLimit: number;
   };
   readonly policy: PolicyDefaults;
   readonly store: StoreSpec;

@@ -1,18 +1,22 @@
 import { compileClientIpResolver, compileTrustedPeerCheck } from '../client-ip/resolve.ts';
 import type { Config } from '../config/types.ts';
-import { compileIdentityResolver } from '../identity/resolve.ts';
+import { compileIdentityResolver, credentialHeaders } from '../identity/resolve.ts';
+import type { AccountNaming } from '../policy/account-names.ts';
 import type { PolicyResolver } from '../policy/resolve.ts';
 import { compileExemptMatcher } from './exempt.ts';
 import { Gatekeeper } from './gatekeeper.ts';
+import { compileRequestScreen } from './request-screen.ts';
 
 /**
  * The one Gatekeeper of a process, compiled from the configuration: the proxy listener and every
  * external-authorization protocol ask it, so they make the same decisions.
  */
-export function gatekeeperFromConfig(config: Pick<Config, 'clientIp' | 'identity' | 'policy' | 'onStoreUnavailable'>, policy: PolicyResolver): Gatekeeper {
+export function gatekeeperFromConfig(config: Pick<Config, 'clientIp' | 'identity' | 'headers' | 'policy' | 'onStoreUnavailable'>, policy: PolicyResolver, accountName: AccountNaming = (account) => account): Gatekeeper {
   return new Gatekeeper({
+    screen: compileRequestScreen({ credentialHeaders: credentialHeaders(config.identity.strategies), underscores: config.headers.underscores }),
     clientIp: compileClientIpResolver(config.clientIp),
-    identity: compileIdentityResolver(config.identity.strategies),
+    identity: compileIdentityResolver(config.identity.strategies, config.identity),
+    accountName,
     isExempt: compileExemptMatcher(config.identity.exemptPaths),
     trustedCaller: compileTrustedPeerCheck(config.clientIp.trust),
     policy,

@@ -2,12 +2,14 @@ import type { ClientIpResult } from '../client-ip/types.ts';
 import type { AnonymousPolicy, StoreUnavailablePolicy } from '../config/types.ts';
 import { refusal, type Refusal } from '../http/refusal.ts';
 import type { IdentityResult, RequestView } from '../identity/types.ts';
-import { formatIp, parseIp, type IpAddress } from '../ip/address.ts';
+import { formatIp, parseIp } from '../ip/address.ts';
+import type { AccountNaming } from '../policy/account-names.ts';
 import { SupersededList } from '../policy/cache.ts';
 import type { CompiledList } from '../policy/compile.ts';
 import { decideForAccount, decideGlobalOnly, type Decision, type PolicyDefaults } from '../policy/decide.ts';
 import { isRefusal, type PolicyResolver } from '../policy/resolve.ts';
 import { requestIdFrom } from './request-id.ts';
+import type { RequestScreen } from './request-screen.ts';
 
 /**
  * What happened to a request, for the response, the forwarder and the access log. `fail_open`:
@@ -22,6 +24,8 @@ export interface Checked {
   readonly peerTrusted: boolean;
   /** The client the decision was about; null when it could not be determined. */
   readonly client: string | null;
+  /** The trusted proxies between the client and the peer (canonical, comma-separated); null for none. */
+  readonly via: string | null;
   readonly account: string | null;
   readonly verdict: Verdict;
   readonly reason: string;
@@ -32,8 +36,12 @@ export interface Checked {
 }
 
 export interface GatekeeperParts {
+  /** Request-level refusals: names and targets the upstream could read otherwise than the gateway. */
+  readonly screen: RequestScreen;
   readonly clientIp: (peer: string | undefined, rawHeaders: readonly string[]) => ClientIpResult;
   readonly identity: (req: RequestView) => IdentityResult;
+  /** The stored account an id names (identity.accountIdCase), or why it cannot be told. */
+  readonly accountName: AccountNaming;
   readonly isExempt: (url: string) => boolean;
   /** Whether a proxy asking for a check (`IncomingView.caller`) is one the gateway believes. */
   readonly trustedCaller: (address: string | undefined) => boolean;
@@ -56,8 +64,10 @@ export interface IncomingView extends RequestView {
 type Global = CompiledList | null;
 
 /**
- * The request path's decision, in order: client IP → exemption → identity → policy. Pure apart
- * from reading the policy cache; synchronous whenever the lists involved are cached.
+ * The request path's decision, in order: client IP → screen → exemption → identity → policy. Pure
+ * apart from reading the policy cache; synchronous whenever the lists involved are cached. Every
+ * listener that forwards requests (the proxy, and any other front asking for a decision) calls
+ * this, so each refuses the same requests.
  */
 export class Gatekeeper {
   readonly #parts: GatekeeperParts;
@@ -68,58 +78,68 @@ export class Gatekeeper {
 
   check(req: IncomingView): Checked | Promise<Checked> {
     const parts = this.#parts;
-    const requestId = requestIdFrom(req.rawHeaders);
     const remote = socketAddress(req.remoteAddress);
     const peer = peerText(remote);
+    const requestId = requestIdFrom(req.rawHeaders);
     if (req.caller !== undefined) {
       const caller = socketAddress(req.caller);
-      if (!parts.trustedCaller(caller)) return checked(requestId, peer, false, null, null, 'deny', 'untrusted_caller', null, untrustedCaller(peerText(caller)));
+      if (!parts.trustedCaller(caller)) return checked({ requestId, peer, peerTrusted: false, client: null, via: null }, null, 'deny', 'untrusted_caller', null, untrustedCaller(peerText(caller)));
     }
-    const exempt = parts.isExempt(req.url);
     const client = parts.clientIp(remote, req.rawHeaders);
-    // A trusted peer whose chain was refused is not vouched for: its headers are not passed on.
-    const peerTrusted = client.ok && client.fromHeader;
+    const who: Who = client.ok
+      // A trusted peer whose chain was refused is not vouched for: its headers are not passed on.
+      ? { requestId: requestIdFrom(req.rawHeaders), peer, peerTrusted: client.fromHeader, client: client.fromHeader ? formatIp(client.ip) : peer, via: client.via }
+      : { requestId: requestIdFrom(req.rawHeaders), peer, peerTrusted: false, client: null, via: null };
+    const screened = parts.screen(req.url, req.rawHeaders);
+    if (screened !== null) return checked(who, null, 'deny', screened.reason, null, screened);
 
-    if (exempt) return checked(requestId, peer, peerTrusted, client.ok ? clientText(client.ip, client.fromHeader, peer) : null, null, 'exempt', 'exempt_path', null, null);
-    if (!client.ok) return checked(requestId, peer, peerTrusted, null, null, 'deny', client.refusal.reason, null, client.refusal);
+    if (parts.isExempt(req.url)) return checked(who, null, 'exempt', 'exempt_path', null, null);
+    if (!client.ok) return checked(who, null, 'deny', client.refusal.reason, null, client.refusal);
 
     const ip = client.ip;
-    const text = clientText(ip, client.fromHeader, peer);
     const identity = parts.identity(req);
-    if (identity.kind === 'refused') {
-      return checked(requestId, peer, peerTrusted, text, null, 'deny', identity.refusal.reason, null, identity.refusal);
-    }
+    if (identity.kind === 'refused') return checked(who, null, 'deny', identity.refusal.reason, null, identity.refusal);
     if (identity.kind === 'anonymous') {
       switch (parts.anonymous) {
         case 'pass':
-          return checked(requestId, peer, peerTrusted, text, null, 'anonymous', 'no_credentials', null, null);
+          return checked(who, null, 'anonymous', 'no_credentials', null, null);
         case 'deny':
-          return checked(requestId, peer, peerTrusted, text, null, 'deny', 'missing_credentials', null, MISSING_CREDENTIALS);
+          return checked(who, null, 'deny', 'missing_credentials', null, MISSING_CREDENTIALS);
         case 'global': {
           const global = parts.policy.global();
-          const finish = (g: Global): Checked => conclude(requestId, peer, peerTrusted, text, null, decideGlobalOnly(ip.family, ip.words, g, parts.defaults));
+          const finish = (g: Global): Checked => conclude(who, null, decideGlobalOnly(ip.family, ip.words, g, parts.defaults));
           return global instanceof Promise
-            ? global.then(finish, (error: unknown) => unavailable(requestId, peer, peerTrusted, text, null, error, parts.onStoreUnavailable))
+            ? global.then(finish, (error: unknown) => unavailable(who, null, error, parts.onStoreUnavailable))
             : finish(global);
         }
       }
     }
 
-    const account = identity.account;
+    const account = parts.accountName(identity.account);
+    if (typeof account !== 'string') return checked(who, identity.account, 'deny', account.reason, null, account);
     const global = parts.policy.global();
     const lookup = parts.policy.resolve(account);
     if (!(global instanceof Promise) && !(lookup instanceof Promise)) {
-      if (isRefusal(lookup)) return checked(requestId, peer, peerTrusted, text, account, 'error', lookup.reason, null, lookup);
-      return conclude(requestId, peer, peerTrusted, text, account, decideForAccount(ip.family, ip.words, global, lookup));
+      if (isRefusal(lookup)) return checked(who, account, 'error', lookup.reason, null, lookup);
+      return conclude(who, account, decideForAccount(ip.family, ip.words, global, lookup));
     }
     // Not cached: the only path that waits (on the store).
     return Promise.all([global, lookup]).then(
       ([g, l]) => isRefusal(l)
-        ? checked(requestId, peer, peerTrusted, text, account, 'error', l.reason, null, l)
-        : conclude(requestId, peer, peerTrusted, text, account, decideForAccount(ip.family, ip.words, g, l)),
-      (error: unknown) => unavailable(requestId, peer, peerTrusted, text, account, error, parts.onStoreUnavailable),
+        ? checked(who, account, 'error', l.reason, null, l)
+        : conclude(who, account, decideForAccount(ip.family, ip.words, g, l)),
+      (error: unknown) => unavailable(who, account, error, parts.onStoreUnavailable),
     );
   }
+}
+
+/** Who asked, as far as the connection and the forwarding headers tell: the same for every outcome. */
+interface Who {
+  readonly requestId: string;
+  readonly peer: string;
+  readonly peerTrusted: boolean;
+  readonly client: string | null;
+  readonly via: string | null;
 }
 
 const MISSING_CREDENTIALS = refusal(401, 'missing_credentials', 'the request carries no credentials the gateway recognizes; send the account\'s credentials');
@@ -129,11 +149,8 @@ function untrustedCaller(caller: string): Refusal {
 }
 
 /** Every Checked is built here, so they all share one shape (the request path stays monomorphic). */
-function checked(
-  requestId: string, peer: string, peerTrusted: boolean, client: string | null, account: string | null,
-  verdict: Verdict, reason: string, entryId: string | null, refused: Refusal | null,
-): Checked {
-  return { requestId, peer, peerTrusted, client, account, verdict, reason, entryId, refusal: refused };
+function checked(who: Who, account: string | null, verdict: Verdict, reason: string, entryId: string | null, refused: Refusal | null): Checked {
+  return { requestId: who.requestId, peer: who.peer, peerTrusted: who.peerTrusted, client: who.client, via: who.via, account, verdict, reason, entryId, refusal: refused };
 }
 
 /**
@@ -148,11 +165,6 @@ function peerText(remote: string | undefined): string {
   return ip === null ? remote : formatIp(ip);
 }
 
-/** A client that is the peer has the peer's text already. */
-function clientText(ip: IpAddress, fromHeader: boolean, peer: string): string {
-  return fromHeader ? formatIp(ip) : peer;
-}
-
 /**
  * A link-local peer's address comes from the kernel with its zone (`fe80::1%eth0`). The zone names
  * our own interface, not the caller, so it is dropped here; in header values and rules, where a
@@ -164,11 +176,11 @@ function socketAddress(address: string | undefined): string | undefined {
   return zone < 0 ? address : address.slice(0, zone);
 }
 
-function conclude(requestId: string, peer: string, peerTrusted: boolean, client: string, account: string | null, decision: Decision): Checked {
+function conclude(who: Who, account: string | null, decision: Decision): Checked {
   const entryId = decision.source !== null && decision.slot >= 0 ? decision.source.trie.idOf(decision.slot) : null;
-  if (decision.outcome !== 'deny') return checked(requestId, peer, peerTrusted, client, account, decision.outcome, decision.reason, entryId, null);
-  const refused = refusal(403, decision.reason, denialMessage(client, account, decision, entryId));
-  return checked(requestId, peer, peerTrusted, client, account, 'deny', decision.reason, entryId, refused);
+  if (decision.outcome !== 'deny') return checked(who, account, decision.outcome, decision.reason, entryId, null);
+  const refused = refusal(403, decision.reason, denialMessage(who.client!, account, decision, entryId));
+  return checked(who, account, 'deny', decision.reason, entryId, refused);
 }
 
 function denialMessage(ip: string, account: string | null, decision: Decision, entryId: string | null): string {
@@ -185,12 +197,12 @@ function denialMessage(ip: string, account: string | null, decision: Decision, e
  * more than the list it had is refused either way: `open` is for accounts the gateway knows
  * nothing of, never a way for a change to be undone.
  */
-function unavailable(requestId: string, peer: string, peerTrusted: boolean, client: string, account: string | null, error: unknown, policy: StoreUnavailablePolicy): Checked {
+function unavailable(who: Who, account: string | null, error: unknown, policy: StoreUnavailablePolicy): Checked {
   const superseded = error instanceof SupersededList;
-  if (policy === 'open' && !superseded) return checked(requestId, peer, peerTrusted, client, account, 'fail_open', 'store_unavailable', null, null);
+  if (policy === 'open' && !superseded) return checked(who, account, 'fail_open', 'store_unavailable', null, null);
   const detail = error instanceof Error ? error.message : String(error);
   const refused = superseded
     ? refusal(503, 'store_unavailable', `the access list of account ${error.account} changed and the new one could not be loaded yet: the store is unavailable; refused rather than enforce the list it replaced; retry shortly`, detail)
     : refusal(503, 'store_unavailable', 'the access list for this request could not be loaded: the store is unavailable; retry shortly', detail);
-  return checked(requestId, peer, peerTrusted, client, account, 'error', 'store_unavailable', null, refused);
+  return checked(who, account, 'error', 'store_unavailable', null, refused);
 }

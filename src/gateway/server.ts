@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
+import { isHeaderName } from '../http/header-name.ts';
 import { refusal, type Refusal } from '../http/refusal.ts';
 import { refusalBody, writeRawRefusal } from '../http/raw-response.ts';
 import type { Config } from '../config/types.ts';
@@ -21,6 +22,30 @@ export interface ProxyServerParts {
   /** Told of every decision and every finished exchange (metrics, access log, recent callers). */
   readonly observer: RequestObserver;
 }
+
+/**
+ * What the upgrade path forwards: a WebSocket handshake, GET without a body. Any other protocol
+ * (`h2c` above all: the upstream would then take HTTP/2 requests on the tunnel that the gateway
+ * never sees) is refused, and so is a body, which would ride ahead of the handshake's answer.
+ */
+function upgradeRefusal(req: IncomingMessage): Refusal | string {
+  let protocol: string | null = null;
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!;
+    if (isHeaderName(name, 'upgrade')) {
+      if (protocol !== null) return UNSUPPORTED_UPGRADE;
+      protocol = raw[i + 1]!.trim();
+    } else if (isHeaderName(name, 'transfer-encoding') || (isHeaderName(name, 'content-length') && raw[i + 1]!.trim() !== '0')) {
+      return refusal(400, 'unsupported_upgrade', 'an upgrade request cannot carry a body');
+    }
+  }
+  if (protocol === null || protocol.toLowerCase() !== 'websocket') return UNSUPPORTED_UPGRADE;
+  if (req.method !== 'GET') return refusal(400, 'unsupported_upgrade', 'a WebSocket handshake is a GET request');
+  return protocol;
+}
+
+const UNSUPPORTED_UPGRADE = refusal(400, 'unsupported_upgrade', 'only WebSocket upgrades (Upgrade: websocket) are forwarded');
 
 /**
  * Only origin-form targets (`/path?query`) are served: absolute-form and authority-form (CONNECT)
@@ -162,8 +187,9 @@ export function createGatewayServer(parts: ProxyServerParts): GatewayServer {
     const start = performance.now();
     socket.on('error', () => socket.destroy());
     const early = earlyRefusal(req);
-    if (early !== null) {
-      writeRawRefusal(socket, early, requestIdFrom(req.rawHeaders));
+    const upgrade = early ?? upgradeRefusal(req);
+    if (typeof upgrade !== 'string') {
+      writeRawRefusal(socket, upgrade, requestIdFrom(req.rawHeaders));
       return;
     }
     const proceed = (checked: Checked): void => {
@@ -179,7 +205,7 @@ export function createGatewayServer(parts: ProxyServerParts): GatewayServer {
       // A caller that closed its side is done; finishing ours too lets the proxy engine close the
       // upstream side instead of holding a half-open pair until the upstream hangs up.
       socket.once('end', () => socket.end());
-      parts.ws.forward(req, socket, head, { peer: checked.peer, peerTrusted: checked.peerTrusted, requestId: checked.requestId });
+      parts.ws.forward(req, socket, head, checked, upgrade);
     };
     const checked = gatekeeper.check(viewOf(req));
     if (checked instanceof Promise) checked.then(proceed, () => socket.destroy());

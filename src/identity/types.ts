@@ -16,6 +16,25 @@ export type StrategyConfig =
 
 export type StrategyType = StrategyConfig['type'];
 
+/**
+ * How the upstream compares account ids (identity.accountIdCase): `refuse` (not said: an id that
+ * only matches an account with a list or settings when case is ignored is refused), `exact`,
+ * `fold` (case ignored), `lower` or `upper` (ids brought to that case).
+ */
+export type AccountIdCase = 'refuse' | 'exact' | 'fold' | 'lower' | 'upper';
+
+export interface IdentityOptions {
+  /** An Authorization header no strategy can read: refused (400/401), or passed as anonymous. */
+  readonly unreadableAuthorization: 'refuse' | 'anonymous';
+  readonly accountIdCase: AccountIdCase;
+  /**
+   * With the query strategy, a form body (urlencoded or multipart) may carry the parameter too,
+   * and most frameworks merge it with the query; the gateway does not read bodies, so such a
+   * request is refused unless this is `pass`.
+   */
+  readonly formBodies: 'refuse' | 'pass';
+}
+
 /** The parts of a request identity depends on, as Node hands them over. */
 export interface RequestView {
   /** The raw request target, e.g. `/v1/x?account_id=A`. */

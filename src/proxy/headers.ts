@@ -1,43 +1,47 @@
 /**
- * Header rewriting between caller and upstream. Hop-by-hop headers describe one connection and
- * must not cross the proxy (RFC 9110 §7.6.1); forwarding headers are rebuilt by the gateway so
- * the upstream sees the client the gateway checked, never a client's own claim.
+ * Header rewriting between caller and upstream, one set of rules for plain HTTP and WebSocket
+ * upgrades. Hop-by-hop headers describe one connection and must not cross the proxy (RFC 9110
+ * §7.6.1); the headers that tell the upstream who the client is are rebuilt from the decision, so
+ * an upstream reading any of them finds the client the gateway checked, never a client's claim.
  */
 
-import { HeaderNameSet, isHeaderName } from '../http/header-name.ts';
+import { hasHeaderNamePrefix, HeaderNameSet, isHeaderName } from '../http/header-name.ts';
+import { FORWARDING_HEADERS, FORWARDING_PREFIX, HOP_BY_HOP, UNCHECKED_ADDRESS_HEADERS } from '../http/forwarding-names.ts';
 
-const HOP_BY_HOP = new Set([
-  'connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization',
-  'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings',
-  // The gateway's own server already answered `Expect: 100-continue` to the caller.
-  'expect',
-]);
-
-/** Forwarding headers the gateway sets itself; a caller's copies are dropped or extended. */
-const FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host', 'x-request-id', 'forwarded', 'x-real-ip']);
+const HOP = new Set<string>(HOP_BY_HOP);
+const UNCHECKED = new Set<string>(UNCHECKED_ADDRESS_HEADERS);
 
 /** Every name the request rewrite treats specially; all other headers pass as they are. */
-const SPECIAL = new HeaderNameSet([...HOP_BY_HOP, ...FORWARDING, 'host']);
+const SPECIAL = new HeaderNameSet([...HOP_BY_HOP, ...FORWARDING_HEADERS, ...UNCHECKED_ADDRESS_HEADERS, 'host']);
 
 export interface ForwardingFacts {
   /** The TCP peer, canonical text. */
   readonly peer: string;
-  /** True when the peer is a trusted proxy, so its forwarding headers are kept and extended. */
+  /** True when the peer is a trusted proxy whose forwarding header named the client. */
   readonly peerTrusted: boolean;
+  /** The client the decision was about, canonical; null when it could not be told (an exempt path). */
+  readonly client: string | null;
+  /** The trusted proxies between the client and the peer, canonical, comma-separated; null for none. */
+  readonly via: string | null;
   readonly requestId: string;
-  /** Set to replace the Host header with the upstream's own. */
-  readonly upstreamHost: string | null;
 }
 
-/** Names listed in a Connection header are hop-by-hop for that message too. */
+export interface RewriteSettings {
+  /** Set to replace the Host header with the upstream's own. */
+  readonly upstreamHost: string | null;
+  /** Drop headers whose name holds `_` (headers.underscores: drop). */
+  readonly dropUnderscores: boolean;
+}
+
+/** Names listed in a Connection header are hop-by-hop for that message too (lower-cased). */
 function connectionTokens(rawHeaders: readonly string[]): Set<string> | null {
   let tokens: Set<string> | null = null;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     if (!isHeaderName(rawHeaders[i]!, 'connection')) continue;
     for (const token of rawHeaders[i + 1]!.split(',')) {
       const name = token.trim().toLowerCase();
-      // `keep-alive` and `close` (the usual values) add nothing to drop beyond HOP_BY_HOP.
-      if (name && name !== 'close' && !HOP_BY_HOP.has(name)) (tokens ??= new Set()).add(name);
+      // `keep-alive`, `close` and `upgrade` (the usual values) add nothing to drop beyond HOP_BY_HOP.
+      if (name && name !== 'close' && !HOP.has(name)) (tokens ??= new Set()).add(name);
     }
   }
   return tokens;
@@ -45,43 +49,70 @@ function connectionTokens(rawHeaders: readonly string[]): Set<string> | null {
 
 /**
  * The request headers for the upstream, as a flat [name, value, ...] list (order and repeats
- * kept). X-Forwarded-For gets the peer appended when the peer is trusted (the chain it vouches
- * for stays intact) and is reset to the peer otherwise (a caller's own entries are not passed on).
+ * kept). For an upgrade (`upgrade` set to the caller's Upgrade value) the pair Connection: upgrade
+ * and Upgrade is written back after the hop-by-hop headers are gone.
+ *
+ * The client's address, in the three headers upstreams read it from:
+ * - `X-Forwarded-For`: the checked client, the trusted proxies after it, and the peer. Entries a
+ *   caller wrote left of the client are dropped: the gateway never examined them, and an upstream
+ *   taking the leftmost entry would take the caller's claim for the client. From an untrusted peer
+ *   it is the peer alone.
+ * - `X-Real-IP`: the checked client.
+ * - `Forwarded`: rewritten to the same chain (`for=` only), rather than removed, so an upstream
+ *   that prefers RFC 7239 (Rack 3, Spring's ForwardedHeaderFilter) agrees with one reading
+ *   X-Forwarded-For; a caller's or proxy's other parameters in it are not passed on.
+ * Headers other stacks read a client address from (Client-IP, True-Client-IP, ...) are removed.
+ * The other `X-Forwarded-*` headers pass only from a trusted proxy; X-Forwarded-Proto and
+ * -Host are then kept, else set by the gateway.
  */
-export function upstreamRequestHeaders(rawHeaders: readonly string[], facts: ForwardingFacts): string[] {
+export function upstreamRequestHeaders(rawHeaders: readonly string[], facts: ForwardingFacts, settings: RewriteSettings, upgrade: string | null = null): string[] {
   const dropAlso = connectionTokens(rawHeaders);
   const out: string[] = [];
-  let xff: string | null = null;
   let proto: string | null = null;
   let forwardedHost: string | null = null;
   let host: string | null = null;
+  const trusted = facts.peerTrusted;
+  const dropUnderscores = settings.dropUnderscores;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const value = rawHeaders[i + 1]!;
     // Names listed in Connection are rare, so only then is a lower-cased copy made.
     if (dropAlso !== null && dropAlso.has(name.toLowerCase())) continue;
+    if (dropUnderscores && name.indexOf('_') >= 0) continue;
     const special = SPECIAL.match(name);
-    if (special !== null) {
-      if (HOP_BY_HOP.has(special)) continue;
-      if (special === 'host') {
-        host ??= value;
-        if (facts.upstreamHost !== null) continue;
-      } else {
-        if (!facts.peerTrusted) continue;
-        if (special === 'x-forwarded-for') { xff = xff === null ? value : `${xff}, ${value}`; continue; }
-        if (special === 'x-forwarded-proto') { proto ??= value; continue; }
-        if (special === 'x-forwarded-host') { forwardedHost ??= value; continue; }
-        if (special === 'x-request-id') continue;
-      }
+    if (special === null) {
+      if (!trusted && name.length > FORWARDING_PREFIX.length && hasHeaderNamePrefix(name, FORWARDING_PREFIX)) continue;
+      out.push(name, value);
+      continue;
     }
-    out.push(name, value);
+    if (HOP.has(special) || UNCHECKED.has(special)) continue;
+    if (special === 'host') {
+      host ??= value;
+      if (settings.upstreamHost === null) out.push(name, value);
+      continue;
+    }
+    if (!trusted) continue;
+    if (special === 'x-forwarded-proto') proto ??= value;
+    else if (special === 'x-forwarded-host') forwardedHost ??= value;
+    // X-Forwarded-For, Forwarded, X-Real-IP and X-Request-Id are written below.
   }
-  if (facts.upstreamHost !== null) out.push('host', facts.upstreamHost);
-  out.push('x-forwarded-for', xff === null ? facts.peer : `${xff}, ${facts.peer}`);
+  if (settings.upstreamHost !== null) out.push('host', settings.upstreamHost);
+  if (upgrade !== null) out.push('connection', 'upgrade', 'upgrade', upgrade);
+  const client = trusted && facts.client !== null ? facts.client : facts.peer;
+  const chain = trusted && facts.client !== null ? `${facts.client}${facts.via === null ? '' : `, ${facts.via}`}, ${facts.peer}` : facts.peer;
+  out.push('x-forwarded-for', chain);
+  out.push('x-real-ip', client);
+  out.push('forwarded', forwardedFor(chain));
   out.push('x-forwarded-proto', proto ?? 'http');
   if (forwardedHost !== null || host !== null) out.push('x-forwarded-host', (forwardedHost ?? host)!);
   out.push('x-request-id', facts.requestId);
   return out;
+}
+
+/** The RFC 7239 form of an X-Forwarded-For chain: IPv6 addresses quoted in brackets. */
+function forwardedFor(chain: string): string {
+  if (chain.indexOf(':') < 0) return chain.indexOf(',') < 0 ? `for=${chain}` : chain.split(', ').map((a) => `for=${a}`).join(', ');
+  return chain.split(', ').map((a) => (a.indexOf(':') < 0 ? `for=${a}` : `for="[${a}]"`)).join(', ');
 }
 
 /** Response headers for the caller: hop-by-hop removed, repeats (Set-Cookie) kept. */
@@ -90,27 +121,9 @@ export function downstreamResponseHeaders(headers: Record<string, string | strin
   const out: Record<string, string | string[]> = {};
   for (const name in headers) {
     const value = headers[name];
-    if (value === undefined || HOP_BY_HOP.has(name) || dropAlso?.has(name)) continue;
+    if (value === undefined || HOP.has(name) || dropAlso?.has(name)) continue;
     out[name] = value;
   }
   out['x-request-id'] ??= requestId;
   return out;
-}
-
-/**
- * The same forwarding rules applied in place to a parsed header object, for the WebSocket path
- * (its proxy engine copies `req.headers` and needs Connection/Upgrade left intact).
- */
-export function applyForwardingHeaders(headers: Record<string, string | string[] | undefined>, facts: ForwardingFacts): void {
-  const xff = facts.peerTrusted ? headers['x-forwarded-for'] : undefined;
-  const proto = facts.peerTrusted ? headers['x-forwarded-proto'] : undefined;
-  const forwardedHost = facts.peerTrusted ? headers['x-forwarded-host'] : undefined;
-  for (const name of FORWARDING) delete headers[name];
-  const chain = Array.isArray(xff) ? xff.join(', ') : xff;
-  headers['x-forwarded-for'] = chain ? `${chain}, ${facts.peer}` : facts.peer;
-  headers['x-forwarded-proto'] = (Array.isArray(proto) ? proto[0] : proto) ?? 'http';
-  const host = (Array.isArray(forwardedHost) ? forwardedHost[0] : forwardedHost) ?? headers['host'];
-  if (typeof host === 'string') headers['x-forwarded-host'] = host;
-  headers['x-request-id'] = facts.requestId;
-  if (facts.upstreamHost !== null) headers['host'] = facts.upstreamHost;
 }

@@ -3,7 +3,7 @@ import { Pool, type Dispatcher } from 'undici';
 import { isHeaderName } from '../http/header-name.ts';
 import { refusal, type Refusal } from '../http/refusal.ts';
 import { Admission, capOf, TicketState, type Ticket } from './admission.ts';
-import { downstreamResponseHeaders, upstreamRequestHeaders, type ForwardingFacts } from './headers.ts';
+import { downstreamResponseHeaders, upstreamRequestHeaders, type ForwardingFacts, type RewriteSettings } from './headers.ts';
 import { classifyUpstreamError, upstreamRefusal, type UpstreamErrorKind } from './upstream-error.ts';
 
 export interface UpstreamSettings {
@@ -41,9 +41,7 @@ export interface ForwardHooks {
 }
 
 /** What the forwarder needs to know of a checked request. */
-export interface ExchangeFacts extends Omit<ForwardingFacts, 'upstreamHost'> {
-  /** The client the decision was about (null: not determined, the peer counts instead). */
-  readonly client: string | null;
+export interface ExchangeFacts extends ForwardingFacts {
   readonly account: string | null;
 }
 
@@ -57,6 +55,8 @@ export interface UpstreamFailure {
 export interface ForwarderOptions {
   /** Longest silence of a request body being forwarded; past it 408 and the connection closed. 0: no limit. */
   readonly bodyIdleTimeoutMs: number;
+  /** Drop headers whose name holds `_` (headers.underscores: drop). */
+  readonly dropUnderscores: boolean;
 }
 
 /** How often queued and streaming exchanges are checked: the resolution of both timeouts. */
@@ -74,7 +74,7 @@ const SWEEP_MS = 250;
 export class HttpForwarder {
   readonly #pool: Pool;
   readonly origin: string;
-  readonly #upstreamHost: string | null;
+  readonly #rewrite: RewriteSettings;
   readonly hooks: ForwardHooks;
   readonly admission: Admission;
   readonly bodyIdleTimeoutMs: number;
@@ -84,7 +84,7 @@ export class HttpForwarder {
 
   constructor(settings: UpstreamSettings, hooks: ForwardHooks, options: ForwarderOptions) {
     this.origin = settings.url.origin;
-    this.#upstreamHost = settings.preserveHost ? null : settings.url.host;
+    this.#rewrite = { upstreamHost: settings.preserveHost ? null : settings.url.host, dropUnderscores: options.dropUnderscores };
     this.hooks = hooks;
     this.bodyIdleTimeoutMs = options.bodyIdleTimeoutMs;
     this.admission = new Admission({
@@ -119,7 +119,7 @@ export class HttpForwarder {
 
   /** Called by an exchange given its slot. */
   dispatch(exchange: Exchange, req: IncomingMessage, facts: ExchangeFacts): void {
-    const headers = upstreamRequestHeaders(req.rawHeaders, { peer: facts.peer, peerTrusted: facts.peerTrusted, requestId: facts.requestId, upstreamHost: this.#upstreamHost });
+    const headers = upstreamRequestHeaders(req.rawHeaders, facts, this.#rewrite);
     this.#pool.dispatch({ path: req.url ?? '/', method: req.method ?? 'GET', headers, body: exchange.hasBody ? req : null }, exchange);
   }
 

@@ -5,6 +5,8 @@ export interface SeenRequest {
   readonly method: string;
   readonly url: string;
   readonly headers: IncomingMessage['headers'];
+  /** The header lines as they arrived: order, case and repeats kept. */
+  readonly rawHeaders: readonly string[];
   readonly body: string;
 }
 
@@ -27,7 +29,7 @@ export async function startEchoUpstream(port = 0, host = '127.0.0.1'): Promise<E
     const chunks: Buffer[] = [];
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
-      const record = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: Buffer.concat(chunks).toString('utf8') };
+      const record = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body: Buffer.concat(chunks).toString('utf8') };
       seen.push(record);
       // Misbehaviour on request, for the gateway's failure paths: /reset drops the connection,
       // /slow?ms=N answers after N milliseconds.
@@ -46,13 +48,25 @@ export async function startEchoUpstream(port = 0, host = '127.0.0.1'): Promise<E
     });
   });
   const upgraded = new Set<import('node:stream').Duplex>();
-  server.on('upgrade', (req, socket) => {
+  server.on('upgrade', (req, socket, head: Buffer) => {
     upgraded.add(socket);
     socket.on('close', () => upgraded.delete(socket));
+    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, rawHeaders: req.rawHeaders, body: '' });
+    // /no-upgrade answers 400 and keeps reading: anything more that arrives is recorded, so a test
+    // can tell whether bytes sent after a refused handshake reached the upstream.
+    if ((req.url ?? '').startsWith('/no-upgrade')) {
+      const record = (data: Buffer): void => {
+        seen.push({ method: 'DATA', url: '/after-refused-upgrade', headers: {}, rawHeaders: [], body: data.toString('latin1') });
+      };
+      if (head.length > 0) record(head);
+      socket.on('data', record);
+      socket.write('HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 11\r\n\r\nno upgrade\n');
+      return;
+    }
     // A minimal WebSocket-style handshake: enough to prove an upgrade was forwarded.
     socket.write('HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\n\r\n');
+    if (head.length > 0) socket.write(head);
     socket.on('data', (data: Buffer) => socket.write(data));
-    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: '' });
   });
   await new Promise<void>((resolve) => server.listen(port, host, resolve));
   const actual = (server.address() as AddressInfo).port;

@@ -15,6 +15,8 @@ export interface SendOptions {
   /** The source address: any 127.0.0.0/8 address works on loopback, so tests can play many clients. */
   readonly localAddress?: string;
   readonly timeoutMs?: number;
+  /** The request target exactly as written (a URL would drop a fragment, for one); default: the URL's. */
+  readonly target?: string;
 }
 
 /** One HTTP/1.1 request over a fresh real socket (no keep-alive), bounded in time. */
@@ -25,7 +27,7 @@ export function send(url: string, options: SendOptions = {}): Promise<Reply> {
     const req = httpRequest({
       host: target.hostname.replace(/^\[|\]$/g, ''),
       port: target.port,
-      path: `${target.pathname}${target.search}`,
+      path: options.target ?? `${target.pathname}${target.search}`,
       method: options.method ?? 'GET',
       headers: headers as OutgoingHttpHeaders,
       agent: false,

@@ -1,5 +1,6 @@
 import { deleteEntry } from '../../acl/changes.ts';
 import type { AclService } from '../../acl/service.ts';
+import type { AdminAccountNaming } from '../../policy/account-names.ts';
 import { refusal, type Refusal } from '../../http/refusal.ts';
 import type { IpAddress } from '../../ip/address.ts';
 import { clip, formatCidr } from '../../ip/cidr.ts';
@@ -20,6 +21,8 @@ export interface CompatDeps {
   check(account: string, ip: IpAddress): Promise<CheckResult>;
   /** A new entry id, unique within the account. */
   newId(): string;
+  /** The stored spelling an id acts on (identity.accountIdCase); ids as given when absent. */
+  readonly accountName?: AdminAccountNaming;
 }
 
 /** The audit trail's view of a management caller. */

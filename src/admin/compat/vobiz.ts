@@ -136,8 +136,10 @@ export function vobizSurface(deps: CompatDeps): Surface {
 
   /** The account the path names, after checking the caller may read or change it. */
   const accountOf = (ctx: Context, write: boolean): string | Refusal => {
-    const account = decodeSegment(ctx.params['auth_id']!);
-    if (!isValidAccountId(account)) return refusal(400, 'invalid_account', `'${clip(account)}' is not a valid Auth ID: ${ACCOUNT_ID_DESCRIPTION}`);
+    const given = decodeSegment(ctx.params['auth_id']!);
+    if (!isValidAccountId(given)) return refusal(400, 'invalid_account', `'${clip(given)}' is not a valid Auth ID: ${ACCOUNT_ID_DESCRIPTION}`);
+    const account = deps.accountName?.(given) ?? given;
+    if (typeof account !== 'string') return account;
     if (!allows(ctx.actor, account, write)) return forbidden(ctx.actor, account, write);
     if (ctx.actor.role === 'account' && header(ctx.req, 'x-auth-id') !== account) {
       return refusal(403, 'auth_id_mismatch', `X-Auth-ID must be the Auth ID in the path (${account})`);

@@ -122,9 +122,11 @@ function booleanParam(name: string, raw: string | undefined): boolean | undefine
 }
 
 /** The account a call acts on, after checking the caller may read or change it. */
-function accountOf(actor: Actor, params: Params, write: boolean): string | Refusal {
-  const named = params.get('account_id');
-  if (named !== undefined && !isValidAccountId(named)) return refusal(400, 'invalid_account', `account_id '${clip(named)}' is not a valid account id: ${ACCOUNT_ID_DESCRIPTION}`);
+function accountOf(actor: Actor, params: Params, write: boolean, accountName: CompatDeps['accountName']): string | Refusal {
+  const given = params.get('account_id');
+  if (given !== undefined && !isValidAccountId(given)) return refusal(400, 'invalid_account', `account_id '${clip(given)}' is not a valid account id: ${ACCOUNT_ID_DESCRIPTION}`);
+  const named = given === undefined ? undefined : accountName?.(given) ?? given;
+  if (typeof named === 'object') return named;
   if (actor.role === 'account') {
     if (named !== undefined && named !== actor.account) return forbidden(actor, named, write);
     return actor.account;
@@ -152,7 +154,7 @@ export function voximplantSurface(deps: CompatDeps): Surface {
   const method = (write: boolean, accepted: readonly string[], body: (ctx: Context, account: string, params: Params) => Promise<void>): Handler => async (ctx) => {
     const params = await paramsOf(ctx, ['account_id', ...accepted]);
     if (isRefusal(params)) return sendError(ctx.res, params);
-    const account = accountOf(ctx.actor, params, write);
+    const account = accountOf(ctx.actor, params, write, deps.accountName);
     if (typeof account === 'object') return sendError(ctx.res, account);
     return body(ctx, account, params);
   };

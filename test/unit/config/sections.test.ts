@@ -151,3 +151,25 @@ describe('admin write limits', () => {
     expect(failure({ ALLOWGATE_STORE: 'memory' }, 'admin:\n  writes: {often: 1}\n')).toMatch(/often/);
   });
 });
+
+describe('forwarding and identity safety settings', () => {
+  it('defaults to refusing what the upstream could read otherwise', () => {
+    const config = load({});
+    expect(config.headers).toEqual({ underscores: 'pass' });
+    expect(config.identity).toMatchObject({ unreadableAuthorization: 'refuse', accountIdCase: 'refuse', formBodies: 'refuse', accountIndexLimit: 1_000_000 });
+  });
+
+  it('reads them from the file and the environment', () => {
+    const config = load({ ALLOWGATE_HEADER_UNDERSCORES: 'drop', ALLOWGATE_ACCOUNT_ID_CASE: 'lower', ALLOWGATE_UNREADABLE_AUTHORIZATION: 'anonymous' }, 'identity:\n  formBodies: pass\n  accountIndexLimit: 5000\n');
+    expect(config.headers.underscores).toBe('drop');
+    expect(config.identity).toMatchObject({ unreadableAuthorization: 'anonymous', accountIdCase: 'lower', formBodies: 'pass', accountIndexLimit: 5000 });
+  });
+
+  it('names the setting and what it accepts', () => {
+    expect(failure({ ALLOWGATE_HEADER_UNDERSCORES: 'strip' })).toBe("ALLOWGATE_HEADER_UNDERSCORES must be one of pass, drop, refuse, got 'strip'");
+    expect(failure({ ALLOWGATE_ACCOUNT_ID_CASE: 'insensitive' })).toBe("ALLOWGATE_ACCOUNT_ID_CASE must be one of refuse, exact, fold, lower, upper, got 'insensitive'");
+    expect(failure({ ALLOWGATE_UNREADABLE_AUTHORIZATION: 'pass' })).toBe("ALLOWGATE_UNREADABLE_AUTHORIZATION must be one of refuse, anonymous, got 'pass'");
+    expect(failure({}, 'identity:\n  accountIndexLimit: 10\n')).toMatch(/^config key identity\.accountIndexLimit \(.*\) must be an integer 1000-100000000, got 10$/);
+    expect(failure({}, 'headers:\n  underscore: drop\n')).toBe("unknown config key 'headers.underscore': expected one of underscores");
+  });
+});

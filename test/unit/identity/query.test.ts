@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileQueryParam, extractQueryAccount } from '../../../src/identity/query.ts';
+import { compileQueryParam, cookieAlias, extractQueryAccount, foldParamName } from '../../../src/identity/query.ts';
 import type { Extraction } from '../../../src/identity/types.ts';
 
 function reasonOf(result: Extraction): string | undefined {
@@ -60,6 +60,34 @@ describe('query strategy', () => {
     expect(extractQueryAccount('account%5Fid=acme', param)).toEqual({ kind: 'account', account: 'acme' });
     expect(reasonOf(extractQueryAccount('account_id=a&ACCOUNT_ID=b', param))).toBe('400 ambiguous_credentials');
     expect(reasonOf(extractQueryAccount('account_id=a&account%5fid=b', param))).toBe('400 ambiguous_credentials');
+  });
+
+  it('refuses every spelling a folding framework reads as the parameter', () => {
+    const aliases = ['account_id[]=acme', 'account_id[0]=acme', 'account_id[x][y]=acme', 'account.id=acme', 'account+id=acme', 'account%20id=acme',
+      'account[id=acme', '%20account_id=acme', '+account_id=acme', 'account_id%00x=acme', 'ACCOUNT.ID=acme', 'account%2Eid=acme',
+      'account_%C4%B1d=acme', 'account_%C4%B0d=acme', 'account_id%5B%5D=acme', 'x=1&account.id=acme', 'account_id=acme&account_id[]=acme'];
+    for (const q of aliases) expect(reasonOf(extractQueryAccount(q, param)), q).toBe('400 ambiguous_credentials');
+    // Not the parameter under any reading.
+    expect(extractQueryAccount('account_idx=1&account-id=2&accountid=3&account_i=4&my.account_id=5&account%255Fid=6', param)).toEqual({ kind: 'none' });
+  });
+
+  it('refuses any ; in the query, a separator to some frameworks', () => {
+    for (const q of ['x=1;account_id=acme', 'account_id=acme;x=1', 'a=%3B;b', ';']) expect(reasonOf(extractQueryAccount(q, param)), q).toBe('400 ambiguous_credentials');
+    expect(extractQueryAccount('x=%3B&account_id=acme', param)).toEqual({ kind: 'account', account: 'acme' });
+  });
+
+  it('folds names as PHP, Rack and qs do', () => {
+    expect(foldParamName('account.id')).toBe('account_id');
+    expect(foldParamName('  account id[0]')).toBe('account_id');
+    expect(foldParamName('account[id')).toBe('account_id');
+    expect(foldParamName('account_id\0junk')).toBe('account_id');
+    expect(foldParamName('ACCOUNT_\u0130D')).toBe('account_id');
+  });
+
+  it('refuses cookies named like the parameter', () => {
+    expect(reasonOf(cookieAlias('session=1; account_id=acme', param))).toBe('400 ambiguous_credentials');
+    expect(reasonOf(cookieAlias('account.id=acme', param))).toBe('400 ambiguous_credentials');
+    expect(cookieAlias('session=1; account=acme', param)).toEqual({ kind: 'none' });
   });
 
   it('ignores undecodable parameter names', () => {

@@ -34,9 +34,30 @@ describe('compileIdentityResolver defaults', () => {
     expect(resolve(request('/v1/Account/acme/?account_id=acme'))).toEqual({ kind: 'anonymous' });
   });
 
-  it('is anonymous without credentials, or with a scheme no strategy reads', () => {
+  it('is anonymous without credentials', () => {
     expect(resolve(request('/', 'Host', 'api.example.com', 'Accept', '*/*'))).toEqual({ kind: 'anonymous' });
-    expect(resolve(request('/', 'Authorization', 'Digest username="acme"'))).toEqual({ kind: 'anonymous' });
+  });
+
+  it('refuses an Authorization header it cannot read, unless told to pass it as anonymous', () => {
+    expect(refusalOf(resolve(request('/', 'Authorization', 'Digest username="acme"'))).reason).toBe('unsupported_authorization');
+    expect(refusalOf(resolve(request('/', 'Authorization', 'Token abc'))).status).toBe(401);
+    // A no-break space is no separator to the gateway, and one to str.split() in Python.
+    for (const value of [`Basic\u00a0${Buffer.from('acme:pw').toString('base64')}`, 'Basic,abc', '', '  ', 'Ba\u017fic abc', 'Bearer\u2003x.y.z']) {
+      expect(refusalOf(resolve(request('/', 'Authorization', value))).reason, JSON.stringify(value)).toMatch(/^(invalid|unsupported)_authorization$/);
+    }
+    expect(refusalOf(resolve(request('/', 'Authorization', `Basic\u00a0${Buffer.from('acme:pw').toString('base64')}`)))).toMatchObject({ status: 400, reason: 'invalid_authorization' });
+    const lenient = compileIdentityResolver([], { unreadableAuthorization: 'anonymous', accountIdCase: 'refuse', formBodies: 'refuse' });
+    expect(lenient(request('/', 'Authorization', 'Digest username="acme"'))).toEqual({ kind: 'anonymous' });
+    expect(lenient(request('/', 'Authorization', 'Digest username="acme"', 'X-Auth-ID', 'acme'))).toEqual({ kind: 'account', account: 'acme', via: 'header' });
+  });
+
+  it('brings ids to the case the upstream compares them in', () => {
+    const lower = compileIdentityResolver([], { unreadableAuthorization: 'refuse', accountIdCase: 'lower', formBodies: 'refuse' });
+    expect(lower(request('/', 'X-Auth-ID', 'AcMe', 'Authorization', basic('ACME:pw')))).toEqual({ kind: 'account', account: 'acme', via: 'header' });
+    const upper = compileIdentityResolver([], { unreadableAuthorization: 'refuse', accountIdCase: 'upper', formBodies: 'refuse' });
+    expect(upper(request('/', 'X-Auth-ID', 'AcMe'))).toEqual({ kind: 'account', account: 'ACME', via: 'header' });
+    // As given, two spellings are two accounts.
+    expect(refusalOf(resolve(request('/', 'X-Auth-ID', 'AcMe', 'Authorization', basic('ACME:pw')))).reason).toBe('ambiguous_credentials');
   });
 });
 
@@ -130,11 +151,11 @@ describe('compileIdentityResolver with every strategy', () => {
     expect(headerOnly(request('/', 'X-Account', 'acme'))).toEqual({ kind: 'account', account: 'acme', via: 'header' });
   });
 
-  it('leaves a bearer token alone when only basic is configured, and Basic when only bearer is', () => {
+  it('refuses a bearer token when only basic is configured, and Basic when only bearer is: neither can be read', () => {
     const basicOnly = compileIdentityResolver([{ type: 'basic' }]);
     const bearerOnly = compileIdentityResolver([{ type: 'bearer-jwt', claim: 'sub' }]);
-    expect(basicOnly(request('/', 'Authorization', 'Bearer opaque'))).toEqual({ kind: 'anonymous' });
-    expect(bearerOnly(request('/', 'Authorization', basic('acme:pw')))).toEqual({ kind: 'anonymous' });
+    expect(refusalOf(basicOnly(request('/', 'Authorization', 'Bearer opaque'))).reason).toBe('unsupported_authorization');
+    expect(refusalOf(bearerOnly(request('/', 'Authorization', basic('acme:pw')))).reason).toBe('unsupported_authorization');
     expect(bearerOnly(request('/', 'Authorization', `bearer ${unsignedJwt({ sub: 'acme' })}`))).toEqual({ kind: 'account', account: 'acme', via: 'bearer-jwt' });
   });
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { applyForwardingHeaders, downstreamResponseHeaders, upstreamRequestHeaders } from '../../../src/proxy/headers.ts';
+import { downstreamResponseHeaders, upstreamRequestHeaders, type ForwardingFacts, type RewriteSettings } from '../../../src/proxy/headers.ts';
 
 function pairs(flat: string[]): [string, string][] {
   const out: [string, string][] = [];
@@ -9,39 +9,65 @@ function pairs(flat: string[]): [string, string][] {
 
 const RAW = [
   'Host', 'api.example', 'Connection', 'keep-alive, X-Drop-Me', 'Keep-Alive', 'timeout=5', 'X-Drop-Me', '1',
-  'TE', 'trailers', 'X-Forwarded-For', '203.0.113.1', 'X-Forwarded-For', '198.51.100.2', 'Forwarded', 'for=192.0.2.9',
+  'TE', 'trailers', 'X-Forwarded-For', '203.0.113.1', 'X-Forwarded-For', '198.51.100.2', 'Forwarded', 'for=192.0.2.9;host=evil',
   'X-Real-IP', '192.0.2.9', 'X-Request-Id', 'caller-id', 'Authorization', 'Basic abc', 'Expect', '100-continue', 'Accept', 'a', 'Accept', 'b',
+  'Proxy-Authorization', 'Basic eHg6eHg=', 'True-Client-IP', '192.0.2.9', 'Client-IP', '192.0.2.9', 'X-Forwarded-Port', '443', 'X_Custom', 'u',
 ];
 
+const KEEP_HOST: RewriteSettings = { upstreamHost: null, dropUnderscores: false };
+const direct: ForwardingFacts = { peer: '127.0.0.5', peerTrusted: false, client: '127.0.0.5', via: null, requestId: 'rid' };
+const proxied: ForwardingFacts = { peer: '10.0.0.1', peerTrusted: true, client: '198.51.100.2', via: null, requestId: 'rid' };
+
+const only = (out: [string, string][], name: string): string[] => out.filter(([n]) => n === name).map(([, v]) => v);
+
 describe('upstreamRequestHeaders', () => {
-  it('drops hop-by-hop headers, and a caller\'s forwarding headers when the peer is not trusted', () => {
-    const out = pairs(upstreamRequestHeaders(RAW, { peer: '127.0.0.5', peerTrusted: false, requestId: 'rid', upstreamHost: null }));
+  it('drops hop-by-hop headers, and every client-address claim from a peer that is not trusted', () => {
+    const out = pairs(upstreamRequestHeaders(RAW, direct, KEEP_HOST));
     const names = out.map(([n]) => n);
-    for (const gone of ['connection', 'keep-alive', 'x-drop-me', 'te', 'forwarded', 'x-real-ip', 'expect']) expect(names).not.toContain(gone);
-    expect(out.filter(([n]) => n === 'x-forwarded-for')).toEqual([['x-forwarded-for', '127.0.0.5']]);
-    expect(out).toContainEqual(['x-request-id', 'rid']);
-    expect(out).toContainEqual(['x-forwarded-proto', 'http']);
-    expect(out).toContainEqual(['x-forwarded-host', 'api.example']);
-    expect(out).toContainEqual(['host', 'api.example']);
-    expect(out).toContainEqual(['authorization', 'Basic abc']);
-    expect(out.filter(([n]) => n === 'accept')).toEqual([['accept', 'a'], ['accept', 'b']]);
+    for (const gone of ['connection', 'keep-alive', 'x-drop-me', 'te', 'expect', 'proxy-authorization', 'true-client-ip', 'client-ip', 'x-forwarded-port']) expect(names).not.toContain(gone);
+    expect(only(out, 'x-forwarded-for')).toEqual(['127.0.0.5']);
+    expect(only(out, 'x-real-ip')).toEqual(['127.0.0.5']);
+    expect(only(out, 'forwarded')).toEqual(['for=127.0.0.5']);
+    expect(only(out, 'x-request-id')).toEqual(['rid']);
+    expect(only(out, 'x-forwarded-proto')).toEqual(['http']);
+    expect(only(out, 'x-forwarded-host')).toEqual(['api.example']);
+    expect(only(out, 'host')).toEqual(['api.example']);
+    expect(only(out, 'authorization')).toEqual(['Basic abc']);
+    expect(only(out, 'x_custom')).toEqual(['u']);
+    expect(only(out, 'accept')).toEqual(['a', 'b']);
   });
 
-  it('extends the chain a trusted proxy sent, all lines in order, and can replace Host', () => {
-    const out = pairs(upstreamRequestHeaders(RAW, { peer: '10.0.0.1', peerTrusted: true, requestId: 'rid', upstreamHost: 'upstream:3000' }));
-    expect(out.filter(([n]) => n === 'x-forwarded-for')).toEqual([['x-forwarded-for', '203.0.113.1, 198.51.100.2, 10.0.0.1']]);
-    expect(out.filter(([n]) => n === 'host')).toEqual([['host', 'upstream:3000']]);
-    expect(out).toContainEqual(['forwarded', 'for=192.0.2.9']);
-    expect(out.filter(([n]) => n === 'x-request-id')).toEqual([['x-request-id', 'rid']]);
+  it('from a trusted proxy: the chain from the checked client on, the same chain in Forwarded, X-Real-IP the client', () => {
+    const out = pairs(upstreamRequestHeaders(RAW, proxied, { upstreamHost: 'upstream:3000', dropUnderscores: false }));
+    // 203.0.113.1 stood left of the client: never examined, so not passed on.
+    expect(only(out, 'x-forwarded-for')).toEqual(['198.51.100.2, 10.0.0.1']);
+    expect(only(out, 'forwarded')).toEqual(['for=198.51.100.2, for=10.0.0.1']);
+    expect(only(out, 'x-real-ip')).toEqual(['198.51.100.2']);
+    expect(only(out, 'host')).toEqual(['upstream:3000']);
+    expect(only(out, 'x-request-id')).toEqual(['rid']);
+    expect(only(out, 'x-forwarded-port')).toEqual(['443']);
+    expect(only(out, 'true-client-ip')).toEqual([]);
   });
-});
 
-describe('applyForwardingHeaders (WebSocket path)', () => {
-  it('keeps Upgrade/Connection and rewrites the forwarding headers', () => {
-    const headers: Record<string, string | string[] | undefined> = { host: 'h', connection: 'Upgrade', upgrade: 'websocket', 'x-forwarded-for': '1.2.3.4', 'x-real-ip': '1.2.3.4' };
-    applyForwardingHeaders(headers, { peer: '127.0.0.9', peerTrusted: false, requestId: 'rid', upstreamHost: null });
-    expect(headers).toMatchObject({ connection: 'Upgrade', upgrade: 'websocket', 'x-forwarded-for': '127.0.0.9', 'x-request-id': 'rid', 'x-forwarded-host': 'h' });
-    expect(headers['x-real-ip']).toBeUndefined();
+  it('keeps the trusted hops between the client and the peer, and brackets IPv6 in Forwarded', () => {
+    const out = pairs(upstreamRequestHeaders(['Host', 'h'], { peer: '10.0.0.1', peerTrusted: true, client: '2001:db8::7', via: '10.0.0.2, 10.0.0.3', requestId: 'r' }, KEEP_HOST));
+    expect(only(out, 'x-forwarded-for')).toEqual(['2001:db8::7, 10.0.0.2, 10.0.0.3, 10.0.0.1']);
+    expect(only(out, 'forwarded')).toEqual(['for="[2001:db8::7]", for=10.0.0.2, for=10.0.0.3, for=10.0.0.1']);
+    expect(only(out, 'x-real-ip')).toEqual(['2001:db8::7']);
+  });
+
+  it('drops names with underscores when asked to', () => {
+    const out = pairs(upstreamRequestHeaders(RAW, direct, { upstreamHost: null, dropUnderscores: true }));
+    expect(only(out, 'x_custom')).toEqual([]);
+    expect(only(out, 'accept')).toEqual(['a', 'b']);
+  });
+
+  it('writes the upgrade pair back for a WebSocket handshake, and nothing else hop-by-hop', () => {
+    const out = pairs(upstreamRequestHeaders(['Host', 'h', 'Connection', 'Upgrade, Keep-Alive', 'Upgrade', 'websocket', 'Keep-Alive', '1', 'TE', 'trailers', 'Proxy-Authorization', 'x', 'Sec-WebSocket-Key', 'k'], direct, KEEP_HOST, 'websocket'));
+    expect(only(out, 'connection')).toEqual(['upgrade']);
+    expect(only(out, 'upgrade')).toEqual(['websocket']);
+    for (const gone of ['keep-alive', 'te', 'proxy-authorization']) expect(only(out, gone)).toEqual([]);
+    expect(only(out, 'sec-websocket-key')).toEqual(['k']);
   });
 });
 

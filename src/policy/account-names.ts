@@ -1,0 +1,160 @@
+import { refusal, type Refusal } from '../http/refusal.ts';
+import type { AccountIdCase } from '../identity/types.ts';
+import type { EventLog } from '../observability/logger.ts';
+import type { AclStore } from '../store/store.ts';
+
+/** Accounts held before the index stops growing: about 150 bytes each. */
+export const DEFAULT_ACCOUNT_INDEX_LIMIT = 1_000_000;
+
+/**
+ * Every account that has a record (a list or settings), by its lower-case spelling, so that an id
+ * differing from one only in letter case is told apart in one map read: no store round trip for
+ * unknown ids, however many a caller makes up. Kept from the store: its account list at start (and
+ * after the store comes back), then every change it announces, from this replica or another.
+ * Bounded: past `limit` accounts it stops growing and says it is incomplete.
+ */
+export class AccountIndex {
+  readonly #byFolded = new Map<string, string | string[]>();
+  readonly #limit: number;
+  #size = 0;
+  #loaded = false;
+  #full = false;
+
+  constructor(limit: number = DEFAULT_ACCOUNT_INDEX_LIMIT) {
+    this.#limit = limit;
+  }
+
+  /** Whether every account with a record is in the index (loaded once, and within the limit). */
+  get complete(): boolean {
+    return this.#loaded && !this.#full;
+  }
+
+  get full(): boolean {
+    return this.#full;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  add(account: string): void {
+    // The global list's id is no account's (ids start with a letter or digit).
+    if (account.charCodeAt(0) === 95 /* _ */) return;
+    const folded = account.toLowerCase();
+    const held = this.#byFolded.get(folded);
+    if (held === account || (Array.isArray(held) && held.includes(account))) return;
+    if (this.#size >= this.#limit) {
+      this.#full = true;
+      return;
+    }
+    this.#size++;
+    if (held === undefined) this.#byFolded.set(folded, account);
+    else if (Array.isArray(held)) held.push(account);
+    else this.#byFolded.set(folded, [held, account]);
+  }
+
+  /** The spellings stored for a lower-case id: one, several (differing in case), or none. */
+  spellings(folded: string): string | readonly string[] | undefined {
+    return this.#byFolded.get(folded);
+  }
+
+  /** Adds every account the store holds; the index is complete from then on (within its limit). */
+  async load(store: Pick<AclStore, 'accounts'>): Promise<void> {
+    for (const account of await store.accounts()) this.add(account);
+    this.#loaded = true;
+  }
+
+  /**
+   * Keeps the index in step with the store: every announced change adds its account, and a store
+   * that comes back is listed again (changes announced while it was away were missed).
+   */
+  follow(store: Pick<AclStore, 'accounts' | 'subscribe' | 'onStateChange' | 'state'>, logger: EventLog): () => void {
+    const reload = (): void => {
+      this.load(store).then(
+        () => {
+          if (this.#full) logger.error({ accounts: this.#size }, 'account index full: ids missing from it are refused (503 account_index_full) while identity.accountIdCase is refuse or fold; raise identity.accountIndexLimit');
+        },
+        (error: unknown) => logger.warn({ err: error }, 'account index not loaded; will retry when the store is back'),
+      );
+    };
+    const unsubscribe = store.subscribe((account) => this.add(account));
+    const unwatch = store.onStateChange((state) => {
+      if (state === 'up') reload();
+    });
+    if (!this.#loaded && store.state() === 'up') reload();
+    return () => {
+      unsubscribe();
+      unwatch();
+    };
+  }
+}
+
+/** The account whose list a request is checked against, from the id it named; or why not. */
+export type AccountNaming = (account: string) => string | Refusal;
+
+/**
+ * How an id is matched to a stored account (identity.accountIdCase; the identity strategies have
+ * already brought it to the case `lower`, `upper` and `fold` call for):
+ *
+ * - `refuse` (the default): an id that matches no account exactly but equals one with a record
+ *   when case is ignored is 400 `ambiguous_account`. An upstream that compares ids exactly would
+ *   serve another account than one that ignores case, and the gateway cannot tell which it is.
+ * - `fold`: the upstream ignores case, so the id is the stored account that equals it ignoring
+ *   case; two stored accounts differing only in case are 400 `ambiguous_account`.
+ * - `exact`, `lower`, `upper`: the id as it is.
+ *
+ * While the index is incomplete (not yet loaded from an unreachable store, or full) an id it does
+ * not hold cannot be told apart: refused with 503, unless the index is only waiting for the store
+ * and onStoreUnavailable is `open`.
+ */
+export function compileAccountNaming(mode: AccountIdCase, index: AccountIndex, onStoreUnavailable: 'closed' | 'open'): AccountNaming {
+  if (mode !== 'refuse' && mode !== 'fold') return (account) => account;
+  const untold = (account: string): string | Refusal => {
+    if (index.full) return refusal(503, 'account_index_full', `the gateway holds more accounts than identity.accountIndexLimit, so it cannot tell whether ${account} differs from another only in case; raise the limit`);
+    if (onStoreUnavailable === 'open') return account;
+    return refusal(503, 'store_unavailable', 'the store has not been listed yet, so the gateway cannot tell whether this account id differs from another only in case; retry shortly');
+  };
+  if (mode === 'fold') {
+    return (account) => {
+      const held = index.spellings(account);
+      if (held === undefined) return index.complete ? account : untold(account);
+      if (typeof held === 'string') return held;
+      return refusal(400, 'ambiguous_account', `account ids ${held.slice(0, 4).join(', ')} differ only in letter case, and the upstream ignores case (identity.accountIdCase: fold): merge them`);
+    };
+  }
+  return (account) => {
+    const held = index.spellings(account.toLowerCase());
+    if (held === account) return account;
+    if (held === undefined) return index.complete ? account : untold(account);
+    if (Array.isArray(held) && held.includes(account)) return account;
+    const other = typeof held === 'string' ? held : held[0]!;
+    return refusal(400, 'ambiguous_account', `account ${account} does not exist, but ${other} does, and an upstream that ignores letter case would serve it; send the id exactly as the account is spelled (or set identity.accountIdCase to how the upstream compares ids)`);
+  };
+}
+
+/** How the admin surfaces map an account id from a request to the account they act on. */
+export type AdminAccountNaming = (account: string) => string | Refusal;
+
+/**
+ * The management side of identity.accountIdCase, so that lists are stored under the spelling the
+ * gateway looks up: `lower` and `upper` bring ids to that case, `fold` acts on the stored account
+ * that equals the id ignoring case (a new account keeps the spelling given); `refuse` and `exact`
+ * take ids as given.
+ */
+export function compileAdminAccountNaming(mode: AccountIdCase, index: AccountIndex): AdminAccountNaming {
+  switch (mode) {
+    case 'lower':
+      return (account) => account.toLowerCase();
+    case 'upper':
+      return (account) => account.toUpperCase();
+    case 'fold':
+      return (account) => {
+        const held = index.spellings(account.toLowerCase());
+        if (held === undefined) return account;
+        if (typeof held === 'string') return held;
+        return held.includes(account) ? account : refusal(409, 'ambiguous_account', `account ids ${held.slice(0, 4).join(', ')} differ only in letter case, and the upstream ignores case (identity.accountIdCase: fold): name one exactly`);
+      };
+    default:
+      return (account) => account;
+  }
+}

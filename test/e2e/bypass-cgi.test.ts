@@ -1,0 +1,109 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startPhpUpstream, startWsgiUpstream, type CgiRequest, type CgiUpstream } from '../support/cgi-upstream.ts';
+import { startGateway, type GatewayProcess } from '../support/gateway-process.ts';
+import { send } from '../support/http.ts';
+import { scratchDir } from '../support/scratch.ts';
+
+/*
+ * Header-name, Connection and query-parameter aliases in front of real CGI-style upstreams:
+ * Python's wsgiref (WSGI) and PHP's built-in server. Each case first shows, straight against the
+ * upstream, that the stack really reads the alias as the locked account's credential (or
+ * address); then that the same request through the gateway is refused with the exact status
+ * and reason, and never reaches the upstream. A forwarded control shows what the upstream reads
+ * when the request goes through.
+ */
+
+const OFFICE = '127.0.0.2';
+const STRANGER = '127.0.0.3';
+const LOCKED = 'AC1';
+const OPEN = 'AC2';
+
+interface Attack {
+  readonly name: string;
+  readonly stacks: readonly CgiUpstream['kind'][];
+  readonly target?: string;
+  readonly headers: readonly (readonly [string, string])[];
+  readonly method?: string;
+  readonly body?: string;
+  /** What the application reads that the gateway did not check: true when the alias took effect. */
+  readonly read: (r: CgiRequest) => boolean;
+  readonly status: number;
+  readonly reason: string;
+}
+
+const includes = (value: unknown, wanted: string): boolean => (typeof value === 'string' ? value.split(',').includes(wanted) : Array.isArray(value) ? value.includes(wanted) : false);
+const authId = (r: CgiRequest): boolean => includes(r.http['HTTP_X_AUTH_ID'], LOCKED);
+const param = (r: CgiRequest): boolean => includes(r.get?.['account_id'], LOCKED) || includes(r.query?.['account_id'], LOCKED) || includes(r.request?.['account_id'], LOCKED);
+const address = (variable: string) => (r: CgiRequest): boolean => r.http[variable] === OFFICE;
+const BOTH = ['wsgi', 'php'] as const;
+
+const ATTACKS: readonly Attack[] = [
+  { name: 'X_Auth_ID', stacks: BOTH, headers: [['X_Auth_ID', LOCKED]], read: authId, status: 400, reason: 'ambiguous_header' },
+  { name: 'x_auth_id', stacks: BOTH, headers: [['x_auth_id', LOCKED]], read: authId, status: 400, reason: 'ambiguous_header' },
+  { name: 'X-Auth_ID', stacks: BOTH, headers: [['X-Auth_ID', LOCKED]], read: authId, status: 400, reason: 'ambiguous_header' },
+  { name: 'X.Auth.ID (PHP folds dots)', stacks: ['php'], headers: [['X.Auth.ID', LOCKED]], read: authId, status: 400, reason: 'ambiguous_header' },
+  { name: 'X-Auth-ID for the open account and X_Auth_ID for the locked one', stacks: BOTH, headers: [['X-Auth-ID', OPEN], ['X_Auth_ID', LOCKED]], read: authId, status: 400, reason: 'ambiguous_header' },
+  { name: 'Connection stripping the checked X-Auth-ID, with an alias left behind', stacks: BOTH, headers: [['X-Auth-ID', OPEN], ['Connection', 'close, X-Auth-ID'], ['X_Auth_ID', LOCKED]], read: authId, status: 400, reason: 'invalid_connection_header' },
+  { name: 'X_Forwarded_For claiming the office', stacks: BOTH, headers: [['X-Auth-ID', LOCKED], ['X_Forwarded_For', OFFICE]], read: address('HTTP_X_FORWARDED_FOR'), status: 400, reason: 'ambiguous_header' },
+  { name: 'X_Real_IP claiming the office', stacks: BOTH, headers: [['X-Auth-ID', LOCKED], ['X_Real_IP', OFFICE]], read: address('HTTP_X_REAL_IP'), status: 400, reason: 'ambiguous_header' },
+  { name: 'Client_IP claiming the office', stacks: BOTH, headers: [['X-Auth-ID', LOCKED], ['Client_IP', OFFICE]], read: address('HTTP_CLIENT_IP'), status: 400, reason: 'ambiguous_header' },
+  { name: 'X.Forwarded.For claiming the office (PHP)', stacks: ['php'], headers: [['X-Auth-ID', LOCKED], ['X.Forwarded.For', OFFICE]], read: address('HTTP_X_FORWARDED_FOR'), status: 400, reason: 'ambiguous_header' },
+  { name: '?account.id', stacks: ['php'], target: `/v1/x?account.id=${LOCKED}`, headers: [], read: param, status: 400, reason: 'ambiguous_credentials' },
+  { name: '?account id (space)', stacks: ['php'], target: `/v1/x?account%20id=${LOCKED}`, headers: [], read: param, status: 400, reason: 'ambiguous_credentials' },
+  { name: '?account[id', stacks: ['php'], target: `/v1/x?account[id=${LOCKED}`, headers: [], read: param, status: 400, reason: 'ambiguous_credentials' },
+  { name: '?account_id[]', stacks: ['php'], target: `/v1/x?account_id[]=${LOCKED}`, headers: [], read: param, status: 400, reason: 'ambiguous_credentials' },
+  { name: '?account_id[0]', stacks: ['php'], target: `/v1/x?account_id[0]=${LOCKED}`, headers: [], read: (r) => JSON.stringify(r.get?.['account_id']).includes(LOCKED), status: 400, reason: 'ambiguous_credentials' },
+  { name: '? account_id (leading space)', stacks: ['php'], target: `/v1/x?%20account_id=${LOCKED}`, headers: [], read: param, status: 400, reason: 'ambiguous_credentials' },
+  { name: '?account_id%00 (NUL)', stacks: ['php'], target: `/v1/x?account_id%00x=${LOCKED}`, headers: [], read: param, status: 400, reason: 'ambiguous_credentials' },
+  { name: 'a fragment the upstream reads as query', stacks: ['wsgi'], target: `/v1/x?y=1#&account_id=${LOCKED}`, headers: [], read: param, status: 400, reason: 'invalid_request_target' },
+  { name: 'a form body merged into the request parameters', stacks: ['php'], target: '/v1/x?y=1', method: 'POST', headers: [['Content-Type', 'application/x-www-form-urlencoded']], body: `account_id=${LOCKED}`, read: param, status: 400, reason: 'ambiguous_credentials' },
+];
+
+const STACKS = [
+  { kind: 'wsgi' as const, start: startWsgiUpstream },
+  { kind: 'php' as const, start: startPhpUpstream },
+];
+
+describe.each(STACKS)('CGI-style upstream: $kind', ({ kind, start }) => {
+  let upstream: CgiUpstream;
+  let gw: GatewayProcess;
+  const dir = scratchDir();
+
+  beforeAll(async () => {
+    upstream = await start();
+    const config = join(dir.path, 'allowgate.yaml');
+    writeFileSync(config, 'identity:\n  strategies:\n    - {type: header, header: X-Auth-ID}\n    - {type: basic}\n    - {type: query, param: account_id}\n');
+    gw = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config } });
+    expect((await gw.admin('POST', `/v1/accounts/${LOCKED}/ip-acl`, { ip_address: `${OFFICE}/32` })).status).toBe(201);
+  });
+
+  afterAll(async () => {
+    await gw?.stop();
+    await upstream?.close();
+    dir.remove();
+  });
+
+  const mine = ATTACKS.filter((a) => a.stacks.includes(kind));
+  it.each(mine.map((a) => [a.name, a] as const))('%s: read by the stack directly, refused by the gateway', async (_name, a) => {
+    const request = { target: a.target ?? '/v1/x', method: a.method ?? 'GET', headers: [['Host', 'api.example'], ...a.headers] as [string, string][], ...(a.body === undefined ? {} : { body: a.body }), localAddress: STRANGER };
+    const direct = await send(upstream.url, request);
+    expect(direct.status).toBe(200);
+    expect(a.read(direct.json<CgiRequest>()), `${kind} reads ${a.name} as the locked account's`).toBe(true);
+
+    const before = upstream.seen().length;
+    const reply = await send(gw.url, request);
+    expect({ status: reply.status, reason: reply.json()['reason'] }).toEqual({ status: a.status, reason: a.reason });
+    expect(upstream.seen().slice(before), 'reached the upstream').toEqual([]);
+  });
+
+  it('forwards a plain request: the upstream reads the checked account and the checked client', async () => {
+    const reply = await send(gw.url, { target: `/v1/x?account_id=${OPEN}`, headers: [['Host', 'api.example'], ['X-Auth-ID', OPEN], ['X-Real-IP', OFFICE], ['Client-IP', OFFICE]], localAddress: STRANGER });
+    expect(reply.status).toBe(200);
+    const read = reply.json<CgiRequest>();
+    expect(read.http['HTTP_X_AUTH_ID']).toBe(OPEN);
+    expect([read.http['HTTP_X_FORWARDED_FOR'], read.http['HTTP_X_REAL_IP'], read.http['HTTP_FORWARDED'], read.http['HTTP_CLIENT_IP']]).toEqual([STRANGER, STRANGER, `for=${STRANGER}`, undefined]);
+    expect(read.query?.['account_id'] ?? read.get?.['account_id']).toEqual(kind === 'wsgi' ? [OPEN] : OPEN);
+  });
+});

@@ -1,0 +1,123 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
+import { startGateway, type GatewayProcess } from '../support/gateway-process.ts';
+import { send } from '../support/http.ts';
+import { scratchDir } from '../support/scratch.ts';
+
+/*
+ * Query-parameter aliases with the query strategy on (and the header strategy beside it):
+ * every spelling that PHP, Rack, qs, ASP.NET or an old Python would read as account_id must be
+ * what the gateway checked, or refused. LOCKED admits OFFICE only; callers come from STRANGER,
+ * anonymous callers pass. A bypass shows up as a 200 where a refusal was due.
+ */
+
+const OFFICE = '127.0.0.2';
+const STRANGER = '127.0.0.3';
+const LOCKED = 'AC1';
+const OPEN = 'AC2';
+
+interface Case {
+  readonly name: string;
+  readonly query: string;
+  readonly headers?: readonly (readonly [string, string])[];
+  readonly method?: string;
+  readonly body?: string;
+  readonly status: number;
+  readonly reason?: string;
+}
+
+const alias = (query: string, name = `?${query}`): Case => ({ name, query, status: 400, reason: 'ambiguous_credentials' });
+
+const CASES: readonly Case[] = [
+  { name: 'the parameter itself (control)', query: `account_id=${LOCKED}`, status: 403, reason: 'ip_not_allowed' },
+  { name: 'the parameter in another case is read as it', query: `Account_ID=${LOCKED}`, status: 403, reason: 'ip_not_allowed' },
+  { name: 'the parameter with an escaped name is read as it', query: `account%5Fid=${LOCKED}`, status: 403, reason: 'ip_not_allowed' },
+  { name: 'an escaped value is read decoded', query: 'account_id=AC%31', status: 403, reason: 'ip_not_allowed' },
+  { name: 'an open account (control)', query: `account_id=${OPEN}`, status: 200 },
+  alias(`x=1;account_id=${LOCKED}`),
+  alias(`account_id=${OPEN};account_id=${LOCKED}`),
+  alias(`account_id=${OPEN}&x=1;y=2`),
+  alias(`account_id[]=${LOCKED}`),
+  alias(`account_id[0]=${LOCKED}`),
+  alias(`account_id[a][b]=${LOCKED}`),
+  alias(`account_id%5B%5D=${LOCKED}`),
+  alias(`account_id%5b0%5d=${LOCKED}`),
+  alias(`account.id=${LOCKED}`),
+  alias(`account%2Eid=${LOCKED}`),
+  alias(`ACCOUNT.ID=${LOCKED}`),
+  alias(`account+id=${LOCKED}`),
+  alias(`account%20id=${LOCKED}`),
+  alias(`account[id=${LOCKED}`),
+  alias(`%20account_id=${LOCKED}`),
+  alias(`+account_id=${LOCKED}`),
+  alias(`account_id%00x=${LOCKED}`),
+  alias(`account_id%00=${LOCKED}`),
+  alias(`account_%C4%B1d=${LOCKED}`, '?account_ıd (dotless i)'),
+  alias(`account_%C4%B0d=${LOCKED}`, '?account_İd (dotted capital I)'),
+  alias(`account_id=${OPEN}&account_id[]=${LOCKED}`),
+  alias(`account.id=${LOCKED}&account_id=${OPEN}`),
+  alias(`x=1&account.id=${LOCKED}`),
+  { name: 'an alias beside the header naming the open account', query: `account.id=${LOCKED}`, headers: [['X-Auth-ID', OPEN]], status: 400, reason: 'ambiguous_credentials' },
+  { name: 'a fragment hiding the parameter from the gateway', query: `x=1#&account_id=${LOCKED}`, status: 400, reason: 'invalid_request_target' },
+  { name: 'a cookie named like the parameter', query: 'x=1', headers: [['Cookie', `session=s; account_id=${LOCKED}`]], status: 400, reason: 'ambiguous_credentials' },
+  { name: 'a cookie named like a PHP alias of the parameter', query: 'x=1', headers: [['Cookie', `account.id=${LOCKED}`]], status: 400, reason: 'ambiguous_credentials' },
+  { name: 'a form body, which frameworks merge with the query', query: 'x=1', method: 'POST', headers: [['Content-Type', 'application/x-www-form-urlencoded']], body: `account_id=${LOCKED}`, status: 400, reason: 'ambiguous_credentials' },
+  { name: 'a multipart form body', query: 'x=1', method: 'POST', headers: [['Content-Type', 'multipart/form-data; boundary=b']], body: `--b\r\nContent-Disposition: form-data; name="account_id"\r\n\r\n${LOCKED}\r\n--b--\r\n`, status: 400, reason: 'ambiguous_credentials' },
+  { name: 'a JSON body passes (not merged into parameters by default)', query: `account_id=${OPEN}`, method: 'POST', headers: [['Content-Type', 'application/json']], body: `{"account_id":"${LOCKED}"}`, status: 200 },
+  { name: 'an escaped semicolon is a value, not a separator', query: `x=%3B&account_id=${OPEN}`, status: 200 },
+  { name: 'a semicolon inside the account id value is no valid id', query: `account_id=${LOCKED}%3Bx`, status: 400, reason: 'invalid_account' },
+  { name: 'names no framework folds into the parameter pass as other parameters', query: `account-id=${LOCKED}&accountid=${LOCKED}&account_idx=${LOCKED}&my.account_id=${LOCKED}`, status: 200 },
+];
+
+let upstream: EchoUpstream;
+let gw: GatewayProcess;
+const dir = scratchDir();
+
+beforeAll(async () => {
+  upstream = await startEchoUpstream();
+  const config = join(dir.path, 'allowgate.yaml');
+  writeFileSync(config, 'identity:\n  strategies:\n    - {type: header, header: X-Auth-ID}\n    - {type: query, param: account_id}\n');
+  gw = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config } });
+  expect((await gw.admin('POST', `/v1/accounts/${LOCKED}/ip-acl`, { ip_address: `${OFFICE}/32` })).status).toBe(201);
+});
+
+afterAll(async () => {
+  await gw?.stop();
+  await upstream?.close();
+  dir.remove();
+});
+
+describe('query strategy: no parameter spelling reads as another account upstream', () => {
+  let n = 0;
+  it.each(CASES.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+    const path = `/q/${n++}`;
+    const reply = await send(gw.url, {
+      target: `${path}?${c.query}`,
+      method: c.method ?? 'GET',
+      headers: [['Host', 'api.example'], ...(c.headers ?? [])],
+      ...(c.body === undefined ? {} : { body: c.body }),
+      localAddress: STRANGER,
+    });
+    const body = reply.status === 200 ? {} : reply.json();
+    expect({ status: reply.status, reason: body['reason'] }, c.name).toEqual({ status: c.status, reason: c.reason });
+    const seen = upstream.seen.find((r) => r.url.startsWith(`${path}?`));
+    if (c.status === 200) expect(seen?.url, `${c.name}: the target arrives as sent`).toBe(`${path}?${c.query}`);
+    else expect(seen, `${c.name}: reached the upstream`).toBeUndefined();
+  });
+});
+
+describe('identity.formBodies: pass', () => {
+  it('lets form bodies through when the deployment says its upstream does not merge them', async () => {
+    const config = join(dir.path, 'pass.yaml');
+    writeFileSync(config, 'identity:\n  formBodies: pass\n  strategies:\n    - {type: query, param: account_id}\n');
+    const lenient = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config } });
+    try {
+      const reply = await send(`${lenient.url}/form?account_id=${OPEN}`, { method: 'POST', headers: [['Host', 'api.example'], ['Content-Type', 'application/x-www-form-urlencoded']], body: 'a=1', localAddress: STRANGER });
+      expect(reply.status, reply.body).toBe(200);
+    } finally {
+      await lenient.stop();
+    }
+  });
+});

@@ -1,0 +1,71 @@
+import { describe, expect, it } from 'vitest';
+import { AccountIndex, compileAccountNaming, compileAdminAccountNaming } from '../../../src/policy/account-names.ts';
+import { MemoryStore } from '../../../src/store/memory-store.ts';
+
+async function indexOf(accounts: readonly string[], limit?: number): Promise<AccountIndex> {
+  const index = new AccountIndex(limit);
+  await index.load({ accounts: async () => accounts });
+  return index;
+}
+
+const reasonOf = (named: ReturnType<ReturnType<typeof compileAccountNaming>>): string => (typeof named === 'string' ? named : `${named.status} ${named.reason}`);
+
+describe('account naming (identity.accountIdCase)', () => {
+  it('refuse: an id that only matches a stored account ignoring case is refused; exact and unknown ids pass', async () => {
+    const naming = compileAccountNaming('refuse', await indexOf(['AC1', 'Acme', 'acme', '_global']), 'closed');
+    expect(reasonOf(naming('AC1'))).toBe('AC1');
+    expect(reasonOf(naming('ac1'))).toBe('400 ambiguous_account');
+    expect(reasonOf(naming('aC1'))).toBe('400 ambiguous_account');
+    expect(reasonOf(naming('acme'))).toBe('acme');
+    expect(reasonOf(naming('Acme'))).toBe('Acme');
+    expect(reasonOf(naming('ACME'))).toBe('400 ambiguous_account');
+    expect(reasonOf(naming('AC2'))).toBe('AC2');
+    expect(reasonOf(naming('_GLOBAL'))).toBe('_GLOBAL');
+  });
+
+  it('fold: the stored spelling, or a refusal when two spellings are stored', async () => {
+    const naming = compileAccountNaming('fold', await indexOf(['AC1', 'Acme', 'acme']), 'closed');
+    expect(reasonOf(naming('ac1'))).toBe('AC1');
+    expect(reasonOf(naming('acme'))).toBe('400 ambiguous_account');
+    expect(reasonOf(naming('ac2'))).toBe('ac2');
+  });
+
+  it('exact, lower and upper take the id as the identity strategies made it', async () => {
+    const index = await indexOf(['AC1']);
+    for (const mode of ['exact', 'lower', 'upper'] as const) expect(compileAccountNaming(mode, index, 'closed')('ac1')).toBe('ac1');
+  });
+
+  it('fails closed on ids it cannot tell apart while incomplete', async () => {
+    const unloaded = new AccountIndex();
+    unloaded.add('AC1');
+    expect(reasonOf(compileAccountNaming('refuse', unloaded, 'closed')('ac1'))).toBe('400 ambiguous_account');
+    expect(reasonOf(compileAccountNaming('refuse', unloaded, 'closed')('AC2'))).toBe('503 store_unavailable');
+    expect(reasonOf(compileAccountNaming('refuse', unloaded, 'open')('AC2'))).toBe('AC2');
+    const full = await indexOf(Array.from({ length: 1_001 }, (_, i) => `A${i}`), 1_000);
+    expect(full.full).toBe(true);
+    expect(full.size).toBe(1_000);
+    expect(reasonOf(compileAccountNaming('refuse', full, 'open')('B1'))).toBe('503 account_index_full');
+  });
+
+  it('follows the store: accounts written later are indexed, from any replica\'s notice', async () => {
+    const store = new MemoryStore();
+    const index = new AccountIndex();
+    const stop = index.follow(store, { info: () => undefined, warn: () => undefined, error: () => undefined } as never);
+    await store.update('AC9', () => ({ ok: true, draft: { account: 'AC9', settings: {}, entries: [] } }));
+    await new Promise((r) => setImmediate(r));
+    expect(index.complete).toBe(true);
+    expect(reasonOf(compileAccountNaming('refuse', index, 'closed')('ac9'))).toBe('400 ambiguous_account');
+    stop();
+  });
+
+  it('maps admin ids so lists are stored under the spelling the gateway looks up', async () => {
+    const index = await indexOf(['AC1', 'Acme', 'acme']);
+    expect(compileAdminAccountNaming('lower', index)('AC1')).toBe('ac1');
+    expect(compileAdminAccountNaming('upper', index)('ac1')).toBe('AC1');
+    expect(compileAdminAccountNaming('fold', index)('ac1')).toBe('AC1');
+    expect(compileAdminAccountNaming('fold', index)('new')).toBe('new');
+    expect(compileAdminAccountNaming('fold', index)('acme')).toBe('acme');
+    expect(compileAdminAccountNaming('fold', index)('ACME')).toMatchObject({ status: 409, reason: 'ambiguous_account' });
+    expect(compileAdminAccountNaming('refuse', index)('ac1')).toBe('ac1');
+  });
+});
