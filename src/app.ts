@@ -324,7 +324,7 @@ async function followAccountNames(config: Config, store: AclStore, cache: Policy
     if (store.state() === 'up') await index.load(store).catch((error: unknown) => logger.warn({ err: error }, 'account index not loaded at start'));
     stop = index.follow(store, logger);
   }
-  return { gateway: compileAccountNaming(mode, index, config.onStoreUnavailable), admin: compileAdminAccountNaming(mode, index), stop };
+  return { gateway: compileAccountNaming(mode, index, () => store.state()), admin: compileAdminAccountNaming(mode, index), stop };
 }
 
 /** `run` on the first call; every later call gets the same promise. */

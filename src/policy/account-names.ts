@@ -1,7 +1,7 @@
 import { refusal, type Refusal } from '../http/refusal.ts';
 import type { AccountIdCase } from '../identity/types.ts';
 import type { EventLog } from '../observability/logger.ts';
-import type { AclStore } from '../store/store.ts';
+import type { AclStore, StoreState } from '../store/store.ts';
 
 /** Accounts held before the index stops growing: about 150 bytes each. */
 export const DEFAULT_ACCOUNT_INDEX_LIMIT = 1_000_000;
@@ -89,6 +89,8 @@ export class AccountIndex {
   }
 }
 
+const LISTING = refusal(503, 'store_unavailable', 'the gateway is still listing the store\'s accounts, so it cannot tell yet whether this account id differs from another only in case; retry shortly');
+
 /** The account whose list a request is checked against, from the id it named; or why not. */
 export type AccountNaming = (account: string) => string | Refusal;
 
@@ -103,16 +105,18 @@ export type AccountNaming = (account: string) => string | Refusal;
  *   case; two stored accounts differing only in case are 400 `ambiguous_account`.
  * - `exact`, `lower`, `upper`: the id as it is.
  *
- * While the index is incomplete (not yet loaded from an unreachable store, or full) an id it does
- * not hold cannot be told apart: refused with 503, unless the index is only waiting for the store
- * and onStoreUnavailable is `open`.
+ * An id the index does not hold while the index is incomplete cannot be told apart: past the
+ * limit it is refused (503 `account_index_full`); while the store is down and has not been listed
+ * yet it goes on to the policy step, which cannot read its list either and follows
+ * onStoreUnavailable; in the moment between the store coming up and the listing it is refused
+ * (503 `store_unavailable`).
  */
-export function compileAccountNaming(mode: AccountIdCase, index: AccountIndex, onStoreUnavailable: 'closed' | 'open'): AccountNaming {
+export function compileAccountNaming(mode: AccountIdCase, index: AccountIndex, storeState: () => StoreState): AccountNaming {
   if (mode !== 'refuse' && mode !== 'fold') return (account) => account;
   const untold = (account: string): string | Refusal => {
     if (index.full) return refusal(503, 'account_index_full', `the gateway holds more accounts than identity.accountIndexLimit, so it cannot tell whether ${account} differs from another only in case; raise the limit`);
-    if (onStoreUnavailable === 'open') return account;
-    return refusal(503, 'store_unavailable', 'the store has not been listed yet, so the gateway cannot tell whether this account id differs from another only in case; retry shortly');
+    if (storeState() === 'down') return account;
+    return LISTING;
   };
   if (mode === 'fold') {
     return (account) => {

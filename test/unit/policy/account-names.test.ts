@@ -12,7 +12,7 @@ const reasonOf = (named: ReturnType<ReturnType<typeof compileAccountNaming>>): s
 
 describe('account naming (identity.accountIdCase)', () => {
   it('refuse: an id that only matches a stored account ignoring case is refused; exact and unknown ids pass', async () => {
-    const naming = compileAccountNaming('refuse', await indexOf(['AC1', 'Acme', 'acme', '_global']), 'closed');
+    const naming = compileAccountNaming('refuse', await indexOf(['AC1', 'Acme', 'acme', '_global']), () => 'up');
     expect(reasonOf(naming('AC1'))).toBe('AC1');
     expect(reasonOf(naming('ac1'))).toBe('400 ambiguous_account');
     expect(reasonOf(naming('aC1'))).toBe('400 ambiguous_account');
@@ -24,7 +24,7 @@ describe('account naming (identity.accountIdCase)', () => {
   });
 
   it('fold: the stored spelling, or a refusal when two spellings are stored', async () => {
-    const naming = compileAccountNaming('fold', await indexOf(['AC1', 'Acme', 'acme']), 'closed');
+    const naming = compileAccountNaming('fold', await indexOf(['AC1', 'Acme', 'acme']), () => 'up');
     expect(reasonOf(naming('ac1'))).toBe('AC1');
     expect(reasonOf(naming('acme'))).toBe('400 ambiguous_account');
     expect(reasonOf(naming('ac2'))).toBe('ac2');
@@ -32,19 +32,20 @@ describe('account naming (identity.accountIdCase)', () => {
 
   it('exact, lower and upper take the id as the identity strategies made it', async () => {
     const index = await indexOf(['AC1']);
-    for (const mode of ['exact', 'lower', 'upper'] as const) expect(compileAccountNaming(mode, index, 'closed')('ac1')).toBe('ac1');
+    for (const mode of ['exact', 'lower', 'upper'] as const) expect(compileAccountNaming(mode, index, () => 'up')('ac1')).toBe('ac1');
   });
 
   it('fails closed on ids it cannot tell apart while incomplete', async () => {
     const unloaded = new AccountIndex();
     unloaded.add('AC1');
-    expect(reasonOf(compileAccountNaming('refuse', unloaded, 'closed')('ac1'))).toBe('400 ambiguous_account');
-    expect(reasonOf(compileAccountNaming('refuse', unloaded, 'closed')('AC2'))).toBe('503 store_unavailable');
-    expect(reasonOf(compileAccountNaming('refuse', unloaded, 'open')('AC2'))).toBe('AC2');
+    expect(reasonOf(compileAccountNaming('refuse', unloaded, () => 'up')('ac1'))).toBe('400 ambiguous_account');
+    expect(reasonOf(compileAccountNaming('refuse', unloaded, () => 'up')('AC2'))).toBe('503 store_unavailable');
+    // With the store down the policy step cannot read AC2's list either: it decides (fail closed or open).
+    expect(reasonOf(compileAccountNaming('refuse', unloaded, () => 'down')('AC2'))).toBe('AC2');
     const full = await indexOf(Array.from({ length: 1_001 }, (_, i) => `A${i}`), 1_000);
     expect(full.full).toBe(true);
     expect(full.size).toBe(1_000);
-    expect(reasonOf(compileAccountNaming('refuse', full, 'open')('B1'))).toBe('503 account_index_full');
+    expect(reasonOf(compileAccountNaming('refuse', full, () => 'down')('B1'))).toBe('503 account_index_full');
   });
 
   it('follows the store: accounts written later are indexed, from any replica\'s notice', async () => {
@@ -54,7 +55,7 @@ describe('account naming (identity.accountIdCase)', () => {
     await store.update('AC9', () => ({ ok: true, draft: { account: 'AC9', settings: {}, entries: [] } }));
     await new Promise((r) => setImmediate(r));
     expect(index.complete).toBe(true);
-    expect(reasonOf(compileAccountNaming('refuse', index, 'closed')('ac9'))).toBe('400 ambiguous_account');
+    expect(reasonOf(compileAccountNaming('refuse', index, () => 'up')('ac9'))).toBe('400 ambiguous_account');
     stop();
   });
 
