@@ -43,6 +43,8 @@ export interface AllowgateOptions {
   /** YAML for settings with no environment variable (e.g. cache.maxEntries); empty by default. */
   readonly config?: string;
   readonly startTimeoutMs?: number;
+  /** The CLI to run: this tree's by default (a benchmark comparing trees passes another's). */
+  readonly cli?: string;
 }
 
 export async function startAllowgate(options: AllowgateOptions): Promise<Allowgate> {
@@ -52,7 +54,7 @@ export async function startAllowgate(options: AllowgateOptions): Promise<Allowga
   writeFileSync(config, options.config ?? '# bench: configured through the environment\n');
   // As `npm start` runs it (the project's runtime flags and environment) unless told otherwise.
   const runtime = options.runtime ?? true;
-  const child = start(process.execPath, [...(runtime ? RUNTIME_FLAGS : []), ...(options.nodeFlags ?? []), CLI, 'serve'], {
+  const child = start(process.execPath, [...(runtime ? RUNTIME_FLAGS : []), ...(options.nodeFlags ?? []), options.cli ?? CLI, 'serve'], {
     cwd: options.dir,
     env: {
       ...(runtime ? RUNTIME_ENV : {}),
