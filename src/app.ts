@@ -61,7 +61,7 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
   let cache: PolicyCache | null = null;
   let keeper: CacheKeeper | null = null;
   let proxy: Proxy | null = null;
-  const raw = await createStore(config.store, { onCompile: (seconds) => metrics.compiled(seconds) });
+  const raw = await createStore(config.store, { onCompile: (seconds) => metrics.compiled(seconds), auditAccountCap: config.audit.accountCap, changeLogCap: config.audit.cap });
   const metrics = new Metrics({
     cache: () => cache!.stats(),
     storeState: () => raw.state(),

@@ -3,7 +3,7 @@ import { refusal, type Refusal } from '../http/refusal.ts';
 import type { EventLog } from '../observability/logger.ts';
 import type { AccountRecord, GuardMode } from '../policy/types.ts';
 import { RECENT_CALLERS_PER_ACCOUNT } from '../store/recent-callers.ts';
-import type { AccountChange, AclStore, ChangeResult, UpdateOutcome } from '../store/store.ts';
+import type { AccountChange, AclStore, AuditDescriber, ChangeResult, UpdateOutcome } from '../store/store.ts';
 import type { ChangeContext } from './changes.ts';
 import type { Evaluator } from './evaluator.ts';
 import { guarded, type LockoutWarning } from './lockout.ts';
@@ -106,7 +106,7 @@ export class AclService {
    * The change, guarded, committed (or, through `wrap`, only run) in the store's atomic change;
    * a prepared operation is prepared from the record as read, and retried if that moves.
    */
-  async #commit(account: string, operation: Operation, options: ApplyOptions, at: Date, wrap: (change: AccountChange) => AccountChange = (c) => c): Promise<{ outcome: UpdateOutcome; guard: ReturnType<typeof guarded> }> {
+  async #commit(account: string, operation: Operation, options: ApplyOptions, at: Date, wrap: (change: AccountChange) => AccountChange = (c) => c, describe?: AuditDescriber): Promise<{ outcome: UpdateOutcome; guard: ReturnType<typeof guarded> }> {
     const { store } = this.#deps;
     const ctx: ChangeContext = { policy: this.#deps.policy, now: at.toISOString(), replace: options.replace === true };
     const [recent, evaluator] = await Promise.all([store.recentCallers(account, RECENT_CALLERS_PER_ACCOUNT), this.#deps.evaluator()]);
@@ -116,17 +116,30 @@ export class AclService {
       const prepared = await operation.prepare(ctx, base);
       const version = base?.version ?? 0;
       const guard = guarded((current) => ((current?.version ?? 0) === version ? prepared : { ok: false, refusal: MOVED }), recent, evaluator, strict);
-      const outcome = await store.update(account, wrap(guard.change), options.expectedVersion);
+      const outcome = await store.update(account, wrap(guard.change), options.expectedVersion, describe);
       if (outcome.ok || outcome.refusal !== MOVED) return { outcome, guard };
     }
     const guard = guarded(operation.change(ctx), recent, evaluator, strict);
-    return { outcome: await store.update(account, wrap(guard.change), options.expectedVersion), guard };
+    return { outcome: await store.update(account, wrap(guard.change), options.expectedVersion, describe), guard };
   }
 
   async apply(actor: AuditActor, account: string, operation: Operation, options: ApplyOptions): Promise<Applied> {
     const { audit, logger } = this.#deps;
     const at = this.now();
-    const { outcome, guard } = await this.#commit(account, operation, options, at);
+    const describe: AuditDescriber = (previous, record) => ({
+      at: at.toISOString(),
+      actor,
+      account,
+      action: operation.action,
+      version: record.version,
+      before: operation.snapshot(previous),
+      after: operation.snapshot(record),
+      via: options.via,
+      ...(options.requestId === undefined ? {} : { requestId: options.requestId }),
+    });
+    // A store that keeps the audit trail (Redis) records the event in the change's own atomic
+    // step: no acknowledged change without its event, whatever fails after the commit.
+    const { outcome, guard } = await this.#commit(account, operation, options, at, undefined, audit === null ? undefined : describe);
     if (!outcome.ok) {
       this.#deps.observe?.validationRefused(outcome.refusal.reason);
       return outcome;
@@ -134,18 +147,9 @@ export class AclService {
     const warnings = guard.warnings();
     this.#deps.observe?.lockoutWarnings(warnings.length);
     logger?.info({ account, version: outcome.record.version, action: operation.action, actor: actor.name, via: options.via, warnings: warnings.length }, 'access list changed');
-    if (audit !== null) {
-      await audit.append({
-        at: at.toISOString(),
-        actor,
-        account,
-        action: operation.action,
-        version: outcome.record.version,
-        before: operation.snapshot(outcome.previous),
-        after: operation.snapshot(outcome.record),
-        via: options.via,
-        ...(options.requestId === undefined ? {} : { requestId: options.requestId }),
-      }).catch((error: unknown) => logger?.error({ err: error, account, version: outcome.record.version, action: operation.action }, 'audit event not recorded: the change itself was committed'));
+    if (audit !== null && outcome.audited !== true) {
+      await audit.append(describe(outcome.previous, outcome.record))
+        .catch((error: unknown) => logger?.error({ err: error, account, version: outcome.record.version, action: operation.action }, 'audit event not recorded: the change itself was committed'));
     }
     return { ok: true, record: outcome.record, previous: outcome.previous, warnings };
   }

@@ -49,7 +49,7 @@ export async function startManagement(config: Config, parts: ManagementParts): P
   const { store, policy, logger } = parts;
   const audit: AuditLog = await createAuditLog(
     parts.redis !== null
-      ? { kind: 'redis', client: parts.redis.client, keyPrefix: parts.redis.keyPrefix, cap: config.audit.cap }
+      ? { kind: 'redis', client: parts.redis.client, keyPrefix: parts.redis.keyPrefix, cap: config.audit.cap, accountCap: config.audit.accountCap }
       : config.audit.path !== undefined
         ? { kind: 'file', path: config.audit.path, cap: config.audit.cap }
         : { kind: 'memory', cap: config.audit.cap },

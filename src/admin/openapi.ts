@@ -93,6 +93,7 @@ const REASONS: Readonly<Record<number, readonly (readonly [string, string])[]>> 
   ],
   503: [
     ['store_unavailable', 'the store is unreachable: nothing was read or changed'],
+    ['outcome_unknown', 'the change was sent to the store but no answer came back: it may or may not have been applied; `current_version` (when it could be read) against the version the change would have made tells which; read the account before retrying'],
     ['store_write_failed', 'writing the store failed: nothing was changed'],
     ['store_contention', 'the account changed too often while the change was applied; retry'],
     ['admin_busy', 'the admin API has as many writes in progress as admin.writes.concurrent allows; see Retry-After'],
@@ -112,7 +113,7 @@ const ERROR_RESPONSES: Readonly<Record<number, readonly [string, string]>> = {
   415: ['UnsupportedMediaType', 'The request body has the wrong Content-Type.'],
   429: ['TooManyRequests', 'Too many failed authentications from this address, or too many writes by this credential; see Retry-After.'],
   500: ['InternalError', 'The gateway failed to handle the request.'],
-  503: ['ServiceUnavailable', 'The store is unavailable or contended, or the admin API has too many writes in progress; retry.'],
+  503: ['ServiceUnavailable', 'The store is unavailable or contended, or the admin API has too many writes in progress; retry. outcome_unknown: the change may or may not have been applied; read the account first.'],
 };
 
 const reasonList = (status: number): string => (REASONS[status] ?? []).map(([reason]) => `\`${reason}\``).join(', ');
@@ -590,6 +591,7 @@ function schemas(): Json {
         enum: statuses.flatMap((s) => REASONS[s]!.map(([reason]) => reason)),
         description: `Stable, machine-readable; part of the API. ${statuses.map((s) => `${s}: ${REASONS[s]!.map(([r, what]) => `\`${r}\` (${what})`).join('; ')}`).join('. ')}.`,
       },
+      current_version: { type: 'integer', minimum: 0, description: 'With `outcome_unknown`: the account\'s version read right after the failure, when it could be read.' },
     }, ['error', 'code', 'reason'], 'Every refusal.'),
     Health: {
       type: 'object',

@@ -15,9 +15,17 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
 const REFUSED = Symbol('allowgate.refused');
 type MarkedResponse = ServerResponse & { [REFUSED]?: string };
 
+/**
+ * `{error, code, reason}`, and `current_version` for a write whose outcome is unknown when the
+ * account's version could be read after it: the caller compares it with the version the change
+ * would have made before deciding to retry.
+ */
 export function sendError(res: ServerResponse, refused: Refusal, headers: Record<string, string> = {}): void {
   markRefused(res, refused.reason);
-  sendJson(res, refused.status, { error: refused.message, code: refused.status, reason: refused.reason }, headers);
+  sendJson(res, refused.status, {
+    error: refused.message, code: refused.status, reason: refused.reason,
+    ...(refused.currentVersion === undefined ? {} : { current_version: refused.currentVersion }),
+  }, headers);
 }
 
 /** Notes the reason a response refuses with, for the one place that counts refusals by reason. */

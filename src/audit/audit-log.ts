@@ -1,4 +1,16 @@
+import { Buffer } from 'node:buffer';
+import { createHash } from 'node:crypto';
 import { refusal, type Refusal } from '../http/refusal.ts';
+
+/** Events kept per account in Redis by default (`audit.accountCap`), approximately. */
+export const DEFAULT_AUDIT_ACCOUNT_CAP = 1_000;
+
+/**
+ * Largest event a shared store keeps whole: past it, the before and after snapshots (a list
+ * replaced or imported whole) are replaced by their size and digest. With the per-account cap,
+ * this bounds what the trail can hold per account.
+ */
+export const MAX_EVENT_BYTES = 16 * 1024;
 
 export interface AuditActor {
   readonly name: string;
@@ -112,6 +124,21 @@ export function encodeEvent(id: string | null, event: NewAuditEvent): string {
     throw new TypeError(`audit event ${event.action} for account ${event.account} is not JSON-serialisable (${(error as Error).message}): snapshots must be plain data`);
   }
   return text;
+}
+
+/**
+ * The event as is when its stored form fits in `maxBytes`; otherwise with `before` and `after`
+ * each replaced by `{omitted, bytes, sha256}` (the snapshot's JSON size and digest), so an
+ * operator still sees what happened, who did it and whether two snapshots were the same.
+ */
+export function boundedEvent(event: NewAuditEvent, maxBytes: number): NewAuditEvent {
+  if (Buffer.byteLength(encodeEvent(null, event)) <= maxBytes) return event;
+  const summary = (snapshot: unknown): unknown => {
+    if (snapshot === null || snapshot === undefined) return null;
+    const json = JSON.stringify(snapshot);
+    return { omitted: `snapshot larger than the audit trail keeps (${maxBytes} bytes an event)`, bytes: Buffer.byteLength(json), sha256: createHash('sha256').update(json).digest('hex') };
+  };
+  return { ...event, before: summary(event.before), after: summary(event.after) };
 }
 
 /**

@@ -13,7 +13,7 @@ import { RedisAuditLog } from './redis-audit.ts';
 export type AuditSpec = (
   | { readonly kind: 'memory' }
   | { readonly kind: 'file'; readonly path: string }
-  | { readonly kind: 'redis'; readonly client: RedisClient; readonly keyPrefix: string }
+  | { readonly kind: 'redis'; readonly client: RedisClient; readonly keyPrefix: string; readonly accountCap?: number }
 ) & { readonly cap?: number };
 
 export interface AuditLogOptions {
@@ -34,6 +34,6 @@ export async function createAuditLog(spec: AuditSpec, options: AuditLogOptions =
     case 'file':
       return FileAuditLog.open(spec.path, { ...cap, ...logger });
     case 'redis':
-      return new RedisAuditLog(spec.client, spec.keyPrefix, { ...cap, ...logger });
+      return new RedisAuditLog(spec.client, spec.keyPrefix, { ...cap, ...logger, ...(spec.accountCap === undefined ? {} : { accountCap: spec.accountCap }) });
   }
 }

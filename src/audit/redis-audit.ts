@@ -1,7 +1,7 @@
 import type { EventLog } from '../observability/logger.ts';
 import type { RedisClient } from '../store/redis/connection.ts';
 import { Keys } from '../store/redis/keys.ts';
-import { AuditCursorError, checkCap, checkLimit, decodeEvent, encodeEvent, type AuditEvent, type AuditLog, type AuditPage, type AuditQuery, type NewAuditEvent } from './audit-log.ts';
+import { AuditCursorError, boundedEvent, checkCap, checkLimit, decodeEvent, DEFAULT_AUDIT_ACCOUNT_CAP, encodeEvent, MAX_EVENT_BYTES, type AuditEvent, type AuditLog, type AuditPage, type AuditQuery, type NewAuditEvent } from './audit-log.ts';
 
 export const DEFAULT_REDIS_AUDIT_CAP = 100_000;
 
@@ -11,24 +11,35 @@ const FIELD = 'event';
 /** A stream entry id, `<ms>-<seq>`: the only cursors this log hands out. */
 const STREAM_ID = /^([0-9]{1,20})-([0-9]{1,20})$/;
 const U64_MAX = 2n ** 64n - 1n;
+/** Change-log entries looked at per round trip of the global view. */
+const SCAN_BATCH = 100;
+/** Change-log entries one page of the global view looks at, at most, before it returns what it has. */
+const SCAN_PER_PAGE = 5_000;
+/** Attempts at an append whose id another append overtook in the account's stream. */
+const APPEND_ATTEMPTS = 8;
 
 export interface RedisAuditOptions {
-  /** Events kept per stream; Redis trims approximately (MAXLEN ~), so a little more stays. */
+  /** Events the global view reaches back (the change log's length); Redis trims approximately. */
   readonly cap?: number;
+  /** Events kept per account (approximately). */
+  readonly accountCap?: number;
   /** Told about stream entries that are not events. */
   readonly logger?: EventLog;
 }
 
 /**
- * The audit trail in Redis, shared by every replica: a capped stream `P audit` of every event,
- * and one per account, `P{account}:audit`, in the account's hash-tag slot like its other keys
- * (see keys.ts), so listing one account reads only its own events.
+ * The audit trail in Redis, shared by every replica. Each account's events live in one stream,
+ * `P{account}:audit`, in the account's hash-tag slot like its other keys (see keys.ts): the Redis
+ * store writes the event there in the same atomic script as the change itself, so no change is
+ * ever acknowledged without its event, and events are in version order.
  *
- * An event's id is its entry id in the global stream; the per-account entry carries the whole
- * event, id included. Each stream pages by its own entry ids, so a cursor is good only for the
- * query (with or without `account`) that returned it. The two streams are in different slots and
- * cannot be written atomically: an append that fails halfway leaves the event in the global
- * stream only, and rejects.
+ * An event's id is the id of its write's entry in the store's change log (`Pchangelog`), which
+ * the script uses as the event's entry id. The global view (no `account`) is derived from that
+ * log, newest first: each entry names an account and an id, and the event is the account's entry
+ * of that id (a write that failed, or carried no event, has none and is skipped). It cannot list
+ * an event the account's trail lacks or miss one it has, within the log's reach, and both views
+ * give an event the same id. Each view pages by its own stream's ids, so a cursor is good only
+ * for the query (with or without `account`) that returned it.
  *
  * The client belongs to the caller (usually shared with the store): close() leaves it open.
  */
@@ -37,6 +48,7 @@ export class RedisAuditLog implements AuditLog {
   readonly #client: RedisClient;
   readonly #keys: Keys;
   readonly #cap: number;
+  readonly #accountCap: number;
   readonly #logger: EventLog | undefined;
   #closed = false;
 
@@ -44,12 +56,13 @@ export class RedisAuditLog implements AuditLog {
     this.#client = client;
     this.#keys = new Keys(keyPrefix);
     this.#cap = checkCap(options.cap ?? DEFAULT_REDIS_AUDIT_CAP, 'redis');
+    this.#accountCap = checkCap(options.accountCap ?? DEFAULT_AUDIT_ACCOUNT_CAP, 'redis per-account');
     this.#logger = options.logger;
   }
 
-  /** The stream of every event. */
+  /** The log every view but an account's is derived from. */
   get globalKey(): string {
-    return this.#keys.audit;
+    return this.#keys.changeLog;
   }
 
   /** One account's stream, under the same hash tag as the account's other keys. */
@@ -57,37 +70,90 @@ export class RedisAuditLog implements AuditLog {
     return this.#keys.of(account).audit;
   }
 
+  /**
+   * An event recorded outside a change (the Redis store records a change's own event in its
+   * commit): entered in the change log, then in the account's stream under the same id.
+   */
   async append(event: NewAuditEvent): Promise<void> {
     if (this.#closed) throw new Error(`the audit log is closed: event ${event.action} for account ${event.account} was not recorded`);
-    // The global entry's id is the event's id, so it is not repeated in its JSON.
-    const id = await this.#client.xadd(this.globalKey, 'MAXLEN', '~', this.#cap, '*', FIELD, encodeEvent(null, event));
-    if (id === null) throw new Error(`Redis did not add audit event ${event.action} for account ${event.account} to ${this.globalKey}`);
-    await this.#client.xadd(this.accountKey(event.account), 'MAXLEN', '~', this.#cap, '*', FIELD, encodeEvent(id, event));
+    const json = encodeEvent(null, boundedEvent(event, MAX_EVENT_BYTES));
+    for (let attempt = 0; attempt < APPEND_ATTEMPTS; attempt++) {
+      const id = await this.#client.xadd(this.#keys.changeLog, 'MAXLEN', '~', this.#cap, '*', 'a', event.account, 'v', String(event.version));
+      if (id === null) break;
+      try {
+        await this.#client.xadd(this.accountKey(event.account), 'MAXLEN', '~', this.#accountCap, id, FIELD, json);
+        return;
+      } catch (error) {
+        // Another append to this account got a later id in first: take a new one.
+        if (!/equal or smaller/i.test((error as Error).message)) throw error;
+      }
+    }
+    throw new Error(`Redis did not add audit event ${event.action} for account ${event.account}`);
   }
 
   async list(query: AuditQuery): Promise<AuditPage> {
     if (this.#closed) throw new Error('the audit log is closed');
     checkLimit(query.limit);
     if (query.cursor !== undefined && !isEntryId(query.cursor)) throw new AuditCursorError(query.cursor);
-    const perAccount = query.account !== undefined;
-    const key = perAccount ? this.accountKey(query.account!) : this.globalKey;
+    return query.account === undefined ? this.#listAll(query) : this.#listAccount(query.account, query);
+  }
+
+  /** Leaves the client open: it is the caller's (usually the store's) to close. */
+  async close(): Promise<void> {
+    this.#closed = true;
+  }
+
+  async #listAccount(account: string, query: AuditQuery): Promise<AuditPage> {
+    const key = this.accountKey(account);
     // Exclusive start (Redis >= 6.2); one entry past the page tells whether another page exists.
     const start = query.cursor === undefined ? '+' : `(${query.cursor}`;
     const entries = await this.#client.xrevrange(key, start, '-', 'COUNT', query.limit + 1);
     const next = entries.length > query.limit ? entries[query.limit - 1]![0] : null;
     const events: AuditEvent[] = [];
     for (const [entryId, fields] of entries.slice(0, query.limit)) {
-      const json = valueOf(fields, FIELD);
-      const event = json === undefined ? null : decodeEvent(json, perAccount ? undefined : entryId);
-      if (event === null) this.#logger?.warn({ key, entryId }, 'audit stream entry skipped: not an event (written by something else?)');
-      else events.push(event);
+      const event = this.#event(key, entryId, fields);
+      if (event !== null) events.push(event);
     }
     return { events, next };
   }
 
-  /** Leaves the client open: it is the caller's (usually the store's) to close. */
-  async close(): Promise<void> {
-    this.#closed = true;
+  /**
+   * The change log, newest first, each entry's event looked up in its account's stream; one event
+   * past the page tells whether another page exists. A page looks at SCAN_PER_PAGE log entries at
+   * most (a stretch of failed writes, say): then it may come back short, with a cursor to go on.
+   */
+  async #listAll(query: AuditQuery): Promise<AuditPage> {
+    const events: { id: string; event: AuditEvent }[] = [];
+    let from = query.cursor === undefined ? '+' : `(${query.cursor}`;
+    let scanned = 0;
+    let last: string | null = null;
+    while (scanned < SCAN_PER_PAGE) {
+      const logged = await this.#client.xrevrange(this.#keys.changeLog, from, '-', 'COUNT', SCAN_BATCH);
+      const found = await Promise.all(logged.map(([id, fields]) => {
+        const account = valueOf(fields, 'a');
+        return account === undefined ? Promise.resolve([] as [string, string[]][]) : this.#client.xrange(this.accountKey(account), id, id);
+      }));
+      for (const [i, [id, fields]] of logged.entries()) {
+        scanned++;
+        last = id;
+        const [entry] = found[i]!;
+        const event = entry === undefined ? null : this.#event(this.accountKey(valueOf(fields, 'a')!), entry[0], entry[1]);
+        // The event of this very write: its version is the one the write was logged with.
+        if (event !== null && String(event.version) === valueOf(fields, 'v')) events.push({ id, event });
+        if (events.length > query.limit) return { events: events.slice(0, query.limit).map((e) => e.event), next: events[query.limit - 1]!.id };
+      }
+      if (logged.length < SCAN_BATCH) return { events: events.map((e) => e.event), next: null };
+      from = `(${last}`;
+    }
+    return { events: events.map((e) => e.event), next: last };
+  }
+
+  #event(key: string, entryId: string, fields: readonly string[]): AuditEvent | null {
+    const json = valueOf(fields, FIELD);
+    // Events recorded before the change log carry their id in the JSON; since, the entry id is it.
+    const event = json === undefined ? null : (decodeEvent(json) ?? decodeEvent(json, entryId));
+    if (event === null) this.#logger?.warn({ key, entryId }, 'audit stream entry skipped: not an event (written by something else?)');
+    return event;
   }
 }
 

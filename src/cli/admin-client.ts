@@ -178,7 +178,8 @@ function apiError(response: Response, body: unknown, text: string, method: strin
   if (isObject(body) && typeof body['error'] === 'string') {
     const code = typeof body['code'] === 'number' ? body['code'] : response.status;
     const reason = typeof body['reason'] === 'string' ? body['reason'] : 'error';
-    return new ApiError(`${body['error']} (${reason}, HTTP ${code})`, response.status, reason);
+    const current = typeof body['current_version'] === 'number' ? `; current version ${body['current_version']}` : '';
+    return new ApiError(`${body['error']} (${reason}, HTTP ${code}${current})`, response.status, reason);
   }
   const snippet = text.trim().slice(0, 200).replace(/\s+/g, ' ');
   const what = `${method} ${url} answered HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;

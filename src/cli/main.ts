@@ -23,7 +23,8 @@ function version(): string {
 
 /**
  * `allowgate [COMMAND] ...`: the gateway (`serve`, also with no command) or a client command of
- * the admin API. Resolves to the exit code: 0, 1 when the command failed, 2 on a usage error.
+ * the admin API. Resolves to the exit code: 0, 1 when the command failed, 2 on a usage error, 3
+ * when a change was sent but the gateway could not tell whether it was applied.
  */
 export async function main(argv: readonly string[], environment: Environment): Promise<number> {
   const { io } = environment;
@@ -33,6 +34,11 @@ export async function main(argv: readonly string[], environment: Environment): P
     if (error instanceof UsageError) {
       io.err(`allowgate: ${error.message}\n\n${usage(error.topic)}`);
       return 2;
+    }
+    if (error instanceof ApiError && error.reason === 'outcome_unknown') {
+      // Not a failure a script may simply retry: the change may be in place already.
+      io.err(`allowgate: ${error.message}\nallowgate: the change may or may not have been applied: look at the account (allowgate acl list ACCOUNT, or allowgate audit --account ACCOUNT) before running the command again\n`);
+      return 3;
     }
     if (error instanceof Failure) {
       io.err(`allowgate: ${error.message}\n`);

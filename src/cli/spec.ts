@@ -117,6 +117,9 @@ function commandLines(commands: readonly CommandSpec[], extra: readonly (readonl
 const ENVIRONMENT = `Environment:
   ALLOWGATE_ADMIN_URL    admin API address (default ${DEFAULT_ADMIN_URL})
   ALLOWGATE_ADMIN_TOKEN  admin token; without it and --token, data/admin-token is read if present
+
+Exit status: 0 done, 1 failed (nothing changed), 2 usage error, 3 the change was sent but its
+outcome is unknown (it may or may not have been applied: look before running it again).
 `;
 
 /** Help for a topic: the whole tool ([]), a group (['acl']) or a command. */

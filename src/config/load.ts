@@ -4,6 +4,7 @@ import type { ClientIpConfig, TrustSetting } from '../client-ip/types.ts';
 import { hostCidr, parseCidr, type Cidr } from '../ip/cidr.ts';
 import { parseIp } from '../ip/address.ts';
 import { resolveAdminToken } from './admin-token.ts';
+import { DEFAULT_AUDIT_ACCOUNT_CAP } from '../audit/audit-log.ts';
 import { readStrategies } from './identity.ts';
 import { readRedisSpec } from './redis.ts';
 import { readCredentials, readValidation } from './management.ts';
@@ -144,7 +145,7 @@ function readConfig(root: Reader): Config {
   if (workers > 1 && store.kind !== 'redis') {
     workersReader.fail(`1 with the ${store.kind} store (each worker would enforce and change its own copy of the lists); use the redis store (ALLOWGATE_STORE=redis://...) to run ${workers} workers`);
   }
-  const audit = top.get('audit').object(['cap', 'path']);
+  const audit = top.get('audit').object(['cap', 'accountCap', 'path']);
   const auditPath = audit.get('path').optionalString() ?? (store.kind === 'file' ? join(dirname(store.path), 'audit.jsonl') : undefined);
   const cache = top.get('cache').object(['maxEntries', 'maxBytes', 'maxNegativeEntries', 'snapshotPath']);
   const snapshotPath = cache.get('snapshotPath').optionalString();
@@ -220,6 +221,7 @@ function readConfig(root: Reader): Config {
     validation: readValidation(top.get('validation')),
     audit: {
       cap: audit.get('cap').integer(100, 10_000_000, 100_000),
+      accountCap: audit.get('accountCap').integer(10, 1_000_000, DEFAULT_AUDIT_ACCOUNT_CAP),
       ...(auditPath === undefined || store.kind === 'redis' ? {} : { path: auditPath }),
     },
     expirySweepMs: top.get('expirySweepMs').integer(1_000, 86_400_000, 60_000),

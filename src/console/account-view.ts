@@ -77,6 +77,7 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
       const warning = guardWarning(error);
       if (warning === null) {
         toast(`${label} failed: ${(error as Error).message}`, true);
+        if (error instanceof ApiError && error.outcomeUnknown) await reload();
         return;
       }
       await openDialog({

@@ -63,6 +63,17 @@ export class ApiError extends Error {
     this.status = status;
     this.reason = reason;
   }
+
+  /** The change was sent but the gateway could not tell whether the store applied it. */
+  get outcomeUnknown(): boolean {
+    return this.reason === 'outcome_unknown';
+  }
+}
+
+/** What the console says of a change whose outcome is unknown (the list is reloaded beside it). */
+function unknownOutcome(version: unknown): string {
+  const where = typeof version === 'number' ? ` The account is now at version ${version}.` : '';
+  return `The gateway sent this change but got no answer from the store: it may or may not have been applied.${where} The list has been reloaded: check it before trying again.`;
 }
 
 /**
@@ -77,12 +88,13 @@ export function guardWarning(error: unknown): string | null {
 
 /** The API's `{error, reason}` refusal as an ApiError; a body that is not one, by its status alone. */
 function refusalOf(status: number, text: string): ApiError {
-  let refusal: { error?: unknown; reason?: unknown } = {};
+  let refusal: { error?: unknown; reason?: unknown; current_version?: unknown } = {};
   try {
     refusal = (JSON.parse(text) ?? {}) as typeof refusal;
   } catch {
     // Not JSON: the status says it.
   }
+  if (refusal.reason === 'outcome_unknown') return new ApiError(status, refusal.reason, unknownOutcome(refusal.current_version));
   return new ApiError(status, typeof refusal.reason === 'string' ? refusal.reason : 'error',
     typeof refusal.error === 'string' ? refusal.error : `the admin API answered ${status}`);
 }

@@ -109,6 +109,8 @@ export function entryDialog(api: Api, account: string, entry: Entry | null, onSa
       else await api.updateEntry(account, entry.id, fields, options);
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
+      // Maybe saved, maybe not: the list behind the dialog shows which.
+      if (error.outcomeUnknown) onSaved();
       const warning = guardWarning(error);
       if (warning !== null) {
         lockout.replaceChildren(h('strong', {}, 'Warning: '), warning, ' Press "Save anyway" to apply it regardless.');

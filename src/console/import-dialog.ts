@@ -113,6 +113,7 @@ export function importDialog(api: Api, account: string, onSaved: () => void): Pr
         return true;
       } catch (e) {
         if (!(e instanceof ApiError)) throw e;
+        if (e.outcomeUnknown) onSaved();
         const warning = guardWarning(e);
         error.textContent = warning !== null ? `Warning: ${warning} Press Import again to apply it regardless.` : e.message;
         confirmed = warning !== null;

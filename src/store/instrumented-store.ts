@@ -1,4 +1,4 @@
-import { isStoreFailure, type AccountChange, type AclStore, type CallerBatch, type ChangeListener, type RecentCaller, type StateListener, type StoreState, type UpdateOutcome } from './store.ts';
+import { isStoreFailure, type AccountChange, type AclStore, type AuditDescriber, type CallerBatch, type ChangeListener, type RecentCaller, type StateListener, type StoreState, type UpdateOutcome } from './store.ts';
 
 /** Why a store operation failed: a refusal that means the store failed, or an error thrown ('error'). */
 export interface StoreFailure {
@@ -38,8 +38,8 @@ export function instrumentStore(inner: AclStore, observe: OperationObserver): Ac
     close: () => inner.close(),
     read: (account) => timed('read', () => inner.read(account)),
     accounts: () => timed('accounts', () => inner.accounts()),
-    update: (account: string, change: AccountChange, expectedVersion?: number) =>
-      timed('update', () => inner.update(account, change, expectedVersion), (o: UpdateOutcome) => (!o.ok && isStoreFailure(o.refusal.reason) ? { ...o.refusal, account } : null)),
+    update: (account: string, change: AccountChange, expectedVersion?: number, describe?: AuditDescriber) =>
+      timed('update', () => inner.update(account, change, expectedVersion, describe), (o: UpdateOutcome) => (!o.ok && isStoreFailure(o.refusal.reason) ? { ...o.refusal, account } : null)),
     subscribe: (listener: ChangeListener) => inner.subscribe(listener),
     state: (): StoreState => inner.state(),
     onStateChange: (listener: StateListener) => inner.onStateChange(listener),

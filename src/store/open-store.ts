@@ -1,14 +1,14 @@
 import type { StoreSpec } from '../config/types.ts';
 import { FileStore } from './file-store.ts';
 import { MemoryStore } from './memory-store.ts';
-import type { RedisStore } from './redis/redis-store.ts';
+import type { RedisStore, RedisStoreOptions } from './redis/redis-store.ts';
 import type { AclStore } from './store.ts';
 
 /**
  * The store the configuration names; the request path only ever sees the AclStore interface.
  * The Redis store (and its client library, several MB of heap) is loaded only when named.
  */
-export async function createStore(spec: StoreSpec, options: { readonly onCompile?: (seconds: number) => void } = {}): Promise<AclStore> {
+export async function createStore(spec: StoreSpec, options: RedisStoreOptions = {}): Promise<AclStore> {
   switch (spec.kind) {
     case 'memory':
       return new MemoryStore();
@@ -16,7 +16,7 @@ export async function createStore(spec: StoreSpec, options: { readonly onCompile
       return new FileStore(spec.path);
     case 'redis': {
       const { RedisStore } = await import('./redis/redis-store.ts');
-      return new RedisStore(spec, options.onCompile === undefined ? {} : { onCompile: options.onCompile });
+      return new RedisStore(spec, options);
     }
   }
 }

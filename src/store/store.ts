@@ -1,5 +1,6 @@
 import { refusal, type Refusal } from '../http/refusal.ts';
 import type { CompiledList } from '../policy/compile.ts';
+import type { NewAuditEvent } from '../audit/audit-log.ts';
 import type { AccountDraft, AccountRecord } from '../policy/types.ts';
 
 /**
@@ -28,9 +29,16 @@ export type ChangeResult =
   | { readonly ok: true; readonly draft: AccountDraft }
   | { readonly ok: false; readonly refusal: Refusal };
 
+/**
+ * `audited`: the store recorded the change's audit event itself, in the same atomic step as the
+ * change (the Redis store, given a `describe`); otherwise the caller appends it to its audit log.
+ */
 export type UpdateOutcome =
-  | { readonly ok: true; readonly record: AccountRecord; readonly previous: AccountRecord | null }
+  | { readonly ok: true; readonly record: AccountRecord; readonly previous: AccountRecord | null; readonly audited?: boolean }
   | { readonly ok: false; readonly refusal: Refusal };
+
+/** A change's audit event, built from the record it replaced and the one it made (pure). */
+export type AuditDescriber = (previous: AccountRecord | null, record: AccountRecord) => NewAuditEvent;
 
 /** What a change notice may carry besides the account and the version it reached. */
 export interface ChangeNotice {
@@ -138,8 +146,10 @@ export interface AclStore {
    * Applies `change` atomically: the record it was computed from is the one replaced, and the
    * change is durable before the promise resolves. With `expectedVersion`, a record at any other
    * version (or absent, unless expectedVersion is 0) is refused with 412 `version_conflict`.
+   * `describe` gives the change's audit event, which a store that keeps the audit trail beside
+   * the lists records in the same atomic step (then `audited` is true in the outcome).
    */
-  update(account: string, change: AccountChange, expectedVersion?: number): Promise<UpdateOutcome>;
+  update(account: string, change: AccountChange, expectedVersion?: number, describe?: AuditDescriber): Promise<UpdateOutcome>;
   /** Called after every committed change, on this replica and (for shared stores) on the others. */
   subscribe(listener: ChangeListener): () => void;
   state(): StoreState;

@@ -1,9 +1,12 @@
+import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Caller } from '../support/caller.ts';
 import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
-import { startGateway, type GatewayProcess } from '../support/gateway-process.ts';
+import { ADMIN_TOKEN, startGateway, type GatewayProcess } from '../support/gateway-process.ts';
 import { send } from '../support/http.ts';
 import { startRedis, type RedisServer } from '../support/redis-server.ts';
 import { scratchDir } from '../support/scratch.ts';
@@ -40,6 +43,17 @@ async function status(gw: GatewayProcess, account: string, from: string): Promis
 async function metric(gw: GatewayProcess, line: RegExp): Promise<number> {
   const text = await (await fetch(`${gw.adminUrl}/metrics`)).text();
   return Number(line.exec(text)?.[1] ?? Number.NaN);
+}
+
+/** The allowgate command, as a user runs it; its exit code and what it wrote to stderr. */
+function runCli(args: readonly string[]): Promise<{ code: number | null; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [fileURLToPath(new URL('../../src/cli.ts', import.meta.url)), ...args], { env: { PATH: process.env['PATH'] ?? '' }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stderr }));
+  });
 }
 
 async function storeState(gw: GatewayProcess): Promise<string> {
@@ -190,7 +204,12 @@ describe('a write whose outcome is unknown, on the replica that made it', () => 
     const res = await a.admin('POST', '/v1/accounts/AM2/ip-acl', { ip_address: `${STRANGER}/32`, action: 'deny' });
     await fired;
     expect(res.status).toBe(503);
-    expect(await res.json()).toMatchObject({ code: 503, reason: 'outcome_unknown', error: expect.stringContaining('it may or may not have been applied') });
+    expect(await res.json()).toEqual({
+      code: 503,
+      reason: 'outcome_unknown',
+      error: 'the change to account AM2 was sent to Redis but no answer came back (the connection to Redis is unavailable): it may or may not have been applied; it is at version 2 now (the change would have made it 2). Read the account before retrying',
+      current_version: 2,
+    });
     // Applied (the reply was lost, not the command): a retry would be a duplicate.
     const listed = (await (await a.admin('GET', '/v1/accounts/AM2/ip-acl')).json()) as { version: number; entries: unknown[] };
     expect(listed).toMatchObject({ version: 2 });
@@ -203,4 +222,70 @@ describe('a write whose outcome is unknown, on the replica that made it', () => 
     expect(lines[0]).toMatchObject({ level: 'error', account: 'AM1', reason: 'outcome_unknown', current_version: 2, cause: 'Command timed out', suppressed: 0 });
     expect(a.logs.filter((l) => typeof l['stack'] === 'string' || typeof (l['err'] as { stack?: unknown } | undefined)?.stack === 'string')).toEqual([]);
   });
+  it('tells the CLI user the same, with the current version, and exits 3 (not 1: a retry may duplicate it)', async () => {
+    await addEntry(a, 'AM3', { ip_address: '127.0.0.0/24' });
+    const fired = relay.onCommand('EVALSHA', 'lose-reply', 'command');
+    const cli = await runCli(['acl', 'add', 'AM3', `${STRANGER}/32`, '--deny', '--url', a.adminUrl, '--token', ADMIN_TOKEN]);
+    await fired;
+    expect(cli.code).toBe(3);
+    expect(cli.stderr).toMatch(/it may or may not have been applied; it is at version 2 now \(the change would have made it 2\)\. Read the account before retrying \(outcome_unknown, HTTP 503; current version 2\)/);
+    expect(cli.stderr).toMatch(/look at the account \(allowgate acl list ACCOUNT, or allowgate audit --account ACCOUNT\) before running the command again/);
+  });
 });
+
+describe('the audit trail of a write whose connection is lost right after the commit', () => {
+  let redis: RedisServer;
+  let upstream: EchoUpstream;
+  let relay: Relay;
+  let a: GatewayProcess;
+  let b: GatewayProcess;
+  const dir = scratchDir();
+
+  beforeAll(async () => {
+    redis = await startRedis();
+    upstream = await startEchoUpstream();
+    relay = await startRelay(redis.port);
+    const env = { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_LOG_LEVEL: 'info' };
+    [a, b] = await Promise.all([
+      startGateway({ env: { ...env, ALLOWGATE_STORE: relay.url, ALLOWGATE_CONFIG: config(dir.path) } }),
+      startGateway({ env: { ...env, ALLOWGATE_STORE: redis.url, ALLOWGATE_CONFIG: config(dir.path) } }),
+    ]);
+  });
+  afterAll(async () => {
+    await Promise.all([a?.stop(), b?.stop()]);
+    await relay?.close();
+    await upstream?.close();
+    await redis?.stop();
+    dir.remove();
+  });
+
+  it('has the event of every acknowledged change: written by the commit itself, nothing left to write after it', async () => {
+    await addEntry(a, 'AU1', { ip_address: `${OFFICE}/32` });
+    // Whatever the replica would send after the commit is answered, the connection is cut at.
+    const cut = relay.onCommand('EVALSHA', 'none', 'command').then(() => relay.onCommand('XADD', 'swallow', 'command'));
+    const res = await a.admin('POST', '/v1/accounts/AU1/ip-acl', { ip_address: `${STRANGER}/32` });
+    await Promise.race([cut, sleep(200)]);
+    relay.disarm();
+    expect(res.status).toBe(201);
+    const trail = (await (await b.admin('GET', '/v1/audit?account=AU1')).json()) as { events: { version: number; action: string }[] };
+    expect(trail.events.map((e) => [e.version, e.action])).toEqual([[2, 'entry.create'], [1, 'entry.create']]);
+    const global = (await (await b.admin('GET', '/v1/audit?limit=100')).json()) as { events: { account: string; version: number; id: string }[] };
+    expect(global.events.filter((e) => e.account === 'AU1').map((e) => e.version)).toEqual([2, 1]);
+  });
+
+  it('lists every replica\'s changes to one account in version order, the global view agreeing with the account\'s', async () => {
+    // Three at a time through each replica (within its writes in progress per credential).
+    for (let round = 0; round < 2; round++) {
+      const writes = Array.from({ length: 6 }, (_, i) => (i % 2 === 0 ? a : b).admin('POST', '/v1/accounts/AU2/ip-acl', { ip_address: `192.0.2.${round * 6 + i + 1}/32` }));
+      expect((await Promise.all(writes)).map((r) => r.status)).toEqual(Array(6).fill(201));
+    }
+    type Page = { events: { account: string; version: number; id: string }[]; next: string | null };
+    const own = (await (await a.admin('GET', '/v1/audit?account=AU2&limit=100')).json()) as Page;
+    expect(own.events.map((e) => e.version)).toEqual(Array.from({ length: 12 }, (_, i) => 12 - i));
+    for (const gw of [a, b]) {
+      const all = (await (await gw.admin('GET', '/v1/audit?limit=100')).json()) as Page;
+      expect(all.events.filter((e) => e.account === 'AU2')).toEqual(own.events);
+    }
+  });
+});
+

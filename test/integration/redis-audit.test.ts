@@ -38,7 +38,7 @@ async function storeLikeClient(url = redis.url): Promise<RedisClient> {
 const raw = (): Redis => new Redis(redis.url, { lazyConnect: false });
 
 // Each log has a prefix of its own: the tests share one server without seeing each other's events.
-describeAuditContract('redis', async (cap) => new RedisAuditLog(await storeLikeClient(), `a${++prefixes}:`, cap === undefined ? {} : { cap }), { exactCap: false });
+describeAuditContract('redis', async (cap) => new RedisAuditLog(await storeLikeClient(), `a${++prefixes}:`, cap === undefined ? {} : { cap, accountCap: cap }), { exactCap: false });
 
 describe('Redis audit log', () => {
   const opened: RedisAuditLog[] = [];
@@ -51,45 +51,64 @@ describe('Redis audit log', () => {
     for (const log of opened.splice(0)) await log.close();
   });
 
-  it('keeps each stream capped, approximately', async () => {
-    const log = await open('capped:', 100);
+  it('keeps the change log and each account\'s stream capped, approximately', async () => {
+    const log = new RedisAuditLog(await storeLikeClient(), 'capped:', { cap: 100, accountCap: 50 });
+    opened.push(log);
     for (let n = 1; n <= 1000; n++) await log.append(auditEvent(n % 2 === 0 ? 'AC1' : 'AC2', n));
     const client = raw();
     try {
-      for (const key of ['capped:audit', 'capped:{AC1}:audit', 'capped:{AC2}:audit']) {
+      const logged = await client.xlen('capped:changelog');
+      expect(logged).toBeGreaterThanOrEqual(100);
+      expect(logged).toBeLessThan(300);
+      for (const key of ['capped:{AC1}:audit', 'capped:{AC2}:audit']) {
         const length = await client.xlen(key);
-        expect(length, key).toBeGreaterThanOrEqual(100);
-        expect(length, key).toBeLessThan(300);
+        expect(length, key).toBeGreaterThanOrEqual(50);
+        expect(length, key).toBeLessThan(250);
       }
     } finally {
       client.disconnect();
     }
   });
 
-  it('uses the configured prefix and the account\'s hash tag, one JSON field per entry', async () => {
+  it('keeps an event in its account\'s stream under the id of its change-log entry, both views naming it so', async () => {
     const log = await open('doc:');
-    expect(log.globalKey).toBe('doc:audit');
+    expect(log.globalKey).toBe('doc:changelog');
     expect(log.accountKey('AC1')).toBe('doc:{AC1}:audit');
     await log.append(auditEvent('AC1', 1, { via: 'native' }));
     await log.append(auditEvent('AC2', 2));
     const client = raw();
     try {
-      expect((await client.keys('doc:*')).sort()).toEqual(['doc:audit', 'doc:{AC1}:audit', 'doc:{AC2}:audit']);
+      expect((await client.keys('doc:*')).sort()).toEqual(['doc:changelog', 'doc:{AC1}:audit', 'doc:{AC2}:audit']);
       // In the same Cluster slot as the account's store keys.
       expect(log.accountKey('AC1').startsWith(new Keys('doc:').of('AC1').record.replace(/:record$/, ':'))).toBe(true);
-      const [[globalId, globalFields]] = (await client.xrange('doc:audit', '-', '+', 'COUNT', 1)) as [[string, string[]]];
-      expect(globalFields[0]).toBe('event');
-      expect(globalFields).toHaveLength(2);
-      expect(JSON.parse(globalFields[1]!)).toEqual(auditEvent('AC1', 1, { via: 'native' }));
-      const [[, accountFields]] = (await client.xrange('doc:{AC1}:audit', '-', '+')) as [[string, string[]]];
-      // The account's entry names the event by its global id.
-      expect(JSON.parse(accountFields[1]!)).toEqual({ id: globalId, ...auditEvent('AC1', 1, { via: 'native' }) });
+      const [[loggedId, loggedFields]] = (await client.xrange('doc:changelog', '-', '+', 'COUNT', 1)) as [[string, string[]]];
+      expect(loggedFields).toEqual(['a', 'AC1', 'v', '1']);
+      const [[entryId, accountFields]] = (await client.xrange('doc:{AC1}:audit', '-', '+')) as [[string, string[]]];
+      expect(entryId).toBe(loggedId);
+      expect(accountFields[0]).toBe('event');
+      expect(accountFields).toHaveLength(2);
+      expect(JSON.parse(accountFields[1]!)).toEqual(auditEvent('AC1', 1, { via: 'native' }));
       const listed = await log.list({ limit: 10 });
-      expect(listed.events.map((e) => e.id)[1]).toBe(globalId);
-      expect((await log.list({ limit: 10, account: 'AC1' })).events[0]?.id).toBe(globalId);
+      expect(listed.events.map((e) => e.id)[1]).toBe(loggedId);
+      expect((await log.list({ limit: 10, account: 'AC1' })).events[0]?.id).toBe(loggedId);
     } finally {
       client.disconnect();
     }
+  });
+
+  it('still lists an account\'s events recorded before the change log, by the ids they carry', async () => {
+    const log = await open('old:');
+    const client = raw();
+    try {
+      // As an earlier build wrote them: the global id inside the JSON, the entry id the stream's own.
+      await client.xadd('old:{AC1}:audit', '*', 'event', JSON.stringify({ id: '1700000000000-0', ...auditEvent('AC1', 1) }));
+    } finally {
+      client.disconnect();
+    }
+    await log.append(auditEvent('AC1', 2));
+    const page = await log.list({ limit: 10, account: 'AC1' });
+    expect(page.events.map((e) => [e.version, e.id === '1700000000000-0'])).toEqual([[2, false], [1, true]]);
+    expect((await log.list({ limit: 10 })).events.map((e) => e.version)).toEqual([2]);
   });
 
   it('keeps logs of different prefixes apart', async () => {
@@ -109,20 +128,23 @@ describe('Redis audit log', () => {
     expect((await listAll(a, { limit: 1, account: 'AC1' })).events.map((e) => e.version)).toEqual([2, 1]);
   });
 
-  it('skips entries that are not events instead of failing the page', async () => {
+  it('skips entries that are not events, and change-log entries without one, instead of failing the page', async () => {
     const log = await open('foreign:');
     await log.append(auditEvent('AC1', 1));
     const client = raw();
     try {
-      await client.xadd('foreign:audit', '*', 'event', 'not json');
-      await client.xadd('foreign:audit', '*', 'other', '{}');
+      const id = await client.xadd('foreign:changelog', '*', 'a', 'AC1', 'v', '2');
+      await client.xadd('foreign:{AC1}:audit', id!, 'event', 'not json');
+      await client.xadd('foreign:changelog', '*', 'a', 'AC9', 'v', '1'); // a write that failed: no event
+      await client.xadd('foreign:changelog', '*', 'other', 'x');
     } finally {
       client.disconnect();
     }
-    await log.append(auditEvent('AC1', 2));
+    await log.append(auditEvent('AC1', 3));
     const page = await log.list({ limit: 10 });
-    expect(page.events.map((e) => e.version)).toEqual([2, 1]);
+    expect(page.events.map((e) => e.version)).toEqual([3, 1]);
     expect(page.next).toBeNull();
+    expect((await log.list({ limit: 10, account: 'AC1' })).events.map((e) => e.version)).toEqual([3, 1]);
   });
 
   it('leaves the client open on close: it belongs to the caller', async () => {

@@ -1,8 +1,10 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { RedisAuditLog } from '../../src/audit/redis-audit.ts';
 import { RedisStore } from '../../src/store/redis/redis-store.ts';
 import type { RedisStoreSpec } from '../../src/store/redis/spec.ts';
 import type { ChangeNotice } from '../../src/store/store.ts';
+import { auditEvent, listAll } from '../support/audit-contract.ts';
 import { startRedis, type RedisServer } from '../support/redis-server.ts';
 import { addEntry, draftOf, entry } from '../support/store-contract.ts';
 import { startRelay, type Relay } from '../support/tcp-relay.ts';
@@ -109,6 +111,79 @@ describe('Redis store writes through a failing connection', () => {
     const out = await store.update('AC1', addEntry('AC1', entry('e2', '198.51.100.0/24')));
     await fired;
     expect(out).toMatchObject({ ok: false, refusal: { status: 503, reason: 'store_unavailable', message: 'the change to account AC1 was not saved: the connection to Redis is unavailable; nothing was changed, retry once Redis is back' } });
+  });
+});
+
+describe('Redis store audit trail, written with the change', () => {
+  const opened: RedisStore[] = [];
+  const open = async (s: RedisStoreSpec): Promise<RedisStore> => {
+    const store = new RedisStore(s);
+    opened.push(store);
+    await store.open();
+    return store;
+  };
+  afterEach(async () => {
+    for (const store of opened.splice(0)) await store.close();
+  });
+  const eventOf = (n: number) => (_previous: unknown, record: { account: string; version: number }) => auditEvent(record.account, record.version, { after: { n } });
+
+  it('records the event in the commit, under the id of the write\'s change-log entry, seen the same by both views', async () => {
+    const s = spec(redis.url);
+    const store = await open(s);
+    const audit = new RedisAuditLog(store.client, s.keyPrefix);
+    const out = await store.update('AC1', addEntry('AC1', entry('e1', '192.0.2.0/24')), undefined, eventOf(1));
+    expect(out).toMatchObject({ ok: true, audited: true });
+    expect((await store.update('AC1', addEntry('AC1', entry('e2', '198.51.100.0/24')))).ok && true).toBe(true); // no describe: no event
+    const [own] = (await audit.list({ limit: 10, account: 'AC1' })).events;
+    expect(own).toMatchObject({ account: 'AC1', version: 1, after: { n: 1 } });
+    expect((await audit.list({ limit: 10 })).events).toEqual([own]);
+    const client = new Redis(redis.url);
+    try {
+      const logged = await client.xrange(store.keys.changeLog, '-', '+');
+      expect(logged.map(([id, fields]) => [id === own!.id, fields])).toEqual([[true, ['a', 'AC1', 'v', '1']], [false, ['a', 'AC1', 'v', '2']]]);
+    } finally {
+      client.disconnect();
+    }
+  });
+
+  it('keeps every acknowledged change\'s event, in version order, with several replicas writing one account at once', async () => {
+    const s = spec(redis.url);
+    const stores = await Promise.all([open(s), open(s), open(s)]);
+    const outcomes = await Promise.all(stores.flatMap((store, r) => Array.from({ length: 15 }, (_, i) =>
+      store.update('AC1', addEntry('AC1', entry(`r${r}e${i}`, `10.${r}.${i}.0/24`)), undefined, eventOf(r * 100 + i)))));
+    expect(outcomes.every((o) => o.ok && o.audited === true)).toBe(true);
+    const audit = new RedisAuditLog(stores[0]!.client, s.keyPrefix);
+    const perAccount = await listAll(audit, { account: 'AC1', limit: 7 });
+    expect(perAccount.events.map((e) => e.version)).toEqual(Array.from({ length: 45 }, (_, i) => 45 - i));
+    const global = await listAll(audit, { limit: 7 });
+    expect(global.events).toEqual(perAccount.events);
+  });
+
+  it('has the event of a write whose answer was lost: it was committed with it, in one step', async () => {
+    const relay = await startRelay(redis.port);
+    try {
+      const s = spec(relay.url);
+      const store = await open(s);
+      expect((await store.update('AC1', addEntry('AC1', entry('e1', '192.0.2.0/24')), undefined, eventOf(1))).ok).toBe(true);
+      const fired = relay.onCommand('EVALSHA', 'lose-reply', 'command');
+      const out = await store.update('AC1', addEntry('AC1', entry('e2', '198.51.100.0/24')), undefined, eventOf(2));
+      await fired;
+      expect(out).toMatchObject({ ok: false, refusal: { reason: 'outcome_unknown', currentVersion: 2 } });
+      const audit = new RedisAuditLog(store.client, s.keyPrefix);
+      expect((await audit.list({ limit: 10, account: 'AC1' })).events.map((e) => [e.version, e.after])).toEqual([[2, { n: 2 }], [1, { n: 1 }]]);
+    } finally {
+      await relay.close();
+    }
+  });
+
+  it('keeps a large event within the per-event bound, with the snapshots summarised', async () => {
+    const s = spec(redis.url);
+    const store = await open(s);
+    const big = { entries: Array.from({ length: 2_000 }, (_, i) => ({ id: `e${i}`, ip_address: `10.0.${i >> 8}.${i & 255}` })) };
+    await store.update('AC1', addEntry('AC1', entry('e1', '192.0.2.0/24')), undefined, (_p, record) => auditEvent('AC1', record.version, { before: null, after: big }));
+    const [event] = (await new RedisAuditLog(store.client, s.keyPrefix).list({ limit: 1, account: 'AC1' })).events;
+    expect(event?.after).toEqual({ omitted: expect.stringMatching(/^snapshot larger than the audit trail keeps/), bytes: JSON.stringify(big).length, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(event?.before).toBeNull();
   });
 });
 

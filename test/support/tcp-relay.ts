@@ -57,6 +57,8 @@ export interface Relay {
    * resolves once it has fired, with the connection it fired on ('none': only tells).
    */
   onCommand(name: string, fault: CommandFault, which?: Which, holdMs?: number): Promise<RelayConnection>;
+  /** Forgets every fault armed and not fired yet. */
+  disarm(): void;
   close(): Promise<void>;
 }
 
@@ -237,6 +239,9 @@ export async function startRelay(targetPort: number, targetHost = '127.0.0.1'): 
     onCommand: (name, fault, which = 'all', holdMs = 0) => new Promise((resolve) => {
       armed.push({ name: name.toUpperCase(), fault, which, holdMs, fired: resolve });
     }),
+    disarm: () => {
+      armed = [];
+    },
     close: async () => {
       for (const link of links) link.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));

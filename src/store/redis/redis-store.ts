@@ -2,6 +2,8 @@ import { Buffer } from 'node:buffer';
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster } from 'ioredis';
+import { boundedEvent, DEFAULT_AUDIT_ACCOUNT_CAP, encodeEvent, MAX_EVENT_BYTES } from '../../audit/audit-log.ts';
+import { DEFAULT_REDIS_AUDIT_CAP } from '../../audit/redis-audit.ts';
 import { refusal, type Refusal } from '../../http/refusal.ts';
 import { compileList, type CompiledList } from '../../policy/compile.ts';
 import { decodeCompiledList, encodeCompiledList } from '../../policy/compiled-blob.ts';
@@ -9,7 +11,7 @@ import { atLeastAsStrict } from '../../policy/strictness.ts';
 import { GLOBAL_ACCOUNT, type AccountRecord } from '../../policy/types.ts';
 import { parseStoredRecord } from '../record-format.ts';
 import { RECENT_CALLERS_PER_ACCOUNT, RECENT_CALLERS_TTL_MS } from '../recent-callers.ts';
-import { childrenByParent, nextExpiry, versionConflict, type AccountChange, type AclStore, type CallerBatch, type ChangeFeed, type ChangeListener, type ChangeNotice, type ChangeResult, type RecentCaller, type StateListener, type StoreState, type UpdateOutcome } from '../store.ts';
+import { childrenByParent, nextExpiry, versionConflict, type AccountChange, type AclStore, type AuditDescriber, type CallerBatch, type ChangeFeed, type ChangeListener, type ChangeNotice, type ChangeResult, type RecentCaller, type StateListener, type StoreState, type UpdateOutcome } from '../store.ts';
 import { FetchingView, NotFetched, type Fetched, type FetchedGraph } from './change-view.ts';
 import { createClient, createSubscriber, type RedisClient } from './connection.ts';
 import { Keys } from './keys.ts';
@@ -28,8 +30,6 @@ const GRAPH_LEASE_MS = 10_000;
 const GRAPH_LEASE_WAIT_MS = 5_000;
 /** Keys read per round trip by the version sweep. */
 const SWEEP_CHUNK = 500;
-/** Entries kept in the change log (approximately): a replica away for more re-checks everything. */
-const CHANGE_LOG_CAP = 100_000;
 /** Change-log entries read per round trip. */
 const CHANGE_BATCH = 1_000;
 /** Past this many changes since its cursor, a replica compares every cached account instead. */
@@ -39,7 +39,7 @@ const EXPIRY_INDEX_CHUNK = 500;
 
 /** The Lua scripts, registered with `defineCommand` (ioredis sends EVALSHA, falling back to EVAL). */
 interface ScriptCommands {
-  /** The account's three keys, then the arguments (a Cluster: the graph lives in another slot). */
+  /** The account's four keys, then the arguments (a Cluster: the graph lives in another slot). */
   allowgateCommit(...args: (string | number | Buffer)[]): Promise<[number, number]>;
   /** Key count first (it varies: the other accounts a change read), then keys, then arguments. */
   allowgateCommitChecked(...args: (string | number | Buffer)[]): Promise<[number, number]>;
@@ -54,6 +54,13 @@ interface ScriptCommands {
 
 export interface RedisStoreOptions {
   readonly now?: () => number;
+  /** Audit events kept per account (approximately: Redis trims whole stream nodes). */
+  readonly auditAccountCap?: number;
+  /**
+   * Entries kept in the change log (approximately): how far back the global audit view reaches,
+   * and how long a replica may be away and still re-check only what changed (`audit.cap`).
+   */
+  readonly changeLogCap?: number;
   /** Told how long each compilation took (writes, and rebuilds of stale blobs). */
   readonly onCompile?: (seconds: number) => void;
 }
@@ -80,6 +87,8 @@ export class RedisStore implements AclStore {
   readonly #now: () => number;
   readonly #onCompile: ((seconds: number) => void) | undefined;
   readonly #noticeListMaxBytes: number;
+  readonly #auditAccountCap: number;
+  readonly #changeLogCap: number;
   readonly #client: RedisClient;
   readonly #subscriber: RedisClient;
   readonly #scripts: ScriptCommands;
@@ -111,11 +120,13 @@ export class RedisStore implements AclStore {
     this.#now = options.now ?? Date.now;
     this.#onCompile = options.onCompile;
     this.#noticeListMaxBytes = spec.noticeListMaxBytes ?? DEFAULT_NOTICE_LIST_MAX_BYTES;
+    this.#auditAccountCap = options.auditAccountCap ?? DEFAULT_AUDIT_ACCOUNT_CAP;
+    this.#changeLogCap = options.changeLogCap ?? DEFAULT_REDIS_AUDIT_CAP;
     this.#client = createClient(spec);
     this.#subscriber = createSubscriber(this.#client);
     // Two registrations of one script: a fixed key count lets a Cluster client route it by its
     // first key (auto-pipelining groups by the first argument, which a key count would be).
-    this.#client.defineCommand('allowgateCommit', { lua: COMMIT, numberOfKeys: 3 });
+    this.#client.defineCommand('allowgateCommit', { lua: COMMIT, numberOfKeys: 4 });
     this.#client.defineCommand('allowgateCommitChecked', { lua: COMMIT });
     this.#client.defineCommand('allowgateInstallGraph', { lua: INSTALL_GRAPH, numberOfKeys: 2 });
     this.#client.defineCommand('allowgateReadGraph', { lua: READ_GRAPH, numberOfKeys: 2, readOnly: true });
@@ -222,9 +233,9 @@ export class RedisStore implements AclStore {
     return members.filter((account) => (versions.get(account) ?? 0) > 0).sort();
   }
 
-  update(account: string, change: AccountChange, expectedVersion?: number): Promise<UpdateOutcome> {
+  update(account: string, change: AccountChange, expectedVersion?: number, describe?: AuditDescriber): Promise<UpdateOutcome> {
     const previous = this.#writing.get(account) ?? Promise.resolve();
-    const run = previous.then(() => this.#commit(account, change, expectedVersion));
+    const run = previous.then(() => this.#commit(account, change, expectedVersion, describe));
     const tail = run.catch(() => undefined);
     this.#writing.set(account, tail);
     void tail.then(() => {
@@ -239,7 +250,7 @@ export class RedisStore implements AclStore {
    * of every other account the change read and of the parent graph; on a Cluster those live in
    * other slots, so changes to the graph are serialized by a lease instead (docs/redis.md).
    */
-  async #commit(account: string, change: AccountChange, expectedVersion: number | undefined): Promise<UpdateOutcome> {
+  async #commit(account: string, change: AccountChange, expectedVersion: number | undefined, describe: AuditDescriber | undefined): Promise<UpdateOutcome> {
     const keys = this.#keys.of(account);
     const cluster = this.#spec.topology.mode === 'cluster';
     let lease: { token: string; at: number } | null = null;
@@ -280,10 +291,12 @@ export class RedisStore implements AclStore {
         // Logged and indexed before the commit, in other slots: an entry for a write that then
         // fails costs a reader one needless check; a commit missing from them could not happen.
         const expires = nextExpiry(record);
-        await Promise.all([
-          this.#client.xadd(this.#keys.changeLog, 'MAXLEN', '~', CHANGE_LOG_CAP, '*', 'a', account, 'v', String(record.version)),
+        const [logged] = await Promise.all([
+          this.#client.xadd(this.#keys.changeLog, 'MAXLEN', '~', this.#changeLogCap, '*', 'a', account, 'v', String(record.version)),
           expires === null ? null : this.#client.zadd(this.#keys.expiries, 'LT', expires, account),
         ]);
+        if (logged === null) throw new Error(`Redis did not add the change of account ${account} to ${this.#keys.changeLog}`);
+        const event = describe === undefined ? '' : encodeEvent(null, boundedEvent(describe(current.record, record), MAX_EVENT_BYTES));
         if (cluster && link !== '') {
           // Both parents while the commit is in flight: whatever happens next, the graph names the
           // real one (a later reader under the lease settles it from the record).
@@ -294,12 +307,13 @@ export class RedisStore implements AclStore {
           current.version, record.version, JSON.stringify(record), blob,
           this.#keys.changes, `${record.version} ${this.#origin} ${this.#now()} ${account} ${flags}`,
           account, link, after ?? '', deps.graphVersion === null ? '' : deps.graphVersion, inline ? '1' : '0',
+          logged, event, this.#auditAccountCap,
         ];
         sent = { previous: current.record, record, list };
         const [committed] = cluster
-          ? await this.#scripts.allowgateCommit(keys.version, keys.record, keys.compiled, ...args)
+          ? await this.#scripts.allowgateCommit(keys.version, keys.record, keys.compiled, keys.audit, ...args)
           : await this.#scripts.allowgateCommitChecked(
-            5 + deps.accounts.length, keys.version, keys.record, keys.compiled, this.#keys.graph.version, this.#keys.graph.parents,
+            6 + deps.accounts.length, keys.version, keys.record, keys.compiled, keys.audit, this.#keys.graph.version, this.#keys.graph.parents,
             ...deps.accounts.map(([other]) => this.#keys.of(other).version), ...args, ...deps.accounts.map(([, version]) => version),
           );
         sent = null;
@@ -313,9 +327,10 @@ export class RedisStore implements AclStore {
           // goes straight into its cache: no read that Redis failing now could prevent); the
           // published notice reaches the others (and arrives here as a no-op).
           this.#notify(account, record.version, { list });
-          return { ok: true, record, previous: current.record };
+          return { ok: true, record, previous: current.record, audited: describe !== undefined };
         }
-        // Another writer won this round: back off a little, with jitter, and recompute.
+        // Another writer won this round (or, 2, the change log's clock is behind the account's audit
+        // stream, as after a failover): back off a little, with jitter, and recompute.
         await sleep(Math.random() * 2 * (attempt + 1));
       }
       return { ok: false, refusal: refusal(503, 'store_contention', `account ${account} (or an account its change depends on) changed ${MAX_COMMIT_ATTEMPTS} times while this change was being applied; retry it`) };

@@ -6,30 +6,40 @@
 /**
  * Commit a change computed from version ARGV[1] and from what else it read: refused (returns
  * {0, current}) when another writer got there first, so the caller re-reads and recomputes;
- * otherwise writes version, record and compiled blob, keeps the parent graph in step, and
- * publishes the change, all or nothing. The notice is ARGV[6], followed by a newline and the
- * compiled blob itself when ARGV[11] is '1' (small enough to travel with it).
+ * otherwise records the change's audit event, writes version, record and compiled blob, keeps the
+ * parent graph in step, and publishes the change, all or nothing. The notice is ARGV[6], followed
+ * by a newline and the compiled blob itself when ARGV[11] is '1' (small enough to travel with it).
+ * The audit event (ARGV[13], none when empty) goes into the account's stream under the id of the
+ * write's change-log entry (ARGV[12]), so the global view derived from the change log names the
+ * same event; an id the stream cannot take (a log behind the stream) returns {2, current}, before
+ * anything is written, and the writer goes round again.
  *
- * KEYS: version, record, compiled; then (not on a Cluster, where they live in another slot)
- * graph version, graph parents, and the version key of every other account the change read.
+ * KEYS: version, record, compiled, audit stream; then (not on a Cluster, where they live in
+ * another slot) graph version, graph parents, and the version key of every other account the
+ * change read.
  * ARGV: expected, next, record JSON, compiled blob, channel, notice, account, parent link
  * ('' unchanged, 'set' or 'del'), new parent, graph version read ('' when the graph was not
- * read), inline ('1' or '0'), then the version read of each account in KEYS[6..].
+ * read), inline ('1' or '0'), event id, event JSON, events kept per account, then the version
+ * read of each account in KEYS[7..].
  */
 export const COMMIT = `
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if current ~= tonumber(ARGV[1]) then return {0, current} end
-for i = 6, #KEYS do
-  if tonumber(redis.call('GET', KEYS[i]) or '0') ~= tonumber(ARGV[i + 6]) then return {0, current} end
+for i = 7, #KEYS do
+  if tonumber(redis.call('GET', KEYS[i]) or '0') ~= tonumber(ARGV[i + 8]) then return {0, current} end
 end
-if #KEYS >= 5 then
-  if ARGV[10] ~= '' and tonumber(redis.call('GET', KEYS[4]) or '0') ~= tonumber(ARGV[10]) then return {0, current} end
+if #KEYS >= 6 and ARGV[10] ~= '' and tonumber(redis.call('GET', KEYS[5]) or '0') ~= tonumber(ARGV[10]) then return {0, current} end
+if ARGV[13] ~= '' then
+  local added = redis.pcall('XADD', KEYS[4], 'MAXLEN', '~', ARGV[14], ARGV[12], 'event', ARGV[13])
+  if type(added) == 'table' and added.err then return {2, current} end
+end
+if #KEYS >= 6 then
   if ARGV[8] == 'set' then
-    redis.call('HSET', KEYS[5], ARGV[7], ARGV[9])
-    redis.call('INCR', KEYS[4])
+    redis.call('HSET', KEYS[6], ARGV[7], ARGV[9])
+    redis.call('INCR', KEYS[5])
   elseif ARGV[8] == 'del' then
-    redis.call('HDEL', KEYS[5], ARGV[7])
-    redis.call('INCR', KEYS[4])
+    redis.call('HDEL', KEYS[6], ARGV[7])
+    redis.call('INCR', KEYS[5])
   end
 end
 redis.call('SET', KEYS[1], ARGV[2])
