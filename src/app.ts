@@ -7,7 +7,8 @@ import type { CheckResult } from './admin/types.ts';
 import { startAuthzListeners } from './authz/listeners.ts';
 import type { Config, HostPort, StoreSpec } from './config/types.ts';
 import { CallerRecorder } from './gateway/caller-recorder.ts';
-import { gatekeeperFromConfig } from './gateway/from-config.ts';
+import { gatekeeperFromConfig, gatekeeperParts } from './gateway/from-config.ts';
+import { planReload, type ReloadPlan } from './config/reload.ts';
 import type { Gatekeeper } from './gateway/gatekeeper.ts';
 import { createGatewayServer, sendRefusal, type GatewayServer } from './gateway/server.ts';
 import { BUILD } from './build.ts';
@@ -44,6 +45,12 @@ export interface Allowgate {
   readonly adminAddress: AddressInfo | null;
   /** Stops accepting, lets in-flight requests finish (up to the shutdown timeout), flushes the store. */
   close(): Promise<void>;
+  /**
+   * Takes over what can change in place from a reloaded configuration (already validated): trust
+   * and identity, log level, admin credentials, limits. Says what it applied and what needs a
+   * restart (those keep their running values).
+   */
+  reload(next: Config): ReloadPlan;
 }
 
 /**
@@ -141,6 +148,33 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
       : null;
     return { decision: decision.outcome, reason: decision.reason, matched };
   };
+  let running = config;
+  let credentialsOf: ((admin: Config['admin']) => void) | null = null;
+  const reload = (next: Config): ReloadPlan => {
+    const plan = planReload(running, next);
+    const applied = new Set(plan.applied.map((path) => path.split('.')[0]));
+    // Only the settings that change in place are taken over; the rest keep their running values.
+    const merged: Config = {
+      ...running,
+      clientIp: next.clientIp,
+      trustAll: next.trustAll,
+      identity: next.identity,
+      log: { ...running.log, level: next.log.level },
+      admin: { ...running.admin, token: next.admin.token, tokenSource: next.admin.tokenSource, credentials: next.admin.credentials },
+      limits: { ...next.limits, maxHeaderBytes: running.limits.maxHeaderBytes },
+    };
+    if (applied.has('clientIp') || applied.has('identity') || applied.has('trustAll')) gatekeeper.reconfigure(gatekeeperParts(merged, policy, names.gateway));
+    if (applied.has('log')) logger.level = merged.log.level;
+    if (applied.has('admin')) credentialsOf?.(merged.admin);
+    if (applied.has('limits') && proxy !== null) {
+      proxy.gateway.setLimits(merged.limits);
+      proxy.forwarder.bodyIdleTimeoutMs = merged.limits.bodyIdleTimeoutMs;
+    }
+    if (merged.trustAll !== null && merged.trustAll !== running.trustAll) logger.warn({ trust_all: merged.trustAll }, 'trusting every caller\'s forwarding header (acknowledged by clientIp.acknowledgeTrustAll)');
+    running = merged;
+    return plan;
+  };
+  if (config.trustAll !== null) logger.warn({ trust_all: config.trustAll }, 'trusting every caller\'s forwarding header (acknowledged by clientIp.acknowledgeTrustAll)');
   // Stopped, in every role, once the listeners have drained: forwarding first, the store last.
   const stopForwarding = async (): Promise<void> => {
     await proxy?.close();
@@ -165,6 +199,7 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
       adminAddress: null,
       authzAddress: null,
       authzGrpcPort: null,
+      reload,
       close: once(async () => {
         await drain(worker.gateway.server, config.shutdownTimeoutMs, worker.gateway.destroyUpgraded);
         await stopForwarding();
@@ -190,6 +225,7 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
     },
   });
   const adminServer = createServer(management.handler);
+  credentialsOf = (admin) => management.setCredentials(admin);
 
   const adminAddress = await listen(adminServer, config.admin.listen);
   // The workers listen on the proxy port (the primary holds it for them), never this process.
@@ -223,6 +259,7 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
     adminAddress,
     authzAddress: authz.http,
     authzGrpcPort: authz.grpc?.port ?? null,
+    reload,
     close: once(async () => {
       ready = false;
       // Workers drain their own connections; the admin listener stays up until they are done.

@@ -16,7 +16,7 @@ import type { AclStore } from '../store/store.ts';
 import { AuthLimiter } from './auth-limiter.ts';
 import { BulkParser } from './bulk-parser.ts';
 import { WriteGate } from './write-gate.ts';
-import { compileCredentials, sha256 } from './credentials.ts';
+import { compileCredentials, sha256, type Actor } from './credentials.ts';
 import { createConsole } from './console.ts';
 import { createAdminHandler } from './handler.ts';
 import { vobizSurface } from './compat/vobiz.ts';
@@ -40,6 +40,8 @@ export interface ManagementParts {
 
 export interface Management {
   readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
+  /** The admin token and credentials of a reloaded configuration, in force from the next request. */
+  setCredentials(admin: Config['admin']): void;
   readonly service: AclService;
   close(): Promise<void>;
 }
@@ -63,10 +65,13 @@ export async function startManagement(config: Config, parts: ManagementParts): P
     logger,
     observe: parts.metrics,
   });
-  const authenticate = compileCredentials([
-    { name: 'owner', role: 'owner', tokenSha256: sha256(config.admin.token) },
-    ...config.admin.credentials,
+  const compile = (admin: Config['admin']): ((token: string) => Actor | null) => compileCredentials([
+    { name: 'owner', role: 'owner', tokenSha256: sha256(admin.token) },
+    ...admin.credentials,
   ]);
+  // Swapped whole by setCredentials (a configuration reload).
+  let current = compile(config.admin);
+  const authenticate = (token: string): Actor | null => current(token);
   // The worker's heap: room for the largest body parsed into rows, capped where the manifests' memory is.
   const bulk = new BulkParser(Math.min(160, 32 + Math.ceil(config.admin.maxImportBytes / 1_048_576) * 16));
   const handler = createAdminHandler({
@@ -94,6 +99,9 @@ export async function startManagement(config: Config, parts: ManagementParts): P
   return {
     handler,
     service,
+    setCredentials: (admin) => {
+      current = compile(admin);
+    },
     close: async () => {
       await sweeper.stop();
       await bulk.close();

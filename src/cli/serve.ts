@@ -1,5 +1,7 @@
 import cluster from 'node:cluster';
-import { startAllowgate, type Role } from '../app.ts';
+import { startAllowgate, type Allowgate, type Role } from '../app.ts';
+import type { Config } from '../config/types.ts';
+import type { Logger } from '../observability/logger.ts';
 import { startWorkerPool } from '../workers/pool.ts';
 import { ConfigError, loadConfig } from '../config/load.ts';
 import { createLogger } from '../observability/logger.ts';
@@ -32,6 +34,12 @@ export async function serve(argv: readonly string[]): Promise<number> {
     return null;
   });
   if (gateway === null) return new Promise<number>((resolve) => logger.flush(() => resolve(1)));
+  // SIGHUP reloads the configuration file (the environment of a running process cannot change).
+  process.on('SIGHUP', () => {
+    reload(argv, logger, gateway);
+    // The primary's workers reload their own copy.
+    if (role.kind === 'primary') for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGHUP');
+  });
   if (role.kind === 'worker') {
     // The primary decides when to stop: it sends SIGTERM. SIGINT (a terminal's Ctrl-C reaches the
     // whole process group) is left to the primary too, which then stops the workers in order.
@@ -70,4 +78,22 @@ export async function serve(argv: readonly string[]): Promise<number> {
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);
   });
+}
+
+/**
+ * Validates the configuration file again and applies what can change in place. An invalid file
+ * changes nothing: the running configuration stays, and the log says why.
+ */
+function reload(argv: readonly string[], logger: Logger, gateway: Allowgate): void {
+  let next: Config;
+  try {
+    next = loadConfig({ argv, env: process.env });
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    logger.error({ error: error.message }, 'configuration not reloaded: it is invalid; the running configuration stays');
+    return;
+  }
+  const { applied, restart } = gateway.reload(next);
+  const msg = restart.length > 0 ? 'configuration reloaded; some changes take effect only after a restart' : 'configuration reloaded';
+  logger[restart.length > 0 ? 'warn' : 'info']({ applied, needs_restart: restart }, msg);
 }

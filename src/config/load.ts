@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { ClientIpConfig, TrustSetting } from '../client-ip/types.ts';
-import { hostCidr, parseCidr, type Cidr } from '../ip/cidr.ts';
+import { formatCidr, hostCidr, parseCidr, type Cidr } from '../ip/cidr.ts';
 import { parseIp } from '../ip/address.ts';
 import { resolveAdminToken } from './admin-token.ts';
 import { DEFAULT_AUDIT_ACCOUNT_CAP } from '../audit/audit-log.ts';
@@ -31,6 +31,7 @@ const ENV_KEYS: Readonly<Record<string, string>> = {
   ALLOWGATE_UPSTREAM_URL: 'upstream.url',
   ALLOWGATE_TRUSTED_PROXIES: 'clientIp.trustedProxies',
   ALLOWGATE_TRUSTED_HOPS: 'clientIp.trustedHops',
+  ALLOWGATE_ACKNOWLEDGE_TRUST_ALL: 'clientIp.acknowledgeTrustAll',
   ALLOWGATE_FORWARDED_HEADER: 'clientIp.header',
   ALLOWGATE_HEADER_UNDERSCORES: 'headers.underscores',
   ALLOWGATE_STORE: 'store',
@@ -83,6 +84,7 @@ export function loadConfig({ argv, env }: LoadOptions): Config {
     throw new ConfigError(`config file ${path} does not exist (from ${argv.includes('--config') ? '--config' : 'ALLOWGATE_CONFIG'})`);
   }
 
+  refuseUnknownVariables(env);
   const envOrigins = new Map<string, string>();
   for (const [name, key] of Object.entries(ENV_KEYS)) {
     const value = env[name];
@@ -98,6 +100,35 @@ export function loadConfig({ argv, env }: LoadOptions): Config {
     return item && !envOrigins.has(key) ? `${fromEnv} item ${Number(item[2]) + 1}` : fromEnv;
   };
   return readConfig(new Reader(raw, '', origin));
+}
+
+/** Variables read elsewhere: the config file's path, the image's revision, the admin CLI's address. */
+const OTHER_VARIABLES = ['ALLOWGATE_CONFIG', 'ALLOWGATE_REVISION', 'ALLOWGATE_ADMIN_URL'];
+
+/**
+ * A misspelled variable would otherwise be ignored without a word, and the setting it meant left
+ * at its default (an unset trusted-proxy list, a store in memory): refused like an unknown key.
+ */
+function refuseUnknownVariables(env: Readonly<Record<string, string | undefined>>): void {
+  const known = [...Object.keys(ENV_KEYS), ...OTHER_VARIABLES];
+  for (const name of Object.keys(env)) {
+    if (!name.startsWith('ALLOWGATE_') || known.includes(name)) continue;
+    const nearest = known.reduce((best, candidate) => (editDistance(name, candidate) < editDistance(name, best) ? candidate : best));
+    throw new ConfigError(`unknown environment variable ${name}: did you mean ${nearest}? (config/allowgate.yaml names the variable of every setting)`);
+  }
+}
+
+/** Levenshtein distance: insertions, deletions and substitutions. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
 }
 
 function configPathFromArgs(argv: readonly string[]): string | undefined {
@@ -158,8 +189,12 @@ function readConfig(root: Reader): Config {
   const maxConnections = limits.get('maxConnections').integer(1, 1_000_000, 10_000);
   const log = top.get('log').object(['level', 'allowSampleRate', 'refusalIntervalMs', 'refusalMaxKeys']);
   const listen = readListen(top.get('listen'), '0.0.0.0:8080');
-  const clientIp = readClientIp(top.get('clientIp'));
+  const { acknowledgeTrustAll, ...clientIp } = readClientIp(top.get('clientIp'));
   const authz = readAuthz(top.get('authz'), clientIp);
+  const trustAll = trustsEveryone(clientIp.trust, [listen, authz.listen, authz.grpcListen]);
+  if (trustAll !== null && !acknowledgeTrustAll) {
+    throw new ConfigError(`${trustAll}: any client could then claim any address in X-Forwarded-For and pass every list. List your proxies' addresses instead (ALLOWGATE_TRUSTED_PROXIES), or, if every connection really comes through your proxies, say so with ALLOWGATE_ACKNOWLEDGE_TRUST_ALL=true (clientIp.acknowledgeTrustAll)`);
+  }
   if (listen === null && authz.listen === null && authz.grpcListen === null) {
     throw new ConfigError('ALLOWGATE_LISTEN (listen) is off and no authz listener is set: there is nothing to serve; set ALLOWGATE_AUTHZ_LISTEN (authz.listen) or ALLOWGATE_AUTHZ_GRPC_LISTEN (authz.grpcListen), or a proxy listen address');
   }
@@ -167,6 +202,7 @@ function readConfig(root: Reader): Config {
   return {
     listen,
     authz,
+    trustAll,
     upstream: {
       url: readUpstreamUrl(upstream.get('url')),
       // Each caller connection has at most one request in flight: a pool as large as the
@@ -349,8 +385,8 @@ function readStore(reader: Reader, redisSection: Reader): StoreSpec {
   return reader.fail(`'memory', 'file:PATH' (e.g. ${DEFAULT_STORE}), a redis:// or rediss:// URL, or 'redis' with a redis section`);
 }
 
-function readClientIp(reader: Reader): ClientIpConfig {
-  const section = reader.object(['trustedProxies', 'trustedHops', 'header', 'maxEntries']);
+function readClientIp(reader: Reader): ClientIpConfig & { readonly acknowledgeTrustAll: boolean } {
+  const section = reader.object(['trustedProxies', 'trustedHops', 'header', 'maxEntries', 'acknowledgeTrustAll']);
   const proxies = section.get('trustedProxies');
   const hops = section.get('trustedHops');
   let trust: TrustSetting = { mode: 'none' };
@@ -366,7 +402,31 @@ function readClientIp(reader: Reader): ClientIpConfig {
     trust,
     source: section.get('header').oneOf(['x-forwarded-for', 'forwarded', 'x-real-ip'] as const, 'x-forwarded-for'),
     maxEntries: section.get('maxEntries').integer(1, 256, 32),
+    acknowledgeTrustAll: section.get('acknowledgeTrustAll').boolean(false),
   };
+}
+
+/**
+ * Why this trust setting believes every caller's forwarding header, or null: a trusted range
+ * that covers every address, or a hop count (it trusts whatever connects) on a listener that is
+ * not on loopback only.
+ */
+function trustsEveryone(trust: TrustSetting, listens: readonly (HostPort | null)[]): string | null {
+  if (trust.mode === 'list') {
+    const all = trust.proxies.find((cidr) => cidr.prefix === 0);
+    return all === undefined ? null : `ALLOWGATE_TRUSTED_PROXIES (clientIp.trustedProxies) holds ${formatCidr(all)}, which trusts every address`;
+  }
+  if (trust.mode === 'hops' && trust.hops > 0) {
+    const exposed = listens.find((at) => at !== null && !isLoopbackHost(at.host));
+    if (exposed !== undefined && exposed !== null) return `ALLOWGATE_TRUSTED_HOPS (clientIp.trustedHops) is ${trust.hops} while ${exposed.host}:${exposed.port} accepts connections from anywhere, so whatever connects is believed`;
+  }
+  return null;
+}
+
+function isLoopbackHost(host: string): boolean {
+  if (host === 'localhost') return true;
+  const ip = parseIp(host);
+  return ip !== null && (ip.family === 4 ? ip.words[0]! >>> 24 === 127 : ip.words[0] === 0 && ip.words[1] === 0 && ip.words[2] === 0 && ip.words[3] === 1);
 }
 
 function readTrustedCidr(reader: Reader): Cidr {

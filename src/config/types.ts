@@ -44,6 +44,8 @@ export interface Config {
   };
   readonly upstream: UpstreamSettings;
   readonly clientIp: ClientIpConfig;
+  /** Why the trust setting believes every caller (acknowledged by clientIp.acknowledgeTrustAll), or null. */
+  readonly trustAll: string | null;
   readonly headers: {
     /** Header names with `_` other than the ones the gateway reads or writes (those are always refused). */
     readonly underscores: UnderscorePolicy;

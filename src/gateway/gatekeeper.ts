@@ -70,9 +70,14 @@ type Global = CompiledList | null;
  * this, so each refuses the same requests.
  */
 export class Gatekeeper {
-  readonly #parts: GatekeeperParts;
+  #parts: GatekeeperParts;
 
   constructor(parts: GatekeeperParts) {
+    this.#parts = parts;
+  }
+
+  /** Swaps in parts compiled from a reloaded configuration; requests already being checked finish with the old ones. */
+  reconfigure(parts: GatekeeperParts): void {
     this.#parts = parts;
   }
 

@@ -104,12 +104,16 @@ export interface GatewayServer {
   destroyUpgraded(): void;
   /** Open connections on the listener (those over the limit, still being answered, included). */
   openConnections(): number;
+  /** New limits from a configuration reload: timeouts and the connection limit (maxHeaderBytes needs a restart). */
+  setLimits(limits: Config['limits']): void;
 }
 
 /** The proxy listener: every request and upgrade is checked, then forwarded or refused. */
 export function createGatewayServer(parts: ProxyServerParts): GatewayServer {
   const upgraded = new Set<Duplex>();
-  const { gatekeeper, logger, limits, observer } = parts;
+  const { gatekeeper, logger, observer } = parts;
+  // Replaced whole by setLimits (a configuration reload); read at each use.
+  let limits = parts.limits;
   const server = createServer({
     maxHeaderSize: limits.maxHeaderBytes,
     headersTimeout: limits.headersTimeoutMs,
@@ -144,7 +148,7 @@ export function createGatewayServer(parts: ProxyServerParts): GatewayServer {
     overLimit();
     socket.setTimeout(OVER_CAPACITY_IDLE_MS, () => socket.destroy());
   });
-  const tooMany = refusal(503, 'too_many_connections', `the gateway holds its limit of ${limits.maxConnections} connections (limits.maxConnections); retry shortly`);
+  let tooMany = refusal(503, 'too_many_connections', `the gateway holds its limit of ${limits.maxConnections} connections (limits.maxConnections); retry shortly`);
   /** A refusal decided before any check: a connection over the limit, or a target never served. */
   const earlyRefusal = (req: IncomingMessage): Refusal | null => ((req.socket as MarkedSocket)[OVER_CAPACITY] === true ? tooMany : targetRefusal(req));
 
@@ -240,6 +244,15 @@ export function createGatewayServer(parts: ProxyServerParts): GatewayServer {
       for (const socket of upgraded) socket.destroy();
     },
     openConnections: () => open,
+    setLimits: (next) => {
+      // maxHeaderBytes is the parser's, fixed when the server was created: kept as it was.
+      limits = { ...next, maxHeaderBytes: limits.maxHeaderBytes };
+      server.headersTimeout = limits.headersTimeoutMs;
+      server.requestTimeout = limits.requestTimeoutMs;
+      server.keepAliveTimeout = limits.keepAliveTimeoutMs;
+      server.maxConnections = limits.maxConnections + OVER_CAPACITY_MARGIN(limits.maxConnections);
+      tooMany = refusal(503, 'too_many_connections', `the gateway holds its limit of ${limits.maxConnections} connections (limits.maxConnections); retry shortly`);
+    },
   };
 }
 

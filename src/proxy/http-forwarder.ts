@@ -77,7 +77,8 @@ export class HttpForwarder {
   readonly #rewrite: RewriteSettings;
   readonly hooks: ForwardHooks;
   readonly admission: Admission;
-  readonly bodyIdleTimeoutMs: number;
+  /** Changed in place by a configuration reload. */
+  bodyIdleTimeoutMs: number;
   readonly #sweep: NodeJS.Timeout;
   readonly #clientCap: Refusal;
   readonly #accountCap: Refusal;

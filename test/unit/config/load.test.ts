@@ -43,7 +43,7 @@ describe('loadConfig', () => {
 
   it('reads the YAML file, strategies included', () => {
     const c = load({}, [
-      'clientIp: { trustedHops: 2, header: forwarded }',
+      'clientIp: { trustedHops: 2, header: forwarded, acknowledgeTrustAll: true }',
       'identity:',
       '  strategies: [{ type: header, header: X-Account }, { type: path, templates: ["/v1/Account/{account}/"] }]',
       '  anonymous: deny',
@@ -54,6 +54,26 @@ describe('loadConfig', () => {
     expect(c.identity.strategies).toEqual([{ type: 'header', header: 'x-account' }, { type: 'path', templates: ['/v1/Account/{account}/'] }]);
     expect(c.identity.exemptPaths).toEqual(['/health']);
     expect(c.policy).toEqual({ mode: 'report-only', default: 'closed' });
+  });
+
+  it('refuses a misspelled ALLOWGATE_ variable, naming the nearest real one', () => {
+    expect(failure({ ALLOWGATE_TRUSTED_PROXY: '10.0.0.0/8' })).toBe('unknown environment variable ALLOWGATE_TRUSTED_PROXY: did you mean ALLOWGATE_TRUSTED_PROXIES? (config/allowgate.yaml names the variable of every setting)');
+    expect(failure({ ALLOWGATE_STOER: 'memory' })).toContain('did you mean ALLOWGATE_STORE?');
+    expect(failure({ ALLOWGATE_UPSTREAM: 'http://x' })).toContain('did you mean ALLOWGATE_UPSTREAM_URL?');
+    // Variables of other tools, and the ones read outside the configuration, pass.
+    expect(load({ NODE_OPTIONS: '--max-old-space-size=128', ALLOWGATE_REVISION: 'abc', ALLOWGATE_ADMIN_URL: 'http://127.0.0.1:9090' }).listen).not.toBeNull();
+  });
+
+  it('refuses to trust every address unless acknowledged, and says what trusts everyone', () => {
+    expect(failure({ ALLOWGATE_TRUSTED_PROXIES: '10.0.0.0/8, 0.0.0.0/0' })).toMatch(/^ALLOWGATE_TRUSTED_PROXIES \(clientIp.trustedProxies\) holds 0.0.0.0\/0, which trusts every address: any client could then claim any address .* ALLOWGATE_ACKNOWLEDGE_TRUST_ALL=true/);
+    expect(failure({ ALLOWGATE_TRUSTED_PROXIES: '::/0' })).toContain('holds ::/0');
+    expect(failure({ ALLOWGATE_TRUSTED_HOPS: '1' })).toMatch(/^ALLOWGATE_TRUSTED_HOPS \(clientIp.trustedHops\) is 1 while 0.0.0.0:8080 accepts connections from anywhere/);
+    // Acknowledged: loaded, and the reason kept for the start-up log.
+    expect(load({ ALLOWGATE_TRUSTED_PROXIES: '0.0.0.0/0', ALLOWGATE_ACKNOWLEDGE_TRUST_ALL: 'true' }).trustAll).toContain('holds 0.0.0.0/0');
+    // A hop count on a loopback-only listener (a proxy on the same host) trusts only that proxy.
+    expect(load({ ALLOWGATE_TRUSTED_HOPS: '1', ALLOWGATE_LISTEN: '127.0.0.1:8080' }).trustAll).toBeNull();
+    expect(load({ ALLOWGATE_TRUSTED_HOPS: '0' }).trustAll).toBeNull();
+    expect(load({ ALLOWGATE_TRUSTED_PROXIES: '10.0.0.0/8' }).trustAll).toBeNull();
   });
 
   it('names the variable, the value and what is expected', () => {
@@ -84,7 +104,7 @@ describe('loadConfig', () => {
     expect(c.listen).toBeNull();
     expect(c.authz.listen).toEqual({ host: '127.0.0.1', port: 9191 });
     expect(c.authz.grpcListen).toEqual({ host: '::1', port: 9292 });
-    const named = load({ ALLOWGATE_TRUSTED_HOPS: '1' }, 'authz: { listen: 0.0.0.0:9191, accountHeader: X-Account-Checked, clientIpHeader: off }\n');
+    const named = load({ ALLOWGATE_TRUSTED_HOPS: '1', ALLOWGATE_ACKNOWLEDGE_TRUST_ALL: 'true' }, 'authz: { listen: 0.0.0.0:9191, accountHeader: X-Account-Checked, clientIpHeader: off }\n');
     expect(named.authz.upstreamHeaders).toEqual({ account: 'X-Account-Checked', clientIp: null });
   });
 
