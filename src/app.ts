@@ -24,6 +24,7 @@ import { decideForAccount } from './policy/decide.ts';
 import { isRefusal, PolicyResolver } from './policy/resolve.ts';
 import { HttpForwarder, type UpstreamFailure } from './proxy/http-forwarder.ts';
 import { WsForwarder } from './proxy/ws-forwarder.ts';
+import { UpstreamProbe } from './proxy/upstream-probe.ts';
 import { createStore, redisConnectionOf } from './store/open-store.ts';
 import { instrumentStore } from './store/instrumented-store.ts';
 import { Metrics } from './observability/metrics.ts';
@@ -210,6 +211,9 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
   const pool = role.kind === 'primary' ? role.pool : null;
   if (pool !== null) metrics.gatherFrom(() => pool.metrics());
 
+  // With the upstream in the readiness check: probed from now on, the first answer awaited.
+  const probe = config.readiness.upstream && proxy !== null ? new UpstreamProbe(config.upstream.url) : null;
+  await probe?.start();
   const management = await startManagement(config, {
     accountName: names.admin,
     store,
@@ -221,7 +225,16 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
     health: () => {
       const storeHealth = keeper.health();
       const workersReady = pool === null || pool.ready();
-      return { live: true, ready: ready && storeHealth.canEnforce && workersReady, detail: { store: storeHealth, ...(pool === null ? {} : { workers: { ready: workersReady, count: config.workers, listening: pool.listeningCount() } }) } };
+      const upstreamReady = probe === null || probe.reachable;
+      return {
+        live: true,
+        ready: ready && storeHealth.canEnforce && workersReady && upstreamReady,
+        detail: {
+          store: storeHealth,
+          ...(pool === null ? {} : { workers: { ready: workersReady, count: config.workers, listening: pool.listeningCount() } }),
+          ...(probe === null ? {} : { upstream: { url: config.upstream.url.origin, reachable: probe.reachable, ...(probe.error === null ? {} : { error: probe.error }) } }),
+        },
+      };
     },
   });
   const adminServer = createServer(management.handler);
@@ -270,6 +283,7 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
         drain(adminServer, config.shutdownTimeoutMs, () => undefined),
         ...(metricsServer === null ? [] : [drain(metricsServer, config.shutdownTimeoutMs, () => undefined)]),
       ]);
+      probe?.stop();
       await stopForwarding();
       await management.close();
       await stopStore();

@@ -63,6 +63,7 @@ const ENV_KEYS: Readonly<Record<string, string>> = {
   ALLOWGATE_UPSTREAM_CLIENT_SHARE: 'upstream.clientShare',
   ALLOWGATE_UPSTREAM_ACCOUNT_SHARE: 'upstream.accountShare',
   ALLOWGATE_WORKERS: 'workers',
+  ALLOWGATE_READINESS_UPSTREAM: 'readiness.upstream',
 };
 
 export interface LoadOptions {
@@ -165,7 +166,7 @@ function setPath(target: Record<string, unknown>, key: string, value: unknown): 
 function readConfig(root: Reader): Config {
   const top = root.object([
     'listen', 'authz', 'upstream', 'clientIp', 'headers', 'identity', 'policy', 'store', 'redis', 'onStoreUnavailable', 'cache', 'admin', 'validation', 'audit',
-    'expirySweepMs', 'metrics', 'limits', 'log', 'shutdownTimeoutMs', 'workers',
+    'expirySweepMs', 'metrics', 'limits', 'log', 'shutdownTimeoutMs', 'workers', 'readiness',
   ]);
   const metrics = top.get('metrics').object(['listen', 'token', 'accounts']);
   const metricsToken = metrics.get('token').optionalString();
@@ -288,6 +289,7 @@ function readConfig(root: Reader): Config {
     },
     shutdownTimeoutMs: top.get('shutdownTimeoutMs').integer(0, 600_000, 10_000),
     workers,
+    readiness: { upstream: top.get('readiness').object(['upstream']).get('upstream').boolean(false) },
   };
 }
 

@@ -120,4 +120,8 @@ export interface Config {
   readonly shutdownTimeoutMs: number;
   /** Processes serving the proxy port (node:cluster); above 1 the primary serves only the admin listener. Redis store only. */
   readonly workers: number;
+  readonly readiness: {
+    /** /readyz also needs the upstream to accept connections (a pod is not Ready before its API listens). */
+    readonly upstream: boolean;
+  };
 }

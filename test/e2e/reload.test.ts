@@ -106,3 +106,31 @@ describe('start-up refusals', () => {
     }
   });
 });
+
+describe('readiness.upstream', () => {
+  it('keeps /readyz at 503 while the upstream does not accept connections, 200 once it does, and 503 again when it stops', async () => {
+    const free = await startEchoUpstream();
+    const port = free.port;
+    await free.close();
+    const gated = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: `http://127.0.0.1:${port}`, ALLOWGATE_READINESS_UPSTREAM: 'true' } });
+    const readyz = async (): Promise<{ status: number; body: { upstream?: { reachable: boolean; error?: string } } }> => {
+      const res = await fetch(`${gated.adminUrl}/readyz`);
+      return { status: res.status, body: (await res.json()) as { upstream?: { reachable: boolean; error?: string } } };
+    };
+    let api: EchoUpstream | null = null;
+    try {
+      const before = await readyz();
+      expect(before.status).toBe(503);
+      expect(before.body.upstream).toEqual({ url: `http://127.0.0.1:${port}`, reachable: false, error: 'ECONNREFUSED' });
+      expect((await fetch(`${gated.adminUrl}/healthz`)).status).toBe(200);
+      api = await startEchoUpstream(port);
+      await waitUntil('ready once the API listens', async () => (await readyz()).status === 200, 10_000);
+      await api.close();
+      api = null;
+      await waitUntil('not ready once the API stops', async () => (await readyz()).status === 503, 10_000);
+    } finally {
+      await api?.close();
+      await gated.stop();
+    }
+  });
+});
