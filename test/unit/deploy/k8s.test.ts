@@ -6,6 +6,7 @@ import { ConfigError, loadConfig } from '../../../src/config/load.ts';
 import type { Config } from '../../../src/config/types.ts';
 import { asWritten, kubectlAvailable, kustomize, parseObjects, readYaml, validateAgainstSchema, type K8sObject, type Kustomization } from '../../support/k8s.ts';
 import { scratchPerTest } from '../../support/scratch.ts';
+import { RUNTIME_ENV } from '../../../src/cli/runtime.ts';
 
 /**
  * The Kubernetes manifests in k8s/ (k8s/monitoring/ excepted: it has tests of its own). With
@@ -51,6 +52,9 @@ interface Container {
 }
 interface PodSpec {
   readonly containers: readonly Container[];
+  /** Native sidecars (restartPolicy: Always) run here. */
+  readonly initContainers?: readonly (Container & { readonly restartPolicy?: string })[];
+  readonly topologySpreadConstraints?: readonly { readonly topologyKey: string; readonly labelSelector?: { readonly matchLabels?: Record<string, string> } }[];
   readonly securityContext?: SecurityContext & { readonly fsGroup?: number };
   readonly terminationGracePeriodSeconds?: number;
   readonly automountServiceAccountToken?: boolean;
@@ -118,8 +122,13 @@ function podsOf(objects: readonly K8sObject[]): Deployment[] {
   return objects.filter((o): o is Deployment => o.kind === 'Deployment');
 }
 
+/** Every container of a pod, native sidecars (init containers that keep running) included. */
+function allContainers(deployment: Deployment): readonly Container[] {
+  return [...(deployment.spec.template.spec.initContainers ?? []), ...deployment.spec.template.spec.containers];
+}
+
 function containerOf(deployment: Deployment, name: string): Container {
-  const container = deployment.spec.template.spec.containers.find((c) => c.name === name);
+  const container = allContainers(deployment).find((c) => c.name === name);
   expect(container, `container ${name}`).toBeDefined();
   return container!;
 }
@@ -256,10 +265,12 @@ describe.each(SOURCES)('k8s: $label', ({ objects, rendered }) => {
   const api = (): Container => containerOf(deployment(), 'api');
   const podLabels = (): Record<string, string> => deployment().spec.template.metadata.labels;
 
-  it('runs the API and the allowgate sidecar in one pod', () => {
+  it('runs the API and allowgate as a native sidecar in one pod', () => {
     const d = deployment();
     expect(d.apiVersion).toBe('apps/v1');
-    expect(d.spec.template.spec.containers.map((c) => c.name).sort()).toEqual(['allowgate', 'api']);
+    // A native sidecar (Kubernetes >= 1.29): an init container that keeps running.
+    expect(d.spec.template.spec.initContainers?.map((c) => [c.name, c.restartPolicy])).toEqual([['allowgate', 'Always']]);
+    expect(d.spec.template.spec.containers.map((c) => c.name)).toEqual(['api']);
     expect(selects(d.spec.selector.matchLabels, podLabels())).toBe(true);
     expect(api().image).toMatch(/(^|\/)api:[\w.-]+$/);
     expect(allowgate().image).toMatch(/(^|\/)allowgate:[\w.-]+$/);
@@ -307,7 +318,7 @@ describe.each(SOURCES)('k8s: $label', ({ objects, rendered }) => {
   });
 
   it('sets resource requests and limits on every container', () => {
-    const containers = podsOf(objects).flatMap((d) => d.spec.template.spec.containers);
+    const containers = podsOf(objects).flatMap(allContainers);
     expect(containers.length).toBe(3);
     for (const c of containers) {
       expect(Object.keys(c.resources?.requests ?? {}).sort(), `${c.name} requests`).toEqual(['cpu', 'memory']);
@@ -320,7 +331,7 @@ describe.each(SOURCES)('k8s: $label', ({ objects, rendered }) => {
     for (const d of podsOf(objects)) {
       const pod = d.spec.template.spec;
       expect(pod.automountServiceAccountToken, `${d.metadata.name}`).toBe(false);
-      for (const c of pod.containers) {
+      for (const c of allContainers(d)) {
         const sc = c.securityContext ?? {};
         const where = `${d.metadata.name}/${c.name}`;
         expect(sc.runAsNonRoot ?? pod.securityContext?.runAsNonRoot, where).toBe(true);
@@ -346,30 +357,43 @@ describe.each(SOURCES)('k8s: $label', ({ objects, rendered }) => {
     expect(snapshot?.startsWith('/app/data/')).toBe(true);
   });
 
-  it('gives the pod longer to stop than allowgate takes to drain, and keeps the API up meanwhile', () => {
+  it('gives the pod longer to stop than the API and then allowgate take, and stops allowgate last', () => {
     const config = loadDeployedConfig(objects, 'test values');
     const pod = deployment().spec.template.spec;
-    const gatewayPause = allowgate().lifecycle?.preStop?.sleep?.seconds ?? 0;
     const apiPause = api().lifecycle?.preStop?.sleep?.seconds ?? 0;
     const grace = pod.terminationGracePeriodSeconds ?? 30;
-    const gatewayDone = gatewayPause + config.shutdownTimeoutMs / 1000;
-    expect(grace).toBeGreaterThan(gatewayDone);
-    // The API gets SIGTERM only once allowgate has finished the requests it forwarded.
-    expect(apiPause).toBeGreaterThanOrEqual(gatewayDone);
-    expect(grace).toBeGreaterThan(apiPause);
+    // A native sidecar gets SIGTERM once the API has exited: no pause of its own is needed, and
+    // the API pauses while the endpoints go so that no request arrives after its SIGTERM.
+    expect(allowgate().lifecycle?.preStop).toBeUndefined();
+    expect(apiPause).toBeGreaterThanOrEqual(5);
+    // Room for the API's pause, as long again for its own drain, then allowgate's.
+    expect(grace).toBeGreaterThan(2 * apiPause + config.shutdownTimeoutMs / 1000);
   });
 
-  it('is scraped on the admin port: annotations and a PodMonitor', () => {
+  it('is scraped one way only: a PodMonitor on the metrics port, no scrape annotations', () => {
     const annotations = deployment().spec.template.metadata.annotations ?? {};
-    expect(annotations['prometheus.io/scrape']).toBe('true');
-    expect(Number(annotations['prometheus.io/port'])).toBe(portNumber(allowgate(), 'admin'));
-    expect(annotations['prometheus.io/path']).toBe('/metrics');
+    expect(Object.keys(annotations).filter((k) => k.startsWith('prometheus.io/'))).toEqual([]);
     const monitor = find<K8sObject & { spec: { selector: { matchLabels: Record<string, string> }; podMetricsEndpoints: { port: string; path: string }[] } }>(objects, 'PodMonitor', 'api-allowgate');
     expect(monitor.apiVersion).toBe('monitoring.coreos.com/v1');
     expect(selects(monitor.spec.selector.matchLabels, podLabels())).toBe(true);
-    expect(monitor.spec.podMetricsEndpoints).toEqual([expect.objectContaining({ port: 'admin', path: '/metrics' })]);
-    // /metrics is served on the admin listener: no metrics listener of its own is configured.
-    expect(loadDeployedConfig(objects, 'test values').metrics.listen).toBeUndefined();
+    expect(monitor.spec.podMetricsEndpoints).toEqual([expect.objectContaining({ port: 'metrics', path: '/metrics' })]);
+    // /metrics has a listener of its own, on the port the PodMonitor names.
+    expect(loadDeployedConfig(objects, 'test values').metrics.listen).toEqual({ host: '0.0.0.0', port: portNumber(allowgate(), 'metrics') });
+  });
+
+  it('spreads replicas over zones, then nodes', () => {
+    const spread = deployment().spec.template.spec.topologySpreadConstraints ?? [];
+    expect(spread.map((c) => c.topologyKey)).toEqual(['topology.kubernetes.io/zone', 'kubernetes.io/hostname']);
+    for (const c of spread) expect(selects(c.labelSelector?.matchLabels, podLabels())).toBe(true);
+  });
+
+  it('is Ready only with its API listening, which it probes through allowgate\'s exempt health path', () => {
+    const config = loadDeployedConfig(objects, 'test values');
+    expect(config.readiness.upstream).toBe(true);
+    const probe = api().readinessProbe?.httpGet;
+    expect(probe).toBeDefined();
+    expect(portNumber(allowgate(), 'proxy')).toBe(Number(probe!.port));
+    expect(config.identity.exemptPaths).toContain(probe!.path);
   });
 
   it('limits voluntary disruptions with a PodDisruptionBudget', () => {
@@ -390,16 +414,14 @@ describe.each(SOURCES)('k8s: $label', ({ objects, rendered }) => {
     // Every rule names its ports: none opens every port.
     for (const rule of rules) expect(rule.ports?.length ?? 0).toBeGreaterThan(0);
     const portsOf = (rule: (typeof rules)[number]): number[] => (rule.ports ?? []).map((p) => portNumber(allowgate(), p.port!));
-    expect(rules.flatMap(portsOf).sort()).toEqual([8080, 9090]);
+    expect(rules.flatMap(portsOf).sort()).toEqual([8080, 9090, 9091]);
     const traffic = rules.filter((r) => portsOf(r).includes(8080));
     expect(traffic.some((r) => r.from === undefined || r.from.length === 0)).toBe(true);
-    for (const rule of rules.filter((r) => portsOf(r).includes(9090))) {
-      expect(rule.from?.length ?? 0, 'the admin port names its peers').toBeGreaterThan(0);
-      for (const peer of rule.from!) {
-        expect(peer.ipBlock, 'no address ranges: pods and namespaces only').toBeUndefined();
-        expect(peer.podSelector !== undefined || peer.namespaceSelector !== undefined).toBe(true);
-      }
-    }
+    // The metrics port from the monitoring namespace only, the admin port from the operators' only.
+    const peersOf = (port: number): unknown[] => rules.filter((r) => portsOf(r).includes(port)).flatMap((r): unknown[] => [...(r.from ?? [{ everyone: true }])]);
+    expect(peersOf(9091)).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'monitoring' } } }]);
+    expect(peersOf(9090)).toEqual([{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'operators' } } }]);
+    expect(portNumber(allowgate(), 'metrics')).toBe(9091);
   });
 
   it('holds a config that the real loader accepts with the environment the Deployment sets', () => {
@@ -423,9 +445,14 @@ describe.each(SOURCES)('k8s: $label', ({ objects, rendered }) => {
       expect(config.clientIp.trust.proxies.length).toBeGreaterThan(0);
       for (const cidr of config.clientIp.trust.proxies) expect(cidr.prefix).toBeGreaterThanOrEqual(8);
     }
-    // Compiled lists fit in the container's memory limit with room for everything else.
+    // Memory: the runtime's settings as the image has them, a heap ceiling under the limit, and
+    // compiled lists within the heap (docs/deployment.md, "Memory").
+    for (const [name, value] of Object.entries(RUNTIME_ENV)) expect(envValue(allowgate(), name), name).toBe(value);
     expect(allowgate().resources?.limits?.['memory']).toBe('256Mi');
-    expect(config.cache.maxBytes).toBeLessThanOrEqual(128 * 1024 * 1024);
+    expect(allowgate().resources?.requests?.['memory']).toBe('160Mi');
+    const heapCeilingMb = Number(/--max-old-space-size=(\d+)/.exec(envValue(allowgate(), 'NODE_OPTIONS'))![1]);
+    expect(heapCeilingMb).toBeLessThan(256);
+    expect(config.cache.maxBytes).toBeLessThanOrEqual((heapCeilingMb / 2) * 1024 * 1024);
   });
 
   it('ships placeholder secrets, which allowgate refuses to start with', () => {
@@ -436,7 +463,7 @@ describe.each(SOURCES)('k8s: $label', ({ objects, rendered }) => {
     expect(secret.metadata.annotations?.['allowgate.example/placeholder']).toMatch(/^true/);
     // Every Secret reference in every pod points at a key that exists.
     for (const d of podsOf(objects)) {
-      for (const c of d.spec.template.spec.containers) {
+      for (const c of allContainers(d)) {
         for (const ref of (c.env ?? []).map((e) => e.valueFrom?.secretKeyRef).filter((r) => r !== undefined)) {
           expect(values[ref.key], `${c.name}: ${ref.name}/${ref.key}`).toBeDefined();
         }
@@ -479,5 +506,38 @@ describe.each(SOURCES)('k8s: $label', ({ objects, rendered }) => {
 
   it('is valid against the Kubernetes API schemas (kubernetes-models)', async () => {
     for (const object of objects) await expect(validateAgainstSchema(object), `${object.kind}/${object.metadata.name}`).resolves.toBeUndefined();
+  });
+});
+
+describe('k8s: the plain-sidecar overlay (clusters before 1.29)', () => {
+  const PLAIN = join(K8S, 'overlays', 'plain-sidecar');
+
+  it(`makes allowgate an ordinary container with preStop ordering, scraped by annotations only${KUBECTL ? '' : ' (patch as written: kubectl is not installed)'}`, () => {
+    if (!KUBECTL) {
+      // Without kubectl: the patch says what kustomize would do.
+      const kustomization = readFileSync(join(PLAIN, 'kustomization.yaml'), 'utf8');
+      expect(kustomization).toContain('from: /spec/template/spec/initContainers/0');
+      expect(kustomization).toContain('path: /spec/template/spec/containers/1/restartPolicy');
+      expect(kustomization).toContain('../../components/scrape-annotations');
+      return;
+    }
+    const objects = kustomize(PLAIN);
+    const deployment = find<Deployment>(objects, 'Deployment', 'api');
+    const pod = deployment.spec.template.spec;
+    expect(pod.initContainers ?? []).toEqual([]);
+    expect(pod.containers.map((c) => c.name)).toEqual(['api', 'allowgate']);
+    const allowgate = containerOf(deployment, 'allowgate') as Container & { restartPolicy?: string };
+    expect(allowgate.restartPolicy).toBeUndefined();
+    // Without native ordering: allowgate pauses, then drains; the API outlasts both.
+    const config = loadDeployedConfig(objects, 'test values');
+    const gatewayDone = (allowgate.lifecycle?.preStop?.sleep?.seconds ?? 0) + config.shutdownTimeoutMs / 1000;
+    const apiPause = containerOf(deployment, 'api').lifecycle?.preStop?.sleep?.seconds ?? 0;
+    expect(allowgate.lifecycle?.preStop?.sleep?.seconds).toBeGreaterThan(0);
+    expect(apiPause).toBeGreaterThanOrEqual(gatewayDone);
+    expect(pod.terminationGracePeriodSeconds ?? 30).toBeGreaterThan(apiPause);
+    // One scrape mechanism: annotations on the metrics port, and no PodMonitor.
+    const annotations = deployment.spec.template.metadata.annotations ?? {};
+    expect(annotations).toMatchObject({ 'prometheus.io/scrape': 'true', 'prometheus.io/port': String(portNumber(allowgate, 'metrics')), 'prometheus.io/path': '/metrics' });
+    expect(objects.filter((o) => o.kind === 'PodMonitor')).toEqual([]);
   });
 });
