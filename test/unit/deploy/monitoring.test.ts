@@ -10,6 +10,8 @@ import { scratchPerTest } from '../../support/scratch.ts';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const MONITORING = join(ROOT, 'k8s', 'monitoring');
 const scratch = scratchPerTest();
+/** The runbook links' base, as k8s/monitoring/runbooks.yaml sets it. */
+const RUNBOOK_BASE = (parse(readFileSync(join(MONITORING, 'runbooks.yaml'), 'utf8')) as { data: { base: string } }).data.base;
 
 // The gateway's metrics, by type: the names the dashboard, the alerts and docs/monitoring.md use.
 const COUNTERS = [
@@ -278,7 +280,9 @@ describe('alert rules (k8s/monitoring/alerts.yaml, prometheusrule.yaml)', () => 
       expect(a.annotations?.['summary']?.trim(), a.alert).toBeTruthy();
       expect(a.annotations?.['description']?.trim(), a.alert).toBeTruthy();
       const runbook = a.annotations?.['runbook_url'] ?? '';
-      expect(runbook, a.alert).toBe(`docs/monitoring.md#${a.alert!.toLowerCase()}`);
+      // Absolute, so it works from Alertmanager, chat and pagers: the configurable base plus the anchor.
+      expect(runbook, a.alert).toBe(`${RUNBOOK_BASE}#${a.alert!.toLowerCase()}`);
+      expect(runbook).toMatch(/^https:\/\//);
       expect(anchors.has(runbook.split('#')[1]!), `docs/monitoring.md has no heading for ${a.alert}`).toBe(true);
       expect(seriesNames(a.expr).filter((s) => !allowed.has(s)), a.alert).toEqual([]);
     }
@@ -313,7 +317,7 @@ describe('alert rules (k8s/monitoring/alerts.yaml, prometheusrule.yaml)', () => 
     const k = parse(readFileSync(join(MONITORING, 'kustomization.yaml'), 'utf8')) as {
       resources: string[]; configMapGenerator: { name: string; files: string[]; options: { labels: Record<string, string> } }[];
     };
-    expect(k.resources).toEqual(['prometheusrule.yaml']);
+    expect(k.resources).toEqual(['prometheusrule.yaml', 'runbooks.yaml']);
     expect(k.configMapGenerator[0]).toMatchObject({ name: 'allowgate-dashboard', files: ['allowgate-dashboard.json'], options: { labels: { grafana_dashboard: '1' } } });
     for (const file of [...k.resources, ...k.configMapGenerator.flatMap((g) => g.files)]) expect(existsSync(join(MONITORING, file)), file).toBe(true);
     // kubectl is optional (.ci/run installs it where it can); with it, the kustomization must render.
@@ -322,8 +326,26 @@ describe('alert rules (k8s/monitoring/alerts.yaml, prometheusrule.yaml)', () => 
       expect(rendered.stderr).toBe('');
       expect(rendered.status).toBe(0);
       const kinds = rendered.stdout.split(/^---$/m).map((doc) => (parse(doc) as { kind: string; metadata: { name: string } })).map((o) => `${o.kind}/${o.metadata.name}`);
+      // The runbook base's ConfigMap is read by kustomize, never applied.
       expect(kinds.sort()).toEqual(['ConfigMap/allowgate-dashboard', 'PrometheusRule/allowgate']);
     }
+  });
+
+  it(`link their runbooks under the base that k8s/monitoring/runbooks.yaml sets${hasTool('kubectl', ['version', '--client']) ? '' : ' (kubectl is not installed: the files as written)'}`, () => {
+    const links = (text: string): string[] => [...text.matchAll(/runbook_url: (\S+)/g)].map((m) => m[1]!);
+    for (const file of ['alerts.yaml', 'prometheusrule.yaml']) {
+      for (const link of links(readFileSync(join(MONITORING, file), 'utf8'))) expect(link.startsWith(`${RUNBOOK_BASE}#`), `${file}: ${link}`).toBe(true);
+    }
+    if (!hasTool('kubectl', ['version', '--client'])) return;
+    // Another base, rendered: every link follows it, anchors kept.
+    const dir = scratch();
+    for (const file of ['kustomization.yaml', 'prometheusrule.yaml', 'allowgate-dashboard.json']) writeFileSync(join(dir, file), readFileSync(join(MONITORING, file)));
+    writeFileSync(join(dir, 'runbooks.yaml'), readFileSync(join(MONITORING, 'runbooks.yaml'), 'utf8').replace(RUNBOOK_BASE, 'https://wiki.internal/ops/allowgate'));
+    const rendered = spawnSync('kubectl', ['kustomize', dir], { encoding: 'utf8' });
+    expect(rendered.status, rendered.stderr).toBe(0);
+    const renderedLinks = links(rendered.stdout);
+    expect(renderedLinks).toHaveLength(alerts().length);
+    for (const [i, a] of alerts().entries()) expect(renderedLinks[i]).toBe(`https://wiki.internal/ops/allowgate#${a.alert!.toLowerCase()}`);
   });
 
   it('pass promtool check rules and their unit tests, and every dashboard query parses', () => {
