@@ -24,6 +24,7 @@ export interface ApplyOptions {
   /** The API surface, for the audit trail: 'native', 'vobiz', 'voximplant'. */
   readonly via: string;
   readonly requestId?: string;
+  readonly gatewayRequestId?: string;
 }
 
 export type Applied =
@@ -136,6 +137,7 @@ export class AclService {
       after: operation.snapshot(record),
       via: options.via,
       ...(options.requestId === undefined ? {} : { requestId: options.requestId }),
+      ...(options.gatewayRequestId === undefined ? {} : { gatewayRequestId: options.gatewayRequestId }),
     });
     // A store that keeps the audit trail (Redis) records the event in the change's own atomic
     // step: no acknowledged change without its event, whatever fails after the commit.
@@ -146,7 +148,7 @@ export class AclService {
     }
     const warnings = guard.warnings();
     this.#deps.observe?.lockoutWarnings(warnings.length);
-    logger?.info({ account, version: outcome.record.version, action: operation.action, actor: actor.name, via: options.via, warnings: warnings.length }, 'access list changed');
+    logger?.info({ account, version: outcome.record.version, action: operation.action, actor: actor.name, via: options.via, warnings: warnings.length, request_id: options.requestId, gateway_request_id: options.gatewayRequestId }, 'access list changed');
     if (audit !== null && outcome.audited !== true) {
       await audit.append(describe(outcome.previous, outcome.record))
         .catch((error: unknown) => logger?.error({ err: error, account, version: outcome.record.version, action: operation.action }, 'audit event not recorded: the change itself was committed'));

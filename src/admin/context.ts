@@ -10,7 +10,10 @@ export interface Context {
   readonly params: Params;
   readonly query: URLSearchParams;
   readonly actor: Actor;
+  /** The caller's X-Request-Id when it sent a usable one, else the gateway's own. */
   readonly requestId: string;
+  /** The gateway's own id of this request, whatever the caller sent (X-Gateway-Request-Id). */
+  readonly gatewayRequestId: string;
   /** Largest request bodies this listener reads: a JSON change, and a list replace or import. */
   readonly bodyLimits: BodyLimits;
 }
@@ -39,4 +42,9 @@ export interface Surface {
   readonly tokenOf: (req: IncomingMessage) => string | Refusal;
   /** Renders any refusal (401, 403, 404, validation…) in this surface's error shape. */
   readonly sendError: (res: ServerResponse, refused: Refusal) => void;
+}
+
+/** The ids of a request as the audit trail records them. */
+export function requestIds(ctx: Context): { readonly requestId: string; readonly gatewayRequestId: string } {
+  return { requestId: ctx.requestId, gatewayRequestId: ctx.gatewayRequestId };
 }

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { requestIdFrom } from '../gateway/request-id.ts';
+import { randomUUID } from 'node:crypto';
+import { callerRequestId } from '../gateway/request-id.ts';
 import { refusal } from '../http/refusal.ts';
 import { LogLimiter } from '../observability/log-limiter.ts';
 import type { EventLog } from '../observability/logger.ts';
@@ -68,6 +69,9 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
     if (path === '/metrics' && deps.metrics && (method === 'GET' || method === 'HEAD')) return serveMetrics(req, res, deps.metrics);
     if (deps.console?.(req, res, path)) return;
 
+    // The gateway's own id, on every answer and in the audit trail beside the caller's.
+    const gatewayRequestId = randomUUID();
+    res.setHeader('x-gateway-request-id', gatewayRequestId);
     // Labelled by route template once routed; refusals before that share one label.
     let route = 'unmatched';
     const observe = deps.observeRequest;
@@ -117,7 +121,7 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
       }
       res.once('close', slot.release);
     }
-    const ctx = { req, res, params: match.params, query: new URLSearchParams(q < 0 ? '' : url.slice(q + 1)), actor, requestId: requestIdFrom(req.rawHeaders), bodyLimits };
+    const ctx = { req, res, params: match.params, query: new URLSearchParams(q < 0 ? '' : url.slice(q + 1)), actor, requestId: callerRequestId(req.rawHeaders) ?? gatewayRequestId, gatewayRequestId, bodyLimits };
     match.handler(ctx).catch((error: unknown) => {
       // A command that got no answer in time (a frozen or overloaded Redis, its connection still
       // open) is the store being unavailable too, not a fault of the gateway's.

@@ -53,8 +53,8 @@ export async function startManagement(config: Config, parts: ManagementParts): P
     parts.redis !== null
       ? { kind: 'redis', client: parts.redis.client, keyPrefix: parts.redis.keyPrefix, cap: config.audit.cap, accountCap: config.audit.accountCap }
       : config.audit.path !== undefined
-        ? { kind: 'file', path: config.audit.path, cap: config.audit.cap }
-        : { kind: 'memory', cap: config.audit.cap },
+        ? { kind: 'file', path: config.audit.path, cap: config.audit.cap, accountCap: config.audit.accountCap }
+        : { kind: 'memory', cap: config.audit.cap, accountCap: config.audit.accountCap },
     { logger },
   );
   const service = new AclService({

@@ -12,7 +12,7 @@ import type { AdminAccountNaming } from '../policy/account-names.ts';
 import { GLOBAL_ACCOUNT, type AccountRecord, type AccountSettings, type AclEntry } from '../policy/types.ts';
 import { isJson, readBodyBytes, readJsonBody, unsupportedJson } from './body.ts';
 import { BodyShape, parseBulk, type BulkFormat, type BulkLimits, type BulkParsed, type BulkRow } from './bulk-input.ts';
-import type { Context, Handler, Surface } from './context.ts';
+import { requestIds, type Context, type Handler, type Surface } from './context.ts';
 import { allows, type Actor } from './credentials.ts';
 import { CSV_COLUMNS, toCsv } from './csv.ts';
 import { parseEntryFields, snapshotOfList, toApiEntry } from './entry-input.ts';
@@ -143,7 +143,7 @@ export function nativeSurface(deps: NativeDeps): Surface {
     if (replace !== null && replace !== 'true' && replace !== 'false') return refusal(400, 'invalid_field', `replace must be true or false, got '${clip(replace)}'`);
     return {
       via: 'native',
-      requestId: ctx.requestId,
+      ...requestIds(ctx),
       replace: replace === 'true',
       ...(guard === null ? {} : { guard }),
       ...(expected === undefined ? {} : { expectedVersion: expected }),
@@ -365,8 +365,9 @@ export function nativeSurface(deps: NativeDeps): Surface {
 
   const audit: Handler = async (ctx) => {
     const account = ctx.query.get('account') ?? undefined;
-    if (account !== undefined && !isValidAccountId(account)) return sendError(ctx.res, refusal(400, 'invalid_account', `'${clip(account)}' is not a valid account id: ${ACCOUNT_ID_DESCRIPTION}`));
-    if (!allows(ctx.actor, account ?? null, false)) {
+    if (account !== undefined && account !== GLOBAL_ACCOUNT && !isValidAccountId(account)) return sendError(ctx.res, refusal(400, 'invalid_account', `'${clip(account)}' is not a valid account id (${ACCOUNT_ID_DESCRIPTION}), nor ${GLOBAL_ACCOUNT} for the global list`));
+    // The global list's events (account=_global) are gateway-wide data, like the unfiltered trail.
+    if (!allows(ctx.actor, account === undefined || account === GLOBAL_ACCOUNT ? null : account, false)) {
       return sendError(ctx.res, refusal(403, 'forbidden', `credential ${ctx.actor.name} (${ctx.actor.role}) may read the audit trail of its own account only: add ?account=${ctx.actor.role === 'account' ? ctx.actor.account : ''}`));
     }
     if (deps.audit === null) return sendError(ctx.res, refusal(404, 'audit_disabled', 'the audit trail is not enabled on this gateway'));

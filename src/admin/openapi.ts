@@ -338,7 +338,7 @@ function paths(): Json {
         operationId: 'listAudit',
         tags: ['audit'],
         summary: 'The audit trail, newest first',
-        description: 'Every committed change. Owner, admin and read-only credentials read all of it; an account credential must name its own account.',
+        description: 'Every committed change. Owner, admin and read-only credentials read all of it; an account credential must name its own account. Retention: each account keeps its newest `audit.capPerAccount` events; with the memory and file logs, all together keep `audit.cap` events (when over, the account holding the most loses its oldest, so one account flooding the trail pushes out only its own history); with Redis, the unfiltered trail is a stream of the newest `audit.cap` events of all accounts, and `account=` reads that account\'s own stream.',
         parameters: [ref('parameters', 'AuditAccount'), ref('parameters', 'Limit'), ref('parameters', 'AuditCursor')],
         responses: responses({ 200: success('A page of events.', schema('AuditPage'), {}) }, [[400, '`invalid_field` (limit, cursor)'], [403, '`forbidden`: an account credential without `account`, or with another account'], [404, '`audit_disabled`']]),
       },
@@ -368,7 +368,7 @@ function parameters(): Json {
     DryRun: query('dry_run', '`true` changes nothing: the body is read, checked and applied to the list as it is now, and the answer says per row what would be stored (`rows`), whether the whole would be (`would_store`), and with it the list and the lockout warnings. Send the real request with `If-Match` set to the `version` it names, so what was previewed is what is stored.', { type: 'string', enum: ['true', 'false'], default: 'false' }),
     Mode: query('mode', '`merge` adds the items whose networks are not listed yet; `replace` replaces the list.', { type: 'string', enum: ['merge', 'replace'], default: 'merge' }),
     Ip: query('ip', 'An IPv4 or IPv6 address.', { type: 'string' }, true),
-    AuditAccount: query('account', 'Only the events of this account (required for an account credential: its own).', { type: 'string' }),
+    AuditAccount: query('account', 'Only the events of this account (required for an account credential: its own); `_global` for the global list\'s (not for an account credential).', { type: 'string' }),
     AuditCursor: query('cursor', 'The `next` of the previous page (older events); omit for the newest.', { type: 'string' }),
     IfMatch: {
       name: 'If-Match',
@@ -576,7 +576,8 @@ function schemas(): Json {
       version: { type: 'integer', minimum: 0, description: 'The account\'s version after the change.' },
       before: { description: 'The entry, the list or the settings before the change (null: none).' },
       after: { description: 'The same after the change.' },
-      requestId: { type: 'string' },
+      requestId: { type: 'string', description: 'The caller\'s X-Request-Id when it sent one, else the gateway\'s own id.' },
+      gatewayRequestId: { type: 'string', description: 'The gateway\'s own id of the request (the X-Gateway-Request-Id of its answer), whatever the caller sent.' },
       via: { type: 'string', description: '`native`, `vobiz`, `voximplant`, `expiry`.' },
     }, ['id', 'at', 'actor', 'account', 'action', 'version', 'before', 'after'], 'One committed change.'),
     AuditPage: strict({

@@ -32,7 +32,10 @@ export interface AuditEvent {
   /** JSON-serialisable snapshot (entry, list or settings), or null. */
   readonly before: unknown;
   readonly after: unknown;
+  /** The caller's X-Request-Id when it sent one, else the gateway's own id. */
   readonly requestId?: string;
+  /** The gateway's own id of the admin request (its X-Gateway-Request-Id answer header), whatever the caller sent. */
+  readonly gatewayRequestId?: string;
   /** Which API surface: 'native', 'vobiz', 'voximplant', 'cli', 'expiry'. */
   readonly via?: string;
 }
@@ -106,6 +109,7 @@ export function withId(id: string, event: NewAuditEvent): AuditEvent {
     before: event.before ?? null,
     after: event.after ?? null,
     ...(event.requestId === undefined ? {} : { requestId: event.requestId }),
+    ...(event.gatewayRequestId === undefined ? {} : { gatewayRequestId: event.gatewayRequestId }),
     ...(event.via === undefined ? {} : { via: event.via }),
   };
 }

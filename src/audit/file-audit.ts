@@ -3,7 +3,7 @@ import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { EventLog } from '../observability/logger.ts';
 import { checkCap, decodeEvent, encodeEvent, type AuditEvent, type AuditLog, type AuditPage, type AuditQuery, type NewAuditEvent } from './audit-log.ts';
-import { BoundedIndex, formatSeq, parseSeq, type Indexed } from './memory-audit.ts';
+import { formatSeq, parseSeq, RetentionIndex, type Indexed } from './memory-audit.ts';
 
 export const DEFAULT_FILE_AUDIT_CAP = 100_000;
 
@@ -18,8 +18,10 @@ interface Located extends Indexed {
 }
 
 export interface FileAuditOptions {
-  /** Events listed: the newest `cap` lines. The file itself is never rewritten. */
+  /** Events listed, in all (see RetentionIndex). The file itself is never rewritten. */
   readonly cap?: number;
+  /** Events listed per account; default: `cap`. */
+  readonly accountCap?: number;
   /** Told about lines skipped on open. */
   readonly logger?: EventLog;
 }
@@ -27,8 +29,8 @@ export interface FileAuditOptions {
 /**
  * The audit trail as an append-only JSONL file: one event per line, each line fsync'd before its
  * append resolves. The file is never rewritten or truncated (that is what makes it an audit
- * trail; rotate it with the gateway stopped), so it grows; only the newest `cap` events are
- * listed, found through an in-memory index of line offsets built on open.
+ * trail; rotate it with the gateway stopped), so it grows; the events listed are those a
+ * RetentionIndex of line offsets keeps (per account and in all), built on open.
  *
  * A crash can leave a partial last line. It is skipped, and the next append starts on a new line
  * so the fragment never swallows a good event; any other line that is not an event is skipped too.
@@ -37,7 +39,7 @@ export class FileAuditLog implements AuditLog {
   readonly kind = 'file' as const;
   readonly path: string;
   readonly #handle: FileHandle;
-  readonly #index: BoundedIndex<Located>;
+  readonly #index: RetentionIndex<Located>;
   readonly #reads = new Set<Promise<unknown>>();
   #seq: number;
   /** The file may not end in a newline (a partial line, a failed write): start the next line. */
@@ -46,7 +48,7 @@ export class FileAuditLog implements AuditLog {
   #tail: Promise<unknown> = Promise.resolve();
   #closed = false;
 
-  private constructor(path: string, handle: FileHandle, index: BoundedIndex<Located>, seq: number, newline: boolean) {
+  private constructor(path: string, handle: FileHandle, index: RetentionIndex<Located>, seq: number, newline: boolean) {
     this.path = path;
     this.#handle = handle;
     this.#index = index;
@@ -56,7 +58,9 @@ export class FileAuditLog implements AuditLog {
 
   /** Opens (creating it and its directory if needed) and indexes the file. */
   static async open(path: string, options: FileAuditOptions = {}): Promise<FileAuditLog> {
-    const index = new BoundedIndex<Located>(checkCap(options.cap ?? DEFAULT_FILE_AUDIT_CAP, 'file'));
+    const cap = checkCap(options.cap ?? DEFAULT_FILE_AUDIT_CAP, 'file');
+    // Only where each line is stays in memory, so only the counts bound it.
+    const index = new RetentionIndex<Located>({ cap, accountCap: checkCap(options.accountCap ?? cap, 'file per-account'), maxBytes: Number.POSITIVE_INFINITY });
     let handle: FileHandle;
     let created: boolean;
     try {
@@ -84,7 +88,7 @@ export class FileAuditLog implements AuditLog {
         }
         // A line out of sequence (edited by hand) is listed only if it keeps the index ordered;
         // either way no later id may repeat it.
-        if (lineSeq > seq) index.push({ seq: lineSeq, account: event.account, offset, length: line.length });
+        if (lineSeq > seq) index.push({ seq: lineSeq, account: event.account, offset, length: line.length, bytes: 0 });
         else skipped++;
         seq = Math.max(seq, lineSeq);
       });
@@ -141,7 +145,7 @@ export class FileAuditLog implements AuditLog {
       await this.#handle.writeFile(bytes);
       await this.#handle.sync();
       this.#newline = false;
-      this.#index.push({ seq, account: event.account, offset: size + lead.length, length: bytes.length - lead.length - 1 });
+      this.#index.push({ seq, account: event.account, offset: size + lead.length, length: bytes.length - lead.length - 1, bytes: 0 });
     } catch (error) {
       throw new Error(`audit event ${event.action} for account ${event.account} may not have been recorded: writing ${this.path} failed (${codeOf(error)}); free disk space or fix permissions`);
     }

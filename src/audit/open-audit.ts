@@ -6,15 +6,15 @@ import { MemoryAuditLog } from './memory-audit.ts';
 import { RedisAuditLog } from './redis-audit.ts';
 
 /**
- * Which audit log, and how many events it keeps (default: 10,000 in memory, 100,000 in a file or
- * Redis). The Redis kind takes a client that is already built, normally the store's, and leaves
+ * Which audit log, and how many events it keeps, in all and per account (default: 10,000 in
+ * memory, 100,000 in a file or Redis; per account as many). The Redis kind takes a client that is already built, normally the store's, and leaves
  * it open on close.
  */
 export type AuditSpec = (
   | { readonly kind: 'memory' }
   | { readonly kind: 'file'; readonly path: string }
-  | { readonly kind: 'redis'; readonly client: RedisClient; readonly keyPrefix: string; readonly accountCap?: number }
-) & { readonly cap?: number };
+  | { readonly kind: 'redis'; readonly client: RedisClient; readonly keyPrefix: string }
+) & { readonly cap?: number; readonly accountCap?: number };
 
 export interface AuditLogOptions {
   /** Told about stored lines or entries that are skipped because they are not events. */
@@ -26,7 +26,7 @@ export interface AuditLogOptions {
  * a file that cannot be opened fails start-up instead of every later change's audit event.
  */
 export async function createAuditLog(spec: AuditSpec, options: AuditLogOptions = {}): Promise<AuditLog> {
-  const cap = spec.cap === undefined ? {} : { cap: spec.cap };
+  const cap = { ...(spec.cap === undefined ? {} : { cap: spec.cap }), ...(spec.accountCap === undefined ? {} : { accountCap: spec.accountCap }) };
   const logger = options.logger === undefined ? {} : { logger: options.logger };
   switch (spec.kind) {
     case 'memory':
@@ -34,6 +34,6 @@ export async function createAuditLog(spec: AuditSpec, options: AuditLogOptions =
     case 'file':
       return FileAuditLog.open(spec.path, { ...cap, ...logger });
     case 'redis':
-      return new RedisAuditLog(spec.client, spec.keyPrefix, { ...cap, ...logger, ...(spec.accountCap === undefined ? {} : { accountCap: spec.accountCap }) });
+      return new RedisAuditLog(spec.client, spec.keyPrefix, { ...cap, ...logger });
   }
 }

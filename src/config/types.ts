@@ -83,9 +83,9 @@ export interface Config {
   };
   readonly validation: ValidationPolicy;
   readonly audit: {
-    /** Events kept (with Redis: how far back the change log the global view is derived from reaches; the tail of the JSONL file that is listed). */
+    /** Events kept in all: with Redis, how far back the change log the global view is derived from reaches; memory and file: see RetentionIndex. */
     readonly cap: number;
-    /** With Redis: events kept per account, in the account's own stream. */
+    /** Events kept per account (with Redis, in the account's own stream). */
     readonly accountCap: number;
     /** The JSONL file for the embedded stores; absent with Redis (the stream lives there). */
     readonly path?: string;

@@ -36,24 +36,32 @@ const descending = (from: number, to: number): number[] => Array.from({ length: 
 
 export interface AuditContractOptions {
   /**
-   * Whether exactly `cap` events are kept. Redis trims with MAXLEN ~, whole stream nodes at a
-   * time: at least `cap` stay, and up to about one node (100 entries) more.
+   * `fair` (memory, file): exactly `cap` events in all, and when over, the account holding the
+   * most loses its oldest. `newest` (Redis): a stream of every event keeping the newest `cap`,
+   * beside one stream per account keeping its newest `accountCap`; Redis trims with MAXLEN ~,
+   * whole stream nodes at a time, so at least that many stay, and up to about one node (100
+   * entries) more.
    */
-  readonly exactCap: boolean;
+  readonly retention: 'fair' | 'newest';
+}
+
+export interface Caps {
+  readonly cap?: number;
+  readonly accountCap?: number;
 }
 
 /**
  * What every audit log must do, whatever keeps the events: run against memory, file and Redis.
  * `make` returns a fresh, empty log (with `cap` when given); the contract closes it afterwards.
  */
-export function describeAuditContract(kind: string, make: (cap?: number) => Promise<AuditLog>, options: AuditContractOptions): void {
+export function describeAuditContract(kind: string, make: (caps?: Caps) => Promise<AuditLog>, options: AuditContractOptions): void {
   describe(`${kind} audit log contract`, () => {
     const opened: AuditLog[] = [];
     afterEach(async () => {
       for (const log of opened.splice(0)) await log.close();
     });
-    const fresh = async (cap?: number): Promise<AuditLog> => {
-      const log = await make(cap);
+    const fresh = async (caps?: Caps): Promise<AuditLog> => {
+      const log = await make(caps);
       opened.push(log);
       return log;
     };
@@ -157,21 +165,53 @@ export function describeAuditContract(kind: string, make: (cap?: number) => Prom
       expect(new Set(events.map((e) => e.id)).size).toBe(50);
     });
 
-    it(options.exactCap ? 'keeps exactly the newest cap events' : 'keeps at least the newest cap events, and not many more', async () => {
+    it(options.retention === 'fair' ? 'keeps exactly cap events, each account its newest' : 'keeps at least the newest cap events, and not many more', async () => {
       const cap = 100;
-      const log = await fresh(cap);
+      const log = await fresh({ cap });
       for (let n = 1; n <= 400; n++) await log.append(auditEvent(n % 4 === 0 ? 'AC1' : 'AC2', n));
       const { events } = await listAll(log, { limit: 64 });
-      if (options.exactCap) expect(events).toHaveLength(cap);
-      else expect(events.length).toBeGreaterThanOrEqual(cap);
-      expect(events.length).toBeLessThan(3 * cap);
-      // Whatever is kept is the newest, without gaps.
-      expect(versions(events)).toEqual(descending(400, 400 - events.length + 1));
-      // AC1's events among the newest 100 (301-400); an account's own stream may keep older ones.
-      const newestOfAc1 = Array.from({ length: 25 }, (_, i) => 400 - 4 * i);
       const ac1 = await listAll(log, { account: 'AC1', limit: 10 });
-      expect(versions(ac1.events).slice(0, 25)).toEqual(newestOfAc1);
-      if (options.exactCap) expect(versions(ac1.events)).toEqual(newestOfAc1);
+      const ac2 = await listAll(log, { account: 'AC2', limit: 10 });
+      const newestOfAc1 = Array.from({ length: 25 }, (_, i) => 400 - 4 * i);
+      if (options.retention === 'fair') {
+        expect(events).toHaveLength(cap);
+        // Each account keeps its newest, without gaps, and the two share the cap.
+        expect(versions(ac1.events)).toEqual(Array.from({ length: ac1.events.length }, (_, i) => 400 - 4 * i));
+        expect(versions(ac2.events)[0]).toBe(399);
+        expect(ac1.events.length + ac2.events.length).toBe(cap);
+        expect(Math.abs(ac1.events.length - ac2.events.length)).toBeLessThanOrEqual(1);
+        expect(events).toEqual([...ac1.events, ...ac2.events].sort((a, b) => b.version - a.version));
+      } else {
+        expect(events.length).toBeGreaterThanOrEqual(cap);
+        expect(events.length).toBeLessThan(3 * cap);
+        // Whatever the stream of every event keeps is the newest, without gaps.
+        expect(versions(events)).toEqual(descending(400, 400 - events.length + 1));
+        // An account's own stream keeps its newest, older ones too.
+        expect(versions(ac1.events).slice(0, 25)).toEqual(newestOfAc1);
+      }
+    });
+
+    it('keeps an account\'s history when another account floods the trail', async () => {
+      const log = await fresh({ cap: 200 });
+      for (let n = 1; n <= 10; n++) await log.append(auditEvent('QUIET', n));
+      for (let n = 11; n <= 1_000; n++) await log.append(auditEvent('FLOOD', n));
+      expect(versions((await listAll(log, { account: 'QUIET', limit: 4 })).events)).toEqual(descending(10, 1));
+      const flood = await listAll(log, { account: 'FLOOD', limit: 50 });
+      expect(versions(flood.events).slice(0, 100)).toEqual(descending(1_000, 901));
+      if (options.retention === 'fair') {
+        // In all: QUIET's 10 and FLOOD's newest 190, also when listed without a filter.
+        expect(flood.events).toHaveLength(190);
+        expect(versions((await listAll(log, { limit: 64 })).events)).toEqual([...descending(1_000, 811), ...descending(10, 1)]);
+      }
+    });
+
+    it('keeps at most accountCap events of one account', async () => {
+      const log = await fresh({ cap: 500, accountCap: 100 });
+      for (let n = 1; n <= 300; n++) await log.append(auditEvent(n % 2 === 0 ? 'AC1' : 'AC2', n));
+      const ac1 = await listAll(log, { account: 'AC1', limit: 64 });
+      if (options.retention === 'fair') expect(ac1.events).toHaveLength(100);
+      else expect(ac1.events.length).toBeLessThan(250);
+      expect(versions(ac1.events).slice(0, 100)).toEqual(Array.from({ length: 100 }, (_, i) => 300 - 2 * i));
     });
 
     it('refuses a cursor it did not hand out, and a limit that cannot page', async () => {

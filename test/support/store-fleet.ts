@@ -7,6 +7,9 @@ import { scratchDir } from './scratch.ts';
 export type StoreKind = 'memory' | 'file' | 'redis';
 export const STORE_KINDS: readonly StoreKind[] = ['memory', 'file', 'redis'];
 
+/** The `admin.writes` line of a config that does not test the write limits. */
+export const UNLIMITED_WRITES = 'writes: {perSecond: 100000, burst: 100000, concurrent: 1024, concurrentPerCredential: 1024}';
+
 /** Real gateway processes sharing one store: one for memory and file, two replicas on Redis. */
 export interface Fleet {
   readonly kind: StoreKind;
@@ -20,6 +23,8 @@ export interface Fleet {
 
 export interface FleetOptions {
   readonly env?: Record<string, string>;
+  /** The config file (YAML); default: write limits raised out of the way. */
+  readonly config?: string;
   /** How many gateways on Redis (default 2). */
   readonly replicas?: number;
 }
@@ -42,7 +47,7 @@ export async function startFleet(kind: StoreKind, options: FleetOptions = {}): P
     }
     // Many writers at once is what these tests do: the write limits are not what they test.
     const config = join(dir.path, 'allowgate.yaml');
-    writeFileSync(config, 'admin:\n  writes: {perSecond: 100000, burst: 100000, concurrent: 1024, concurrentPerCredential: 1024}\n');
+    writeFileSync(config, options.config ?? `admin:\n  ${UNLIMITED_WRITES}\n`);
     const count = kind === 'redis' ? options.replicas ?? 2 : 1;
     for (let i = 0; i < count; i++) {
       gateways.push(await startGateway({ env: { ALLOWGATE_STORE: store, ALLOWGATE_CONFIG: config, ALLOWGATE_LOG_LEVEL: 'info', ALLOWGATE_LOG_ALLOW_SAMPLE: '0', ...options.env }, timeoutMs: 20_000 }));

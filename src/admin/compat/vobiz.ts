@@ -6,7 +6,7 @@ import { ACCOUNT_ID_DESCRIPTION, isValidAccountId } from '../../identity/account
 import { clip } from '../../ip/cidr.ts';
 import type { AclEntry } from '../../policy/types.ts';
 import { readJsonBody } from '../body.ts';
-import type { Context, Handler, Surface } from '../context.ts';
+import { requestIds, type Context, type Handler, type Surface } from '../context.ts';
 import { allows } from '../credentials.ts';
 import { MAX_DESCRIPTION_LENGTH } from '../entry-input.ts';
 import { markRefused, sendJson } from '../respond.ts';
@@ -158,7 +158,7 @@ export function vobizSurface(deps: CompatDeps): Surface {
 
   /** Applies an operation; answers with the entry `id` as committed, or the core's refusal. */
   const commit = async (ctx: Context, account: string, id: string, operation: Operation, status: number, headers: Record<string, string> = {}): Promise<void> => {
-    const applied = await service.apply(auditActor(ctx.actor), account, operation, { via: 'vobiz', requestId: ctx.requestId });
+    const applied = await service.apply(auditActor(ctx.actor), account, operation, { via: 'vobiz', ...requestIds(ctx) });
     if (!applied.ok) return sendError(ctx.res, applied.refusal.reason === 'entry_not_found' ? notFound() : applied.refusal);
     const entry = applied.record.entries.find((e) => e.id === id);
     if (status === 204 || entry === undefined) {

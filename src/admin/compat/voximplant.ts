@@ -7,7 +7,7 @@ import { parseIp } from '../../ip/address.ts';
 import { clip } from '../../ip/cidr.ts';
 import type { AclEntry } from '../../policy/types.ts';
 import { readBody } from '../body.ts';
-import type { Context, Handler, Surface } from '../context.ts';
+import { requestIds, type Context, type Handler, type Surface } from '../context.ts';
 import { allows, type Actor } from '../credentials.ts';
 import { MAX_DESCRIPTION_LENGTH } from '../entry-input.ts';
 import { markRefused, sendJson } from '../respond.ts';
@@ -161,7 +161,7 @@ export function voximplantSurface(deps: CompatDeps): Surface {
 
   /** Applies an operation and answers `{"result": 1}`, or the core's refusal. */
   const commit = async (ctx: Context, account: string, operation: Operation, tolerated?: string): Promise<void> => {
-    const applied = await service.apply(auditActor(ctx.actor), account, operation, { via: 'voximplant', requestId: ctx.requestId });
+    const applied = await service.apply(auditActor(ctx.actor), account, operation, { via: 'voximplant', ...requestIds(ctx) });
     if (!applied.ok && applied.refusal.reason !== tolerated) return sendError(ctx.res, applied.refusal);
     sendJson(ctx.res, 200, { result: 1 });
   };
