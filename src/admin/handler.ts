@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { randomUUID } from 'node:crypto';
 import { callerRequestId } from '../gateway/request-id.ts';
-import { refusal } from '../http/refusal.ts';
+import { refusal, type Refusal } from '../http/refusal.ts';
 import { LogLimiter } from '../observability/log-limiter.ts';
 import type { EventLog } from '../observability/logger.ts';
 import { serveMetrics, type MetricsEndpoint } from '../observability/metrics-endpoint.ts';
@@ -11,7 +11,7 @@ import { DEFAULT_BODY_LIMITS } from './body.ts';
 import type { ConsoleHandler } from './console.ts';
 import type { BodyLimits, Handler, Surface } from './context.ts';
 import type { Actor } from './credentials.ts';
-import { refusedReason, sendJson } from './respond.ts';
+import { refusedReason, sendError, sendJson } from './respond.ts';
 import { compileRoutes, type Match } from './router.ts';
 import { WriteGate } from './write-gate.ts';
 
@@ -42,6 +42,8 @@ export interface AdminDeps {
   readonly console?: ConsoleHandler;
   /** Admission of writes (rate and concurrency per credential, concurrency in all); absent: the defaults. */
   readonly writes?: WriteGate;
+  /** Refuses a Host this listener does not answer to (compileHostCheck); absent: any Host. */
+  readonly checkHost?: (host: string | undefined) => Refusal | null;
 }
 
 /**
@@ -54,12 +56,22 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
   const writes = deps.writes ?? new WriteGate();
   const surfaces = deps.surfaces.map((surface) => ({ surface, route: compileRoutes<Handler>(surface.routes) }));
   const storeDownLines = new LogLimiter();
+  // Refusals a client can repeat at will: one line per kind now and then, not one per request.
+  const refusalLines = new LogLimiter();
 
   return (req, res) => {
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q < 0 ? url : url.slice(0, q);
     const method = req.method ?? 'GET';
+    // Before anything is served, probes and the console included: a rebound DNS name reaches nothing.
+    const misdirected = deps.checkHost?.(req.headers.host) ?? null;
+    if (misdirected !== null) {
+      req.resume();
+      const line = refusalLines.take(`host ${req.socket.remoteAddress ?? ''}`);
+      if (line !== null) logger?.warn({ host: (req.headers.host ?? '').slice(0, 128), source: req.socket.remoteAddress, path: path.slice(0, 128), ...line }, 'admin request refused: unknown Host');
+      return sendError(res, misdirected);
+    }
     if ((path === '/healthz' || path === '/readyz') && (method === 'GET' || method === 'HEAD')) {
       const state = deps.health();
       const ok = path === '/healthz' ? state.live : state.ready;
@@ -116,7 +128,8 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
     if (match.writes) {
       const slot = writes.enter(actor.name);
       if ('refusal' in slot) {
-        logger?.warn({ actor: actor.name, path: path.slice(0, 128), method, reason: slot.refusal.reason }, 'admin write refused: over its limits');
+        const line = refusalLines.take(`${slot.refusal.reason} ${actor.name}`);
+        if (line !== null) logger?.warn({ actor: actor.name, path: path.slice(0, 128), method, reason: slot.refusal.reason, ...line }, 'admin write refused: over its limits');
         return fail(slot.refusal.status, slot.refusal.reason, slot.refusal.message, { 'retry-after': String(slot.retryAfter) });
       }
       res.once('close', slot.release);

@@ -15,6 +15,7 @@ import type { RedisClient } from '../store/redis/connection.ts';
 import type { AclStore } from '../store/store.ts';
 import { AuthLimiter } from './auth-limiter.ts';
 import { BulkParser } from './bulk-parser.ts';
+import { compileHostCheck } from './host-check.ts';
 import { WriteGate } from './write-gate.ts';
 import { compileCredentials, sha256, type Actor } from './credentials.ts';
 import { createConsole } from './console.ts';
@@ -93,6 +94,7 @@ export async function startManagement(config: Config, parts: ManagementParts): P
     bodyLimits: { json: config.admin.maxBodyBytes, bulk: config.admin.maxImportBytes },
     console: createConsole(),
     writes: new WriteGate(config.admin.writes),
+    checkHost: compileHostCheck(config.admin.allowedHosts),
   });
   const sweeper = new ExpirySweeper(service, logger);
   sweeper.start(config.expirySweepMs);

@@ -18,7 +18,7 @@ import { CSV_COLUMNS, toCsv } from './csv.ts';
 import { parseEntryFields, snapshotOfList, toApiEntry } from './entry-input.ts';
 import { etag, sendError, sendJson } from './respond.ts';
 import type { Route } from './router.ts';
-import type { CheckResult } from './types.ts';
+import { checkAsSeenBy, type CheckResult } from './types.ts';
 
 export interface NativeDeps {
   readonly service: AclService;
@@ -337,7 +337,7 @@ export function nativeSurface(deps: NativeDeps): Surface {
     const text = ctx.query.get('ip') ?? '';
     const ip = parseIp(text);
     if (ip === null) return sendError(ctx.res, refusal(400, 'invalid_format', `ip '${clip(text)}' is not a valid IPv4 or IPv6 address`));
-    sendJson(ctx.res, 200, { account, ip: formatIp(ip), ...(await deps.check(account, ip)) });
+    sendJson(ctx.res, 200, { account, ip: formatIp(ip), ...checkAsSeenBy(ctx.actor, await deps.check(account, ip)) });
   });
 
   /** Who called the account lately (forwarded requests), most recent first, with today's decision. */

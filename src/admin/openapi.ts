@@ -531,14 +531,14 @@ function schemas(): Json {
       reason: { type: 'string', enum: ['ip_allowed', 'ip_denied', 'ip_not_allowed', 'no_list', 'global_allow', 'mode_off', 'policy_error'] },
       matched: {
         type: ['object', 'null'],
-        description: 'The entry that decides, or null.',
+        description: 'The entry that decides, or null. `id` and `cidr` are left out of an entry of the parent\'s or the global list for a credential that may not read that list (an account credential).',
         properties: {
           id: { type: 'string' },
           cidr: { type: 'string' },
           action: { type: 'string', enum: ['allow', 'deny'] },
           list: { type: 'string', enum: ['account', 'parent', 'global'] },
         },
-        required: ['id', 'cidr', 'action', 'list'],
+        required: ['action', 'list'],
         additionalProperties: false,
       },
     }, ['account', 'ip', 'decision', 'reason', 'matched'], 'What the proxy would decide now.'),

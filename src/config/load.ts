@@ -28,6 +28,7 @@ const ENV_KEYS: Readonly<Record<string, string>> = {
   ALLOWGATE_AUTHZ_GRPC_LISTEN: 'authz.grpcListen',
   ALLOWGATE_ADMIN_LISTEN: 'admin.listen',
   ALLOWGATE_ADMIN_TOKEN: 'admin.token',
+  ALLOWGATE_ADMIN_ALLOWED_HOSTS: 'admin.allowedHosts',
   ALLOWGATE_UPSTREAM_URL: 'upstream.url',
   ALLOWGATE_TRUSTED_PROXIES: 'clientIp.trustedProxies',
   ALLOWGATE_TRUSTED_HOPS: 'clientIp.trustedHops',
@@ -184,7 +185,7 @@ function readConfig(root: Reader): Config {
   const upstream = top.get('upstream').object(['url', 'connections', 'queueTimeoutMs', 'clientShare', 'accountShare', 'connectTimeoutMs', 'headersTimeoutMs', 'bodyTimeoutMs', 'preserveHost']);
   const identity = top.get('identity').object(['strategies', 'anonymous', 'exemptPaths', 'unreadableAuthorization', 'accountIdCase', 'accountIndexLimit', 'formBodies']);
   const policy = top.get('policy').object(['mode', 'default']);
-  const admin = top.get('admin').object(['listen', 'token', 'tokenFile', 'credentials', 'maxBodyBytes', 'maxImportBytes', 'writes']);
+  const admin = top.get('admin').object(['listen', 'token', 'tokenFile', 'credentials', 'maxBodyBytes', 'maxImportBytes', 'writes', 'allowedHosts']);
   const writes = admin.get('writes').object(['perSecond', 'burst', 'concurrent', 'concurrentPerCredential']);
   const limits = top.get('limits').object(['maxHeaderBytes', 'headersTimeoutMs', 'requestTimeoutMs', 'bodyIdleTimeoutMs', 'keepAliveTimeoutMs', 'maxConnections']);
   const maxConnections = limits.get('maxConnections').integer(1, 1_000_000, 10_000);
@@ -248,6 +249,11 @@ function readConfig(root: Reader): Config {
       credentials: readCredentials(admin.get('credentials')),
       maxBodyBytes: admin.get('maxBodyBytes').integer(1024, 16_777_216, DEFAULT_BODY_LIMITS.json),
       maxImportBytes: admin.get('maxImportBytes').integer(1024, 268_435_456, DEFAULT_BODY_LIMITS.bulk),
+      allowedHosts: admin.get('allowedHosts').list().map((item) => {
+        const name = item.string();
+        if (!/^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*\.?$/.test(name)) item.fail('a host name such as admin.example.com, or *.example.com for every name under it (no port, no address: the machine\'s own addresses and loopback are always accepted)');
+        return name;
+      }),
       writes: {
         perSecond: writes.get('perSecond').integer(1, 100_000, DEFAULT_WRITE_LIMITS.perSecond),
         burst: writes.get('burst').integer(1, 1_000_000, DEFAULT_WRITE_LIMITS.burst),

@@ -78,6 +78,8 @@ export interface Config {
     /** Largest JSON change body, and largest list replace or import body (JSON or CSV). */
     readonly maxBodyBytes: number;
     readonly maxImportBytes: number;
+    /** Host names the admin listener answers to besides loopback and the machine's own addresses (exact, or `*.suffix`). */
+    readonly allowedHosts: readonly string[];
     /** Admission of writes: per credential a rate and a number in progress, and a number in progress in all. */
     readonly writes: WriteLimits;
   };

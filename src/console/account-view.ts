@@ -194,7 +194,7 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
       const r = await api.check(account, checkInput.value.trim());
       const verdict = r.decision === 'allow' ? 'Allowed' : r.decision === 'report_only' ? 'Would be refused (report-only)' : r.decision === 'deny' ? 'Refused' : 'Error';
       replaceChildren(checkResult, h('p', { class: `verdict ${r.decision}` }, h('strong', {}, verdict), ` (${r.reason})`,
-        r.matched ? ` by ${r.matched.list === 'account' ? 'entry' : `${r.matched.list} entry`} ${r.matched.cidr} (${r.matched.action})` : ''));
+        r.matched ? ` by ${r.matched.list === 'account' ? 'entry' : `${r.matched.list} entry`}${r.matched.cidr === undefined ? '' : ` ${r.matched.cidr}`} (${r.matched.action})` : ''));
     } catch (error) {
       replaceChildren(checkResult, h('p', { class: 'form-error', role: 'alert' }, (error as Error).message));
     }

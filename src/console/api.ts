@@ -34,7 +34,8 @@ export interface CheckResult {
   readonly ip: string;
   readonly decision: 'allow' | 'deny' | 'report_only' | 'error';
   readonly reason: string;
-  readonly matched: { readonly id: string; readonly cidr: string; readonly action: string; readonly list: string } | null;
+  /** `id` and `cidr` are absent for an entry of a list the credential may not read (a parent's, the global one). */
+  readonly matched: { readonly id?: string; readonly cidr?: string; readonly action: string; readonly list: string } | null;
 }
 
 export interface RecentCaller {

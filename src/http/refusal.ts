@@ -5,7 +5,7 @@
  * `{"error", "code", "reason"}`, or in a compatible surface's own shape).
  */
 export interface Refusal {
-  readonly status: 400 | 401 | 403 | 404 | 405 | 408 | 409 | 412 | 413 | 415 | 428 | 429 | 431 | 500 | 502 | 503 | 504;
+  readonly status: 400 | 401 | 403 | 404 | 405 | 408 | 409 | 412 | 413 | 415 | 421 | 428 | 429 | 431 | 500 | 502 | 503 | 504;
   /** Stable, machine-readable code (snake_case); part of the API. */
   readonly reason: string;
   /** Human-readable sentence naming the problem and, where there is one, the fix. */

@@ -6,6 +6,7 @@ import { ACCOUNT_ID_DESCRIPTION, isValidAccountId } from '../../identity/account
 import { parseIp } from '../../ip/address.ts';
 import { clip } from '../../ip/cidr.ts';
 import type { AclEntry } from '../../policy/types.ts';
+import { checkAsSeenBy } from '../types.ts';
 import { readBody } from '../body.ts';
 import { requestIds, type Context, type Handler, type Surface } from '../context.ts';
 import { allows, type Actor } from '../credentials.ts';
@@ -217,7 +218,7 @@ export function voximplantSurface(deps: CompatDeps): Surface {
     if (raw === undefined) return sendError(ctx.res, refusal(400, 'missing_parameter', 'authorized_ip is required: the IP address to check, such as 92.255.220.7'));
     const ip = parseIp(raw.trim());
     if (ip === null) return sendError(ctx.res, invalid('authorized_ip', 'a single IPv4 or IPv6 address', raw));
-    const result = await deps.check(account, ip);
+    const result = checkAsSeenBy(ctx.actor, await deps.check(account, ip));
     // `error`: the account's policy cannot be resolved, and the proxy refuses its callers.
     const allowed = result.decision !== 'deny' && result.decision !== 'error';
     sendJson(ctx.res, 200, { result: { allowed, authorized_ip: result.matched?.cidr ?? null } });
