@@ -1,4 +1,5 @@
 import { ApiError, guardWarning, type Api, type Entry, type Settings, type Whoami } from './api.ts';
+import { describeChanges, type AccountState } from './changes.ts';
 import { entryDialog } from './entry-dialog.ts';
 import { field, formatTime, h, openDialog, replaceChildren, toast } from './dom.ts';
 import { importDialog } from './import-dialog.ts';
@@ -14,6 +15,10 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
   const canWrite = who.role !== 'read-only';
   const canSettings = who.role === 'owner' || who.role === 'admin';
   let entries: Entry[] = [];
+  /** The account as the page shows it: every change is sent with its version (If-Match). */
+  let state: AccountState | null = null;
+  /** Whether the settings form holds edits not saved yet (a reload then leaves it alone). */
+  let settingsEdited = false;
   let sort: { key: SortKey; ascending: boolean } = { key: 'created_at', ascending: true };
 
   const filter = h('input', { type: 'search', placeholder: 'Filter by name or address', 'aria-label': 'Filter entries' });
@@ -21,15 +26,48 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
   const settingsBox = h('section', { 'aria-labelledby': 'settings-title' });
   const recentBox = h('div');
   const auditBox = h('div');
+  const notice = h('div', { class: 'conflict', role: 'alert', hidden: true });
 
-  const reload = async (): Promise<void> => {
+  /** The entries and the settings at one version (read again if a change fell between the two reads). */
+  const load = async (): Promise<AccountState> => {
+    for (let attempt = 0; ; attempt++) {
+      const [list, settings] = await Promise.all([api.entries(account), api.settings(account)]);
+      if (list.version === settings.version || attempt >= 3) return { version: list.version, settings, entries: list.entries };
+    }
+  };
+
+  const reload = async (options: { settings?: boolean } = {}): Promise<void> => {
     try {
-      entries = await api.entries(account);
+      state = await load();
+      entries = [...state.entries];
       renderTable();
+      if (options.settings === true || !settingsEdited) renderSettings(state);
       await Promise.all([renderRecent(), renderAudit()]);
     } catch (error) {
       replaceChildren(tableBox, h('p', { class: 'form-error', role: 'alert' }, `Could not load the entries: ${(error as Error).message}`));
     }
+  };
+
+  /** The version the page's view of the account is at. */
+  const version = (): number => state?.version ?? 0;
+
+  /**
+   * A change refused because the page was out of date (412): reloads, and says what changed since
+   * the page loaded the account, so nothing another admin did is undone unseen. True if it was that.
+   */
+  const conflict = async (error: unknown): Promise<boolean> => {
+    if (!(error instanceof ApiError) || error.status !== 412) return false;
+    const before = state;
+    settingsEdited = false;
+    await reload({ settings: true });
+    const changes = before === null || state === null ? [] : describeChanges(before, state);
+    replaceChildren(notice,
+      h('p', {}, h('strong', {}, 'Not saved: '), `account ${account} changed since this page loaded it (version ${before?.version ?? 0} → ${state?.version ?? 0})${changes.length === 0 ? '.' : ':'}`),
+      changes.length === 0 ? null : h('ul', {}, ...changes.map((c) => h('li', {}, c))),
+      h('p', {}, 'The page now shows the account as it is. Apply your change again if it still makes sense.'));
+    notice.hidden = false;
+    notice.scrollIntoView?.({ block: 'nearest' });
+    return true;
   };
 
   const renderTable = (): void => {
@@ -60,7 +98,7 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
       h('td', { 'data-label': 'Updated' }, formatTime(e.updated_at)),
       h('td', { 'data-label': 'Expires' }, formatTime(e.expires_at) || 'never'),
       canWrite ? h('td', { class: 'row-actions' },
-        h('button', { type: 'button', class: 'secondary', 'aria-label': `Edit ${e.description || e.ip_address}`, onclick: () => entryDialog(api, account, e, () => void reload()) }, 'Edit'),
+        h('button', { type: 'button', class: 'secondary', 'aria-label': `Edit ${e.description || e.ip_address}`, onclick: () => entryDialog(api, account, e, version(), () => void reload(), conflict) }, 'Edit'),
         h('button', { type: 'button', class: 'danger', 'aria-label': `Delete ${e.description || e.ip_address}`, onclick: () => remove(e) }, 'Delete')) : null));
     replaceChildren(tableBox,
       h('table', { class: 'entries' }, h('caption', { class: 'visually-hidden' }, `Entries of ${account}, ${shown.length} shown`),
@@ -74,6 +112,7 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
     try {
       await attempt(true);
     } catch (error) {
+      if (await conflict(error)) return;
       const warning = guardWarning(error);
       if (warning === null) {
         toast(`${label} failed: ${(error as Error).message}`, true);
@@ -86,7 +125,11 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
         submitLabel: `${label} anyway`,
         danger: true,
         onSubmit: async () => {
-          await attempt(false);
+          try {
+            await attempt(false);
+          } catch (again) {
+            if (!(await conflict(again))) throw again;
+          }
           return true;
         },
       });
@@ -94,10 +137,14 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
     await reload();
   };
 
-  const toggle = (e: Entry): Promise<void> => guarded(e.enabled ? 'Disable' : 'Enable', (strict) => api.updateEntry(account, e.id, { enabled: !e.enabled }, { strict }));
+  const toggle = (e: Entry): Promise<void> => {
+    const based = version();
+    return guarded(e.enabled ? 'Disable' : 'Enable', (strict) => api.updateEntry(account, e.id, { enabled: !e.enabled }, { strict, version: based }));
+  };
 
   const remove = async (e: Entry): Promise<void> => {
     const warning = h('p', { class: 'lockout', role: 'alert', hidden: true });
+    const based = version();
     let strict = true;
     await openDialog({
       title: 'Delete this entry?',
@@ -106,8 +153,9 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
       danger: true,
       onSubmit: async () => {
         try {
-          await api.deleteEntry(account, e.id, { strict });
+          await api.deleteEntry(account, e.id, { strict, version: based });
         } catch (error) {
+          if (await conflict(error)) return true;
           const guard = guardWarning(error);
           if (guard !== null) {
             warning.textContent = `Warning: ${guard}`;
@@ -126,14 +174,10 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
     await reload();
   };
 
-  const renderSettings = async (): Promise<void> => {
-    let settings: Settings;
-    try {
-      settings = await api.settings(account);
-    } catch (error) {
-      replaceChildren(settingsBox, h('p', { class: 'form-error' }, (error as Error).message));
-      return;
-    }
+  /** The settings form, filled from `shown`; saved with the version it was filled from. */
+  const renderSettings = (shown: AccountState): void => {
+    const settings: Settings = shown.settings;
+    settingsEdited = false;
     const mode = h('select', { disabled: !canSettings }, h('option', { value: '' }, 'Gateway default'), h('option', { value: 'enforce' }, 'Enforce'), h('option', { value: 'report-only' }, 'Report only'), h('option', { value: 'off' }, 'Off'));
     mode.value = settings.mode ?? '';
     const fallback = h('select', { disabled: !canSettings }, h('option', { value: '' }, 'Gateway default'), h('option', { value: 'open' }, 'Open (no list: allow)'), h('option', { value: 'closed' }, 'Closed (no list: refuse)'));
@@ -148,16 +192,21 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
     const form = h('form', { class: 'settings' }, field('Mode', mode).row, field('Default', fallback).row, field('Parent account', parent, 'Inherit the parent\'s list').row,
       field('Entry limit', limit).row, field('IPv6 entries', ipv6).row,
       field('Lockout guard', guard, 'Strict refuses changes that block a recent caller').row, canSettings ? h('button', { type: 'submit', class: 'secondary' }, 'Save settings') : null, error);
+    form.addEventListener('input', () => { settingsEdited = true; });
+    form.addEventListener('change', () => { settingsEdited = true; });
     form.addEventListener('submit', async (event) => {
       event.preventDefault();
       error.textContent = '';
       const body: Record<string, unknown> = { mode: mode.value || null, default: fallback.value || null, parent: parent.value.trim() || null, max_entries: limit.value === '' ? null : Number(limit.value),
         ipv4_only: ipv6.value === '' ? null : ipv6.value === 'true', guard: guard.value || null };
       try {
-        await api.saveSettings(account, body);
+        await api.saveSettings(account, body, shown.version);
         toast('Settings saved');
+        notice.hidden = true;
+        settingsEdited = false;
+        await reload({ settings: true });
       } catch (e) {
-        error.textContent = (e as Error).message;
+        if (!(await conflict(e))) error.textContent = (e as Error).message;
       }
     });
     replaceChildren(settingsBox, h('h2', { id: 'settings-title' }, 'Settings'), form);
@@ -219,9 +268,10 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
   replaceChildren(root,
     h('nav', { class: 'crumbs', 'aria-label': 'Breadcrumb' }, who.role === 'account' ? null : h('a', { href: '#/accounts' }, 'Accounts'), who.role === 'account' ? null : ' / ', h('span', { 'aria-current': 'page' }, account)),
     h('h1', {}, `Account ${account}`),
+    notice,
     h('section', { 'aria-labelledby': 'entries-title' },
       h('div', { class: 'toolbar' }, h('h2', { id: 'entries-title' }, 'IP access list'), filter,
-        canWrite ? h('button', { type: 'button', class: 'primary', onclick: () => entryDialog(api, account, null, () => void reload()) }, 'Add entry') : null,
+        canWrite ? h('button', { type: 'button', class: 'primary', onclick: () => entryDialog(api, account, null, version(), () => void reload(), conflict) }, 'Add entry') : null,
         canWrite ? h('button', { type: 'button', class: 'secondary', onclick: () => importDialog(api, account, () => void reload()) }, 'Import') : null,
         h('button', { type: 'button', class: 'secondary', onclick: () => void download('csv') }, 'Export CSV'),
         h('button', { type: 'button', class: 'secondary', onclick: () => void download('json') }, 'Export JSON')),
@@ -230,5 +280,5 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
     h('section', { 'aria-labelledby': 'recent-title' }, h('h2', { id: 'recent-title' }, 'Recent callers'), recentBox),
     settingsBox,
     h('section', { 'aria-labelledby': 'audit-title' }, h('h2', { id: 'audit-title' }, 'Audit trail'), auditBox));
-  await Promise.all([reload(), renderSettings()]);
+  await reload({ settings: true });
 }

@@ -107,8 +107,10 @@ export class Api {
     this.#token = token;
   }
 
-  async request<T>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
+  /** `version`: the account version the change is based on, sent as If-Match (412 when it moved). */
+  async request<T>(method: string, path: string, body?: unknown, contentType = 'application/json', version?: number): Promise<T> {
     const headers: Record<string, string> = { authorization: `Bearer ${this.#token}` };
+    if (version !== undefined) headers['if-match'] = `"${version}"`;
     let payload: string | undefined;
     if (body !== undefined) {
       headers['content-type'] = contentType;
@@ -151,36 +153,49 @@ export class Api {
     return this.request('GET', accountPath(account));
   }
 
-  saveSettings(account: string, settings: Record<string, unknown>): Promise<Settings> {
-    return this.request('PUT', accountPath(account), settings);
+  saveSettings(account: string, settings: Record<string, unknown>, version: number): Promise<Settings> {
+    return this.request('PUT', accountPath(account), settings, 'application/json', version);
   }
 
-  async entries(account: string): Promise<Entry[]> {
-    const all: Entry[] = [];
-    let cursor: string | null = null;
-    do {
-      const page: { entries: Entry[]; next: string | null } = await this.request('GET', `${accountPath(account)}/ip-acl?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
-      all.push(...page.entries);
-      cursor = page.next;
-    } while (cursor !== null);
-    return all;
+  /** The whole list and the version it is at (read again if it moved between pages). */
+  async entries(account: string): Promise<{ entries: Entry[]; version: number }> {
+    for (let attempt = 0; ; attempt++) {
+      const all: Entry[] = [];
+      let version: number | null = null;
+      let cursor: string | null = null;
+      let moved = false;
+      do {
+        const page: { entries: Entry[]; next: string | null; version: number } = await this.request('GET', `${accountPath(account)}/ip-acl?limit=1000${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+        if (version !== null && page.version !== version) moved = true;
+        version = page.version;
+        all.push(...page.entries);
+        cursor = page.next;
+      } while (cursor !== null && !moved);
+      if (!moved || attempt >= 3) return { entries: all, version: version ?? 0 };
+    }
   }
 
   /** `strict`: refuse (409 would_lock_out, would_open) a change that would block a recent caller or open the account. */
-  addEntry(account: string, fields: Record<string, unknown>, options: { strict: boolean; replace?: boolean }): Promise<Entry> {
-    return this.request('POST', `${accountPath(account)}/ip-acl${query(options)}`, fields);
+  addEntry(account: string, fields: Record<string, unknown>, options: WriteOptions & { replace?: boolean }): Promise<Entry> {
+    return this.request('POST', `${accountPath(account)}/ip-acl${query(options)}`, fields, 'application/json', options.version);
   }
 
-  updateEntry(account: string, id: string, fields: Record<string, unknown>, options: { strict: boolean }): Promise<Entry> {
-    return this.request('PATCH', `${accountPath(account)}/ip-acl/${encodeURIComponent(id)}${query(options)}`, fields);
+  updateEntry(account: string, id: string, fields: Record<string, unknown>, options: WriteOptions): Promise<Entry> {
+    return this.request('PATCH', `${accountPath(account)}/ip-acl/${encodeURIComponent(id)}${query(options)}`, fields, 'application/json', options.version);
   }
 
-  deleteEntry(account: string, id: string, options: { strict: boolean }): Promise<unknown> {
-    return this.request('DELETE', `${accountPath(account)}/ip-acl/${encodeURIComponent(id)}${query(options)}`);
+  deleteEntry(account: string, id: string, options: WriteOptions): Promise<unknown> {
+    return this.request('DELETE', `${accountPath(account)}/ip-acl/${encodeURIComponent(id)}${query(options)}`, undefined, 'application/json', options.version);
   }
 
-  importEntries(account: string, body: string, format: 'csv' | 'json', mode: 'merge' | 'replace', strict: boolean): Promise<{ received: number }> {
-    return this.request('POST', `${accountPath(account)}/ip-acl/import?mode=${mode}${strict ? '&guard=strict' : ''}`, body, format === 'csv' ? 'text/csv' : 'application/json');
+  /** What an import would store, row by row, read by the server's own parser: nothing is changed. */
+  previewImport(account: string, body: string, format: 'csv' | 'json', mode: 'merge' | 'replace'): Promise<ImportPreview> {
+    return this.request('POST', `${accountPath(account)}/ip-acl/import?mode=${mode}&dry_run=true`, body, format === 'csv' ? 'text/csv' : 'application/json');
+  }
+
+  /** `version`: the one the preview was computed from, so what was previewed is what is stored. */
+  importEntries(account: string, body: string, format: 'csv' | 'json', mode: 'merge' | 'replace', options: WriteOptions): Promise<{ received: number }> {
+    return this.request('POST', `${accountPath(account)}/ip-acl/import?mode=${mode}${options.strict ? '&guard=strict' : ''}`, body, format === 'csv' ? 'text/csv' : 'application/json', options.version);
   }
 
   check(account: string, ip: string): Promise<CheckResult> {
@@ -198,6 +213,28 @@ export class Api {
 
 function accountPath(account: string): string {
   return `/v1/accounts/${encodeURIComponent(account)}`;
+}
+
+/** Every write: whether to refuse what the lockout guard warns about, and the version it is based on. */
+export interface WriteOptions {
+  readonly strict: boolean;
+  readonly version: number;
+}
+
+/** One row of an import preview, as the server reads it. */
+export interface ImportRow {
+  readonly line: number;
+  readonly outcome: 'add' | 'skip' | 'refused';
+  readonly entry: Omit<Entry, 'id' | 'created_at' | 'updated_at'> | null;
+  readonly reason?: string;
+  readonly error?: string;
+}
+
+export interface ImportPreview {
+  readonly version: number;
+  readonly would_store: boolean;
+  readonly rows: readonly ImportRow[];
+  readonly error?: string;
 }
 
 function query(options: { strict: boolean; replace?: boolean }): string {

@@ -30,9 +30,11 @@ function toLocalInput(iso: string | null): string {
  * Add (entry null) or edit an entry. Shows the networks the address becomes as it is typed,
  * puts each refusal next to the field it is about, offers to replace narrower entries a new one
  * would cover, and warns before a change that would block a recent caller (it is sent with
- * guard=strict first; "Save anyway" sends it again without).
+ * guard=strict first; "Save anyway" sends it again without). The change is sent with the version
+ * the page showed (`version`); when the account moved since, `onConflict` reloads the page and
+ * says what changed, and the dialog closes with nothing saved.
  */
-export function entryDialog(api: Api, account: string, entry: Entry | null, onSaved: () => void): Promise<void> {
+export function entryDialog(api: Api, account: string, entry: Entry | null, version: number, onSaved: () => void, onConflict: (error: unknown) => Promise<boolean>): Promise<void> {
   const shape = shapeOf(entry?.ip_address ?? '');
   const radioName = uid('kind');
   const kindIp = h('input', { type: 'radio', name: radioName, value: 'ip', id: uid('kind-ip'), checked: shape.kind === 'ip' });
@@ -103,11 +105,12 @@ export function entryDialog(api: Api, account: string, entry: Entry | null, onSa
     const fields: Record<string, unknown> = { ip_address: text, description: name.value.trim(), action: action.value };
     if (expires.value !== '') fields['expires_at'] = new Date(expires.value).toISOString();
     else if (entry?.expires_at) fields['expires_at'] = null;
-    const options = { strict: !confirmedLockout, replace: replaceBox.checked };
+    const options = { strict: !confirmedLockout, replace: replaceBox.checked, version };
     try {
       if (entry === null) await api.addEntry(account, fields, options);
       else await api.updateEntry(account, entry.id, fields, options);
     } catch (error) {
+      if (await onConflict(error)) return true;
       if (!(error instanceof ApiError)) throw error;
       // Maybe saved, maybe not: the list behind the dialog shows which.
       if (error.outcomeUnknown) onSaved();

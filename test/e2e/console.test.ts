@@ -262,6 +262,78 @@ describe('admin console in a browser', () => {
     await expect.poll(settings).toMatchObject({ ipv4_only: null, guard: null });
   });
 
+  it('previews an import as the server reads it (CSV columns by the header) and stores exactly what it showed', async () => {
+    await page.getByRole('button', { name: 'Import' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Import entries' });
+    // A crafted "blocklist": the header puts description before action.
+    await dialog.getByLabel('Paste CSV or JSON').fill('ip_address,description,action\n127.0.4.0/24,deny,allow\n127.0.1.0/24,again,deny');
+    const rows = dialog.locator('.preview-table tbody tr');
+    await expect.poll(() => rows.count()).toBe(2);
+    expect(await rows.nth(0).locator('td').allTextContents()).toEqual(['2', '127.0.4.0/24', '127.0.4.0/24', 'allow', 'deny', 'added']);
+    expect(await rows.nth(1).locator('td').allTextContents()).toEqual(['3', '127.0.1.0/24', '127.0.1.0/24', 'deny', 'again', 'already listed']);
+    await shot('14-import-server-preview');
+    await dialog.getByRole('button', { name: 'Import', exact: true }).click();
+    await dialog.waitFor({ state: 'detached' });
+    const stored = (await entries()).find((e) => e.ip_address === '127.0.4.0/24') as ApiEntry & { action: string };
+    expect({ action: stored.action, description: stored.description }).toEqual({ action: 'allow', description: 'deny' });
+    expect((await entries()).filter((e) => e.cidrs.includes('127.0.1.0/24')).map((e) => e.description)).toEqual(['Lab']);
+  });
+
+  it('refreshes an import preview made stale by another admin instead of storing something else', async () => {
+    await page.getByRole('button', { name: 'Import' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Import entries' });
+    await dialog.getByLabel('Paste CSV or JSON').fill('ip_address,description\n127.0.5.0/24,five');
+    await expect.poll(() => dialog.locator('.preview-table tbody tr').count()).toBe(1);
+    // Meanwhile another admin adds the same network.
+    expect((await gw.admin('POST', '/v1/accounts/AC1/ip-acl', { ip_address: '127.0.5.0/24', description: 'theirs' })).status).toBe(201);
+    await dialog.getByRole('button', { name: 'Import', exact: true }).click();
+    await expect.poll(() => dialog.locator('.form-error').textContent()).toMatch(/changed since the preview/);
+    await expect.poll(() => dialog.locator('.preview-table tbody tr td:last-child').textContent()).toBe('already listed');
+    await page.keyboard.press('Escape');
+    await dialog.waitFor({ state: 'detached' });
+    expect((await entries()).filter((e) => e.ip_address === '127.0.5.0/24').map((e) => e.description)).toEqual(['theirs']);
+  });
+
+  it('never undoes another admin\'s changes from a stale page: the write is refused, the page reloads and says what changed', async () => {
+    await page.reload();
+    await page.getByRole('heading', { name: 'Account AC1' }).waitFor();
+    await page.getByRole('cell', { name: 'Partner', exact: true }).waitFor();
+    // Another admin, while the page is open: default closed, and Partner turned into a deny entry.
+    const partner = (await entries()).find((e) => e.description === 'Partner')!;
+    expect((await gw.admin('PUT', '/v1/accounts/AC1', { default: 'closed' })).status).toBe(200);
+    expect((await gw.admin('PATCH', `/v1/accounts/AC1/ip-acl/${partner.id}`, { action: 'deny' })).status).toBe(200);
+
+    // The stale page renames Partner.
+    await page.getByRole('button', { name: 'Edit Partner' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Edit entry' });
+    await dialog.getByLabel('Name', { exact: true }).fill('Partner renamed');
+    await dialog.getByRole('button', { name: 'Save' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    const notice = page.locator('.conflict');
+    await expect.poll(() => notice.textContent()).toMatch(/Not saved: account AC1 changed since this page loaded it/);
+    expect(await notice.textContent()).toContain('default: none → closed');
+    expect(await notice.textContent()).toContain('entry 127.0.3.0/24 (Partner): action allow → deny');
+    await shot('15-stale-page-refused');
+    const after = (await entries()).find((e) => e.id === partner.id) as ApiEntry & { action: string };
+    expect({ action: after.action, description: after.description }).toEqual({ action: 'deny', description: 'Partner' });
+    // The page shows the account as it is now: Partner is a deny entry.
+    await expect.poll(() => page.locator(`tr[data-entry="${partner.id}"] .badge`).textContent()).toBe('deny');
+
+    // The settings form, stale too: another admin sets report-only; saving the entry limit is refused.
+    expect((await gw.admin('PUT', '/v1/accounts/AC1', { mode: 'report-only' })).status).toBe(200);
+    await page.getByLabel('Entry limit').fill('40');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await expect.poll(() => notice.textContent()).toContain('mode: none → report-only');
+    const settings = async (): Promise<Record<string, unknown>> => (await gw.admin('GET', '/v1/accounts/AC1')).json() as Promise<Record<string, unknown>>;
+    expect(await settings()).toMatchObject({ mode: 'report-only', default: 'closed', max_entries: null });
+    // Reloaded, the form is current: saving now keeps the other admin's settings.
+    expect(await page.getByLabel('Mode').inputValue()).toBe('report-only');
+    await page.getByLabel('Entry limit').fill('40');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    await expect.poll(settings).toMatchObject({ mode: 'report-only', default: 'closed', max_entries: 40 });
+    await gw.admin('PUT', '/v1/accounts/AC1', { mode: null, default: null, max_entries: null });
+  });
+
   it('shows an account credential its own account only, and fits a phone screen', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('Token').fill(ACCOUNT_TOKEN);
