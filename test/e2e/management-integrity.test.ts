@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
 import { ADMIN_TOKEN, type GatewayProcess } from '../support/gateway-process.ts';
 import { send } from '../support/http.ts';
-import { startFleet, STORE_KINDS, type Fleet } from '../support/store-fleet.ts';
+import { startFleet, STORE_KINDS, UNLIMITED_WRITES, type Fleet } from '../support/store-fleet.ts';
 import { waitUntil } from '../support/wait.ts';
 
 /*
@@ -323,4 +323,57 @@ describe.each(STORE_KINDS)('the parent graph on the %s store', (kind) => {
     const warned = await json(await put(0, child, { parent }));
     expect(warned['warnings']).toEqual([expect.objectContaining({ reason: 'would_lock_out', ip: OFFICE, decision: 'deny' })]);
   });
+});
+
+describe.each(STORE_KINDS)('expiry sweeps racing writers on the %s store', (kind) => {
+  let upstream: EchoUpstream;
+  let fleet: Fleet;
+
+  beforeAll(async () => {
+    upstream = await startEchoUpstream();
+    fleet = await startFleet(kind, { env: { ALLOWGATE_UPSTREAM_URL: upstream.url }, config: `admin:\n  ${UNLIMITED_WRITES}\nexpirySweepMs: 1000\n` });
+  }, 60_000);
+
+  afterAll(async () => {
+    await fleet?.stop();
+    await upstream?.close();
+  });
+
+  it('removes expired entries while two writers edit the others, losing none of their edits', async () => {
+    const account = `SWEEP${kind}`;
+    const gw = fleet.at(0);
+    const keep: string[] = [];
+    for (let i = 0; i < 6; i++) keep.push(((await json(await gw.admin('POST', `/v1/accounts/${account}/ip-acl`, { ip_address: `10.1.${i}.0/24`, description: 'k' }))) as { id: string }).id);
+    const expiresAt = new Date(Date.now() + 1_500).toISOString();
+    for (let i = 0; i < 4; i++) expect((await gw.admin('POST', `/v1/accounts/${account}/ip-acl`, { ip_address: `10.2.${i}.0/24`, expires_at: expiresAt })).status).toBe(201);
+    const start = ((await json(await gw.admin('GET', `/v1/accounts/${account}`))) as { version: number }).version;
+
+    // Writer w edits entries w, w+2, w+4 in turn until the sweeps have run a few times.
+    const last = new Map<string, string>();
+    let acknowledged = 0;
+    const deadline = Date.now() + 4_000;
+    await Promise.all([0, 1].map(async (w) => {
+      for (let n = 0; Date.now() < deadline; n++) {
+        const id = keep[w + 2 * (n % 3)]!;
+        const description = `w${w} n${n}`;
+        const res = await fleet.at(w).admin('PATCH', `/v1/accounts/${account}/ip-acl/${id}`, { description });
+        expect(res.status).toBe(200);
+        last.set(id, description);
+        acknowledged++;
+      }
+    }));
+    await waitUntil('the expired entries swept', async () => ((await json(await gw.admin('GET', `/v1/accounts/${account}/ip-acl`))) as { total: number }).total === 6, 5_000);
+    const list = (await json(await fleet.at(1).admin('GET', `/v1/accounts/${account}/ip-acl`))) as { version: number; entries: { id: string; description: string }[] };
+    expect(list.entries.map((e) => [e.id, e.description])).toEqual(keep.map((id) => [id, last.get(id) ?? 'k']));
+    let sweeps = 0;
+    for (let cursor = ''; ;) {
+      const page = (await json(await gw.admin('GET', `/v1/audit?account=${account}&limit=1000${cursor}`))) as { events: { action: string }[]; next: string | null };
+      sweeps += page.events.filter((e) => e.action === 'entry.expire').length;
+      if (page.next === null) break;
+      cursor = `&cursor=${encodeURIComponent(page.next)}`;
+    }
+    expect(sweeps).toBeGreaterThanOrEqual(1);
+    // One version per acknowledged write and per sweep that removed something: nothing lost, nothing doubled.
+    expect(list.version).toBe(start + acknowledged + sweeps);
+  }, 30_000);
 });
