@@ -87,9 +87,10 @@ export class AclService {
   /**
    * What `apply` would do, without doing it: the change and the lockout guard run inside the
    * store's atomic change against the record as it is now, then the change is dropped. The
-   * record returned is what would be stored (its version the one it would get).
+   * record returned is what would be stored (its version the one it would get); `version` is the
+   * one the preview was computed from (null when the change did not run), for If-Match.
    */
-  async preview(account: string, operation: Operation, options: ApplyOptions): Promise<Applied> {
+  async preview(account: string, operation: Operation, options: ApplyOptions): Promise<{ readonly applied: Applied; readonly version: number | null }> {
     let seen: { result: ChangeResult; current: AccountRecord | null } | null = null;
     const { outcome, guard } = await this.#commit(account, operation, options, this.now(), (change) => (current, view) => {
       const result = change(current, view);
@@ -98,9 +99,10 @@ export class AclService {
       return { ok: false, refusal: DRY_RUN };
     });
     const ran = seen as { result: ChangeResult; current: AccountRecord | null } | null;
-    if (ran === null || (!outcome.ok && outcome.refusal !== DRY_RUN)) return outcome.ok ? { ok: false, refusal: DRY_RUN } : outcome;
-    if (!ran.result.ok) return ran.result;
-    return { ok: true, record: { ...ran.result.draft, version: (ran.current?.version ?? 0) + 1 }, previous: ran.current, warnings: guard.warnings() };
+    if (ran === null || (!outcome.ok && outcome.refusal !== DRY_RUN)) return { applied: outcome.ok ? { ok: false, refusal: DRY_RUN } : outcome, version: null };
+    const version = ran.current?.version ?? 0;
+    if (!ran.result.ok) return { applied: ran.result, version };
+    return { applied: { ok: true, record: { ...ran.result.draft, version: version + 1 }, previous: ran.current, warnings: guard.warnings() }, version };
   }
 
   /**

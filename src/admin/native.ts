@@ -265,11 +265,10 @@ export function nativeSurface(deps: NativeDeps): Surface {
     const opts = options(ctx);
     if ('status' in opts) return sendError(ctx.res, opts);
     const outcomes: ItemOutcome[] = [];
-    const previewed = await service.preview(account, {
+    const { applied: previewed, version } = await service.preview(account, {
       action, change: (c) => replaceEntries(account, items, c, mode, outcomes), prepare: (c, current) => prepareEntries(account, items, c, mode, current, outcomes), snapshot: listSnapshot,
     }, opts);
-    if (!previewed.ok && outcomes.length === 0) return sendError(ctx.res, previewed.refusal);
-    const current = await store.read(account);
+    if (!previewed.ok && (outcomes.length === 0 || version === null)) return sendError(ctx.res, previewed.refusal);
     let next = 0;
     const shown = rows.map((row) => {
       if (!row.ok) return { line: row.line, outcome: 'refused', reason: row.refusal.reason, error: row.refusal.message, entry: null };
@@ -282,9 +281,9 @@ export function nativeSurface(deps: NativeDeps): Surface {
     });
     const ok = previewed.ok && rows.every((r) => r.ok);
     sendJson(ctx.res, 200, {
-      dry_run: true, account, version: current?.version ?? 0, ...(action === 'list.import' ? { mode, received: rows.length } : {}), would_store: ok, rows: shown,
+      dry_run: true, account, version, ...(action === 'list.import' ? { mode, received: rows.length } : {}), would_store: ok, rows: shown,
       ...(ok ? { entries: previewed.record.entries.map(toApiEntry), warnings: previewed.warnings } : previewed.ok ? {} : { error: previewed.refusal.message, reason: previewed.refusal.reason }),
-    }, { etag: etag(current?.version ?? 0) });
+    }, { etag: etag(version ?? 0) });
   };
 
   const putList = route(true, async (ctx, account) => {

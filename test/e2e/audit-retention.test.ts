@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
-import { startFleet, STORE_KINDS, UNLIMITED_WRITES, type Fleet } from '../support/store-fleet.ts';
+import { describe, expect, it } from 'vitest';
+import { STORE_KINDS, UNLIMITED_WRITES, useFleet } from '../support/store-fleet.ts';
 
 /*
  * The audit trail keeps every tenant's history: an account credential editing its own entries
@@ -29,31 +28,18 @@ interface Event {
 }
 
 describe.each(STORE_KINDS)('the audit trail on the %s store', (kind) => {
-  let upstream: EchoUpstream;
-  let fleet: Fleet;
-
-  beforeAll(async () => {
-    upstream = await startEchoUpstream();
-    fleet = await startFleet(kind, {
-      env: { ALLOWGATE_UPSTREAM_URL: upstream.url },
-      config: [
-        `audit: {cap: ${CAP}}`,
-        'admin:',
-        `  ${UNLIMITED_WRITES}`,
-        '  credentials:',
-        `    - {name: flooder, role: account, account: FLOOD, tokenSha256: ${sha(FLOODER_TOKEN)}}`,
-        `    - {name: paced, role: account, account: PACED, tokenSha256: ${sha(PACED_TOKEN)}}`,
-        '',
-      ].join('\n'),
-    });
-  }, 60_000);
-
-  afterAll(async () => {
-    await fleet?.stop();
-    await upstream?.close();
+  const running = useFleet(kind, {
+    config: [
+      `audit: {cap: ${CAP}}`,
+      'admin:',
+      `  ${UNLIMITED_WRITES}`,
+      '  credentials:',
+      `    - {name: flooder, role: account, account: FLOOD, tokenSha256: ${sha(FLOODER_TOKEN)}}`,
+      '',
+    ].join('\n'),
   });
 
-  const as = (token: string, method: string, path: string, body?: unknown): Promise<Response> => fetch(`${fleet.at(0).adminUrl}${path}`, {
+  const as = (token: string, method: string, path: string, body?: unknown): Promise<Response> => fetch(`${running().at(0).adminUrl}${path}`, {
     method, headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) }, ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
 
@@ -62,7 +48,7 @@ describe.each(STORE_KINDS)('the audit trail on the %s store', (kind) => {
     const out: Event[] = [];
     let cursor = '';
     for (let page = 0; page < 100; page++) {
-      const body = (await (await fleet.at(1).admin('GET', `/v1/audit?limit=100${query}${cursor}`)).json()) as { events: Event[]; next: string | null };
+      const body = (await (await running().at(1).admin('GET', `/v1/audit?limit=100${query}${cursor}`)).json()) as { events: Event[]; next: string | null };
       out.push(...body.events);
       if (body.next === null) return out;
       cursor = `&cursor=${encodeURIComponent(body.next)}`;
@@ -71,7 +57,7 @@ describe.each(STORE_KINDS)('the audit trail on the %s store', (kind) => {
   };
 
   it('keeps a quiet account\'s events while another account floods the trail past its cap', async () => {
-    for (let i = 0; i < 5; i++) expect((await fleet.at(0).admin('POST', '/v1/accounts/QUIET/ip-acl', { ip_address: `10.5.${i}.0/24` })).status).toBe(201);
+    for (let i = 0; i < 5; i++) expect((await running().at(0).admin('POST', '/v1/accounts/QUIET/ip-acl', { ip_address: `10.5.${i}.0/24` })).status).toBe(201);
     const created = (await (await as(FLOODER_TOKEN, 'POST', '/v1/accounts/FLOOD/ip-acl', { ip_address: '10.9.0.0/24' })).json()) as { id: string };
     for (let lane = 0; lane < 4; lane++) {
       await Promise.all(Array.from({ length: FLOOD / 4 }, async (_, i) => {
@@ -95,20 +81,20 @@ describe.each(STORE_KINDS)('the audit trail on the %s store', (kind) => {
   }, 60_000);
 
   it('lists the global list\'s events with account=_global, to gateway-wide credentials only', async () => {
-    expect((await fleet.at(0).admin('POST', '/v1/global/ip-acl', { ip_address: '10.77.0.0/16', action: 'deny' })).status).toBe(201);
+    expect((await running().at(0).admin('POST', '/v1/global/ip-acl', { ip_address: '10.77.0.0/16', action: 'deny' })).status).toBe(201);
     const global = await trail('&account=_global');
     expect(global.length).toBeGreaterThanOrEqual(1);
     expect(global.every((e) => e.account === '_global')).toBe(true);
     expect(global[0]).toMatchObject({ action: 'entry.create', account: '_global' });
     expect((await as(FLOODER_TOKEN, 'GET', '/v1/audit?account=_global')).status).toBe(403);
-    expect(await (await fleet.at(0).admin('GET', '/v1/audit?account=_other')).json()).toMatchObject({ code: 400, reason: 'invalid_account' });
+    expect(await (await running().at(0).admin('GET', '/v1/audit?account=_other')).json()).toMatchObject({ code: 400, reason: 'invalid_account' });
   });
 
   it('records the gateway\'s own request id beside the caller\'s', async () => {
-    const traced = await fleet.at(0).admin('POST', '/v1/accounts/IDS/ip-acl', { ip_address: '10.6.0.0/24' }, { 'x-request-id': 'caller-trace-42' });
+    const traced = await running().at(0).admin('POST', '/v1/accounts/IDS/ip-acl', { ip_address: '10.6.0.0/24' }, { 'x-request-id': 'caller-trace-42' });
     const own = traced.headers.get('x-gateway-request-id');
     expect(own).toMatch(/^[0-9a-f-]{36}$/);
-    const untraced = await fleet.at(0).admin('POST', '/v1/accounts/IDS/ip-acl', { ip_address: '10.6.1.0/24' });
+    const untraced = await running().at(0).admin('POST', '/v1/accounts/IDS/ip-acl', { ip_address: '10.6.1.0/24' });
     const second = untraced.headers.get('x-gateway-request-id');
     const [latest, first] = await trail('&account=IDS');
     expect(first).toMatchObject({ requestId: 'caller-trace-42', gatewayRequestId: own });
@@ -118,24 +104,12 @@ describe.each(STORE_KINDS)('the audit trail on the %s store', (kind) => {
 });
 
 describe.each(STORE_KINDS)('write pacing on the %s store', (kind) => {
-  let upstream: EchoUpstream;
-  let fleet: Fleet;
-
-  beforeAll(async () => {
-    upstream = await startEchoUpstream();
-    fleet = await startFleet(kind, {
-      env: { ALLOWGATE_UPSTREAM_URL: upstream.url },
-      config: ['admin:', `  writes: {perSecond: 1, burst: ${PACED_BURST}}`, '  credentials:', `    - {name: paced, role: account, account: PACED, tokenSha256: ${sha(PACED_TOKEN)}}`, ''].join('\n'),
-    });
-  }, 60_000);
-
-  afterAll(async () => {
-    await fleet?.stop();
-    await upstream?.close();
+  const running = useFleet(kind, {
+    config: ['admin:', `  writes: {perSecond: 1, burst: ${PACED_BURST}}`, '  credentials:', `    - {name: paced, role: account, account: PACED, tokenSha256: ${sha(PACED_TOKEN)}}`, ''].join('\n'),
   });
 
   it('answers a credential past its burst 429 with Retry-After, writes nothing for it, and does not slow another credential', async () => {
-    const paced = (method: string, path: string, body?: unknown): Promise<Response> => fetch(`${fleet.at(0).adminUrl}${path}`, {
+    const paced = (method: string, path: string, body?: unknown): Promise<Response> => fetch(`${running().at(0).adminUrl}${path}`, {
       method, headers: { authorization: `Bearer ${PACED_TOKEN}`, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
     const statuses: number[] = [];
@@ -150,6 +124,6 @@ describe.each(STORE_KINDS)('write pacing on the %s store', (kind) => {
     const list = (await (await paced('GET', '/v1/accounts/PACED/ip-acl')).json()) as { total: number };
     expect(list.total).toBe(statuses.filter((s) => s === 201).length);
     // The owner credential has a bucket of its own.
-    expect((await fleet.at(0).admin('POST', '/v1/accounts/OTHER/ip-acl', { ip_address: '10.9.0.0/24' })).status).toBe(201);
+    expect((await running().at(0).admin('POST', '/v1/accounts/OTHER/ip-acl', { ip_address: '10.9.0.0/24' })).status).toBe(201);
   });
 });

@@ -1,8 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
+import { describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, type GatewayProcess } from '../support/gateway-process.ts';
 import { send } from '../support/http.ts';
-import { startFleet, STORE_KINDS, UNLIMITED_WRITES, type Fleet } from '../support/store-fleet.ts';
+import { STORE_KINDS, UNLIMITED_WRITES, useFleet } from '../support/store-fleet.ts';
 import { waitUntil } from '../support/wait.ts';
 
 /*
@@ -169,18 +168,7 @@ async function inBatches(count: number, round: (i: number) => Promise<void>): Pr
 }
 
 describe.each(STORE_KINDS)('management integrity on the %s store', (kind) => {
-  let upstream: EchoUpstream;
-  let fleet: Fleet;
-
-  beforeAll(async () => {
-    upstream = await startEchoUpstream();
-    fleet = await startFleet(kind, { env: { ALLOWGATE_UPSTREAM_URL: upstream.url } });
-  }, 60_000);
-
-  afterAll(async () => {
-    await fleet?.stop();
-    await upstream?.close();
-  });
+  const running = useFleet(kind);
 
   it.each(PAIRS.map(([a, b]) => [`${a.name} + ${b.name}`, a, b] as const))('two writers at once: %s, every acknowledged write kept', async (_name, a, b) => {
     // A writer must be able to succeed or fail only as one of the two orders allows.
@@ -192,12 +180,12 @@ describe.each(STORE_KINDS)('management integrity on the %s store', (kind) => {
     });
     await inBatches(ROUNDS, async (round) => {
       const account = `INT${kind}${++accounts}`;
-      const { ids, version } = await seed(fleet.at(0), account);
-      const [ra, rb] = await Promise.all([a.send(fleet.at(0), account, ids), b.send(fleet.at(1), account, ids)]);
+      const { ids, version } = await seed(running().at(0), account);
+      const [ra, rb] = await Promise.all([a.send(running().at(0), account, ids), b.send(running().at(1), account, ids)]);
       const okA = ra.status < 300;
       const okB = rb.status < 300;
       const bodies = `${a.name}: ${ra.status} ${await ra.text()}; ${b.name}: ${rb.status} ${await rb.text()}`;
-      const after = await stored(fleet.at(round), account);
+      const after = await stored(running().at(round), account);
       const order = orders.find((o) => o.ok.get(a) === okA && o.ok.get(b) === okB && JSON.stringify(o.model) === JSON.stringify(after.model));
       expect(order, `round ${round} on ${account}: ${bodies}; stored ${JSON.stringify(after.model)}; expected one of ${JSON.stringify(orders.map((o) => o.model))}`).toBeDefined();
       // One version per acknowledged write: none was written twice, none lost.
@@ -208,13 +196,13 @@ describe.each(STORE_KINDS)('management integrity on the %s store', (kind) => {
   it('enforces the mode an owner set while another admin changed the guard, on every replica', async () => {
     await inBatches(ROUNDS, async (round) => {
       const account = `ENF${kind}${++accounts}`;
-      await seed(fleet.at(0), account);
+      await seed(running().at(0), account);
       const [mode, guard] = await Promise.all([
-        fleet.at(round).admin('PUT', `/v1/accounts/${account}`, { mode: 'enforce' }),
-        fleet.at(round + 1).admin('PUT', `/v1/accounts/${account}`, { guard: 'strict' }),
+        running().at(round).admin('PUT', `/v1/accounts/${account}`, { mode: 'enforce' }),
+        running().at(round + 1).admin('PUT', `/v1/accounts/${account}`, { guard: 'strict' }),
       ]);
       expect([mode.status, guard.status]).toEqual([200, 200]);
-      for (const gw of fleet.gateways) {
+      for (const gw of running().gateways) {
         await waitUntil(`an outside caller of ${account} refused`, async () => (await send(`${gw.url}/x`, { headers: { 'x-auth-id': account }, localAddress: OUTSIDE })).status === 403, 5_000);
       }
     });
@@ -222,28 +210,17 @@ describe.each(STORE_KINDS)('management integrity on the %s store', (kind) => {
 });
 
 describe.each(STORE_KINDS)('the parent graph on the %s store', (kind) => {
-  let upstream: EchoUpstream;
-  let fleet: Fleet;
+  const running = useFleet(kind);
   const OFFICE = '127.0.0.2';
 
-  beforeAll(async () => {
-    upstream = await startEchoUpstream();
-    fleet = await startFleet(kind, { env: { ALLOWGATE_UPSTREAM_URL: upstream.url } });
-  }, 60_000);
-
-  afterAll(async () => {
-    await fleet?.stop();
-    await upstream?.close();
-  });
-
-  const put = (i: number, account: string, body: Record<string, unknown>, query = ''): Promise<Response> => fleet.at(i).admin('PUT', `/v1/accounts/${account}${query}`, body);
+  const put = (i: number, account: string, body: Record<string, unknown>, query = ''): Promise<Response> => running().at(i).admin('PUT', `/v1/accounts/${account}${query}`, body);
   /** An enforced account whose list allows `ip` only. */
   const listed = async (account: string, ip = '10.9.0.0/24'): Promise<void> => {
     expect((await put(0, account, { mode: 'enforce' })).status).toBe(200);
-    expect((await fleet.at(0).admin('POST', `/v1/accounts/${account}/ip-acl`, { ip_address: ip })).status).toBe(201);
+    expect((await running().at(0).admin('POST', `/v1/accounts/${account}/ip-acl`, { ip_address: ip })).status).toBe(201);
   };
   /** What every replica's proxy answers a caller of `account` from `from`, once they agree. */
-  const proxied = async (account: string, from = OUTSIDE): Promise<number[]> => Promise.all(fleet.gateways.map(async (gw) => (await send(`${gw.url}/x`, { headers: { 'x-auth-id': account }, localAddress: from })).status));
+  const proxied = async (account: string, from = OUTSIDE): Promise<number[]> => Promise.all(running().gateways.map(async (gw) => (await send(`${gw.url}/x`, { headers: { 'x-auth-id': account }, localAddress: from })).status));
 
   it('lets exactly one of two writers that would close a cycle win, and both accounts keep answering', async () => {
     await inBatches(ROUNDS, async (round) => {
@@ -254,7 +231,7 @@ describe.each(STORE_KINDS)('the parent graph on the %s store', (kind) => {
       expect(statuses, `round ${round}`).toEqual([200, 400]);
       const refused = await json(answers.find((r) => r.status === 400)!);
       expect(refused).toMatchObject({ reason: 'invalid_parent', error: expect.stringContaining('cycle') });
-      for (const account of [x, y]) expect(await proxied(account)).toEqual(fleet.gateways.map(() => 403));
+      for (const account of [x, y]) expect(await proxied(account)).toEqual(running().gateways.map(() => 403));
     });
   }, 120_000);
 
@@ -268,7 +245,7 @@ describe.each(STORE_KINDS)('the parent graph on the %s store', (kind) => {
       const answers = await Promise.all([put(round, name('P0'), { parent: name('X') }), put(round + 1, name('Q0'), { parent: name('P2') })]);
       expect(answers.map((r) => r.status).sort(), `round ${round}`).toEqual([200, 400]);
       expect(await json(answers.find((r) => r.status === 400)!)).toMatchObject({ reason: 'invalid_parent', error: expect.stringContaining('ancestors') });
-      for (const account of ['Q1', 'P2'].map(name)) expect(await proxied(account)).toEqual(fleet.gateways.map(() => 403));
+      for (const account of ['Q1', 'P2'].map(name)) expect(await proxied(account)).toEqual(running().gateways.map(() => 403));
     });
   }, 120_000);
 
@@ -280,7 +257,7 @@ describe.each(STORE_KINDS)('the parent graph on the %s store', (kind) => {
     await listed(d);
     const refused = await put(0, chain[0]!, { parent: d });
     expect(await json(refused)).toMatchObject({ code: 400, reason: 'invalid_parent', error: expect.stringMatching(/C5\S* 5 ancestors/) });
-    expect(await proxied(chain[4]!)).toEqual(fleet.gateways.map(() => 403));
+    expect(await proxied(chain[4]!)).toEqual(running().gateways.map(() => 403));
     // Cutting the chain makes room: C3 becomes a root, and C1 may then go under D.
     expect((await put(0, chain[2]!, { parent: null })).status).toBe(200);
     expect((await put(0, chain[0]!, { parent: d })).status).toBe(200);
@@ -291,8 +268,8 @@ describe.each(STORE_KINDS)('the parent graph on the %s store', (kind) => {
     await listed(child);
     await put(0, child, { guard: 'strict' });
     expect(await json(await put(0, child, { parent: `NOBODY${kind}` }))).toMatchObject({ code: 409, reason: 'parent_not_found', error: expect.stringContaining(`create NOBODY${kind} first`) });
-    expect(await proxied(child)).toEqual(fleet.gateways.map(() => 403));
-    expect((await json(await fleet.at(0).admin('GET', `/v1/accounts/${child}`)))['parent']).toBeNull();
+    expect(await proxied(child)).toEqual(running().gateways.map(() => 403));
+    expect((await json(await running().at(0).admin('GET', `/v1/accounts/${child}`)))['parent']).toBeNull();
   });
 
   it('judges a parent change by the list the child will get: opening it warns, and strict refuses', async () => {
@@ -302,7 +279,7 @@ describe.each(STORE_KINDS)('the parent graph on the %s store', (kind) => {
     expect((await put(0, parent, { default: 'open' })).status).toBe(200);
     const strict = await put(0, child, { parent }, '?guard=strict');
     expect(await json(strict)).toMatchObject({ code: 409, reason: 'would_open', error: expect.stringContaining(`inherit the list of ${parent}`) });
-    expect(await proxied(child)).toEqual(fleet.gateways.map(() => 403));
+    expect(await proxied(child)).toEqual(running().gateways.map(() => 403));
     const warned = await json(await put(0, child, { parent }));
     expect(warned['warnings']).toEqual([{ reason: 'would_open', message: expect.stringContaining(`account ${child} would be open to every address`) }]);
     await waitUntil('the child open on every replica', async () => (await proxied(child)).every((s) => s === 200), 5_000);
@@ -313,35 +290,24 @@ describe.each(STORE_KINDS)('the parent graph on the %s store', (kind) => {
     const parent = `PARLOCK${kind}`;
     await listed(child, `${OFFICE}/32`);
     await listed(parent, '10.9.0.0/24');
-    expect(await proxied(child, OFFICE)).toEqual(fleet.gateways.map(() => 200));
+    expect(await proxied(child, OFFICE)).toEqual(running().gateways.map(() => 200));
     await waitUntil('the office seen as a recent caller', async () => {
-      const body = await json(await fleet.at(0).admin('GET', `/v1/accounts/${child}/recent-ips`));
+      const body = await json(await running().at(0).admin('GET', `/v1/accounts/${child}/recent-ips`));
       return (body['ips'] as { ip: string }[]).some((c) => c.ip === OFFICE);
     }, 5_000);
     expect(await json(await put(0, child, { parent }, '?guard=strict'))).toMatchObject({ code: 409, reason: 'would_lock_out', error: expect.stringContaining(OFFICE) });
-    expect(await proxied(child, OFFICE)).toEqual(fleet.gateways.map(() => 200));
+    expect(await proxied(child, OFFICE)).toEqual(running().gateways.map(() => 200));
     const warned = await json(await put(0, child, { parent }));
     expect(warned['warnings']).toEqual([expect.objectContaining({ reason: 'would_lock_out', ip: OFFICE, decision: 'deny' })]);
   });
 });
 
 describe.each(STORE_KINDS)('expiry sweeps racing writers on the %s store', (kind) => {
-  let upstream: EchoUpstream;
-  let fleet: Fleet;
-
-  beforeAll(async () => {
-    upstream = await startEchoUpstream();
-    fleet = await startFleet(kind, { env: { ALLOWGATE_UPSTREAM_URL: upstream.url }, config: `admin:\n  ${UNLIMITED_WRITES}\nexpirySweepMs: 1000\n` });
-  }, 60_000);
-
-  afterAll(async () => {
-    await fleet?.stop();
-    await upstream?.close();
-  });
+  const running = useFleet(kind, { config: `admin:\n  ${UNLIMITED_WRITES}\nexpirySweepMs: 1000\n` });
 
   it('removes expired entries while two writers edit the others, losing none of their edits', async () => {
     const account = `SWEEP${kind}`;
-    const gw = fleet.at(0);
+    const gw = running().at(0);
     const keep: string[] = [];
     for (let i = 0; i < 6; i++) keep.push(((await json(await gw.admin('POST', `/v1/accounts/${account}/ip-acl`, { ip_address: `10.1.${i}.0/24`, description: 'k' }))) as { id: string }).id);
     const expiresAt = new Date(Date.now() + 1_500).toISOString();
@@ -356,14 +322,14 @@ describe.each(STORE_KINDS)('expiry sweeps racing writers on the %s store', (kind
       for (let n = 0; Date.now() < deadline; n++) {
         const id = keep[w + 2 * (n % 3)]!;
         const description = `w${w} n${n}`;
-        const res = await fleet.at(w).admin('PATCH', `/v1/accounts/${account}/ip-acl/${id}`, { description });
+        const res = await running().at(w).admin('PATCH', `/v1/accounts/${account}/ip-acl/${id}`, { description });
         expect(res.status).toBe(200);
         last.set(id, description);
         acknowledged++;
       }
     }));
     await waitUntil('the expired entries swept', async () => ((await json(await gw.admin('GET', `/v1/accounts/${account}/ip-acl`))) as { total: number }).total === 6, 5_000);
-    const list = (await json(await fleet.at(1).admin('GET', `/v1/accounts/${account}/ip-acl`))) as { version: number; entries: { id: string; description: string }[] };
+    const list = (await json(await running().at(1).admin('GET', `/v1/accounts/${account}/ip-acl`))) as { version: number; entries: { id: string; description: string }[] };
     expect(list.entries.map((e) => [e.id, e.description])).toEqual(keep.map((id) => [id, last.get(id) ?? 'k']));
     let sweeps = 0;
     for (let cursor = ''; ;) {

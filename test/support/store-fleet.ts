@@ -1,4 +1,6 @@
 import { writeFileSync } from 'node:fs';
+import { afterAll, beforeAll } from 'vitest';
+import { startEchoUpstream, type EchoUpstream } from './echo-upstream.ts';
 import { join } from 'node:path';
 import { startGateway, type GatewayProcess } from './gateway-process.ts';
 import { startRedis, type RedisServer } from './redis-server.ts';
@@ -57,4 +59,25 @@ export async function startFleet(kind: StoreKind, options: FleetOptions = {}): P
     throw error;
   }
   return { kind, gateways, at: (i) => gateways[i % gateways.length]!, dir: dir.path, stop };
+}
+
+/**
+ * A fleet for the calling `describe`: an echo upstream and the gateways, started before its
+ * tests and stopped after them. Returns the running fleet (call it inside a test).
+ */
+export function useFleet(kind: StoreKind, options: Omit<FleetOptions, 'env'> & { readonly env?: Record<string, string> } = {}): () => Fleet {
+  let upstream: EchoUpstream | null = null;
+  let fleet: Fleet | null = null;
+  beforeAll(async () => {
+    upstream = await startEchoUpstream();
+    fleet = await startFleet(kind, { ...options, env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ...options.env } });
+  }, 60_000);
+  afterAll(async () => {
+    await fleet?.stop();
+    await upstream?.close();
+  });
+  return () => {
+    if (fleet === null) throw new Error('the fleet is not running (useFleet is for a describe block)');
+    return fleet;
+  };
 }
