@@ -18,8 +18,10 @@ let session: { api: Api; who: Whoami } | null = null;
 signOut.addEventListener('click', () => {
   sessionStorage.removeItem(TOKEN_KEY);
   session = null;
-  location.hash = '';
-  void route();
+  // Clearing the fragment routes (hashchange); routing here as well would draw the sign-in form
+  // twice, the second time over a token already being typed.
+  if (location.hash !== '') location.hash = '';
+  else void route();
 });
 window.addEventListener('hashchange', () => void route());
 
