@@ -28,20 +28,6 @@ export function toApiEntry(entry: AclEntry): Record<string, unknown> {
   };
 }
 
-/** Entries an audit event keeps of a whole list; a longer list is kept as its count and first entries. */
-export const AUDIT_LIST_ENTRIES = 200;
-
-/**
- * What the audit trail keeps of a whole list (a replace, an import, a bulk delete): the entries,
- * or for a list longer than AUDIT_LIST_ENTRIES `{count, entries: the first ones, truncated}`, so
- * one event stays a few tens of kilobytes and the trail's memory bound holds.
- */
-export function snapshotOfList(record: { readonly entries: readonly AclEntry[] } | null): unknown {
-  const entries = record?.entries ?? [];
-  if (entries.length <= AUDIT_LIST_ENTRIES) return entries.map(toApiEntry);
-  return { count: entries.length, entries: entries.slice(0, AUDIT_LIST_ENTRIES).map(toApiEntry), truncated: true };
-}
-
 export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly refusal: Refusal };
 
 const FIELDS = new Set(['ip_address', 'description', 'name', 'action', 'enabled', 'expires_at']);

@@ -15,7 +15,7 @@ import { BodyShape, parseBulk, type BulkFormat, type BulkLimits, type BulkParsed
 import { requestIds, type Context, type Handler, type Surface } from './context.ts';
 import { allows, type Actor } from './credentials.ts';
 import { CSV_COLUMNS, toCsv } from './csv.ts';
-import { parseEntryFields, snapshotOfList, toApiEntry } from './entry-input.ts';
+import { parseEntryFields, toApiEntry } from './entry-input.ts';
 import { etag, sendError, sendJson } from './respond.ts';
 import type { Route } from './router.ts';
 import { checkAsSeenBy, type CheckResult } from './types.ts';
@@ -96,7 +96,7 @@ const entrySnapshot = (id: string) => (record: AccountRecord | null): unknown =>
   const entry = record?.entries.find((e) => e.id === id);
   return entry === undefined ? null : toApiEntry(entry);
 };
-const listSnapshot = (record: AccountRecord | null): unknown => snapshotOfList(record);
+const listSnapshot = (record: AccountRecord | null): unknown => record?.entries.map(toApiEntry) ?? [];
 const settingsSnapshot = (record: AccountRecord | null): unknown => record?.settings ?? null;
 
 /** The native management API under /v1 (see docs/management-api.md and /v1/openapi.json). */

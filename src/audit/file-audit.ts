@@ -2,7 +2,7 @@ import { Buffer } from 'node:buffer';
 import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { EventLog } from '../observability/logger.ts';
-import { checkCap, decodeEvent, encodeEvent, type AuditEvent, type AuditLog, type AuditPage, type AuditQuery, type NewAuditEvent } from './audit-log.ts';
+import { boundedEvent, checkCap, decodeEvent, encodeEvent, MAX_EVENT_BYTES, type AuditEvent, type AuditLog, type AuditPage, type AuditQuery, type NewAuditEvent } from './audit-log.ts';
 import { formatSeq, parseSeq, RetentionIndex, type Indexed } from './memory-audit.ts';
 
 export const DEFAULT_FILE_AUDIT_CAP = 100_000;
@@ -132,7 +132,8 @@ export class FileAuditLog implements AuditLog {
 
   async #write(event: NewAuditEvent): Promise<void> {
     const seq = this.#seq + 1;
-    const line = encodeEvent(formatSeq(seq), event);
+    // The same bound per event as every kind of log: larger snapshots are summarised.
+    const line = encodeEvent(formatSeq(seq), boundedEvent(event, MAX_EVENT_BYTES));
     // Consumed even if the write fails: the line may have reached the disk anyway, and an id
     // must never appear twice.
     this.#seq = seq;

@@ -1,4 +1,4 @@
-import { AuditCursorError, checkCap, checkLimit, decodeEvent, encodeEvent, type AuditEvent, type AuditLog, type AuditPage, type AuditQuery, type NewAuditEvent } from './audit-log.ts';
+import { AuditCursorError, boundedEvent, checkCap, checkLimit, decodeEvent, encodeEvent, MAX_EVENT_BYTES, type AuditEvent, type AuditLog, type AuditPage, type AuditQuery, type NewAuditEvent } from './audit-log.ts';
 
 export const DEFAULT_MEMORY_AUDIT_CAP = 10_000;
 
@@ -207,7 +207,8 @@ export class MemoryAuditLog implements AuditLog {
   async append(event: NewAuditEvent): Promise<void> {
     if (this.#closed) throw new Error(`the audit log is closed: event ${event.action} for account ${event.account} was not recorded`);
     const seq = this.#seq + 1;
-    const json = encodeEvent(formatSeq(seq), event);
+    // The same bound per event as every kind of log: larger snapshots are summarised.
+    const json = encodeEvent(formatSeq(seq), boundedEvent(event, MAX_EVENT_BYTES));
     this.#seq = seq;
     // UTF-16 code units, two bytes each: what the string holds in memory, near enough.
     this.#index.push({ seq, account: event.account, json, bytes: json.length * 2 });

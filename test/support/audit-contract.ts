@@ -103,6 +103,17 @@ export function describeAuditContract(kind: string, make: (caps?: Caps) => Promi
       expect(second.id).not.toBe(first.id);
     });
 
+    it('keeps an event of up to 16 KiB whole, and a larger one\'s snapshots as their size and digest', async () => {
+      const log = await fresh();
+      const list = (n: number): unknown => Array.from({ length: n }, (_, i) => ({ id: `e${i}`, ip_address: `10.0.${i >> 8}.${i & 255}/32`, description: 'x'.repeat(60) }));
+      await log.append(auditEvent('AC1', 1, { before: list(50), after: null }));
+      await log.append(auditEvent('AC1', 2, { before: list(50), after: list(500) }));
+      const [large, small] = (await log.list({ limit: 2 })).events as [AuditEvent, AuditEvent];
+      expect(small.before).toEqual(list(50));
+      expect(large.before).toMatchObject({ omitted: expect.stringContaining('16384 bytes'), bytes: JSON.stringify(list(50)).length, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+      expect(large.after).toMatchObject({ bytes: JSON.stringify(list(500)).length });
+    });
+
     it('keeps a copy: changing the appended object later does not change the trail', async () => {
       const log = await fresh();
       const after = { entries: ['a'] };

@@ -8,7 +8,7 @@ import { parseRule } from '../../ip/rule.ts';
 import type { AccountRecord, AclEntry } from '../../policy/types.ts';
 import type { AccountChange } from '../../store/store.ts';
 import type { Actor } from '../credentials.ts';
-import { snapshotOfList, toApiEntry } from '../entry-input.ts';
+import { toApiEntry } from '../entry-input.ts';
 import type { CheckResult } from '../types.ts';
 
 /**
@@ -99,7 +99,7 @@ export function entrySnapshotWhere(pick: (entry: AclEntry) => boolean): (record:
 
 /** What the audit trail keeps of a change to several entries: the whole list. */
 export function listSnapshot(record: AccountRecord | null): unknown {
-  return snapshotOfList(record);
+  return record?.entries.map(toApiEntry) ?? [];
 }
 
 /**
