@@ -116,6 +116,11 @@ describe('Envoy ext_authz', () => {
       expect(refusalOf(merged).reason).toBe('invalid_account');
     });
 
+    it('refuses a credential header under a name upstreams fold into the real one (x_auth_id)', async () => {
+      const response = await check('/v1/x', { source: { ip: OFFICE }, rawHeaders: true, headers: [['x-auth-id', 'AC1'], ['x_auth_id', 'AC2']] });
+      expect(refusalOf(response).reason).toBe('ambiguous_header');
+    });
+
     it('reports without refusing for an account in report-only mode', async () => {
       const response = await check('/v1/x', { source: { ip: STRANGER }, headers: [['x-auth-id', 'AC3']] });
       expect(response.status?.code ?? 0).toBe(0);
@@ -162,6 +167,14 @@ describe('Envoy ext_authz', () => {
       const reply = await envoyHttp('/v1/x', [['x-auth-id', 'AC1'], ['x-forwarded-for', `${OFFICE}, ${STRANGER}`]]);
       expect(reply.status).toBe(403);
       expect(reply.json()).toMatchObject({ reason: 'ip_not_allowed', error: `IP address ${STRANGER} is not allowed for account AC1` });
+    });
+
+    it('refuses what the proxy listener refuses before any list: a folded header name, a fragment in the target', async () => {
+      const folded = await envoyHttp('/v1/x', [['x-auth-id', 'AC1'], ['X_Auth_ID', 'AC2'], ['x-forwarded-for', OFFICE]]);
+      expect(folded.status).toBe(400);
+      expect(folded.json()).toMatchObject({ reason: 'ambiguous_header' });
+      const fragment = await check('/v1/x?a=1#&account_id=AC2', { source: { ip: OFFICE }, headers: [['x-auth-id', 'AC1']] });
+      expect(refusalOf(fragment).reason).toBe('invalid_request_target');
     });
 
     it('asks Envoy to remove the headers it has nothing to say in', async () => {

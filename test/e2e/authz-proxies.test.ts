@@ -181,6 +181,21 @@ describe.each(SETUPS)('external authorization behind a real $name', (setup) => {
     expect(twice.seen).toBeUndefined();
   });
 
+  it('refuses a credential sent under a name upstreams fold into the real one (X_Auth_ID), where the proxy passes such names on', async () => {
+    const { reply, seen } = await call(OFFICE, [['x-auth-id', 'AC1'], ['X_Auth_ID', 'AC2']]);
+    if (setup.surface === 'auth-request') {
+      // nginx drops names with underscores (ignore_invalid_headers on): neither allowgate nor the API sees it.
+      expect(reply.status).toBe(200);
+      expect(seen!.headers['x_auth_id']).toBeUndefined();
+      expect(seen!.headers['x-allowgate-account']).toBe('AC1');
+    } else {
+      // Caddy passes it on, to the check and to the API alike: a CGI or WSGI upstream would read it as X-Auth-ID.
+      expect(reply.status).toBe(400);
+      expect(refusalOf(reply).reason).toBe('ambiguous_header');
+      expect(seen).toBeUndefined();
+    }
+  });
+
   it('passes a 401 on with its JSON body', async () => {
     const { reply, seen } = await call(OFFICE, [['authorization', 'Basic !!!']]);
     expect(reply.status).toBe(401);
@@ -209,5 +224,13 @@ describe.each(SETUPS)('external authorization behind a real $name', (setup) => {
     }, 5_000);
     // Refused callers are not the account's callers.
     expect(recent).not.toContain(STRANGER);
+  });
+
+  it('fails closed when allowgate cannot be reached: the proxy refuses and the upstream sees nothing', async () => {
+    expect(await gw.stop()).toBe(0);
+    const { reply, seen } = await call(OFFICE, [['x-auth-id', 'AC1']]);
+    // nginx: 500 (the auth subrequest failed); Caddy: 502 (its forward_auth upstream is down).
+    expect(reply.status).toBe(setup.surface === 'auth-request' ? 500 : 502);
+    expect(seen).toBeUndefined();
   });
 });
