@@ -23,6 +23,7 @@ import { CacheKeeper } from './policy/cache-keeper.ts';
 import { decideForAccount } from './policy/decide.ts';
 import { isRefusal, PolicyResolver } from './policy/resolve.ts';
 import { HttpForwarder, type UpstreamFailure } from './proxy/http-forwarder.ts';
+import { checkedHeaderNames } from './proxy/headers.ts';
 import { WsForwarder } from './proxy/ws-forwarder.ts';
 import { UpstreamProbe } from './proxy/upstream-probe.ts';
 import { createStore, redisConnectionOf } from './store/open-store.ts';
@@ -320,6 +321,9 @@ function createProxy(config: Config, at: HostPort, { gatekeeper, observer, metri
     refusals.note(facts.account, facts.client ?? facts.peer, refused?.reason ?? `upstream_${failure.kind}_mid_response`, entry, refused === null ? 'upstream failed mid-response' : 'upstream failed');
   };
   const dropUnderscores = config.headers.underscores === 'drop';
+  // The upstream behind allowgate's own proxy reads the same account and address headers an
+  // external proxy gets from a check.
+  const checkedHeaders = checkedHeaderNames(config.authz.upstreamHeaders);
   const forwarder = new HttpForwarder(config.upstream, {
     responded: (status) => metrics.upstreamResponse(status),
     refuse: (req, res, refused, failure) => {
@@ -334,8 +338,8 @@ function createProxy(config: Config, at: HostPort, { gatekeeper, observer, metri
       }, 'request shed: upstream capacity');
       sendRefusal(res, refused, facts.requestId);
     },
-  }, { bodyIdleTimeoutMs: config.limits.bodyIdleTimeoutMs, dropUnderscores });
-  const wsForwarder = new WsForwarder(config.upstream, dropUnderscores, (req, kind, requestId) => {
+  }, { bodyIdleTimeoutMs: config.limits.bodyIdleTimeoutMs, dropUnderscores, checkedHeaders });
+  const wsForwarder = new WsForwarder(config.upstream, { dropUnderscores, checkedHeaders }, (req, kind, requestId) => {
     metrics.upstreamError(kind);
     logger.warn({ request_id: requestId, url: redactUrl(req.url ?? ''), kind }, 'websocket upstream failed');
   });

@@ -6,8 +6,9 @@ import type { PolicyResolver } from '../policy/resolve.ts';
 import { compileExemptMatcher } from './exempt.ts';
 import { Gatekeeper, type GatekeeperParts } from './gatekeeper.ts';
 import { compileRequestScreen } from './request-screen.ts';
+import { checkedHeaderNames } from '../proxy/headers.ts';
 
-type GatekeeperConfig = Pick<Config, 'clientIp' | 'identity' | 'headers' | 'policy' | 'onStoreUnavailable'>;
+type GatekeeperConfig = Pick<Config, 'clientIp' | 'identity' | 'headers' | 'policy' | 'onStoreUnavailable' | 'authz'>;
 
 /**
  * The one Gatekeeper of a process, compiled from the configuration: the proxy listener and every
@@ -19,8 +20,12 @@ export function gatekeeperFromConfig(config: GatekeeperConfig, policy: PolicyRes
 
 /** The parts a Gatekeeper decides with, compiled from the configuration (at start, and on reload). */
 export function gatekeeperParts(config: GatekeeperConfig, policy: PolicyResolver, accountName: AccountNaming = (account) => account): GatekeeperParts {
+  // The headers that tell the upstream the checked account and address are guarded like
+  // credentials: a name an upstream would fold into one of them is refused.
+  const checked = checkedHeaderNames(config.authz.upstreamHeaders);
+  const guarded = [...credentialHeaders(config.identity.strategies), ...[checked.account, checked.clientIp].filter((n) => n !== null)];
   return {
-    screen: compileRequestScreen({ credentialHeaders: credentialHeaders(config.identity.strategies), underscores: config.headers.underscores }),
+    screen: compileRequestScreen({ credentialHeaders: guarded, underscores: config.headers.underscores }),
     clientIp: compileClientIpResolver(config.clientIp),
     identity: compileIdentityResolver(config.identity.strategies, config.identity),
     accountName,

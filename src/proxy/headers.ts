@@ -24,6 +24,18 @@ export interface ForwardingFacts {
   /** The trusted proxies between the client and the peer, canonical, comma-separated; null for none. */
   readonly via: string | null;
   readonly requestId: string;
+  /** The account the decision was about; null for none. */
+  readonly account?: string | null;
+}
+
+/** The headers that tell the upstream what was checked (authz.accountHeader, authz.clientIpHeader), lower case; null: not set. */
+export interface CheckedHeaderNames {
+  readonly account: string | null;
+  readonly clientIp: string | null;
+}
+
+export function checkedHeaderNames(names: { readonly account: string | null; readonly clientIp: string | null }): CheckedHeaderNames {
+  return { account: names.account?.toLowerCase() ?? null, clientIp: names.clientIp?.toLowerCase() ?? null };
 }
 
 export interface RewriteSettings {
@@ -31,6 +43,11 @@ export interface RewriteSettings {
   readonly upstreamHost: string | null;
   /** Drop headers whose name holds `_` (headers.underscores: drop). */
   readonly dropUnderscores: boolean;
+  /**
+   * Replaced on every forwarded request by the account and client address the decision was
+   * about, as the external-authorization answers set them: a caller's own copies never pass.
+   */
+  readonly checkedHeaders?: CheckedHeaderNames;
 }
 
 /** Names listed in a Connection header are hop-by-hop for that message too (lower-cased). */
@@ -73,12 +90,15 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], facts: For
   let host: string | null = null;
   const trusted = facts.peerTrusted;
   const dropUnderscores = settings.dropUnderscores;
+  const checkedAccount = settings.checkedHeaders?.account ?? null;
+  const checkedClient = settings.checkedHeaders?.clientIp ?? null;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!;
     const value = rawHeaders[i + 1]!;
     // Names listed in Connection are rare, so only then is a lower-cased copy made.
     if (dropAlso !== null && dropAlso.has(name.toLowerCase())) continue;
     if (dropUnderscores && name.indexOf('_') >= 0) continue;
+    if ((checkedAccount !== null && isHeaderName(name, checkedAccount)) || (checkedClient !== null && isHeaderName(name, checkedClient))) continue;
     const special = SPECIAL.match(name);
     if (special === null) {
       if (!trusted && name.length > FORWARDING_PREFIX.length && hasHeaderNamePrefix(name, FORWARDING_PREFIX)) continue;
@@ -106,6 +126,8 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], facts: For
   out.push('x-forwarded-proto', proto ?? 'http');
   if (forwardedHost !== null || host !== null) out.push('x-forwarded-host', (forwardedHost ?? host)!);
   out.push('x-request-id', facts.requestId);
+  if (checkedAccount !== null && facts.account != null) out.push(checkedAccount, facts.account);
+  if (checkedClient !== null && facts.client !== null) out.push(checkedClient, facts.client);
   return out;
 }
 

@@ -3,7 +3,7 @@ import { Pool, type Dispatcher } from 'undici';
 import { isHeaderName } from '../http/header-name.ts';
 import { refusal, type Refusal } from '../http/refusal.ts';
 import { Admission, capOf, TicketState, type Ticket } from './admission.ts';
-import { downstreamResponseHeaders, upstreamRequestHeaders, type ForwardingFacts, type RewriteSettings } from './headers.ts';
+import { downstreamResponseHeaders, upstreamRequestHeaders, type CheckedHeaderNames, type ForwardingFacts, type RewriteSettings } from './headers.ts';
 import { classifyUpstreamError, upstreamRefusal, type UpstreamErrorKind } from './upstream-error.ts';
 
 export interface UpstreamSettings {
@@ -57,6 +57,8 @@ export interface ForwarderOptions {
   readonly bodyIdleTimeoutMs: number;
   /** Drop headers whose name holds `_` (headers.underscores: drop). */
   readonly dropUnderscores: boolean;
+  /** Set from the decision on every forwarded request (see RewriteSettings). */
+  readonly checkedHeaders?: CheckedHeaderNames;
 }
 
 /** How often queued and streaming exchanges are checked: the resolution of both timeouts. */
@@ -85,7 +87,7 @@ export class HttpForwarder {
 
   constructor(settings: UpstreamSettings, hooks: ForwardHooks, options: ForwarderOptions) {
     this.origin = settings.url.origin;
-    this.#rewrite = { upstreamHost: settings.preserveHost ? null : settings.url.host, dropUnderscores: options.dropUnderscores };
+    this.#rewrite = { upstreamHost: settings.preserveHost ? null : settings.url.host, dropUnderscores: options.dropUnderscores, ...(options.checkedHeaders === undefined ? {} : { checkedHeaders: options.checkedHeaders }) };
     this.hooks = hooks;
     this.bodyIdleTimeoutMs = options.bodyIdleTimeoutMs;
     this.admission = new Admission({

@@ -26,9 +26,9 @@ export class WsForwarder {
   readonly #pending = new Set<ClientRequest>();
   readonly #tunnels = new Set<Duplex>();
 
-  constructor(settings: UpstreamSettings, dropUnderscores: boolean, onError: (req: IncomingMessage, kind: UpstreamErrorKind, requestId: string) => void) {
+  constructor(settings: UpstreamSettings, rewrite: Omit<RewriteSettings, 'upstreamHost'>, onError: (req: IncomingMessage, kind: UpstreamErrorKind, requestId: string) => void) {
     this.#origin = settings.url;
-    this.#rewrite = { upstreamHost: settings.preserveHost ? null : settings.url.host, dropUnderscores };
+    this.#rewrite = { ...rewrite, upstreamHost: settings.preserveHost ? null : settings.url.host };
     this.#headersTimeoutMs = settings.headersTimeoutMs;
     this.#onError = onError;
   }

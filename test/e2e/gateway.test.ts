@@ -45,6 +45,20 @@ describe('gateway end to end (memory store)', () => {
     expect(reply.headers['set-cookie']).toEqual(['a=1', 'b=2']);
   });
 
+  it('tells the upstream the account and address it checked, replacing a caller\'s own X-Allowgate-* headers, and refuses folded aliases of them', async () => {
+    const reply = await send(`${gw.url}/v1/x`, { headers: [['host', 'gw'], ['x-auth-id', 'AC1'], ['X-Allowgate-Account', 'AC9'], ['x-allowgate-client-ip', '203.0.113.9'], ['X-Allowgate-Account', 'AC8']], localAddress: OFFICE });
+    expect(reply.status).toBe(200);
+    const echo = reply.json<{ headers: Record<string, string | string[]> }>();
+    expect(echo.headers['x-allowgate-account']).toBe('AC1');
+    expect(echo.headers['x-allowgate-client-ip']).toBe(OFFICE);
+    const anonymous = (await send(`${gw.url}/v1/x`, { headers: [['host', 'gw'], ['x-allowgate-account', 'AC1']], localAddress: STRANGER })).json<{ headers: Record<string, string> }>();
+    expect(anonymous.headers['x-allowgate-account']).toBeUndefined();
+    expect(anonymous.headers['x-allowgate-client-ip']).toBe(STRANGER);
+    const alias = await send(`${gw.url}/v1/x`, { headers: [['host', 'gw'], ['x-auth-id', 'AC1'], ['X_Allowgate_Account', 'AC9']], localAddress: OFFICE });
+    expect(alias.status).toBe(400);
+    expect(alias.json()).toMatchObject({ reason: 'ambiguous_header' });
+  });
+
   it('refuses a caller outside the list with 403 JSON that says why', async () => {
     const before = upstream.seen.length;
     const reply = await send(`${gw.url}/v1/Account/AC1/Call`, { headers: { 'x-auth-id': 'AC1' }, localAddress: STRANGER });

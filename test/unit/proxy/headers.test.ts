@@ -77,3 +77,22 @@ describe('downstreamResponseHeaders', () => {
     expect(out).toEqual({ 'set-cookie': ['a=1', 'b=2'], 'content-type': 'text/plain', 'x-request-id': 'rid' });
   });
 });
+
+describe('the headers that tell the upstream what was checked', () => {
+  const settings: RewriteSettings = { upstreamHost: null, dropUnderscores: false, checkedHeaders: { account: 'x-allowgate-account', clientIp: 'x-allowgate-client-ip' } };
+  const raw = ['Host', 'h', 'X-Allowgate-Account', 'AC9', 'x-allowgate-account', 'AC8', 'X-ALLOWGATE-CLIENT-IP', '192.0.2.9', 'X-Auth-ID', 'AC1'];
+
+  it('replaces every copy a caller sent with the checked account and client', () => {
+    const out = pairs(upstreamRequestHeaders(raw, { ...proxied, account: 'AC1' }, settings));
+    expect(only(out, 'x-allowgate-account')).toEqual(['AC1']);
+    expect(only(out, 'x-allowgate-client-ip')).toEqual(['198.51.100.2']);
+  });
+
+  it('leaves a header out when there is nothing to say, and passes them untouched when not configured', () => {
+    const out = pairs(upstreamRequestHeaders(raw, { ...direct, account: null }, settings));
+    expect(only(out, 'x-allowgate-account')).toEqual([]);
+    expect(only(out, 'x-allowgate-client-ip')).toEqual(['127.0.0.5']);
+    expect(only(pairs(upstreamRequestHeaders(raw, direct, KEEP_HOST)), 'x-allowgate-account')).toEqual(['AC9', 'AC8']);
+  });
+});
+
