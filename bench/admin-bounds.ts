@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { ADMIN_TOKEN, startAllowgate, type Allowgate } from './lib/allowgate.ts';
 import { startServer } from './lib/forwarders.ts';
 import { stopAll, workDir } from './lib/processes.ts';
-import { report, verdict, type Table } from './lib/report.ts';
+import { percentile, report, verdict, type Table } from './lib/report.ts';
 
 const quick = process.argv.includes('--quick');
 const SAMPLES = quick ? 1_000 : 4_000;
@@ -92,10 +92,6 @@ async function main(): Promise<void> {
   report('admin-bounds', [table], { alone, underAttack, statuses });
 }
 
-function percentile(xs: readonly number[], p: number): number {
-  const sorted = [...xs].sort((x, y) => x - y);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
 
 async function sample(gw: Allowgate, n: number): Promise<number[]> {
   const out: number[] = [];

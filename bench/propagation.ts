@@ -10,11 +10,11 @@
  *
  *   npm run bench:propagation [-- --quick]
  */
-import { request, Agent } from 'node:http';
-import { startAllowgate, type Allowgate } from './lib/allowgate.ts';
+import { Agent } from 'node:http';
+import { proxied, startAllowgate, type Allowgate } from './lib/allowgate.ts';
 import { startServer } from './lib/forwarders.ts';
 import { ensureTool, startRedis, stopAll, workDir } from './lib/processes.ts';
-import { median, report, verdict, type Table } from './lib/report.ts';
+import { median, percentile, report, verdict, type Table } from './lib/report.ts';
 
 const quick = process.argv.includes('--quick');
 const CHANGES = quick ? 40 : 200;
@@ -53,7 +53,7 @@ async function main(): Promise<void> {
 
   // Cold miss: accounts created through A, never requested on B before.
   for (let n = 0; n < COLD_ACCOUNTS; n++) await a.admin('POST', `/v1/accounts/ACC${n}/ip-acl`, { ip_address: `${CALLER}/32` });
-  for (let n = 0; n < 20; n++) await call(b, 'ACP'); // B's connections and JIT warm
+  for (let n = 0; n < 20; n++) await proxied(b, 'ACP', agent); // B's connections and JIT warm
   const cold: number[] = [];
   const warm: number[] = [];
   for (let n = 0; n < COLD_ACCOUNTS; n++) {
@@ -88,26 +88,11 @@ function row(label: string, xs: number[]): (string | number)[] {
   return [label, percentile(xs, 50), percentile(xs, 90), percentile(xs, 99), Math.max(...xs)];
 }
 
-function percentile(xs: readonly number[], p: number): number {
-  const sorted = [...xs].sort((x, y) => x - y);
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
 
-/** One request through the replica's proxy port as the account; resolves with its status. */
-function call(gw: Allowgate, account: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${gw.url}/v1/resource`, { agent, headers: { 'x-auth-id': account } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 async function timed(gw: Allowgate, account: string): Promise<{ status: number; ms: number }> {
   const start = performance.now();
-  const status = await call(gw, account);
+  const status = await proxied(gw, account, agent);
   return { status, ms: performance.now() - start };
 }
 
@@ -115,7 +100,7 @@ async function timed(gw: Allowgate, account: string): Promise<{ status: number; 
 async function until(gw: Allowgate, account: string, status: number): Promise<number> {
   const start = performance.now();
   while (performance.now() - start < 10_000) {
-    if ((await call(gw, account)) === status) return performance.now() - start;
+    if ((await proxied(gw, account, agent)) === status) return performance.now() - start;
   }
   throw new Error(`replica did not answer ${status} for ${account} within 10 s`);
 }

@@ -8,6 +8,7 @@
  */
 import { createWriteStream, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
+import { request, type Agent } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RUNTIME_ENV, RUNTIME_FLAGS } from '../../src/cli/runtime.ts';
@@ -85,6 +86,18 @@ export async function startAllowgate(options: AllowgateOptions): Promise<Allowga
       return text === '' ? null : JSON.parse(text);
     },
   };
+}
+
+/** One request through the replica's proxy port as `account` (X-Auth-ID); resolves with its status. */
+export function proxied(gw: Allowgate, account: string, agent: Agent): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = request(`${gw.url}/v1/resource`, { agent, headers: { 'x-auth-id': account } }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }
 
 /** A counter or gauge from Prometheus text, summed over its label sets (0 when absent). */
