@@ -541,7 +541,7 @@ function sameKey(a: Uint32Array, aAt: number, b: Uint32Array, bAt: number, W: nu
 }
 
 /** Orders the W-word keys at a[aAt] and b[bAt], most significant word first. */
-function compareKey(a: Uint32Array, aAt: number, b: Uint32Array, bAt: number, W: number): number {
+export function compareKey(a: Uint32Array, aAt: number, b: Uint32Array, bAt: number, W: number): number {
   for (let w = 0; w < W; w++) {
     const x = a[aAt + w]!;
     const y = b[bAt + w]!;

@@ -1,5 +1,5 @@
 import type { Family } from '../ip/address.ts';
-import type { CompiledTrie } from '../ip/trie.ts';
+import { compareKey, type CompiledTrie } from '../ip/trie.ts';
 import { withoutExpired, type CompiledList } from './compile.ts';
 import type { DefaultPolicy, Mode } from './types.ts';
 
@@ -109,17 +109,8 @@ function sideBySide(a: CompiledTrie | null, b: CompiledTrie | null, family: Fami
     const moreA = i + 1 < ta.count;
     const moreB = j + 1 < tb.count;
     if (!moreA && !moreB) return true;
-    const order = !moreA ? 1 : !moreB ? -1 : compareStarts(ta.entries, (i + 1) * S, tb.entries, (j + 1) * S, W);
+    const order = !moreA ? 1 : !moreB ? -1 : compareKey(ta.entries, (i + 1) * S, tb.entries, (j + 1) * S, W);
     if (order <= 0) i++;
     if (order >= 0) j++;
   }
-}
-
-function compareStarts(a: Uint32Array, aAt: number, b: Uint32Array, bAt: number, W: number): number {
-  for (let w = 0; w < W; w++) {
-    const x = a[aAt + w]!;
-    const y = b[bAt + w]!;
-    if (x !== y) return x < y ? -1 : 1;
-  }
-  return 0;
 }

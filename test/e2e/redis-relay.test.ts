@@ -60,37 +60,54 @@ async function storeState(gw: GatewayProcess): Promise<string> {
   return ((await (await fetch(`${gw.adminUrl}/readyz`)).json()) as { store: { state: string } }).store.state;
 }
 
-describe('a revocation while a replica cannot read Redis (its notices still arrive)', () => {
+/**
+ * For one describe block: a redis-server, a relay in front of it and an upstream, started before
+ * its tests and stopped after them with every gateway `gateway` started.
+ */
+function relayedRedis(): { readonly relay: Relay; gateway(store: 'relay' | 'direct', env?: Record<string, string>): Promise<GatewayProcess> } {
   let redis: RedisServer;
-  let upstream: EchoUpstream;
   let relay: Relay;
-  let a: GatewayProcess;
-  let b: GatewayProcess;
+  let upstream: EchoUpstream;
+  const gateways: GatewayProcess[] = [];
   const dir = scratchDir();
-  let env: Record<string, string>;
-
   beforeAll(async () => {
     redis = await startRedis();
     upstream = await startEchoUpstream();
     relay = await startRelay(redis.port);
-    env = { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_LOG_LEVEL: 'info' };
-  });
-  afterEach(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    relay.freezeNew(false);
   });
   afterAll(async () => {
+    await Promise.all(gateways.map((gw) => gw.stop()));
     await relay?.close();
     await upstream?.close();
     await redis?.stop();
     dir.remove();
   });
+  return {
+    get relay() {
+      return relay;
+    },
+    async gateway(store, env = {}) {
+      const gw = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_LOG_LEVEL: 'info', ALLOWGATE_STORE: store === 'relay' ? relay.url : redis.url, ALLOWGATE_CONFIG: config(dir.path), ...env } });
+      gateways.push(gw);
+      return gw;
+    },
+  };
+}
+
+describe('a revocation while a replica cannot read Redis (its notices still arrive)', () => {
+  const setting = relayedRedis();
+  let a: GatewayProcess;
+  let b: GatewayProcess;
+  afterEach(async () => {
+    await Promise.all([a.stop(), b.stop()]);
+    setting.relay.freezeNew(false);
+  });
 
   const start = async (writerEnv: Record<string, string> = {}): Promise<void> => {
     [a, b] = await Promise.all([
-      startGateway({ env: { ...env, ...writerEnv, ALLOWGATE_STORE: redis.url, ALLOWGATE_CONFIG: config(dir.path) } }),
+      setting.gateway('direct', writerEnv),
       // B reaches Redis only through the relay, and forwards unknown accounts when the store is out (open).
-      startGateway({ env: { ...env, ALLOWGATE_STORE: relay.url, ALLOWGATE_CONFIG: config(dir.path), ALLOWGATE_ON_STORE_UNAVAILABLE: 'open' } }),
+      setting.gateway('relay', { ALLOWGATE_ON_STORE_UNAVAILABLE: 'open' }),
     ]);
   };
 
@@ -100,15 +117,15 @@ describe('a revocation while a replica cannot read Redis (its notices still arri
     await addEntry(a, 'RV1', { ip_address: `${OFFICE}/32` });
     await waitUntil('B enforces RV1', async () => (await status(b, 'RV1', STRANGER)) === 200 && (await status(b, 'RV1', OFFICE)) === 200, 5_000);
 
-    relay.freeze('command'); // B's reads hang; its subscriber still hears the notice
-    relay.freezeNew(true);
-    const reads = relay.commandsSent('command').length;
+    setting.relay.freeze('command'); // B's reads hang; its subscriber still hears the notice
+    setting.relay.freezeNew(true);
+    const reads = setting.relay.commandsSent('command').length;
     expect((await a.admin('DELETE', `/v1/accounts/RV1/ip-acl/${stranger}`)).status).toBe(200);
     // A 403 (not a 503) with B unable to read Redis: the new list came with the notice.
     await waitUntil('B refuses the revoked address', async () => (await status(b, 'RV1', STRANGER)) === 403, 2_000);
     for (let i = 0; i < 5; i++) expect([await status(b, 'RV1', STRANGER), await status(b, 'RV1', OFFICE)]).toEqual([403, 200]);
     // Not one read of RV1 was attempted.
-    expect(relay.commandsSent('command').slice(reads).filter((c) => c === 'EVALSHA' || c === 'EVAL')).toEqual([]);
+    expect(setting.relay.commandsSent('command').slice(reads).filter((c) => c === 'EVALSHA' || c === 'EVAL')).toEqual([]);
   });
 
   it('refuses the account, never the list it replaced, when the notice carries no list; one read in flight, then backoff; enforced once Redis answers', async () => {
@@ -119,9 +136,9 @@ describe('a revocation while a replica cannot read Redis (its notices still arri
     await addEntry(a, 'KEPT', { ip_address: `${OFFICE}/32` });
     await waitUntil('B enforces RV2 and KEPT', async () => (await status(b, 'RV2', STRANGER)) === 200 && (await status(b, 'KEPT', OFFICE)) === 200, 5_000);
 
-    relay.freeze('command');
-    relay.freezeNew(true);
-    const reads = (): number => relay.commandsSent('command').filter((c) => c === 'EVALSHA' || c === 'EVAL').length;
+    setting.relay.freeze('command');
+    setting.relay.freezeNew(true);
+    const reads = (): number => setting.relay.commandsSent('command').filter((c) => c === 'EVALSHA' || c === 'EVAL').length;
     const readsBefore = reads();
     expect((await a.admin('DELETE', `/v1/accounts/RV2/ip-acl/${stranger}`)).status).toBe(200);
     await waitUntil('B stops admitting the revoked address', async () => (await status(b, 'RV2', STRANGER)) !== 200, 2_000);
@@ -142,8 +159,8 @@ describe('a revocation while a replica cannot read Redis (its notices still arri
     expect(await status(b, 'NEVERSEEN', STRANGER)).toBe(200); // open: an unknown account is forwarded
 
     // Redis reachable again: the new list is loaded and enforced without any request asking.
-    relay.freezeNew(false);
-    relay.drop('command');
+    setting.relay.freezeNew(false);
+    setting.relay.drop('command');
     await waitUntil('B back up', async () => (await storeState(b)) === 'up', 5_000);
     await waitUntil('B enforces the new list', async () => (await status(b, 'RV2', STRANGER)) === 403 && (await status(b, 'RV2', OFFICE)) === 200, 3_000);
     expect(await metric(b, /^allowgate_cache_refusing_accounts (\d+)$/m)).toBe(0);
@@ -155,24 +172,10 @@ describe('a revocation while a replica cannot read Redis (its notices still arri
 });
 
 describe('a write whose outcome is unknown, on the replica that made it', () => {
-  let redis: RedisServer;
-  let upstream: EchoUpstream;
-  let relay: Relay;
+  const setting = relayedRedis();
   let a: GatewayProcess;
-  const dir = scratchDir();
-
   beforeAll(async () => {
-    redis = await startRedis();
-    upstream = await startEchoUpstream();
-    relay = await startRelay(redis.port);
-    a = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_STORE: relay.url, ALLOWGATE_CONFIG: config(dir.path), ALLOWGATE_LOG_LEVEL: 'info' } });
-  });
-  afterAll(async () => {
-    await a?.stop();
-    await relay?.close();
-    await upstream?.close();
-    await redis?.stop();
-    dir.remove();
+    a = await setting.gateway('relay');
   });
 
   it('enforces a change whose answer came too late within milliseconds, not at the next sweep', async () => {
@@ -183,8 +186,8 @@ describe('a write whose outcome is unknown, on the replica that made it', () => 
       // Redis runs the commit but its answer is held past the command timeout (the connection
       // stays open). Started right after a heartbeat, so no PING waits in that window and the
       // replica never sees the store as down: nothing but the write's own outcome can tell it.
-      await relay.onCommand('PING', 'none', 'command');
-      const fired = relay.onCommand('EVALSHA', 'hold-reply', 'command', COMMAND_TIMEOUT_MS + 150);
+      await setting.relay.onCommand('PING', 'none', 'command');
+      const fired = setting.relay.onCommand('EVALSHA', 'hold-reply', 'command', COMMAND_TIMEOUT_MS + 150);
       const res = await a.admin('POST', '/v1/accounts/AM1/ip-acl', { ip_address: `${STRANGER}/32`, action: 'deny' });
       await fired;
       const answered = performance.now();
@@ -200,7 +203,7 @@ describe('a write whose outcome is unknown, on the replica that made it', () => 
 
   it('answers "may or may not have been applied" when the connection drops after the commit was sent; one log line with the cause, not one per failure', async () => {
     await addEntry(a, 'AM2', { ip_address: '127.0.0.0/24' });
-    const fired = relay.onCommand('EVALSHA', 'lose-reply', 'command');
+    const fired = setting.relay.onCommand('EVALSHA', 'lose-reply', 'command');
     const res = await a.admin('POST', '/v1/accounts/AM2/ip-acl', { ip_address: `${STRANGER}/32`, action: 'deny' });
     await fired;
     expect(res.status).toBe(503);
@@ -224,7 +227,7 @@ describe('a write whose outcome is unknown, on the replica that made it', () => 
   });
   it('tells the CLI user the same, with the current version, and exits 3 (not 1: a retry may duplicate it)', async () => {
     await addEntry(a, 'AM3', { ip_address: '127.0.0.0/24' });
-    const fired = relay.onCommand('EVALSHA', 'lose-reply', 'command');
+    const fired = setting.relay.onCommand('EVALSHA', 'lose-reply', 'command');
     const cli = await runCli(['acl', 'add', 'AM3', `${STRANGER}/32`, '--deny', '--url', a.adminUrl, '--token', ADMIN_TOKEN]);
     await fired;
     expect(cli.code).toBe(3);
@@ -234,38 +237,20 @@ describe('a write whose outcome is unknown, on the replica that made it', () => 
 });
 
 describe('the audit trail of a write whose connection is lost right after the commit', () => {
-  let redis: RedisServer;
-  let upstream: EchoUpstream;
-  let relay: Relay;
+  const setting = relayedRedis();
   let a: GatewayProcess;
   let b: GatewayProcess;
-  const dir = scratchDir();
-
   beforeAll(async () => {
-    redis = await startRedis();
-    upstream = await startEchoUpstream();
-    relay = await startRelay(redis.port);
-    const env = { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_LOG_LEVEL: 'info' };
-    [a, b] = await Promise.all([
-      startGateway({ env: { ...env, ALLOWGATE_STORE: relay.url, ALLOWGATE_CONFIG: config(dir.path) } }),
-      startGateway({ env: { ...env, ALLOWGATE_STORE: redis.url, ALLOWGATE_CONFIG: config(dir.path) } }),
-    ]);
-  });
-  afterAll(async () => {
-    await Promise.all([a?.stop(), b?.stop()]);
-    await relay?.close();
-    await upstream?.close();
-    await redis?.stop();
-    dir.remove();
+    [a, b] = await Promise.all([setting.gateway('relay'), setting.gateway('direct')]);
   });
 
   it('has the event of every acknowledged change: written by the commit itself, nothing left to write after it', async () => {
     await addEntry(a, 'AU1', { ip_address: `${OFFICE}/32` });
     // Whatever the replica would send after the commit is answered, the connection is cut at.
-    const cut = relay.onCommand('EVALSHA', 'none', 'command').then(() => relay.onCommand('XADD', 'swallow', 'command'));
+    const cut = setting.relay.onCommand('EVALSHA', 'none', 'command').then(() => setting.relay.onCommand('XADD', 'swallow', 'command'));
     const res = await a.admin('POST', '/v1/accounts/AU1/ip-acl', { ip_address: `${STRANGER}/32` });
     await Promise.race([cut, sleep(200)]);
-    relay.disarm();
+    setting.relay.disarm();
     expect(res.status).toBe(201);
     const trail = (await (await b.admin('GET', '/v1/audit?account=AU1')).json()) as { events: { version: number; action: string }[] };
     expect(trail.events.map((e) => [e.version, e.action])).toEqual([[2, 'entry.create'], [1, 'entry.create']]);

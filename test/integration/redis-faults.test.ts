@@ -1,11 +1,11 @@
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RedisAuditLog } from '../../src/audit/redis-audit.ts';
-import { RedisStore } from '../../src/store/redis/redis-store.ts';
 import type { RedisStoreSpec } from '../../src/store/redis/spec.ts';
 import type { ChangeNotice } from '../../src/store/store.ts';
 import { auditEvent, listAll } from '../support/audit-contract.ts';
 import { startRedis, type RedisServer } from '../support/redis-server.ts';
+import { openedRedisStores } from '../support/redis-stores.ts';
 import { addEntry, draftOf, entry } from '../support/store-contract.ts';
 import { startRelay, type Relay } from '../support/tcp-relay.ts';
 import { waitUntil } from '../support/wait.ts';
@@ -40,18 +40,9 @@ function spec(url: string, overrides: Partial<RedisStoreSpec> = {}, prefix = `f$
 
 describe('Redis store writes through a failing connection', () => {
   let relay: Relay;
-  const opened: RedisStore[] = [];
-  const open = async (s: RedisStoreSpec): Promise<RedisStore> => {
-    const store = new RedisStore(s);
-    opened.push(store);
-    await store.open();
-    return store;
-  };
+  const open = openedRedisStores();
   beforeAll(async () => {
     relay = await startRelay(redis.port);
-  });
-  afterEach(async () => {
-    for (const store of opened.splice(0)) await store.close();
   });
   afterAll(async () => {
     await relay?.close();
@@ -115,16 +106,7 @@ describe('Redis store writes through a failing connection', () => {
 });
 
 describe('Redis store audit trail, written with the change', () => {
-  const opened: RedisStore[] = [];
-  const open = async (s: RedisStoreSpec): Promise<RedisStore> => {
-    const store = new RedisStore(s);
-    opened.push(store);
-    await store.open();
-    return store;
-  };
-  afterEach(async () => {
-    for (const store of opened.splice(0)) await store.close();
-  });
+  const open = openedRedisStores();
   const eventOf = (n: number) => (_previous: unknown, record: { account: string; version: number }) => auditEvent(record.account, record.version, { after: { n } });
 
   it('records the event in the commit, under the id of the write\'s change-log entry, seen the same by both views', async () => {
@@ -188,16 +170,7 @@ describe('Redis store audit trail, written with the change', () => {
 });
 
 describe('Redis store change log and expiry index', () => {
-  const opened: RedisStore[] = [];
-  const open = async (s: RedisStoreSpec): Promise<RedisStore> => {
-    const store = new RedisStore(s);
-    opened.push(store);
-    await store.open();
-    return store;
-  };
-  afterEach(async () => {
-    for (const store of opened.splice(0)) await store.close();
-  });
+  const open = openedRedisStores();
 
   it('lists the accounts written since a cursor, and cannot vouch for a cursor the log no longer covers', async () => {
     const s = spec(redis.url);

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseIp } from '../../src/ip/address.ts';
 import { decodeCompiledList } from '../../src/policy/compiled-blob.ts';
 import { changeSettings } from '../../src/acl/changes.ts';
@@ -10,6 +10,7 @@ import { RedisStore } from '../../src/store/redis/redis-store.ts';
 import type { RedisStoreSpec } from '../../src/store/redis/spec.ts';
 import type { ChangeNotice, StoreState } from '../../src/store/store.ts';
 import { startRedis, type RedisServer } from '../support/redis-server.ts';
+import { openedRedisStores } from '../support/redis-stores.ts';
 import { addEntry, describeStoreContract, draftOf, entry } from '../support/store-contract.ts';
 import { waitUntil } from '../support/wait.ts';
 
@@ -39,17 +40,8 @@ function spec(overrides: Partial<RedisStoreSpec> = {}, prefix = `t${++prefixes}:
 describeStoreContract('redis', () => new RedisStore(spec()));
 
 describe('Redis store', () => {
-  const opened: RedisStore[] = [];
   const raw = (): Redis => new Redis(redis.url, { lazyConnect: false });
-  const open = async (s: RedisStoreSpec): Promise<RedisStore> => {
-    const store = new RedisStore(s);
-    opened.push(store);
-    await store.open();
-    return store;
-  };
-  afterEach(async () => {
-    for (const store of opened.splice(0)) await store.close();
-  });
+  const open = openedRedisStores();
 
   it('keeps the parent graph beside the records, and builds it from them when it is missing', async () => {
     const store = await open(spec({}, 'graph:'));

@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseIp } from '../../src/ip/address.ts';
 import type { AclEntry } from '../../src/policy/types.ts';
 import { RedisStore } from '../../src/store/redis/redis-store.ts';
@@ -8,6 +8,7 @@ import type { RedisStoreSpec, RedisTopology } from '../../src/store/redis/spec.t
 import type { AccountChange, StoreState } from '../../src/store/store.ts';
 import { redisCli, startCluster, startSentinelSetup, type ClusterSetup, type SentinelSetup } from '../support/redis-topologies.ts';
 import { addEntry, describeStoreContract, draftOf, entry } from '../support/store-contract.ts';
+import { openedRedisStores } from '../support/redis-stores.ts';
 import { waitUntil } from '../support/wait.ts';
 
 let prefixes = 0;
@@ -30,21 +31,6 @@ const ensureEntry = (account: string, e: AclEntry): AccountChange => (current) =
   return { ok: true, draft: { ...draft, entries: [...draft.entries, e] } };
 };
 
-function stores(): { open(spec: RedisStoreSpec): Promise<RedisStore> } {
-  const opened: RedisStore[] = [];
-  afterEach(async () => {
-    for (const store of opened.splice(0)) await store.close();
-  });
-  return {
-    async open(spec) {
-      const store = new RedisStore(spec);
-      opened.push(store);
-      await store.open();
-      return store;
-    },
-  };
-}
-
 describe('Redis Sentinel topology', () => {
   let setup: SentinelSetup;
   beforeAll(async () => {
@@ -58,7 +44,7 @@ describe('Redis Sentinel topology', () => {
   describeStoreContract('redis sentinel', () => new RedisStore(specFor(topology())));
 
   describe('failover', () => {
-    const { open } = stores();
+    const open = openedRedisStores();
 
     it('keeps working across a Sentinel failover, with the same store instance', async () => {
       const spec = specFor(topology());
@@ -164,7 +150,7 @@ describe('Redis Cluster topology', () => {
   }
 
   describe('store operations across slots', () => {
-    const { open } = stores();
+    const open = openedRedisStores();
 
     it('opens up and runs every store operation on accounts spread over all nodes', async () => {
       const spec = specFor(topology());
@@ -265,7 +251,7 @@ describe('Sentinel failover with the old master still alive', () => {
   afterAll(async () => {
     await setup?.stop();
   });
-  const { open } = stores();
+  const open = openedRedisStores();
 
   // Guards `failoverDetector: true`: without it the client stays on the demoted master until
   // Sentinel reconfigures it (up to ~10 s), and what it writes there is silently discarded.
@@ -298,7 +284,7 @@ describe('Cluster node outage', () => {
   afterAll(async () => {
     await cluster?.stop();
   });
-  const { open } = stores();
+  const open = openedRedisStores();
   const accounts = Array.from({ length: 9 }, (_, i) => `AC${i + 1}`);
 
   async function setUp(prefix: string): Promise<{ store: RedisStore; victimAccounts: string[] }> {
