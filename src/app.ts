@@ -3,7 +3,7 @@ import type { Refusal } from './http/refusal.ts';
 import { RefusalDigest } from './observability/refusal-digest.ts';
 import type { AddressInfo } from 'node:net';
 import { startManagement } from './admin/management.ts';
-import type { CheckResult } from './admin/types.ts';
+import { checkResultOf, type CheckResult } from './admin/types.ts';
 import { startAuthzListeners } from './authz/listeners.ts';
 import type { Config, HostPort, StoreSpec } from './config/types.ts';
 import { CallerRecorder } from './gateway/caller-recorder.ts';
@@ -13,7 +13,6 @@ import type { Gatekeeper } from './gateway/gatekeeper.ts';
 import { createGatewayServer, sendRefusal, type GatewayServer } from './gateway/server.ts';
 import { BUILD } from './build.ts';
 import type { IpAddress } from './ip/address.ts';
-import { formatCidr } from './ip/cidr.ts';
 import type { Logger } from './observability/logger.ts';
 import { redactUrl } from './observability/redact-url.ts';
 import { AccountIndex, compileAccountNaming, compileAdminAccountNaming, type AccountNaming, type AdminAccountNaming } from './policy/account-names.ts';
@@ -142,13 +141,8 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
   let ready = false;
   const check = async (account: string, ip: IpAddress): Promise<CheckResult> => {
     const [global, lookup] = await Promise.all([policy.global(), policy.resolve(account)]);
-    if (isRefusal(lookup)) return { decision: 'error', reason: lookup.reason, matched: null };
-    const decision = decideForAccount(ip.family, ip.words, global, lookup);
-    const source = decision.source;
-    const matched = source !== null && decision.slot >= 0 && decision.list !== null
-      ? { id: source.trie.idOf(decision.slot), cidr: formatCidr(source.trie.cidrOf(decision.slot)), action: source.trie.actionOf(decision.slot), list: decision.list }
-      : null;
-    return { decision: decision.outcome, reason: decision.reason, matched };
+    if (isRefusal(lookup)) return { decision: 'error', reason: lookup.reason, matched: null, listState: null };
+    return checkResultOf(decideForAccount(ip.family, ip.words, global, lookup), lookup.list);
   };
   let running = config;
   let credentialsOf: ((admin: Config['admin']) => void) | null = null;

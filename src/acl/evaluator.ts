@@ -1,5 +1,6 @@
 import type { IpAddress } from '../ip/address.ts';
-import { compileList, hasAllowInForce, type CompiledList } from '../policy/compile.ts';
+import { compileList, type CompiledList } from '../policy/compile.ts';
+import { isRestricted } from '../policy/list-state.ts';
 import { decideForAccount, type Outcome, type PolicyDefaults } from '../policy/decide.ts';
 import { inheritedSettings, MAX_PARENT_DEPTH } from '../policy/resolve.ts';
 import type { AccountDraft, DefaultPolicy, Mode } from '../policy/types.ts';
@@ -21,8 +22,13 @@ export interface Evaluator {
   effective(record: AccountDraft | null, view: StoreView): Effective;
   /** What the gateway would decide for a caller at `ip` (the global list first, as on the request path). */
   decide(effective: Effective, ip: IpAddress): Outcome;
-  /** Whether anyone at all is refused (an enforced list with allow entries in force, or a closed default). */
+  /** Whether anyone at all is refused (an enforced list that restricts, or a closed default). */
   restricts(effective: Effective): boolean;
+  /**
+   * When the account's own list, enforced, would start refusing every caller because its last
+   * allow entries in force are all temporary: the latest of their expiries (epoch ms), else null.
+   */
+  emptiesAt(effective: Effective): number | null;
 }
 
 /**
@@ -58,7 +64,18 @@ export function createEvaluator(global: CompiledList | null, defaults: PolicyDef
     restricts(effective) {
       if (effective.broken) return true;
       if (effective.mode !== 'enforce') return false;
-      return effective.default === 'closed' || (effective.root !== null && hasAllowInForce(effective.root.entries, nowMs));
+      return effective.default === 'closed' || (effective.root !== null && isRestricted(effective.root.settings, effective.root.entries));
+    },
+    emptiesAt(effective) {
+      if (effective.broken || effective.inherited || effective.mode !== 'enforce' || effective.root === null) return null;
+      let last = 0;
+      for (const e of effective.root.entries) {
+        if (!e.enabled || e.action !== 'allow') continue;
+        if (e.expiresAt === undefined) return null;
+        const at = Date.parse(e.expiresAt);
+        if (at > nowMs && at > last) last = at;
+      }
+      return last > 0 ? last : null;
     },
   };
 }

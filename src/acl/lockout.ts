@@ -18,16 +18,27 @@ export interface OpenWarning {
   readonly message: string;
 }
 
-export type LockoutWarning = CallerWarning | OpenWarning;
+/** The account's only allow entries in force are temporary: from `at` it refuses every caller. */
+export interface EmptiesWarning {
+  readonly reason: 'will_empty';
+  /** ISO time of the last expiry. */
+  readonly at: string;
+  readonly message: string;
+}
+
+export type LockoutWarning = CallerWarning | OpenWarning | EmptiesWarning;
 
 /**
  * Wraps a change so it reports what it would do to the account's callers, judged on the policy
  * the account actually gets before and after (its parent chain followed, read inside the atomic
  * change): recently seen callers it would newly refuse (a first allow entry, a delete, a disable,
  * a narrowing, a deny entry, a new parent with another list), and whether it would open an
- * account that refuses someone today to every address (its last allow entry gone, mode off or
- * report-only, a parent without allow entries). In strict mode (asked for, or the account's
- * `guard` setting) either refuses the change with 409 `would_lock_out` or `would_open`. Pure like
+ * account that refuses someone today to every address (opened with `restricted: false`, mode off
+ * or report-only, a parent that does not restrict; an emptied list no longer opens by itself). In
+ * strict mode (asked for, or the account's `guard` setting) either refuses the change with 409
+ * `would_lock_out` or `would_open`. It also notes (`will_empty`, never refused) when the allow
+ * entries left in force are all temporary, so the account will refuse everyone at the last one's
+ * expiry. Pure like
  * the change itself: the recent callers and the evaluator are fixed before the store runs it
  * (possibly more than once); `warnings()` reads the last run's result.
  */
@@ -50,7 +61,10 @@ export function guarded(change: AccountChange, recent: readonly RecentCaller[], 
       }
     }
     const opens = evaluator.restricts(before) && !evaluator.restricts(after) ? openWarning(result.draft.account, after) : null;
-    last = opens === null ? blocked : [...blocked, opens];
+    const empties = evaluator.emptiesAt(after);
+    const noted: LockoutWarning[] = opens === null ? [...blocked] : [...blocked, opens];
+    if (empties !== null && empties !== evaluator.emptiesAt(before)) noted.push(emptiesWarning(result.draft.account, empties));
+    last = noted;
     const strict = forceStrict || current?.settings.guard === 'strict';
     if (strict && blocked.length > 0) {
       const shown = blocked.slice(0, 5).map((w) => `${w.ip} (last seen ${w.last_seen})`).join(', ');
@@ -68,7 +82,12 @@ export function guarded(change: AccountChange, recent: readonly RecentCaller[], 
 function openWarning(account: string, after: Effective): OpenWarning {
   const why = after.mode === 'off' ? 'its mode would be off'
     : after.mode === 'report-only' ? 'its mode would be report-only (refusals only logged)'
-      : after.inherited ? `it would inherit the list of ${after.root?.account ?? 'an account without a record'}, which has no allow entry in force, with an open default`
-        : 'no allow entry would be left in force, and its default is open';
+      : after.inherited ? `it would inherit the list of ${after.root?.account ?? 'an account without a record'}, which does not restrict, with an open default`
+        : 'it would be opened (restricted: false) with no allow entry in force, and its default is open';
   return { reason: 'would_open', message: `account ${account} would be open to every address: ${why}` };
+}
+
+function emptiesWarning(account: string, at: number): EmptiesWarning {
+  const when = new Date(at).toISOString();
+  return { reason: 'will_empty', at: when, message: `every allow entry of account ${account} in force is temporary: from ${when} the account refuses every caller (list_empty) until an allow entry applies again or the account is opened` };
 }

@@ -7,6 +7,7 @@ import type { AccountChange, AclStore, AuditDescriber, ChangeResult, UpdateOutco
 import type { ChangeContext } from './changes.ts';
 import type { Evaluator } from './evaluator.ts';
 import { guarded, type LockoutWarning } from './lockout.ts';
+import { settleListState } from '../policy/list-state.ts';
 import type { ValidationPolicy } from './validation.ts';
 
 /** How a preview's change is dropped after it ran: a refusal no client ever sees. */
@@ -118,11 +119,12 @@ export class AclService {
       const base = await store.read(account);
       const prepared = await operation.prepare(ctx, base);
       const version = base?.version ?? 0;
-      const guard = guarded((current) => ((current?.version ?? 0) === version ? prepared : { ok: false, refusal: MOVED }), recent, evaluator, strict);
+      const guard = guarded(settleListState((current) => ((current?.version ?? 0) === version ? prepared : { ok: false, refusal: MOVED })), recent, evaluator, strict);
       const outcome = await store.update(account, wrap(guard.change), options.expectedVersion, describe);
       if (outcome.ok || outcome.refusal !== MOVED) return { outcome, guard };
     }
-    const guard = guarded(operation.change(ctx), recent, evaluator, strict);
+    // The list state is settled inside the change, so it is written atomically with the entries.
+    const guard = guarded(settleListState(operation.change(ctx)), recent, evaluator, strict);
     return { outcome: await store.update(account, wrap(guard.change), options.expectedVersion, describe), guard };
   }
 

@@ -9,6 +9,7 @@ import { ACCOUNT_ID_DESCRIPTION, isValidAccountId } from '../identity/account-id
 import { formatIp, parseIp, type IpAddress } from '../ip/address.ts';
 import { clip } from '../ip/cidr.ts';
 import type { AdminAccountNaming } from '../policy/account-names.ts';
+import { isRestricted, recordListState } from '../policy/list-state.ts';
 import { GLOBAL_ACCOUNT, type AccountRecord, type AccountSettings, type AclEntry } from '../policy/types.ts';
 import { isJson, readBodyBytes, readJsonBody, unsupportedJson } from './body.ts';
 import { BodyShape, parseBulk, type BulkFormat, type BulkLimits, type BulkParsed, type BulkRow } from './bulk-input.ts';
@@ -77,7 +78,7 @@ function cursorFor(offset: number): string {
   return Buffer.from(String(offset), 'utf8').toString('base64url');
 }
 
-function settingsView(account: string, record: AccountRecord | null): Record<string, unknown> {
+function settingsView(account: string, record: AccountRecord | null, nowMs: number): Record<string, unknown> {
   const s = record?.settings;
   return {
     account,
@@ -88,6 +89,8 @@ function settingsView(account: string, record: AccountRecord | null): Record<str
     max_entries: s?.maxEntries ?? null,
     ipv4_only: s?.ipv4Only ?? null,
     guard: s?.guard ?? null,
+    restricted: record !== null && isRestricted(record.settings, record.entries),
+    list_state: recordListState(record, nowMs),
     entry_count: record?.entries.length ?? 0,
   };
 }
@@ -179,7 +182,7 @@ export function nativeSurface(deps: NativeDeps): Surface {
     const page = filtered.slice(offset, offset + limit);
     const next = offset + limit < filtered.length ? cursorFor(offset + limit) : null;
     const version = record?.version ?? 0;
-    sendJson(ctx.res, 200, { account, version, total: filtered.length, entries: page.map(toApiEntry), next }, { etag: etag(version) });
+    sendJson(ctx.res, 200, { account, version, list_state: recordListState(record, service.now().getTime()), total: filtered.length, entries: page.map(toApiEntry), next }, { etag: etag(version) });
   });
 
   const createEntry = route(true, async (ctx, account) => {
@@ -319,7 +322,7 @@ export function nativeSurface(deps: NativeDeps): Surface {
 
   const getAccount = route(false, async (ctx, account) => {
     const record = await store.read(account);
-    sendJson(ctx.res, 200, settingsView(account, record), { etag: etag(record?.version ?? 0) });
+    sendJson(ctx.res, 200, settingsView(account, record, service.now().getTime()), { etag: etag(record?.version ?? 0) });
   });
 
   const putAccount = route(true, async (ctx, account) => {
@@ -328,15 +331,20 @@ export function nativeSurface(deps: NativeDeps): Surface {
     if (!body.ok) return sendError(ctx.res, body.refusal);
     const patch = parseSettings(body.value);
     if ('status' in patch) return sendError(ctx.res, patch);
+    // The global list answers to `default` (callers without credentials, anonymous: global) and
+    // `restricted` (opening it once emptied); the account settings mean nothing there.
+    const foreign = account === GLOBAL_ACCOUNT ? Object.keys(patch).find((k) => k !== 'default' && k !== 'restricted') : undefined;
+    if (foreign !== undefined) return sendError(ctx.res, refusal(400, 'invalid_field', `the global list has no ${foreign} setting: only default and restricted`));
     await write(ctx, account, { action: 'settings.update', change: () => changeSettings(account, patch), snapshot: settingsSnapshot }, 200,
-      (applied) => withWarnings(settingsView(account, applied.record), applied));
+      (applied) => withWarnings(settingsView(account, applied.record, service.now().getTime()), applied));
   });
 
   const check = route(false, async (ctx, account) => {
     const text = ctx.query.get('ip') ?? '';
     const ip = parseIp(text);
     if (ip === null) return sendError(ctx.res, refusal(400, 'invalid_format', `ip '${clip(text)}' is not a valid IPv4 or IPv6 address`));
-    sendJson(ctx.res, 200, { account, ip: formatIp(ip), ...checkAsSeenBy(ctx.actor, await deps.check(account, ip)) });
+    const { decision, reason, matched, listState } = checkAsSeenBy(ctx.actor, await deps.check(account, ip));
+    sendJson(ctx.res, 200, { account, ip: formatIp(ip), decision, reason, matched, list_state: listState });
   });
 
   /** Who called the account lately (forwarded requests), most recent first, with today's decision. */
@@ -394,6 +402,8 @@ export function nativeSurface(deps: NativeDeps): Surface {
     { method: 'GET', template: '/v1/accounts', handler: listAccounts },
     { method: 'GET', template: '/v1/accounts/{account}', handler: getAccount },
     { method: 'PUT', template: '/v1/accounts/{account}', handler: putAccount },
+    { method: 'GET', template: '/v1/global', handler: getAccount },
+    { method: 'PUT', template: '/v1/global', handler: putAccount },
     { method: 'GET', template: '/v1/accounts/{account}/check', handler: check },
     { method: 'GET', template: '/v1/accounts/{account}/recent-ips', handler: recentIps },
     { method: 'GET', template: '/v1/audit', handler: audit },
@@ -434,7 +444,7 @@ function parseSettings(body: unknown): Partial<SettingsPatch> | Refusal {
   const fail = (reason: string, message: string): Refusal => refusal(400, reason, message);
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return fail('invalid_field', 'the request body must be a JSON object');
   const input = body as Record<string, unknown>;
-  const known = ['parent', 'mode', 'default', 'max_entries', 'ipv4_only', 'guard'];
+  const known = ['parent', 'mode', 'default', 'max_entries', 'ipv4_only', 'guard', 'restricted'];
   for (const key of Object.keys(input)) {
     if (!known.includes(key)) return fail('unknown_field', `unknown field '${clip(key)}': expected ${known.join(', ')}`);
   }
@@ -457,6 +467,13 @@ function parseSettings(body: unknown): Partial<SettingsPatch> | Refusal {
     const value = input['ipv4_only'];
     if (value !== null && typeof value !== 'boolean') return fail('invalid_field', 'ipv4_only must be true, false or null');
     patch.ipv4Only = value;
+  }
+  if ('restricted' in input) {
+    // false opens the account to every address (refused while an allow entry is enabled); true
+    // makes an account without allow entries refuse everyone. Never cleared by null: see list-state.ts.
+    const value = input['restricted'];
+    if (typeof value !== 'boolean') return fail('invalid_field', 'restricted must be true or false (false opens the account to every address)');
+    patch.restricted = value;
   }
   if ('parent' in input) {
     const parent = input['parent'];

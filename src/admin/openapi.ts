@@ -72,6 +72,7 @@ const REASONS: Readonly<Record<number, readonly (readonly [string, string])[]>> 
     ['inherited_list', 'the account is a subaccount: its list is its parent\'s, managed there'],
     ['would_lock_out', 'the change would block recently seen callers, and guard is strict (query or account setting)'],
     ['would_open', 'the change would open an account that refuses some callers to every address, and guard is strict'],
+    ['list_in_force', 'the account is being opened (restricted: false) while an allow entry is enabled'],
     ['parent_not_found', 'the parent (or an ancestor of it) has no record: the account would inherit no list'],
   ],
   412: [['version_conflict', 'If-Match names a version the account has moved on from']],
@@ -135,6 +136,12 @@ const etagHeader = { ETag: { ...ref('headers', 'ETag') } };
 function success(description: string, body: Json, headers: Json = etagHeader): Json {
   return { description, ...(Object.keys(headers).length > 0 ? { headers } : {}), content: json(body) };
 }
+
+const LIST_STATE = {
+  type: 'string',
+  enum: ['none', 'active', 'empty'] as (string | null)[],
+  description: '`none`: the list has never restricted (or was opened): the default decides; `active`: allow entries in force; `empty`: the account has had an allow list and none is in force any more: every caller is refused (`list_empty`) until one is, or the account is opened (`restricted: false`).',
+};
 
 const WRITE_NOTE = 'Writes accept If-Match (412 `version_conflict` when the account moved on) and run the lockout guard: callers seen in the last 24 h that the change would newly refuse, and an account the change would open to every address, come back in `warnings` (or, with guard=strict or the account setting `guard: strict`, the change is refused with 409 `would_lock_out` or `would_open`).';
 
@@ -299,7 +306,25 @@ function paths(): Json {
         description: `Given fields replace, null clears (inherit), absent fields keep their value. Account credentials may not change settings (403). ${WRITE_NOTE}`,
         parameters: [ref('parameters', 'Guard'), ref('parameters', 'IfMatch')],
         requestBody: { required: true, content: json(schema('SettingsInput')) },
-        responses: responses({ 200: success('The settings as stored.', schema('Settings')) }, [400, 403, [409, '`would_lock_out`, `would_open`, `parent_not_found`'], 412, 413, 415]),
+        responses: responses({ 200: success('The settings as stored.', schema('Settings')) }, [400, 403, [409, '`would_lock_out`, `would_open`, `list_in_force`, `parent_not_found`'], 412, 413, 415]),
+      },
+    },
+    '/v1/global': {
+      get: {
+        operationId: 'getGlobalSettings',
+        tags: ['global list'],
+        summary: 'The global list\'s settings',
+        description: 'The same shape as an account\'s; only `default` (callers without credentials under anonymous: global) and `restricted` mean anything here.',
+        responses: responses({ 200: success('The settings.', schema('Settings')) }, [403]),
+      },
+      put: {
+        operationId: 'updateGlobalSettings',
+        tags: ['global list'],
+        summary: 'Change the global list\'s settings',
+        description: `Only \`default\` and \`restricted\` (\`false\` opens an emptied global list); any other field is 400 \`invalid_field\`. ${WRITE_NOTE}`,
+        parameters: [ref('parameters', 'Guard'), ref('parameters', 'IfMatch')],
+        requestBody: { required: true, content: json(schema('SettingsInput')) },
+        responses: responses({ 200: success('The settings as stored.', schema('Settings')) }, [400, 403, [409, '`would_open`, `list_in_force`'], 412, 413, 415]),
       },
     },
     '/v1/whoami': {
@@ -474,7 +499,7 @@ function schemas(): Json {
       required: ['entries'],
       additionalProperties: false,
     },
-    EntryList: strict({ account, version, total: { type: 'integer', minimum: 0, description: 'Entries matching the filters (all pages).' }, entries, next }, ['account', 'version', 'total', 'entries', 'next'], 'A page of entries.'),
+    EntryList: strict({ account, version, list_state: LIST_STATE, total: { type: 'integer', minimum: 0, description: 'Entries matching the filters (all pages).' }, entries, next }, ['account', 'version', 'list_state', 'total', 'entries', 'next'], 'A page of entries, and the state of the account\'s own list.'),
     EntryExport: strict({ account, version, entries }, ['account', 'version', 'entries'], 'The whole list.'),
     ListReplaced: strict({ account, version, entries, warnings, ...dryRun }, ['account', 'version'], 'The list after a replace (entries always present without dry_run).'),
     ImportResult: strict({
@@ -498,10 +523,11 @@ function schemas(): Json {
       warnings: { type: 'array', items: schema('Warning'), description: 'Recently seen callers the delete newly refuses (empty when none).' },
     }, ['deleted', 'warnings']),
     Warning: strict({
-      reason: { type: 'string', enum: ['would_lock_out', 'would_open'], description: '`would_lock_out`: a recently seen caller (ip, last_seen, decision) the change newly refuses; `would_open`: the account, which refuses some callers today, would be open to every address (message says why).' },
+      reason: { type: 'string', enum: ['would_lock_out', 'would_open', 'will_empty'], description: '`would_lock_out`: a recently seen caller (ip, last_seen, decision) the change newly refuses; `would_open`: the account, which refuses some callers today, would be open to every address (message says why); `will_empty`: every allow entry left in force is temporary, so from `at` the account refuses every caller (`list_empty`). Only the first two are refused under guard=strict.' },
       ip: { type: 'string' },
       last_seen: dateTime,
       decision: { type: 'string', enum: ['deny'], description: 'What the caller gets after the change.' },
+      at: dateTime,
       message: { type: 'string' },
     }, ['reason'], 'What a change would do to the account\'s callers.'),
     Settings: strict({
@@ -513,9 +539,11 @@ function schemas(): Json {
       max_entries: nullable('integer', { minimum: 0, description: 'null: the gateway\'s validation.maxEntries.' }),
       ipv4_only: nullable('boolean', { description: 'null: the gateway\'s validation.ipv4Only.' }),
       guard: choice(['warn', 'strict'], 'The lockout guard of changes; null: warn.'),
+      restricted: { type: 'boolean', description: 'The account has had an allow list in force and was not opened since: with no allow entry in force it refuses every caller (`list_empty`) rather than open by itself.' },
+      list_state: LIST_STATE,
       entry_count: { type: 'integer', minimum: 0 },
       warnings,
-    }, ['account', 'version', 'parent', 'mode', 'default', 'max_entries', 'ipv4_only', 'guard', 'entry_count'], 'An account\'s settings (after a change, with the lockout warnings when there are any).'),
+    }, ['account', 'version', 'parent', 'mode', 'default', 'max_entries', 'ipv4_only', 'guard', 'restricted', 'list_state', 'entry_count'], 'An account\'s settings (after a change, with the lockout warnings when there are any).'),
     SettingsInput: strict({
       parent: { type: ['string', 'null'], pattern: ACCOUNT_ID_PATTERN, maxLength: ACCOUNT_ID_MAX_LENGTH, description: `Makes the account a subaccount of this one (at most ${MAX_PARENT_DEPTH} ancestors, no cycles).` },
       mode: choice(['enforce', 'report-only', 'off'], 'null clears (inherit).'),
@@ -523,12 +551,13 @@ function schemas(): Json {
       max_entries: nullable('integer', { minimum: 0, maximum: 100_000, description: 'null clears.' }),
       ipv4_only: nullable('boolean', { description: 'null clears.' }),
       guard: choice(['warn', 'strict'], 'null clears.'),
+      restricted: { type: 'boolean', description: '`false` opens the account to every address: an explicit change, refused with 409 `list_in_force` while an allow entry is enabled, reported as `would_open` (refused under guard=strict). `true` makes an account without allow entries refuse every caller.' },
     }, [], 'Settings to change: given values replace, null clears (inherit), absent keep.'),
     Check: strict({
       account: { type: 'string' },
       ip: { type: 'string', description: 'The address, canonical.' },
       decision: { type: 'string', enum: ['allow', 'deny', 'report_only', 'error'], description: '`report_only`: would be refused but the account is in report-only mode; `error`: the account\'s policy cannot be resolved.' },
-      reason: { type: 'string', enum: ['ip_allowed', 'ip_denied', 'ip_not_allowed', 'no_list', 'global_allow', 'mode_off', 'policy_error'] },
+      reason: { type: 'string', enum: ['ip_allowed', 'ip_denied', 'ip_not_allowed', 'no_list', 'list_empty', 'global_allow', 'mode_off', 'policy_error'] },
       matched: {
         type: ['object', 'null'],
         description: 'The entry that decides, or null. `id` and `cidr` are left out of an entry of the parent\'s or the global list for a credential that may not read that list (an account credential).',
@@ -541,7 +570,8 @@ function schemas(): Json {
         required: ['action', 'list'],
         additionalProperties: false,
       },
-    }, ['account', 'ip', 'decision', 'reason', 'matched'], 'What the proxy would decide now.'),
+      list_state: { ...LIST_STATE, type: ['string', 'null'], enum: [...LIST_STATE.enum, null] },
+    }, ['account', 'ip', 'decision', 'reason', 'matched', 'list_state'], 'What the proxy would decide now, and the state of the list that applies (the parent\'s for a subaccount; null when the policy cannot be resolved).'),
     RecentIps: strict({
       account: { type: 'string' },
       ips: {

@@ -1,3 +1,7 @@
+import { formatCidr } from '../ip/cidr.ts';
+import type { CompiledList } from '../policy/compile.ts';
+import type { Decision } from '../policy/decide.ts';
+import { listStateOf, type ListState } from '../policy/list-state.ts';
 import type { Action } from '../policy/types.ts';
 import { allows, type Actor } from './credentials.ts';
 
@@ -7,6 +11,8 @@ export interface CheckResult {
   readonly reason: string;
   /** The deciding entry; `id` and `cidr` left out where the reader may not see that list (checkAsSeenBy). */
   readonly matched: null | { readonly id?: string; readonly cidr?: string; readonly action: Action; readonly list: 'account' | 'parent' | 'global' };
+  /** The state of the list enforced for the account (its parent's for a subaccount); null when it cannot be told. */
+  readonly listState: ListState | null;
 }
 
 /**
@@ -19,4 +25,13 @@ export function checkAsSeenBy(actor: Actor, result: CheckResult): CheckResult {
   const matched = result.matched;
   if (matched === null || matched.list === 'account' || allows(actor, null, false)) return result;
   return { ...result, matched: { action: matched.action, list: matched.list } };
+}
+
+/** A decision as the check endpoints report it; `enforced` is the list that applied to the account. */
+export function checkResultOf(decision: Decision, enforced: CompiledList | null): CheckResult {
+  const source = decision.source;
+  const matched = source !== null && decision.slot >= 0 && decision.list !== null
+    ? { id: source.trie.idOf(decision.slot), cidr: formatCidr(source.trie.cidrOf(decision.slot)), action: source.trie.actionOf(decision.slot), list: decision.list }
+    : null;
+  return { decision: decision.outcome, reason: decision.reason, matched, listState: listStateOf(enforced?.hasAllow ?? false, enforced?.restricted ?? false) };
 }

@@ -89,11 +89,24 @@ const aclList: Command = async (ctx) => {
     printJson(ctx, { ...read.first, entries: read.items, ...('next' in read.first ? { next: null } : {}) });
     return 0;
   }
-  if (read.items.length === 0) {
-    ctx.io.out(query.action !== undefined || query.enabled !== undefined ? `no matching entries for ${account}\n` : `${account} has no entries\n`);
+  if (read.items.length === 0) ctx.io.out(query.action !== undefined || query.enabled !== undefined ? `no matching entries for ${account}\n` : `${account} has no entries\n`);
+  else ctx.io.out(formatTable(ENTRY_HEADERS, read.items.map(entryRow)));
+  if (read.first['list_state'] === 'empty') {
+    ctx.io.out(`the list of ${account} is empty: no allow entry is in force, so every caller is refused (list_empty); add one, or open the account to every address with: allowgate acl open ${account}\n`);
+  }
+  return 0;
+};
+
+const aclOpen: Command = async (ctx) => {
+  const [account] = ctx.args as [string];
+  const reply = await ctx.client.request('PUT', pathOf('v1', 'accounts', account), { query: { guard: text(ctx, 'guard') }, json: { restricted: false } });
+  const body = objectOf(reply, 'PUT account');
+  printWarnings(ctx, body);
+  if (ctx.json) {
+    printJson(ctx, body);
     return 0;
   }
-  ctx.io.out(formatTable(ENTRY_HEADERS, read.items.map(entryRow)));
+  ctx.io.out(`opened ${account}: with no allow entry in force its default decides (${cell(scalar(body['default'] ?? 'the gateway\'s'))}); list state ${cell(scalar(body['list_state']))}\n`);
   return 0;
 };
 
@@ -192,6 +205,7 @@ const check: Command = async (ctx) => {
     ['ip', scalar(body['ip'])],
     ['decision', scalar(body['decision'])],
     ['reason', scalar(body['reason'])],
+    ['list', scalar(body['list_state'])],
     ...(matched === null
       ? [['entry', 'none (no entry matched)'] as const]
       : [['entry', scalar(matched['id'])], ['cidr', scalar(matched['cidr'])], ['action', scalar(matched['action'])], ['list', scalar(matched['list'])]] as const),
@@ -270,6 +284,7 @@ export const HANDLERS: Readonly<Record<string, Command>> = {
   'acl disable': aclSetEnabled(false),
   'acl export': aclExport,
   'acl import': aclImport,
+  'acl open': aclOpen,
   check,
   accounts,
   audit,

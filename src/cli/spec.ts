@@ -74,6 +74,12 @@ every setting and its environment variable.`,
     summary: 'import entries from a JSON or CSV file (.csv is sent as CSV)',
   },
   {
+    path: ['acl', 'open'],
+    args: ['ACCOUNT'],
+    options: [{ name: 'guard', value: 'strict', choices: ['strict'], help: 'refuse it (would_open) instead of warning' }],
+    summary: 'open an account whose list is empty to every address (a list never opens by itself)',
+  },
+  {
     path: ['check'],
     args: ['ACCOUNT', 'IP'],
     options: [],

@@ -1,4 +1,4 @@
-import { ApiError, guardWarning, type Api, type Entry, type Settings, type Whoami } from './api.ts';
+import { ApiError, guardWarning, type Api, type Entry, type ListState, type Settings, type Whoami } from './api.ts';
 import { describeChanges, type AccountState } from './changes.ts';
 import { entryDialog } from './entry-dialog.ts';
 import { field, formatTime, h, openDialog, replaceChildren, toast } from './dom.ts';
@@ -9,6 +9,12 @@ const COLUMNS: readonly [SortKey, string][] = [
   ['description', 'Name'], ['ip_address', 'Address'], ['action', 'Action'], ['enabled', 'Enabled'],
   ['created_at', 'Created'], ['updated_at', 'Updated'], ['expires_at', 'Expires'],
 ];
+
+const LIST_STATE_TEXT: Readonly<Record<ListState, string>> = {
+  none: 'never restricted (or opened): the default decides.',
+  active: 'allow entries in force: callers outside them are refused.',
+  empty: 'emptied: no allow entry in force, every caller is refused until one applies or the account is opened.',
+};
 
 /** One account: its settings, its entries, the check box, recent callers and the audit trail. */
 export async function accountView(root: HTMLElement, api: Api, who: Whoami, account: string): Promise<void> {
@@ -79,8 +85,13 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
         const y = String(b[sort.key] ?? '');
         return (x < y ? -1 : x > y ? 1 : 0) * (sort.ascending ? 1 : -1);
       });
+    // An emptied list refuses everyone; it is said above the table, with the way out.
+    const listState = state?.settings.list_state ?? 'none';
+    const banner = listState === 'empty' ? h('div', { class: 'lockout list-state', role: 'status' },
+      h('p', {}, h('strong', {}, 'The list is empty: '), 'no allow entry is in force, so every caller is refused (list_empty). A list never opens by itself: add an allow entry, or open the account to every address.'),
+      canSettings ? h('button', { type: 'button', class: 'danger', onclick: () => void openAccount() }, 'Open to every address') : null) : null;
     if (entries.length === 0) {
-      replaceChildren(tableBox, h('div', { class: 'empty' },
+      replaceChildren(tableBox, banner ?? h('div', { class: 'empty' },
         h('p', {}, 'No entries yet: every address may call this account (or the account\'s default applies).'),
         canWrite ? h('p', {}, 'Add the addresses your integrations call from, and only they will get through.') : null));
       return;
@@ -100,7 +111,7 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
       canWrite ? h('td', { class: 'row-actions' },
         h('button', { type: 'button', class: 'secondary', 'aria-label': `Edit ${e.description || e.ip_address}`, onclick: () => entryDialog(api, account, e, version(), () => void reload(), conflict) }, 'Edit'),
         h('button', { type: 'button', class: 'danger', 'aria-label': `Delete ${e.description || e.ip_address}`, onclick: () => remove(e) }, 'Delete')) : null));
-    replaceChildren(tableBox,
+    replaceChildren(tableBox, banner,
       h('table', { class: 'entries' }, h('caption', { class: 'visually-hidden' }, `Entries of ${account}, ${shown.length} shown`),
         h('thead', {}, h('tr', {}, ...header, canWrite ? h('th', { scope: 'col' }, h('span', { class: 'visually-hidden' }, 'Actions')) : null)),
         h('tbody', {}, ...rows)),
@@ -135,6 +146,14 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
       });
     }
     await reload();
+  };
+
+  const openAccount = (): Promise<void> => {
+    const based = version();
+    return guarded('Open', async (strict) => {
+      await api.openAccount(account, { strict, version: based });
+      toast(`${account} is open to every address`);
+    });
   };
 
   const toggle = (e: Entry): Promise<void> => {
@@ -189,6 +208,7 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
     const guard = h('select', { disabled: !canSettings }, h('option', { value: '' }, 'Gateway default'), h('option', { value: 'warn' }, 'Warn'), h('option', { value: 'strict' }, 'Strict (refuse)'));
     guard.value = settings.guard ?? '';
     const error = h('p', { class: 'form-error', role: 'alert' });
+    const listNote = h('p', { class: 'list-state-note' }, h('strong', {}, 'List: '), LIST_STATE_TEXT[settings.list_state]);
     const form = h('form', { class: 'settings' }, field('Mode', mode).row, field('Default', fallback).row, field('Parent account', parent, 'Inherit the parent\'s list').row,
       field('Entry limit', limit).row, field('IPv6 entries', ipv6).row,
       field('Lockout guard', guard, 'Strict refuses changes that block a recent caller').row, canSettings ? h('button', { type: 'submit', class: 'secondary' }, 'Save settings') : null, error);
@@ -209,7 +229,7 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
         if (!(await conflict(e))) error.textContent = (e as Error).message;
       }
     });
-    replaceChildren(settingsBox, h('h2', { id: 'settings-title' }, 'Settings'), form);
+    replaceChildren(settingsBox, h('h2', { id: 'settings-title' }, 'Settings'), listNote, form);
   };
 
   const renderRecent = async (): Promise<void> => {

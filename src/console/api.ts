@@ -12,6 +12,15 @@ export interface Entry {
   readonly expires_at: string | null;
 }
 
+/** `empty`: the account has had an allow list and none is in force: every caller is refused. */
+export type ListState = 'none' | 'active' | 'empty';
+
+/** A warning of a change that went through (the guard's `will_empty`, for one). */
+export interface ChangeWarning {
+  readonly reason: string;
+  readonly message?: string;
+}
+
 export interface Settings {
   readonly account: string;
   readonly version: number;
@@ -21,6 +30,8 @@ export interface Settings {
   readonly max_entries: number | null;
   readonly ipv4_only: boolean | null;
   readonly guard: 'warn' | 'strict' | null;
+  readonly restricted: boolean;
+  readonly list_state: ListState;
   readonly entry_count: number;
 }
 
@@ -157,6 +168,11 @@ export class Api {
     return this.request('PUT', accountPath(account), settings, 'application/json', version);
   }
 
+  /** Opens an emptied account to every address (`restricted: false`); `strict` refuses it with would_open. */
+  openAccount(account: string, options: WriteOptions): Promise<Settings> {
+    return this.request('PUT', `${accountPath(account)}${query(options)}`, { restricted: false }, 'application/json', options.version);
+  }
+
   /** The whole list and the version it is at (read again if it moved between pages). */
   async entries(account: string): Promise<{ entries: Entry[]; version: number }> {
     for (let attempt = 0; ; attempt++) {
@@ -176,11 +192,11 @@ export class Api {
   }
 
   /** `strict`: refuse (409 would_lock_out, would_open) a change that would block a recent caller or open the account. */
-  addEntry(account: string, fields: Record<string, unknown>, options: WriteOptions & { replace?: boolean }): Promise<Entry> {
+  addEntry(account: string, fields: Record<string, unknown>, options: WriteOptions & { replace?: boolean }): Promise<Entry & { readonly warnings?: readonly ChangeWarning[] }> {
     return this.request('POST', `${accountPath(account)}/ip-acl${query(options)}`, fields, 'application/json', options.version);
   }
 
-  updateEntry(account: string, id: string, fields: Record<string, unknown>, options: WriteOptions): Promise<Entry> {
+  updateEntry(account: string, id: string, fields: Record<string, unknown>, options: WriteOptions): Promise<Entry & { readonly warnings?: readonly ChangeWarning[] }> {
     return this.request('PATCH', `${accountPath(account)}/ip-acl/${encodeURIComponent(id)}${query(options)}`, fields, 'application/json', options.version);
   }
 

@@ -8,7 +8,7 @@ export interface AccountState {
 }
 
 const SETTINGS: readonly [keyof Settings, string][] = [
-  ['mode', 'mode'], ['default', 'default'], ['parent', 'parent'], ['max_entries', 'entry limit'], ['ipv4_only', 'IPv4 only'], ['guard', 'lockout guard'],
+  ['mode', 'mode'], ['default', 'default'], ['parent', 'parent'], ['max_entries', 'entry limit'], ['ipv4_only', 'IPv4 only'], ['guard', 'lockout guard'], ['list_state', 'list'],
 ];
 const ENTRY_FIELDS: readonly [keyof Entry, string][] = [
   ['ip_address', 'address'], ['action', 'action'], ['description', 'name'], ['enabled', 'enabled'], ['expires_at', 'expires'],

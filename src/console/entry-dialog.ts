@@ -106,9 +106,9 @@ export function entryDialog(api: Api, account: string, entry: Entry | null, vers
     if (expires.value !== '') fields['expires_at'] = new Date(expires.value).toISOString();
     else if (entry?.expires_at) fields['expires_at'] = null;
     const options = { strict: !confirmedLockout, replace: replaceBox.checked, version };
+    let saved;
     try {
-      if (entry === null) await api.addEntry(account, fields, options);
-      else await api.updateEntry(account, entry.id, fields, options);
+      saved = entry === null ? await api.addEntry(account, fields, options) : await api.updateEntry(account, entry.id, fields, options);
     } catch (error) {
       if (await onConflict(error)) return true;
       if (!(error instanceof ApiError)) throw error;
@@ -134,7 +134,9 @@ export function entryDialog(api: Api, account: string, entry: Entry | null, vers
       }
       return false;
     }
-    toast(entry === null ? `Added ${text}` : `Saved ${text}`);
+    // The list will empty when its temporary entries expire: said where it cannot be missed.
+    const empties = saved.warnings?.find((w) => w.reason === 'will_empty');
+    toast(`${entry === null ? `Added ${text}` : `Saved ${text}`}${empties?.message ? `. Note: ${empties.message}` : ''}`);
     onSaved();
     return true;
   };

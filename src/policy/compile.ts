@@ -1,6 +1,7 @@
 import { parseCidr } from '../ip/cidr.ts';
 import { compileTrie, type CompiledTrie, type TrieRule } from '../ip/trie.ts';
-import type { AccountRecord, AccountSettings, AclEntry } from './types.ts';
+import { isRestricted } from './list-state.ts';
+import type { AccountRecord, AccountSettings } from './types.ts';
 
 /**
  * An account's list as the request path uses it: a trie of the entries in force, plus the
@@ -11,8 +12,13 @@ export interface CompiledList {
   readonly version: number;
   readonly settings: AccountSettings;
   readonly trie: CompiledTrie;
-  /** Whether any enabled, unexpired allow entry exists: with none, the list does not restrict. */
+  /** Whether any enabled, unexpired allow entry exists. */
   readonly hasAllow: boolean;
+  /**
+   * Whether the account has had an allow list and was not opened since (list-state.ts): with no
+   * allow entry in force it then refuses every caller instead of opening.
+   */
+  readonly restricted: boolean;
   /** Epoch ms at which an entry expires and this compilation goes stale (Infinity: never). */
   readonly validUntil: number;
   /**
@@ -70,14 +76,10 @@ export function compileList(record: AccountRecord, nowMs: number): CompiledList 
     settings: record.settings,
     trie: compileTrie(rules),
     hasAllow,
+    restricted: isRestricted(record.settings, record.entries),
     validUntil,
     expiries,
   };
-}
-
-/** Whether any enabled allow entry is in force at `nowMs`: the `hasAllow` of the compiled list. */
-export function hasAllowInForce(entries: readonly AclEntry[], nowMs: number): boolean {
-  return entries.some((e) => e.enabled && e.action === 'allow' && (e.expiresAt === undefined || Date.parse(e.expiresAt) > nowMs));
 }
 
 /**

@@ -7,7 +7,7 @@ import type { CompiledList } from './compile.ts';
 /**
  * A compiled list as bytes, so replicas fetch it instead of recompiling and a snapshot can keep it
  * on disk: `u32 header length | u32 CRC-32 of the header | header JSON | trie buffer`. The header
- * carries what the trie does not (account, version, settings, hasAllow, validUntil, expiries) and has its
+ * carries what the trie does not (account, version, settings, hasAllow, restricted, validUntil, expiries) and has its
  * own checksum, since a flipped bit there (a version, a parent, an expiry) would be enforced just
  * as surely as one in the trie, which checks its own integrity.
  */
@@ -17,6 +17,7 @@ export function encodeCompiledList(list: CompiledList): Buffer {
     version: list.version,
     settings: list.settings,
     hasAllow: list.hasAllow,
+    restricted: list.restricted,
     validUntil: Number.isFinite(list.validUntil) ? list.validUntil : null,
     expiries: list.expiries,
   }));
@@ -46,11 +47,16 @@ export function decodeCompiledList(bytes: Uint8Array): CompiledList {
   }
   // Settings are validated the same way as a stored record's.
   const { settings } = parseStoredRecord({ account, version, settings: header['settings'], entries: [] }, account, 'compiled list');
+  // Absent from blobs written before the list state was carried: what they knew (an allow entry
+  // in force, or the setting) is restricted; an expired allow entry they did not say.
+  const restricted = header['restricted'] ?? (settings.restricted === true || hasAllow);
+  if (typeof restricted !== 'boolean') throw new Error('compiled list header is malformed');
   return {
     account,
     version,
     settings,
     hasAllow,
+    restricted,
     validUntil: validUntil ?? Number.POSITIVE_INFINITY,
     expiries: expiries as Record<string, number> | null,
     trie: CompiledTrie.fromBuffer(buf.subarray(8 + headerLength)),

@@ -1,4 +1,5 @@
 import type { CompiledList } from './compile.ts';
+import { missAdmits } from './list-state.ts';
 import type { DefaultPolicy, Mode } from './types.ts';
 
 export type Outcome = 'allow' | 'deny' | 'report_only';
@@ -12,6 +13,11 @@ export type Reason =
   | 'ip_not_allowed'
   /** The account has no allow entry and its default is open: the list does not restrict yet. */
   | 'no_list'
+  /**
+   * The account has had an allow list and none of its allow entries is in force any more: every
+   * caller is refused until one is, or the account is opened explicitly.
+   */
+  | 'list_empty'
   /** A global allow entry matched: operator-listed callers every account accepts. */
   | 'global_allow'
   /** The account's mode is `off`. */
@@ -53,8 +59,9 @@ function matched(list: CompiledList, kind: ListKind, slot: number): Decision {
 }
 
 function miss(list: CompiledList | null, kind: ListKind, fallback: DefaultPolicy): Decision {
-  const restricts = list !== null && list.hasAllow;
-  if (restricts || fallback === 'closed') return { outcome: 'deny', reason: 'ip_not_allowed', list: restricts ? kind : null, source: list, slot: -1 };
+  if (list !== null && list.hasAllow) return { outcome: 'deny', reason: 'ip_not_allowed', list: kind, source: list, slot: -1 };
+  if (list !== null && list.restricted) return { outcome: 'deny', reason: 'list_empty', list: kind, source: list, slot: -1 };
+  if (!missAdmits(list, fallback)) return { outcome: 'deny', reason: 'ip_not_allowed', list: null, source: list, slot: -1 };
   return { outcome: 'allow', reason: 'no_list', list: null, source: list, slot: -1 };
 }
 

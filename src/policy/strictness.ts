@@ -1,6 +1,7 @@
 import type { Family } from '../ip/address.ts';
 import { compareKey, type CompiledTrie } from '../ip/trie.ts';
 import { withoutExpired, type CompiledList } from './compile.ts';
+import { missAdmits } from './list-state.ts';
 import type { DefaultPolicy, Mode } from './types.ts';
 
 const MODES: readonly Mode[] = ['enforce', 'report-only', 'off'];
@@ -55,9 +56,9 @@ function accountAsStrict(old: CompiledList | null, next: CompiledList | null): b
         if (oldForwardsAll || (oldDefault === 'open' && nextDefault === 'closed')) return false;
         continue;
       }
-      const nextMiss = !(next?.hasAllow ?? false) && nextDefault === 'open';
+      const nextMiss = missAdmits(next, nextDefault);
       // Old forwarding everyone is as strict only as a next that admits everyone too.
-      const oldMiss = oldForwardsAll || (!(old?.hasAllow ?? false) && oldDefault === 'open');
+      const oldMiss = oldForwardsAll || missAdmits(old, oldDefault);
       if (!includes(oldForwardsAll ? null : old, oldMiss, next, nextMiss)) return false;
     }
   }
@@ -72,8 +73,8 @@ function globalAsStrict(old: CompiledList | null, next: CompiledList | null): bo
   const rank = (list: CompiledList | null, slot: number): number => (slot < 0 ? 1 : list!.trie.actionOf(slot) === 'allow' ? 2 : 0);
   if (!everywhere(old, next, (a, b) => rank(old, a) <= rank(next, b))) return false;
   for (const fallback of DEFAULTS) {
-    const oldMiss = !(old?.hasAllow ?? false) && (old?.settings.default ?? fallback) === 'open';
-    const nextMiss = !(next?.hasAllow ?? false) && (next?.settings.default ?? fallback) === 'open';
+    const oldMiss = missAdmits(old, old?.settings.default ?? fallback);
+    const nextMiss = missAdmits(next, next?.settings.default ?? fallback);
     if (!includes(old, oldMiss, next, nextMiss)) return false;
   }
   return true;

@@ -42,6 +42,13 @@ export interface AccountSettings {
   readonly ipv4Only?: boolean;
   /** `strict` refuses changes that would lock out a recently seen caller; `warn` only reports them. */
   readonly guard?: GuardMode;
+  /**
+   * The account has had an allow list in force: written by the change that first gives it an
+   * enabled allow entry, in the same atomic change, and kept until a settings change opens the
+   * account (`false`). With no allow entry left in force (expired, disabled, deleted) a restricted
+   * account refuses every caller (`list_empty`): a list never opens by itself. See list-state.ts.
+   */
+  readonly restricted?: boolean;
 }
 
 export type GuardMode = 'warn' | 'strict';

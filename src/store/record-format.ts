@@ -22,13 +22,14 @@ export function parseStoredRecord(raw: unknown, account: string, origin: string)
 
 function parseSettings(raw: unknown, bad: (what: string) => never): AccountSettings {
   if (!isObject(raw)) return bad('"settings" must be an object');
-  const { parent, mode, default: fallback, maxEntries, ipv4Only, guard } = raw;
+  const { parent, mode, default: fallback, maxEntries, ipv4Only, guard, restricted } = raw;
   if (parent !== undefined && typeof parent !== 'string') bad('settings.parent must be a string');
   if (mode !== undefined && mode !== 'enforce' && mode !== 'report-only' && mode !== 'off') bad('settings.mode is not a mode');
   if (fallback !== undefined && fallback !== 'open' && fallback !== 'closed') bad('settings.default must be open or closed');
   if (maxEntries !== undefined && (typeof maxEntries !== 'number' || !Number.isSafeInteger(maxEntries) || maxEntries < 0)) bad('settings.maxEntries must be a non-negative integer');
   if (ipv4Only !== undefined && typeof ipv4Only !== 'boolean') bad('settings.ipv4Only must be a boolean');
   if (guard !== undefined && guard !== 'warn' && guard !== 'strict') bad('settings.guard must be warn or strict');
+  if (restricted !== undefined && typeof restricted !== 'boolean') bad('settings.restricted must be a boolean');
   return {
     ...(parent === undefined ? {} : { parent: parent as string }),
     ...(mode === undefined ? {} : { mode: mode as AccountSettings['mode'] & string }),
@@ -36,6 +37,7 @@ function parseSettings(raw: unknown, bad: (what: string) => never): AccountSetti
     ...(maxEntries === undefined ? {} : { maxEntries: maxEntries as number }),
     ...(ipv4Only === undefined ? {} : { ipv4Only: ipv4Only as boolean }),
     ...(guard === undefined ? {} : { guard: guard as 'warn' | 'strict' }),
+    ...(restricted === undefined ? {} : { restricted: restricted as boolean }),
   };
 }
 

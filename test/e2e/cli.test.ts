@@ -136,8 +136,9 @@ describe('allowgate command-line client against a running gateway (memory store)
   it('disables and enables an entry', async () => {
     const entry = await added('CLI3', '10.3.0.0/16');
     const disabled = await cli('acl', 'disable', 'CLI3', entry.id);
-    // The only allow entry: without it the account refuses nobody, and the guard says so.
-    expect(disabled).toMatchObject({ code: 0, stderr: 'allowgate: warning: account CLI3 would be open to every address: no allow entry would be left in force, and its default is open\n' });
+    // The only allow entry: without it the list is empty and refuses everyone (no caller was seen,
+    // so the guard has nobody to name, and nothing opens).
+    expect(disabled).toMatchObject({ code: 0, stderr: '' });
     const off = disabled.stdout;
     expect(off).toMatch(new RegExp(`^disabled ${entry.id} in CLI3\n`));
     expect(off).toMatch(/^enabled +false$/m);
@@ -302,9 +303,35 @@ describe('allowgate command-line client against a running gateway (memory store)
     expect(badUrl.stderr).toContain('must start with http:// or https://');
   });
 
+  it('says when a list is empty (every caller refused), and opens it only when told to', async () => {
+    const entry = await added('CLI10', '10.8.0.0/16');
+    expect(await ok('check', 'CLI10', '10.8.0.1')).toMatch(/^list +active$/m);
+    await ok('acl', 'rm', 'CLI10', entry.id);
+    const listed = await ok('acl', 'list', 'CLI10');
+    expect(listed).toBe('CLI10 has no entries\nthe list of CLI10 is empty: no allow entry is in force, so every caller is refused (list_empty); add one, or open the account to every address with: allowgate acl open CLI10\n');
+    const check = await ok('check', 'CLI10', '10.8.0.1');
+    expect(check).toMatch(/^reason +list_empty$/m);
+    expect(check).toMatch(/^list +empty$/m);
+
+    const strict = await cli('acl', 'open', 'CLI10', '--guard', 'strict');
+    expect(strict.code).toBe(1);
+    expect(strict.stderr).toMatch(/^allowgate: account CLI10 would be open to every address: .* \(would_open, HTTP 409\)\n$/);
+    const opened = await cli('acl', 'open', 'CLI10');
+    expect(opened.code).toBe(0);
+    expect(opened.stderr).toMatch(/^allowgate: warning: account CLI10 would be open to every address: /);
+    expect(opened.stdout).toBe("opened CLI10: with no allow entry in force its default decides (the gateway's); list state none\n");
+    expect(await ok('check', 'CLI10', '10.8.0.1')).toMatch(/^reason +no_list$/m);
+
+    // An enabled allow entry: nothing to open.
+    await added('CLI10', '10.8.0.0/16');
+    const refused = await cli('acl', 'open', 'CLI10');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/\(list_in_force, HTTP 409\)\n$/);
+  });
+
   it('prints help for the tool and for each command, and the version', async () => {
     const help = await ok('--help');
-    for (const command of ['serve', 'acl list ACCOUNT', 'acl add ACCOUNT IP', 'acl rm ACCOUNT ENTRY_ID', 'acl enable', 'acl disable', 'acl export', 'acl import ACCOUNT FILE', 'check ACCOUNT IP', 'accounts', 'audit', 'ALLOWGATE_ADMIN_URL', 'ALLOWGATE_ADMIN_TOKEN', '--json']) {
+    for (const command of ['serve', 'acl list ACCOUNT', 'acl add ACCOUNT IP', 'acl rm ACCOUNT ENTRY_ID', 'acl enable', 'acl disable', 'acl export', 'acl import ACCOUNT FILE', 'acl open ACCOUNT', 'check ACCOUNT IP', 'accounts', 'audit', 'ALLOWGATE_ADMIN_URL', 'ALLOWGATE_ADMIN_TOKEN', '--json']) {
       expect(help).toContain(command);
     }
     expect(await ok('help')).toBe(help);

@@ -334,6 +334,28 @@ describe('admin console in a browser', () => {
     await gw.admin('PUT', '/v1/accounts/AC1', { mode: null, default: null, max_entries: null });
   });
 
+  it('shows an emptied list as refusing everyone, and opens it only after saying so', async () => {
+    const created = (await (await gw.admin('POST', '/v1/accounts/AC9/ip-acl', { ip_address: `${OFFICE}/32` })).json()) as ApiEntry;
+    expect((await gw.admin('DELETE', `/v1/accounts/AC9/ip-acl/${created.id}`)).status).toBe(200);
+    const via = (from: string): Promise<number> => send(`${gw.url}/v1/calls`, { localAddress: from, headers: { 'x-auth-id': 'AC9' } }).then((r) => r.status);
+    expect(await via(OFFICE)).toBe(403);
+    await page.goto(`${gw.adminUrl}/console/#/accounts/AC9`);
+    await page.getByRole('heading', { name: 'Account AC9' }).waitFor();
+    await expect.poll(() => page.locator('.list-state').textContent()).toMatch(/The list is empty: no allow entry is in force, so every caller is refused \(list_empty\)/);
+    await expect.poll(() => page.locator('.list-state-note').textContent()).toMatch(/List: emptied/);
+    await shot('12b-list-empty');
+    await page.getByRole('button', { name: 'Open to every address' }).click();
+    const dialog = page.getByRole('dialog', { name: 'This would open the account' });
+    await expect.poll(() => dialog.locator('.lockout').textContent()).toMatch(/account AC9 would be open to every address/);
+    expect(await via(STRANGER)).toBe(403); // nothing changed yet
+    await dialog.getByRole('button', { name: 'Open anyway' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await expect.poll(async () => ((await (await gw.admin('GET', '/v1/accounts/AC9')).json()) as { list_state: string }).list_state).toBe('none');
+    expect(await via(STRANGER)).toBe(200);
+    await expect.poll(() => page.locator('.list-state').count()).toBe(0);
+    await expect.poll(() => page.locator('.list-state-note').textContent()).toMatch(/List: never restricted/);
+  });
+
   it('shows an account credential its own account only, and fits a phone screen', async () => {
     await page.getByRole('button', { name: 'Sign out' }).click();
     await page.getByLabel('Token').fill(ACCOUNT_TOKEN);

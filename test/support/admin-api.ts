@@ -8,11 +8,10 @@ import type { Surface } from '../../src/admin/context.ts';
 import { compileCredentials, sha256, type Credential } from '../../src/admin/credentials.ts';
 import { createAdminHandler } from '../../src/admin/handler.ts';
 import { nativeSurface } from '../../src/admin/native.ts';
-import type { CheckResult } from '../../src/admin/types.ts';
+import { checkResultOf, type CheckResult } from '../../src/admin/types.ts';
 import { createAuditLog } from '../../src/audit/open-audit.ts';
 import type { AuditLog } from '../../src/audit/audit-log.ts';
 import type { IpAddress } from '../../src/ip/address.ts';
-import { formatCidr } from '../../src/ip/cidr.ts';
 import { compileList } from '../../src/policy/compile.ts';
 import { decideForAccount } from '../../src/policy/decide.ts';
 import { MemoryStore } from '../../src/store/memory-store.ts';
@@ -92,11 +91,6 @@ function decideFromStore(store: MemoryStore): (account: string, ip: IpAddress) =
   return async (account, ip) => {
     const record = await store.read(account);
     const list = record === null ? null : compileList(record, Date.now());
-    const decision = decideForAccount(ip.family, ip.words, null, { own: list, list, listKind: 'account', mode: 'enforce', default: 'open' });
-    const source = decision.source;
-    const matched = source !== null && decision.slot >= 0 && decision.list !== null
-      ? { id: source.trie.idOf(decision.slot), cidr: formatCidr(source.trie.cidrOf(decision.slot)), action: source.trie.actionOf(decision.slot), list: decision.list }
-      : null;
-    return { decision: decision.outcome, reason: decision.reason, matched };
+    return checkResultOf(decideForAccount(ip.family, ip.words, null, { own: list, list, listKind: 'account', mode: 'enforce', default: 'open' }), list);
   };
 }

@@ -4,6 +4,7 @@ import type { Operation } from '../../acl/service.ts';
 import { refusal, type Refusal } from '../../http/refusal.ts';
 import { ACCOUNT_ID_DESCRIPTION, isValidAccountId } from '../../identity/account-id.ts';
 import { clip } from '../../ip/cidr.ts';
+import { recordListState } from '../../policy/list-state.ts';
 import type { AclEntry } from '../../policy/types.ts';
 import { readJsonBody } from '../body.ts';
 import { requestIds, type Context, type Handler, type Surface } from '../context.ts';
@@ -206,6 +207,8 @@ export function vobizSurface(deps: CompatDeps): Surface {
         limit,
         offset,
         total_count: entries.length,
+        // Not the provider's: `empty` says an emptied list refuses every caller (see the docs).
+        list_state: recordListState(record, service.now().getTime()),
         next: offset + limit < entries.length ? page(offset + limit) : null,
         previous: offset > 0 ? page(Math.max(0, offset - limit)) : null,
       },

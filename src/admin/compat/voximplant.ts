@@ -5,6 +5,7 @@ import { refusal, type Refusal } from '../../http/refusal.ts';
 import { ACCOUNT_ID_DESCRIPTION, isValidAccountId } from '../../identity/account-id.ts';
 import { parseIp } from '../../ip/address.ts';
 import { clip } from '../../ip/cidr.ts';
+import { recordListState } from '../../policy/list-state.ts';
 import type { AclEntry } from '../../policy/types.ts';
 import { checkAsSeenBy } from '../types.ts';
 import { readBody } from '../body.ts';
@@ -207,10 +208,12 @@ export function voximplantSurface(deps: CompatDeps): Surface {
     const raw = params.get('authorized_ip');
     const network = raw === undefined ? null : networkParam(raw);
     if (isRefusal(network)) return sendError(ctx.res, network);
-    const entries = ((await service.store.read(account))?.entries ?? [])
+    const record = await service.store.read(account);
+    const entries = (record?.entries ?? [])
       .filter((e) => (allowed === undefined || (e.action === 'allow') === allowed) && (network === null || sameNetworks(e, network.cidrs)));
     const page = entries.slice(offset, offset + count).map(toVoximplantIp);
-    sendJson(ctx.res, 200, { result: page, count: page.length, total_count: entries.length });
+    // list_state is not the provider's: `empty` says an emptied white list refuses every caller.
+    sendJson(ctx.res, 200, { result: page, count: page.length, total_count: entries.length, list_state: recordListState(record, service.now().getTime()) });
   });
 
   const check = method(false, ['authorized_ip'], async (ctx, account, params) => {

@@ -18,7 +18,7 @@ describe('admin API', () => {
       // The policy layer answers this in the real gateway; here it records what it was asked.
       check: async (account: string, ip: IpAddress): Promise<CheckResult> => {
         checks.push([account, formatIp(ip)]);
-        return { decision: 'deny', reason: 'ip_not_allowed', matched: null };
+        return { decision: 'deny', reason: 'ip_not_allowed', matched: null, listState: 'active' };
       },
       ready: () => ready,
       now: () => NOW,
@@ -172,7 +172,7 @@ describe('admin API', () => {
 
   it('answers a check through the policy layer', async () => {
     const res = await call('GET', '/v1/accounts/AC1/check?ip=::ffff:198.51.100.7');
-    expect(await json(res)).toEqual({ account: 'AC1', ip: '198.51.100.7', decision: 'deny', reason: 'ip_not_allowed', matched: null });
+    expect(await json(res)).toEqual({ account: 'AC1', ip: '198.51.100.7', decision: 'deny', reason: 'ip_not_allowed', matched: null, list_state: 'active' });
     expect(checks).toContainEqual(['AC1', '198.51.100.7']);
     expect(await json(await call('GET', '/v1/accounts/AC1/check?ip=0x7f.0.0.1'))).toMatchObject({ reason: 'invalid_format' });
   });

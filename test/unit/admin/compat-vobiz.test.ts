@@ -288,13 +288,13 @@ describe('Vobiz-compatible IP ACL API', () => {
       const page1 = await json(first);
       expect(Object.keys(page1).sort()).toEqual(['api_id', 'meta', 'objects']);
       expect(page1.api_id).toBe('req-vobiz-1');
-      expect(page1.meta).toEqual({ limit: 20, offset: 0, total_count: 25, next: `${acl()}?limit=20&offset=20`, previous: null });
+      expect(page1.meta).toEqual({ limit: 20, offset: 0, total_count: 25, list_state: 'active', next: `${acl()}?limit=20&offset=20`, previous: null });
       expect(page1.objects).toHaveLength(20);
       expect(Object.keys(page1.objects[0]).sort()).toEqual(['account_id', 'created_at', 'description', 'enabled', 'id', 'ip_address', 'updated_at']);
       expect(page1.objects[0]).toMatchObject({ ip_address: '10.1.0.0/24', account_id: auth });
 
       const page2 = await json(await call('GET', page1.meta.next));
-      expect(page2.meta).toEqual({ limit: 20, offset: 20, total_count: 25, next: null, previous: `${acl()}?limit=20&offset=0` });
+      expect(page2.meta).toEqual({ limit: 20, offset: 20, total_count: 25, list_state: 'active', next: null, previous: `${acl()}?limit=20&offset=0` });
       expect(page2.objects.map((e: { ip_address: string }) => e.ip_address)).toEqual(['10.1.20.0/24', '10.1.21.0/24', '10.1.22.0/24', '10.1.23.0/24', '10.1.24.0/24']);
 
       const small = await json(await call('GET', acl('?limit=10&offset=10')));

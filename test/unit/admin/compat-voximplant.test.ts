@@ -71,6 +71,7 @@ describe('Voximplant-compatible authorized IP API', () => {
         result: [{ authorized_ip: '92.255.220.0/24', allowed: true, description: 'Office network range', created: '2026-05-12 05:11:51' }],
         count: 1,
         total_count: 1,
+        list_state: 'active',
       });
       expect(await check('92.255.220.7')).toEqual({ allowed: true, authorized_ip: '92.255.220.0/24' });
       // The list now restricts: an address outside it is refused.
@@ -244,7 +245,9 @@ describe('Voximplant-compatible authorized IP API', () => {
       expect(await json(await call('DelAuthorizedAccountIP', { authorized_ip: 'all', allowed: 'false' }))).toEqual({ result: 1 });
       expect((await api.store.read(account))?.version).toBe(version);
       expect(await json(await call('DelAuthorizedAccountIP', { authorized_ip: 'all' }))).toEqual({ result: 1 });
-      expect(await list()).toEqual({ result: [], count: 0, total_count: 0 });
+      // Emptied, not opened: every caller is refused until an entry is added or the account opened.
+      expect(await list()).toEqual({ result: [], count: 0, total_count: 0, list_state: 'empty' });
+      expect(await check('92.255.220.7')).toEqual({ allowed: false, authorized_ip: null });
     });
   });
 
@@ -257,9 +260,9 @@ describe('Voximplant-compatible authorized IP API', () => {
       const second = await list({ count: '10', offset: '20' });
       expect(second).toMatchObject({ count: 5, total_count: 25 });
       expect(second.result.map((e: { authorized_ip: string }) => e.authorized_ip)).toEqual(['92.20.0.0/16', '92.21.0.0/16', '92.22.0.0/16', '92.23.0.0/16', '92.24.0.0/16']);
-      expect(await list({ offset: '30' })).toEqual({ result: [], count: 0, total_count: 25 });
+      expect(await list({ offset: '30' })).toEqual({ result: [], count: 0, total_count: 25, list_state: 'active' });
       expect(await list({ authorized_ip: '92.7.0.0/16' })).toMatchObject({ count: 1, total_count: 1, result: [{ authorized_ip: '92.7.0.0/16' }] });
-      expect(await list({ authorized_ip: '92.7.1.0/24' })).toEqual({ result: [], count: 0, total_count: 0 });
+      expect(await list({ authorized_ip: '92.7.1.0/24' })).toEqual({ result: [], count: 0, total_count: 0, list_state: 'active' });
     });
   });
 });

@@ -184,9 +184,15 @@ describe('audit trail and lockout guard', () => {
     const warned = await json(await a.call('POST', '/v1/accounts/AC1/ip-acl', { ip_address: '18.0.0.0/24' }));
     expect(warned['warnings']).toEqual([{ reason: 'would_lock_out', ip: '19.0.0.7', last_seen: new Date(now - 2000).toISOString(), decision: 'deny' }]);
     const removed = await json(await a.call('DELETE', `/v1/accounts/AC1/ip-acl/${String(warned['id'])}`));
-    // No caller loses access, but the account no longer refuses anyone.
-    expect(removed['warnings']).toEqual([{ reason: 'would_open', message: 'account AC1 would be open to every address: no allow entry would be left in force, and its default is open' }]);
+    // The list does not open by itself: with its last allow entry gone the account refuses everyone.
+    expect(removed['warnings']).toEqual([{ reason: 'would_lock_out', ip: '18.0.0.5', last_seen: new Date(now - 1000).toISOString(), decision: 'deny' }]);
     const recent = await json(await a.call('GET', '/v1/accounts/AC1/recent-ips'));
-    expect(recent['ips']).toMatchObject([{ ip: '18.0.0.5', decision: 'allow' }, { ip: '19.0.0.7', decision: 'allow' }]);
+    expect(recent['ips']).toMatchObject([{ ip: '18.0.0.5', decision: 'deny', reason: 'list_empty' }, { ip: '19.0.0.7', decision: 'deny', reason: 'list_empty' }]);
+    // Opening it is an explicit settings change, reported (and refused under guard=strict) as would_open.
+    const strictOpen = await json(await a.call('PUT', '/v1/accounts/AC1?guard=strict', { restricted: false }));
+    expect(strictOpen).toMatchObject({ code: 409, reason: 'would_open' });
+    const opened = await json(await a.call('PUT', '/v1/accounts/AC1', { restricted: false }));
+    expect(opened).toMatchObject({ restricted: false, list_state: 'none', warnings: [{ reason: 'would_open', message: 'account AC1 would be open to every address: it would be opened (restricted: false) with no allow entry in force, and its default is open' }] });
+    expect(((await json(await a.call('GET', '/v1/accounts/AC1/recent-ips')))['ips'] as { decision: string }[]).map((c) => c.decision)).toEqual(['allow', 'allow']);
   });
 });

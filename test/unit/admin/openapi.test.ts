@@ -388,6 +388,8 @@ describe('the management API answers as documented', () => {
     expect(created.headers.get('location')).toBe(`/v1/global/ip-acl/${String(field(created, 'id'))}`);
     const id = String(field(created, 'id'));
     expect((await call('GET', '/v1/global/ip-acl', undefined, undefined, READER)).body).toMatchObject({ account: '_global', total: 1 });
+    expect((await call('GET', '/v1/global', undefined, undefined, READER)).body).toMatchObject({ account: '_global', restricted: false, list_state: 'none' });
+    expect((await call('PUT', '/v1/global', { default: 'open' }, undefined, ADMIN)).body).toMatchObject({ default: 'open', list_state: 'none' });
     expect((await call('GET', `/v1/global/ip-acl/${id}`)).status).toBe(200);
     expect((await call('PATCH', `/v1/global/ip-acl/${id}`, { description: 'blocked' })).status).toBe(200);
     expect((await call('GET', '/v1/global/ip-acl/export?format=csv')).status).toBe(200);
