@@ -32,8 +32,8 @@ describe.each(STORE_KINDS)('admin exposure on the %s store', (kind) => {
 
   it('shows a subaccount credential the decision and the deciding list, not the parent\'s or the global entry', async () => {
     expect((await send(`${running().at(0).url}/x`, { headers: { 'x-auth-id': 'CHILD' }, localAddress: CALLER })).status).toBe(200);
-    expect(await asChild(`/v1/accounts/CHILD/check?ip=${CALLER}`)).toEqual({ account: 'CHILD', ip: CALLER, decision: 'allow', reason: 'ip_allowed', matched: { action: 'allow', list: 'parent' } });
-    expect(await asChild('/v1/accounts/CHILD/check?ip=127.0.0.77')).toEqual({ account: 'CHILD', ip: '127.0.0.77', decision: 'deny', reason: 'ip_denied', matched: { action: 'deny', list: 'global' } });
+    expect(await asChild(`/v1/accounts/CHILD/check?ip=${CALLER}`)).toEqual({ account: 'CHILD', ip: CALLER, decision: 'allow', reason: 'ip_allowed', matched: { action: 'allow', list: 'parent' }, list_state: 'active' });
+    expect(await asChild('/v1/accounts/CHILD/check?ip=127.0.0.77')).toEqual({ account: 'CHILD', ip: '127.0.0.77', decision: 'deny', reason: 'ip_denied', matched: { action: 'deny', list: 'global' }, list_state: 'active' });
     // Reading the parent directly is refused, as it was.
     expect(await asChild('/v1/accounts/PARENT/ip-acl')).toMatchObject({ code: 403, reason: 'forbidden' });
     // The compatible check says whether, not which network.
