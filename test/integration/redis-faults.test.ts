@@ -103,6 +103,21 @@ describe('Redis store writes through a failing connection', () => {
     await fired;
     expect(out).toMatchObject({ ok: false, refusal: { status: 503, reason: 'store_unavailable', message: 'the change to account AC1 was not saved: the connection to Redis is unavailable; nothing was changed, retry once Redis is back' } });
   });
+
+  it('computes a write again when a read before its commit timed out while Redis still answers: saved once, nothing lost', async () => {
+    const store = await open(spec(relay.url));
+    expect((await store.update('AC1', addEntry('AC1', entry('e1', '192.0.2.0/24')))).ok).toBe(true);
+    // Right after a heartbeat, so the next PING comes after the held replies are delivered: the
+    // store stays up, and only the write's own read has timed out.
+    await relay.onCommand('PING', 'none', 'command');
+    const fired = relay.onCommand('MGET', 'hold-reply', 'command', 400 + 150);
+    const out = await store.update('AC1', addEntry('AC1', entry('e2', '198.51.100.0/24')));
+    await fired;
+    expect(out).toMatchObject({ ok: true, record: { version: 2 } });
+    expect(store.state()).toBe('up');
+    const stored = await store.read('AC1');
+    expect([stored?.version, stored?.entries.map((e) => e.id)]).toEqual([2, ['e1', 'e2']]);
+  });
 });
 
 describe('Redis store audit trail, written with the change', () => {

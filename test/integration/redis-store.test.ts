@@ -67,6 +67,24 @@ describe('Redis store', () => {
     }
   });
 
+  it('saves every one of many parent changes made at once through two replicas: one replica\'s take turns, so they race only the other\'s', async () => {
+    // Every parent change depends on the graph's one version; 32 at once through one store would
+    // otherwise mostly race each other, and a write losing every round answers store_contention.
+    const [a, b] = await Promise.all([open(spec({}, 'turns:')), open(spec({}, 'turns:'))]);
+    const parents = ['P1', 'P2', 'P3', 'P4'];
+    for (const parent of parents) expect((await a.update(parent, addEntry(parent, entry('p', '10.1.0.0/24')))).ok).toBe(true);
+    const children = Array.from({ length: 64 }, (_, i) => `K${i}`);
+    const outcomes = await Promise.all(children.map((child, i) => (i % 2 === 0 ? a : b).update(child, changeSettings(child, { parent: parents[i % parents.length]! }))));
+    expect(outcomes.filter((o) => !o.ok)).toEqual([]);
+    const client = raw();
+    try {
+      expect(await client.hgetall('turns:{_graph}:parents')).toEqual(Object.fromEntries(children.map((child, i) => [child, parents[i % parents.length]])));
+      expect(await client.get('turns:{_graph}:version')).toBe(String(1 + children.length)); // 1 when built, +1 per link
+    } finally {
+      client.disconnect();
+    }
+  });
+
   it('works with an ACL user granted only the commands docs/redis.md lists', async () => {
     const doc = readFileSync(fileURLToPath(new URL('../../docs/redis.md', import.meta.url)), 'utf8');
     const grant = /commands (`\+[^`]+`(?:\s*`\+[^`]+`)*|`[^`]*`)/.exec(doc.replace(/\n/g, ' '))?.[1]?.replace(/`/g, '').split(/\s+/).filter(Boolean) ?? [];

@@ -18,8 +18,19 @@ import { Keys } from './keys.ts';
 import { CHANGES_SINCE, COMMIT, INSTALL_GRAPH, READ_COMPILED, READ_GRAPH, RELEASE_LEASE, REWRITE_COMPILED, SETTLE_EXPIRY } from './scripts.ts';
 import { DEFAULT_NOTICE_LIST_MAX_BYTES, type RedisStoreSpec } from './spec.ts';
 
-/** Attempts at a compare-and-set before a write gives up under contention. */
-const MAX_COMMIT_ATTEMPTS = 16;
+/**
+ * Attempts at a compare-and-set before a write gives up under contention, and the longest pause
+ * (jittered, growing with the attempt) between two. Writes from one replica to one account, and
+ * its parent changes, take turns locally, so they compete only with other replicas' writes.
+ */
+const MAX_COMMIT_ATTEMPTS = 32;
+const MAX_COMMIT_BACKOFF_MS = 25;
+/**
+ * Times a write is computed again after one of its reads timed out before anything was sent for
+ * the commit (nothing changed), while Redis still answers the heartbeat: a slow moment of a loaded
+ * host, or of this process, is not an outage.
+ */
+const TIMED_OUT_WRITE_RETRIES = 2;
 /** Fetch-and-re-run rounds of one change (a parent chain, both sides of a lockout check). */
 const MAX_FETCH_ROUNDS = 32;
 /**
@@ -106,6 +117,11 @@ export class RedisStore implements AclStore {
   #expiriesIndexed = false;
   /** Per-account write queues: writes from one replica never race each other for the same CAS. */
   readonly #writing = new Map<string, Promise<unknown>>();
+  /**
+   * The queue of this replica's writes that read or change the parent graph: every one of them
+   * depends on the graph's single version, so side by side they would only race each other for it.
+   */
+  #graphTurns: Promise<void> = Promise.resolve();
   #subscribed = false;
   #state: StoreState = 'down';
   #lastError: string | undefined;
@@ -235,13 +251,22 @@ export class RedisStore implements AclStore {
 
   update(account: string, change: AccountChange, expectedVersion?: number, describe?: AuditDescriber): Promise<UpdateOutcome> {
     const previous = this.#writing.get(account) ?? Promise.resolve();
-    const run = previous.then(() => this.#commit(account, change, expectedVersion, describe));
+    const run = previous.then(() => this.#commitRetrying(account, change, expectedVersion, describe));
     const tail = run.catch(() => undefined);
     this.#writing.set(account, tail);
     void tail.then(() => {
       if (this.#writing.get(account) === tail) this.#writing.delete(account);
     });
     return run;
+  }
+
+  /** #commit, again (TIMED_OUT_WRITE_RETRIES times) when it timed out having changed nothing while Redis is up. */
+  async #commitRetrying(account: string, change: AccountChange, expectedVersion: number | undefined, describe: AuditDescriber | undefined): Promise<UpdateOutcome> {
+    for (let retry = 0; ; retry++) {
+      const outcome = await this.#commit(account, change, expectedVersion, describe);
+      if (outcome.ok || retry >= TIMED_OUT_WRITE_RETRIES || outcome.refusal.reason !== 'store_unavailable' || !timedOut(outcome.refusal.cause ?? '')) return outcome;
+      if (this.#closed || this.#state !== 'up' || this.#client.status !== 'ready') return outcome;
+    }
   }
 
   /**
@@ -254,6 +279,8 @@ export class RedisStore implements AclStore {
     const keys = this.#keys.of(account);
     const cluster = this.#spec.topology.mode === 'cluster';
     let lease: { token: string; at: number } | null = null;
+    /** Ends this write's turn among the replica's graph writes, once it has one. */
+    let endGraphTurn: (() => void) | null = null;
     /** On a Cluster, the graph field written before a commit that then failed: put back. */
     let pendingLink: string | null | undefined;
     // Set once the commit script is on its way: a failure after that is no longer a "not saved".
@@ -272,6 +299,11 @@ export class RedisStore implements AclStore {
         const after = result.draft.settings.parent;
         const link = before === after ? '' : after === undefined ? 'del' : 'set';
         const deps = view.dependencies();
+        if (endGraphTurn === null && (link !== '' || deps.graphVersion !== null)) {
+          endGraphTurn = await this.#graphTurn();
+          attempt--;
+          continue; // computed again in its turn
+        }
         if (cluster && lease === null && (link !== '' || deps.graphVersion !== null)) {
           lease = await this.#acquireLease(account);
           if (lease === null) break;
@@ -331,7 +363,7 @@ export class RedisStore implements AclStore {
         }
         // Another writer won this round (or, 2, the change log's clock is behind the account's audit
         // stream, as after a failover): back off a little, with jitter, and recompute.
-        await sleep(Math.random() * 2 * (attempt + 1));
+        await sleep(Math.random() * Math.min(MAX_COMMIT_BACKOFF_MS, 2 * (attempt + 1)));
       }
       return { ok: false, refusal: refusal(503, 'store_contention', `account ${account} (or an account its change depends on) changed ${MAX_COMMIT_ATTEMPTS} times while this change was being applied; retry it`) };
     } catch (error) {
@@ -349,7 +381,18 @@ export class RedisStore implements AclStore {
         await restore.catch(() => undefined);
       }
       if (lease !== null) await this.#scripts.allowgateReleaseLease(this.#keys.graph.lease, lease.token).catch(() => undefined);
+      endGraphTurn?.();
     }
+  }
+
+  /** Waits for this write's turn among the replica's graph writes; returns what ends it. */
+  async #graphTurn(): Promise<() => void> {
+    let end!: () => void;
+    const turn = new Promise<void>((resolve) => { end = resolve; });
+    const previous = this.#graphTurns;
+    this.#graphTurns = previous.then(() => turn);
+    await previous;
+    return end;
   }
 
   /** Runs `change`, fetching what it reads until it completes. */
@@ -722,8 +765,12 @@ function unavailableForWrite(account: string, error: unknown): Refusal {
 
 /** A Redis client error in the gateway's words (the library's own text goes to the log only). */
 function describeFailure(cause: string): string {
-  if (/timed? ?out/i.test(cause)) return 'Redis did not answer within redis.commandTimeoutMs';
+  if (timedOut(cause)) return 'Redis did not answer within redis.commandTimeoutMs';
   return 'the connection to Redis is unavailable';
+}
+
+function timedOut(cause: string): boolean {
+  return /timed? ?out/i.test(cause);
 }
 
 /**
