@@ -20,7 +20,7 @@ import { PolicyCache } from './policy/cache.ts';
 import type { AclStore } from './store/store.ts';
 import { CacheKeeper } from './policy/cache-keeper.ts';
 import { decideForAccount } from './policy/decide.ts';
-import { isRefusal, PolicyResolver } from './policy/resolve.ts';
+import { PolicyResolver } from './policy/resolve.ts';
 import { HttpForwarder, type UpstreamFailure } from './proxy/http-forwarder.ts';
 import { checkedHeaderNames } from './proxy/headers.ts';
 import { WsForwarder } from './proxy/ws-forwarder.ts';
@@ -141,7 +141,7 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
   let ready = false;
   const check = async (account: string, ip: IpAddress): Promise<CheckResult> => {
     const [global, lookup] = await Promise.all([policy.global(), policy.resolve(account)]);
-    if (isRefusal(lookup)) return { decision: 'error', reason: lookup.reason, matched: null, listState: null };
+    if (!lookup.ok) return { decision: 'error', reason: lookup.refusal.reason, matched: null, listState: null };
     return checkResultOf(decideForAccount(ip.family, ip.words, global, lookup), lookup.list);
   };
   let running = config;

@@ -1,11 +1,9 @@
 import type { IncomingMessage } from 'node:http';
-import { refusal, type Refusal } from '../http/refusal.ts';
+import { refusal, type Refusal, type Result } from '../http/refusal.ts';
 import type { BodyLimits } from './context.ts';
 
 /** A JSON change; a list replace or import (a full list of the biggest allowed size fits easily). */
 export const DEFAULT_BODY_LIMITS: BodyLimits = { json: 64 * 1024, bulk: 1024 * 1024 };
-
-export type BodyResult<T = unknown> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly refusal: Refusal };
 
 /** Longest a request body may take to arrive: a trickled upload cannot hold a write slot for long. */
 export const BODY_TIMEOUT_MS = 30_000;
@@ -15,7 +13,7 @@ export const BODY_TIMEOUT_MS = 30_000;
  * BODY_TIMEOUT_MS. `inspect` sees each chunk as it arrives and may refuse the body there (a
  * list body with more rows than the account may hold is refused without reading the rest).
  */
-export function readBodyBytes(req: IncomingMessage, limit: number, inspect?: (chunk: Buffer) => Refusal | null): Promise<BodyResult<Buffer>> {
+export function readBodyBytes(req: IncomingMessage, limit: number, inspect?: (chunk: Buffer) => Refusal | null): Promise<Result<Buffer>> {
   const declared = Number(req.headers['content-length'] ?? 0);
   const tooLarge = refusal(413, 'body_too_large', `the request body exceeds ${limit} bytes`);
   if (declared > limit) {
@@ -26,7 +24,7 @@ export function readBodyBytes(req: IncomingMessage, limit: number, inspect?: (ch
     const chunks: Buffer[] = [];
     let size = 0;
     let done = false;
-    const finish = (result: BodyResult<Buffer>): void => {
+    const finish = (result: Result<Buffer>): void => {
       if (done) return;
       done = true;
       clearTimeout(timer);
@@ -50,7 +48,7 @@ export function readBodyBytes(req: IncomingMessage, limit: number, inspect?: (ch
 }
 
 /** Reads a request body as UTF-8 text, bounded (see readBodyBytes). */
-export async function readBody(req: IncomingMessage, limit: number): Promise<BodyResult<string>> {
+export async function readBody(req: IncomingMessage, limit: number): Promise<Result<string>> {
   const bytes = await readBodyBytes(req, limit);
   return bytes.ok ? { ok: true, value: bytes.value.toString('utf8') } : bytes;
 }
@@ -66,7 +64,7 @@ export function unsupportedJson(req: IncomingMessage, also = ''): Refusal {
 }
 
 /** Reads a JSON request body (Content-Type application/json), bounded. */
-export async function readJsonBody(req: IncomingMessage, limit: number): Promise<BodyResult> {
+export async function readJsonBody(req: IncomingMessage, limit: number): Promise<Result<unknown>> {
   if (!isJson(req)) return { ok: false, refusal: unsupportedJson(req) };
   const text = await readBody(req, limit);
   if (!text.ok) return text;

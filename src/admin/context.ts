@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Actor } from './credentials.ts';
-import type { Refusal } from '../http/refusal.ts';
+import type { Refusal, Result } from '../http/refusal.ts';
 import type { Params, Route } from './router.ts';
 
 /** One admin request as a route handler sees it: already authenticated. */
@@ -39,7 +39,7 @@ export interface Surface {
    * or a refusal when it is missing or malformed. The dispatcher checks it against the
    * credentials, rate-limits failures, and answers 401 itself.
    */
-  readonly tokenOf: (req: IncomingMessage) => string | Refusal;
+  readonly tokenOf: (req: IncomingMessage) => Result<string>;
   /** Renders any refusal (401, 403, 404, validation…) in this surface's error shape. */
   readonly sendError: (res: ServerResponse, refused: Refusal) => void;
 }

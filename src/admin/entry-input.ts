@@ -1,4 +1,4 @@
-import { refusal, type Refusal } from '../http/refusal.ts';
+import { refusal, refused, type Refused, type Result } from '../http/refusal.ts';
 import { formatCidr } from '../ip/cidr.ts';
 import { parseRule } from '../ip/rule.ts';
 import type { EntryFields } from '../acl/changes.ts';
@@ -28,19 +28,17 @@ export function toApiEntry(entry: AclEntry): Record<string, unknown> {
   };
 }
 
-export type Parsed<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly refusal: Refusal };
-
 const FIELDS = new Set(['ip_address', 'description', 'name', 'action', 'enabled', 'expires_at']);
 
-function invalid(field: string, expected: string): Parsed<never> {
-  return { ok: false, refusal: refusal(400, 'invalid_field', `${field} must be ${expected}`) };
+function invalid(field: string, expected: string): Refused {
+  return refused(refusal(400, 'invalid_field', `${field} must be ${expected}`));
 }
 
 /**
  * Validates a POST or PATCH body. `name` is accepted as another word for `description` (the
  * consoles we mirror call it that); sending both with different values is an error.
  */
-export function parseEntryFields(body: unknown, nowMs: number, requireAddress: boolean): Parsed<EntryFields> {
+export function parseEntryFields(body: unknown, nowMs: number, requireAddress: boolean): Result<EntryFields> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return invalid('the request body', 'a JSON object');
   const input = body as Record<string, unknown>;
   for (const key of Object.keys(input)) {

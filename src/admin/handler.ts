@@ -114,11 +114,11 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
     if (wait > 0) return fail(429, 'too_many_attempts', `too many failed authentications from ${source}; retry in ${wait} s`, { 'retry-after': String(wait) });
 
     const token = surface.tokenOf(req);
-    const actor = typeof token === 'string' ? deps.authenticate(token) : null;
+    const actor = token.ok ? deps.authenticate(token.value) : null;
     if (actor === null) {
       const failures = limiter.fail(source);
       logger?.warn({ source, path: path.slice(0, 128), method, failures }, 'admin authentication failed');
-      if (typeof token !== 'string') return fail(token.status, token.reason, token.message);
+      if (!token.ok) return fail(token.refusal.status, token.refusal.reason, token.refusal.message);
       return fail(401, 'invalid_token', 'the credentials are not valid');
     }
 
@@ -127,7 +127,7 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
     if (!match.ok) return fail(match.refusal.status, match.refusal.reason, match.refusal.message, match.allow ? { allow: match.allow } : {});
     if (match.writes) {
       const slot = writes.enter(actor.name);
-      if ('refusal' in slot) {
+      if (!slot.ok) {
         const line = refusalLines.take(`${slot.refusal.reason} ${actor.name}`);
         if (line !== null) logger?.warn({ actor: actor.name, path: path.slice(0, 128), method, reason: slot.refusal.reason, ...line }, 'admin write refused: over its limits');
         return fail(slot.refusal.status, slot.refusal.reason, slot.refusal.message, { 'retry-after': String(slot.retryAfter) });

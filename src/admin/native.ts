@@ -4,7 +4,7 @@ import { addEntry, changeSettings, deleteEntry, entryNotFound, prepareEntries, r
 import { inheritedList } from '../acl/validation.ts';
 import type { AclService, Applied, ApplyOptions, Operation } from '../acl/service.ts';
 import { AuditCursorError, type AuditLog } from '../audit/audit-log.ts';
-import { refusal, type Refusal } from '../http/refusal.ts';
+import { ok, refusal, refused, type Refusal, type Result } from '../http/refusal.ts';
 import { ACCOUNT_ID_DESCRIPTION, isValidAccountId } from '../identity/account-id.ts';
 import { formatIp, parseIp, type IpAddress } from '../ip/address.ts';
 import { clip } from '../ip/cidr.ts';
@@ -47,11 +47,11 @@ function newIds(count: number): string[] {
   return Array.from({ length: count }, (_, i) => `ipacl_${hex.slice(i * 20, i * 20 + 20)}`);
 }
 
-function bearerToken(req: IncomingMessage): string | Refusal {
+function bearerToken(req: IncomingMessage): Result<string> {
   const header = req.headers.authorization;
-  if (header === undefined) return refusal(401, 'missing_token', 'the admin API needs Authorization: Bearer <admin token>');
-  const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
-  return match?.[1] ?? refusal(401, 'invalid_token', 'the Authorization header must be "Bearer <admin token>"');
+  if (header === undefined) return refused(refusal(401, 'missing_token', 'the admin API needs Authorization: Bearer <admin token>'));
+  const token = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header)?.[1];
+  return token === undefined ? refused(refusal(401, 'invalid_token', 'the Authorization header must be "Bearer <admin token>"')) : ok(token);
 }
 
 function auditActor(actor: Actor): { name: string; role: Actor['role'] } {
@@ -59,19 +59,19 @@ function auditActor(actor: Actor): { name: string; role: Actor['role'] } {
 }
 
 /** Positive integer query parameter within bounds, or a refusal naming it. */
-function pageSize(query: URLSearchParams): number | Refusal {
+function pageSize(query: URLSearchParams): Result<number> {
   const raw = query.get('limit');
-  if (raw === null) return DEFAULT_PAGE;
+  if (raw === null) return ok(DEFAULT_PAGE);
   const n = /^[0-9]{1,5}$/.test(raw) ? Number(raw) : 0;
-  return n >= 1 && n <= MAX_PAGE ? n : refusal(400, 'invalid_field', `limit must be an integer 1-${MAX_PAGE}, got '${clip(raw)}'`);
+  return n >= 1 && n <= MAX_PAGE ? ok(n) : refused(refusal(400, 'invalid_field', `limit must be an integer 1-${MAX_PAGE}, got '${clip(raw)}'`));
 }
 
 /** Offset cursors, opaque to clients: base64url of the offset. */
-function offsetOf(query: URLSearchParams): number | Refusal {
+function offsetOf(query: URLSearchParams): Result<number> {
   const raw = query.get('cursor');
-  if (raw === null) return 0;
+  if (raw === null) return ok(0);
   const text = Buffer.from(raw, 'base64url').toString('utf8');
-  return /^[0-9]{1,9}$/.test(text) ? Number(text) : refusal(400, 'invalid_field', 'cursor is not one this API returned');
+  return /^[0-9]{1,9}$/.test(text) ? ok(Number(text)) : refused(refusal(400, 'invalid_field', 'cursor is not one this API returned'));
 }
 
 function cursorFor(offset: number): string {
@@ -109,7 +109,7 @@ export function nativeSurface(deps: NativeDeps): Surface {
   const parseBulkBody = deps.parseBulk ?? (async (format: BulkFormat, body: Buffer, nowMs: number, limits: BulkLimits) => parseBulk(format, body.toString('utf8'), nowMs, limits));
 
   /** The account a route names (`/v1/global/...` is the global list), checked against the actor. */
-  const accountOf = (ctx: Context, write: boolean): string | Refusal => {
+  const accountOf = (ctx: Context, write: boolean): Result<string> => {
     const raw = ctx.params['account'];
     let account = GLOBAL_ACCOUNT;
     if (raw !== undefined) {
@@ -118,46 +118,47 @@ export function nativeSurface(deps: NativeDeps): Surface {
       } catch {
         account = raw;
       }
-      if (!isValidAccountId(account)) return refusal(400, 'invalid_account', `'${clip(account)}' is not a valid account id: ${ACCOUNT_ID_DESCRIPTION}`);
-      const named = deps.accountName?.(account) ?? account;
-      if (typeof named !== 'string') return named;
-      account = named;
+      if (!isValidAccountId(account)) return refused(refusal(400, 'invalid_account', `'${clip(account)}' is not a valid account id: ${ACCOUNT_ID_DESCRIPTION}`));
+      const named = deps.accountName?.(account) ?? ok(account);
+      if (!named.ok) return named;
+      account = named.value;
     }
     if (!allows(ctx.actor, account === GLOBAL_ACCOUNT ? null : account, write)) {
-      return refusal(403, 'forbidden', `credential ${ctx.actor.name} (${ctx.actor.role}) may not ${write ? 'change' : 'read'} ${account === GLOBAL_ACCOUNT ? 'the global list' : `account ${account}`}`);
+      return refused(refusal(403, 'forbidden', `credential ${ctx.actor.name} (${ctx.actor.role}) may not ${write ? 'change' : 'read'} ${account === GLOBAL_ACCOUNT ? 'the global list' : `account ${account}`}`));
     }
-    return account;
+    return ok(account);
   };
 
-  const expectedVersion = (req: IncomingMessage): number | undefined | Refusal => {
+  /** The version an If-Match names (undefined without one). */
+  const expectedVersion = (req: IncomingMessage): Result<number | undefined> => {
     const header = req.headers['if-match'];
-    if (header === undefined) return undefined;
+    if (header === undefined) return ok(undefined);
     const match = /^\s*(?:W\/)?"?(\d{1,15})"?\s*$/.exec(header);
-    if (match === null) return refusal(400, 'invalid_if_match', 'If-Match must be an ETag from this API, e.g. "3"');
-    return Number(match[1]);
+    if (match === null) return refused(refusal(400, 'invalid_if_match', 'If-Match must be an ETag from this API, e.g. "3"'));
+    return ok(Number(match[1]));
   };
 
-  const options = (ctx: Context): ApplyOptions | Refusal => {
+  const options = (ctx: Context): Result<ApplyOptions> => {
     const expected = expectedVersion(ctx.req);
-    if (typeof expected === 'object') return expected;
+    if (!expected.ok) return expected;
     const guard = ctx.query.get('guard');
-    if (guard !== null && guard !== 'strict' && guard !== 'warn') return refusal(400, 'invalid_field', `guard must be strict or warn, got '${clip(guard)}'`);
+    if (guard !== null && guard !== 'strict' && guard !== 'warn') return refused(refusal(400, 'invalid_field', `guard must be strict or warn, got '${clip(guard)}'`));
     const replace = ctx.query.get('replace');
-    if (replace !== null && replace !== 'true' && replace !== 'false') return refusal(400, 'invalid_field', `replace must be true or false, got '${clip(replace)}'`);
-    return {
+    if (replace !== null && replace !== 'true' && replace !== 'false') return refused(refusal(400, 'invalid_field', `replace must be true or false, got '${clip(replace)}'`));
+    return ok({
       via: 'native',
       ...requestIds(ctx),
       replace: replace === 'true',
       ...(guard === null ? {} : { guard }),
-      ...(expected === undefined ? {} : { expectedVersion: expected }),
-    };
+      ...(expected.value === undefined ? {} : { expectedVersion: expected.value }),
+    });
   };
 
   /** Applies an operation and answers with what `render` makes of the committed record. */
   const write = async (ctx: Context, account: string, operation: Operation, status: number, render: (applied: Extract<Applied, { ok: true }>) => unknown, headers: Record<string, string> = {}): Promise<void> => {
     const opts = options(ctx);
-    if ('status' in opts) return sendError(ctx.res, opts);
-    const applied = await service.apply(auditActor(ctx.actor), account, operation, opts);
+    if (!opts.ok) return sendError(ctx.res, opts.refusal);
+    const applied = await service.apply(auditActor(ctx.actor), account, operation, opts.value);
     if (!applied.ok) return sendError(ctx.res, applied.refusal);
     sendJson(ctx.res, status, render(applied), { etag: etag(applied.record.version), ...headers });
   };
@@ -167,22 +168,23 @@ export function nativeSurface(deps: NativeDeps): Surface {
 
   const route = (write: boolean, handler: (ctx: Context, account: string) => Promise<void>): Handler => async (ctx) => {
     const account = accountOf(ctx, write);
-    if (typeof account === 'object') return sendError(ctx.res, account);
-    return handler(ctx, account);
+    if (!account.ok) return sendError(ctx.res, account.refusal);
+    return handler(ctx, account.value);
   };
 
   const listEntries = route(false, async (ctx, account) => {
     const limit = pageSize(ctx.query);
     const offset = offsetOf(ctx.query);
-    if (typeof limit === 'object') return sendError(ctx.res, limit);
-    if (typeof offset === 'object') return sendError(ctx.res, offset);
+    if (!limit.ok) return sendError(ctx.res, limit.refusal);
+    if (!offset.ok) return sendError(ctx.res, offset.refusal);
     const record = await store.read(account);
     const filtered = filterEntries(record?.entries ?? [], ctx.query);
-    if (!Array.isArray(filtered)) return sendError(ctx.res, filtered as Refusal);
-    const page = filtered.slice(offset, offset + limit);
-    const next = offset + limit < filtered.length ? cursorFor(offset + limit) : null;
+    if (!filtered.ok) return sendError(ctx.res, filtered.refusal);
+    const [from, size] = [offset.value, limit.value];
+    const page = filtered.value.slice(from, from + size);
+    const next = from + size < filtered.value.length ? cursorFor(from + size) : null;
     const version = record?.version ?? 0;
-    sendJson(ctx.res, 200, { account, version, list_state: recordListState(record, service.now().getTime()), total: filtered.length, entries: page.map(toApiEntry), next }, { etag: etag(version) });
+    sendJson(ctx.res, 200, { account, version, list_state: recordListState(record, service.now().getTime()), total: filtered.value.length, entries: page.map(toApiEntry), next }, { etag: etag(version) });
   });
 
   const createEntry = route(true, async (ctx, account) => {
@@ -227,19 +229,19 @@ export function nativeSurface(deps: NativeDeps): Surface {
    * as the body arrives), and the body is parsed off the proxy's loop. Rows come back in order,
    * each with its fields or its refusal.
    */
-  const bulkRows = async (ctx: Context, account: string, format: BulkFormat): Promise<readonly BulkRow[] | Refusal> => {
+  const bulkRows = async (ctx: Context, account: string, format: BulkFormat): Promise<Result<readonly BulkRow[]>> => {
     const record = await store.read(account);
     const inherited = inheritedList(account, record?.settings ?? {});
     if (inherited !== null) {
       ctx.req.resume();
-      return inherited;
+      return refused(inherited);
     }
     const limit = record?.settings.maxEntries ?? service.policy.maxEntries;
     const shape = new BodyShape(format, limit);
     const body = await readBodyBytes(ctx.req, ctx.bodyLimits.bulk, (chunk) => shape.push(chunk));
-    if (!body.ok) return body.refusal;
+    if (!body.ok) return body;
     const parsed = await parseBulkBody(format, body.value, service.now().getTime(), { maxItems: limit, maxNetworks: MAX_NETWORKS_PER_REQUEST });
-    return parsed.ok ? parsed.rows : parsed.refusal;
+    return parsed.ok ? ok(parsed.rows) : parsed;
   };
 
   /** The first refused row, named as the API always named it (CSV by line, JSON by item). */
@@ -253,10 +255,11 @@ export function nativeSurface(deps: NativeDeps): Surface {
   const bulkWrite = async (ctx: Context, account: string, format: BulkFormat, mode: 'replace' | 'merge', action: string): Promise<void> => {
     const dryRun = ctx.query.get('dry_run');
     if (dryRun !== null && dryRun !== 'true' && dryRun !== 'false') return sendError(ctx.res, refusal(400, 'invalid_field', `dry_run must be true or false, got '${clip(dryRun)}'`));
-    const rows = await bulkRows(ctx, account, format);
-    if (!Array.isArray(rows)) return sendError(ctx.res, rows as Refusal);
+    const read = await bulkRows(ctx, account, format);
+    if (!read.ok) return sendError(ctx.res, read.refusal);
+    const rows = read.value;
     const ids = newIds(rows.length);
-    const items = (rows as readonly BulkRow[]).flatMap((r, i) => (r.ok ? [{ id: ids[i]!, fields: r.fields }] : []));
+    const items = rows.flatMap((r, i) => (r.ok ? [{ id: ids[i]!, fields: r.fields }] : []));
     const render = (applied: Extract<Applied, { ok: true }>): Record<string, unknown> => withWarnings({
       account, version: applied.record.version, ...(action === 'list.import' ? { mode, received: rows.length } : {}), entries: applied.record.entries.map(toApiEntry),
     }, applied);
@@ -266,11 +269,11 @@ export function nativeSurface(deps: NativeDeps): Surface {
       return write(ctx, account, { action, change: (c) => replaceEntries(account, items, c, mode), prepare: (c, current) => prepareEntries(account, items, c, mode, current), snapshot: listSnapshot }, 200, render);
     }
     const opts = options(ctx);
-    if ('status' in opts) return sendError(ctx.res, opts);
+    if (!opts.ok) return sendError(ctx.res, opts.refusal);
     const outcomes: ItemOutcome[] = [];
     const { applied: previewed, version } = await service.preview(account, {
       action, change: (c) => replaceEntries(account, items, c, mode, outcomes), prepare: (c, current) => prepareEntries(account, items, c, mode, current, outcomes), snapshot: listSnapshot,
-    }, opts);
+    }, opts.value);
     if (!previewed.ok && (outcomes.length === 0 || version === null)) return sendError(ctx.res, previewed.refusal);
     let next = 0;
     const shown = rows.map((row) => {
@@ -330,12 +333,12 @@ export function nativeSurface(deps: NativeDeps): Surface {
     const body = await readJsonBody(ctx.req, ctx.bodyLimits.json);
     if (!body.ok) return sendError(ctx.res, body.refusal);
     const patch = parseSettings(body.value);
-    if ('status' in patch) return sendError(ctx.res, patch);
+    if (!patch.ok) return sendError(ctx.res, patch.refusal);
     // The global list answers to `default` (callers without credentials, anonymous: global) and
     // `restricted` (opening it once emptied); the account settings mean nothing there.
-    const foreign = account === GLOBAL_ACCOUNT ? Object.keys(patch).find((k) => k !== 'default' && k !== 'restricted') : undefined;
+    const foreign = account === GLOBAL_ACCOUNT ? Object.keys(patch.value).find((k) => k !== 'default' && k !== 'restricted') : undefined;
     if (foreign !== undefined) return sendError(ctx.res, refusal(400, 'invalid_field', `the global list has no ${foreign} setting: only default and restricted`));
-    await write(ctx, account, { action: 'settings.update', change: () => changeSettings(account, patch), snapshot: settingsSnapshot }, 200,
+    await write(ctx, account, { action: 'settings.update', change: () => changeSettings(account, patch.value), snapshot: settingsSnapshot }, 200,
       (applied) => withWarnings(settingsView(account, applied.record, service.now().getTime()), applied));
   });
 
@@ -350,8 +353,8 @@ export function nativeSurface(deps: NativeDeps): Surface {
   /** Who called the account lately (forwarded requests), most recent first, with today's decision. */
   const recentIps = route(false, async (ctx, account) => {
     const limit = pageSize(ctx.query);
-    if (typeof limit === 'object') return sendError(ctx.res, limit);
-    const callers = await store.recentCallers(account, limit);
+    if (!limit.ok) return sendError(ctx.res, limit.refusal);
+    const callers = await store.recentCallers(account, limit.value);
     const ips = await Promise.all(callers.map(async (c) => {
       const ip = parseIp(c.ip);
       const now = ip === null ? null : await deps.check(account, ip);
@@ -363,11 +366,12 @@ export function nativeSurface(deps: NativeDeps): Surface {
   const listAccounts: Handler = async (ctx) => {
     const limit = pageSize(ctx.query);
     const offset = offsetOf(ctx.query);
-    if (typeof limit === 'object') return sendError(ctx.res, limit);
-    if (typeof offset === 'object') return sendError(ctx.res, offset);
+    if (!limit.ok) return sendError(ctx.res, limit.refusal);
+    if (!offset.ok) return sendError(ctx.res, offset.refusal);
+    const [from, size] = [offset.value, limit.value];
     const all = (await store.accounts()).filter((a) => a !== GLOBAL_ACCOUNT && allows(ctx.actor, a, false));
-    const next = offset + limit < all.length ? cursorFor(offset + limit) : null;
-    sendJson(ctx.res, 200, { accounts: all.slice(offset, offset + limit), total: all.length, next });
+    const next = from + size < all.length ? cursorFor(from + size) : null;
+    sendJson(ctx.res, 200, { accounts: all.slice(from, from + size), total: all.length, next });
   };
 
   const audit: Handler = async (ctx) => {
@@ -379,11 +383,11 @@ export function nativeSurface(deps: NativeDeps): Surface {
     }
     if (deps.audit === null) return sendError(ctx.res, refusal(404, 'audit_disabled', 'the audit trail is not enabled on this gateway'));
     const limit = pageSize(ctx.query);
-    if (typeof limit === 'object') return sendError(ctx.res, limit);
+    if (!limit.ok) return sendError(ctx.res, limit.refusal);
     const cursor = ctx.query.get('cursor') ?? undefined;
     let page;
     try {
-      page = await deps.audit.list({ limit, ...(account === undefined ? {} : { account }), ...(cursor === undefined ? {} : { cursor }) });
+      page = await deps.audit.list({ limit: limit.value, ...(account === undefined ? {} : { account }), ...(cursor === undefined ? {} : { cursor }) });
     } catch (error) {
       if (error instanceof AuditCursorError) return sendError(ctx.res, error.refusal);
       throw error;
@@ -424,15 +428,15 @@ export function nativeSurface(deps: NativeDeps): Surface {
 }
 
 /** `action`, `enabled` and `q` (substring of the address or description) filters for lists. */
-function filterEntries(entries: readonly AclEntry[], query: URLSearchParams): readonly AclEntry[] | Refusal {
+function filterEntries(entries: readonly AclEntry[], query: URLSearchParams): Result<readonly AclEntry[]> {
   const action = query.get('action');
   const enabled = query.get('enabled');
   const q = query.get('q')?.toLowerCase();
-  if (action !== null && action !== 'allow' && action !== 'deny') return refusal(400, 'invalid_field', `action must be allow or deny, got '${clip(action)}'`);
-  if (enabled !== null && enabled !== 'true' && enabled !== 'false') return refusal(400, 'invalid_field', `enabled must be true or false, got '${clip(enabled)}'`);
-  return entries.filter((e) => (action === null || e.action === action)
+  if (action !== null && action !== 'allow' && action !== 'deny') return refused(refusal(400, 'invalid_field', `action must be allow or deny, got '${clip(action)}'`));
+  if (enabled !== null && enabled !== 'true' && enabled !== 'false') return refused(refusal(400, 'invalid_field', `enabled must be true or false, got '${clip(enabled)}'`));
+  return ok(entries.filter((e) => (action === null || e.action === action)
     && (enabled === null || String(e.enabled) === enabled)
-    && (q === undefined || e.ipAddress.toLowerCase().includes(q) || e.description.toLowerCase().includes(q)));
+    && (q === undefined || e.ipAddress.toLowerCase().includes(q) || e.description.toLowerCase().includes(q))));
 }
 
 /**
@@ -440,13 +444,13 @@ function filterEntries(entries: readonly AclEntry[], query: URLSearchParams): re
  * checked here; the change applies it to the settings as they are at the commit, and checks a new
  * parent against the graph there.
  */
-function parseSettings(body: unknown): Partial<SettingsPatch> | Refusal {
+function parseSettings(body: unknown): Result<Partial<SettingsPatch>> {
   const fail = (reason: string, message: string): Refusal => refusal(400, reason, message);
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return fail('invalid_field', 'the request body must be a JSON object');
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return refused(fail('invalid_field', 'the request body must be a JSON object'));
   const input = body as Record<string, unknown>;
   const known = ['parent', 'mode', 'default', 'max_entries', 'ipv4_only', 'guard', 'restricted'];
   for (const key of Object.keys(input)) {
-    if (!known.includes(key)) return fail('unknown_field', `unknown field '${clip(key)}': expected ${known.join(', ')}`);
+    if (!known.includes(key)) return refused(fail('unknown_field', `unknown field '${clip(key)}': expected ${known.join(', ')}`));
   }
   const patch: { -readonly [K in keyof SettingsPatch]?: SettingsPatch[K] } = {};
   const choice = <K extends 'mode' | 'default' | 'guard'>(key: K, values: readonly NonNullable<AccountSettings[K]>[]): Refusal | null => {
@@ -457,28 +461,28 @@ function parseSettings(body: unknown): Partial<SettingsPatch> | Refusal {
     return null;
   };
   const bad = choice('mode', ['enforce', 'report-only', 'off']) ?? choice('default', ['open', 'closed']) ?? choice('guard', ['warn', 'strict']);
-  if (bad) return bad;
+  if (bad) return refused(bad);
   if ('max_entries' in input) {
     const value = input['max_entries'];
-    if (value !== null && !(typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= 100_000)) return fail('invalid_field', 'max_entries must be an integer 0-100000 or null');
+    if (value !== null && !(typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= 100_000)) return refused(fail('invalid_field', 'max_entries must be an integer 0-100000 or null'));
     patch.maxEntries = value;
   }
   if ('ipv4_only' in input) {
     const value = input['ipv4_only'];
-    if (value !== null && typeof value !== 'boolean') return fail('invalid_field', 'ipv4_only must be true, false or null');
+    if (value !== null && typeof value !== 'boolean') return refused(fail('invalid_field', 'ipv4_only must be true, false or null'));
     patch.ipv4Only = value;
   }
   if ('restricted' in input) {
     // false opens the account to every address (refused while an allow entry is enabled); true
     // makes an account without allow entries refuse everyone. Never cleared by null: see list-state.ts.
     const value = input['restricted'];
-    if (typeof value !== 'boolean') return fail('invalid_field', 'restricted must be true or false (false opens the account to every address)');
+    if (typeof value !== 'boolean') return refused(fail('invalid_field', 'restricted must be true or false (false opens the account to every address)'));
     patch.restricted = value;
   }
   if ('parent' in input) {
     const parent = input['parent'];
-    if (parent !== null && (typeof parent !== 'string' || !isValidAccountId(parent))) return fail('invalid_parent', `parent must be an account id (${ACCOUNT_ID_DESCRIPTION}) or null`);
+    if (parent !== null && (typeof parent !== 'string' || !isValidAccountId(parent))) return refused(fail('invalid_parent', `parent must be an account id (${ACCOUNT_ID_DESCRIPTION}) or null`));
     patch.parent = parent;
   }
-  return patch;
+  return ok(patch);
 }

@@ -14,8 +14,15 @@ export const DEFAULT_WRITE_LIMITS: WriteLimits = { concurrent: 16, concurrentPer
 
 /** A refusal with the seconds after which trying again makes sense. */
 export interface GateRefusal {
+  readonly ok: false;
   readonly refusal: Refusal;
   readonly retryAfter: number;
+}
+
+/** A write admitted: `release` when it is answered. */
+export interface GateSlot {
+  readonly ok: true;
+  readonly release: () => void;
 }
 
 interface Bucket {
@@ -43,7 +50,7 @@ export class WriteGate {
   }
 
   /** A slot for one write by `credential` (call `release` when it is answered), or why not. */
-  enter(credential: string): { release: () => void } | GateRefusal {
+  enter(credential: string): GateSlot | GateRefusal {
     const limits = this.#limits;
     const now = this.#now();
     let bucket = this.#buckets.get(credential);
@@ -55,13 +62,13 @@ export class WriteGate {
     bucket.at = now;
     if (bucket.tokens < 1) {
       const wait = Math.max(1, Math.ceil((1 - bucket.tokens) / limits.perSecond));
-      return { retryAfter: wait, refusal: refusal(429, 'write_rate_exceeded', `credential ${credential} made more than ${limits.burst} writes in a burst (${limits.perSecond} a second sustained); retry in ${wait} s`) };
+      return { ok: false, retryAfter: wait, refusal: refusal(429, 'write_rate_exceeded', `credential ${credential} made more than ${limits.burst} writes in a burst (${limits.perSecond} a second sustained); retry in ${wait} s`) };
     }
     if (bucket.inFlight >= limits.concurrentPerCredential) {
-      return { retryAfter: 1, refusal: refusal(429, 'writes_in_progress', `credential ${credential} already has ${bucket.inFlight} writes in progress (at most ${limits.concurrentPerCredential}); wait for them to be answered`) };
+      return { ok: false, retryAfter: 1, refusal: refusal(429, 'writes_in_progress', `credential ${credential} already has ${bucket.inFlight} writes in progress (at most ${limits.concurrentPerCredential}); wait for them to be answered`) };
     }
     if (this.#inFlight >= limits.concurrent) {
-      return { retryAfter: 1, refusal: refusal(503, 'admin_busy', `the admin API has ${this.#inFlight} writes in progress (at most ${limits.concurrent}); retry in a moment`) };
+      return { ok: false, retryAfter: 1, refusal: refusal(503, 'admin_busy', `the admin API has ${this.#inFlight} writes in progress (at most ${limits.concurrent}); retry in a moment`) };
     }
     bucket.tokens -= 1;
     bucket.inFlight++;
@@ -69,6 +76,7 @@ export class WriteGate {
     let released = false;
     const held = bucket;
     return {
+      ok: true,
       release: () => {
         if (released) return;
         released = true;

@@ -21,7 +21,7 @@ import type { AuthzUpstreamHeaders } from '../config/types.ts';
 import type { Checked, IncomingView } from '../gateway/gatekeeper.ts';
 import { isHeaderName } from '../http/header-name.ts';
 import { refusalBody } from '../http/raw-response.ts';
-import { refusal, type Refusal } from '../http/refusal.ts';
+import { ok, refusal, refused, type Refusal, type Result } from '../http/refusal.ts';
 
 export type HttpProtocol = 'forward-auth' | 'auth-request' | 'envoy-http';
 
@@ -65,12 +65,12 @@ const ABSOLUTE_URL = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/;
  * misconfigured: refused, never guessed at). The calling proxy is the peer the client-IP rules
  * start from, and the caller that must be trusted.
  */
-export function viewOf(protocol: HttpProtocol, req: IncomingMessage): CheckView | Refusal {
+export function viewOf(protocol: HttpProtocol, req: IncomingMessage): Result<CheckView> {
   const peer = req.socket.remoteAddress;
   const raw = req.rawHeaders;
   if (protocol === 'envoy-http') {
     const url = (req.url ?? '').slice(ENVOY_PREFIX.length);
-    return { url, rawHeaders: raw, remoteAddress: peer, caller: peer, method: req.method ?? 'GET' };
+    return ok({ url, rawHeaders: raw, remoteAddress: peer, caller: peer, method: req.method ?? 'GET' });
   }
   const names = ORIGINAL[protocol];
   let url: string | undefined;
@@ -80,10 +80,10 @@ export function viewOf(protocol: HttpProtocol, req: IncomingMessage): CheckView 
     const name = raw[i]!;
     if (isHeaderName(name, names.uri)) {
       // Two targets leave no way to tell which one the upstream will serve.
-      if (url !== undefined) return refusal(400, 'invalid_original_uri', `the check request carries more than one ${names.uriName} header; the proxy must set exactly one`);
+      if (url !== undefined) return refused(refusal(400, 'invalid_original_uri', `the check request carries more than one ${names.uriName} header; the proxy must set exactly one`));
       url = raw[i + 1]!;
     } else if (names.url !== null && isHeaderName(name, names.url)) {
-      if (fullUrl !== undefined) return refusal(400, 'invalid_original_uri', 'the check request carries more than one X-Original-URL header; the proxy must set exactly one');
+      if (fullUrl !== undefined) return refused(refusal(400, 'invalid_original_uri', 'the check request carries more than one X-Original-URL header; the proxy must set exactly one'));
       fullUrl = raw[i + 1]!;
     } else if (isHeaderName(name, names.method)) {
       method ??= raw[i + 1]!;
@@ -91,18 +91,18 @@ export function viewOf(protocol: HttpProtocol, req: IncomingMessage): CheckView 
   }
   if (fullUrl !== undefined) {
     const target = targetOfUrl(fullUrl);
-    if (target === null) return refusal(400, 'invalid_original_uri', 'the X-Original-URL header must hold an absolute URL such as https://api.example.com/v1/resource');
+    if (target === null) return refused(refusal(400, 'invalid_original_uri', 'the X-Original-URL header must hold an absolute URL such as https://api.example.com/v1/resource'));
     // Both present: the one the proxy did not set came from the client, and must not differ.
-    if (url !== undefined && url !== target) return refusal(400, 'invalid_original_uri', 'the check request\'s X-Original-URI and X-Original-URL name different targets');
+    if (url !== undefined && url !== target) return refused(refusal(400, 'invalid_original_uri', 'the check request\'s X-Original-URI and X-Original-URL name different targets'));
     url = target;
   }
   if (url === undefined) {
-    return refusal(400, 'missing_original_uri', `the check request carries no ${names.uriName} header: configure the proxy to send the original request target (see docs/external-authorization.md)`);
+    return refused(refusal(400, 'missing_original_uri', `the check request carries no ${names.uriName} header: configure the proxy to send the original request target (see docs/external-authorization.md)`));
   }
   if (url.charCodeAt(0) !== 47 /* / */) {
-    return refusal(400, 'invalid_original_uri', `the ${names.uriName} header must hold the original request target as a path such as /v1/resource`);
+    return refused(refusal(400, 'invalid_original_uri', `the ${names.uriName} header must hold the original request target as a path such as /v1/resource`));
   }
-  return { url, rawHeaders: raw, remoteAddress: peer, caller: peer, method: method ?? req.method ?? 'GET' };
+  return ok({ url, rawHeaders: raw, remoteAddress: peer, caller: peer, method: method ?? req.method ?? 'GET' });
 }
 
 /** The path and query of an absolute URL, as the request line carried them. */

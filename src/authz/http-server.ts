@@ -6,7 +6,7 @@ import { requestIdFrom } from '../gateway/request-id.ts';
 import { sendRefusal } from '../gateway/server.ts';
 import type { Duplex } from 'node:stream';
 import { writeRawRefusal } from '../http/raw-response.ts';
-import { refusal, type Refusal } from '../http/refusal.ts';
+import { refusal } from '../http/refusal.ts';
 import type { Logger } from '../observability/logger.ts';
 import { redactUrl } from '../observability/redact-url.ts';
 import { answerOf, AUTH_REQUEST_PATH, ENVOY_PREFIX, FORWARD_AUTH_PATH, protocolOf, refusalAnswer, viewOf, type CheckView, type HttpAnswer, type HttpProtocol } from './http-protocols.ts';
@@ -52,13 +52,14 @@ export function createAuthzHttpServer(parts: AuthzHttpParts): Server {
       sendRefusal(res, NOT_FOUND, requestIdFrom(req.rawHeaders));
       return;
     }
-    const view = viewOf(protocol, req);
-    if (isRefusal(view)) {
+    const read = viewOf(protocol, req);
+    if (!read.ok) {
       // The proxy asking is set up wrong: said in the log too, since its users only see a refusal.
-      logger.warn({ protocol, peer: req.socket.remoteAddress, reason: view.reason }, `authorization check refused: ${view.message}`);
-      send(res, refusalAnswer(protocol, view, requestIdFrom(req.rawHeaders)));
+      logger.warn({ protocol, peer: req.socket.remoteAddress, reason: read.refusal.reason }, `authorization check refused: ${read.refusal.message}`);
+      send(res, refusalAnswer(protocol, read.refusal, requestIdFrom(req.rawHeaders)));
       return;
     }
+    const view = read.value;
     const checked = gatekeeper.check(view);
     if (checked instanceof Promise) {
       checked.then((c) => answer(protocol, view, res, c, start), (error: unknown) => {
@@ -87,6 +88,4 @@ function send(res: ServerResponse, { status, headers, body }: HttpAnswer): numbe
   return status;
 }
 
-function isRefusal(view: CheckView | Refusal): view is Refusal {
-  return (view as Refusal).status !== undefined;
-}
+

@@ -1,6 +1,7 @@
 import { compileClientIpResolver, compileTrustedPeerCheck } from '../client-ip/resolve.ts';
 import type { Config } from '../config/types.ts';
 import { compileIdentityResolver, credentialHeaders } from '../identity/resolve.ts';
+import { ok } from '../http/refusal.ts';
 import type { AccountNaming } from '../policy/account-names.ts';
 import type { PolicyResolver } from '../policy/resolve.ts';
 import { compileExemptMatcher } from './exempt.ts';
@@ -14,12 +15,12 @@ type GatekeeperConfig = Pick<Config, 'clientIp' | 'identity' | 'headers' | 'poli
  * The one Gatekeeper of a process, compiled from the configuration: the proxy listener and every
  * external-authorization protocol ask it, so they make the same decisions.
  */
-export function gatekeeperFromConfig(config: GatekeeperConfig, policy: PolicyResolver, accountName: AccountNaming = (account) => account): Gatekeeper {
+export function gatekeeperFromConfig(config: GatekeeperConfig, policy: PolicyResolver, accountName: AccountNaming = ok): Gatekeeper {
   return new Gatekeeper(gatekeeperParts(config, policy, accountName));
 }
 
 /** The parts a Gatekeeper decides with, compiled from the configuration (at start, and on reload). */
-export function gatekeeperParts(config: GatekeeperConfig, policy: PolicyResolver, accountName: AccountNaming = (account) => account): GatekeeperParts {
+export function gatekeeperParts(config: GatekeeperConfig, policy: PolicyResolver, accountName: AccountNaming = ok): GatekeeperParts {
   // The headers that tell the upstream the checked account and address are guarded like
   // credentials: a name an upstream would fold into one of them is refused.
   const checked = checkedHeaderNames(config.authz.upstreamHeaders);

@@ -7,7 +7,7 @@ import type { AccountNaming } from '../policy/account-names.ts';
 import { SupersededList } from '../policy/cache.ts';
 import type { CompiledList } from '../policy/compile.ts';
 import { decideForAccount, decideGlobalOnly, type Decision, type PolicyDefaults } from '../policy/decide.ts';
-import { isRefusal, type PolicyResolver } from '../policy/resolve.ts';
+import type { PolicyResolver } from '../policy/resolve.ts';
 import { requestIdFrom } from './request-id.ts';
 import type { RequestScreen } from './request-screen.ts';
 
@@ -120,18 +120,19 @@ export class Gatekeeper {
       }
     }
 
-    const account = parts.accountName(identity.account);
-    if (typeof account !== 'string') return checked(who, identity.account, 'deny', account.reason, null, account);
+    const named = parts.accountName(identity.account);
+    if (!named.ok) return checked(who, identity.account, 'deny', named.refusal.reason, null, named.refusal);
+    const account = named.value;
     const global = parts.policy.global();
     const lookup = parts.policy.resolve(account);
     if (!(global instanceof Promise) && !(lookup instanceof Promise)) {
-      if (isRefusal(lookup)) return checked(who, account, 'error', lookup.reason, null, lookup);
+      if (!lookup.ok) return checked(who, account, 'error', lookup.refusal.reason, null, lookup.refusal);
       return conclude(who, account, decideForAccount(ip.family, ip.words, global, lookup));
     }
     // Not cached: the only path that waits (on the store).
     return Promise.all([global, lookup]).then(
-      ([g, l]) => isRefusal(l)
-        ? checked(who, account, 'error', l.reason, null, l)
+      ([g, l]) => !l.ok
+        ? checked(who, account, 'error', l.refusal.reason, null, l.refusal)
         : conclude(who, account, decideForAccount(ip.family, ip.words, g, l)),
       (error: unknown) => unavailable(who, account, error, parts.onStoreUnavailable),
     );

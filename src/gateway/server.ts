@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { isHeaderName } from '../http/header-name.ts';
-import { refusal, type Refusal } from '../http/refusal.ts';
+import { ok, refusal, refused, type Refusal, type Result } from '../http/refusal.ts';
 import { refusalBody, writeRawRefusal } from '../http/raw-response.ts';
 import type { Config } from '../config/types.ts';
 import type { Logger } from '../observability/logger.ts';
@@ -28,7 +28,7 @@ export interface ProxyServerParts {
  * (`h2c` above all: the upstream would then take HTTP/2 requests on the tunnel that the gateway
  * never sees) is refused, and so is a body, which would ride ahead of the handshake's answer.
  */
-function upgradeRefusal(req: IncomingMessage): Refusal | string {
+function upgradeProtocol(req: IncomingMessage): Result<string> {
   let protocol: string | null = null;
   const raw = req.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) {
@@ -37,15 +37,15 @@ function upgradeRefusal(req: IncomingMessage): Refusal | string {
       if (protocol !== null) return UNSUPPORTED_UPGRADE;
       protocol = raw[i + 1]!.trim();
     } else if (isHeaderName(name, 'transfer-encoding') || (isHeaderName(name, 'content-length') && raw[i + 1]!.trim() !== '0')) {
-      return refusal(400, 'unsupported_upgrade', 'an upgrade request cannot carry a body');
+      return refused(refusal(400, 'unsupported_upgrade', 'an upgrade request cannot carry a body'));
     }
   }
   if (protocol === null || protocol.toLowerCase() !== 'websocket') return UNSUPPORTED_UPGRADE;
-  if (req.method !== 'GET') return refusal(400, 'unsupported_upgrade', 'a WebSocket handshake is a GET request');
-  return protocol;
+  if (req.method !== 'GET') return refused(refusal(400, 'unsupported_upgrade', 'a WebSocket handshake is a GET request'));
+  return ok(protocol);
 }
 
-const UNSUPPORTED_UPGRADE = refusal(400, 'unsupported_upgrade', 'only WebSocket upgrades (Upgrade: websocket) are forwarded');
+const UNSUPPORTED_UPGRADE = refused(refusal(400, 'unsupported_upgrade', 'only WebSocket upgrades (Upgrade: websocket) are forwarded'));
 
 /**
  * Only origin-form targets (`/path?query`) are served: absolute-form and authority-form (CONNECT)
@@ -128,15 +128,15 @@ export function createGatewayServer(parts: ProxyServerParts): GatewayServer {
   // Over the limit: answered 503 within a small margin, closed at accept past it; said in the log
   // at most every 10 s.
   server.maxConnections = limits.maxConnections + OVER_CAPACITY_MARGIN(limits.maxConnections);
-  let refused = 0;
-  let refusedSince = 0;
+  let dropped = 0;
+  let droppedSince = 0;
   const overLimit = (): void => {
-    refused++;
+    dropped++;
     const now = Date.now();
-    if (now - refusedSince < DROP_REPORT_MS) return;
-    logger.warn({ refused, max_connections: limits.maxConnections }, 'connections refused: limits.maxConnections reached');
-    refused = 0;
-    refusedSince = now;
+    if (now - droppedSince < DROP_REPORT_MS) return;
+    logger.warn({ refused: dropped, max_connections: limits.maxConnections }, 'connections refused: limits.maxConnections reached');
+    dropped = 0;
+    droppedSince = now;
   };
   server.on('drop', overLimit);
   let open = 0;
@@ -191,9 +191,9 @@ export function createGatewayServer(parts: ProxyServerParts): GatewayServer {
     const start = performance.now();
     socket.on('error', () => socket.destroy());
     const early = earlyRefusal(req);
-    const upgrade = early ?? upgradeRefusal(req);
-    if (typeof upgrade !== 'string') {
-      writeRawRefusal(socket, upgrade, requestIdFrom(req.rawHeaders));
+    const upgrade = early === null ? upgradeProtocol(req) : refused(early);
+    if (!upgrade.ok) {
+      writeRawRefusal(socket, upgrade.refusal, requestIdFrom(req.rawHeaders));
       return;
     }
     const proceed = (checked: Checked): void => {
@@ -209,7 +209,7 @@ export function createGatewayServer(parts: ProxyServerParts): GatewayServer {
       // A caller that closed its side is done; finishing ours too lets the proxy engine close the
       // upstream side instead of holding a half-open pair until the upstream hangs up.
       socket.once('end', () => socket.end());
-      parts.ws.forward(req, socket, head, checked, upgrade);
+      parts.ws.forward(req, socket, head, checked, upgrade.value);
     };
     const checked = gatekeeper.check(viewOf(req));
     if (checked instanceof Promise) checked.then(proceed, () => socket.destroy());

@@ -22,3 +22,24 @@ export interface Refusal {
 export function refusal(status: Refusal['status'], reason: string, message: string, cause?: string): Refusal {
   return cause === undefined ? { status, reason, message } : { status, reason, message, cause };
 }
+
+/**
+ * The one result convention: a step that yields something or refuses answers `{ok: true, ...}`
+ * with what it yields (`value`, when it is one thing) or `{ok: false, refusal}`, told apart by
+ * `ok` alone, never by the shape of the value. A check that yields nothing answers the refusal
+ * or null.
+ */
+export type Result<T> = { readonly ok: true; readonly value: T } | Refused;
+
+export interface Refused {
+  readonly ok: false;
+  readonly refusal: Refusal;
+}
+
+export function ok<T>(value: T): { readonly ok: true; readonly value: T } {
+  return { ok: true, value };
+}
+
+export function refused(why: Refusal): Refused {
+  return { ok: false, refusal: why };
+}

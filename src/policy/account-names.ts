@@ -1,4 +1,4 @@
-import { refusal, type Refusal } from '../http/refusal.ts';
+import { ok, refusal, refused, type Result } from '../http/refusal.ts';
 import type { AccountIdCase } from '../identity/types.ts';
 import type { EventLog } from '../observability/logger.ts';
 import type { AclStore, StoreState } from '../store/store.ts';
@@ -89,10 +89,10 @@ export class AccountIndex {
   }
 }
 
-const LISTING = refusal(503, 'store_unavailable', 'the gateway is still listing the store\'s accounts, so it cannot tell yet whether this account id differs from another only in case; retry shortly');
+const LISTING = refused(refusal(503, 'store_unavailable', 'the gateway is still listing the store\'s accounts, so it cannot tell yet whether this account id differs from another only in case; retry shortly'));
 
 /** The account whose list a request is checked against, from the id it named; or why not. */
-export type AccountNaming = (account: string) => string | Refusal;
+export type AccountNaming = (account: string) => Result<string>;
 
 /**
  * How an id is matched to a stored account (identity.accountIdCase; the identity strategies have
@@ -112,32 +112,32 @@ export type AccountNaming = (account: string) => string | Refusal;
  * (503 `store_unavailable`).
  */
 export function compileAccountNaming(mode: AccountIdCase, index: AccountIndex, storeState: () => StoreState): AccountNaming {
-  if (mode !== 'refuse' && mode !== 'fold') return (account) => account;
-  const untold = (account: string): string | Refusal => {
-    if (index.full) return refusal(503, 'account_index_full', `the gateway holds more accounts than identity.accountIndexLimit, so it cannot tell whether ${account} differs from another only in case; raise the limit`);
-    if (storeState() === 'down') return account;
+  if (mode !== 'refuse' && mode !== 'fold') return ok;
+  const untold = (account: string): Result<string> => {
+    if (index.full) return refused(refusal(503, 'account_index_full', `the gateway holds more accounts than identity.accountIndexLimit, so it cannot tell whether ${account} differs from another only in case; raise the limit`));
+    if (storeState() === 'down') return ok(account);
     return LISTING;
   };
   if (mode === 'fold') {
     return (account) => {
       const held = index.spellings(account);
-      if (held === undefined) return index.complete ? account : untold(account);
-      if (typeof held === 'string') return held;
-      return refusal(400, 'ambiguous_account', `account ids ${held.slice(0, 4).join(', ')} differ only in letter case, and the upstream ignores case (identity.accountIdCase: fold): merge them`);
+      if (held === undefined) return index.complete ? ok(account) : untold(account);
+      if (typeof held === 'string') return ok(held);
+      return refused(refusal(400, 'ambiguous_account', `account ids ${held.slice(0, 4).join(', ')} differ only in letter case, and the upstream ignores case (identity.accountIdCase: fold): merge them`));
     };
   }
   return (account) => {
     const held = index.spellings(account.toLowerCase());
-    if (held === account) return account;
-    if (held === undefined) return index.complete ? account : untold(account);
-    if (Array.isArray(held) && held.includes(account)) return account;
+    if (held === account) return ok(account);
+    if (held === undefined) return index.complete ? ok(account) : untold(account);
+    if (Array.isArray(held) && held.includes(account)) return ok(account);
     const other = typeof held === 'string' ? held : held[0]!;
-    return refusal(400, 'ambiguous_account', `account ${account} does not exist, but ${other} does, and an upstream that ignores letter case would serve it; send the id exactly as the account is spelled (or set identity.accountIdCase to how the upstream compares ids)`);
+    return refused(refusal(400, 'ambiguous_account', `account ${account} does not exist, but ${other} does, and an upstream that ignores letter case would serve it; send the id exactly as the account is spelled (or set identity.accountIdCase to how the upstream compares ids)`));
   };
 }
 
 /** How the admin surfaces map an account id from a request to the account they act on. */
-export type AdminAccountNaming = (account: string) => string | Refusal;
+export type AdminAccountNaming = (account: string) => Result<string>;
 
 /**
  * The management side of identity.accountIdCase, so that lists are stored under the spelling the
@@ -148,17 +148,17 @@ export type AdminAccountNaming = (account: string) => string | Refusal;
 export function compileAdminAccountNaming(mode: AccountIdCase, index: AccountIndex): AdminAccountNaming {
   switch (mode) {
     case 'lower':
-      return (account) => account.toLowerCase();
+      return (account) => ok(account.toLowerCase());
     case 'upper':
-      return (account) => account.toUpperCase();
+      return (account) => ok(account.toUpperCase());
     case 'fold':
       return (account) => {
         const held = index.spellings(account.toLowerCase());
-        if (held === undefined) return account;
-        if (typeof held === 'string') return held;
-        return held.includes(account) ? account : refusal(409, 'ambiguous_account', `account ids ${held.slice(0, 4).join(', ')} differ only in letter case, and the upstream ignores case (identity.accountIdCase: fold): name one exactly`);
+        if (held === undefined) return ok(account);
+        if (typeof held === 'string') return ok(held);
+        return held.includes(account) ? ok(account) : refused(refusal(409, 'ambiguous_account', `account ids ${held.slice(0, 4).join(', ')} differ only in letter case, and the upstream ignores case (identity.accountIdCase: fold): name one exactly`));
       };
     default:
-      return (account) => account;
+      return ok;
   }
 }

@@ -1,5 +1,4 @@
-import type { Refusal } from '../http/refusal.ts';
-import { refusal } from '../http/refusal.ts';
+import { refusal, refused, type Refused } from '../http/refusal.ts';
 import type { PolicyCache } from './cache.ts';
 import type { CompiledList } from './compile.ts';
 import type { AccountPolicy, PolicyDefaults } from './decide.ts';
@@ -8,11 +7,8 @@ import { GLOBAL_ACCOUNT, type AccountSettings, type DefaultPolicy, type Mode } f
 /** How many ancestors a subaccount may have; deeper chains (or cycles) are refused, not followed. */
 export const MAX_PARENT_DEPTH = 4;
 
-export type PolicyLookup = AccountPolicy | Refusal;
-
-export function isRefusal(value: PolicyLookup): value is Refusal {
-  return 'status' in value;
-}
+/** The policy of an account (carrying `ok` itself: the request path allocates no wrapper), or why there is none. */
+export type PolicyLookup = ({ readonly ok: true } & AccountPolicy) | Refused;
 
 /**
  * Follows an account's parent chain through the cache. Synchronous when every list on the chain
@@ -59,8 +55,9 @@ export class PolicyResolver {
   }
 
   /** chain[0] is the account, the last element the root whose list is enforced. */
-  #combine(chain: readonly (CompiledList | null)[]): AccountPolicy {
+  #combine(chain: readonly (CompiledList | null)[]): PolicyLookup {
     return {
+      ok: true,
       own: chain[0] ?? null,
       list: chain[chain.length - 1] ?? null,
       listKind: chain.length > 1 ? 'parent' : 'account',
@@ -83,6 +80,6 @@ export function inheritedSettings(chain: readonly ({ readonly settings: AccountS
   return { mode: mode ?? defaults.mode, default: fallback ?? defaults.default };
 }
 
-function tooDeep(account: string): Refusal {
-  return refusal(500, 'policy_error', `account ${account} has more than ${MAX_PARENT_DEPTH} ancestors (or a parent cycle); fix its parent setting`);
+function tooDeep(account: string): Refused {
+  return refused(refusal(500, 'policy_error', `account ${account} has more than ${MAX_PARENT_DEPTH} ancestors (or a parent cycle); fix its parent setting`));
 }

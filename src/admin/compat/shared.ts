@@ -1,7 +1,7 @@
 import { deleteEntry } from '../../acl/changes.ts';
 import type { AclService } from '../../acl/service.ts';
 import type { AdminAccountNaming } from '../../policy/account-names.ts';
-import { refusal, type Refusal } from '../../http/refusal.ts';
+import { ok, refusal, refused, type Refusal, type Result } from '../../http/refusal.ts';
 import type { IpAddress } from '../../ip/address.ts';
 import { clip, formatCidr } from '../../ip/cidr.ts';
 import { parseRule } from '../../ip/rule.ts';
@@ -53,27 +53,24 @@ export interface Network {
   readonly cidrs: readonly string[];
 }
 
-export type NetworkParse =
-  | { readonly ok: true; readonly value: Network }
-  | { readonly ok: false; readonly reason: 'invalid_format' | 'ipv6_not_allowed'; readonly detail: string };
-
 /**
  * Parses a single address or a CIDR (`92.255.220.0/24`), the forms the providers document.
  * Ranges and netmasks, which the native API accepts, are refused: the providers have no such
  * form, and an entry must stay one network for these APIs to name it back. With `ipv4Only`
- * every IPv6 spelling, including IPv4-mapped ones, is refused as IPv6.
+ * every IPv6 spelling, including IPv4-mapped ones, is refused as IPv6. The refusal's reason is
+ * `invalid_format` or `ipv6_not_allowed`; its message the detail, for a surface to word its own.
  */
-export function parseNetwork(text: string, ipv4Only: boolean): NetworkParse {
+export function parseNetwork(text: string, ipv4Only: boolean): Result<Network> {
   const input = text.trim();
   const shown = clip(input);
-  if (ipv4Only && input.includes(':')) return { ok: false, reason: 'ipv6_not_allowed', detail: `'${shown}' is IPv6: only IPv4 addresses and IPv4 CIDR blocks are accepted` };
+  if (ipv4Only && input.includes(':')) return refused(refusal(400, 'ipv6_not_allowed', `'${shown}' is IPv6: only IPv4 addresses and IPv4 CIDR blocks are accepted`));
   const slash = input.indexOf('/');
   if (input.includes('-') || (slash >= 0 && !/^[0-9]{1,3}$/.test(input.slice(slash + 1)))) {
-    return { ok: false, reason: 'invalid_format', detail: `'${shown}' is not a single address or a CIDR block such as 92.255.220.0/24` };
+    return refused(refusal(400, 'invalid_format', `'${shown}' is not a single address or a CIDR block such as 92.255.220.0/24`));
   }
   const rule = parseRule(input);
-  if (!rule.ok) return { ok: false, reason: 'invalid_format', detail: rule.error };
-  return { ok: true, value: { input: rule.value.input, cidrs: rule.value.cidrs.map(formatCidr) } };
+  if (!rule.ok) return refused(refusal(400, 'invalid_format', rule.error));
+  return ok({ input: rule.value.input, cidrs: rule.value.cidrs.map(formatCidr) });
 }
 
 /** Whether an entry denotes exactly these networks (however either was spelled). */
@@ -148,8 +145,8 @@ export function sqlDateTime(iso: string): string {
 }
 
 /** A non-negative integer query or form parameter, or a refusal naming it. */
-export function integerParam(name: string, raw: string | undefined, fallback: number, min: number, max: number): number | Refusal {
-  if (raw === undefined) return fallback;
+export function integerParam(name: string, raw: string | undefined, fallback: number, min: number, max: number): Result<number> {
+  if (raw === undefined) return ok(fallback);
   const n = /^[0-9]{1,9}$/.test(raw) ? Number(raw) : Number.NaN;
-  return n >= min && n <= max ? n : refusal(400, 'invalid_field', `${name} must be an integer ${min}-${max}, got '${clip(raw)}'`);
+  return n >= min && n <= max ? ok(n) : refused(refusal(400, 'invalid_field', `${name} must be an integer ${min}-${max}, got '${clip(raw)}'`));
 }

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { addEntry, updateEntry, deleteEntry, type EntryFields } from '../../acl/changes.ts';
 import type { Operation } from '../../acl/service.ts';
-import { refusal, type Refusal } from '../../http/refusal.ts';
+import { ok, refusal, refused, type Refused, type Refusal, type Result } from '../../http/refusal.ts';
 import { ACCOUNT_ID_DESCRIPTION, isValidAccountId } from '../../identity/account-id.ts';
 import { clip } from '../../ip/cidr.ts';
 import { recordListState } from '../../policy/list-state.ts';
@@ -60,14 +60,14 @@ function header(req: IncomingMessage, name: string): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
-function tokenOf(req: IncomingMessage): string | Refusal {
+function tokenOf(req: IncomingMessage): Result<string> {
   const id = header(req, 'x-auth-id');
   const token = header(req, 'x-auth-token');
   if (id === undefined || token === undefined) {
     const missing = [id === undefined ? 'X-Auth-ID' : null, token === undefined ? 'X-Auth-Token' : null].filter((h) => h !== null).join(' and ');
-    return refusal(401, 'missing_credentials', `authentication required: send ${missing} (your Auth ID and Auth Token)`);
+    return refused(refusal(401, 'missing_credentials', `authentication required: send ${missing} (your Auth ID and Auth Token)`));
   }
-  return token;
+  return ok(token);
 }
 
 /** `{"error", "code"}` as the provider answers, plus the gateway's `reason` and any detail. */
@@ -82,7 +82,8 @@ function notFound(): Refusal {
 
 const isListed = (entry: AclEntry): boolean => entry.action === 'allow';
 
-type Fields = { readonly ok: true; readonly value: EntryFields } | { readonly ok: false; readonly refusal: Refusal; readonly detail?: string };
+/** The fields, or why not; `detail` says more than the provider's own message. */
+type Fields = { readonly ok: true; readonly value: EntryFields } | (Refused & { readonly detail?: string });
 
 function invalid(field: string, expected: string): Fields {
   return { ok: false, refusal: refusal(400, 'invalid_field', `${field} must be ${expected}`) };
@@ -114,9 +115,10 @@ function parseFields(body: unknown, create: boolean): Fields {
     if (typeof address !== 'string') return { ok: false, refusal: refusal(400, 'invalid_format', INVALID_FORMAT), detail: 'ip_address must be a string' };
     const network = parseNetwork(address, true);
     if (!network.ok) {
-      return network.reason === 'ipv6_not_allowed'
-        ? { ok: false, refusal: refusal(400, 'ipv6_not_allowed', 'IPv6 addresses are not supported: use an IPv4 address or CIDR block'), detail: network.detail }
-        : { ok: false, refusal: refusal(400, 'invalid_format', INVALID_FORMAT), detail: network.detail };
+      const detail = network.refusal.message;
+      return network.refusal.reason === 'ipv6_not_allowed'
+        ? { ok: false, refusal: refusal(400, 'ipv6_not_allowed', 'IPv6 addresses are not supported: use an IPv4 address or CIDR block'), detail }
+        : { ok: false, refusal: refusal(400, 'invalid_format', INVALID_FORMAT), detail };
     }
     fields.ipAddress = network.value;
   }
@@ -136,25 +138,26 @@ export function vobizSurface(deps: CompatDeps): Surface {
   const { service } = deps;
 
   /** The account the path names, after checking the caller may read or change it. */
-  const accountOf = (ctx: Context, write: boolean): string | Refusal => {
+  const accountOf = (ctx: Context, write: boolean): Result<string> => {
     const given = decodeSegment(ctx.params['auth_id']!);
-    if (!isValidAccountId(given)) return refusal(400, 'invalid_account', `'${clip(given)}' is not a valid Auth ID: ${ACCOUNT_ID_DESCRIPTION}`);
-    const account = deps.accountName?.(given) ?? given;
-    if (typeof account !== 'string') return account;
-    if (!allows(ctx.actor, account, write)) return forbidden(ctx.actor, account, write);
+    if (!isValidAccountId(given)) return refused(refusal(400, 'invalid_account', `'${clip(given)}' is not a valid Auth ID: ${ACCOUNT_ID_DESCRIPTION}`));
+    const named = deps.accountName?.(given) ?? ok(given);
+    if (!named.ok) return named;
+    const account = named.value;
+    if (!allows(ctx.actor, account, write)) return refused(forbidden(ctx.actor, account, write));
     if (ctx.actor.role === 'account' && header(ctx.req, 'x-auth-id') !== account) {
-      return refusal(403, 'auth_id_mismatch', `X-Auth-ID must be the Auth ID in the path (${account})`);
+      return refused(refusal(403, 'auth_id_mismatch', `X-Auth-ID must be the Auth ID in the path (${account})`));
     }
-    return account;
+    return named;
   };
 
   const route = (write: boolean, handler: (ctx: Context, account: string) => Promise<void>): Handler => async (ctx) => {
     const account = accountOf(ctx, write);
-    if (typeof account === 'object') {
+    if (!account.ok) {
       ctx.req.resume();
-      return sendError(ctx.res, account);
+      return sendError(ctx.res, account.refusal);
     }
-    return handler(ctx, account);
+    return handler(ctx, account.value);
   };
 
   /** Applies an operation; answers with the entry `id` as committed, or the core's refusal. */
@@ -194,10 +197,11 @@ export function vobizSurface(deps: CompatDeps): Surface {
   });
 
   const list = route(false, async (ctx, account) => {
-    const limit = integerParam('limit', ctx.query.get('limit') ?? undefined, DEFAULT_LIMIT, 1, MAX_LIMIT);
-    if (typeof limit === 'object') return sendError(ctx.res, limit);
-    const offset = integerParam('offset', ctx.query.get('offset') ?? undefined, 0, 0, 1_000_000_000);
-    if (typeof offset === 'object') return sendError(ctx.res, offset);
+    const limitParam = integerParam('limit', ctx.query.get('limit') ?? undefined, DEFAULT_LIMIT, 1, MAX_LIMIT);
+    if (!limitParam.ok) return sendError(ctx.res, limitParam.refusal);
+    const offsetParam = integerParam('offset', ctx.query.get('offset') ?? undefined, 0, 0, 1_000_000_000);
+    if (!offsetParam.ok) return sendError(ctx.res, offsetParam.refusal);
+    const [limit, offset] = [limitParam.value, offsetParam.value];
     const record = await service.store.read(account);
     const entries = (record?.entries ?? []).filter(isListed);
     const page = (at: number): string => `${PREFIX}${encodeURIComponent(account)}/ip-acl?limit=${limit}&offset=${at}`;

@@ -1,10 +1,16 @@
 import type { IncomingMessage } from 'node:http';
 import { describe, expect, it } from 'vitest';
-import { answerOf, protocolOf, refusalAnswer, viewOf, type CheckView } from '../../../src/authz/http-protocols.ts';
+import { answerOf, protocolOf, refusalAnswer, viewOf as checkView, type CheckView } from '../../../src/authz/http-protocols.ts';
 import { compileTrustedPeerCheck } from '../../../src/client-ip/resolve.ts';
 import type { Checked } from '../../../src/gateway/gatekeeper.ts';
 import { refusal, type Refusal } from '../../../src/http/refusal.ts';
 import { parseCidr } from '../../../src/ip/cidr.ts';
+
+/** The original request of a check, or its refusal, unwrapped for the assertions below. */
+function viewOf(...args: Parameters<typeof checkView>): CheckView | Refusal {
+  const view = checkView(...args);
+  return view.ok ? view.value : view.refusal;
+}
 
 const NAMES = { account: 'X-Allowgate-Account', clientIp: 'X-Allowgate-Client-IP' };
 
