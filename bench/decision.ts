@@ -10,7 +10,7 @@ import type { Checked, IncomingView } from '../src/gateway/gatekeeper.ts';
 import { gatekeeperFromConfig } from '../src/gateway/from-config.ts';
 import { PolicyCache } from '../src/policy/cache.ts';
 import { PolicyResolver } from '../src/policy/resolve.ts';
-import type { AclEntry } from '../src/policy/types.ts';
+import type { AclEntry } from '../src/list/types.ts';
 import { MemoryStore } from '../src/store/memory-store.ts';
 import { Metrics } from '../src/observability/metrics.ts';
 import { RefusalDigest } from '../src/observability/refusal-digest.ts';
@@ -18,7 +18,7 @@ import { accessLog } from '../src/observability/access-log.ts';
 import { createLogger } from '../src/observability/logger.ts';
 import { loadConfig } from '../src/config/load.ts';
 import { createWriteStream } from 'node:fs';
-import { GLOBAL_ACCOUNT } from '../src/policy/types.ts';
+import { GLOBAL_ACCOUNT } from '../src/list/types.ts';
 import { median, report, type Table } from './lib/report.ts';
 
 const quick = process.argv.includes('--quick');

@@ -19,7 +19,7 @@ import { AccountIndex, compileAccountNaming, compileAdminAccountNaming, type Acc
 import { PolicyCache } from './policy/cache.ts';
 import type { AclStore } from './store/store.ts';
 import { CacheKeeper } from './policy/cache-keeper.ts';
-import { decideForAccount } from './policy/decide.ts';
+import { decideForAccount } from './list/decide.ts';
 import { PolicyResolver } from './policy/resolve.ts';
 import { HttpForwarder, type UpstreamFailure } from './proxy/http-forwarder.ts';
 import { checkedHeaderNames } from './proxy/headers.ts';
@@ -31,7 +31,7 @@ import { Metrics } from './observability/metrics.ts';
 import { serveMetrics } from './observability/metrics-endpoint.ts';
 import { accessLog } from './observability/access-log.ts';
 import { LogLimiter } from './observability/log-limiter.ts';
-import { combineObservers, type RequestObserver, type Surface } from './gateway/observer.ts';
+import { combineObservers, type RequestObserver, type Surface } from './observability/observer.ts';
 import { describeRedis } from './store/redis/spec.ts';
 import { answerMetricsRequests } from './workers/metrics-channel.ts';
 import type { WorkerPool } from './workers/pool.ts';

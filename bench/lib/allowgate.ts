@@ -1,7 +1,7 @@
 /**
  * allowgate as the real process (`node src/cli.ts serve`, configured through ALLOWGATE_*
  * variables), ready once its /readyz answers 200; and the lists the benchmarks give it, written
- * as a file store (src/store/file-store.ts, records as src/store/record-format.ts reads them).
+ * as a file store (src/store/file-store.ts, records as src/list/record-format.ts reads them).
  *
  * Every list is one the admin API would accept (ALLOWGATE_RESERVED_RANGES=none, because the
  * load generator calls from loopback): no duplicates, no overlaps, public space otherwise.

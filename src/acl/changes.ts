@@ -1,6 +1,7 @@
 import { refusal, type Refusal } from '../http/refusal.ts';
-import type { AccountDraft, AccountRecord, AccountSettings, AclEntry, Action } from '../policy/types.ts';
+import type { AccountDraft, AccountRecord, AccountSettings, AclEntry, Action } from '../list/types.ts';
 import type { AccountChange, ChangeResult } from '../store/store.ts';
+import { hasEnabledAllow, isRestricted } from '../list/list-state.ts';
 import { checkParent } from './parents.ts';
 import { ListIndex } from './list-index.ts';
 import { checkEntry, entryLimit, inheritedList, type ValidationPolicy } from './validation.ts';
@@ -257,4 +258,33 @@ export function changeSettings(account: string, patch: Partial<SettingsPatch>): 
 
 export function entryNotFound(account: string, id: string): Refusal {
   return refusal(404, 'entry_not_found', `account ${account} has no entry ${id.slice(0, 64)}`);
+}
+
+/**
+ * Wraps a change so the record it writes says whether the account is restricted, inside the same
+ * atomic change as its entries: set when the result, or the record it replaces, has an enabled
+ * allow entry or is restricted already; cleared only by a settings change that asks for it
+ * (`restricted: false`), which is refused while an enabled allow entry remains (the list would
+ * go on restricting, or start again at once).
+ */
+export function settleListState(change: AccountChange): AccountChange {
+  return (current, view) => {
+    const result = change(current, view);
+    if (!result.ok) return result;
+    const draft = result.draft;
+    const { restricted, ...rest } = draft.settings;
+    if (restricted === false) {
+      if (hasEnabledAllow(draft.entries)) {
+        return { ok: false, refusal: refusal(409, 'list_in_force', `account ${draft.account} still has enabled allow entries (expired ones included): delete or disable them before opening the account to every address`) };
+      }
+      return { ok: true, draft: withSettings(draft, rest) };
+    }
+    const was = current !== null && isRestricted(current.settings, current.entries);
+    const stays = restricted === true || was || hasEnabledAllow(draft.entries);
+    return { ok: true, draft: withSettings(draft, stays ? { ...rest, restricted: true } : rest) };
+  };
+}
+
+function withSettings(draft: AccountDraft, settings: AccountSettings): AccountDraft {
+  return { ...draft, settings };
 }

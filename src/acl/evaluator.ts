@@ -1,9 +1,9 @@
 import type { IpAddress } from '../ip/address.ts';
-import { compileList, type CompiledList } from '../policy/compile.ts';
-import { isRestricted } from '../policy/list-state.ts';
-import { decideForAccount, type Outcome, type PolicyDefaults } from '../policy/decide.ts';
-import { inheritedSettings, MAX_PARENT_DEPTH } from '../policy/resolve.ts';
-import type { AccountDraft, DefaultPolicy, Mode } from '../policy/types.ts';
+import { compileList, type CompiledList } from '../list/compile.ts';
+import { isRestricted } from '../list/list-state.ts';
+import { decideForAccount, type Outcome, type PolicyDefaults } from '../list/decide.ts';
+import { inheritedSettings, MAX_PARENT_DEPTH } from '../list/inherit.ts';
+import type { AccountDraft, DefaultPolicy, Mode } from '../list/types.ts';
 import type { StoreView } from '../store/store.ts';
 
 /** What applies to an account, its parent chain followed: the lockout guard's view of a record. */

@@ -1,5 +1,5 @@
 import { parseCidr, wordMask, type Cidr } from '../ip/cidr.ts';
-import type { AclEntry } from '../policy/types.ts';
+import type { AclEntry } from '../list/types.ts';
 
 /**
  * An account's entries indexed for the validation rules, so checking one entry costs about

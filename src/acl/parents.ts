@@ -1,5 +1,5 @@
 import { refusal, type Refusal } from '../http/refusal.ts';
-import { MAX_PARENT_DEPTH } from '../policy/resolve.ts';
+import { MAX_PARENT_DEPTH } from '../list/inherit.ts';
 import type { StoreView } from '../store/store.ts';
 
 /**

@@ -1,13 +1,12 @@
 import type { AuditActor, AuditLog } from '../audit/audit-log.ts';
 import { refusal, type Refusal } from '../http/refusal.ts';
 import type { EventLog } from '../observability/logger.ts';
-import type { AccountRecord, GuardMode } from '../policy/types.ts';
+import type { AccountRecord, GuardMode } from '../list/types.ts';
 import { RECENT_CALLERS_PER_ACCOUNT } from '../store/recent-callers.ts';
-import type { AccountChange, AclStore, AuditDescriber, ChangeResult, UpdateOutcome } from '../store/store.ts';
-import type { ChangeContext } from './changes.ts';
+import { isStoreFailure, type AccountChange, type AclStore, type AuditDescriber, type ChangeResult, type UpdateOutcome } from '../store/store.ts';
 import type { Evaluator } from './evaluator.ts';
 import { guarded, type LockoutWarning } from './lockout.ts';
-import { settleListState } from '../policy/list-state.ts';
+import { settleListState, type ChangeContext } from './changes.ts';
 import type { ValidationPolicy } from './validation.ts';
 
 /** How a preview's change is dropped after it ran: a refusal no client ever sees. */
@@ -147,7 +146,8 @@ export class AclService {
     // step: no acknowledged change without its event, whatever fails after the commit.
     const { outcome, guard } = await this.#commit(account, operation, options, at, undefined, audit === null ? undefined : describe);
     if (!outcome.ok) {
-      this.#deps.observe?.validationRefused(outcome.refusal.reason);
+      // Counted when the change was at fault, not when the store was.
+      if (!isStoreFailure(outcome.refusal.reason)) this.#deps.observe?.validationRefused(outcome.refusal.reason);
       return outcome;
     }
     const warnings = guard.warnings();

@@ -1,5 +1,5 @@
 import { refusal, type Refusal } from '../http/refusal.ts';
-import type { AccountSettings, AclEntry } from '../policy/types.ts';
+import type { AccountSettings, AclEntry } from '../list/types.ts';
 import { networksOf, type ListIndex } from './list-index.ts';
 import { cidrsOverlap, type ReservedRange } from './reserved.ts';
 

@@ -2,7 +2,7 @@ import { refusal, refused, type Refused, type Result } from '../http/refusal.ts'
 import { formatCidr } from '../ip/cidr.ts';
 import { parseRule } from '../ip/rule.ts';
 import type { EntryFields } from '../acl/changes.ts';
-import type { AclEntry } from '../policy/types.ts';
+import type { AclEntry } from '../list/types.ts';
 
 export const MAX_DESCRIPTION_LENGTH = 255;
 /** The longest address text accepted (the longest range of two full IPv6 addresses is 81). */

@@ -4,8 +4,10 @@ import { createEvaluator } from '../acl/evaluator.ts';
 import { ExpirySweeper } from '../acl/expiry-sweeper.ts';
 import { AclService } from '../acl/service.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
-import { createAuditLog } from '../audit/open-audit.ts';
-import type { Config } from '../config/types.ts';
+import { createAuditLog } from '../store/open-audit.ts';
+import type { ValidationPolicy } from '../acl/validation.ts';
+import type { HostPort } from '../ip/host-port.ts';
+import type { PolicyDefaults } from '../list/decide.ts';
 import type { IpAddress } from '../ip/address.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { AdminAccountNaming } from '../policy/account-names.ts';
@@ -16,8 +18,8 @@ import type { AclStore } from '../store/store.ts';
 import { AuthLimiter } from './auth-limiter.ts';
 import { BulkParser } from './bulk-parser.ts';
 import { compileHostCheck } from './host-check.ts';
-import { WriteGate } from './write-gate.ts';
-import { compileCredentials, sha256, type Actor } from './credentials.ts';
+import { WriteGate, type WriteLimits } from './write-gate.ts';
+import { compileCredentials, sha256, type Actor, type Credential } from './credentials.ts';
 import { createConsole } from './console.ts';
 import { createAdminHandler } from './handler.ts';
 import { vobizSurface } from './compat/vobiz.ts';
@@ -25,6 +27,43 @@ import { voximplantSurface } from './compat/voximplant.ts';
 import { nativeSurface } from './native.ts';
 import { openApiDocument } from './openapi.ts';
 import type { CheckResult } from './types.ts';
+
+/** The admin listener and who may use it. */
+export interface AdminSettings {
+  readonly listen: HostPort;
+  /** Where the admin token came from, for the start-up log line (never the token itself). */
+  readonly tokenSource: 'configured' | 'file' | 'generated';
+  readonly token: string;
+  /** Further credentials with roles; the admin token above is the owner's. */
+  readonly credentials: readonly Credential[];
+  /** Largest JSON change body, and largest list replace or import body (JSON or CSV). */
+  readonly maxBodyBytes: number;
+  readonly maxImportBytes: number;
+  /** Host names the admin listener answers to besides loopback and the machine's own addresses (exact, or `*.suffix`). */
+  readonly allowedHosts: readonly string[];
+  /** Admission of writes: per credential a rate and a number in progress, and a number in progress in all. */
+  readonly writes: WriteLimits;
+}
+
+/** The audit trail's bounds, and its file for the embedded stores. */
+export interface AuditSettings {
+  /** Events kept in all: with Redis, how far back the change log the global view is derived from reaches; memory and file: see RetentionIndex. */
+  readonly cap: number;
+  /** Events kept per account (with Redis, in the account's own stream). */
+  readonly accountCap: number;
+  /** The JSONL file for the embedded stores; absent with Redis (the stream lives there). */
+  readonly path?: string;
+}
+
+/** The configuration sections the management side is started from. */
+export interface ManagementSettings {
+  readonly admin: AdminSettings;
+  readonly audit: AuditSettings;
+  readonly validation: ValidationPolicy;
+  readonly policy: PolicyDefaults;
+  readonly metrics: { readonly listen?: HostPort; readonly token?: string };
+  readonly expirySweepMs: number;
+}
 
 export interface ManagementParts {
   readonly store: AclStore;
@@ -42,13 +81,13 @@ export interface ManagementParts {
 export interface Management {
   readonly handler: (req: IncomingMessage, res: ServerResponse) => void;
   /** The admin token and credentials of a reloaded configuration, in force from the next request. */
-  setCredentials(admin: Config['admin']): void;
+  setCredentials(admin: AdminSettings): void;
   readonly service: AclService;
   close(): Promise<void>;
 }
 
 /** The management side: credentials, the core service with its audit trail, the API surfaces, the expiry sweep. */
-export async function startManagement(config: Config, parts: ManagementParts): Promise<Management> {
+export async function startManagement(config: ManagementSettings, parts: ManagementParts): Promise<Management> {
   const { store, policy, logger } = parts;
   const audit: AuditLog = await createAuditLog(
     parts.redis !== null
@@ -66,7 +105,7 @@ export async function startManagement(config: Config, parts: ManagementParts): P
     logger,
     observe: parts.metrics,
   });
-  const compile = (admin: Config['admin']): ((token: string) => Actor | null) => compileCredentials([
+  const compile = (admin: AdminSettings): ((token: string) => Actor | null) => compileCredentials([
     { name: 'owner', role: 'owner', tokenSha256: sha256(admin.token) },
     ...admin.credentials,
   ]);

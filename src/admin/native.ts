@@ -9,8 +9,8 @@ import { ACCOUNT_ID_DESCRIPTION, isValidAccountId } from '../identity/account-id
 import { formatIp, parseIp, type IpAddress } from '../ip/address.ts';
 import { clip } from '../ip/cidr.ts';
 import type { AdminAccountNaming } from '../policy/account-names.ts';
-import { isRestricted, recordListState } from '../policy/list-state.ts';
-import { GLOBAL_ACCOUNT, type AccountRecord, type AccountSettings, type AclEntry } from '../policy/types.ts';
+import { isRestricted, recordListState } from '../list/list-state.ts';
+import { GLOBAL_ACCOUNT, type AccountRecord, type AccountSettings, type AclEntry } from '../list/types.ts';
 import { isJson, readBodyBytes, readJsonBody, unsupportedJson } from './body.ts';
 import { BodyShape, parseBulk, type BulkFormat, type BulkLimits, type BulkParsed, type BulkRow } from './bulk-input.ts';
 import { requestIds, type Context, type Handler, type Surface } from './context.ts';

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ACCOUNT_ID_MAX_LENGTH, ACCOUNT_ID_PATTERN } from '../identity/account-id.ts';
 import { RULE_FORMS } from '../ip/rule.ts';
-import { MAX_PARENT_DEPTH } from '../policy/resolve.ts';
+import { MAX_PARENT_DEPTH } from '../list/inherit.ts';
 import { BODY_TIMEOUT_MS, DEFAULT_BODY_LIMITS } from './body.ts';
 import { CSV_COLUMNS } from './csv.ts';
 import { MAX_DESCRIPTION_LENGTH, MAX_NETWORKS_PER_ENTRY } from './entry-input.ts';

@@ -1,8 +1,8 @@
 import { formatCidr } from '../ip/cidr.ts';
-import type { CompiledList } from '../policy/compile.ts';
-import type { Decision } from '../policy/decide.ts';
-import { listStateOf, type ListState } from '../policy/list-state.ts';
-import type { Action } from '../policy/types.ts';
+import type { CompiledList } from '../list/compile.ts';
+import type { Decision } from '../list/decide.ts';
+import { listStateOf, type ListState } from '../list/list-state.ts';
+import type { Action } from '../list/types.ts';
 import { allows, type Actor } from './credentials.ts';
 
 /** What the proxy would decide for a caller of an account at an IP, from the same policy code. */

@@ -17,7 +17,7 @@
  */
 
 import type { IncomingMessage, OutgoingHttpHeaders } from 'node:http';
-import type { AuthzUpstreamHeaders } from '../config/types.ts';
+import type { AuthzUpstreamHeaders } from '../proxy/headers.ts';
 import type { Checked, IncomingView } from '../gateway/gatekeeper.ts';
 import { isHeaderName } from '../http/header-name.ts';
 import { refusalBody } from '../http/raw-response.ts';

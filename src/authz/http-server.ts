@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AuthzUpstreamHeaders, Config } from '../config/types.ts';
+import type { ListenerLimits } from '../gateway/server.ts';
+import type { AuthzUpstreamHeaders } from '../proxy/headers.ts';
 import type { Checked, Gatekeeper } from '../gateway/gatekeeper.ts';
-import type { RequestObserver } from '../gateway/observer.ts';
+import type { RequestObserver } from '../observability/observer.ts';
 import { requestIdFrom } from '../gateway/request-id.ts';
 import { sendRefusal } from '../gateway/server.ts';
 import type { Duplex } from 'node:stream';
@@ -14,7 +15,7 @@ import { answerOf, AUTH_REQUEST_PATH, ENVOY_PREFIX, FORWARD_AUTH_PATH, protocolO
 export interface AuthzHttpParts {
   readonly gatekeeper: Gatekeeper;
   readonly upstreamHeaders: AuthzUpstreamHeaders;
-  readonly limits: Config['limits'];
+  readonly limits: ListenerLimits;
   readonly logger: Logger;
   /** One per protocol: metrics and the access log tell them apart. */
   readonly observers: Readonly<Record<HttpProtocol, RequestObserver>>;

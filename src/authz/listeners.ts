@@ -1,8 +1,10 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Config, HostPort } from '../config/types.ts';
+import type { ListenerLimits } from '../gateway/server.ts';
+import type { HostPort } from '../ip/host-port.ts';
+import type { AuthzUpstreamHeaders } from '../proxy/headers.ts';
 import type { Gatekeeper } from '../gateway/gatekeeper.ts';
-import type { RequestObserver, Surface } from '../gateway/observer.ts';
+import type { RequestObserver, Surface } from '../observability/observer.ts';
 import type { Logger } from '../observability/logger.ts';
 import { startCheckServer, type CheckServer } from './grpc/check-service.ts';
 import { createAuthzHttpServer } from './http-server.ts';
@@ -18,6 +20,18 @@ export interface AuthzParts {
   readonly drain: (server: Server, timeoutMs: number) => Promise<void>;
 }
 
+/** What the external-authorization listeners are started from. */
+export interface AuthzSettings {
+  readonly authz: {
+    /** forward-auth, auth_request and Envoy HTTP checks; null: off. */
+    readonly listen: HostPort | null;
+    /** Envoy ext_authz gRPC; null: off. */
+    readonly grpcListen: HostPort | null;
+    readonly upstreamHeaders: AuthzUpstreamHeaders;
+  };
+  readonly limits: ListenerLimits;
+}
+
 export interface AuthzListeners {
   readonly http: AddressInfo | null;
   readonly grpc: { readonly address: string; readonly port: number } | null;
@@ -25,7 +39,7 @@ export interface AuthzListeners {
 }
 
 /** Starts the external-authorization listeners the configuration asks for (none by default). */
-export async function startAuthzListeners(config: Config, parts: AuthzParts): Promise<AuthzListeners> {
+export async function startAuthzListeners(config: AuthzSettings, parts: AuthzParts): Promise<AuthzListeners> {
   const { gatekeeper, observe, logger } = parts;
   const upstreamHeaders = config.authz.upstreamHeaders;
   let httpServer: Server | null = null;

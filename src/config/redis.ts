@@ -1,6 +1,6 @@
 import { DEFAULT_NOTICE_LIST_MAX_BYTES, type RedisStoreSpec, type RedisTopology } from '../store/redis/spec.ts';
 import { ConfigError, type Reader } from './reader.ts';
-import type { HostPort } from './types.ts';
+import type { HostPort } from '../ip/host-port.ts';
 
 export const REDIS_SECTION_KEYS = [
   'url', 'sentinel', 'cluster', 'username', 'password', 'tls', 'keyPrefix', 'connectTimeoutMs', 'commandTimeoutMs', 'sweepIntervalMs',

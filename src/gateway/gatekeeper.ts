@@ -1,15 +1,20 @@
 import type { ClientIpResult } from '../client-ip/types.ts';
-import type { AnonymousPolicy, StoreUnavailablePolicy } from '../config/types.ts';
 import { refusal, type Refusal } from '../http/refusal.ts';
 import type { IdentityResult, RequestView } from '../identity/types.ts';
 import { formatIp, parseIp } from '../ip/address.ts';
 import type { AccountNaming } from '../policy/account-names.ts';
 import { SupersededList } from '../policy/cache.ts';
-import type { CompiledList } from '../policy/compile.ts';
-import { decideForAccount, decideGlobalOnly, type Decision, type PolicyDefaults } from '../policy/decide.ts';
+import type { CompiledList } from '../list/compile.ts';
+import { decideForAccount, decideGlobalOnly, type Decision, type PolicyDefaults } from '../list/decide.ts';
 import type { PolicyResolver } from '../policy/resolve.ts';
 import { requestIdFrom } from './request-id.ts';
 import type { RequestScreen } from './request-screen.ts';
+
+/** What a request gets when its account's list is not cached and the store cannot be read. */
+export type StoreUnavailablePolicy = 'closed' | 'open';
+
+/** What a request with no recognizable credentials gets. */
+export type AnonymousPolicy = 'pass' | 'deny' | 'global';
 
 /**
  * What happened to a request, for the response, the forwarder and the access log. `fail_open`:

@@ -4,21 +4,31 @@ import type { Duplex } from 'node:stream';
 import { isHeaderName } from '../http/header-name.ts';
 import { ok, refusal, refused, type Refusal, type Result } from '../http/refusal.ts';
 import { refusalBody, writeRawRefusal } from '../http/raw-response.ts';
-import type { Config } from '../config/types.ts';
 import type { Logger } from '../observability/logger.ts';
 import { redactUrl } from '../observability/redact-url.ts';
 import type { HttpForwarder } from '../proxy/http-forwarder.ts';
 import type { WsForwarder } from '../proxy/ws-forwarder.ts';
 import type { Checked, Gatekeeper } from './gatekeeper.ts';
-import type { RequestObserver } from './observer.ts';
+import type { RequestObserver } from '../observability/observer.ts';
 import { requestIdFrom } from './request-id.ts';
+
+export interface ListenerLimits {
+    readonly maxHeaderBytes: number;
+    readonly headersTimeoutMs: number;
+    readonly requestTimeoutMs: number;
+    /** Longest silence of a request body being forwarded (408 past it); 0: none. */
+    readonly bodyIdleTimeoutMs: number;
+    readonly keepAliveTimeoutMs: number;
+    /** Open connections on the proxy listener; a request on a further one is answered 503, past a margin they are closed at accept. */
+    readonly maxConnections: number;
+}
 
 export interface ProxyServerParts {
   readonly gatekeeper: Gatekeeper;
   readonly http: HttpForwarder;
   readonly ws: WsForwarder;
   readonly logger: Logger;
-  readonly limits: Config['limits'];
+  readonly limits: ListenerLimits;
   /** Told of every decision and every finished exchange (metrics, access log, recent callers). */
   readonly observer: RequestObserver;
 }
@@ -105,7 +115,7 @@ export interface GatewayServer {
   /** Open connections on the listener (those over the limit, still being answered, included). */
   openConnections(): number;
   /** New limits from a configuration reload: timeouts and the connection limit (maxHeaderBytes needs a restart). */
-  setLimits(limits: Config['limits']): void;
+  setLimits(limits: ListenerLimits): void;
 }
 
 /** The proxy listener: every request and upgrade is checked, then forwarded or refused. */

@@ -241,7 +241,7 @@ export class CompiledTrie {
   /**
    * One family's interval table, read-only: `count` intervals of `stride` words each (the first
    * address, most significant word first, then slot + 1, 0 for none), sorted by first address and
-   * starting at address 0. For comparing whole lists (policy/strictness.ts), not for lookups.
+   * starting at address 0. For comparing whole lists (list/strictness.ts), not for lookups.
    */
   intervalTable(family: Family): { readonly entries: Uint32Array; readonly count: number; readonly stride: number } {
     const table = family === 4 ? this.#v4 : this.#v6;

@@ -1,5 +1,4 @@
-import type { Checked } from '../gateway/gatekeeper.ts';
-import type { ObservedRequest, RequestObserver, Surface } from '../gateway/observer.ts';
+import type { ObservedDecision, ObservedRequest, RequestObserver, Surface } from './observer.ts';
 import type { Logger } from './logger.ts';
 import { redactUrl } from './redact-url.ts';
 import type { RefusalDigest } from './refusal-digest.ts';
@@ -17,7 +16,7 @@ export function accessLog(logger: Logger, allowSampleRate: number, refusals: Ref
   const allowed = surface === 'proxy' ? 'request forwarded' : 'check allowed';
   return {
     decided: () => undefined,
-    finished: (req: ObservedRequest, checked: Checked, status: number, durationSeconds: number) => {
+    finished: (req: ObservedRequest, checked: ObservedDecision, status: number, durationSeconds: number) => {
       const always = checked.refusal !== null || checked.verdict === 'report_only' || checked.verdict === 'fail_open' || checked.verdict === 'error';
       if (!always && (allowSampleRate <= 0 || random() >= allowSampleRate)) return;
       const entry = {

@@ -1,5 +1,6 @@
 import { pino, type Logger } from 'pino';
-import type { LogLevel } from '../config/types.ts';
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export type { Logger };
 

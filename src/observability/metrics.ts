@@ -1,8 +1,5 @@
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
-import type { CacheStats } from '../policy/cache.ts';
-import type { UpstreamErrorKind } from '../proxy/upstream-error.ts';
-import { isStoreFailure, type StoreState } from '../store/store.ts';
-import type { Surface } from '../gateway/observer.ts';
+import type { Surface } from './observer.ts';
 import { HotCounter, HotHistogram } from './hot-metrics.ts';
 
 /** Whole-request buckets (seconds): from half a millisecond to ten seconds. */
@@ -18,9 +15,21 @@ const COMPILE_BUCKETS = [0.00001, 0.0001, 0.001, 0.01, 0.1, 0.5, 1, 2.5, 5];
 /** One process's metrics as `Registry.getMetricsAsJSON()` gives them (passed between workers). */
 export type MetricsSnapshot = MetricObjectWithValues<MetricValue<string>>[];
 
+/** What the metrics read of the policy cache at scrape time (the cache's own stats are one). */
+export interface CacheFigures {
+  readonly entries: number;
+  readonly bytes: number;
+  readonly hits: number;
+  readonly misses: number;
+  readonly evictions: number;
+  readonly staleServed: number;
+  readonly rules: number;
+  readonly refusing: number;
+}
+
 export interface MetricsSources {
-  cache(): CacheStats & { readonly rules: number };
-  storeState(): StoreState;
+  cache(): CacheFigures;
+  storeState(): 'up' | 'down';
   readonly storeKind: string;
   lastSync(): number | null;
   /** Requests holding an upstream connection, and waiting for one. */
@@ -171,7 +180,7 @@ export class Metrics {
     };
   }
 
-  upstreamError(kind: UpstreamErrorKind): void {
+  upstreamError(kind: string): void {
     this.#upstreamErrors.inc({ kind });
   }
 
@@ -200,9 +209,9 @@ export class Metrics {
     if (count > 0) this.#lockoutWarnings.inc(count);
   }
 
-  /** A refused change: counted here when the change was at fault, not when the store was. */
+  /** A change refused because it was at fault (the caller does not count the store's failures here). */
   validationRefused(reason: string): void {
-    if (!isStoreFailure(reason)) this.#validationRefusals.inc({ reason });
+    this.#validationRefusals.inc({ reason });
   }
 
   storeWriteFailed(reason: string): void {

@@ -1,5 +1,5 @@
 import type { AclStore, ChangeNotice } from '../store/store.ts';
-import { compileList, retainedBytes, withoutExpired, type CompiledList } from './compile.ts';
+import { compileList, retainedBytes, withoutExpired, type CompiledList } from '../list/compile.ts';
 
 export interface CacheLimits {
   /** Most accounts kept compiled (negative entries included); as many more may be kept aside. */

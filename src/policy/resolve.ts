@@ -1,11 +1,9 @@
 import { refusal, refused, type Refused } from '../http/refusal.ts';
 import type { PolicyCache } from './cache.ts';
-import type { CompiledList } from './compile.ts';
-import type { AccountPolicy, PolicyDefaults } from './decide.ts';
-import { GLOBAL_ACCOUNT, type AccountSettings, type DefaultPolicy, type Mode } from './types.ts';
-
-/** How many ancestors a subaccount may have; deeper chains (or cycles) are refused, not followed. */
-export const MAX_PARENT_DEPTH = 4;
+import type { CompiledList } from '../list/compile.ts';
+import type { AccountPolicy, PolicyDefaults } from '../list/decide.ts';
+import { inheritedSettings, MAX_PARENT_DEPTH } from '../list/inherit.ts';
+import { GLOBAL_ACCOUNT } from '../list/types.ts';
 
 /** The policy of an account (carrying `ok` itself: the request path allocates no wrapper), or why there is none. */
 export type PolicyLookup = ({ readonly ok: true } & AccountPolicy) | Refused;
@@ -64,20 +62,6 @@ export class PolicyResolver {
       ...inheritedSettings(chain, this.#defaults),
     };
   }
-}
-
-/**
- * Mode and default along a parent chain (the account first): the nearest one that sets each
- * wins, then the gateway's defaults. The request path and the lockout guard both use this.
- */
-export function inheritedSettings(chain: readonly ({ readonly settings: AccountSettings } | null)[], defaults: PolicyDefaults): PolicyDefaults {
-  let mode: Mode | undefined;
-  let fallback: DefaultPolicy | undefined;
-  for (const item of chain) {
-    mode ??= item?.settings.mode;
-    fallback ??= item?.settings.default;
-  }
-  return { mode: mode ?? defaults.mode, default: fallback ?? defaults.default };
 }
 
 function tooDeep(account: string): Refused {

@@ -2,8 +2,8 @@ import { Buffer } from 'node:buffer';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { writeFileAtomic } from '../store/atomic-write.ts';
-import type { CompiledList } from './compile.ts';
-import { decodeCompiledList, encodeCompiledList } from './compiled-blob.ts';
+import type { CompiledList } from '../list/compile.ts';
+import { decodeCompiledList, encodeCompiledList } from '../list/compiled-blob.ts';
 
 const FORMAT = 'allowgate-lkg-snapshot';
 /** 2 added 'superseded'; version 1 files are read as well. */

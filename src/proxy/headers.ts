@@ -34,7 +34,13 @@ export interface CheckedHeaderNames {
   readonly clientIp: string | null;
 }
 
-export function checkedHeaderNames(names: { readonly account: string | null; readonly clientIp: string | null }): CheckedHeaderNames {
+/** Headers that tell the upstream the checked account and client address (as configured); null: not set. */
+export interface AuthzUpstreamHeaders {
+  readonly account: string | null;
+  readonly clientIp: string | null;
+}
+
+export function checkedHeaderNames(names: AuthzUpstreamHeaders): CheckedHeaderNames {
   return { account: names.account?.toLowerCase() ?? null, clientIp: names.clientIp?.toLowerCase() ?? null };
 }
 

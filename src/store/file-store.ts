@@ -1,10 +1,10 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { refusal, type Refusal } from '../http/refusal.ts';
-import type { AccountRecord } from '../policy/types.ts';
+import type { AccountRecord } from '../list/types.ts';
 import { removeStaleTemps, writeFileAtomic } from './atomic-write.ts';
 import { MemoryStore } from './memory-store.ts';
-import { parseStoredRecord } from './record-format.ts';
+import { parseStoredRecord } from '../list/record-format.ts';
 
 const FORMAT = 'allowgate-store';
 const FORMAT_VERSION = 1;

@@ -1,5 +1,5 @@
 import type { Refusal } from '../http/refusal.ts';
-import type { AccountRecord } from '../policy/types.ts';
+import type { AccountRecord } from '../list/types.ts';
 import { RecentCallerTable } from './recent-callers.ts';
 import { childrenByParent, nextExpiry, versionConflict, type AccountChange, type AclStore, type CallerBatch, type ChangeListener, type RecentCaller, type StoreState, type StoreView, type UpdateOutcome } from './store.ts';
 

@@ -1,8 +1,11 @@
-import type { StoreSpec } from '../config/types.ts';
 import { FileStore } from './file-store.ts';
 import { MemoryStore } from './memory-store.ts';
 import type { RedisStore, RedisStoreOptions } from './redis/redis-store.ts';
+import type { RedisStoreSpec } from './redis/spec.ts';
 import type { AclStore } from './store.ts';
+
+/** Which store holds the lists: `memory`, `file:PATH` or Redis. */
+export type StoreSpec = { readonly kind: 'memory' } | { readonly kind: 'file'; readonly path: string } | RedisStoreSpec;
 
 /**
  * The store the configuration names; the request path only ever sees the AclStore interface.

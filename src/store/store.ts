@@ -1,7 +1,7 @@
 import { refusal, type Refusal } from '../http/refusal.ts';
-import type { CompiledList } from '../policy/compile.ts';
+import type { CompiledList } from '../list/compile.ts';
 import type { NewAuditEvent } from '../audit/audit-log.ts';
-import type { AccountDraft, AccountRecord } from '../policy/types.ts';
+import type { AccountDraft, AccountRecord } from '../list/types.ts';
 
 /**
  * A change to one account, computed from its current record and, where it needs them, from other
@@ -51,7 +51,7 @@ export interface ChangeNotice {
    */
   readonly list?: CompiledList;
   /**
-   * The list at `version - 1` is at least as strict as the new one (policy/strictness.ts), so a
+   * The list at `version - 1` is at least as strict as the new one (list/strictness.ts), so a
    * replica holding it may keep enforcing it until the new one loads; otherwise it must refuse
    * the account's callers meanwhile.
    */

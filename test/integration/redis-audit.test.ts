@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { RedisAuditLog } from '../../src/audit/redis-audit.ts';
-import { createAuditLog } from '../../src/audit/open-audit.ts';
+import { RedisAuditLog } from '../../src/store/redis/redis-audit.ts';
+import { createAuditLog } from '../../src/store/open-audit.ts';
 import { createClient, type RedisClient } from '../../src/store/redis/connection.ts';
 import { Keys } from '../../src/store/redis/keys.ts';
 import { auditEvent, describeAuditContract, listAll } from '../support/audit-contract.ts';

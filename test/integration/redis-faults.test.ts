@@ -1,6 +1,6 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RedisAuditLog } from '../../src/audit/redis-audit.ts';
+import { RedisAuditLog } from '../../src/store/redis/redis-audit.ts';
 import type { RedisStoreSpec } from '../../src/store/redis/spec.ts';
 import type { ChangeNotice } from '../../src/store/store.ts';
 import { auditEvent, listAll } from '../support/audit-contract.ts';

@@ -2,7 +2,7 @@ import { Redis } from 'ioredis';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseIp } from '../../src/ip/address.ts';
-import type { AclEntry } from '../../src/policy/types.ts';
+import type { AclEntry } from '../../src/list/types.ts';
 import { RedisStore } from '../../src/store/redis/redis-store.ts';
 import type { RedisStoreSpec, RedisTopology } from '../../src/store/redis/spec.ts';
 import type { AccountChange, StoreState } from '../../src/store/store.ts';

@@ -9,11 +9,11 @@ import { compileCredentials, sha256, type Credential } from '../../src/admin/cre
 import { createAdminHandler } from '../../src/admin/handler.ts';
 import { nativeSurface } from '../../src/admin/native.ts';
 import { checkResultOf, type CheckResult } from '../../src/admin/types.ts';
-import { createAuditLog } from '../../src/audit/open-audit.ts';
+import { createAuditLog } from '../../src/store/open-audit.ts';
 import type { AuditLog } from '../../src/audit/audit-log.ts';
 import type { IpAddress } from '../../src/ip/address.ts';
-import { compileList } from '../../src/policy/compile.ts';
-import { decideForAccount } from '../../src/policy/decide.ts';
+import { compileList } from '../../src/list/compile.ts';
+import { decideForAccount } from '../../src/list/decide.ts';
 import { MemoryStore } from '../../src/store/memory-store.ts';
 
 export const OWNER_TOKEN = 'unit-test-admin-token-1234';

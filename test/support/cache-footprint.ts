@@ -5,10 +5,10 @@
  * grew by next to what the cache says it holds. A process of its own, so nothing else shares the
  * heap being measured.
  */
-import { compileList } from '../../src/policy/compile.ts';
-import { decodeCompiledList, encodeCompiledList } from '../../src/policy/compiled-blob.ts';
+import { compileList } from '../../src/list/compile.ts';
+import { decodeCompiledList, encodeCompiledList } from '../../src/list/compiled-blob.ts';
 import { PolicyCache } from '../../src/policy/cache.ts';
-import type { AclEntry } from '../../src/policy/types.ts';
+import type { AclEntry } from '../../src/list/types.ts';
 import { MemoryStore } from '../../src/store/memory-store.ts';
 
 interface Options {

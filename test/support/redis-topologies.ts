@@ -1,7 +1,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { HostPort } from '../../src/config/types.ts';
+import type { HostPort } from '../../src/ip/host-port.ts';
 import { freePort, startRedis, type RedisServer } from './redis-server.ts';
 import { scratchDir } from './scratch.ts';
 import { pollUntil } from './wait.ts';

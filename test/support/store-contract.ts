@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AccountDraft, AccountRecord, AclEntry } from '../../src/policy/types.ts';
+import type { AccountDraft, AccountRecord, AclEntry } from '../../src/list/types.ts';
 import { changeSettings } from '../../src/acl/changes.ts';
 import type { AccountChange, AclStore } from '../../src/store/store.ts';
 

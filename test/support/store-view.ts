@@ -1,4 +1,4 @@
-import type { AccountRecord } from '../../src/policy/types.ts';
+import type { AccountRecord } from '../../src/list/types.ts';
 import { childrenByParent, type StoreView } from '../../src/store/store.ts';
 
 /** A view of other accounts for change functions run outside a store: these records, nothing else. */

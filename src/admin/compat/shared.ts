@@ -5,7 +5,7 @@ import { ok, refusal, refused, type Refusal, type Result } from '../../http/refu
 import type { IpAddress } from '../../ip/address.ts';
 import { clip, formatCidr } from '../../ip/cidr.ts';
 import { parseRule } from '../../ip/rule.ts';
-import type { AccountRecord, AclEntry } from '../../policy/types.ts';
+import type { AccountRecord, AclEntry } from '../../list/types.ts';
 import type { AccountChange } from '../../store/store.ts';
 import type { Actor } from '../credentials.ts';
 import { toApiEntry } from '../entry-input.ts';

@@ -5,8 +5,8 @@ import { ok, refusal, refused, type Refusal, type Result } from '../../http/refu
 import { ACCOUNT_ID_DESCRIPTION, isValidAccountId } from '../../identity/account-id.ts';
 import { parseIp } from '../../ip/address.ts';
 import { clip } from '../../ip/cidr.ts';
-import { recordListState } from '../../policy/list-state.ts';
-import type { AclEntry } from '../../policy/types.ts';
+import { recordListState } from '../../list/list-state.ts';
+import type { AclEntry } from '../../list/types.ts';
 import { checkAsSeenBy } from '../types.ts';
 import { readBody } from '../body.ts';
 import { requestIds, type Context, type Handler, type Surface } from '../context.ts';

@@ -7,9 +7,10 @@
  */
 
 import { Server, ServerCredentials, status as GrpcStatus, type ServerUnaryCall, type sendUnaryData, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
-import type { AuthzUpstreamHeaders, HostPort } from '../../config/types.ts';
+import type { HostPort } from '../../ip/host-port.ts';
+import type { AuthzUpstreamHeaders } from '../../proxy/headers.ts';
 import type { Checked, Gatekeeper, IncomingView } from '../../gateway/gatekeeper.ts';
-import type { RequestObserver } from '../../gateway/observer.ts';
+import type { RequestObserver } from '../../observability/observer.ts';
 import { randomUUID } from 'node:crypto';
 import { refusalBody } from '../../http/raw-response.ts';
 import { refusal, type Refusal } from '../../http/refusal.ts';

@@ -1,4 +1,4 @@
-import type { AccountRecord } from '../../policy/types.ts';
+import type { AccountRecord } from '../../list/types.ts';
 import type { StoreView } from '../store.ts';
 
 /**

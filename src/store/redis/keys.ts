@@ -7,7 +7,7 @@ export interface KeySet {
   readonly record: string;
   readonly compiled: string;
   readonly callers: string;
-  /** The account's audit stream (see src/audit/redis-audit.ts). */
+  /** The account's audit stream (see src/store/redis/redis-audit.ts). */
   readonly audit: string;
 }
 

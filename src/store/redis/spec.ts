@@ -1,4 +1,4 @@
-import type { HostPort } from '../../config/types.ts';
+import type { HostPort } from '../../ip/host-port.ts';
 
 /** How to reach Redis; validated by the config loader, turned into ioredis clients by connection.ts. */
 export type RedisTopology =

@@ -4,7 +4,7 @@ import { compileRanges, DEFAULT_RESERVED, PRIVATE_RANGES } from '../../../src/ac
 import type { ValidationPolicy } from '../../../src/acl/validation.ts';
 import { formatCidr } from '../../../src/ip/cidr.ts';
 import { parseRule } from '../../../src/ip/rule.ts';
-import type { AccountRecord, AccountSettings, AclEntry } from '../../../src/policy/types.ts';
+import type { AccountRecord, AccountSettings, AclEntry } from '../../../src/list/types.ts';
 import type { AccountChange } from '../../../src/store/store.ts';
 import { NO_OTHERS } from '../../support/store-view.ts';
 

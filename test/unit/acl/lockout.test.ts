@@ -3,7 +3,7 @@ import { addEntry, deleteEntry, updateEntry, type ChangeContext } from '../../..
 import { createEvaluator } from '../../../src/acl/evaluator.ts';
 import { guarded } from '../../../src/acl/lockout.ts';
 import type { ValidationPolicy } from '../../../src/acl/validation.ts';
-import type { AccountRecord, AclEntry } from '../../../src/policy/types.ts';
+import type { AccountRecord, AclEntry } from '../../../src/list/types.ts';
 import { NO_OTHERS } from '../../support/store-view.ts';
 
 const NOW = Date.parse('2026-06-01T12:00:00Z');

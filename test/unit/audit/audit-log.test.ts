@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { AuditLog } from '../../../src/audit/audit-log.ts';
 import { FileAuditLog } from '../../../src/audit/file-audit.ts';
 import { MemoryAuditLog } from '../../../src/audit/memory-audit.ts';
-import { createAuditLog } from '../../../src/audit/open-audit.ts';
+import { createAuditLog } from '../../../src/store/open-audit.ts';
 import type { EventLog } from '../../../src/observability/logger.ts';
 import { auditEvent, describeAuditContract, listAll } from '../../support/audit-contract.ts';
 import { scratchPerTest } from '../../support/scratch.ts';

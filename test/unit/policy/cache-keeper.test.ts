@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import type { EventLog } from '../../../src/observability/logger.ts';
 import { PolicyCache } from '../../../src/policy/cache.ts';
 import { CacheKeeper } from '../../../src/policy/cache-keeper.ts';
-import { compileList, type CompiledList } from '../../../src/policy/compile.ts';
+import { compileList, type CompiledList } from '../../../src/list/compile.ts';
 import { loadSnapshot, saveSnapshot } from '../../../src/policy/snapshot.ts';
 import { MemoryStore } from '../../../src/store/memory-store.ts';
 import type { AccountChange, AclStore, CallerBatch, ChangeFeed, ChangeListener, StateListener, StoreState } from '../../../src/store/store.ts';

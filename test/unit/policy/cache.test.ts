@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { parseIp } from '../../../src/ip/address.ts';
 import { PolicyCache, SupersededList } from '../../../src/policy/cache.ts';
-import { compileList, retainedBytes, type CompiledList } from '../../../src/policy/compile.ts';
-import { MAX_PARENT_DEPTH, PolicyResolver } from '../../../src/policy/resolve.ts';
-import type { AccountRecord, AccountSettings, AclEntry } from '../../../src/policy/types.ts';
+import { compileList, retainedBytes, type CompiledList } from '../../../src/list/compile.ts';
+import { MAX_PARENT_DEPTH } from '../../../src/list/inherit.ts';
+import { PolicyResolver } from '../../../src/policy/resolve.ts';
+import type { AccountRecord, AccountSettings, AclEntry } from '../../../src/list/types.ts';
 import { MemoryStore } from '../../../src/store/memory-store.ts';
 import type { ChangeListener, ChangeNotice } from '../../../src/store/store.ts';
 

@@ -3,10 +3,10 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseIp } from '../../../src/ip/address.ts';
-import { compileList, withoutExpired, type CompiledList } from '../../../src/policy/compile.ts';
-import { decodeCompiledList, encodeCompiledList } from '../../../src/policy/compiled-blob.ts';
+import { compileList, withoutExpired, type CompiledList } from '../../../src/list/compile.ts';
+import { decodeCompiledList, encodeCompiledList } from '../../../src/list/compiled-blob.ts';
 import { loadSnapshot, saveSnapshot } from '../../../src/policy/snapshot.ts';
-import type { AccountRecord, AclEntry } from '../../../src/policy/types.ts';
+import type { AccountRecord, AclEntry } from '../../../src/list/types.ts';
 import { scratchPerTest } from '../../support/scratch.ts';
 import { entry } from '../../support/store-contract.ts';
 

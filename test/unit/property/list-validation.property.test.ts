@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { prepareEntries, replaceEntries, type ChangeContext, type ListItem } from '../../../src/acl/changes.ts';
 import { cidrCovers } from '../../../src/acl/reserved.ts';
 import { formatCidr, parseCidr, type Cidr } from '../../../src/ip/cidr.ts';
-import type { AccountRecord, AclEntry } from '../../../src/policy/types.ts';
+import type { AccountRecord, AclEntry } from '../../../src/list/types.ts';
 import { NO_OTHERS } from '../../support/store-view.ts';
 
 /*

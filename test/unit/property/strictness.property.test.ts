@@ -1,10 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { parseIp, type IpAddress } from '../../../src/ip/address.ts';
-import { compileList, withoutExpired, type CompiledList } from '../../../src/policy/compile.ts';
-import { decideForAccount, decideGlobalOnly, type AccountPolicy } from '../../../src/policy/decide.ts';
-import { atLeastAsStrict } from '../../../src/policy/strictness.ts';
-import type { AccountRecord, AccountSettings, AclEntry, DefaultPolicy, Mode } from '../../../src/policy/types.ts';
+import { compileList, withoutExpired, type CompiledList } from '../../../src/list/compile.ts';
+import { decideForAccount, decideGlobalOnly, type AccountPolicy } from '../../../src/list/decide.ts';
+import { atLeastAsStrict } from '../../../src/list/strictness.ts';
+import type { AccountRecord, AccountSettings, AclEntry, DefaultPolicy, Mode } from '../../../src/list/types.ts';
 
 /**
  * atLeastAsStrict against the decision function itself: "old is at least as strict as new" means

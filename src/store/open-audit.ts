@@ -1,9 +1,9 @@
 import type { EventLog } from '../observability/logger.ts';
-import type { RedisClient } from '../store/redis/connection.ts';
-import type { AuditLog } from './audit-log.ts';
-import { FileAuditLog } from './file-audit.ts';
-import { MemoryAuditLog } from './memory-audit.ts';
-import { RedisAuditLog } from './redis-audit.ts';
+import type { RedisClient } from './redis/connection.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import { FileAuditLog } from '../audit/file-audit.ts';
+import { MemoryAuditLog } from '../audit/memory-audit.ts';
+import { RedisAuditLog } from './redis/redis-audit.ts';
 
 /**
  * Which audit log, and how many events it keeps, in all and per account (default: 10,000 in

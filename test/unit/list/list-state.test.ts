@@ -4,12 +4,13 @@ import { addEntry, changeSettings, deleteEntry, removeExpired, replaceEntries, u
 import { createEvaluator } from '../../../src/acl/evaluator.ts';
 import { guarded } from '../../../src/acl/lockout.ts';
 import { parseIp } from '../../../src/ip/address.ts';
-import { compileList, withoutExpired, type CompiledList } from '../../../src/policy/compile.ts';
-import { decodeCompiledList, encodeCompiledList } from '../../../src/policy/compiled-blob.ts';
-import { decideForAccount, decideGlobalOnly } from '../../../src/policy/decide.ts';
-import { recordListState, settleListState } from '../../../src/policy/list-state.ts';
-import { atLeastAsStrict } from '../../../src/policy/strictness.ts';
-import type { AccountRecord, AccountSettings, AclEntry } from '../../../src/policy/types.ts';
+import { compileList, withoutExpired, type CompiledList } from '../../../src/list/compile.ts';
+import { decodeCompiledList, encodeCompiledList } from '../../../src/list/compiled-blob.ts';
+import { decideForAccount, decideGlobalOnly } from '../../../src/list/decide.ts';
+import { settleListState } from '../../../src/acl/changes.ts';
+import { recordListState } from '../../../src/list/list-state.ts';
+import { atLeastAsStrict } from '../../../src/list/strictness.ts';
+import type { AccountRecord, AccountSettings, AclEntry } from '../../../src/list/types.ts';
 import type { AccountChange } from '../../../src/store/store.ts';
 import { NO_OTHERS } from '../../support/store-view.ts';
 

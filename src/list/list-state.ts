@@ -1,5 +1,3 @@
-import { refusal } from '../http/refusal.ts';
-import type { AccountChange } from '../store/store.ts';
 import type { AccountDraft, AccountSettings, AclEntry, DefaultPolicy } from './types.ts';
 
 /**
@@ -49,33 +47,4 @@ export function recordListState(record: Pick<AccountDraft, 'settings' | 'entries
  */
 export function missAdmits(list: { readonly hasAllow: boolean; readonly restricted: boolean } | null, fallback: DefaultPolicy): boolean {
   return !(list?.hasAllow ?? false) && !(list?.restricted ?? false) && fallback === 'open';
-}
-
-/**
- * Wraps a change so the record it writes says whether the account is restricted, inside the same
- * atomic change as its entries: set when the result, or the record it replaces, has an enabled
- * allow entry or is restricted already; cleared only by a settings change that asks for it
- * (`restricted: false`), which is refused while an enabled allow entry remains (the list would
- * go on restricting, or start again at once).
- */
-export function settleListState(change: AccountChange): AccountChange {
-  return (current, view) => {
-    const result = change(current, view);
-    if (!result.ok) return result;
-    const draft = result.draft;
-    const { restricted, ...rest } = draft.settings;
-    if (restricted === false) {
-      if (hasEnabledAllow(draft.entries)) {
-        return { ok: false, refusal: refusal(409, 'list_in_force', `account ${draft.account} still has enabled allow entries (expired ones included): delete or disable them before opening the account to every address`) };
-      }
-      return { ok: true, draft: withSettings(draft, rest) };
-    }
-    const was = current !== null && isRestricted(current.settings, current.entries);
-    const stays = restricted === true || was || hasEnabledAllow(draft.entries);
-    return { ok: true, draft: withSettings(draft, stays ? { ...rest, restricted: true } : rest) };
-  };
-}
-
-function withSettings(draft: AccountDraft, settings: AccountSettings): AccountDraft {
-  return { ...draft, settings };
 }

@@ -1,7 +1,7 @@
 import { Buffer } from 'node:buffer';
 import { crc32 } from 'node:zlib';
 import { CompiledTrie } from '../ip/trie.ts';
-import { parseStoredRecord } from '../store/record-format.ts';
+import { parseStoredRecord } from './record-format.ts';
 import type { CompiledList } from './compile.ts';
 
 /**

@@ -1,4 +1,4 @@
-import type { Checked } from './gatekeeper.ts';
+import type { Refusal } from '../http/refusal.ts';
 
 /**
  * Where a decision was asked for: the proxy listener, or one of the external-authorization
@@ -15,14 +15,34 @@ export interface ObservedRequest {
 }
 
 /**
+ * What an observer reads of a decision: the gateway's `Checked` is one (observers depend on this
+ * shape, not on the gateway).
+ */
+export interface ObservedDecision {
+  readonly requestId: string;
+  /** The TCP peer, canonical. */
+  readonly peer: string;
+  /** The client the decision was about; null when it could not be determined. */
+  readonly client: string | null;
+  readonly account: string | null;
+  /** allow, deny, report_only, fail_open, error, ... (the gateway's verdicts). */
+  readonly verdict: string;
+  readonly reason: string;
+  /** The entry that decided, when one matched. */
+  readonly entryId: string | null;
+  /** Set when the gateway answered itself instead of forwarding. */
+  readonly refusal: Refusal | null;
+}
+
+/**
  * What a listener tells the rest of the gateway about each request or upgrade: metrics, the
  * access log and the recent-caller table each observe without the request path knowing them.
  */
 export interface RequestObserver {
   /** The decision is made; `overheadSeconds` is the time from arrival to decision. */
-  decided(req: ObservedRequest, checked: Checked, overheadSeconds: number): void;
+  decided(req: ObservedRequest, checked: ObservedDecision, overheadSeconds: number): void;
   /** The exchange is over (response ended, connection closed, or upgraded socket closed). */
-  finished(req: ObservedRequest, checked: Checked, status: number, durationSeconds: number): void;
+  finished(req: ObservedRequest, checked: ObservedDecision, status: number, durationSeconds: number): void;
 }
 
 export function combineObservers(observers: readonly RequestObserver[]): RequestObserver {

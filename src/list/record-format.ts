@@ -1,4 +1,4 @@
-import type { AccountRecord, AccountSettings, AclEntry } from '../policy/types.ts';
+import type { AccountRecord, AccountSettings, AclEntry } from './types.ts';
 
 /**
  * Checks a record read back from storage. Stores write only valid records, so anything else means

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { parseIp } from '../../../src/ip/address.ts';
-import { compileList, type CompiledList } from '../../../src/policy/compile.ts';
-import { decideForAccount, decideGlobalOnly, type AccountPolicy } from '../../../src/policy/decide.ts';
-import type { AccountRecord, AclEntry, AccountSettings } from '../../../src/policy/types.ts';
+import { compileList, type CompiledList } from '../../../src/list/compile.ts';
+import { decideForAccount, decideGlobalOnly, type AccountPolicy } from '../../../src/list/decide.ts';
+import type { AccountRecord, AclEntry, AccountSettings } from '../../../src/list/types.ts';
 
 const NOW = Date.parse('2026-06-01T00:00:00Z');
 let nextId = 1;

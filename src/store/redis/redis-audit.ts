@@ -1,7 +1,7 @@
-import type { EventLog } from '../observability/logger.ts';
-import type { RedisClient } from '../store/redis/connection.ts';
-import { Keys } from '../store/redis/keys.ts';
-import { AuditCursorError, boundedEvent, checkCap, checkLimit, decodeEvent, DEFAULT_AUDIT_ACCOUNT_CAP, encodeEvent, MAX_EVENT_BYTES, type AuditEvent, type AuditLog, type AuditPage, type AuditQuery, type NewAuditEvent } from './audit-log.ts';
+import type { EventLog } from '../../observability/logger.ts';
+import type { RedisClient } from './connection.ts';
+import { Keys } from './keys.ts';
+import { AuditCursorError, boundedEvent, checkCap, checkLimit, decodeEvent, DEFAULT_AUDIT_ACCOUNT_CAP, encodeEvent, MAX_EVENT_BYTES, type AuditEvent, type AuditLog, type AuditPage, type AuditQuery, type NewAuditEvent } from '../../audit/audit-log.ts';
 
 export const DEFAULT_REDIS_AUDIT_CAP = 100_000;
 

@@ -1,0 +1,19 @@
+import type { PolicyDefaults } from './decide.ts';
+import type { AccountSettings, DefaultPolicy, Mode } from './types.ts';
+
+/** How many ancestors a subaccount may have; deeper chains (or cycles) are refused, not followed. */
+export const MAX_PARENT_DEPTH = 4;
+
+/**
+ * Mode and default along a parent chain (the account first): the nearest one that sets each
+ * wins, then the gateway's defaults. The request path and the lockout guard both use this.
+ */
+export function inheritedSettings(chain: readonly ({ readonly settings: AccountSettings } | null)[], defaults: PolicyDefaults): PolicyDefaults {
+  let mode: Mode | undefined;
+  let fallback: DefaultPolicy | undefined;
+  for (const item of chain) {
+    mode ??= item?.settings.mode;
+    fallback ??= item?.settings.default;
+  }
+  return { mode: mode ?? defaults.mode, default: fallback ?? defaults.default };
+}
