@@ -4,7 +4,6 @@ import { createEvaluator } from '../acl/evaluator.ts';
 import { ExpirySweeper } from '../acl/expiry-sweeper.ts';
 import { AclService } from '../acl/service.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
-import { createAuditLog } from '../store/open-audit.ts';
 import type { ValidationPolicy } from '../acl/validation.ts';
 import type { HostPort } from '../ip/host-port.ts';
 import type { PolicyDefaults } from '../list/decide.ts';
@@ -13,7 +12,6 @@ import type { Logger } from '../observability/logger.ts';
 import type { AdminAccountNaming } from '../policy/account-names.ts';
 import type { PolicyResolver } from '../policy/resolve.ts';
 import type { Metrics } from '../observability/metrics.ts';
-import type { RedisClient } from '../store/redis/connection.ts';
 import type { AclStore } from '../store/store.ts';
 import { AuthLimiter } from './auth-limiter.ts';
 import { BulkParser } from './bulk-parser.ts';
@@ -69,8 +67,6 @@ export interface ManagementParts {
   readonly store: AclStore;
   /** The account an id in a request acts on (identity.accountIdCase), or why it cannot be told. */
   readonly accountName: AdminAccountNaming;
-  /** The Redis connection and key prefix when the store is Redis: the audit trail lives there too. */
-  readonly redis: { readonly client: RedisClient; readonly keyPrefix: string } | null;
   readonly metrics: Metrics;
   readonly policy: PolicyResolver;
   readonly logger: Logger;
@@ -89,14 +85,7 @@ export interface Management {
 /** The management side: credentials, the core service with its audit trail, the API surfaces, the expiry sweep. */
 export async function startManagement(config: ManagementSettings, parts: ManagementParts): Promise<Management> {
   const { store, policy, logger } = parts;
-  const audit: AuditLog = await createAuditLog(
-    parts.redis !== null
-      ? { kind: 'redis', client: parts.redis.client, keyPrefix: parts.redis.keyPrefix, cap: config.audit.cap, accountCap: config.audit.accountCap }
-      : config.audit.path !== undefined
-        ? { kind: 'file', path: config.audit.path, cap: config.audit.cap, accountCap: config.audit.accountCap }
-        : { kind: 'memory', cap: config.audit.cap, accountCap: config.audit.accountCap },
-    { logger },
-  );
+  const audit: AuditLog = await store.openAuditLog({ ...config.audit, logger });
   const service = new AclService({
     store,
     policy: config.validation,

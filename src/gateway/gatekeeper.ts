@@ -1,7 +1,7 @@
 import type { ClientIpResult } from '../client-ip/types.ts';
-import { refusal, type Refusal } from '../http/refusal.ts';
+import { refusal, type Refusal, type Refused } from '../http/refusal.ts';
 import type { IdentityResult, RequestView } from '../identity/types.ts';
-import { formatIp, parseIp } from '../ip/address.ts';
+import { formatIp, parseIp, type IpAddress } from '../ip/address.ts';
 import type { AccountNaming } from '../policy/account-names.ts';
 import { SupersededList } from '../policy/cache.ts';
 import type { CompiledList } from '../list/compile.ts';
@@ -68,6 +68,9 @@ export interface IncomingView extends RequestView {
 
 type Global = CompiledList | null;
 
+/** What the lists conclude for a caller of a named account: the decision, or why there is none (a parent chain too deep). */
+export type Conclusion = Decision | Refused;
+
 /**
  * The request path's decision, in order: client IP → screen → exemption → identity → policy. Pure
  * apart from reading the policy cache; synchronous whenever the lists involved are cached. Every
@@ -128,20 +131,39 @@ export class Gatekeeper {
     const named = parts.accountName(identity.account);
     if (!named.ok) return checked(who, identity.account, 'deny', named.refusal.reason, null, named.refusal);
     const account = named.value;
-    const global = parts.policy.global();
-    const lookup = parts.policy.resolve(account);
-    if (!(global instanceof Promise) && !(lookup instanceof Promise)) {
-      if (!lookup.ok) return checked(who, account, 'error', lookup.refusal.reason, null, lookup.refusal);
-      return conclude(who, account, decideForAccount(ip.family, ip.words, global, lookup));
-    }
+    const concluded = concludeFor(parts.policy, account, ip);
+    if (!(concluded instanceof Promise)) return settle(who, account, concluded);
     // Not cached: the only path that waits (on the store).
-    return Promise.all([global, lookup]).then(
-      ([g, l]) => !l.ok
-        ? checked(who, account, 'error', l.refusal.reason, null, l.refusal)
-        : conclude(who, account, decideForAccount(ip.family, ip.words, g, l)),
-      (error: unknown) => unavailable(who, account, error, parts.onStoreUnavailable),
-    );
+    return concluded.then((c) => settle(who, account, c), (error: unknown) => unavailable(who, account, error, parts.onStoreUnavailable));
   }
+
+  /**
+   * What the lists conclude for a caller of `account` (a stored account's id) at `ip`: the lookup
+   * and decision a request makes once it is identified, so the admin API's check explains exactly
+   * what the request path enforces; with it, the list enforced for the account. Rejects when the
+   * store cannot be read.
+   */
+  async conclude(account: string, ip: IpAddress): Promise<{ readonly ok: true; readonly decision: Decision; readonly enforced: CompiledList | null } | Refused> {
+    const policy = this.#parts.policy;
+    // The account's chain again, for the list it enforces (the decision does not carry it); read
+    // after the decision, both from the cache the decision just filled.
+    const decision = await concludeFor(policy, account, ip);
+    if (!decision.ok) return decision;
+    const lookup = await policy.resolve(account);
+    return { ok: true, decision, enforced: lookup.ok ? lookup.list : null };
+  }
+}
+
+/** The global list and the account's chain, then the decision; synchronous when every list involved is cached. */
+function concludeFor(policy: PolicyResolver, account: string, ip: IpAddress): Conclusion | Promise<Conclusion> {
+  const global = policy.global();
+  const lookup = policy.resolve(account);
+  if (!(global instanceof Promise) && !(lookup instanceof Promise)) return lookup.ok ? decideForAccount(ip.family, ip.words, global, lookup) : lookup;
+  return Promise.all([global, lookup]).then(([g, l]) => (l.ok ? decideForAccount(ip.family, ip.words, g, l) : l));
+}
+
+function settle(who: Who, account: string, concluded: Conclusion): Checked {
+  return concluded.ok ? conclude(who, account, concluded) : checked(who, account, 'error', concluded.refusal.reason, null, concluded.refusal);
 }
 
 /** Who asked, as far as the connection and the forwarding headers tell: the same for every outcome. */

@@ -25,7 +25,12 @@ export type Reason =
 
 export type ListKind = 'global' | 'account' | 'parent';
 
+/**
+ * `ok` is always true: a decision is the successful side of a policy conclusion (see
+ * gateway/gatekeeper.ts), carried inline so the request path allocates no wrapper.
+ */
 export interface Decision {
+  readonly ok: true;
   readonly outcome: Outcome;
   readonly reason: Reason;
   /** The list whose entry matched, or that refused on a miss; null when no list decided. */
@@ -51,18 +56,18 @@ export interface AccountPolicy {
   readonly default: DefaultPolicy;
 }
 
-const MODE_OFF: Decision = { outcome: 'allow', reason: 'mode_off', list: null, source: null, slot: -1 };
+const MODE_OFF: Decision = { ok: true, outcome: 'allow', reason: 'mode_off', list: null, source: null, slot: -1 };
 
 function matched(list: CompiledList, kind: ListKind, slot: number): Decision {
   const deny = list.trie.actionOf(slot) === 'deny';
-  return { outcome: deny ? 'deny' : 'allow', reason: deny ? 'ip_denied' : kind === 'global' ? 'global_allow' : 'ip_allowed', list: kind, source: list, slot };
+  return { ok: true, outcome: deny ? 'deny' : 'allow', reason: deny ? 'ip_denied' : kind === 'global' ? 'global_allow' : 'ip_allowed', list: kind, source: list, slot };
 }
 
 function miss(list: CompiledList | null, kind: ListKind, fallback: DefaultPolicy): Decision {
-  if (list !== null && list.hasAllow) return { outcome: 'deny', reason: 'ip_not_allowed', list: kind, source: list, slot: -1 };
-  if (list !== null && list.restricted) return { outcome: 'deny', reason: 'list_empty', list: kind, source: list, slot: -1 };
-  if (!missAdmits(list, fallback)) return { outcome: 'deny', reason: 'ip_not_allowed', list: null, source: list, slot: -1 };
-  return { outcome: 'allow', reason: 'no_list', list: null, source: list, slot: -1 };
+  if (list !== null && list.hasAllow) return { ok: true, outcome: 'deny', reason: 'ip_not_allowed', list: kind, source: list, slot: -1 };
+  if (list !== null && list.restricted) return { ok: true, outcome: 'deny', reason: 'list_empty', list: kind, source: list, slot: -1 };
+  if (!missAdmits(list, fallback)) return { ok: true, outcome: 'deny', reason: 'ip_not_allowed', list: null, source: list, slot: -1 };
+  return { ok: true, outcome: 'allow', reason: 'no_list', list: null, source: list, slot: -1 };
 }
 
 /**

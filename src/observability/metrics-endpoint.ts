@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Metrics } from './metrics.ts';
 
 export interface MetricsEndpoint {
@@ -26,5 +26,15 @@ export function serveMetrics(req: IncomingMessage, res: ServerResponse, endpoint
   }, () => {
     res.writeHead(500, { 'content-type': 'text/plain' });
     res.end('metrics collection failed\n');
+  });
+}
+
+/** A listener of its own for /metrics (metrics.listen): nothing else is served there. */
+export function createMetricsServer(endpoint: MetricsEndpoint): Server {
+  return createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/metrics' && (req.method === 'GET' || req.method === 'HEAD')) return serveMetrics(req, res, endpoint);
+    res.writeHead(404, { 'content-type': 'text/plain' });
+    res.end('only /metrics is served here\n');
   });
 }

@@ -1,6 +1,7 @@
 import { ok, refusal, refused, type Result } from '../http/refusal.ts';
 import type { AccountIdCase } from '../identity/types.ts';
 import type { EventLog } from '../observability/logger.ts';
+import type { PolicyCache } from './cache.ts';
 import type { AclStore, StoreState } from '../store/store.ts';
 
 /** Accounts held before the index stops growing: about 150 bytes each. */
@@ -161,4 +162,27 @@ export function compileAdminAccountNaming(mode: AccountIdCase, index: AccountInd
     default:
       return ok;
   }
+}
+
+/** The account naming of the request path and of the admin API, and how to stop following the store. */
+export interface AccountNames {
+  readonly gateway: AccountNaming;
+  readonly admin: AdminAccountNaming;
+  stop(): void;
+}
+
+/**
+ * How request and admin ids map to stored accounts (identity.accountIdCase). `refuse` and `fold`
+ * need the index of every account with a record: seeded from the last-known-good lists, listed
+ * from the store once it answers, then kept up by its change notices.
+ */
+export async function followAccountNames(mode: AccountIdCase, limit: number, store: AclStore, cache: PolicyCache, logger: EventLog): Promise<AccountNames> {
+  const index = new AccountIndex(limit);
+  let stop = (): void => undefined;
+  if (mode === 'refuse' || mode === 'fold') {
+    for (const [account, list] of cache.lastKnownGood()) if (list !== null) index.add(account);
+    if (store.state() === 'up') await index.load(store).catch((error: unknown) => logger.warn({ err: error }, 'account index not loaded at start'));
+    stop = index.follow(store, logger);
+  }
+  return { gateway: compileAccountNaming(mode, index, () => store.state()), admin: compileAdminAccountNaming(mode, index), stop };
 }

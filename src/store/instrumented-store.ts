@@ -47,6 +47,7 @@ export function instrumentStore(inner: AclStore, observe: OperationObserver): Ac
     forgetCallers: (accounts: readonly string[]) => timed('forget_callers', () => inner.forgetCallers(accounts)),
     recentCallers: (account: string, limit: number): Promise<readonly RecentCaller[]> => timed('recent_callers', () => inner.recentCallers(account, limit)),
     dueForExpiry: (nowMs: number, limit: number) => timed('due_for_expiry', () => inner.dueForExpiry(nowMs, limit)),
+    openAuditLog: (settings) => inner.openAuditLog(settings),
   };
   const { readCompiled, versions, changes } = inner;
   return {

@@ -1,7 +1,9 @@
 import type { Refusal } from '../http/refusal.ts';
 import type { AccountRecord } from '../list/types.ts';
+import type { AuditLog } from '../audit/audit-log.ts';
+import { createAuditLog } from './open-audit.ts';
 import { RecentCallerTable } from './recent-callers.ts';
-import { childrenByParent, nextExpiry, versionConflict, type AccountChange, type AclStore, type CallerBatch, type ChangeListener, type RecentCaller, type StoreState, type StoreView, type UpdateOutcome } from './store.ts';
+import { childrenByParent, nextExpiry, versionConflict, type AccountChange, type AclStore, type AuditLogSettings, type CallerBatch, type ChangeListener, type RecentCaller, type StoreState, type StoreView, type UpdateOutcome } from './store.ts';
 
 /**
  * Accounts in a Map. Updates run one at a time, in arrival order, across all accounts, so a change
@@ -16,6 +18,10 @@ export class MemoryStore implements AclStore {
   #tail: Promise<unknown> = Promise.resolve();
 
   async open(): Promise<void> {}
+
+  openAuditLog({ path, logger, ...caps }: AuditLogSettings): Promise<AuditLog> {
+    return createAuditLog(path === undefined ? { kind: 'memory', ...caps } : { kind: 'file', path, ...caps }, logger === undefined ? {} : { logger });
+  }
 
   async close(): Promise<void> {
     await this.#tail;

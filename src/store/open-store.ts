@@ -1,7 +1,7 @@
 import { FileStore } from './file-store.ts';
 import { MemoryStore } from './memory-store.ts';
-import type { RedisStore, RedisStoreOptions } from './redis/redis-store.ts';
-import type { RedisStoreSpec } from './redis/spec.ts';
+import type { RedisStoreOptions } from './redis/redis-store.ts';
+import { describeRedis, type RedisStoreSpec } from './redis/spec.ts';
 import type { AclStore } from './store.ts';
 
 /** Which store holds the lists: `memory`, `file:PATH` or Redis. */
@@ -24,9 +24,14 @@ export async function createStore(spec: StoreSpec, options: RedisStoreOptions = 
   }
 }
 
-/** The Redis store's connection, for the parts that share it (the audit stream); null for other stores. */
-export function redisConnectionOf(store: AclStore): { readonly client: RedisStore['client']; readonly keyPrefix: string } | null {
-  if (store.kind !== 'redis') return null;
-  const redis = store as RedisStore;
-  return { client: redis.client, keyPrefix: redis.keys.prefix };
+/** The store for the start-up log line (a Redis password never appears). */
+export function describeStore(spec: StoreSpec): string {
+  switch (spec.kind) {
+    case 'memory':
+      return 'memory';
+    case 'file':
+      return `file:${spec.path}`;
+    case 'redis':
+      return describeRedis(spec);
+  }
 }

@@ -1,6 +1,7 @@
 import { refusal, type Refusal } from '../http/refusal.ts';
 import type { CompiledList } from '../list/compile.ts';
-import type { NewAuditEvent } from '../audit/audit-log.ts';
+import type { AuditLog, NewAuditEvent } from '../audit/audit-log.ts';
+import type { EventLog } from '../observability/logger.ts';
 import type { AccountDraft, AccountRecord } from '../list/types.ts';
 
 /**
@@ -125,6 +126,16 @@ export function nextExpiry(record: AccountRecord | null): number | null {
   return next;
 }
 
+/** The audit trail's bounds (events in all, per account) and, for the embedded stores, its file. */
+export interface AuditLogSettings {
+  readonly cap?: number;
+  readonly accountCap?: number;
+  /** A JSONL file for the memory and file stores; unset: kept in memory. Not used with Redis. */
+  readonly path?: string;
+  /** Told about stored events that are skipped because they do not read as events. */
+  readonly logger?: EventLog;
+}
+
 export interface RecentCaller {
   readonly ip: string;
   readonly lastSeen: number;
@@ -178,4 +189,10 @@ export interface AclStore {
   forgetCallers(accounts: readonly string[]): Promise<void>;
   /** The account's recent callers, most recent first. */
   recentCallers(account: string, limit: number): Promise<readonly RecentCaller[]>;
+  /**
+   * Opens the audit trail that goes with this store: Redis streams on the Redis store's own
+   * connection (its commits record their events there in the same atomic step, and closing the
+   * log leaves the connection open), a JSONL file or memory for the embedded stores.
+   */
+  openAuditLog(settings: AuditLogSettings): Promise<AuditLog>;
 }

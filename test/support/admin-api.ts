@@ -8,12 +8,13 @@ import type { Surface } from '../../src/admin/context.ts';
 import { compileCredentials, sha256, type Credential } from '../../src/admin/credentials.ts';
 import { createAdminHandler } from '../../src/admin/handler.ts';
 import { nativeSurface } from '../../src/admin/native.ts';
-import { checkResultOf, type CheckResult } from '../../src/admin/types.ts';
+import type { CheckResult } from '../../src/admin/types.ts';
 import { createAuditLog } from '../../src/store/open-audit.ts';
 import type { AuditLog } from '../../src/audit/audit-log.ts';
 import type { IpAddress } from '../../src/ip/address.ts';
 import { compileList } from '../../src/list/compile.ts';
 import { decideForAccount } from '../../src/list/decide.ts';
+import { explainDecision } from '../../src/gateway/explain.ts';
 import { MemoryStore } from '../../src/store/memory-store.ts';
 
 export const OWNER_TOKEN = 'unit-test-admin-token-1234';
@@ -91,6 +92,6 @@ function decideFromStore(store: MemoryStore): (account: string, ip: IpAddress) =
   return async (account, ip) => {
     const record = await store.read(account);
     const list = record === null ? null : compileList(record, Date.now());
-    return checkResultOf(decideForAccount(ip.family, ip.words, null, { own: list, list, listKind: 'account', mode: 'enforce', default: 'open' }), list);
+    return explainDecision(decideForAccount(ip.family, ip.words, null, { own: list, list, listKind: 'account', mode: 'enforce', default: 'open' }), list);
   };
 }

@@ -11,7 +11,9 @@ import { atLeastAsStrict } from '../../list/strictness.ts';
 import { GLOBAL_ACCOUNT, type AccountRecord } from '../../list/types.ts';
 import { parseStoredRecord } from '../../list/record-format.ts';
 import { RECENT_CALLERS_PER_ACCOUNT, RECENT_CALLERS_TTL_MS } from '../recent-callers.ts';
-import { childrenByParent, nextExpiry, versionConflict, type AccountChange, type AclStore, type AuditDescriber, type CallerBatch, type ChangeFeed, type ChangeListener, type ChangeNotice, type ChangeResult, type RecentCaller, type StateListener, type StoreState, type UpdateOutcome } from '../store.ts';
+import { createAuditLog } from '../open-audit.ts';
+import type { AuditLog } from '../../audit/audit-log.ts';
+import { childrenByParent, nextExpiry, versionConflict, type AccountChange, type AclStore, type AuditDescriber, type AuditLogSettings, type CallerBatch, type ChangeFeed, type ChangeListener, type ChangeNotice, type ChangeResult, type RecentCaller, type StateListener, type StoreState, type UpdateOutcome } from '../store.ts';
 import { FetchingView, NotFetched, type Fetched, type FetchedGraph } from './change-view.ts';
 import { createClient, createSubscriber, type RedisClient } from './connection.ts';
 import { Keys } from './keys.ts';
@@ -183,6 +185,14 @@ export class RedisStore implements AclStore {
   /** The command connection, shared with the audit trail (which must not close it). */
   get client(): RedisClient {
     return this.#client;
+  }
+
+  /** The audit streams live beside the lists, under the same prefix, on this connection. */
+  openAuditLog({ cap, accountCap, logger }: AuditLogSettings): Promise<AuditLog> {
+    return createAuditLog({
+      kind: 'redis', client: this.#client, keyPrefix: this.#keys.prefix,
+      ...(cap === undefined ? {} : { cap }), ...(accountCap === undefined ? {} : { accountCap }),
+    }, logger === undefined ? {} : { logger });
   }
 
   /**

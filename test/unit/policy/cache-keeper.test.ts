@@ -7,7 +7,8 @@ import { CacheKeeper } from '../../../src/policy/cache-keeper.ts';
 import { compileList, type CompiledList } from '../../../src/list/compile.ts';
 import { loadSnapshot, saveSnapshot } from '../../../src/policy/snapshot.ts';
 import { MemoryStore } from '../../../src/store/memory-store.ts';
-import type { AccountChange, AclStore, CallerBatch, ChangeFeed, ChangeListener, StateListener, StoreState } from '../../../src/store/store.ts';
+import type { AuditLog } from '../../../src/audit/audit-log.ts';
+import type { AccountChange, AclStore, AuditLogSettings, CallerBatch, ChangeFeed, ChangeListener, StateListener, StoreState } from '../../../src/store/store.ts';
 import { scratchPerTest } from '../../support/scratch.ts';
 import { addEntry, entry } from '../../support/store-contract.ts';
 
@@ -73,6 +74,7 @@ class FlakyStore implements AclStore {
   forgetCallers = async (_accounts: readonly string[]): Promise<void> => undefined;
   recentCallers = async () => [];
   dueForExpiry = async (): Promise<readonly string[]> => [];
+  openAuditLog = (settings: AuditLogSettings): Promise<AuditLog> => this.data.openAuditLog(settings);
 
   #check(): void {
     if (this.#state === 'down') throw new Error('store is down');

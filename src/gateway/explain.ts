@@ -1,0 +1,32 @@
+import type { IpAddress } from '../ip/address.ts';
+import { formatCidr } from '../ip/cidr.ts';
+import type { CompiledList } from '../list/compile.ts';
+import type { Decision } from '../list/decide.ts';
+import { listStateOf, type ListState } from '../list/list-state.ts';
+import type { Action } from '../list/types.ts';
+import type { Gatekeeper } from './gatekeeper.ts';
+
+/** A decision as the admin API's check reports it: the outcome, why, the entry that decided, and the enforced list's state. */
+export interface Explanation {
+  readonly decision: string;
+  readonly reason: string;
+  /** The deciding entry; `id` and `cidr` may be left out where the reader may not see that list. */
+  readonly matched: null | { readonly id?: string; readonly cidr?: string; readonly action: Action; readonly list: 'account' | 'parent' | 'global' };
+  /** The state of the list enforced for the account (its parent's for a subaccount); null when it cannot be told. */
+  readonly listState: ListState | null;
+}
+
+/** Explains what the Gatekeeper concludes for a caller of `account` at `ip` (its own conclusion, not a second reading). */
+export async function explain(gatekeeper: Gatekeeper, account: string, ip: IpAddress): Promise<Explanation> {
+  const concluded = await gatekeeper.conclude(account, ip);
+  return concluded.ok ? explainDecision(concluded.decision, concluded.enforced) : { decision: 'error', reason: concluded.refusal.reason, matched: null, listState: null };
+}
+
+/** A decision explained; `enforced` is the list that applied to the account. */
+export function explainDecision(decision: Decision, enforced: CompiledList | null): Explanation {
+  const source = decision.source;
+  const matched = source !== null && decision.slot >= 0 && decision.list !== null
+    ? { id: source.trie.idOf(decision.slot), cidr: formatCidr(source.trie.cidrOf(decision.slot)), action: source.trie.actionOf(decision.slot), list: decision.list }
+    : null;
+  return { decision: decision.outcome, reason: decision.reason, matched, listState: listStateOf(enforced?.hasAllow ?? false, enforced?.restricted ?? false) };
+}
