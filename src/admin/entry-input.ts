@@ -3,8 +3,11 @@ import { formatCidr } from '../ip/cidr.ts';
 import { parseRule } from '../ip/rule.ts';
 import type { EntryFields } from '../acl/changes.ts';
 import type { AclEntry } from '../list/types.ts';
+import { EntryPatch, MAX_DESCRIPTION_LENGTH, type EntryBody } from './api-schemas.ts';
+import { fieldRefusal } from './field-check.ts';
 
-export const MAX_DESCRIPTION_LENGTH = 255;
+export { MAX_DESCRIPTION_LENGTH };
+
 /** The longest address text accepted (the longest range of two full IPv6 addresses is 81). */
 export const MAX_ADDRESS_LENGTH = 100;
 /**
@@ -14,11 +17,11 @@ export const MAX_ADDRESS_LENGTH = 100;
 export const MAX_NETWORKS_PER_ENTRY = 64;
 
 /** An entry as the API shows it: snake_case, `expires_at` null when unset. */
-export function toApiEntry(entry: AclEntry): Record<string, unknown> {
+export function toApiEntry(entry: AclEntry): EntryBody {
   return {
     id: entry.id,
     ip_address: entry.ipAddress,
-    cidrs: entry.cidrs,
+    cidrs: [...entry.cidrs],
     action: entry.action,
     description: entry.description,
     enabled: entry.enabled,
@@ -28,7 +31,9 @@ export function toApiEntry(entry: AclEntry): Record<string, unknown> {
   };
 }
 
-const FIELDS = new Set(['ip_address', 'description', 'name', 'action', 'enabled', 'expires_at']);
+// A POST body's fields are a PATCH body's, with ip_address required.
+const PROPERTIES = EntryPatch.properties;
+const FIELDS = new Set(Object.keys(PROPERTIES));
 
 function invalid(field: string, expected: string): Refused {
   return refused(refusal(400, 'invalid_field', `${field} must be ${expected}`));
@@ -50,7 +55,7 @@ export function parseEntryFields(body: unknown, nowMs: number, requireAddress: b
   if (address === undefined) {
     if (requireAddress) return { ok: false, refusal: refusal(400, 'invalid_format', 'ip_address is required, e.g. "203.0.113.0/24"') };
   } else {
-    if (typeof address !== 'string') return invalid('ip_address', 'a string');
+    if (typeof address !== 'string') return fieldRefusal('ip_address', PROPERTIES.ip_address, address)!;
     if (address.length > MAX_ADDRESS_LENGTH) return { ok: false, refusal: refusal(400, 'invalid_format', `ip_address is ${address.length} characters long; an address, network or range is at most ${MAX_ADDRESS_LENGTH}`) };
     const rule = parseRule(address);
     if (!rule.ok) return { ok: false, refusal: refusal(400, 'invalid_format', rule.error) };
@@ -63,7 +68,8 @@ export function parseEntryFields(body: unknown, nowMs: number, requireAddress: b
   const description = input['description'];
   const name = input['name'];
   for (const [field, value] of [['description', description], ['name', name]] as const) {
-    if (value !== undefined && (typeof value !== 'string' || value.length > MAX_DESCRIPTION_LENGTH)) return invalid(field, `a string of at most ${MAX_DESCRIPTION_LENGTH} characters`);
+    const wrong = value === undefined ? null : fieldRefusal(field, PROPERTIES[field], value);
+    if (wrong !== null) return wrong;
   }
   if (description !== undefined && name !== undefined && description !== name) return invalid('name', 'the same as description when both are given');
   const text = (description ?? name) as string | undefined;
@@ -71,13 +77,15 @@ export function parseEntryFields(body: unknown, nowMs: number, requireAddress: b
 
   const action = input['action'];
   if (action !== undefined) {
-    if (action !== 'allow' && action !== 'deny') return invalid('action', '"allow" or "deny"');
-    fields.action = action;
+    const wrong = fieldRefusal('action', PROPERTIES.action, action);
+    if (wrong !== null) return wrong;
+    fields.action = action as 'allow' | 'deny';
   }
   const enabled = input['enabled'];
   if (enabled !== undefined) {
-    if (typeof enabled !== 'boolean') return invalid('enabled', 'true or false');
-    fields.enabled = enabled;
+    const wrong = fieldRefusal('enabled', PROPERTIES.enabled, enabled);
+    if (wrong !== null) return wrong;
+    fields.enabled = enabled as boolean;
   }
   const expires = input['expires_at'];
   if (expires === null) {

@@ -10,13 +10,15 @@ import { formatIp, parseIp, type IpAddress } from '../ip/address.ts';
 import { clip } from '../ip/cidr.ts';
 import type { AdminAccountNaming } from '../policy/account-names.ts';
 import { isRestricted, recordListState } from '../list/list-state.ts';
-import { GLOBAL_ACCOUNT, type AccountRecord, type AccountSettings, type AclEntry } from '../list/types.ts';
+import { GLOBAL_ACCOUNT, type AccountRecord, type AclEntry } from '../list/types.ts';
+import { DEFAULT_PAGE, MAX_PAGE, Query, SettingsInput, type SettingsInputBody } from './api-schemas.ts';
 import { isJson, readBodyBytes, readJsonBody, unsupportedJson } from './body.ts';
 import { BodyShape, parseBulk, type BulkFormat, type BulkLimits, type BulkParsed, type BulkRow } from './bulk-input.ts';
 import { requestIds, type Context, type Handler, type Surface } from './context.ts';
 import { allows, type Actor } from './credentials.ts';
 import { CSV_COLUMNS, toCsv } from './csv.ts';
 import { parseEntryFields, toApiEntry } from './entry-input.ts';
+import { fieldRefusal, queryValue } from './field-check.ts';
 import { etag, sendError, sendJson } from './respond.ts';
 import type { Route } from './router.ts';
 import { checkAsSeenBy, type CheckResult } from './types.ts';
@@ -34,8 +36,7 @@ export interface NativeDeps {
 /** Networks one list replace or import may expand into: the most one write may compile. */
 export const MAX_NETWORKS_PER_REQUEST = 100_000;
 
-export const DEFAULT_PAGE = 100;
-export const MAX_PAGE = 1000;
+export { DEFAULT_PAGE, MAX_PAGE };
 
 function newId(): string {
   return newIds(1)[0]!;
@@ -60,10 +61,8 @@ function auditActor(actor: Actor): { name: string; role: Actor['role'] } {
 
 /** Positive integer query parameter within bounds, or a refusal naming it. */
 function pageSize(query: URLSearchParams): Result<number> {
-  const raw = query.get('limit');
-  if (raw === null) return ok(DEFAULT_PAGE);
-  const n = /^[0-9]{1,5}$/.test(raw) ? Number(raw) : 0;
-  return n >= 1 && n <= MAX_PAGE ? ok(n) : refused(refusal(400, 'invalid_field', `limit must be an integer 1-${MAX_PAGE}, got '${clip(raw)}'`));
+  const limit = queryValue(query, 'limit', Query.limit);
+  return limit.ok ? ok(limit.value ?? DEFAULT_PAGE) : limit;
 }
 
 /** Offset cursors, opaque to clients: base64url of the offset. */
@@ -141,15 +140,15 @@ export function nativeSurface(deps: NativeDeps): Surface {
   const options = (ctx: Context): Result<ApplyOptions> => {
     const expected = expectedVersion(ctx.req);
     if (!expected.ok) return expected;
-    const guard = ctx.query.get('guard');
-    if (guard !== null && guard !== 'strict' && guard !== 'warn') return refused(refusal(400, 'invalid_field', `guard must be strict or warn, got '${clip(guard)}'`));
-    const replace = ctx.query.get('replace');
-    if (replace !== null && replace !== 'true' && replace !== 'false') return refused(refusal(400, 'invalid_field', `replace must be true or false, got '${clip(replace)}'`));
+    const guard = queryValue(ctx.query, 'guard', Query.guard);
+    if (!guard.ok) return guard;
+    const replace = queryValue(ctx.query, 'replace', Query.replace);
+    if (!replace.ok) return replace;
     return ok({
       via: 'native',
       ...requestIds(ctx),
-      replace: replace === 'true',
-      ...(guard === null ? {} : { guard }),
+      replace: replace.value === true,
+      ...(guard.value === null ? {} : { guard: guard.value }),
       ...(expected.value === undefined ? {} : { expectedVersion: expected.value }),
     });
   };
@@ -253,8 +252,9 @@ export function nativeSurface(deps: NativeDeps): Surface {
 
   /** Replaces or merges a list body; with `?dry_run=true` answers what each row would do, changing nothing. */
   const bulkWrite = async (ctx: Context, account: string, format: BulkFormat, mode: 'replace' | 'merge', action: string): Promise<void> => {
-    const dryRun = ctx.query.get('dry_run');
-    if (dryRun !== null && dryRun !== 'true' && dryRun !== 'false') return sendError(ctx.res, refusal(400, 'invalid_field', `dry_run must be true or false, got '${clip(dryRun)}'`));
+    const dryRunParam = queryValue(ctx.query, 'dry_run', Query.dry_run);
+    if (!dryRunParam.ok) return sendError(ctx.res, dryRunParam.refusal);
+    const dryRun = dryRunParam.value;
     const read = await bulkRows(ctx, account, format);
     if (!read.ok) return sendError(ctx.res, read.refusal);
     const rows = read.value;
@@ -298,16 +298,18 @@ export function nativeSurface(deps: NativeDeps): Surface {
   });
 
   const importList = route(true, async (ctx, account) => {
-    const mode = ctx.query.get('mode') ?? 'merge';
-    if (mode !== 'merge' && mode !== 'replace') return sendError(ctx.res, refusal(400, 'invalid_field', `mode must be merge or replace, got '${clip(mode)}'`));
+    const modeParam = queryValue(ctx.query, 'mode', Query.mode);
+    if (!modeParam.ok) return sendError(ctx.res, modeParam.refusal);
+    const mode = modeParam.value ?? 'merge';
     const csv = /^text\/csv\s*(;|$)/i.test(ctx.req.headers['content-type'] ?? '');
     if (!csv && !isJson(ctx.req)) return sendError(ctx.res, unsupportedJson(ctx.req, ' (or text/csv)'));
     await bulkWrite(ctx, account, csv ? 'csv' : 'json', mode, 'list.import');
   });
 
   const exportList = route(false, async (ctx, account) => {
-    const format = ctx.query.get('format') ?? 'json';
-    if (format !== 'json' && format !== 'csv') return sendError(ctx.res, refusal(400, 'invalid_field', `format must be json or csv, got '${clip(format)}'`));
+    const formatParam = queryValue(ctx.query, 'format', Query.format);
+    if (!formatParam.ok) return sendError(ctx.res, formatParam.refusal);
+    const format = formatParam.value ?? 'json';
     const record = await store.read(account);
     const version = record?.version ?? 0;
     const entries = record?.entries ?? [];
@@ -429,13 +431,13 @@ export function nativeSurface(deps: NativeDeps): Surface {
 
 /** `action`, `enabled` and `q` (substring of the address or description) filters for lists. */
 function filterEntries(entries: readonly AclEntry[], query: URLSearchParams): Result<readonly AclEntry[]> {
-  const action = query.get('action');
-  const enabled = query.get('enabled');
+  const action = queryValue(query, 'action', Query.action);
+  if (!action.ok) return action;
+  const enabled = queryValue(query, 'enabled', Query.enabled);
+  if (!enabled.ok) return enabled;
   const q = query.get('q')?.toLowerCase();
-  if (action !== null && action !== 'allow' && action !== 'deny') return refused(refusal(400, 'invalid_field', `action must be allow or deny, got '${clip(action)}'`));
-  if (enabled !== null && enabled !== 'true' && enabled !== 'false') return refused(refusal(400, 'invalid_field', `enabled must be true or false, got '${clip(enabled)}'`));
-  return ok(entries.filter((e) => (action === null || e.action === action)
-    && (enabled === null || String(e.enabled) === enabled)
+  return ok(entries.filter((e) => (action.value === null || e.action === action.value)
+    && (enabled.value === null || e.enabled === enabled.value)
     && (q === undefined || e.ipAddress.toLowerCase().includes(q) || e.description.toLowerCase().includes(q))));
 }
 
@@ -444,41 +446,34 @@ function filterEntries(entries: readonly AclEntry[], query: URLSearchParams): Re
  * checked here; the change applies it to the settings as they are at the commit, and checks a new
  * parent against the graph there.
  */
+const SETTINGS_FIELDS = SettingsInput.properties;
+
 function parseSettings(body: unknown): Result<Partial<SettingsPatch>> {
   const fail = (reason: string, message: string): Refusal => refusal(400, reason, message);
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return refused(fail('invalid_field', 'the request body must be a JSON object'));
   const input = body as Record<string, unknown>;
-  const known = ['parent', 'mode', 'default', 'max_entries', 'ipv4_only', 'guard', 'restricted'];
+  const known = Object.keys(SETTINGS_FIELDS);
   for (const key of Object.keys(input)) {
     if (!known.includes(key)) return refused(fail('unknown_field', `unknown field '${clip(key)}': expected ${known.join(', ')}`));
   }
   const patch: { -readonly [K in keyof SettingsPatch]?: SettingsPatch[K] } = {};
-  const choice = <K extends 'mode' | 'default' | 'guard'>(key: K, values: readonly NonNullable<AccountSettings[K]>[]): Refusal | null => {
-    if (!(key in input)) return null;
-    const value = input[key];
-    if (value !== null && !(values as readonly unknown[]).includes(value)) return fail('invalid_field', `${key} must be ${values.map((v) => `"${v}"`).join(', ')} or null`);
-    patch[key] = value as SettingsPatch[K];
-    return null;
-  };
-  const bad = choice('mode', ['enforce', 'report-only', 'off']) ?? choice('default', ['open', 'closed']) ?? choice('guard', ['warn', 'strict']);
-  if (bad) return refused(bad);
-  if ('max_entries' in input) {
-    const value = input['max_entries'];
-    if (value !== null && !(typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 && value <= 100_000)) return refused(fail('invalid_field', 'max_entries must be an integer 0-100000 or null'));
-    patch.maxEntries = value;
+  // The shape of each field is its schema's (api-schemas.ts), checked in this order.
+  for (const key of ['mode', 'default', 'guard', 'max_entries', 'ipv4_only'] as const) {
+    const wrong = key in input ? fieldRefusal(key, SETTINGS_FIELDS[key], input[key]) : null;
+    if (wrong !== null) return wrong;
   }
-  if ('ipv4_only' in input) {
-    const value = input['ipv4_only'];
-    if (value !== null && typeof value !== 'boolean') return refused(fail('invalid_field', 'ipv4_only must be true, false or null'));
-    patch.ipv4Only = value;
+  const settings = input as SettingsInputBody;
+  if ('restricted' in input && typeof settings.restricted !== 'boolean') {
+    return refused(fail('invalid_field', 'restricted must be true or false (false opens the account to every address)'));
   }
-  if ('restricted' in input) {
-    // false opens the account to every address (refused while an allow entry is enabled); true
-    // makes an account without allow entries refuse everyone. Never cleared by null: see list-state.ts.
-    const value = input['restricted'];
-    if (typeof value !== 'boolean') return refused(fail('invalid_field', 'restricted must be true or false (false opens the account to every address)'));
-    patch.restricted = value;
-  }
+  if (settings.mode !== undefined) patch.mode = settings.mode;
+  if (settings.default !== undefined) patch.default = settings.default;
+  if (settings.guard !== undefined) patch.guard = settings.guard;
+  if (settings.max_entries !== undefined) patch.maxEntries = settings.max_entries;
+  if (settings.ipv4_only !== undefined) patch.ipv4Only = settings.ipv4_only;
+  // false opens the account to every address (refused while an allow entry is enabled); true
+  // makes an account without allow entries refuse everyone. Never cleared by null: see list-state.ts.
+  if (settings.restricted !== undefined) patch.restricted = settings.restricted;
   if ('parent' in input) {
     const parent = input['parent'];
     if (parent !== null && (typeof parent !== 'string' || !isValidAccountId(parent))) return refused(fail('invalid_parent', `parent must be an account id (${ACCOUNT_ID_DESCRIPTION}) or null`));

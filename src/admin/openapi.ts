@@ -1,16 +1,17 @@
 import { readFileSync } from 'node:fs';
-import { ACCOUNT_ID_MAX_LENGTH, ACCOUNT_ID_PATTERN } from '../identity/account-id.ts';
-import { RULE_FORMS } from '../ip/rule.ts';
 import { MAX_PARENT_DEPTH } from '../list/inherit.ts';
 import { BODY_TIMEOUT_MS, DEFAULT_BODY_LIMITS } from './body.ts';
+import type { TSchema } from 'typebox';
+import { DEFAULT_PAGE, errorSchema, Query, SCHEMAS } from './api-schemas.ts';
 import { CSV_COLUMNS } from './csv.ts';
-import { MAX_DESCRIPTION_LENGTH, MAX_NETWORKS_PER_ENTRY } from './entry-input.ts';
-import { DEFAULT_PAGE, MAX_NETWORKS_PER_REQUEST, MAX_PAGE } from './native.ts';
+import { MAX_NETWORKS_PER_ENTRY } from './entry-input.ts';
+import { MAX_NETWORKS_PER_REQUEST } from './native.ts';
 
 /*
  * The OpenAPI 3.1 description of the native management API (src/admin/native.ts), served at
- * GET /v1/openapi.json. Schemas are as strict as the server: response objects whose keys are
- * fixed say `additionalProperties: false`, nullable fields are type arrays. The unit test
+ * GET /v1/openapi.json. The bodies' schemas are the definitions in api-schemas.ts, published as
+ * they are (a schema named there appears as a reference to its component); this file adds the
+ * operations, parameters, headers and the reason codes of every refusal. The unit test
  * (test/unit/admin/openapi.test.ts) drives the real API and validates every answer against it.
  */
 
@@ -34,7 +35,6 @@ type Json = Record<string, unknown>;
 
 const ref = (kind: 'schemas' | 'parameters' | 'responses' | 'headers', name: string): Json => ({ $ref: `#/components/${kind}/${name}` });
 const schema = (name: string): Json => ref('schemas', name);
-const nullable = (type: string, extra: Json = {}): Json => ({ type: [type, 'null'], ...extra });
 const json = (body: Json): Json => ({ 'application/json': { schema: body } });
 
 /** Error reasons by status: the `reason` of every refusal the native API and its dispatcher give. */
@@ -136,12 +136,6 @@ const etagHeader = { ETag: { ...ref('headers', 'ETag') } };
 function success(description: string, body: Json, headers: Json = etagHeader): Json {
   return { description, ...(Object.keys(headers).length > 0 ? { headers } : {}), content: json(body) };
 }
-
-const LIST_STATE = {
-  type: 'string',
-  enum: ['none', 'active', 'empty'] as (string | null)[],
-  description: '`none`: the list has never restricted (or was opened): the default decides; `active`: allow entries in force; `empty`: the account has had an allow list and none is in force any more: every caller is refused (`list_empty`) until one is, or the account is opened (`restricted: false`).',
-};
 
 const WRITE_NOTE = 'Writes accept If-Match (412 `version_conflict` when the account moved on) and run the lockout guard: callers seen in the last 24 h that the change would newly refuse, and an account the change would open to every address, come back in `warnings` (or, with guard=strict or the account setting `guard: strict`, the change is refused with 409 `would_lock_out` or `would_open`).';
 
@@ -382,16 +376,16 @@ function parameters(): Json {
       schema: schema('AccountId'),
     },
     EntryId: { name: 'id', in: 'path', required: true, description: 'The entry id.', schema: { type: 'string' } },
-    Limit: query('limit', `Page size (default ${DEFAULT_PAGE}).`, { type: 'integer', minimum: 1, maximum: MAX_PAGE, default: DEFAULT_PAGE }),
+    Limit: query('limit', `Page size (default ${DEFAULT_PAGE}).`, plain(Query.limit)),
     Cursor: query('cursor', 'The `next` of the previous page; omit for the first.', { type: 'string' }),
-    ActionFilter: query('action', 'Only entries with this action.', { type: 'string', enum: ['allow', 'deny'] }),
-    EnabledFilter: query('enabled', 'Only enabled (true) or disabled (false) entries.', { type: 'boolean' }),
+    ActionFilter: query('action', 'Only entries with this action.', plain(Query.action)),
+    EnabledFilter: query('enabled', 'Only enabled (true) or disabled (false) entries.', plain(Query.enabled)),
     Q: query('q', 'Only entries whose ip_address or description contains this text (case-insensitive).', { type: 'string' }),
-    Replace: query('replace', 'Remove the allow entries the new or changed one covers, in the same change, instead of refusing with 409 `superset_conflict`.', { type: 'boolean', default: false }),
-    Guard: query('guard', '`strict` refuses a change that would lock out a recently seen caller (409 `would_lock_out`); `warn` (the default) reports them in `warnings`, but does not relax an account whose `guard` setting is strict.', { type: 'string', enum: ['warn', 'strict'] }),
-    Format: query('format', 'Export format.', { type: 'string', enum: ['json', 'csv'], default: 'json' }),
-    DryRun: query('dry_run', '`true` changes nothing: the body is read, checked and applied to the list as it is now, and the answer says per row what would be stored (`rows`), whether the whole would be (`would_store`), and with it the list and the lockout warnings. Send the real request with `If-Match` set to the `version` it names, so what was previewed is what is stored.', { type: 'string', enum: ['true', 'false'], default: 'false' }),
-    Mode: query('mode', '`merge` adds the items whose networks are not listed yet; `replace` replaces the list.', { type: 'string', enum: ['merge', 'replace'], default: 'merge' }),
+    Replace: query('replace', 'Remove the allow entries the new or changed one covers, in the same change, instead of refusing with 409 `superset_conflict`.', plain(Query.replace)),
+    Guard: query('guard', '`strict` refuses a change that would lock out a recently seen caller (409 `would_lock_out`); `warn` (the default) reports them in `warnings`, but does not relax an account whose `guard` setting is strict.', plain(Query.guard)),
+    Format: query('format', 'Export format.', plain(Query.format)),
+    DryRun: query('dry_run', '`true` changes nothing: the body is read, checked and applied to the list as it is now, and the answer says per row what would be stored (`rows`), whether the whole would be (`would_store`), and with it the list and the lockout warnings. Send the real request with `If-Match` set to the `version` it names, so what was previewed is what is stored.', plain(Query.dry_run)),
+    Mode: query('mode', '`merge` adds the items whose networks are not listed yet; `replace` replaces the list.', plain(Query.mode)),
     Ip: query('ip', 'An IPv4 or IPv6 address.', { type: 'string' }, true),
     AuditAccount: query('account', 'Only the events of this account (required for an account credential: its own); `_global` for the global list\'s (not for an account credential).', { type: 'string' }),
     AuditCursor: query('cursor', 'The `next` of the previous page (older events); omit for the newest.', { type: 'string' }),
@@ -432,207 +426,32 @@ function errorResponses(): Json {
 }
 
 function schemas(): Json {
-  const dateTime = { type: 'string', format: 'date-time' };
-  const version = { type: 'integer', minimum: 0, description: 'The account\'s version: grows by one with every committed change (0: no record yet). Also the ETag.' };
-  const account = { type: 'string', description: 'The account id (`_global` for the global list).' };
-  const next = nullable('string', { description: 'Cursor of the following page; null on the last.' });
-  const dryRun = {
-    dry_run: { type: 'boolean', description: 'Present (true) on a dry run: nothing was stored; `version` is the current one, to send back in If-Match.' },
-    would_store: { type: 'boolean', description: 'Dry run: whether the request as sent would be stored (every row readable and accepted).' },
-    rows: { type: 'array', items: schema('ImportRow'), description: 'Dry run: what each row would do, in order.' },
-    error: { type: 'string', description: 'Dry run that would not be stored: why (the first refusal).' },
-    reason: { type: 'string' },
-  };
-  const warnings = { type: 'array', items: schema('Warning'), description: 'Recently seen callers the change newly refuses, and whether it opens the account; present only when there are any.' };
-  const entries = { type: 'array', items: schema('Entry') };
-  const entryProperties: Json = {
-    id: { type: 'string', description: 'Assigned by the server, stable.' },
-    ip_address: { type: 'string', description: 'The rule as entered.' },
-    cidrs: { type: 'array', items: { type: 'string' }, description: 'What the rule became: the minimal exact list of CIDRs, canonical text.' },
-    action: { type: 'string', enum: ['allow', 'deny'] },
-    description: { type: 'string', maxLength: MAX_DESCRIPTION_LENGTH },
-    enabled: { type: 'boolean' },
-    created_at: dateTime,
-    updated_at: dateTime,
-    expires_at: nullable('string', { format: 'date-time', description: 'When a temporary entry stops matching; null: permanent.' }),
-  };
-  const inputProperties: Json = {
-    ip_address: { type: 'string', description: `The rule: ${RULE_FORMS}. A CIDR must not have host bits.` },
-    description: { type: 'string', maxLength: MAX_DESCRIPTION_LENGTH, default: '' },
-    name: { type: 'string', maxLength: MAX_DESCRIPTION_LENGTH, description: 'Another word for description (the consoles this API mirrors call it that); if both are given they must be equal.' },
-    action: { type: 'string', enum: ['allow', 'deny'], default: 'allow', description: 'Deny entries carve holes in allow ranges: they may sit inside allow entries and may name any space.' },
-    enabled: { type: 'boolean', default: true },
-    expires_at: nullable('string', { format: 'date-time', description: 'ISO 8601, in the future: the entry stops matching then and is swept from the list later. null: permanent.' }),
-  };
-  const strict = (properties: Json, required: readonly string[], description?: string): Json => ({
-    type: 'object',
-    ...(description === undefined ? {} : { description }),
-    properties,
-    required: [...required],
-    additionalProperties: false,
-  });
-  const entryKeys = Object.keys(entryProperties);
-  const choice = (values: readonly string[], description: string): Json => ({ type: ['string', 'null'], enum: [...values, null], description });
   const statuses = Object.keys(REASONS).map(Number);
-
-  return {
-    AccountId: { type: 'string', pattern: ACCOUNT_ID_PATTERN, minLength: 1, maxLength: ACCOUNT_ID_MAX_LENGTH },
-    Entry: strict(entryProperties, entryKeys, 'An access-list entry.'),
-    EntryResult: strict({ ...entryProperties, warnings }, entryKeys, 'The entry as stored after a change, with the lockout warnings when there are any.'),
-    EntryInput: strict(inputProperties, ['ip_address'], 'A new entry.'),
-    EntryPatch: strict(inputProperties, [], 'Fields to change; absent fields keep their value.'),
-    EntryListItem: strict({
-      ...inputProperties,
-      id: { type: 'string', readOnly: true, description: 'Ignored (the server assigns ids).' },
-      cidrs: { type: 'array', items: { type: 'string' }, readOnly: true, description: 'Ignored.' },
-      created_at: { type: 'string', readOnly: true, description: 'Ignored.' },
-      updated_at: { type: 'string', readOnly: true, description: 'Ignored.' },
-    }, ['ip_address'], 'An entry of a list replace or import: like EntryInput; the fields the server assigns are accepted and ignored, so an export can be sent back.'),
-    EntryListInput: {
-      type: 'object',
-      description: 'A whole list; an export ({account, version, entries}) is accepted as it is, its account and version ignored. Other keys are refused (unknown_field).',
-      properties: {
-        entries: { type: 'array', items: schema('EntryListItem') },
-        account: { type: 'string', description: 'Ignored.' },
-        version: { type: 'integer', description: 'Ignored.' },
-      },
-      required: ['entries'],
-      additionalProperties: false,
-    },
-    EntryList: strict({ account, version, list_state: LIST_STATE, total: { type: 'integer', minimum: 0, description: 'Entries matching the filters (all pages).' }, entries, next }, ['account', 'version', 'list_state', 'total', 'entries', 'next'], 'A page of entries, and the state of the account\'s own list.'),
-    EntryExport: strict({ account, version, entries }, ['account', 'version', 'entries'], 'The whole list.'),
-    ListReplaced: strict({ account, version, entries, warnings, ...dryRun }, ['account', 'version'], 'The list after a replace (entries always present without dry_run).'),
-    ImportResult: strict({
-      account,
-      version,
-      mode: { type: 'string', enum: ['merge', 'replace'] },
-      received: { type: 'integer', minimum: 0, description: 'Items in the request (merge skips those already listed).' },
-      entries,
-      warnings,
-      ...dryRun,
-    }, ['account', 'version', 'mode', 'received'], 'The list after an import (entries always present without dry_run).'),
-    ImportRow: strict({
-      line: { type: 'integer', minimum: 1, description: 'CSV: the line; JSON: the item, from 1.' },
-      outcome: { type: 'string', enum: ['add', 'skip', 'refused'], description: '`skip`: merge, the network is already listed.' },
-      entry: { type: ['object', 'null'], description: 'The entry as it would be stored (without the id and times the server assigns); null for a row that could not be read.' },
-      reason: { type: 'string' },
-      error: { type: 'string' },
-    }, ['line', 'outcome', 'entry'], 'What one row of a dry run would do.'),
-    Deleted: strict({
-      deleted: { type: 'string', description: 'The id of the deleted entry.' },
-      warnings: { type: 'array', items: schema('Warning'), description: 'Recently seen callers the delete newly refuses (empty when none).' },
-    }, ['deleted', 'warnings']),
-    Warning: strict({
-      reason: { type: 'string', enum: ['would_lock_out', 'would_open', 'will_empty'], description: '`would_lock_out`: a recently seen caller (ip, last_seen, decision) the change newly refuses; `would_open`: the account, which refuses some callers today, would be open to every address (message says why); `will_empty`: every allow entry left in force is temporary, so from `at` the account refuses every caller (`list_empty`). Only the first two are refused under guard=strict.' },
-      ip: { type: 'string' },
-      last_seen: dateTime,
-      decision: { type: 'string', enum: ['deny'], description: 'What the caller gets after the change.' },
-      at: dateTime,
-      message: { type: 'string' },
-    }, ['reason'], 'What a change would do to the account\'s callers.'),
-    Settings: strict({
-      account: { type: 'string' },
-      version,
-      parent: nullable('string', { description: 'The parent account of a subaccount (whose list it uses), or null.' }),
-      mode: choice(['enforce', 'report-only', 'off'], 'null: inherited.'),
-      default: choice(['open', 'closed'], 'What an account without an enabled allow entry does; null: inherited.'),
-      max_entries: nullable('integer', { minimum: 0, description: 'null: the gateway\'s validation.maxEntries.' }),
-      ipv4_only: nullable('boolean', { description: 'null: the gateway\'s validation.ipv4Only.' }),
-      guard: choice(['warn', 'strict'], 'The lockout guard of changes; null: warn.'),
-      restricted: { type: 'boolean', description: 'The account has had an allow list in force and was not opened since: with no allow entry in force it refuses every caller (`list_empty`) rather than open by itself.' },
-      list_state: LIST_STATE,
-      entry_count: { type: 'integer', minimum: 0 },
-      warnings,
-    }, ['account', 'version', 'parent', 'mode', 'default', 'max_entries', 'ipv4_only', 'guard', 'restricted', 'list_state', 'entry_count'], 'An account\'s settings (after a change, with the lockout warnings when there are any).'),
-    SettingsInput: strict({
-      parent: { type: ['string', 'null'], pattern: ACCOUNT_ID_PATTERN, maxLength: ACCOUNT_ID_MAX_LENGTH, description: `Makes the account a subaccount of this one (at most ${MAX_PARENT_DEPTH} ancestors, no cycles).` },
-      mode: choice(['enforce', 'report-only', 'off'], 'null clears (inherit).'),
-      default: choice(['open', 'closed'], 'null clears (inherit).'),
-      max_entries: nullable('integer', { minimum: 0, maximum: 100_000, description: 'null clears.' }),
-      ipv4_only: nullable('boolean', { description: 'null clears.' }),
-      guard: choice(['warn', 'strict'], 'null clears.'),
-      restricted: { type: 'boolean', description: '`false` opens the account to every address: an explicit change, refused with 409 `list_in_force` while an allow entry is enabled, reported as `would_open` (refused under guard=strict). `true` makes an account without allow entries refuse every caller.' },
-    }, [], 'Settings to change: given values replace, null clears (inherit), absent keep.'),
-    Check: strict({
-      account: { type: 'string' },
-      ip: { type: 'string', description: 'The address, canonical.' },
-      decision: { type: 'string', enum: ['allow', 'deny', 'report_only', 'error'], description: '`report_only`: would be refused but the account is in report-only mode; `error`: the account\'s policy cannot be resolved.' },
-      reason: { type: 'string', enum: ['ip_allowed', 'ip_denied', 'ip_not_allowed', 'no_list', 'list_empty', 'global_allow', 'mode_off', 'policy_error'] },
-      matched: {
-        type: ['object', 'null'],
-        description: 'The entry that decides, or null. `id` and `cidr` are left out of an entry of the parent\'s or the global list for a credential that may not read that list (an account credential).',
-        properties: {
-          id: { type: 'string' },
-          cidr: { type: 'string' },
-          action: { type: 'string', enum: ['allow', 'deny'] },
-          list: { type: 'string', enum: ['account', 'parent', 'global'] },
-        },
-        required: ['action', 'list'],
-        additionalProperties: false,
-      },
-      list_state: { ...LIST_STATE, type: ['string', 'null'], enum: [...LIST_STATE.enum, null] },
-    }, ['account', 'ip', 'decision', 'reason', 'matched', 'list_state'], 'What the proxy would decide now, and the state of the list that applies (the parent\'s for a subaccount; null when the policy cannot be resolved).'),
-    RecentIps: strict({
-      account: { type: 'string' },
-      ips: {
-        type: 'array',
-        items: strict({
-          ip: { type: 'string' },
-          last_seen: dateTime,
-          decision: choice(['allow', 'deny', 'report_only', 'error'], 'What the caller gets now (null if the stored address does not parse).'),
-          reason: nullable('string'),
-        }, ['ip', 'last_seen', 'decision', 'reason']),
-      },
-    }, ['account', 'ips']),
-    Whoami: strict({
-      name: { type: 'string' },
-      role: { type: 'string', enum: ['owner', 'admin', 'read-only', 'account'] },
-      account: nullable('string'),
-    }, ['name', 'role', 'account'], 'An account credential manages its own account only; the others every account (read-only: reads only).'),
-    Accounts: strict({
-      accounts: { type: 'array', items: { type: 'string' } },
-      total: { type: 'integer', minimum: 0 },
-      next,
-    }, ['accounts', 'total', 'next']),
-    AuditEvent: strict({
-      id: { type: 'string', description: 'Increasing, opaque.' },
-      at: dateTime,
-      actor: strict({
-        name: { type: 'string', description: 'The credential\'s name.' },
-        role: { type: 'string', enum: ['owner', 'admin', 'account', 'read-only'] },
-      }, ['name', 'role']),
-      account: { type: 'string' },
-      action: { type: 'string', description: '`entry.create`, `entry.update`, `entry.delete`, `list.replace`, `list.import`, `list.delete`, `settings.update`, `entry.expire`.' },
-      version: { type: 'integer', minimum: 0, description: 'The account\'s version after the change.' },
-      before: { description: 'The entry, the list or the settings before the change (null: none).' },
-      after: { description: 'The same after the change.' },
-      requestId: { type: 'string', description: 'The caller\'s X-Request-Id when it sent one, else the gateway\'s own id.' },
-      gatewayRequestId: { type: 'string', description: 'The gateway\'s own id of the request (the X-Gateway-Request-Id of its answer), whatever the caller sent.' },
-      via: { type: 'string', description: '`native`, `vobiz`, `voximplant`, `expiry`.' },
-    }, ['id', 'at', 'actor', 'account', 'action', 'version', 'before', 'after'], 'One committed change.'),
-    AuditPage: strict({
-      events: { type: 'array', items: schema('AuditEvent') },
-      next: nullable('string', { description: 'Cursor of the following (older) page; null on the last.' }),
-    }, ['events', 'next']),
-    Error: strict({
-      error: { type: 'string', description: 'What is wrong and, where there is one, the fix.' },
-      code: { type: 'integer', enum: statuses, description: 'The HTTP status.' },
-      reason: {
-        type: 'string',
-        enum: statuses.flatMap((s) => REASONS[s]!.map(([reason]) => reason)),
-        description: `Stable, machine-readable; part of the API. ${statuses.map((s) => `${s}: ${REASONS[s]!.map(([r, what]) => `\`${r}\` (${what})`).join('; ')}`).join('. ')}.`,
-      },
-      current_version: { type: 'integer', minimum: 0, description: 'With `outcome_unknown`: the account\'s version read right after the failure, when it could be read.' },
-    }, ['error', 'code', 'reason'], 'Every refusal.'),
-    Health: {
-      type: 'object',
-      properties: {
-        status: { type: 'string', enum: ['ok', 'unavailable'] },
-        store: { type: 'object', description: 'The store\'s health, where the gateway reports it.' },
-      },
-      required: ['status'],
-    },
+  const named: Record<string, TSchema> = {
+    ...SCHEMAS,
+    Error: errorSchema(
+      statuses,
+      statuses.flatMap((s) => REASONS[s]!.map(([reason]) => reason)),
+      `Stable, machine-readable; part of the API. ${statuses.map((s) => `${s}: ${REASONS[s]!.map(([r, what]) => `\`${r}\` (${what})`).join('; ')}`).join('. ')}.`,
+    ),
   };
+  const names = new Map<unknown, string>(Object.entries(named).map(([name, body]) => [body, name]));
+  return Object.fromEntries(Object.entries(named).map(([name, body]) => [name, published(body, names, body)]));
+}
+
+/** A schema with no named schema inside, as plain JSON. */
+const plain = (body: TSchema): Json => published(body, new Map(), body) as Json;
+
+/**
+ * A schema as the document carries it: plain JSON (TypeBox's own markers are not enumerable),
+ * with every named schema inside it replaced by a reference to its component.
+ */
+
+function published(node: unknown, names: ReadonlyMap<unknown, string>, root: unknown): unknown {
+  if (node !== root && names.has(node)) return schema(names.get(node)!);
+  if (Array.isArray(node)) return node.map((item) => published(item, names, root));
+  if (typeof node !== 'object' || node === null) return node;
+  return Object.fromEntries(Object.entries(node).map(([key, value]) => [key, published(value, names, root)]));
 }
 
 /** The OpenAPI 3.1 document of the native management API, as served at GET /v1/openapi.json. */

@@ -1,5 +1,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { extname, resolve } from 'node:path';
+import type { Static, TSchema } from 'typebox';
+import { Value } from 'typebox/value';
+import { AuditPage, Check, Deleted, Entry, EntryResult, ImportResult, Settings, type EntryBody, type EntryResultBody, type WarningBody } from '../admin/api-schemas.ts';
 import { Failure, isObject, pathOf, type AdminClient, type Reply } from './admin-client.ts';
 import { cell, formatPairs, formatTable, type Cell } from './table.ts';
 
@@ -33,24 +36,21 @@ const printJson = (ctx: CommandContext, value: unknown): void => ctx.io.out(`${J
 
 const ENTRY_HEADERS = ['ID', 'ADDRESS', 'ACTION', 'ENABLED', 'EXPIRES_AT', 'DESCRIPTION'];
 
-function entryRow(entry: unknown): Cell[] {
-  const e = isObject(entry) ? entry : {};
-  return [e['id'], e['ip_address'], e['action'], e['enabled'], e['expires_at'], e['description']].map(scalar);
+function entryRow(e: EntryBody): Cell[] {
+  return [e.id, e.ip_address, e.action, e.enabled, e.expires_at, e.description];
 }
 
-function entryPairs(entry: unknown): string {
-  const e = isObject(entry) ? entry : {};
-  const cidrs = Array.isArray(e['cidrs']) ? e['cidrs'].map(String).join(', ') : undefined;
+function entryPairs(e: EntryBody): string {
   return formatPairs([
-    ['id', scalar(e['id'])],
-    ['ip_address', scalar(e['ip_address'])],
-    ['cidrs', cidrs],
-    ['action', scalar(e['action'])],
-    ['enabled', scalar(e['enabled'])],
-    ['description', scalar(e['description'])],
-    ['expires_at', scalar(e['expires_at'])],
-    ['created_at', scalar(e['created_at'])],
-    ['updated_at', scalar(e['updated_at'])],
+    ['id', e.id],
+    ['ip_address', e.ip_address],
+    ['cidrs', e.cidrs.join(', ')],
+    ['action', e.action],
+    ['enabled', e.enabled],
+    ['description', e.description],
+    ['expires_at', e.expires_at],
+    ['created_at', e.created_at],
+    ['updated_at', e.updated_at],
   ]);
 }
 
@@ -61,19 +61,21 @@ function scalar(value: unknown): Cell {
 }
 
 /** The lockout guard's warnings (callers it blocks, or the account it opens), on stderr. */
-function printWarnings(ctx: CommandContext, body: unknown): void {
-  const warnings = isObject(body) && Array.isArray(body['warnings']) ? body['warnings'] : [];
-  for (const w of warnings) {
-    const warning = isObject(w) ? w : {};
-    if (typeof warning['message'] === 'string') ctx.io.err(`allowgate: warning: ${cell(warning['message'])}\n`);
-    else ctx.io.err(`allowgate: warning: this change blocks ${cell(scalar(warning['ip']))}, last seen ${cell(scalar(warning['last_seen']))} (now: ${cell(scalar(warning['decision']))})\n`);
+function printWarnings(ctx: CommandContext, warnings: readonly WarningBody[] | undefined): void {
+  for (const warning of warnings ?? []) {
+    if (warning.message !== undefined) ctx.io.err(`allowgate: warning: ${cell(warning.message)}\n`);
+    else ctx.io.err(`allowgate: warning: this change blocks ${cell(scalar(warning.ip))}, last seen ${cell(scalar(warning.last_seen))} (now: ${cell(scalar(warning.decision))})\n`);
   }
 }
 
-/** A single-object answer, or a Failure saying the server answered something else. */
-function objectOf(reply: Reply, what: string): Record<string, unknown> {
-  if (isObject(reply.body)) return reply.body;
-  throw new Failure(`unexpected answer to ${what} (HTTP ${reply.status}): ${reply.text === '' ? 'an empty body' : 'not a JSON object'}`);
+/**
+ * The answer as the API's schema for it says (api-schemas.ts), or a Failure saying the server
+ * answered something else: what follows reads typed fields, not guesses.
+ */
+function answerOf<S extends TSchema>(reply: Reply, schema: S, what: string): Static<S> {
+  if (Value.Check(schema, reply.body)) return reply.body as Static<S>;
+  const detail = reply.text === '' ? 'an empty body' : isObject(reply.body) ? 'not the documented shape' : 'not a JSON object';
+  throw new Failure(`unexpected answer to ${what} (HTTP ${reply.status}): ${detail}`);
 }
 
 const aclList: Command = async (ctx) => {
@@ -89,8 +91,12 @@ const aclList: Command = async (ctx) => {
     printJson(ctx, { ...read.first, entries: read.items, ...('next' in read.first ? { next: null } : {}) });
     return 0;
   }
-  if (read.items.length === 0) ctx.io.out(query.action !== undefined || query.enabled !== undefined ? `no matching entries for ${account}\n` : `${account} has no entries\n`);
-  else ctx.io.out(formatTable(ENTRY_HEADERS, read.items.map(entryRow)));
+  const entries = read.items.map((item) => {
+    if (!Value.Check(Entry, item)) throw new Failure(`unexpected answer to GET ip-acl: an entry is not the documented shape`);
+    return item;
+  });
+  if (entries.length === 0) ctx.io.out(query.action !== undefined || query.enabled !== undefined ? `no matching entries for ${account}\n` : `${account} has no entries\n`);
+  else ctx.io.out(formatTable(ENTRY_HEADERS, entries.map(entryRow)));
   if (read.first['list_state'] === 'empty') {
     ctx.io.out(`the list of ${account} is empty: no allow entry is in force, so every caller is refused (list_empty); add one, or open the account to every address with: allowgate acl open ${account}\n`);
   }
@@ -100,13 +106,13 @@ const aclList: Command = async (ctx) => {
 const aclOpen: Command = async (ctx) => {
   const [account] = ctx.args as [string];
   const reply = await ctx.client.request('PUT', pathOf('v1', 'accounts', account), { query: { guard: text(ctx, 'guard') }, json: { restricted: false } });
-  const body = objectOf(reply, 'PUT account');
-  printWarnings(ctx, body);
+  const body = answerOf(reply, Settings, 'PUT account');
+  printWarnings(ctx, body.warnings);
   if (ctx.json) {
     printJson(ctx, body);
     return 0;
   }
-  ctx.io.out(`opened ${account}: with no allow entry in force its default decides (${cell(scalar(body['default'] ?? 'the gateway\'s'))}); list state ${cell(scalar(body['list_state']))}\n`);
+  ctx.io.out(`opened ${account}: with no allow entry in force its default decides (${cell(body.default ?? 'the gateway\'s')}); list state ${cell(body.list_state)}\n`);
   return 0;
 };
 
@@ -122,10 +128,10 @@ const aclAdd: Command = async (ctx) => {
       expires_at: text(ctx, 'expires') ?? null,
     },
   });
-  const entry = objectOf(reply, 'POST ip-acl');
-  printWarnings(ctx, entry);
+  const entry: EntryResultBody = answerOf(reply, EntryResult, 'POST ip-acl');
+  printWarnings(ctx, entry.warnings);
   if (ctx.json) printJson(ctx, entry);
-  else ctx.io.out(`added ${cell(scalar(entry['id']))} to ${account}\n${entryPairs(entry)}`);
+  else ctx.io.out(`added ${cell(entry.id)} to ${account}\n${entryPairs(entry)}`);
   return 0;
 };
 
@@ -133,7 +139,7 @@ const aclRemove: Command = async (ctx) => {
   const [account, id] = ctx.args as [string, string];
   const reply = await ctx.client.request('DELETE', aclPath(account, id));
   // 200 with {deleted, warnings}, or 204 with no body.
-  printWarnings(ctx, reply.body);
+  printWarnings(ctx, reply.body === null ? undefined : answerOf(reply, Deleted, 'DELETE ip-acl entry').warnings);
   if (ctx.json) printJson(ctx, reply.body ?? { deleted: id });
   else ctx.io.out(`deleted ${id} from ${account}\n`);
   return 0;
@@ -142,8 +148,8 @@ const aclRemove: Command = async (ctx) => {
 const aclSetEnabled = (enabled: boolean): Command => async (ctx) => {
   const [account, id] = ctx.args as [string, string];
   const reply = await ctx.client.request('PATCH', aclPath(account, id), { json: { enabled } });
-  const entry = objectOf(reply, 'PATCH ip-acl entry');
-  printWarnings(ctx, entry);
+  const entry = answerOf(reply, EntryResult, 'PATCH ip-acl entry');
+  printWarnings(ctx, entry.warnings);
   if (ctx.json) printJson(ctx, entry);
   else ctx.io.out(`${enabled ? 'enabled' : 'disabled'} ${id} in ${account}\n${entryPairs(entry)}`);
   return 0;
@@ -178,15 +184,15 @@ const aclImport: Command = async (ctx) => {
   const mode = flag(ctx, 'replace') ? 'replace' : 'merge';
   const csv = extname(file).toLowerCase() === '.csv';
   const reply = await ctx.client.request('POST', aclPath(account, 'import'), { query: { mode }, text: content, contentType: csv ? 'text/csv' : 'application/json' });
-  const body = objectOf(reply, 'POST ip-acl/import');
-  printWarnings(ctx, body);
+  const body = answerOf(reply, ImportResult, 'POST ip-acl/import');
+  printWarnings(ctx, body.warnings);
   if (ctx.json) {
     printJson(ctx, body);
     return 0;
   }
-  const received = typeof body['received'] === 'number' ? `${body['received']} ` : '';
-  const count = Array.isArray(body['entries']) ? `; the list now has ${body['entries'].length} entries` : '';
-  const version = body['version'] === undefined ? '' : `, version ${cell(scalar(body['version']))}`;
+  const received = `${body.received} `;
+  const count = body.entries === undefined ? '' : `; the list now has ${body.entries.length} entries`;
+  const version = `, version ${body.version}`;
   ctx.io.out(`imported ${received}entries into ${account} (${mode}${count}${version})\n`);
   return 0;
 };
@@ -194,21 +200,21 @@ const aclImport: Command = async (ctx) => {
 const check: Command = async (ctx) => {
   const [account, ip] = ctx.args as [string, string];
   const reply = await ctx.client.request('GET', `${pathOf('v1', 'accounts', account)}/check`, { query: { ip } });
-  const body = objectOf(reply, 'GET check');
+  const body = answerOf(reply, Check, 'GET check');
   if (ctx.json) {
     printJson(ctx, body);
     return 0;
   }
-  const matched = isObject(body['matched']) ? body['matched'] : null;
+  const matched = body.matched;
   ctx.io.out(formatPairs([
-    ['account', scalar(body['account'])],
-    ['ip', scalar(body['ip'])],
-    ['decision', scalar(body['decision'])],
-    ['reason', scalar(body['reason'])],
-    ['list', scalar(body['list_state'])],
+    ['account', body.account],
+    ['ip', body.ip],
+    ['decision', body.decision],
+    ['reason', body.reason],
+    ['list', body.list_state],
     ...(matched === null
       ? [['entry', 'none (no entry matched)'] as const]
-      : [['entry', scalar(matched['id'])], ['cidr', scalar(matched['cidr'])], ['action', scalar(matched['action'])], ['list', scalar(matched['list'])]] as const),
+      : [['entry', matched.id], ['cidr', matched.cidr], ['action', matched.action], ['list', matched.list]] as const),
   ]));
   return 0;
 };
@@ -258,19 +264,18 @@ function describeEntry(entry: Record<string, unknown>): string {
 
 const audit: Command = async (ctx) => {
   const reply = await ctx.client.request('GET', '/v1/audit', { query: { account: text(ctx, 'account'), limit: text(ctx, 'limit') } });
-  const body = objectOf(reply, 'GET audit');
+  const body = answerOf(reply, AuditPage, 'GET audit');
   if (ctx.json) {
     printJson(ctx, body);
     return 0;
   }
-  const events = Array.isArray(body['events']) ? body['events'].filter(isObject) : [];
-  if (events.length === 0) {
+  if (body.events.length === 0) {
     ctx.io.out('no audit events\n');
     return 0;
   }
-  ctx.io.out(formatTable(['TIME', 'ACTOR', 'ACCOUNT', 'ACTION', 'VERSION', 'CHANGE'], events.map((e) => {
-    const actor = isObject(e['actor']) ? `${cell(scalar(e['actor']['name']))} (${cell(scalar(e['actor']['role']))})` : scalar(e['actor']);
-    return [scalar(e['at']), actor, scalar(e['account']), scalar(e['action']), scalar(e['version']), describeChange(e['before'], e['after'])];
+  ctx.io.out(formatTable(['TIME', 'ACTOR', 'ACCOUNT', 'ACTION', 'VERSION', 'CHANGE'], body.events.map((e) => {
+    const actor = `${cell(e.actor.name)} (${cell(e.actor.role)})`;
+    return [e.at, actor, e.account, e.action, e.version, describeChange(e.before, e.after)];
   })));
   return 0;
 };

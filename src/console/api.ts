@@ -1,70 +1,18 @@
 /** The admin API as the console uses it: one token, JSON in and out, refusals as ApiError. */
 
-export interface Entry {
-  readonly id: string;
-  readonly ip_address: string;
-  readonly cidrs: readonly string[];
-  readonly action: 'allow' | 'deny';
-  readonly description: string;
-  readonly enabled: boolean;
-  readonly created_at: string;
-  readonly updated_at: string;
-  readonly expires_at: string | null;
-}
+import type { AuditEventBody, CheckBody, EntryBody, ListStateBody, RecentIpBody, SettingsBody, WarningBody, WhoamiBody } from '../admin/api-schemas.ts';
 
+// The answers' shapes are the API's own schemas (src/admin/api-schemas.ts), not copies.
+export type Entry = EntryBody;
+export type Settings = SettingsBody;
+export type Whoami = WhoamiBody;
+export type CheckResult = CheckBody;
+export type RecentCaller = RecentIpBody;
+export type AuditEvent = AuditEventBody;
 /** `empty`: the account has had an allow list and none is in force: every caller is refused. */
-export type ListState = 'none' | 'active' | 'empty';
-
+export type ListState = ListStateBody;
 /** A warning of a change that went through (the guard's `will_empty`, for one). */
-export interface ChangeWarning {
-  readonly reason: string;
-  readonly message?: string;
-}
-
-export interface Settings {
-  readonly account: string;
-  readonly version: number;
-  readonly parent: string | null;
-  readonly mode: 'enforce' | 'report-only' | 'off' | null;
-  readonly default: 'open' | 'closed' | null;
-  readonly max_entries: number | null;
-  readonly ipv4_only: boolean | null;
-  readonly guard: 'warn' | 'strict' | null;
-  readonly restricted: boolean;
-  readonly list_state: ListState;
-  readonly entry_count: number;
-}
-
-export interface Whoami {
-  readonly name: string;
-  readonly role: 'owner' | 'admin' | 'read-only' | 'account';
-  readonly account: string | null;
-}
-
-export interface CheckResult {
-  readonly ip: string;
-  readonly decision: 'allow' | 'deny' | 'report_only' | 'error';
-  readonly reason: string;
-  /** `id` and `cidr` are absent for an entry of a list the credential may not read (a parent's, the global one). */
-  readonly matched: { readonly id?: string; readonly cidr?: string; readonly action: string; readonly list: string } | null;
-}
-
-export interface RecentCaller {
-  readonly ip: string;
-  readonly last_seen: string;
-  readonly decision: string | null;
-  readonly reason: string | null;
-}
-
-export interface AuditEvent {
-  readonly id: string;
-  readonly at: string;
-  readonly actor: { readonly name: string; readonly role: string };
-  readonly action: string;
-  readonly version: number;
-  readonly before: unknown;
-  readonly after: unknown;
-}
+export type ChangeWarning = WarningBody;
 
 /** A refusal from the API: its status, reason code and the sentence that explains it. */
 export class ApiError extends Error {

@@ -1,8 +1,8 @@
 import type { PolicyDefaults } from './decide.ts';
+import { MAX_PARENT_DEPTH } from './limits.ts';
 import type { AccountSettings, DefaultPolicy, Mode } from './types.ts';
 
-/** How many ancestors a subaccount may have; deeper chains (or cycles) are refused, not followed. */
-export const MAX_PARENT_DEPTH = 4;
+export { MAX_PARENT_DEPTH };
 
 /**
  * Mode and default along a parent chain (the account first): the nearest one that sets each

@@ -30,7 +30,7 @@ export const LAYERS: readonly Layer[] = [
  */
 export const BROWSER: { readonly folder: string; readonly mayImport: readonly string[] } = {
   folder: 'console',
-  mayImport: ['console', 'ip/cidr.ts', 'ip/rule.ts', 'ip/address.ts', 'ip/range.ts'],
+  mayImport: ['console', 'ip/cidr.ts', 'ip/rule.ts', 'ip/address.ts', 'ip/range.ts', 'admin/api-schemas.ts'],
 };
 
 /**

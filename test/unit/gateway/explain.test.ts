@@ -42,7 +42,7 @@ describe('explain: the admin check reports the Gatekeeper\'s own conclusion', ()
       expect({ decision: explained.decision, reason: explained.reason, entry: explained.matched?.id ?? null }, `${account} from ${address}`)
         .toEqual({ decision: checked.verdict, reason: checked.reason, entry: checked.entryId });
     }
-    expect(await explain(gatekeeper, 'AC1', parseIp('203.0.113.7')!)).toEqual({ decision: 'deny', reason: 'ip_denied', matched: { id: 'e2', cidr: '203.0.113.7/32', action: 'deny', list: 'account' } });
+    expect(await explain(gatekeeper, 'AC1', parseIp('203.0.113.7')!)).toEqual({ decision: 'deny', reason: 'ip_denied', matched: { id: 'e2', cidr: '203.0.113.7/32', action: 'deny', list: 'account' }, listState: 'active' });
     expect((await explain(gatekeeper, 'SUB', parseIp('203.0.113.5')!)).matched).toEqual({ id: 'e1', cidr: '203.0.113.0/24', action: 'allow', list: 'parent' });
     cache.close();
   });
@@ -54,7 +54,7 @@ describe('explain: the admin check reports the Gatekeeper\'s own conclusion', ()
     const gatekeeper = gatekeeperFromConfig(SETTINGS, new PolicyResolver(cache, SETTINGS.policy));
     const explained = await explain(gatekeeper, 'A0', parseIp('192.0.2.1')!);
     const checked = await gatekeeper.check({ url: '/', rawHeaders: ['X-Auth-ID', 'A0'], remoteAddress: '192.0.2.1' });
-    expect(explained).toEqual({ decision: 'error', reason: 'policy_error', matched: null });
+    expect(explained).toEqual({ decision: 'error', reason: 'policy_error', matched: null, listState: null });
     expect([checked.verdict, checked.reason]).toEqual(['error', 'policy_error']);
     cache.close();
   });
