@@ -22,8 +22,11 @@ export interface CacheFigures {
   readonly hits: number;
   readonly misses: number;
   readonly evictions: number;
+  /** Loads answered from the last-known-good list because the store failed. */
   readonly staleServed: number;
+  /** Rules in the compiled lists held. */
   readonly rules: number;
+  /** Accounts refused because their list changed and the new one could not be loaded yet. */
   readonly refusing: number;
 }
 

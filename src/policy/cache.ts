@@ -1,5 +1,6 @@
 import type { AclStore, ChangeNotice } from '../store/store.ts';
 import { compileList, retainedBytes, withoutExpired, type CompiledList } from '../list/compile.ts';
+import type { CacheFigures } from '../observability/metrics.ts';
 
 export interface CacheLimits {
   /** Most accounts kept compiled (negative entries included); as many more may be kept aside. */
@@ -24,19 +25,8 @@ const SMALL_ENTRY_BYTES = 160;
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5_000;
 
-export interface CacheStats {
-  readonly entries: number;
-  readonly bytes: number;
-  readonly hits: number;
-  readonly misses: number;
-  readonly evictions: number;
-  /** Loads answered from the last-known-good list because the store failed. */
-  readonly staleServed: number;
-  /** Rules in the compiled lists held. */
-  readonly rules: number;
-  /** Accounts refused because their list changed and the new one could not be loaded yet. */
-  readonly refusing: number;
-}
+/** The cache's counters and sizes: the figures the metrics read at scrape time. */
+export type CacheStats = CacheFigures;
 
 export interface CacheHooks {
   /** A list was compiled here (not fetched compiled from the store). */
