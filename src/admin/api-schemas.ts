@@ -37,7 +37,8 @@ const version = () => Type.Integer({ minimum: 0, description: 'The account\'s ve
 const account = () => Type.String({ description: 'The account id (`_global` for the global list).' });
 const next = () => nullable(Type.String(), 'Cursor of the following page; null on the last.');
 
-const listState = () => oneOf(['none', 'active', 'empty'], '`none`: the list has never restricted (or was opened): the default decides; `active`: allow entries in force; `empty`: the account has had an allow list and none is in force any more: every caller is refused (`list_empty`) until one is, or the account is opened (`restricted: false`).');
+const LIST_STATE_WORDS = '`none`: the list has never restricted (or was opened): the default decides; `active`: allow entries in force; `empty`: the account has had an allow list and none is in force any more: every caller is refused (`list_empty`) until one is, or the account is opened (`restricted: false`).';
+const listState = (described = true) => oneOf(['none', 'active', 'empty'], described ? LIST_STATE_WORDS : undefined);
 
 export const AccountId = Type.String({ pattern: ACCOUNT_ID_PATTERN, minLength: 1, maxLength: ACCOUNT_ID_MAX_LENGTH });
 
@@ -175,7 +176,7 @@ export const Check = strictObject({
   decision: oneOf(DECISIONS, '`report_only`: would be refused but the account is in report-only mode; `error`: the account\'s policy cannot be resolved.'),
   reason: oneOf(['ip_allowed', 'ip_denied', 'ip_not_allowed', 'no_list', 'list_empty', 'global_allow', 'mode_off', 'policy_error']),
   matched: nullable(Matched, 'The entry that decides, or null. `id` and `cidr` are left out of an entry of the parent\'s or the global list for a credential that may not read that list (an account credential).'),
-  list_state: nullable(listState()),
+  list_state: nullable(listState(false), LIST_STATE_WORDS),
 }, 'What the proxy would decide now, and the state of the list that applies (the parent\'s for a subaccount; null when the policy cannot be resolved).');
 
 export const RecentIp = strictObject({
