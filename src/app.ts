@@ -107,7 +107,12 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
   });
   callers.start();
   const policy = new PolicyResolver(cache, config.policy);
-  const names = await followAccountNames(config.identity.accountIdCase, config.identity.accountIndexLimit, store, cache, logger);
+  const names = await followAccountNames({
+    case: config.identity.accountIdCase,
+    numeric: config.identity.accountIdNumeric,
+    limit: config.identity.accountIndexLimit,
+    pathStrategy: config.identity.strategies.some((s) => s.type === 'path'),
+  }, store, cache, logger);
   const gatekeeper = gatekeeperFromConfig(config, policy, names.gateway);
   const refusals = new RefusalDigest(logger, config.log.refusalDigest);
   /** Metrics, recent callers and the access log, for the decisions of one surface. */

@@ -13,7 +13,7 @@ export function readStrategies(reader: Reader): StrategyConfig[] {
 }
 
 function readStrategy(item: Reader): StrategyConfig {
-  const type = item.object(['type', 'header', 'claim', 'verify', 'param', 'templates']).get('type')
+  const type = item.object(['type', 'header', 'claim', 'verify', 'params', 'param', 'templates']).get('type')
     .oneOf(['header', 'basic', 'bearer-jwt', 'query', 'path'] as const, 'header');
   switch (type) {
     case 'header': {
@@ -26,10 +26,14 @@ function readStrategy(item: Reader): StrategyConfig {
       item.object(['type']);
       return { type };
     case 'bearer-jwt': {
-      const section = item.object(['type', 'claim', 'verify']);
+      const section = item.object(['type', 'claim', 'verify', 'params']);
       const claim = section.get('claim').string('iss');
-      if (!section.has('verify')) return { type, claim };
-      return { type, claim, verify: readVerifier(section.get('verify')) };
+      const params = section.has('params') ? section.get('params').list().map((p) => {
+        const name = p.string();
+        if (name.length === 0 || /[&=#?;\s[\]]/.test(name)) p.fail('a query parameter name without & = # ? ; [ ] or spaces, e.g. access_token');
+        return name;
+      }) : undefined;
+      return { type, claim, ...(params === undefined ? {} : { params }), ...(section.has('verify') ? { verify: readVerifier(section.get('verify')) } : {}) };
     }
     case 'query': {
       const section = item.object(['type', 'param']);

@@ -50,6 +50,7 @@ const ENV_KEYS: Readonly<Record<string, string>> = {
   ALLOWGATE_ANONYMOUS: 'identity.anonymous',
   ALLOWGATE_UNREADABLE_AUTHORIZATION: 'identity.unreadableAuthorization',
   ALLOWGATE_ACCOUNT_ID_CASE: 'identity.accountIdCase',
+  ALLOWGATE_ACCOUNT_ID_NUMERIC: 'identity.accountIdNumeric',
   ALLOWGATE_DEFAULT_POLICY: 'policy.default',
   ALLOWGATE_MODE: 'policy.mode',
   ALLOWGATE_LOG_LEVEL: 'log.level',
@@ -183,7 +184,7 @@ function readConfig(root: Reader): Config {
   const cache = top.get('cache').object(['maxEntries', 'maxBytes', 'maxNegativeEntries', 'snapshotPath']);
   const snapshotPath = cache.get('snapshotPath').optionalString();
   const upstream = top.get('upstream').object(['url', 'connections', 'queueTimeoutMs', 'clientShare', 'accountShare', 'connectTimeoutMs', 'headersTimeoutMs', 'bodyTimeoutMs', 'preserveHost']);
-  const identity = top.get('identity').object(['strategies', 'anonymous', 'exemptPaths', 'unreadableAuthorization', 'accountIdCase', 'accountIndexLimit', 'formBodies']);
+  const identity = top.get('identity').object(['strategies', 'anonymous', 'exemptPaths', 'unreadableAuthorization', 'accountIdCase', 'accountIdNumeric', 'accountIndexLimit', 'formBodies', 'jsonBodies']);
   const policy = top.get('policy').object(['mode', 'default']);
   const admin = top.get('admin').object(['listen', 'token', 'tokenFile', 'credentials', 'maxBodyBytes', 'maxImportBytes', 'writes', 'allowedHosts']);
   const writes = admin.get('writes').object(['perSecond', 'burst', 'concurrent', 'concurrentPerCredential']);
@@ -229,7 +230,9 @@ function readConfig(root: Reader): Config {
       unreadableAuthorization: identity.get('unreadableAuthorization').oneOf(['refuse', 'anonymous'] as const, 'refuse'),
       accountIdCase: identity.get('accountIdCase').oneOf(['refuse', 'exact', 'fold', 'lower', 'upper'] as const, 'refuse'),
       accountIndexLimit: identity.get('accountIndexLimit').integer(1_000, 100_000_000, DEFAULT_ACCOUNT_INDEX_LIMIT),
+      accountIdNumeric: identity.get('accountIdNumeric').oneOf(['refuse', 'exact'] as const, 'refuse'),
       formBodies: identity.get('formBodies').oneOf(['refuse', 'pass'] as const, 'refuse'),
+      jsonBodies: identity.get('jsonBodies').oneOf(['refuse', 'pass'] as const, 'refuse'),
     },
     policy: {
       mode: policy.get('mode').oneOf(['enforce', 'report-only', 'off'] as const, 'enforce'),

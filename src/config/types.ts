@@ -33,8 +33,14 @@ export interface Config {
   readonly trustAll: string | null;
   readonly headers: GatekeeperSettings['headers'];
   readonly identity: GatekeeperSettings['identity'] & {
-    /** Most accounts the case index holds (accountIdCase refuse or fold). */
+    /** Most accounts the account-name index holds (for accountIdCase, accountIdNumeric and format suffixes). */
     readonly accountIndexLimit: number;
+    /**
+     * How the upstream compares numeric ids: `refuse` (not said: an id that reads as the number of
+     * an account with a record, `0123`, `123.0`, `1.23e2`, `123abc`, is refused), or `exact`
+     * (compared as strings).
+     */
+    readonly accountIdNumeric: 'refuse' | 'exact';
   };
   readonly policy: PolicyDefaults;
   readonly store: StoreSpec;

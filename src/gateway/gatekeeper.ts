@@ -128,7 +128,7 @@ export class Gatekeeper {
       }
     }
 
-    const named = parts.accountName(identity.account);
+    const named = parts.accountName(identity.account, identity.suffixed);
     if (!named.ok) return checked(who, identity.account, 'deny', named.refusal.reason, null, named.refusal);
     const account = named.value;
     const concluded = concludeFor(parts.policy, account, ip);

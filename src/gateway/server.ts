@@ -8,7 +8,7 @@ import type { Logger } from '../observability/logger.ts';
 import { redactUrl } from '../observability/redact-url.ts';
 import type { HttpForwarder } from '../proxy/http-forwarder.ts';
 import type { WsForwarder } from '../proxy/ws-forwarder.ts';
-import type { Checked, Gatekeeper } from './gatekeeper.ts';
+import type { Checked, Gatekeeper, IncomingView } from './gatekeeper.ts';
 import type { RequestObserver } from '../observability/observer.ts';
 import { requestIdFrom } from './request-id.ts';
 
@@ -266,8 +266,9 @@ export function createGatewayServer(parts: ProxyServerParts): GatewayServer {
   };
 }
 
-function viewOf(req: IncomingMessage): { url: string; rawHeaders: readonly string[]; remoteAddress: string | undefined } {
-  return { url: req.url ?? '/', rawHeaders: req.rawHeaders, remoteAddress: req.socket.remoteAddress };
+function viewOf(req: IncomingMessage): IncomingView {
+  // The headers are the request's own: Content-Length and Transfer-Encoding say whether it has a body.
+  return { url: req.url ?? '/', rawHeaders: req.rawHeaders, remoteAddress: req.socket.remoteAddress, method: req.method, framed: true };
 }
 
 function failInternal(res: ServerResponse, req: IncomingMessage, logger: Logger, error: unknown): void {

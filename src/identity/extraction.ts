@@ -6,8 +6,8 @@ import type { Extraction } from './types.ts';
 export const NOTHING: Extraction = { kind: 'none' };
 
 /** A candidate account, accepted only in the form every part of the gateway agrees on. */
-export function accountFrom(value: string, source: string): Extraction {
-  if (isValidAccountId(value)) return { kind: 'account', account: value };
+export function accountFrom(value: string, source: string, suffixed = false): Extraction {
+  if (isValidAccountId(value)) return suffixed ? { kind: 'account', account: value, suffixed: true } : { kind: 'account', account: value };
   return refused(400, 'invalid_account', `the account id in ${source} (${quoteUntrusted(value)}) is not valid: expected ${ACCOUNT_ID_DESCRIPTION}`);
 }
 

@@ -11,6 +11,8 @@ export interface PathTemplate {
   readonly segments: readonly (string | null)[];
   /** The same, lower-cased, for the lenient reading. */
   readonly folded: readonly (string | null)[];
+  /** Where the account is among the segments. */
+  readonly position: number;
 }
 
 /** Throws on a template that could never match, or could match in more than one way. */
@@ -36,7 +38,7 @@ function compileTemplate(text: string): PathTemplate {
     return segment;
   });
   if (segments.filter((s) => s === null).length !== 1) bad(`must contain ${PLACEHOLDER} exactly once, as a whole segment`);
-  return { text, segments, folded: segments.map((s) => (s === null ? null : s.toLowerCase())) };
+  return { text, segments, folded: segments.map((s) => (s === null ? null : s.toLowerCase())), position: segments.indexOf(null) };
 }
 
 const NEEDS_NORMALIZING = /[%\\;]|\/\/|\/\.\.?(?:\/|$)/;
@@ -44,7 +46,9 @@ const ENCODED_SEPARATOR = /%(?:2f|5c)/i;
 
 /**
  * The account in the path. A template's literal segments match exactly (case-sensitive), and
- * `{account}` captures one non-empty segment, percent-decoded.
+ * `{account}` captures one non-empty segment, percent-decoded. An id in the last segment with a
+ * `.` is marked `suffixed`: Rails (`.:format`) and Spring (suffix patterns) route
+ * `/v1/Account/AC1.json` to account AC1.
  *
  * Upstreams may route a path differently from how it is written: they may ignore case, decode
  * escapes, collapse `//`, resolve `.` and `..`, take `\` for `/` or drop `;params`. So the path is
@@ -65,7 +69,7 @@ export function extractPathAccount(path: string, templates: readonly PathTemplat
       if (loose !== null) return nonCanonical(template);
       continue;
     }
-    const extraction = decodeCapture(strict, template);
+    const extraction = decodeCapture(strict, template, isLast(raw, template.position));
     if (extraction.kind !== 'account') return extraction;
     if (loose !== extraction.account) return nonCanonical(template);
     if (foundBy === undefined) {
@@ -95,7 +99,13 @@ function capture(segments: readonly string[], template: readonly (string | null)
   return captured;
 }
 
-function decodeCapture(segment: string, template: PathTemplate): Extraction {
+/** Whether nothing but empty segments (trailing slashes) follows segment `at`. */
+function isLast(segments: readonly string[], at: number): boolean {
+  for (let i = at + 1; i < segments.length; i++) if (segments[i]!.length > 0) return false;
+  return true;
+}
+
+function decodeCapture(segment: string, template: PathTemplate, last: boolean): Extraction {
   const source = `the path (template ${template.text})`;
   if (ENCODED_SEPARATOR.test(segment)) {
     return refused(400, 'invalid_account', `the account segment of ${source} contains an encoded / or \\ (${quoteUntrusted(segment)})`);
@@ -106,7 +116,9 @@ function decodeCapture(segment: string, template: PathTemplate): Extraction {
   } catch {
     return refused(400, 'invalid_account', `the account segment of ${source} is not valid percent-encoding (${quoteUntrusted(segment)})`);
   }
-  return accountFrom(decoded, source);
+  // The last segment is where routers find a format (`AC1.json`): the account naming step then
+  // also asks whether the part before a dot names another account.
+  return accountFrom(decoded, source, last && decoded.indexOf('.') > 0);
 }
 
 /** The path's segments as a lenient server might route them (lenient decoding included). */

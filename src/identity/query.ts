@@ -6,110 +6,170 @@ export const DEFAULT_QUERY_PARAM = 'account_id';
 
 /** The configured parameter as it is compared; throws on a name no request could carry. */
 export function compileQueryParam(param: string): string {
-  if (param.length === 0 || /[&=#?;\s]/.test(param)) throw new Error(`identity query parameter '${param}' must be non-empty, without & = # ? ; or spaces`);
+  if (param.length === 0 || /[&=#?;\s[\]]/.test(param)) throw new Error(`identity query parameter '${param}' must be non-empty, without & = # ? ; [ ] or spaces`);
   return param.toLowerCase();
 }
 
 /**
  * The account in `param` (already lower-cased) of a raw query string. Form encoding is assumed:
  * `+` reads as a space (it cannot occur in a valid id either way, so this only shapes the error
- * message), and percent escapes must be valid UTF-8. Names compare case-insensitively and after
- * decoding, because some frameworks read `Account_ID` or `account%5Fid` as the same parameter:
- * any spelling the upstream might take for it must be the one the gateway checks. A second
- * occurrence is ambiguous; an empty value is an invalid id, not an absent one.
- *
- * Spellings that only some frameworks fold into the parameter are refused rather than read
- * (400 `ambiguous_credentials`), since the gateway cannot know which reading the upstream has:
- * `account_id[]`, `account_id[0]` (PHP, Rack, qs), `account.id`, `account id`, `account[id`,
- * ` account_id`, `account_id%00x` (PHP), and any `;` (a separator to Rack 2, old Python, Perl).
+ * message), and percent escapes must be valid UTF-8. See `findQueryParam` for the names read.
  */
 export function extractQueryAccount(query: string | null, param: string): Extraction {
   if (query === null || query.length === 0) return NOTHING;
-  const source = `the ${quoteUntrusted(param)} query parameter`;
-  if (query.indexOf(';') >= 0) {
-    return refused(400, 'ambiguous_credentials', `the query holds ';', which some frameworks read as a parameter separator, so ${source} could be read differently upstream; use '&' (and %3B for a literal ';')`);
-  }
-  let value: string | undefined;
-  let start = 0;
-  while (start <= query.length) {
-    let end = query.indexOf('&', start);
-    if (end < 0) end = query.length;
-    if (end > start) {
-      const eq = query.indexOf('=', start);
-      const nameEnd = eq >= 0 && eq < end ? eq : end;
-      const reading = readName(query, start, nameEnd, param);
-      if (reading === ALIAS) {
-        return refused(400, 'ambiguous_credentials', `the query parameter ${quoteUntrusted(query.slice(start, nameEnd))} is read as ${source} by some frameworks (PHP, Rack, qs fold brackets, '.', spaces and NUL); send the parameter as ${param}`);
-      }
-      if (reading === SAME) {
-        if (value !== undefined) {
-          return refused(400, 'ambiguous_credentials', `${source} is given more than once; send it once`);
-        }
-        value = nameEnd < end ? query.slice(nameEnd + 1, end) : '';
-      }
-    }
-    start = end + 1;
-  }
-  if (value === undefined) return NOTHING;
-  const decoded = formDecode(value);
+  const found = findQueryParam(query, 0, query.length, param);
+  if (found === undefined) return NOTHING;
+  if (typeof found !== 'string') return found;
+  const source = sourceOf(param);
+  const decoded = formDecode(found);
   if (decoded === null) {
-    return refused(400, 'invalid_account', `${source} is not valid percent-encoding (${quoteUntrusted(value)})`);
+    return refused(400, 'invalid_account', `${source} is not valid percent-encoding (${quoteUntrusted(found)})`);
   }
   return accountFrom(decoded, source);
 }
 
 /**
- * A cookie whose name frameworks could merge with the parameter (PHP's $_REQUEST takes cookies
+ * The raw (undecoded) value of `param` in text[start, end), a query string; undefined when it is
+ * not there; a refusal when the query could be read differently upstream.
+ *
+ * Names compare case-insensitively and after decoding, because some frameworks read
+ * `Account_ID` or `account%5Fid` as the same parameter: any spelling the upstream might take for
+ * it must be the one the gateway checks. A second occurrence is ambiguous; an empty value is an
+ * invalid value, not an absent one.
+ *
+ * Spellings that only some frameworks fold into the parameter are refused rather than read
+ * (400 `ambiguous_credentials`), since the gateway cannot know which reading the upstream has
+ * (see `foldParamName`), and so is any `;` (a separator to Rack 2, old Python, Perl, Go before
+ * 1.17).
+ */
+export function findQueryParam(text: string, start: number, end: number, param: string): string | Extraction | undefined {
+  if (end <= start) return undefined;
+  const semicolon = text.indexOf(';', start);
+  if (semicolon >= 0 && semicolon < end) {
+    return refused(400, 'ambiguous_credentials', `the query holds ';', which some frameworks read as a parameter separator, so ${sourceOf(param)} could be read differently upstream; use '&' (and %3B for a literal ';')`);
+  }
+  let value: string | undefined;
+  let at = start;
+  while (at <= end) {
+    let next = text.indexOf('&', at);
+    if (next < 0 || next > end) next = end;
+    if (next > at) {
+      let eq = text.indexOf('=', at);
+      if (eq < 0 || eq > next) eq = next;
+      const reading = readName(text, at, eq, param);
+      if (reading === ALIAS) {
+        return refused(400, 'ambiguous_credentials', `the query parameter ${quoteUntrusted(text.slice(at, eq))} is read as ${sourceOf(param)} by some frameworks (PHP, Rack, qs, Spring, IIS fold brackets, '.', spaces, NUL, '!' and %u escapes); send the parameter as ${param}`);
+      }
+      if (reading === SAME) {
+        if (value !== undefined) return refused(400, 'ambiguous_credentials', `${sourceOf(param)} is given more than once; send it once`);
+        value = eq < next ? text.slice(eq + 1, next) : '';
+      }
+    }
+    at = next + 1;
+  }
+  return value;
+}
+
+/**
+ * A cookie whose name frameworks could merge with one of `params` (PHP's $_REQUEST takes cookies
  * too): refused, since the gateway does not read cookies as credentials. `cookies` is one Cookie
  * header's value.
  */
-export function cookieAlias(cookies: string, param: string): Extraction {
+export function cookieAlias(cookies: string, params: string | readonly string[]): Extraction {
+  const names = typeof params === 'string' ? [params] : params;
   let start = 0;
   while (start < cookies.length) {
     let end = cookies.indexOf(';', start);
     if (end < 0) end = cookies.length;
-    const eq = cookies.indexOf('=', start);
-    const nameEnd = eq >= 0 && eq < end ? eq : end;
-    if (readName(cookies, start, nameEnd, param) !== OTHER) {
-      return refused(400, 'ambiguous_credentials', `the cookie ${quoteUntrusted(cookies.slice(start, nameEnd).trim())} is read as the ${quoteUntrusted(param)} parameter by frameworks that merge cookies into the request's parameters; do not send it`);
+    let eq = cookies.indexOf('=', start);
+    if (eq < 0 || eq > end) eq = end;
+    let nameStart = start;
+    while (nameStart < eq && (cookies.charCodeAt(nameStart) === 0x20 || cookies.charCodeAt(nameStart) === 0x09)) nameStart++;
+    for (const param of names) {
+      if (readName(cookies, nameStart, eq, param) !== OTHER) {
+        return refused(400, 'ambiguous_credentials', `the cookie ${quoteUntrusted(cookies.slice(nameStart, eq).trim())} is read as the ${quoteUntrusted(param)} parameter by frameworks that merge cookies into the request's parameters; do not send it`);
+      }
     }
     start = end + 1;
   }
   return NOTHING;
 }
 
+function sourceOf(param: string): string {
+  return `the ${quoteUntrusted(param)} query parameter`;
+}
+
 const SAME = 0;
 const ALIAS = 1;
 const OTHER = 2;
 
-/** SAME: the parameter (ignoring case and escapes); ALIAS: only a folding framework reads it so. */
+/**
+ * SAME: the parameter (ignoring case and escapes); ALIAS: only a folding framework reads it so.
+ * Allocates nothing for the common name: one that is not the parameter and holds none of the
+ * characters folding acts on.
+ */
 function readName(text: string, start: number, end: number, param: string): number {
-  const raw = text.slice(start, end);
-  if (raw.length === param.length && raw.toLowerCase() === param) return SAME;
-  const decoded = formDecode(raw) ?? raw;
-  if (decoded.length === param.length && decoded.toLowerCase() === param) return SAME;
+  const length = end - start;
   // Folding only shortens a name or keeps its length: anything shorter cannot become the parameter.
+  if (length < param.length) return OTHER;
+  if (length === param.length && sameIgnoringCase(text, start, param)) return SAME;
+  if (!mayFold(text, start, end)) return OTHER;
+  const raw = text.slice(start, end);
+  const decoded = formDecode(decodePercentU(raw)) ?? raw;
+  if (decoded.length === param.length && decoded.toLowerCase() === param) return SAME;
   if (decoded.length < param.length) return OTHER;
   return foldParamName(decoded) === foldParamName(param) ? ALIAS : OTHER;
 }
 
+/** Characters that escape or fold into others somewhere: `% + [ ] . !`, spaces, anything non-ASCII. */
+function mayFold(text: string, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c === 37 || c === 43 || c === 91 || c === 93 || c === 46 || c === 33 || c <= 0x20 || c >= 0x7f) return true;
+  }
+  return false;
+}
+
+function sameIgnoringCase(text: string, start: number, lower: string): boolean {
+  for (let i = 0; i < lower.length; i++) {
+    const want = lower.charCodeAt(i);
+    const got = text.charCodeAt(start + i);
+    if (got !== want && !(want >= 97 && want <= 122 && (got | 0x20) === want)) return false;
+  }
+  return true;
+}
+
 /**
- * A parameter name as the most lenient frameworks read it: PHP ignores leading spaces and
- * everything from a NUL on, reads `.`, spaces and an unmatched `[` as `_`, and, like Rack and qs,
- * takes `name[...]` for `name`; ASP.NET ignores case (and so do Unicode-aware comparisons that
- * fold ı, İ, ſ and the Kelvin sign into ASCII letters).
+ * A parameter name as the most lenient frameworks read it, so that any name one of them takes for
+ * the parameter folds into the same text:
+ *
+ * - PHP ignores everything from a NUL on and leading spaces, reads `.`, spaces and an unmatched
+ *   `[` as `_`, and takes `name[...]` for `name`;
+ * - Rack 2 (Rails 6, Sinatra) skips leading `[` and `]` and ends the name at the next bracket
+ *   (`[account_id]`, `]account_id`, `account_id]` and `[]account_id` are all `account_id`); qs
+ *   (Express 4) reads a leading `[name]` as `name`;
+ * - Spring's data binder reads `!name` as a default for `name`;
+ * - ASP.NET ignores case, and so do Unicode-aware comparisons that fold ı, İ, ſ and the Kelvin
+ *   sign into ASCII letters; IIS decodes `%u005F` escapes (done before this, with the others).
  */
 export function foldParamName(name: string): string {
   let text = name;
   const nul = text.indexOf('\0');
   if (nul >= 0) text = text.slice(0, nul);
-  text = text.replace(/^\s+/, '');
-  const bracket = text.indexOf('[');
-  if (bracket >= 0) text = text.indexOf(']', bracket) > bracket ? text.slice(0, bracket) : text;
-  return text.replace(/[. []/g, '_').replace(/[ıİ]/g, 'i').replace(/ſ/g, 's').toLowerCase();
+  text = text.replace(/^[\s![\]]+/, '');
+  const open = text.indexOf('[');
+  const close = text.indexOf(']');
+  if (close >= 0 && (open < 0 || close < open)) text = text.slice(0, close);
+  else if (open >= 0 && text.indexOf(']', open) > open) text = text.slice(0, open);
+  return text.replace(/[. []/g, '_').replace(/[ıİ]/g, 'i').replace(/ſ/g, 's').replace(/\u212a/g, 'k').toLowerCase();
 }
 
-function formDecode(s: string): string | null {
+/** IIS and classic ASP.NET decode `%uXXXX` as the UTF-16 unit XXXX. */
+function decodePercentU(s: string): string {
+  return s.indexOf('%u') < 0 && s.indexOf('%U') < 0 ? s : s.replace(/%u([0-9a-f]{4})/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
+}
+
+export function formDecode(s: string): string | null {
   const plain = s.includes('+') ? s.replaceAll('+', ' ') : s;
   if (!plain.includes('%')) return plain;
   try {

@@ -4,11 +4,12 @@ import { parseAuthorization } from './authorization.ts';
 import { extractBasicAccount } from './basic.ts';
 import { DEFAULT_CLAIM, extractBearerAccount } from './bearer-jwt.ts';
 import { quoteUntrusted } from './account-id.ts';
-import { NOTHING } from './extraction.ts';
+import { parsedBodyOf, untypedBodyIsForm, type ParsedBody } from './body-params.ts';
+import { NOTHING, refused } from './extraction.ts';
 import { compileHeaderName, DEFAULT_ID_HEADER, extractHeaderAccount } from './header.ts';
 import type { JwtVerifier } from './jwt.ts';
 import { compilePathTemplates, extractPathAccount, type PathTemplate } from './path.ts';
-import { compileQueryParam, cookieAlias, extractQueryAccount } from './query.ts';
+import { compileQueryParam, cookieAlias, extractQueryAccount, findQueryParam, formDecode } from './query.ts';
 import { splitTarget, type Target } from './target.ts';
 import type { AccountIdCase, AuthorizationParts, Extraction, IdentityOptions, IdentityResult, RequestView, StrategyConfig, StrategyType } from './types.ts';
 
@@ -19,30 +20,39 @@ export const DEFAULT_STRATEGIES: readonly StrategyConfig[] = [
   { type: 'bearer-jwt', claim: DEFAULT_CLAIM },
 ];
 
+/** Where RFC 6750 (§2.2, §2.3) and Doorkeeper let a bearer token travel besides Authorization. */
+export const DEFAULT_BEARER_PARAMS: readonly string[] = ['access_token', 'bearer_token'];
+
 const AUTHORIZATION = 'authorization';
 
 type Compiled =
   | { readonly type: 'header'; readonly source: string; readonly slot: number; readonly name: string }
   | { readonly type: 'basic'; readonly source: string }
   | { readonly type: 'bearer-jwt'; readonly source: string; readonly claim: string; readonly verifier: JwtVerifier | undefined }
+  /** A bearer token in a query parameter (the bearer-jwt strategy's `params`). */
+  | { readonly type: 'bearer-param'; readonly source: string; readonly param: string; readonly claim: string; readonly verifier: JwtVerifier | undefined }
   | { readonly type: 'query'; readonly source: string; readonly param: string }
   | { readonly type: 'path'; readonly source: string; readonly templates: readonly PathTemplate[] };
 
 /** Used when no options are given: unreadable Authorization refused, ids compared as given. */
-export const DEFAULT_IDENTITY_OPTIONS: IdentityOptions = { unreadableAuthorization: 'refuse', accountIdCase: 'refuse', formBodies: 'refuse' };
+export const DEFAULT_IDENTITY_OPTIONS: IdentityOptions = { unreadableAuthorization: 'refuse', accountIdCase: 'refuse', formBodies: 'refuse', jsonBodies: 'refuse' };
 
 interface Plan {
   readonly strategies: readonly Compiled[];
   /** The Authorization schemes some strategy reads (lower case). */
   readonly schemes: readonly string[];
-  /** The query strategy's parameter, whose cookie spellings are refused; null without one. */
-  readonly cookieParam: string | null;
+  /** The query strategy's parameter, whose cookie spellings and bodies are refused; null without one. */
+  readonly queryParam: string | null;
+  /** The bearer-jwt strategy's token parameters: read in the query, refused in cookies and form bodies without Authorization. */
+  readonly bearerParams: readonly string[];
   readonly options: IdentityOptions;
   /** Lower-cased names of the headers credentials come from; index = slot. */
   readonly watched: readonly string[];
   /** Slot of Authorization, or -1 when no strategy reads it. */
   readonly authorizationSlot: number;
   readonly needsTarget: boolean;
+  /** Whether Cookie, Content-Type and the body's framing matter (a parameter the gateway reads could come in them). */
+  readonly readsParams: boolean;
 }
 
 /**
@@ -79,51 +89,66 @@ function compilePlan(configs: readonly StrategyConfig[], options: IdentityOption
     watched.push(name);
     return watched.length - 1;
   };
-  const strategies = configs.map((config): Compiled => {
+  const strategies = configs.flatMap((config): Compiled[] => {
     switch (config.type) {
       case 'header': {
         const name = compileHeaderName(config.header);
         once(`header:${name}`, `header (${name})`);
-        return { type: 'header', source: `the ${name} header`, slot: slotOf(name), name };
+        return [{ type: 'header', source: `the ${name} header`, slot: slotOf(name), name }];
       }
       case 'basic':
         once('basic', 'basic');
         slotOf(AUTHORIZATION);
-        return { type: 'basic', source: 'the Basic credentials' };
+        return [{ type: 'basic', source: 'the Basic credentials' }];
       case 'bearer-jwt': {
         once('bearer-jwt', 'bearer-jwt');
         if (typeof config.claim !== 'string' || config.claim.length === 0) throw new Error('identity strategy bearer-jwt needs a claim name, e.g. iss');
         slotOf(AUTHORIZATION);
-        return { type: 'bearer-jwt', source: `the bearer token's ${config.claim} claim`, claim: config.claim, verifier: config.verify };
+        const params = [...new Set((config.params ?? DEFAULT_BEARER_PARAMS).map((p) => compileQueryParam(p)))];
+        return [
+          { type: 'bearer-jwt', source: `the bearer token's ${config.claim} claim`, claim: config.claim, verifier: config.verify },
+          ...params.map((param): Compiled => ({ type: 'bearer-param', source: `the bearer token in the ${param} query parameter`, param, claim: config.claim, verifier: config.verify })),
+        ];
       }
       case 'query': {
         const param = compileQueryParam(config.param);
         once(`query:${param}`, `query (${param})`);
-        return { type: 'query', source: `the ${param} query parameter`, param };
+        return [{ type: 'query', source: `the ${param} query parameter`, param }];
       }
       case 'path':
         once('path', 'path (list all templates in one)');
-        return { type: 'path', source: 'the path', templates: compilePathTemplates(config.templates) };
+        return [{ type: 'path', source: 'the path', templates: compilePathTemplates(config.templates) }];
       default:
         throw new Error(`unknown identity strategy type ${JSON.stringify((config as { type?: unknown }).type)}`);
     }
   });
   const query = strategies.find((s) => s.type === 'query');
+  const queryParam = query?.type === 'query' ? query.param : null;
+  const bearerParams = strategies.flatMap((s) => (s.type === 'bearer-param' ? [s.param] : []));
+  if (queryParam !== null && bearerParams.includes(queryParam)) throw new Error(`identity query parameter '${queryParam}' is also a bearer-jwt token parameter: give them different names`);
   return {
     strategies,
     schemes: strategies.flatMap((s) => (s.type === 'basic' ? ['basic'] : s.type === 'bearer-jwt' ? ['bearer'] : [])),
-    cookieParam: query?.type === 'query' ? query.param : null,
+    queryParam,
+    bearerParams,
     options,
     watched,
     authorizationSlot: watched.indexOf(AUTHORIZATION),
     needsTarget: strategies.some((s) => s.type === 'query' || s.type === 'path'),
+    readsParams: queryParam !== null || bearerParams.length > 0,
   };
 }
 
 function resolveIdentity(plan: Plan, req: RequestView): IdentityResult {
   const values: (string | undefined)[] = new Array<string | undefined>(plan.watched.length);
   const raw = req.rawHeaders;
-  const cookieParam = plan.cookieParam;
+  const readsParams = plan.readsParams;
+  // What a body could carry, and the cookies, are only judged once every header is read.
+  let cookie: string | undefined;
+  let moreCookies: string[] | undefined;
+  let body: ParsedBody | null = null;
+  let typed = false;
+  let framedBody = false;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = raw[i]!;
     for (let slot = 0; slot < plan.watched.length; slot++) {
@@ -132,13 +157,20 @@ function resolveIdentity(plan: Plan, req: RequestView): IdentityResult {
       if (values[slot] !== undefined) return ambiguous(`the ${wanted} header is sent more than once; send it once`);
       values[slot] = raw[i + 1]!;
     }
-    if (cookieParam !== null) {
-      if (isHeaderName(name, 'cookie')) {
-        const alias = cookieAlias(raw[i + 1]!, cookieParam);
-        if (alias.kind === 'refused') return alias;
-      } else if (plan.options.formBodies === 'refuse' && isHeaderName(name, 'content-type') && isFormType(raw[i + 1]!)) {
-        return ambiguous(`a form body may carry the ${cookieParam} parameter as well, and the gateway does not read bodies; send the parameters in the query, or another body type (identity.formBodies: pass allows form bodies)`);
-      }
+    if (!readsParams) continue;
+    const length = name.length;
+    if (length === 6 && isHeaderName(name, 'cookie')) {
+      if (cookie === undefined) cookie = raw[i + 1]!;
+      else (moreCookies ??= []).push(raw[i + 1]!);
+    } else if (length === 12 && isHeaderName(name, 'content-type')) {
+      const value = raw[i + 1]!;
+      // Rack reads an empty Content-Type as none at all.
+      if (value.trim().length > 0) typed = true;
+      body = strongerBody(body, parsedBodyOf(value));
+    } else if (length === 14 && isHeaderName(name, 'content-length')) {
+      if (raw[i + 1]!.trim() !== '0') framedBody = true;
+    } else if (length === 17 && isHeaderName(name, 'transfer-encoding')) {
+      framedBody = true;
     }
   }
   const authorizationValue = plan.authorizationSlot < 0 ? undefined : values[plan.authorizationSlot];
@@ -151,31 +183,82 @@ function resolveIdentity(plan: Plan, req: RequestView): IdentityResult {
       authorization = undefined;
     }
   }
+  if (readsParams) {
+    // Without its own framing (a check) a request may have a body whatever its headers say.
+    if (!typed && untypedBodyIsForm(req.method, framedBody || req.framed !== true)) body = 'form';
+    const refusedParams = paramsElsewhere(plan, authorization !== undefined, cookie, moreCookies, body);
+    if (refusedParams !== null) return refusedParams;
+  }
   const target: Target | undefined = plan.needsTarget ? splitTarget(req.url) : undefined;
   const spelling = plan.options.accountIdCase;
 
   let account: string | undefined;
   let via: StrategyType | undefined;
+  let suffixed = false;
   let source = '';
   for (const strategy of plan.strategies) {
-    const found = extract(strategy, values, authorization, target);
+    const found = extract(strategy, values, authorization, target, req.url);
     if (found.kind === 'none') continue;
     if (found.kind === 'refused') return found;
     const named = spelled(found.account, spelling);
+    if (found.suffixed) suffixed = true;
     if (account === undefined) {
       account = named;
-      via = strategy.type;
+      via = strategy.type === 'bearer-param' ? 'bearer-jwt' : strategy.type;
       source = strategy.source;
     } else if (named !== account) {
       return ambiguous(`the request names different accounts in ${source} and ${strategy.source}; send credentials for one account`);
     }
   }
-  return account === undefined || via === undefined ? ANONYMOUS : { kind: 'account', account, via };
+  return account === undefined || via === undefined ? ANONYMOUS : suffixed ? { kind: 'account', account, via, suffixed: true } : { kind: 'account', account, via };
 }
 
 const ANONYMOUS: IdentityResult = { kind: 'anonymous' };
 
-function extract(strategy: Compiled, values: readonly (string | undefined)[], authorization: AuthorizationParts | undefined, target: Target | undefined): Extraction {
+/** A form beats JSON, and a media range either: the refusal names the most common reading. */
+function strongerBody(held: ParsedBody | null, next: ParsedBody | null): ParsedBody | null {
+  if (held === null) return next;
+  if (next === null || held === 'form' || held === 'any') return held;
+  return next;
+}
+
+/**
+ * A parameter the gateway reads in the query that could reach the upstream elsewhere, unseen:
+ * in a cookie (PHP's $_REQUEST merges cookies), or in a body frameworks merge with the query.
+ * The query strategy's parameter is refused there always; a bearer token parameter only when the
+ * request carries no Authorization credentials (token libraries read the header first: Doorkeeper,
+ * oauthlib, passport-http-bearer).
+ */
+function paramsElsewhere(plan: Plan, authorized: boolean, cookie: string | undefined, moreCookies: readonly string[] | undefined, body: ParsedBody | null): IdentityResult | null {
+  const { queryParam, bearerParams, options } = plan;
+  const bearer = !authorized && bearerParams.length > 0;
+  if (cookie !== undefined && (queryParam !== null || bearer)) {
+    const names = queryParam === null ? bearerParams : bearer ? [queryParam, ...bearerParams] : queryParam;
+    for (const value of moreCookies === undefined ? [cookie] : [cookie, ...moreCookies]) {
+      const alias = cookieAlias(value, names);
+      if (alias.kind === 'refused') return alias;
+    }
+  }
+  if (body === null) return null;
+  const formRefused = options.formBodies === 'refuse';
+  const jsonRefused = options.jsonBodies === 'refuse';
+  if (queryParam !== null) {
+    const refusedHere = body === 'form' ? formRefused : body === 'json' ? jsonRefused : formRefused || jsonRefused;
+    if (refusedHere) return ambiguous(`${BODY_WORDS[body]} may carry the ${queryParam} parameter as well, and frameworks merge it with the query (PHP, Rack, Rails, Laravel, servlets, Go's FormValue) while the gateway does not read bodies; send the parameters in the query and the body as another type, or say that the upstream does not merge it (identity.${body === 'json' ? 'jsonBodies' : 'formBodies'}: pass)`);
+  }
+  if (bearer && body !== 'json' && formRefused) {
+    return ambiguous(`${BODY_WORDS[body]} may carry a bearer token (${bearerParams.join(', ')}; RFC 6750 §2.2), which token libraries read when there is no Authorization header, and the gateway does not read bodies; send the token in Authorization: Bearer, or say that the upstream reads no token from bodies (identity.formBodies: pass)`);
+  }
+  return null;
+}
+
+const BODY_WORDS: Readonly<Record<ParsedBody, string>> = {
+  form: 'a form body (a urlencoded or multipart Content-Type as PHP and Rack read it, or a POST body without one)',
+  json: 'a JSON body',
+  any: 'a body of a media range (*/*), which content negotiators hand to their form or JSON parser,',
+};
+
+function extract(strategy: Compiled, values: readonly (string | undefined)[], authorization: AuthorizationParts | undefined, target: Target | undefined, url: string): Extraction {
   switch (strategy.type) {
     case 'header':
       return extractHeaderAccount(values[strategy.slot], strategy.name);
@@ -183,11 +266,30 @@ function extract(strategy: Compiled, values: readonly (string | undefined)[], au
       return extractBasicAccount(authorization);
     case 'bearer-jwt':
       return extractBearerAccount(authorization, strategy.claim, strategy.verifier);
+    case 'bearer-param':
+      return extractBearerParam(url, strategy.param, strategy.claim, strategy.verifier);
     case 'query':
       return extractQueryAccount(target?.query ?? null, strategy.param);
     case 'path':
       return target === undefined ? NOTHING : extractPathAccount(target.path, strategy.templates);
   }
+}
+
+/**
+ * A bearer token in the query (`?access_token=<JWT>`, RFC 6750 §2.3): read like the header's,
+ * under the query strategy's rules for parameter names (other spellings refused, one occurrence).
+ * Scanned in place: a request without the parameter allocates nothing here.
+ */
+function extractBearerParam(url: string, param: string, claim: string, verifier: JwtVerifier | undefined): Extraction {
+  const q = url.indexOf('?');
+  if (q < 0) return NOTHING;
+  const hash = url.indexOf('#', q);
+  const found = findQueryParam(url, q + 1, hash < 0 ? url.length : hash, param);
+  if (found === undefined) return NOTHING;
+  if (typeof found !== 'string') return found;
+  const token = formDecode(found);
+  if (token === null) return refused(401, 'invalid_token', `the bearer token in the ${param} query parameter is not valid percent-encoding`);
+  return extractBearerAccount({ scheme: 'bearer', credentials: token }, claim, verifier);
 }
 
 /**
@@ -230,12 +332,6 @@ function unreadableAuthorization(authorization: AuthorizationParts, schemes: rea
   if (schemes.includes(scheme)) return null;
   const known = schemes.map((s) => s[0]!.toUpperCase() + s.slice(1)).join(' or ');
   return { kind: 'refused', refusal: refusal(401, 'unsupported_authorization', `the Authorization scheme ${quoteUntrusted(scheme, 24)} is not one the gateway reads (${known}), so it cannot tell whose credentials these are`) };
-}
-
-const FORM_TYPE = /^\s*(?:application\/x-www-form-urlencoded|multipart\/form-data)\s*(?:;|$)/i;
-
-function isFormType(value: string): boolean {
-  return FORM_TYPE.test(value);
 }
 
 function ambiguous(message: string): IdentityResult {

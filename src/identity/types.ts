@@ -7,8 +7,12 @@ export type StrategyConfig =
   | { readonly type: 'header'; readonly header: string }
   /** `Authorization: Basic`, the user name being the account (the password is the upstream's business). */
   | { readonly type: 'basic' }
-  /** `Authorization: Bearer <JWT>`, the account in a top-level string claim (default iss). */
-  | { readonly type: 'bearer-jwt'; readonly claim: string; readonly verify?: JwtVerifier }
+  /**
+   * `Authorization: Bearer <JWT>`, the account in a top-level string claim (default iss). `params`:
+   * the query parameters (and form fields) an upstream may take the token from instead (RFC 6750
+   * §2.2-2.3: access_token; Doorkeeper also bearer_token), read as bearer tokens too; [] for none.
+   */
+  | { readonly type: 'bearer-jwt'; readonly claim: string; readonly verify?: JwtVerifier; readonly params?: readonly string[] }
   /** A query parameter (default account_id). */
   | { readonly type: 'query'; readonly param: string }
   /** A path segment, e.g. `/v1/Account/{account}/`. */
@@ -28,11 +32,17 @@ export interface IdentityOptions {
   readonly unreadableAuthorization: 'refuse' | 'anonymous';
   readonly accountIdCase: AccountIdCase;
   /**
-   * With the query strategy, a form body (urlencoded or multipart) may carry the parameter too,
-   * and most frameworks merge it with the query; the gateway does not read bodies, so such a
-   * request is refused unless this is `pass`.
+   * A form body (urlencoded or multipart, or a POST body with no Content-Type, which Rack reads as
+   * a form) may carry a parameter the gateway reads in the query (the query strategy's, or a
+   * bearer token when the request has no Authorization), and most frameworks merge it with the
+   * query; the gateway does not read bodies, so such a request is refused unless this is `pass`.
    */
   readonly formBodies: 'refuse' | 'pass';
+  /**
+   * The same for JSON bodies, which Rails, Laravel and Django REST framework merge into the
+   * request's parameters: with the query strategy, refused unless this is `pass`.
+   */
+  readonly jsonBodies: 'refuse' | 'pass';
 }
 
 /** The parts of a request identity depends on, as Node hands them over. */
@@ -41,17 +51,29 @@ export interface RequestView {
   readonly url: string;
   /** `req.rawHeaders`: `[name, value, name, value, ...]`, duplicates kept. */
   readonly rawHeaders: readonly string[];
+  /** The request method, when known (a check may not say). */
+  readonly method?: string | undefined;
+  /**
+   * True when Content-Length and Transfer-Encoding in `rawHeaders` are the request's own framing
+   * (the proxy listener): without either there is no body. On a check the proxy may have removed
+   * them (nginx's auth_request), so whether there is a body cannot be told.
+   */
+  readonly framed?: boolean;
 }
 
 export type IdentityResult =
-  | { readonly kind: 'account'; readonly account: string; readonly via: StrategyType }
+  /**
+   * `suffixed`: the id is the path's last segment, where routers read a `.suffix` as a format
+   * (Rails' `.:format`, Spring's suffix patterns): `AC1.json` may be served as AC1.
+   */
+  | { readonly kind: 'account'; readonly account: string; readonly via: StrategyType; readonly suffixed?: true }
   | { readonly kind: 'anonymous' }
   | { readonly kind: 'refused'; readonly refusal: Refusal };
 
 /** What one strategy makes of a request. */
 export type Extraction =
   | { readonly kind: 'none' }
-  | { readonly kind: 'account'; readonly account: string }
+  | { readonly kind: 'account'; readonly account: string; readonly suffixed?: true }
   | { readonly kind: 'refused'; readonly refusal: Refusal };
 
 /** `Authorization` split into its scheme (lower-cased) and credentials. */

@@ -38,6 +38,7 @@ export function instrumentStore(inner: AclStore, observe: OperationObserver): Ac
     close: () => inner.close(),
     read: (account) => timed('read', () => inner.read(account)),
     accounts: () => timed('accounts', () => inner.accounts()),
+    accountPage: (cursor: string | null, count: number) => timed('account_page', () => inner.accountPage(cursor, count)),
     update: (account: string, change: AccountChange, expectedVersion?: number, describe?: AuditDescriber) =>
       timed('update', () => inner.update(account, change, expectedVersion, describe), (o: UpdateOutcome) => (!o.ok && isStoreFailure(o.refusal.reason) ? { ...o.refusal, account } : null)),
     subscribe: (listener: ChangeListener) => inner.subscribe(listener),

@@ -3,7 +3,7 @@ import type { AccountRecord } from '../list/types.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
 import { createAuditLog } from './open-audit.ts';
 import { RecentCallerTable } from './recent-callers.ts';
-import { childrenByParent, nextExpiry, versionConflict, type AccountChange, type AclStore, type AuditLogSettings, type CallerBatch, type ChangeListener, type RecentCaller, type StoreState, type StoreView, type UpdateOutcome } from './store.ts';
+import { childrenByParent, nextExpiry, versionConflict, type AccountChange, type AccountPage, type AclStore, type AuditLogSettings, type CallerBatch, type ChangeListener, type RecentCaller, type StoreState, type StoreView, type UpdateOutcome } from './store.ts';
 
 /**
  * Accounts in a Map. Updates run one at a time, in arrival order, across all accounts, so a change
@@ -34,6 +34,11 @@ export class MemoryStore implements AclStore {
 
   async accounts(): Promise<readonly string[]> {
     return [...this.records.keys()].sort();
+  }
+
+  /** In memory already: one page. */
+  async accountPage(): Promise<AccountPage> {
+    return { accounts: [...this.records.keys()], cursor: null };
   }
 
   update(account: string, change: AccountChange, expectedVersion?: number): Promise<UpdateOutcome> {

@@ -77,6 +77,11 @@ export interface ChangeFeed {
   readonly changed: readonly { readonly account: string; readonly version: number; readonly at: number }[] | null;
 }
 
+export interface AccountPage {
+  readonly accounts: readonly string[];
+  readonly cursor: string | null;
+}
+
 /** Whether the store can be reached; a shared store reports outages and recoveries. */
 export type StoreState = 'up' | 'down';
 
@@ -153,6 +158,13 @@ export interface AclStore {
   read(account: string): Promise<AccountRecord | null>;
   /** Every account that has a record, sorted. */
   accounts(): Promise<readonly string[]>;
+  /**
+   * The names of the accounts, a page at a time (`cursor` null to start; the answer's cursor null
+   * when done), for listing many without a read per account or a long pause. Every account that
+   * has a record when the listing starts is named; a page may also name an account whose first
+   * write is still under way or failed, and may repeat a name.
+   */
+  accountPage(cursor: string | null, count: number): Promise<AccountPage>;
   /**
    * Applies `change` atomically: the record it was computed from is the one replaced, and the
    * change is durable before the promise resolves. With `expectedVersion`, a record at any other

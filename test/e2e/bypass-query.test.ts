@@ -5,6 +5,7 @@ import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.t
 import { startGateway, type GatewayProcess } from '../support/gateway-process.ts';
 import { send } from '../support/http.ts';
 import { scratchDir } from '../support/scratch.ts';
+import { unsignedJwt } from '../unit/identity/support.ts';
 
 /*
  * Query-parameter aliases with the query strategy on (and the header strategy beside it):
@@ -29,6 +30,14 @@ interface Case {
 }
 
 const alias = (query: string, name = `?${query}`): Case => ({ name, query, status: 400, reason: 'ambiguous_credentials' });
+/** A POST whose body a framework could parse into parameters (the gateway does not read bodies). */
+const body = (contentType: string | null, payload: string, name = `a body of Content-Type ${JSON.stringify(contentType)}`): Case => ({
+  name, query: `account_id=${OPEN}`, method: 'POST', headers: contentType === null ? [] : [['Content-Type', contentType]], body: payload, status: 400, reason: 'ambiguous_credentials',
+});
+const FORM = `account_id=${LOCKED}`;
+const MULTIPART = `--b\r\nContent-Disposition: form-data; name="account_id"\r\n\r\n${LOCKED}\r\n--b--\r\n`;
+const JSON_BODY = `{"account_id":"${LOCKED}"}`;
+const token = (iss: string): string => unsignedJwt({ iss });
 
 const CASES: readonly Case[] = [
   { name: 'the parameter itself (control)', query: `account_id=${LOCKED}`, status: 403, reason: 'ip_not_allowed' },
@@ -65,7 +74,55 @@ const CASES: readonly Case[] = [
   { name: 'a cookie named like a PHP alias of the parameter', query: 'x=1', headers: [['Cookie', `account.id=${LOCKED}`]], status: 400, reason: 'ambiguous_credentials' },
   { name: 'a form body, which frameworks merge with the query', query: 'x=1', method: 'POST', headers: [['Content-Type', 'application/x-www-form-urlencoded']], body: `account_id=${LOCKED}`, status: 400, reason: 'ambiguous_credentials' },
   { name: 'a multipart form body', query: 'x=1', method: 'POST', headers: [['Content-Type', 'multipart/form-data; boundary=b']], body: `--b\r\nContent-Disposition: form-data; name="account_id"\r\n\r\n${LOCKED}\r\n--b--\r\n`, status: 400, reason: 'ambiguous_credentials' },
-  { name: 'a JSON body passes (not merged into parameters by default)', query: `account_id=${OPEN}`, method: 'POST', headers: [['Content-Type', 'application/json']], body: `{"account_id":"${LOCKED}"}`, status: 200 },
+  // Content-Type read as PHP (media type up to ';', ',' or a space) and Rack (up to ';' or ',') read it.
+  body('application/x-www-form-urlencoded,', FORM),
+  body('application/x-www-form-urlencoded x', FORM),
+  body('application/x-www-form-urlencoded\tx', FORM),
+  body(' APPLICATION/X-WWW-FORM-URLENCODED ; charset=utf-8', FORM),
+  body('application/x-www-form-urlencoded,text/plain', FORM),
+  body('multipart/form-data, boundary=b', MULTIPART),
+  body('multipart/form-data boundary=b', MULTIPART),
+  body('multipart/mixed; boundary=b', MULTIPART),
+  body(null, FORM, 'a POST body without Content-Type (Rack reads it as a form)'),
+  body('', FORM, 'a POST body with an empty Content-Type'),
+  // JSON bodies: Rails params and Laravel's input() merge them with the query.
+  body('application/json', JSON_BODY),
+  body('application/json; charset=utf-8', JSON_BODY),
+  body('application/vnd.api+json', JSON_BODY),
+  body('text/x-json', JSON_BODY),
+  body('application/jsonrequest', JSON_BODY),
+  body('application/json,', JSON_BODY),
+  body('*/*', JSON_BODY, 'a body of a media range (*/*)'),
+  { name: 'a text body passes (no framework merges it)', query: `account_id=${OPEN}`, method: 'POST', headers: [['Content-Type', 'text/plain']], body: FORM, status: 200 },
+  { name: 'a GET without a body and without Content-Type passes', query: `account_id=${OPEN}`, method: 'GET', status: 200 },
+  // Rack 2 and qs read a name through leading brackets and up to the next bracket.
+  alias(`[account_id]=${LOCKED}`),
+  alias(`account_id]=${LOCKED}`),
+  alias(`]account_id=${LOCKED}`),
+  alias(`[[account_id=${LOCKED}`),
+  alias(`[]account_id=${LOCKED}`),
+  alias(`%5Baccount_id%5D=${LOCKED}`),
+  alias(`%5baccount_id=${LOCKED}`),
+  alias(`]]account_id]]=${LOCKED}`),
+  alias(`[account_id][x]=${LOCKED}`),
+  alias(`account_id]x=${LOCKED}`),
+  alias(`!account_id=${LOCKED}`, '?!account_id (Spring\'s default marker)'),
+  { name: '?account%u005Fid (IIS decodes %u escapes) is read as the parameter', query: `account%u005Fid=${LOCKED}`, status: 403, reason: 'ip_not_allowed' },
+  alias(`account_id=${OPEN}&account%u005Fid=${LOCKED}`, '?account%u005Fid beside the parameter'),
+  alias(`account_id=${OPEN}&[account_id]=${LOCKED}`),
+  { name: 'names that only contain the parameter inside brackets pass', query: `x[account_id]=${LOCKED}&x]account_id=${LOCKED}`, status: 200 },
+  // Bearer tokens in the query (RFC 6750 §2.3) are read like the Authorization header's.
+  { name: '?access_token=<token for the locked account>', query: `access_token=${token(LOCKED)}`, status: 403, reason: 'ip_not_allowed' },
+  { name: '?bearer_token=<token for the locked account>', query: `bearer_token=${token(LOCKED)}`, status: 403, reason: 'ip_not_allowed' },
+  { name: '?Access_Token=<token for the locked account>', query: `Access_Token=${token(LOCKED)}`, status: 403, reason: 'ip_not_allowed' },
+  { name: '?access_token=<token for the open account> (control)', query: `access_token=${token(OPEN)}`, status: 200 },
+  { name: 'a query token for the locked account beside the open account\'s id', query: `account_id=${OPEN}&access_token=${token(LOCKED)}`, status: 400, reason: 'ambiguous_credentials' },
+  { name: 'a query token beside an Authorization token for another account', query: `access_token=${token(LOCKED)}`, headers: [['Authorization', `Bearer ${token(OPEN)}`]], status: 400, reason: 'ambiguous_credentials' },
+  alias(`access_token[]=${token(LOCKED)}`),
+  alias(`[access_token]=${token(LOCKED)}`),
+  alias(`access.token=${token(LOCKED)}`),
+  alias(`access_token=${token(OPEN)}&access_token=${token(LOCKED)}`, '?access_token twice'),
+  { name: '?access_token that is no token', query: 'access_token=abc', status: 401, reason: 'invalid_token' },
   { name: 'an escaped semicolon is a value, not a separator', query: `x=%3B&account_id=${OPEN}`, status: 200 },
   { name: 'a semicolon inside the account id value is no valid id', query: `account_id=${LOCKED}%3Bx`, status: 400, reason: 'invalid_account' },
   { name: 'names no framework folds into the parameter pass as other parameters', query: `account-id=${LOCKED}&accountid=${LOCKED}&account_idx=${LOCKED}&my.account_id=${LOCKED}`, status: 200 },
@@ -78,7 +135,7 @@ const dir = scratchDir();
 beforeAll(async () => {
   upstream = await startEchoUpstream();
   const config = join(dir.path, 'allowgate.yaml');
-  writeFileSync(config, 'identity:\n  strategies:\n    - {type: header, header: X-Auth-ID}\n    - {type: query, param: account_id}\n');
+  writeFileSync(config, 'identity:\n  strategies:\n    - {type: header, header: X-Auth-ID}\n    - {type: bearer-jwt}\n    - {type: query, param: account_id}\n');
   gw = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config } });
   expect((await gw.admin('POST', `/v1/accounts/${LOCKED}/ip-acl`, { ip_address: `${OFFICE}/32` })).status).toBe(201);
 });
@@ -108,16 +165,51 @@ describe('query strategy: no parameter spelling reads as another account upstrea
   });
 });
 
-describe('identity.formBodies: pass', () => {
-  it('lets form bodies through when the deployment says its upstream does not merge them', async () => {
+describe('identity.formBodies and jsonBodies: pass', () => {
+  it('let form and JSON bodies through when the deployment says its upstream does not merge them', async () => {
     const config = join(dir.path, 'pass.yaml');
-    writeFileSync(config, 'identity:\n  formBodies: pass\n  strategies:\n    - {type: query, param: account_id}\n');
+    writeFileSync(config, 'identity:\n  formBodies: pass\n  jsonBodies: pass\n  strategies:\n    - {type: query, param: account_id}\n');
     const lenient = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config } });
     try {
-      const reply = await send(`${lenient.url}/form?account_id=${OPEN}`, { method: 'POST', headers: [['Host', 'api.example'], ['Content-Type', 'application/x-www-form-urlencoded']], body: 'a=1', localAddress: STRANGER });
-      expect(reply.status, reply.body).toBe(200);
+      for (const type of ['application/x-www-form-urlencoded', 'application/json']) {
+        const reply = await send(`${lenient.url}/form?account_id=${OPEN}`, { method: 'POST', headers: [['Host', 'api.example'], ['Content-Type', type]], body: 'a=1', localAddress: STRANGER });
+        expect(reply.status, reply.body).toBe(200);
+      }
     } finally {
       await lenient.stop();
     }
+  });
+});
+
+describe('bearer-jwt alone: a token in the query or a form body is a credential too', () => {
+  let bearerOnly: GatewayProcess;
+  beforeAll(async () => {
+    const config = join(dir.path, 'bearer.yaml');
+    writeFileSync(config, 'identity:\n  strategies:\n    - {type: bearer-jwt}\n');
+    bearerOnly = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config } });
+    expect((await bearerOnly.admin('POST', `/v1/accounts/${LOCKED}/ip-acl`, { ip_address: `${OFFICE}/32` })).status).toBe(201);
+  });
+  afterAll(async () => bearerOnly?.stop());
+
+  const BEARER: readonly Case[] = [
+    { name: '?access_token for the locked account', query: `access_token=${token(LOCKED)}`, status: 403, reason: 'ip_not_allowed' },
+    { name: '?bearer_token for the locked account', query: `bearer_token=${token(LOCKED)}`, status: 403, reason: 'ip_not_allowed' },
+    alias(`access_token]=${token(LOCKED)}`),
+    { name: 'a form body with access_token and no Authorization', query: 'x=1', method: 'POST', headers: [['Content-Type', 'application/x-www-form-urlencoded']], body: `access_token=${token(LOCKED)}`, status: 400, reason: 'ambiguous_credentials' },
+    { name: 'a multipart body with bearer_token and no Authorization', query: 'x=1', method: 'POST', headers: [['Content-Type', 'multipart/form-data, boundary=b']], body: `--b\r\nContent-Disposition: form-data; name="bearer_token"\r\n\r\n${token(LOCKED)}\r\n--b--\r\n`, status: 400, reason: 'ambiguous_credentials' },
+    { name: 'a cookie named access_token', query: 'x=1', headers: [['Cookie', `access_token=${token(LOCKED)}`]], status: 400, reason: 'ambiguous_credentials' },
+    // Token libraries read Authorization first (Doorkeeper, oauthlib, passport-http-bearer): a form beside it is no second token.
+    { name: 'a form body beside Authorization: Bearer', query: 'x=1', method: 'POST', headers: [['Authorization', `Bearer ${token(OPEN)}`], ['Content-Type', 'application/x-www-form-urlencoded']], body: 'a=1', status: 200 },
+    { name: 'no token anywhere (anonymous pass)', query: 'x=1', status: 200 },
+  ];
+  let n = 0;
+  it.each(BEARER.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+    const path = `/bearer/${n++}`;
+    const reply = await send(bearerOnly.url, { target: `${path}?${c.query}`, method: c.method ?? 'GET', headers: [['Host', 'api.example'], ...(c.headers ?? [])], ...(c.body === undefined ? {} : { body: c.body }), localAddress: STRANGER });
+    const body = reply.status === 200 ? {} : reply.json();
+    expect({ status: reply.status, reason: body['reason'] }, c.name).toEqual({ status: c.status, reason: c.reason });
+    const seen = upstream.seen.find((r) => r.url.startsWith(`${path}?`));
+    if (c.status === 200) expect(seen?.url).toBe(`${path}?${c.query}`);
+    else expect(seen, `${c.name}: reached the upstream`).toBeUndefined();
   });
 });

@@ -18,10 +18,13 @@ export interface CgiRequest {
   readonly get?: Readonly<Record<string, unknown>>;
   readonly request?: Readonly<Record<string, unknown>>;
   readonly cookie?: Readonly<Record<string, unknown>>;
+  /** Rails: params (path, query and body merged) and the routed format. */
+  readonly params?: Readonly<Record<string, unknown>>;
+  readonly format?: string | null;
 }
 
 export interface CgiUpstream {
-  readonly kind: 'wsgi' | 'php';
+  readonly kind: 'wsgi' | 'php' | 'rails';
   readonly url: string;
   /** Every request the application saw, in order. */
   seen(): CgiRequest[];
@@ -29,15 +32,25 @@ export interface CgiUpstream {
 }
 
 /** Python's wsgiref server with a small echo application (python3 from the distribution). */
-export async function startWsgiUpstream(): Promise<CgiUpstream> {
+export function startWsgiUpstream(): Promise<CgiUpstream> {
+  return startPrintingPort('wsgi', 'python3', [join(HERE, 'wsgi_echo.py')]);
+}
+
+/** A Rails controller (the distribution's ruby-actionpack) on WEBrick (ruby-webrick). */
+export function startRailsUpstream(): Promise<CgiUpstream> {
+  return startPrintingPort('rails', 'ruby', [join(HERE, 'rails_echo.rb')]);
+}
+
+/** An echo server that prints its port on its first line of output. */
+async function startPrintingPort(kind: CgiUpstream['kind'], command: string, args: readonly string[]): Promise<CgiUpstream> {
   const dir = scratchDir();
   const seenFile = join(dir.path, 'seen.jsonl');
   writeFileSync(seenFile, '');
-  const child = spawn('python3', [join(HERE, 'wsgi_echo.py')], { env: { PATH: process.env['PATH'] ?? '', SEEN_FILE: seenFile }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, { env: { PATH: process.env['PATH'] ?? '', LANG: 'C.UTF-8', SEEN_FILE: seenFile }, stdio: ['ignore', 'pipe', 'pipe'] });
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     let err = '';
-    const timer = setTimeout(() => reject(new Error(`wsgiref upstream did not start: ${err}`)), 10_000);
+    const timer = setTimeout(() => reject(new Error(`${kind} upstream did not start: ${err}`)), 20_000);
     child.stderr!.on('data', (d: Buffer) => { err += d.toString(); });
     child.stdout!.on('data', (d: Buffer) => {
       out += d.toString();
@@ -47,9 +60,9 @@ export async function startWsgiUpstream(): Promise<CgiUpstream> {
         resolve(Number(line[1]));
       }
     });
-    child.once('exit', (code) => reject(new Error(`wsgiref upstream exited with ${code}: ${err}`)));
+    child.once('exit', (code) => reject(new Error(`${kind} upstream exited with ${code}: ${err}`)));
   });
-  return upstream('wsgi', child, port, seenFile, dir.remove);
+  return upstream(kind, child, port, seenFile, dir.remove);
 }
 
 /** PHP's built-in web server (php -S, from the distribution's php-cli) with an echo script. */

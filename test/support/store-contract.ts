@@ -51,6 +51,24 @@ export function describeStoreContract(kind: string, make: () => AclStore): void 
       expect(await store.accounts()).toEqual(['AC1']);
     });
 
+    it('names every account with a record through accountPage, a page per call, until the cursor is null', async () => {
+      const store = fresh();
+      await store.open();
+      const accounts = Array.from({ length: 25 }, (_, i) => `P${i}`);
+      for (const account of accounts) await store.update(account, addEntry(account, entry(`e-${account}`, '192.0.2.0/24')));
+      const named = new Set<string>();
+      let cursor: string | null = null;
+      let calls = 0;
+      do {
+        const page = await store.accountPage(cursor, 4);
+        for (const account of page.accounts) named.add(account);
+        cursor = page.cursor;
+        calls++;
+      } while (cursor !== null && calls < 1_000);
+      expect(cursor).toBeNull();
+      expect([...named].sort()).toEqual([...accounts].sort());
+    });
+
     it('refuses a stale expected version with 412 and changes nothing', async () => {
       const store = fresh();
       await store.open();

@@ -38,7 +38,7 @@ export const AUTHORIZATION_SERVICE: ServiceDefinition = {
 
 /** The original request a CheckRequest describes; the gRPC peer is the caller to trust. */
 export function viewOfCheck(request: CheckRequestView, grpcPeer: string): IncomingView {
-  return { url: request.path, rawHeaders: request.headers, remoteAddress: request.source ?? undefined, caller: peerAddress(grpcPeer) };
+  return { url: request.path, rawHeaders: request.headers, remoteAddress: request.source ?? undefined, caller: peerAddress(grpcPeer), method: request.method };
 }
 
 /** grpc-js reports its peer as `address:port` (IPv6 unbracketed), or `unknown`. */

@@ -13,7 +13,7 @@ import { parseStoredRecord } from '../../list/record-format.ts';
 import { RECENT_CALLERS_PER_ACCOUNT, RECENT_CALLERS_TTL_MS } from '../recent-callers.ts';
 import { createAuditLog } from '../open-audit.ts';
 import type { AuditLog } from '../../audit/audit-log.ts';
-import { childrenByParent, nextExpiry, versionConflict, type AccountChange, type AclStore, type AuditDescriber, type AuditLogSettings, type CallerBatch, type ChangeFeed, type ChangeListener, type ChangeNotice, type ChangeResult, type RecentCaller, type StateListener, type StoreState, type UpdateOutcome } from '../store.ts';
+import { childrenByParent, nextExpiry, versionConflict, type AccountChange, type AccountPage, type AclStore, type AuditDescriber, type AuditLogSettings, type CallerBatch, type ChangeFeed, type ChangeListener, type ChangeNotice, type ChangeResult, type RecentCaller, type StateListener, type StoreState, type UpdateOutcome } from '../store.ts';
 import { FetchingView, NotFetched, type Fetched, type FetchedGraph } from './change-view.ts';
 import { createClient, createSubscriber, type RedisClient } from './connection.ts';
 import { Keys } from './keys.ts';
@@ -257,6 +257,16 @@ export class RedisStore implements AclStore {
     const members = await this.#client.smembers(this.#keys.accounts);
     const versions = await this.versions(members);
     return members.filter((account) => (versions.get(account) ?? 0) > 0).sort();
+  }
+
+  /**
+   * SSCAN of the account set: its members, a page per round trip, without reading any account's
+   * keys. The set gains an account before its first commit (it lives in another slot), so every
+   * account with a record is named; one whose first write failed may be named too.
+   */
+  async accountPage(cursor: string | null, count: number): Promise<AccountPage> {
+    const [next, members] = await this.#client.sscan(this.#keys.accounts, cursor ?? '0', 'COUNT', count);
+    return { accounts: members, cursor: next === '0' ? null : next };
   }
 
   update(account: string, change: AccountChange, expectedVersion?: number, describe?: AuditDescriber): Promise<UpdateOutcome> {

@@ -156,13 +156,15 @@ describe('forwarding and identity safety settings', () => {
   it('defaults to refusing what the upstream could read otherwise', () => {
     const config = load({});
     expect(config.headers).toEqual({ underscores: 'pass' });
-    expect(config.identity).toMatchObject({ unreadableAuthorization: 'refuse', accountIdCase: 'refuse', formBodies: 'refuse', accountIndexLimit: 1_000_000 });
+    expect(config.identity).toMatchObject({ unreadableAuthorization: 'refuse', accountIdCase: 'refuse', accountIdNumeric: 'refuse', formBodies: 'refuse', jsonBodies: 'refuse', accountIndexLimit: 1_000_000 });
   });
 
   it('reads them from the file and the environment', () => {
-    const config = load({ ALLOWGATE_HEADER_UNDERSCORES: 'drop', ALLOWGATE_ACCOUNT_ID_CASE: 'lower', ALLOWGATE_UNREADABLE_AUTHORIZATION: 'anonymous' }, 'identity:\n  formBodies: pass\n  accountIndexLimit: 5000\n');
+    const config = load({ ALLOWGATE_HEADER_UNDERSCORES: 'drop', ALLOWGATE_ACCOUNT_ID_CASE: 'lower', ALLOWGATE_UNREADABLE_AUTHORIZATION: 'anonymous', ALLOWGATE_ACCOUNT_ID_NUMERIC: 'exact' },
+      'identity:\n  formBodies: pass\n  jsonBodies: pass\n  accountIndexLimit: 5000\n  strategies:\n    - {type: bearer-jwt, params: [token]}\n');
     expect(config.headers.underscores).toBe('drop');
-    expect(config.identity).toMatchObject({ unreadableAuthorization: 'anonymous', accountIdCase: 'lower', formBodies: 'pass', accountIndexLimit: 5000 });
+    expect(config.identity).toMatchObject({ unreadableAuthorization: 'anonymous', accountIdCase: 'lower', accountIdNumeric: 'exact', formBodies: 'pass', jsonBodies: 'pass', accountIndexLimit: 5000 });
+    expect(config.identity.strategies).toEqual([{ type: 'bearer-jwt', claim: 'iss', params: ['token'] }]);
   });
 
   it('names the setting and what it accepts', () => {
@@ -171,5 +173,7 @@ describe('forwarding and identity safety settings', () => {
     expect(failure({ ALLOWGATE_UNREADABLE_AUTHORIZATION: 'pass' })).toBe("ALLOWGATE_UNREADABLE_AUTHORIZATION must be one of refuse, anonymous, got 'pass'");
     expect(failure({}, 'identity:\n  accountIndexLimit: 10\n')).toMatch(/^config key identity\.accountIndexLimit \(.*\) must be an integer 1000-100000000, got 10$/);
     expect(failure({}, 'headers:\n  underscore: drop\n')).toBe("unknown config key 'headers.underscore': expected one of underscores");
+    expect(failure({ ALLOWGATE_ACCOUNT_ID_NUMERIC: 'loose' })).toBe("ALLOWGATE_ACCOUNT_ID_NUMERIC must be one of refuse, exact, got 'loose'");
+    expect(failure({}, 'identity:\n  strategies:\n    - {type: bearer-jwt, params: ["access_token[]"]}\n')).toMatch(/params.*without & = # \? ; \[ \] or spaces/);
   });
 });

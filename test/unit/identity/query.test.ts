@@ -84,6 +84,18 @@ describe('query strategy', () => {
     expect(foldParamName('ACCOUNT_\u0130D')).toBe('account_id');
   });
 
+  it('folds names as Rack 2 (leading brackets skipped, the name ends at the next bracket), qs, Spring and IIS do', () => {
+    for (const name of ['[account_id]', 'account_id]', ']account_id', '[[account_id', '[]account_id', ']]account_id]]', '[account_id][x]', 'account_id]x', '!account_id']) {
+      expect(foldParamName(name), name).toBe('account_id');
+    }
+    for (const q of ['[account_id]=acme', '%5Baccount_id%5D=acme', ']account_id=acme', '[]account_id=acme', '!account_id=acme', 'account_id=a&account%u005Fid=b']) {
+      expect(reasonOf(extractQueryAccount(q, param)), q).toBe('400 ambiguous_credentials');
+    }
+    expect(extractQueryAccount('account%u005Fid=acme', param)).toEqual({ kind: 'account', account: 'acme' });
+    // Nested under another name: the parameter is not at the top level anywhere.
+    expect(extractQueryAccount('x[account_id]=acme&x]account_id=acme', param)).toEqual({ kind: 'none' });
+  });
+
   it('refuses cookies named like the parameter', () => {
     expect(reasonOf(cookieAlias('session=1; account_id=acme', param))).toBe('400 ambiguous_credentials');
     expect(reasonOf(cookieAlias('account.id=acme', param))).toBe('400 ambiguous_credentials');

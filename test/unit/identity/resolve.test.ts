@@ -46,15 +46,15 @@ describe('compileIdentityResolver defaults', () => {
       expect(refusalOf(resolve(request('/', 'Authorization', value))).reason, JSON.stringify(value)).toMatch(/^(invalid|unsupported)_authorization$/);
     }
     expect(refusalOf(resolve(request('/', 'Authorization', `Basic\u00a0${Buffer.from('acme:pw').toString('base64')}`)))).toMatchObject({ status: 400, reason: 'invalid_authorization' });
-    const lenient = compileIdentityResolver([], { unreadableAuthorization: 'anonymous', accountIdCase: 'refuse', formBodies: 'refuse' });
+    const lenient = compileIdentityResolver([], { unreadableAuthorization: 'anonymous', accountIdCase: 'refuse', formBodies: 'refuse', jsonBodies: 'refuse' });
     expect(lenient(request('/', 'Authorization', 'Digest username="acme"'))).toEqual({ kind: 'anonymous' });
     expect(lenient(request('/', 'Authorization', 'Digest username="acme"', 'X-Auth-ID', 'acme'))).toEqual({ kind: 'account', account: 'acme', via: 'header' });
   });
 
   it('brings ids to the case the upstream compares them in', () => {
-    const lower = compileIdentityResolver([], { unreadableAuthorization: 'refuse', accountIdCase: 'lower', formBodies: 'refuse' });
+    const lower = compileIdentityResolver([], { unreadableAuthorization: 'refuse', accountIdCase: 'lower', formBodies: 'refuse', jsonBodies: 'refuse' });
     expect(lower(request('/', 'X-Auth-ID', 'AcMe', 'Authorization', basic('ACME:pw')))).toEqual({ kind: 'account', account: 'acme', via: 'header' });
-    const upper = compileIdentityResolver([], { unreadableAuthorization: 'refuse', accountIdCase: 'upper', formBodies: 'refuse' });
+    const upper = compileIdentityResolver([], { unreadableAuthorization: 'refuse', accountIdCase: 'upper', formBodies: 'refuse', jsonBodies: 'refuse' });
     expect(upper(request('/', 'X-Auth-ID', 'AcMe'))).toEqual({ kind: 'account', account: 'ACME', via: 'header' });
     // As given, two spellings are two accounts.
     expect(refusalOf(resolve(request('/', 'X-Auth-ID', 'AcMe', 'Authorization', basic('ACME:pw')))).reason).toBe('ambiguous_credentials');
@@ -130,7 +130,9 @@ describe('compileIdentityResolver with every strategy', () => {
   });
 
   it('reads percent-encoded ids in path and query alike', () => {
-    expect(resolve(request('/v1/Account/a%40b.com/?account_id=a%40b.com'))).toEqual({ kind: 'account', account: 'a@b.com', via: 'query' });
+    expect(resolve(request('/v1/Account/a%40b.com/?account_id=a%40b.com'))).toEqual({ kind: 'account', account: 'a@b.com', via: 'query', suffixed: true });
+    // Not the last segment: no format suffix to read.
+    expect(resolve(request('/v1/Account/a%40b.com/Calls?account_id=a%40b.com'))).toEqual({ kind: 'account', account: 'a@b.com', via: 'query' });
     expect(refusalOf(resolve(request('/v1/Account/a%2Fb/'))).reason).toBe('invalid_account');
   });
 

@@ -4,7 +4,7 @@ import { MemoryStore } from '../../../src/store/memory-store.ts';
 
 async function indexOf(accounts: readonly string[], limit?: number): Promise<AccountIndex> {
   const index = new AccountIndex(limit);
-  await index.load({ accounts: async () => accounts });
+  await index.load({ accountPage: async () => ({ accounts, cursor: null }) });
   return index;
 }
 
@@ -59,6 +59,41 @@ describe('account naming (identity.accountIdCase)', () => {
     expect(index.complete).toBe(true);
     expect(reasonOf(compileAccountNaming('refuse', index, () => 'up')('ac9'))).toBe('400 ambiguous_account');
     stop();
+  });
+
+  it('numbers: an id that reads as the number of a stored account other than itself is refused, unless numbers compare exactly', async () => {
+    const index = await indexOf(['123', 'AC1', '0777']);
+    const naming = compileAccountNaming('refuse', index, () => 'up');
+    for (const id of ['0123', '123.0', '1.23e2', '0x7B', '123-acme', '777']) expect(reasonOf(naming(id)), id).toBe('400 ambiguous_account');
+    for (const id of ['123', '0777', '124', '1234', 'x123']) expect(reasonOf(naming(id)), id).toBe(id);
+    expect(reasonOf(compileAccountNaming({ case: 'exact', numeric: 'exact' }, index, () => 'up')('0123'))).toBe('0123');
+    // Numeric ids wait for the index under exact case too, since a number may name a stored account.
+    const unloaded = new AccountIndex();
+    expect(reasonOf(compileAccountNaming({ case: 'exact', numeric: 'refuse' }, unloaded, () => 'up')('0123'))).toBe('503 store_unavailable');
+    expect(reasonOf(compileAccountNaming({ case: 'exact', numeric: 'refuse' }, unloaded, () => 'up')('AC2'))).toBe('AC2');
+  });
+
+  it('format suffixes: a suffixed path id whose part before a dot is a stored account is refused, even when it is stored itself', async () => {
+    const naming = compileAccountNaming('refuse', await indexOf(['AC1', 'AC1.csv', '123', 'a.b']), () => 'up');
+    for (const id of ['AC1.json', 'AC1.csv', 'ac1.json', 'AC1.tar.gz', '0123.json', 'a.b.json']) expect(reasonOf(naming(id, true)), id).toBe('400 ambiguous_account');
+    for (const id of ['b.example', 'AC2.json']) expect(reasonOf(naming(id, true)), id).toBe(id);
+    // Not in the path's last segment: the id as it is.
+    expect(reasonOf(naming('AC1.csv', false))).toBe('AC1.csv');
+    expect(reasonOf(naming('AC1.json', false))).toBe('AC1.json');
+  });
+
+  it('lists the store a page at a time, whatever the page size', async () => {
+    const names = Array.from({ length: 2_500 }, (_, i) => `N${i}`);
+    const index = new AccountIndex();
+    let calls = 0;
+    await index.load({
+      accountPage: async (cursor) => {
+        calls++;
+        const at = cursor === null ? 0 : Number(cursor);
+        return { accounts: names.slice(at, at + 1_000), cursor: at + 1_000 < names.length ? String(at + 1_000) : null };
+      },
+    });
+    expect([calls, index.size, index.complete]).toEqual([3, 2_500, true]);
   });
 
   it('maps admin ids so lists are stored under the spelling the gateway looks up', async () => {

@@ -69,6 +69,7 @@ class FlakyStore implements AclStore {
   open = async (): Promise<void> => undefined;
   close = async (): Promise<void> => undefined;
   accounts = async (): Promise<readonly string[]> => this.data.accounts();
+  accountPage = async () => this.data.accountPage();
   update = (account: string, change: AccountChange, expectedVersion?: number) => this.data.update(account, change, expectedVersion);
   recordCallers = async (_batch: CallerBatch): Promise<void> => undefined;
   forgetCallers = async (_accounts: readonly string[]): Promise<void> => undefined;
