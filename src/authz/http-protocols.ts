@@ -58,7 +58,14 @@ const ORIGINAL: Readonly<Record<'forward-auth' | 'auth-request', { readonly uri:
   'auth-request': { uri: 'x-original-uri', uriName: 'X-Original-URI', url: 'x-original-url', method: 'x-original-method' },
 };
 
-const ABSOLUTE_URL = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/;
+/**
+ * An absolute URL as ingress-nginx writes it, `$scheme://$http_host$request_uri`: the authority
+ * must be a host name or a bracketed IP address with an optional port, and the target follows it
+ * with `/`. `$http_host` is the client's Host header: anything else in it (`api.example.com:?`,
+ * `x@y`, `a\b`, `#`) would move the line between authority and target, so the gateway would
+ * check another target than the one the upstream serves.
+ */
+const ABSOLUTE_URL = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/(?:[A-Za-z0-9._-]*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?(?=\/)/;
 
 /**
  * The original request of a check, or why the check request itself is unusable (the proxy is
@@ -91,7 +98,7 @@ export function viewOf(protocol: HttpProtocol, req: IncomingMessage): Result<Che
   }
   if (fullUrl !== undefined) {
     const target = targetOfUrl(fullUrl);
-    if (target === null) return refused(refusal(400, 'invalid_original_uri', 'the X-Original-URL header must hold an absolute URL such as https://api.example.com/v1/resource'));
+    if (target === null) return refused(refusal(400, 'invalid_original_uri', 'the X-Original-URL header must hold an absolute URL such as https://api.example.com/v1/resource: a scheme, a host name or bracketed IP address with an optional port (nothing else: no ? # @ or \\ in it), then the path'));
     // Both present: the one the proxy did not set came from the client, and must not differ.
     if (url !== undefined && url !== target) return refused(refusal(400, 'invalid_original_uri', 'the check request\'s X-Original-URI and X-Original-URL name different targets'));
     url = target;
@@ -108,9 +115,7 @@ export function viewOf(protocol: HttpProtocol, req: IncomingMessage): Result<Che
 /** The path and query of an absolute URL, as the request line carried them. */
 function targetOfUrl(url: string): string | null {
   const authority = ABSOLUTE_URL.exec(url);
-  if (authority === null) return null;
-  const rest = url.slice(authority[0].length);
-  return rest.length === 0 || rest.charCodeAt(0) !== 47 /* / */ ? `/${rest}` : rest;
+  return authority === null ? null : url.slice(authority[0].length);
 }
 
 /** The status and headers of an answer; the body is the refusal's JSON, or empty. */

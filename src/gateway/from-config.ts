@@ -10,6 +10,7 @@ import type { PolicyResolver } from '../policy/resolve.ts';
 import { compileExemptMatcher } from './exempt.ts';
 import { Gatekeeper, type AnonymousPolicy, type GatekeeperParts, type StoreUnavailablePolicy } from './gatekeeper.ts';
 import { compileRequestScreen, type UnderscorePolicy } from './request-screen.ts';
+import { compileAddressClaims } from './address-claims.ts';
 import { checkedHeaderNames } from '../proxy/headers.ts';
 
 /** The configuration sections a Gatekeeper is compiled from. */
@@ -46,6 +47,7 @@ export function gatekeeperParts(config: GatekeeperSettings, policy: PolicyResolv
   return {
     screen: compileRequestScreen({ credentialHeaders: guarded, underscores: config.headers.underscores }),
     clientIp: compileClientIpResolver(config.clientIp),
+    addressClaims: compileAddressClaims(config.clientIp.source, [checked.account, checked.clientIp].filter((n) => n !== null)),
     identity: compileIdentityResolver(config.identity.strategies, config.identity),
     accountName,
     isExempt: compileExemptMatcher(config.identity.exemptPaths),

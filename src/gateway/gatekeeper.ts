@@ -5,9 +5,10 @@ import { formatIp, parseIp, type IpAddress } from '../ip/address.ts';
 import type { AccountNaming } from '../policy/account-names.ts';
 import { SupersededList } from '../policy/cache.ts';
 import type { CompiledList } from '../list/compile.ts';
-import { decideForAccount, decideGlobalOnly, type Decision, type PolicyDefaults } from '../list/decide.ts';
+import { decideForAccount, decideGlobalDenyOnly, decideGlobalOnly, type Decision, type PolicyDefaults } from '../list/decide.ts';
 import type { PolicyResolver } from '../policy/resolve.ts';
 import { requestIdFrom } from './request-id.ts';
+import type { AddressClaims } from './address-claims.ts';
 import type { RequestScreen } from './request-screen.ts';
 
 /** What a request gets when its account's list is not cached and the store cannot be read. */
@@ -44,6 +45,8 @@ export interface GatekeeperParts {
   /** Request-level refusals: names and targets the upstream could read otherwise than the gateway. */
   readonly screen: RequestScreen;
   readonly clientIp: (peer: string | undefined, rawHeaders: readonly string[]) => ClientIpResult;
+  /** On a check (the proxy forwards, not the gateway): client-address headers naming another client. */
+  readonly addressClaims: AddressClaims;
   readonly identity: (req: RequestView) => IdentityResult;
   /** The stored account an id names (identity.accountIdCase), or why it cannot be told. */
   readonly accountName: AccountNaming;
@@ -72,7 +75,8 @@ type Global = CompiledList | null;
 export type Conclusion = Decision | Refused;
 
 /**
- * The request path's decision, in order: client IP → screen → exemption → identity → policy. Pure
+ * The request path's decision, in order: client IP → screen → exemption → (on a check) address
+ * claims → identity → policy. Pure
  * apart from reading the policy cache; synchronous whenever the lists involved are cached. Every
  * listener that forwards requests (the proxy, and any other front asking for a decision) calls
  * this, so each refuses the same requests.
@@ -108,14 +112,28 @@ export class Gatekeeper {
 
     if (parts.isExempt(req.url)) return checked(who, null, 'exempt', 'exempt_path', null, null);
     if (!client.ok) return checked(who, null, 'deny', client.refusal.reason, null, client.refusal);
+    if (req.caller !== undefined) {
+      const claimed = parts.addressClaims(req.rawHeaders, who.client!);
+      if (claimed !== null) return checked(who, null, 'deny', claimed.reason, null, claimed);
+    }
 
     const ip = client.ip;
     const identity = parts.identity(req);
     if (identity.kind === 'refused') return checked(who, null, 'deny', identity.refusal.reason, null, identity.refusal);
     if (identity.kind === 'anonymous') {
       switch (parts.anonymous) {
-        case 'pass':
-          return checked(who, null, 'anonymous', 'no_credentials', null, null);
+        case 'pass': {
+          // Anonymous callers are not the accounts' business, but the operator's deny entries
+          // hold for everyone.
+          const global = parts.policy.global();
+          const finish = (g: Global): Checked => {
+            const denied = decideGlobalDenyOnly(ip.family, ip.words, g);
+            return denied === null ? checked(who, null, 'anonymous', 'no_credentials', null, null) : conclude(who, null, denied);
+          };
+          return global instanceof Promise
+            ? global.then(finish, (error: unknown) => unavailable(who, null, error, parts.onStoreUnavailable))
+            : finish(global);
+        }
         case 'deny':
           return checked(who, null, 'deny', 'missing_credentials', null, MISSING_CREDENTIALS);
         case 'global': {

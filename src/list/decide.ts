@@ -95,6 +95,17 @@ function decideOnSlot(list: CompiledList, kind: ListKind, slot: number, fallback
   return slot >= 0 ? matched(list, kind, slot) : miss(list, kind, fallback);
 }
 
+/**
+ * For a caller without credentials under the `pass` anonymous policy: the global list's deny
+ * entry that matches it (the most specific matching entry, so a global allow entry inside a
+ * denied range admits), or null: let through.
+ */
+export function decideGlobalDenyOnly(family: 4 | 6, words: Uint32Array, global: CompiledList | null): Decision | null {
+  if (global === null || global.trie.ruleCount === 0) return null;
+  const slot = global.trie.lookup(family, words);
+  return slot >= 0 && global.trie.actionOf(slot) === 'deny' ? matched(global, 'global', slot) : null;
+}
+
 /** The decision for a caller without credentials under the `global` anonymous policy. */
 export function decideGlobalOnly(family: 4 | 6, words: Uint32Array, global: CompiledList | null, defaults: PolicyDefaults): Decision {
   if (global === null) return miss(null, 'global', defaults.default);

@@ -6,7 +6,7 @@
  */
 
 import { hasHeaderNamePrefix, HeaderNameSet, isHeaderName } from '../http/header-name.ts';
-import { FORWARDING_HEADERS, FORWARDING_PREFIX, HOP_BY_HOP, UNCHECKED_ADDRESS_HEADERS } from '../http/forwarding-names.ts';
+import { FORWARDING_HEADERS, FORWARDING_PREFIX, HOP_BY_HOP, isClientAddressName, UNCHECKED_ADDRESS_HEADERS } from '../http/forwarding-names.ts';
 
 const HOP = new Set<string>(HOP_BY_HOP);
 const UNCHECKED = new Set<string>(UNCHECKED_ADDRESS_HEADERS);
@@ -84,7 +84,8 @@ function connectionTokens(rawHeaders: readonly string[]): Set<string> | null {
  * - `Forwarded`: rewritten to the same chain (`for=` only), rather than removed, so an upstream
  *   that prefers RFC 7239 (Rack 3, Spring's ForwardedHeaderFilter) agrees with one reading
  *   X-Forwarded-For; a caller's or proxy's other parameters in it are not passed on.
- * Headers other stacks read a client address from (Client-IP, True-Client-IP, ...) are removed.
+ * Headers other stacks read a client address from (Client-IP, True-Client-IP, and every name the
+ * client-address pattern matches: Fly-Client-IP, X-Vercel-Forwarded-For, ...) are removed.
  * The other `X-Forwarded-*` headers pass only from a trusted proxy; X-Forwarded-Proto and
  * -Host are then kept, else set by the gateway.
  */
@@ -108,6 +109,8 @@ export function upstreamRequestHeaders(rawHeaders: readonly string[], facts: For
     const special = SPECIAL.match(name);
     if (special === null) {
       if (!trusted && name.length > FORWARDING_PREFIX.length && hasHeaderNamePrefix(name, FORWARDING_PREFIX)) continue;
+      // Any other name that says "the client's address" (Fly-Client-IP, DO-Connecting-IP, ...).
+      if (isClientAddressName(name)) continue;
       out.push(name, value);
       continue;
     }

@@ -121,6 +121,19 @@ describe('Envoy ext_authz', () => {
       expect(refusalOf(response).reason).toBe('ambiguous_header');
     });
 
+    it('refuses a check whose request names another client address the upstream could read, and a //host target', async () => {
+      for (const [name, value] of [['true-client-ip', OFFICE], ['forwarded', `for=${OFFICE}`], ['x-real-ip', OFFICE], ['fly-client-ip', OFFICE]] as const) {
+        const claimed = await check('/v1/x', { source: { ip: STRANGER }, headers: [['x-auth-id', 'AC9'], [name, value]] });
+        expect(refusalOf(claimed).reason, name).toBe('ambiguous_client_address');
+        expect(claimed.denied_response?.status?.code).toBe('BadRequest');
+      }
+      const own = await check('/v1/x', { source: { ip: STRANGER }, headers: [['x-auth-id', 'AC9'], ['true-client-ip', STRANGER]] });
+      expect(own.status?.code ?? 0).toBe(0);
+      for (const path of ['//evil/v1/Account/AC1/Calls', '/\\evil/v1/Account/AC1/Calls']) {
+        expect(refusalOf(await check(path, { source: { ip: STRANGER } })).reason, path).toBe('invalid_request_target');
+      }
+    });
+
     it('reports without refusing for an account in report-only mode', async () => {
       const response = await check('/v1/x', { source: { ip: STRANGER }, headers: [['x-auth-id', 'AC3']] });
       expect(response.status?.code ?? 0).toBe(0);
@@ -175,6 +188,15 @@ describe('Envoy ext_authz', () => {
       expect(folded.json()).toMatchObject({ reason: 'ambiguous_header' });
       const fragment = await check('/v1/x?a=1#&account_id=AC2', { source: { ip: OFFICE }, headers: [['x-auth-id', 'AC1']] });
       expect(refusalOf(fragment).reason).toBe('invalid_request_target');
+    });
+
+    it('refuses client-address claims and //host targets as the gRPC service does', async () => {
+      const claimed = await envoyHttp('/v1/x', [['x-auth-id', 'AC9'], ['x-forwarded-for', STRANGER], ['cf-connecting-ip', OFFICE]]);
+      expect(claimed.status).toBe(400);
+      expect(claimed.json()).toMatchObject({ reason: 'ambiguous_client_address' });
+      const network = await envoyHttp('//evil/v1/Account/AC1/Calls', [['x-forwarded-for', STRANGER]]);
+      expect(network.status).toBe(400);
+      expect(network.json()).toMatchObject({ reason: 'invalid_request_target' });
     });
 
     it('asks Envoy to remove the headers it has nothing to say in', async () => {

@@ -132,12 +132,17 @@ describe.each(SETUPS)('external authorization behind a real $name', (setup) => {
   });
 
   it('judges a caller that forges X-Forwarded-For and X-Real-IP by its own address', async () => {
-    const { reply, seen } = await call(STRANGER, [['x-auth-id', 'AC1'], ['x-forwarded-for', OFFICE], ['x-real-ip', OFFICE], ['forwarded', `for=${OFFICE}`]]);
+    const { reply, seen } = await call(STRANGER, [['x-auth-id', 'AC1'], ['x-forwarded-for', OFFICE]]);
     expect(reply.status).toBe(403);
     expect(refusalOf(reply).error).toContain(STRANGER);
     expect(seen).toBeUndefined();
+    // X-Real-IP and Forwarded naming the office as well: claims the upstream could read, refused.
+    const claimed = await call(STRANGER, [['x-auth-id', 'AC1'], ['x-forwarded-for', OFFICE], ['x-real-ip', OFFICE], ['forwarded', `for=${OFFICE}`]]);
+    expect(claimed.reply.status).toBe(400);
+    expect(refusalOf(claimed.reply).reason).toBe('ambiguous_client_address');
+    expect(claimed.seen).toBeUndefined();
     // And a forged chain naming a stranger does not shut out the office either.
-    const office = await call(OFFICE, [['x-auth-id', 'AC1'], ['x-forwarded-for', STRANGER], ['x-real-ip', STRANGER]]);
+    const office = await call(OFFICE, [['x-auth-id', 'AC1'], ['x-forwarded-for', STRANGER]]);
     expect(office.reply.status).toBe(200);
     expect(office.seen?.headers['x-allowgate-client-ip']).toBe(OFFICE);
   });
@@ -193,6 +198,57 @@ describe.each(SETUPS)('external authorization behind a real $name', (setup) => {
       expect(reply.status).toBe(400);
       expect(refusalOf(reply).reason).toBe('ambiguous_header');
       expect(seen).toBeUndefined();
+    }
+  });
+
+  it('refuses a request naming another client address in a header the upstream could read, whichever name it uses', async () => {
+    // AC3 has no list: only the claim can make the request fail.
+    const claims: [string, string][] = [['Forwarded', `for=${OFFICE}`], ['Forwarded', `for="[::1]"`], ['True-Client-IP', OFFICE], ['X-Client-IP', OFFICE], ['CF-Connecting-IP', OFFICE],
+      ['Fly-Client-IP', OFFICE], ['X-Cluster-Client-IP', `${STRANGER}, ${OFFICE}`], ['X-Vendor-Real-IP', OFFICE]];
+    // nginx replaces X-Real-IP in the check with the address it saw (allowgate's source); Caddy passes the client's on.
+    if (setup.surface === 'forward-auth') claims.push(['X-Real-IP', OFFICE]);
+    for (const [name, value] of claims) {
+      const before = upstream.seen.length;
+      const { reply } = await call(STRANGER, [['x-auth-id', 'AC3'], [name, value]]);
+      expect(reply.status, `${name}: ${value}`).toBe(400);
+      expect(refusalOf(reply).reason, name).toBe('ambiguous_client_address');
+      expect(upstream.seen.length, `${name} reached the upstream`).toBe(before);
+    }
+  });
+
+  it('passes claims naming the checked client, and the shipped configuration keeps them from the upstream', async () => {
+    const { reply, seen } = await call(STRANGER, [['x-auth-id', 'AC3'], ['Forwarded', `for=${STRANGER}`], ['True-Client-IP', STRANGER], ['X-Client-IP', STRANGER], ['CF-Connecting-IP', STRANGER], ['X-Real-IP', STRANGER]]);
+    expect(reply.status).toBe(200);
+    expect([seen!.headers['forwarded'], seen!.headers['true-client-ip'], seen!.headers['x-client-ip'], seen!.headers['cf-connecting-ip']]).toEqual([undefined, undefined, undefined, undefined]);
+    expect(seen!.headers['x-real-ip']).toBe(STRANGER);
+    if (setup.surface === 'auth-request') {
+      // nginx's check carries its own X-Real-IP: the client's claim goes nowhere, and the upstream reads the address nginx saw.
+      const own = await call(STRANGER, [['x-auth-id', 'AC3'], ['X-Real-IP', OFFICE]]);
+      expect(own.reply.status).toBe(200);
+      expect(own.seen!.headers['x-real-ip']).toBe(STRANGER);
+    }
+  });
+
+  it('refuses a target that URL parsers read as a host name and a path (//host/...)', async () => {
+    for (const path of ['//evil/v1/Account/AC1/Calls', '//evil@x/v1/Account/AC1/Calls', '//127.0.0.1:1/v1/Account/AC1/Calls']) {
+      const before = upstream.seen.length;
+      const { reply } = await call(STRANGER, [], path);
+      expect(reply.status, path).toBe(400);
+      expect(refusalOf(reply).reason, path).toBe('invalid_request_target');
+      expect(upstream.seen.length, `${path} reached the upstream`).toBe(before);
+    }
+  });
+
+  it('refuses an X-Original-URL whose authority a client\'s Host could stretch (ingress-nginx writes $scheme://$http_host$request_uri)', async () => {
+    const before = upstream.seen.length;
+    const { reply } = await call(OFFICE, [['x-auth-id', 'AC1'], ['x-original-url', 'http://api.example.com:?/health']]);
+    if (setup.surface === 'auth-request') {
+      expect(reply.status).toBe(400);
+      expect(refusalOf(reply).reason).toBe('invalid_original_uri');
+      expect(upstream.seen.length).toBe(before);
+    } else {
+      // forward-auth reads X-Forwarded-Uri, which Caddy sets: the header is nobody's business.
+      expect(reply.status).toBe(200);
     }
   });
 

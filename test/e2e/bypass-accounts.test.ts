@@ -199,3 +199,83 @@ describe('account ids over Redis: an account created through one replica is know
     }
   });
 });
+
+/*
+ * Numbers and format suffixes. Account 123 and AC1 admit OFFICE only. An upstream that compares
+ * ids as numbers (PHP's '0123' == '123', Ruby's to_i, ActiveRecord's find("123-x"), SQL casts)
+ * serves 123 to `0123`, and Rails' `.:format` routes /v1/Account/AC1.json to AC1: the gateway
+ * would check another, open account. Such ids are refused; other ids pass as their own accounts.
+ */
+const NUMERIC: readonly Case[] = [
+  { name: 'the exact number (control)', headers: [['X-Auth-ID', '123']], status: 403, reason: 'ip_not_allowed' },
+  ...['0123', '00123', '123.0', '123.', '1.23e2', '12.3E1', '1_23', '0x7B', '0x7b', '123abc', '123-acme', '123.json', '1230e-1']
+    .map((id): Case => ({ name: `X-Auth-ID: ${id}`, headers: [['X-Auth-ID', id]], status: 400, reason: 'ambiguous_account' })),
+  { name: 'Basic user 0123', headers: [['Authorization', basic('0123')]], status: 400, reason: 'ambiguous_account' },
+  { name: 'Bearer iss 123.0', headers: [['Authorization', bearer('123.0')]], status: 400, reason: 'ambiguous_account' },
+  { name: 'query 0123', headers: [], path: '/v1/x?account_id=0123', status: 400, reason: 'ambiguous_account' },
+  { name: 'path 0123', headers: [], path: '/v1/Account/0123/Calls', status: 400, reason: 'ambiguous_account' },
+  ...['1234', '124', '12', '0124', '12.4e1', 'x123'].map((id): Case => ({ name: `X-Auth-ID: ${id} (another number, no account)`, headers: [['X-Auth-ID', id]], status: 200 })),
+];
+
+const SUFFIXES: readonly Case[] = [
+  { name: 'path AC1 (control)', headers: [], path: '/v1/Account/AC1', status: 403, reason: 'ip_not_allowed' },
+  ...['AC1.json', 'AC1.xml', 'AC1.@', 'AC1.json/', 'AC1.tar.gz', 'ac1.json', 'AC1%2Ejson', '123.json']
+    .map((id): Case => ({ name: `path /v1/Account/${id}`, headers: [], path: `/v1/Account/${id}`, status: 400, reason: 'ambiguous_account' })),
+  { name: 'a suffixed id that is an account of its own is refused all the same', headers: [], path: '/v1/Account/AC1.csv', status: 400, reason: 'ambiguous_account' },
+  { name: 'a dotted id before another segment is its own account (no router reads a format there)', headers: [], path: '/v1/Account/AC1.json/Calls', status: 200 },
+  { name: 'a dotted id whose first part names no account', headers: [], path: '/v1/Account/b.example.json', status: 200 },
+  { name: 'a dotted id in a header is the id as sent', headers: [['X-Auth-ID', 'AC1.json']], status: 200 },
+];
+
+describe('account ids: numbers and format suffixes that another reading turns into a stored account', () => {
+  let upstream: EchoUpstream;
+  let gw: GatewayProcess;
+  let remove: () => void;
+  let n = 0;
+
+  beforeAll(async () => {
+    upstream = await startEchoUpstream();
+    ({ gw, remove } = await gatewayWith(upstream, STRATEGIES('')));
+    for (const account of ['123', 'AC1']) expect((await gw.admin('POST', `/v1/accounts/${account}/ip-acl`, { ip_address: `${OFFICE}/32` })).status).toBe(201);
+    expect((await gw.admin('PUT', '/v1/accounts/AC1.csv', { mode: 'enforce' })).status).toBe(200);
+  });
+  afterAll(async () => {
+    await gw?.stop();
+    await upstream?.close();
+    remove?.();
+  });
+
+  it.each(NUMERIC.map((c) => [c.name, c] as const))('%s', async (_name, c) => expectCase(gw, upstream, c, `n${n++}`));
+  it.each(SUFFIXES.map((c) => [c.name, c] as const))('%s', async (_name, c) => expectCase(gw, upstream, c, `s${n++}`));
+
+  it('identity.accountIdNumeric: exact takes 0123 for an account of its own', async () => {
+    const exact = await gatewayWith(upstream, STRATEGIES('accountIdNumeric: exact'));
+    try {
+      expect((await exact.gw.admin('POST', '/v1/accounts/123/ip-acl', { ip_address: `${OFFICE}/32` })).status).toBe(201);
+      await expectCase(exact.gw, upstream, { name: 'exact: 0123', headers: [['X-Auth-ID', '0123']], status: 200 }, 'x1');
+      await expectCase(exact.gw, upstream, { name: 'exact: 123', headers: [['X-Auth-ID', '123']], status: 403, reason: 'ip_not_allowed' }, 'x2');
+    } finally {
+      await exact.gw.stop();
+      exact.remove();
+    }
+  });
+});
+
+describe('anonymous callers and the global list (identity.anonymous: pass)', () => {
+  it('a globally denied address is refused without credentials too; a global allow entry inside the range admits', async () => {
+    const upstream = await startEchoUpstream();
+    const { gw, remove } = await gatewayWith(upstream, STRATEGIES(''));
+    try {
+      expect((await gw.admin('POST', '/v1/global/ip-acl', { ip_address: '127.0.0.0/29', action: 'deny' })).status).toBe(201);
+      expect((await gw.admin('POST', '/v1/global/ip-acl', { ip_address: `${OFFICE}/32`, action: 'allow' })).status).toBe(201);
+      await expectCase(gw, upstream, { name: 'anonymous from a denied address', headers: [], status: 403, reason: 'ip_denied' }, 'g1');
+      await expectCase(gw, upstream, { name: 'with credentials from a denied address', headers: [['X-Auth-ID', 'AC2']], status: 403, reason: 'ip_denied' }, 'g2');
+      await expectCase(gw, upstream, { name: 'anonymous from the allowed address inside the range', headers: [], from: OFFICE, status: 200 }, 'g3');
+      await expectCase(gw, upstream, { name: 'anonymous from outside the range', headers: [], from: '127.0.0.9', status: 200 }, 'g4');
+    } finally {
+      await gw.stop();
+      remove();
+      await upstream.close();
+    }
+  });
+});

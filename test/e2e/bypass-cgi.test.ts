@@ -1,14 +1,14 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startPhpUpstream, startWsgiUpstream, type CgiRequest, type CgiUpstream } from '../support/cgi-upstream.ts';
+import { startPhpUpstream, startRailsUpstream, startWsgiUpstream, type CgiRequest, type CgiUpstream } from '../support/cgi-upstream.ts';
 import { startGateway, type GatewayProcess } from '../support/gateway-process.ts';
 import { send } from '../support/http.ts';
 import { scratchDir } from '../support/scratch.ts';
 
 /*
- * Header-name, Connection and query-parameter aliases in front of real CGI-style upstreams:
- * Python's wsgiref (WSGI) and PHP's built-in server. Each case first shows, straight against the
+ * Header-name, Connection, query-parameter, body and request-target aliases in front of real
+ * upstream stacks: Python's wsgiref (WSGI), PHP's built-in server and a Rails controller on Rack. Each case first shows, straight against the
  * upstream, that the stack really reads the alias as the locked account's credential (or
  * address); then that the same request through the gateway is refused with the exact status
  * and reason, and never reaches the upstream. A forwarded control shows what the upstream reads
@@ -35,7 +35,12 @@ interface Attack {
 
 const includes = (value: unknown, wanted: string): boolean => (typeof value === 'string' ? value.split(',').includes(wanted) : Array.isArray(value) ? value.includes(wanted) : false);
 const authId = (r: CgiRequest): boolean => includes(r.http['HTTP_X_AUTH_ID'], LOCKED);
-const param = (r: CgiRequest): boolean => includes(r.get?.['account_id'], LOCKED) || includes(r.query?.['account_id'], LOCKED) || includes(r.request?.['account_id'], LOCKED);
+const param = (r: CgiRequest): boolean => includes(r.get?.['account_id'], LOCKED) || includes(r.query?.['account_id'], LOCKED) || includes(r.request?.['account_id'], LOCKED) || r.params?.['account_id'] === LOCKED;
+/** The path the application routes on (PHP: parse_url(REQUEST_URI, PHP_URL_PATH)). */
+const routed = (r: CgiRequest): boolean => r.path === `/v1/Account/${LOCKED}/Call`;
+const post = (contentType: string, body: string): Pick<Attack, 'method' | 'headers' | 'body'> => ({ method: 'POST', headers: [['Content-Type', contentType], ['Content-Length', String(Buffer.byteLength(body))]], body });
+const FORM = `account_id=${LOCKED}`;
+const MULTIPART = `--b\r\nContent-Disposition: form-data; name="account_id"\r\n\r\n${LOCKED}\r\n--b--\r\n`;
 const address = (variable: string) => (r: CgiRequest): boolean => r.http[variable] === OFFICE;
 const BOTH = ['wsgi', 'php'] as const;
 
@@ -58,12 +63,30 @@ const ATTACKS: readonly Attack[] = [
   { name: '? account_id (leading space)', stacks: ['php'], target: `/v1/x?%20account_id=${LOCKED}`, headers: [], read: param, status: 400, reason: 'ambiguous_credentials' },
   { name: '?account_id%00 (NUL)', stacks: ['php'], target: `/v1/x?account_id%00x=${LOCKED}`, headers: [], read: param, status: 400, reason: 'ambiguous_credentials' },
   { name: 'a fragment the upstream reads as query', stacks: ['wsgi'], target: `/v1/x?y=1#&account_id=${LOCKED}`, headers: [], read: param, status: 400, reason: 'invalid_request_target' },
-  { name: 'a form body merged into the request parameters', stacks: ['php'], target: '/v1/x?y=1', method: 'POST', headers: [['Content-Type', 'application/x-www-form-urlencoded']], body: `account_id=${LOCKED}`, read: param, status: 400, reason: 'ambiguous_credentials' },
+  { name: 'a form body merged into the request parameters', stacks: ['php', 'rails'], target: '/v1/x?y=1', method: 'POST', headers: [['Content-Type', 'application/x-www-form-urlencoded']], body: `account_id=${LOCKED}`, read: param, status: 400, reason: 'ambiguous_credentials' },
+  { name: 'X_Auth_ID (Rack folds it too)', stacks: ['rails'], headers: [['X_Auth_ID', LOCKED]], read: authId, status: 400, reason: 'ambiguous_header' },
+  // Content-Type as PHP (media type up to ';', ',' or a space) and Rack (up to ';' or ',') read it.
+  { name: 'form Content-Type followed by a comma', stacks: ['php', 'rails'], target: '/v1/x?y=1', ...post('application/x-www-form-urlencoded,', FORM), read: param, status: 400, reason: 'ambiguous_credentials' },
+  { name: 'form Content-Type followed by a space and text', stacks: ['php'], target: '/v1/x?y=1', ...post('application/x-www-form-urlencoded x', FORM), read: param, status: 400, reason: 'ambiguous_credentials' },
+  { name: 'multipart Content-Type with a comma before the boundary', stacks: ['php', 'rails'], target: '/v1/x?y=1', ...post('multipart/form-data, boundary=b', MULTIPART), read: param, status: 400, reason: 'ambiguous_credentials' },
+  { name: 'multipart Content-Type with a space before the boundary', stacks: ['php'], target: '/v1/x?y=1', ...post('multipart/form-data boundary=b', MULTIPART), read: param, status: 400, reason: 'ambiguous_credentials' },
+  { name: 'a JSON body merged into params', stacks: ['rails'], target: '/v1/x?y=1', ...post('application/json', `{"account_id":"${LOCKED}"}`), read: param, status: 400, reason: 'ambiguous_credentials' },
+  { name: 'a text/x-json body merged into params', stacks: ['rails'], target: '/v1/x?y=1', ...post('text/x-json', `{"account_id":"${LOCKED}"}`), read: param, status: 400, reason: 'ambiguous_credentials' },
+  // Query names Rack 2 reads through leading brackets, up to the next bracket.
+  ...['[account_id]', 'account_id]', ']account_id', '[[account_id', '%5Baccount_id%5D', '[]account_id'].map((name): Attack => (
+    { name: `?${name}`, stacks: ['rails'], target: `/v1/x?${name}=${LOCKED}`, headers: [], read: param, status: 400, reason: 'ambiguous_credentials' })),
+  // Targets URL parsers read as a host name and a path.
+  ...['//evil/v1/Account/AC1/Call', '//evil@x/v1/Account/AC1/Call', '//127.0.0.1:1/v1/Account/AC1/Call'].map((target): Attack => (
+    { name: `target ${target}`, stacks: ['php'], target, headers: [], read: routed, status: 400, reason: 'invalid_request_target' })),
+  // A format suffix: Rails routes /v1/Account/AC1.json to account AC1 (.:format).
+  { name: 'path /v1/Account/AC1.json', stacks: ['rails'], target: `/v1/Account/${LOCKED}.json`, headers: [], read: param, status: 400, reason: 'ambiguous_account' },
+  { name: 'path /v1/Account/AC1.xml', stacks: ['rails'], target: `/v1/Account/${LOCKED}.xml`, headers: [], read: param, status: 400, reason: 'ambiguous_account' },
 ];
 
 const STACKS = [
   { kind: 'wsgi' as const, start: startWsgiUpstream },
   { kind: 'php' as const, start: startPhpUpstream },
+  { kind: 'rails' as const, start: startRailsUpstream },
 ];
 
 describe.each(STACKS)('CGI-style upstream: $kind', ({ kind, start }) => {
@@ -74,7 +97,7 @@ describe.each(STACKS)('CGI-style upstream: $kind', ({ kind, start }) => {
   beforeAll(async () => {
     upstream = await start();
     const config = join(dir.path, 'allowgate.yaml');
-    writeFileSync(config, 'identity:\n  strategies:\n    - {type: header, header: X-Auth-ID}\n    - {type: basic}\n    - {type: query, param: account_id}\n');
+    writeFileSync(config, 'identity:\n  strategies:\n    - {type: header, header: X-Auth-ID}\n    - {type: basic}\n    - {type: query, param: account_id}\n    - {type: path, templates: ["/v1/Account/{account}/"]}\n');
     gw = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config } });
     expect((await gw.admin('POST', `/v1/accounts/${LOCKED}/ip-acl`, { ip_address: `${OFFICE}/32` })).status).toBe(201);
   });
@@ -104,6 +127,6 @@ describe.each(STACKS)('CGI-style upstream: $kind', ({ kind, start }) => {
     const read = reply.json<CgiRequest>();
     expect(read.http['HTTP_X_AUTH_ID']).toBe(OPEN);
     expect([read.http['HTTP_X_FORWARDED_FOR'], read.http['HTTP_X_REAL_IP'], read.http['HTTP_FORWARDED'], read.http['HTTP_CLIENT_IP']]).toEqual([STRANGER, STRANGER, `for=${STRANGER}`, undefined]);
-    expect(read.query?.['account_id'] ?? read.get?.['account_id']).toEqual(kind === 'wsgi' ? [OPEN] : OPEN);
+    expect(read.query?.['account_id'] ?? read.get?.['account_id'] ?? read.params?.['account_id']).toEqual(kind === 'wsgi' ? [OPEN] : OPEN);
   });
 });

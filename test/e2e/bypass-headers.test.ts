@@ -49,6 +49,10 @@ const ALIASES: readonly Case[] = [
     'X_Forwarded_Port', 'X_Forwarded_Prefix', 'X-Forwarded-Client_Cert', 'X_Forwarded', 'True_Client_IP', 'Client_IP', 'client.ip', 'CF_Connecting_IP', 'X_Client_IP',
     'X_Cluster_Client_IP', 'X_Original_Forwarded_For', 'Fastly_Client_IP', 'X_Originating_IP', 'X_Remote_Addr', 'X_Envoy_External_Address']
     .map((name) => refused(`${name} claiming the office address`, [['X-Auth-ID', LOCKED], [name, OFFICE]], 'ambiguous_header')),
+  // Client-address names under the pattern, and the literal CGI variable names a client may send.
+  ...['HTTP_CLIENT_IP', 'HTTP_X_FORWARDED_FOR', 'Proxy_Client_IP', 'WL_Proxy_Client_IP', 'Fly_Client_IP', 'DO_Connecting_IP', 'X_Vercel_Forwarded_For',
+    'CloudFront_Viewer_Address', 'X_Appengine_Remote_Addr', 'Incap.Client.IP', 'X_Coming_From', 'Some_Vendor_Real_IP']
+    .map((name) => refused(`${name} claiming the office address`, [['X-Auth-ID', LOCKED], [name, OFFICE]], 'ambiguous_header')),
 ];
 
 const CONNECTION: readonly Case[] = [
@@ -108,6 +112,13 @@ const ADDRESSES: readonly Case[] = [
     upstream: { 'x-real-ip': OFFICE } },
   { name: 'through the proxy: the caller\'s Forwarded is rewritten to the checked chain', from: PROXY, headers: [['X-Auth-ID', LOCKED], ['X-Forwarded-For', OFFICE], ['Forwarded', `for=${SPOOF};host=evil.example;proto=https`]], status: 200,
     upstream: { forwarded: `for=${OFFICE}, for=${PROXY}` } },
+  { name: 'direct caller: every header named like a client address is removed', from: OFFICE,
+    headers: [['X-Auth-ID', LOCKED], ...['Proxy-Client-IP', 'WL-Proxy-Client-IP', 'Fly-Client-IP', 'X-Appengine-Remote-Addr', 'CloudFront-Viewer-Address', 'DO-Connecting-IP', 'Incap-Client-IP',
+      'X-Sucuri-ClientIP', 'Ali-CDN-Real-IP', 'X-Vercel-Forwarded-For', 'X-Nf-Client-Connection-Ip', 'CF-Pseudo-IPv4', 'X-Coming-From', 'Remote-Addr', 'X-Acme-Client-IPv6'].map((name): [string, string] => [name, SPOOF]),
+    ['X-Zip', '12345']], status: 200,
+    upstream: { 'proxy-client-ip': null, 'wl-proxy-client-ip': null, 'fly-client-ip': null, 'x-appengine-remote-addr': null, 'cloudfront-viewer-address': null, 'do-connecting-ip': null,
+      'incap-client-ip': null, 'x-sucuri-clientip': null, 'ali-cdn-real-ip': null, 'x-vercel-forwarded-for': null, 'x-nf-client-connection-ip': null, 'cf-pseudo-ipv4': null,
+      'x-coming-from': null, 'remote-addr': null, 'x-acme-client-ipv6': null, 'x-zip': '12345', 'x-real-ip': OFFICE } },
   { name: 'through the proxy: other client-address headers are removed', from: PROXY, headers: [['X-Auth-ID', LOCKED], ['X-Forwarded-For', OFFICE], ['True-Client-IP', SPOOF], ['X-Client-IP', SPOOF]], status: 200,
     upstream: { 'true-client-ip': null, 'x-client-ip': null } },
   { name: 'through the proxy: its X-Forwarded-Proto and -Port are kept', from: PROXY, headers: [['X-Auth-ID', LOCKED], ['X-Forwarded-For', OFFICE], ['X-Forwarded-Proto', 'https'], ['X-Forwarded-Port', '443']], status: 200,

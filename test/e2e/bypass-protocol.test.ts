@@ -83,7 +83,10 @@ describe('protocol: smuggling, open-proxy and resource-exhaustion probes', () =>
     { name: 'obsolete line folding hiding a second header value', from: OFFICE, never: '/fold', expected: { status: 400, reason: 'bad_request' },
       request: 'GET /fold HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\n X-Auth-ID: AC2\r\n\r\n' },
     { name: 'a chunked body with a bad chunk size', from: OFFICE, expected: { status: 400, reason: 'bad_request' },
-      request: 'POST /chunk HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n' },
+      request: 'POST /chunk HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\nContent-Type: application/octet-stream\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n' },
+    // Rack parses a POST body without Content-Type as a form, where a bearer token could hide.
+    { name: 'a POST body without Content-Type or Authorization (a form to Rack)', from: OFFICE, never: '/untyped', expected: { status: 400, reason: 'ambiguous_credentials' },
+      request: 'POST /untyped HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\nContent-Length: 5\r\n\r\nhello' },
     { name: 'an absolute-form target (never an open proxy)', from: OFFICE, never: '/steal', expected: { status: 400, reason: 'invalid_request_target' },
       request: 'GET http://evil.example/steal HTTP/1.1\r\nHost: evil.example\r\nX-Auth-ID: AC1\r\n\r\n' },
     { name: 'CONNECT (never a tunnel)', from: OFFICE, expected: { status: 405, reason: 'method_not_allowed' },
@@ -116,7 +119,7 @@ describe('protocol: smuggling, open-proxy and resource-exhaustion probes', () =>
 
   it('ends an exchange whose body never finishes arriving', async () => {
     const started = Date.now();
-    const text = await raw(gw.port, ['POST /slow-body HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\nContent-Length: 100\r\n\r\nonly-part'], { from: OFFICE, waitMs: 6_000 });
+    const text = await raw(gw.port, ['POST /slow-body HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\nContent-Type: application/octet-stream\r\nContent-Length: 100\r\n\r\nonly-part'], { from: OFFICE, waitMs: 6_000 });
     expect(Date.now() - started).toBeLessThan(5_500);
     // The request was already streaming to the upstream when the body stalled: the caller is
     // told it timed out, and the upstream sees its request end unfinished.
@@ -134,7 +137,7 @@ describe('paths: no spelling of a protected route passes as exempt', () => {
   const EXEMPT = ['/health', '/health/live', '/health?probe=1'];
   const NOT_EXEMPT = [
     '/health/../v1/secret', '/health/%2e%2e/v1/secret', '/health/%2E%2E/v1/secret', '/health/.%2e/v1/secret',
-    '/health%2f..%2fv1/secret', '/health/..%2fv1/secret', '//health/../v1/secret', '/health//../v1/secret',
+    '/health%2f..%2fv1/secret', '/health/..%2fv1/secret', '/health//../v1/secret',
     '/./health/../v1/secret', '/health/./../v1/secret', '/HEALTH', '/Health/x', '/health./', '/health.', '/health..',
     '/health;x=1', '/health\\..\\v1\\secret', '/healthz', '/health-admin', '/v1/health', '/health%00', '/health%20',
   ];
@@ -147,5 +150,50 @@ describe('paths: no spelling of a protected route passes as exempt', () => {
   it.each(NOT_EXEMPT)('%s goes through the full checks', async (path) => {
     const text = await raw(gw.port, [`GET ${path} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n`]);
     expect(firstResponse(text), path).toEqual({ status: 401, reason: 'missing_credentials' });
+  });
+});
+
+describe('request targets that URL parsers read as a host name and a path', () => {
+  // Anonymous callers pass here and the account comes from the path: a target the gateway matched
+  // no template in, while the upstream routes /v1/Account/AC1/Call, would reach it as anonymous.
+  let pathGw: GatewayProcess;
+  beforeAll(async () => {
+    const config = join(dir.path, 'path.yaml');
+    writeFileSync(config, 'identity:\n  strategies:\n    - {type: path, templates: ["/v1/Account/{account}/"]}\n');
+    pathGw = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config } });
+    expect((await pathGw.admin('POST', '/v1/accounts/AC1/ip-acl', { ip_address: `${OFFICE}/32` })).status).toBe(201);
+  });
+  afterAll(async () => pathGw?.stop());
+  const seen = (marker: string): boolean => upstream.seen.some((r) => r.url.includes(marker));
+  const networkPathSeen = (): boolean => upstream.seen.some((r) => r.url.includes('evil') || /^(\/\/|\/\\|\\)/.test(r.url));
+
+  const TARGETS = [
+    '//evil/v1/Account/AC1/Call', '//evil@x/v1/Account/AC1/Call', '//127.0.0.1:1/v1/Account/AC1/Call', '/\\evil/v1/Account/AC1/Call',
+    '//evil/v1/Account/AC1/Call?x=1', '///v1/Account/AC1/Call', '/\\/v1/Account/AC1/Call', '\\evil/v1/Account/AC1/Call',
+  ];
+  it.each(TARGETS)('GET %s is refused before any template is matched', async (target) => {
+    const text = await raw(pathGw.port, [`GET ${target} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n`]);
+    expect(firstResponse(text), target).toEqual({ status: 400, reason: target.startsWith('\\') ? expect.stringMatching(/^(invalid_request_target|bad_request)$/) : 'invalid_request_target' });
+    expect(networkPathSeen()).toBe(false);
+  });
+
+  it('refuses the same targets as a WebSocket upgrade', async () => {
+    const text = await raw(pathGw.port, ['GET //evil/v1/Account/AC1/Call HTTP/1.1\r\nHost: gw\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n']);
+    expect(firstResponse(text)).toEqual({ status: 400, reason: 'invalid_request_target' });
+    expect(networkPathSeen()).toBe(false);
+  });
+
+  it('still checks the account in an ordinary target, and lets paths with // further on through', async () => {
+    expect(firstResponse(await raw(pathGw.port, ['GET /v1/Account/AC1/Call HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n']))).toEqual({ status: 403, reason: 'ip_not_allowed' });
+    expect(firstResponse(await raw(pathGw.port, ['GET /v1/Account/AC1/Call HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n'], { from: OFFICE }))).toEqual({ status: 200 });
+    expect(firstResponse(await raw(pathGw.port, ['GET /v2/files//x HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n']))).toEqual({ status: 200 });
+    expect(seen('/v2/files//x')).toBe(true);
+  });
+});
+
+describe('paths: // at the start is refused, not matched against exempt paths', () => {
+  it('//health/../v1/secret', async () => {
+    const text = await raw(gw.port, ['GET //health/../v1/secret HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n']);
+    expect(firstResponse(text)).toEqual({ status: 400, reason: 'invalid_request_target' });
   });
 });

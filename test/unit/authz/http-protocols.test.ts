@@ -42,8 +42,12 @@ describe('the original request of a check', () => {
   it('auth-request: X-Original-URI, or the path of ingress-nginx\'s X-Original-URL, which must agree when both are there', () => {
     expect((viewOf('auth-request', checkRequest('/authz/auth-request', [['X-Original-URI', '/v1/x?y=1'], ['X-Original-Method', 'DELETE']])) as CheckView)).toMatchObject({ url: '/v1/x?y=1', method: 'DELETE' });
     expect((viewOf('auth-request', checkRequest('/authz/auth-request', [['X-Original-URL', 'https://api.example.com/v1/x?y=1']])) as CheckView).url).toBe('/v1/x?y=1');
-    expect((viewOf('auth-request', checkRequest('/authz/auth-request', [['X-Original-URL', 'https://api.example.com']])) as CheckView).url).toBe('/');
-    expect((viewOf('auth-request', checkRequest('/authz/auth-request', [['X-Original-URL', 'https://api.example.com?y=1']])) as CheckView).url).toBe('/?y=1');
+    expect((viewOf('auth-request', checkRequest('/authz/auth-request', [['X-Original-URL', 'http://[::1]:8080/v1/x']])) as CheckView).url).toBe('/v1/x');
+    // ingress-nginx writes $scheme://$http_host$request_uri: the client's Host decides where the
+    // authority ends unless only a real authority is accepted.
+    for (const url of ['https://api.example.com', 'https://api.example.com?y=1', 'http://api.example.com:?/v1/Account/AC1/Call', 'http://a#/v1/x', 'http://x@y/v1/x', 'http://a\\b/v1/x', 'http://h:/v1/x', 'http://h:80x/v1/x', 'http://[::1/v1/x']) {
+      expect((viewOf('auth-request', checkRequest('/authz/auth-request', [['X-Original-URL', url]])) as Refusal).reason, url).toBe('invalid_original_uri');
+    }
     expect((viewOf('auth-request', checkRequest('/authz/auth-request', [['X-Original-URI', '/v1/x'], ['X-Original-URL', 'http://h/v1/x']])) as CheckView).url).toBe('/v1/x');
     expect((viewOf('auth-request', checkRequest('/authz/auth-request', [['X-Original-URI', '/v1/x'], ['X-Original-URL', 'http://h/health']])) as Refusal).reason).toBe('invalid_original_uri');
     // Without a method header, the subrequest's own.

@@ -125,6 +125,8 @@ describe('k8s/authz/integrations', () => {
     const annotations = ingress.metadata.annotations!;
     expect(annotations['nginx.ingress.kubernetes.io/auth-url']).toBe(`http://${host}:${portOf('http')}${AUTH_REQUEST_PATH}`);
     expect(annotations['nginx.ingress.kubernetes.io/auth-response-headers']?.split(',')).toEqual(['X-Allowgate-Account', 'X-Allowgate-Client-IP']);
+    // The target alone beside X-Original-URL (which holds the client's Host), so the two must agree.
+    expect(annotations['nginx.ingress.kubernetes.io/auth-snippet']?.trim()).toBe('proxy_set_header X-Original-URI $request_uri;');
     expect(ingress.spec.ingressClassName).toBe('nginx');
     await validateAgainstSchema(ingress);
   });

@@ -28,6 +28,20 @@ describe('request screen', () => {
     expect(reasonOf(['Host', 'a'], '/v1/x?a=1#&account_id=AC1')).toBe('invalid_request_target');
   });
 
+  it('refuses a path that URL parsers read as a host name and a path', () => {
+    for (const url of ['//evil/v1/Account/AC1/Call', '/\\evil/v1/Account/AC1/Call', '\\evil/v1/x', '//evil@x/v1/x', '//127.0.0.1:1/v1/x', '//', 'http://h//evil/v1/x', 'http://h/\\evil/v1/x', 'http://h\\evil/v1/x']) {
+      expect(reasonOf(['Host', 'a'], url), url).toBe('invalid_request_target');
+    }
+    for (const url of ['/', '/v1//x', '/v1/\\x', 'http://h/v1/x', 'http://h?x=//y', '*']) expect(reasonOf(['Host', 'a'], url), url).toBeNull();
+  });
+
+  it('refuses client-address names in folded spellings, and passes other underscored names', () => {
+    for (const name of ['HTTP_CLIENT_IP', 'HTTP_X_FORWARDED_FOR', 'Fly_Client_IP', 'DO_Connecting_IP', 'X_Vercel_Forwarded_For', 'CloudFront_Viewer_Address', 'wl_proxy_client_ip', 'x.coming.from']) {
+      expect(reasonOf(['Host', 'h', name, '127.0.0.2']), name).toBe('ambiguous_header');
+    }
+    expect(reasonOf(['Host', 'h', 'X_Ship_Date', '1', 'x_tip', '2'])).toBeNull();
+  });
+
   it('refuses other names with _ only when configured to', () => {
     const strict = compileRequestScreen({ credentialHeaders: [], underscores: 'refuse' });
     expect(strict('/x', ['Host', 'h', 'X_Custom', '1'])?.reason).toBe('invalid_header_name');
