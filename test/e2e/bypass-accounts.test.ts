@@ -56,6 +56,33 @@ const CASES: readonly Case[] = [
   { name: 'Latin-1 in the header value', headers: [['X-Auth-ID', 'AC\u00c51']], status: 400, reason: 'invalid_account' },
 ];
 
+/*
+ * Numbers and format suffixes. Account 123 and AC1 admit OFFICE only. An upstream that compares
+ * ids as numbers (PHP's '0123' == '123', Ruby's to_i, ActiveRecord's find("123-x"), SQL casts)
+ * serves 123 to `0123`, and Rails' `.:format` routes /v1/Account/AC1.json to AC1: the gateway
+ * would check another, open account. Such ids are refused; other ids pass as their own accounts.
+ */
+const NUMERIC: readonly Case[] = [
+  { name: 'the exact number (control)', headers: [['X-Auth-ID', '123']], status: 403, reason: 'ip_not_allowed' },
+  ...['0123', '00123', '123.0', '123.', '1.23e2', '12.3E1', '1_23', '0x7B', '0x7b', '123abc', '123-acme', '123.json', '1230e-1']
+    .map((id): Case => ({ name: `X-Auth-ID: ${id}`, headers: [['X-Auth-ID', id]], status: 400, reason: 'ambiguous_account' })),
+  { name: 'Basic user 0123', headers: [['Authorization', basic('0123')]], status: 400, reason: 'ambiguous_account' },
+  { name: 'Bearer iss 123.0', headers: [['Authorization', bearer('123.0')]], status: 400, reason: 'ambiguous_account' },
+  { name: 'query 0123', headers: [], path: '/v1/x?account_id=0123', status: 400, reason: 'ambiguous_account' },
+  { name: 'path 0123', headers: [], path: '/v1/Account/0123/Calls', status: 400, reason: 'ambiguous_account' },
+  ...['1234', '124', '12', '0124', '12.4e1', 'x123'].map((id): Case => ({ name: `X-Auth-ID: ${id} (another number, no account)`, headers: [['X-Auth-ID', id]], status: 200 })),
+];
+
+const SUFFIXES: readonly Case[] = [
+  { name: 'path AC1 (control)', headers: [], path: '/v1/Account/AC1', status: 403, reason: 'ip_not_allowed' },
+  ...['AC1.json', 'AC1.xml', 'AC1.@', 'AC1.json/', 'AC1.tar.gz', 'ac1.json', 'AC1%2Ejson', '123.json']
+    .map((id): Case => ({ name: `path /v1/Account/${id}`, headers: [], path: `/v1/Account/${id}`, status: 400, reason: 'ambiguous_account' })),
+  { name: 'a suffixed id that is an account of its own is refused all the same', headers: [], path: '/v1/Account/AC1.csv', status: 400, reason: 'ambiguous_account' },
+  { name: 'a dotted id before another segment is its own account (no router reads a format there)', headers: [], path: '/v1/Account/AC1.json/Calls', status: 200 },
+  { name: 'a dotted id whose first part names no account', headers: [], path: '/v1/Account/b.example.json', status: 200 },
+  { name: 'a dotted id in a header is the id as sent', headers: [['X-Auth-ID', 'AC1.json']], status: 200 },
+];
+
 const STRATEGIES = (extra: string): string => [
   'identity:',
   ...extra.split('\n').filter((l) => l !== '').map((l) => `  ${l}`),
@@ -85,7 +112,7 @@ async function expectCase(gw: GatewayProcess, upstream: EchoUpstream, c: Case, m
   expect(upstream.seen.some((r) => r.url === target), `${c.name}: reached the upstream`).toBe(c.status === 200);
 }
 
-describe('account ids: the default refuses ids that differ from an account only in case', () => {
+describe('account ids: the default refuses ids that differ from an account only in case, or read as another\'s number or with a format suffix', () => {
   let upstream: EchoUpstream;
   let gw: GatewayProcess;
   let remove: () => void;
@@ -96,6 +123,8 @@ describe('account ids: the default refuses ids that differ from an account only 
     ({ gw, remove } = await gatewayWith(upstream, STRATEGIES('')));
     expect((await gw.admin('POST', '/v1/accounts/AC1/ip-acl', { ip_address: `${OFFICE}/32` })).status).toBe(201);
     expect((await gw.admin('PUT', '/v1/accounts/Acme', { mode: 'enforce' })).status).toBe(200);
+    expect((await gw.admin('POST', '/v1/accounts/123/ip-acl', { ip_address: `${OFFICE}/32` })).status).toBe(201);
+    expect((await gw.admin('PUT', '/v1/accounts/AC1.csv', { mode: 'enforce' })).status).toBe(200);
   });
   afterAll(async () => {
     await gw?.stop();
@@ -104,6 +133,8 @@ describe('account ids: the default refuses ids that differ from an account only 
   });
 
   it.each(CASES.map((c) => [c.name, c] as const))('%s', async (_name, c) => expectCase(gw, upstream, c, `d${n++}`));
+  it.each(NUMERIC.map((c) => [c.name, c] as const))('numbers: %s', async (_name, c) => expectCase(gw, upstream, c, `n${n++}`));
+  it.each(SUFFIXES.map((c) => [c.name, c] as const))('format suffixes: %s', async (_name, c) => expectCase(gw, upstream, c, `s${n++}`));
 
   it('an account created later in another case is refused at once, and an explicit account of that spelling is its own', async () => {
     await expectCase(gw, upstream, { name: 'AC7 before', headers: [['X-Auth-ID', 'ac7']], status: 200 }, 'late1');
@@ -145,6 +176,18 @@ describe('account ids: the deployment says how its upstream compares them', () =
       await expectCase(gw, upstream, { name: 'lower: AC5 from a stranger', headers: [['X-Auth-ID', 'AC5']], status: 403, reason: 'ip_not_allowed' }, 'l1');
       await expectCase(gw, upstream, { name: 'lower: ac5 from a stranger', headers: [['X-Auth-ID', 'ac5']], status: 403, reason: 'ip_not_allowed' }, 'l2');
       await expectCase(gw, upstream, { name: 'lower: Ac5 in a path', headers: [], path: '/v1/Account/Ac5/Calls', status: 403, reason: 'ip_not_allowed' }, 'l3');
+    } finally {
+      await gw.stop();
+      remove();
+    }
+  });
+
+  it('accountIdNumeric: exact takes 0123 for an account of its own', async () => {
+    const { gw, remove } = await gatewayWith(upstream, STRATEGIES('accountIdNumeric: exact'));
+    try {
+      expect((await gw.admin('POST', '/v1/accounts/123/ip-acl', { ip_address: `${OFFICE}/32` })).status).toBe(201);
+      await expectCase(gw, upstream, { name: 'exact: 0123', headers: [['X-Auth-ID', '0123']], status: 200 }, 'x1');
+      await expectCase(gw, upstream, { name: 'exact: 123', headers: [['X-Auth-ID', '123']], status: 403, reason: 'ip_not_allowed' }, 'x2');
     } finally {
       await gw.stop();
       remove();
@@ -196,67 +239,6 @@ describe('account ids over Redis: an account created through one replica is know
       await Promise.all([a.gw.stop(), b.gw.stop()]);
       a.remove();
       b.remove();
-    }
-  });
-});
-
-/*
- * Numbers and format suffixes. Account 123 and AC1 admit OFFICE only. An upstream that compares
- * ids as numbers (PHP's '0123' == '123', Ruby's to_i, ActiveRecord's find("123-x"), SQL casts)
- * serves 123 to `0123`, and Rails' `.:format` routes /v1/Account/AC1.json to AC1: the gateway
- * would check another, open account. Such ids are refused; other ids pass as their own accounts.
- */
-const NUMERIC: readonly Case[] = [
-  { name: 'the exact number (control)', headers: [['X-Auth-ID', '123']], status: 403, reason: 'ip_not_allowed' },
-  ...['0123', '00123', '123.0', '123.', '1.23e2', '12.3E1', '1_23', '0x7B', '0x7b', '123abc', '123-acme', '123.json', '1230e-1']
-    .map((id): Case => ({ name: `X-Auth-ID: ${id}`, headers: [['X-Auth-ID', id]], status: 400, reason: 'ambiguous_account' })),
-  { name: 'Basic user 0123', headers: [['Authorization', basic('0123')]], status: 400, reason: 'ambiguous_account' },
-  { name: 'Bearer iss 123.0', headers: [['Authorization', bearer('123.0')]], status: 400, reason: 'ambiguous_account' },
-  { name: 'query 0123', headers: [], path: '/v1/x?account_id=0123', status: 400, reason: 'ambiguous_account' },
-  { name: 'path 0123', headers: [], path: '/v1/Account/0123/Calls', status: 400, reason: 'ambiguous_account' },
-  ...['1234', '124', '12', '0124', '12.4e1', 'x123'].map((id): Case => ({ name: `X-Auth-ID: ${id} (another number, no account)`, headers: [['X-Auth-ID', id]], status: 200 })),
-];
-
-const SUFFIXES: readonly Case[] = [
-  { name: 'path AC1 (control)', headers: [], path: '/v1/Account/AC1', status: 403, reason: 'ip_not_allowed' },
-  ...['AC1.json', 'AC1.xml', 'AC1.@', 'AC1.json/', 'AC1.tar.gz', 'ac1.json', 'AC1%2Ejson', '123.json']
-    .map((id): Case => ({ name: `path /v1/Account/${id}`, headers: [], path: `/v1/Account/${id}`, status: 400, reason: 'ambiguous_account' })),
-  { name: 'a suffixed id that is an account of its own is refused all the same', headers: [], path: '/v1/Account/AC1.csv', status: 400, reason: 'ambiguous_account' },
-  { name: 'a dotted id before another segment is its own account (no router reads a format there)', headers: [], path: '/v1/Account/AC1.json/Calls', status: 200 },
-  { name: 'a dotted id whose first part names no account', headers: [], path: '/v1/Account/b.example.json', status: 200 },
-  { name: 'a dotted id in a header is the id as sent', headers: [['X-Auth-ID', 'AC1.json']], status: 200 },
-];
-
-describe('account ids: numbers and format suffixes that another reading turns into a stored account', () => {
-  let upstream: EchoUpstream;
-  let gw: GatewayProcess;
-  let remove: () => void;
-  let n = 0;
-
-  beforeAll(async () => {
-    upstream = await startEchoUpstream();
-    ({ gw, remove } = await gatewayWith(upstream, STRATEGIES('')));
-    for (const account of ['123', 'AC1']) expect((await gw.admin('POST', `/v1/accounts/${account}/ip-acl`, { ip_address: `${OFFICE}/32` })).status).toBe(201);
-    expect((await gw.admin('PUT', '/v1/accounts/AC1.csv', { mode: 'enforce' })).status).toBe(200);
-  });
-  afterAll(async () => {
-    await gw?.stop();
-    await upstream?.close();
-    remove?.();
-  });
-
-  it.each(NUMERIC.map((c) => [c.name, c] as const))('%s', async (_name, c) => expectCase(gw, upstream, c, `n${n++}`));
-  it.each(SUFFIXES.map((c) => [c.name, c] as const))('%s', async (_name, c) => expectCase(gw, upstream, c, `s${n++}`));
-
-  it('identity.accountIdNumeric: exact takes 0123 for an account of its own', async () => {
-    const exact = await gatewayWith(upstream, STRATEGIES('accountIdNumeric: exact'));
-    try {
-      expect((await exact.gw.admin('POST', '/v1/accounts/123/ip-acl', { ip_address: `${OFFICE}/32` })).status).toBe(201);
-      await expectCase(exact.gw, upstream, { name: 'exact: 0123', headers: [['X-Auth-ID', '0123']], status: 200 }, 'x1');
-      await expectCase(exact.gw, upstream, { name: 'exact: 123', headers: [['X-Auth-ID', '123']], status: 403, reason: 'ip_not_allowed' }, 'x2');
-    } finally {
-      await exact.gw.stop();
-      exact.remove();
     }
   });
 });
