@@ -1,19 +1,22 @@
 /**
  * The same upstream (100-byte JSON, keep-alive) measured (a) directly, (b) through bare undici
  * forwarders without checks (dispatch: allowgate's engine; stream: undici's documented API),
- * (c) through allowgate with one 50-entry list (c2: the same with `workers: 2` over a Redis store),
+ * (c) through allowgate with one 50-entry list (c2: the same with `workers: 2` over a Redis store;
+ * c3: opaque API keys instead of X-Auth-ID, 10,000 keys registered over 100 accounts of 50 entries,
+ * each key with a 5-entry list of its own, requests spread over every key),
  * (d) through allowgate with 10,000 accounts of 50
  * entries plus a 100,000-entry global list (requests spread over the accounts), (e) nginx (one
  * worker, allow/deny + realip) and (f) express + express-ipfilter + http-proxy-middleware.
  * Same wrk settings for every target, interleaved rounds, medians, ratios to the faster bare
  * forwarder.
  *
- *   npm run bench:proxy [-- --quick] [--seconds N] [--rounds N] [--connections N] [--cpu-prof]
+ *   npm run bench:proxy [-- --quick] [--seconds N] [--rounds N] [--connections N] [--cpu-prof] [--only c,c3]
  *
  * --cpu-prof runs both allowgate processes under `node --cpu-prof` (profiles kept in os.tmpdir())
  * and prints the functions with the most self time.
  */
 import { mkdtempSync, readdirSync } from 'node:fs';
+import { Agent, request } from 'node:http';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,9 +33,26 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
 const { settings, rounds, warmupSeconds, quick } = loadSettings(argv);
 const profile = argv.includes('--cpu-prof');
+// --only c,c3: start and measure those targets alone (the faster bare forwarder is always measured).
+const onlyAt = argv.indexOf('--only');
+const only = onlyAt >= 0 ? new Set([...(argv[onlyAt + 1] ?? '').split(','), 'b', 'b2']) : null;
+const want = (key: string): boolean => only === null || only.has(key);
 const ACCOUNTS = 10_000;
 const GLOBAL_ENTRIES = 100_000;
 const HEADERS = { 'X-Auth-ID': 'AC1' };
+const KEYED_ACCOUNTS = 100;
+const KEYS_PER_ACCOUNT = 100;
+const KEY_SECRET = 'bench-key-secret-0123456789abcdefghij';
+/** The api-key strategy beside the default ones, as a team with opaque keys would list it. */
+const KEY_CONFIG = `identity:
+  strategies:
+    - type: header
+      header: X-Auth-ID
+    - type: basic
+    - type: bearer-jwt
+    - type: api-key
+      header: X-API-Key
+`;
 const PATH = '/v1/resource';
 
 const notes: string[] = [];
@@ -58,7 +78,7 @@ async function main(wrk: Wrk, dir: string): Promise<void> {
   };
 
   const upstream = await startServer('upstream');
-  target('a', '(a) upstream directly', upstream.url);
+  if (want('a')) target('a', '(a) upstream directly', upstream.url);
   target('b', '(b) bare forwarder, undici dispatch', (await startServer('undici-dispatch', upstream.port)).url);
   target('b2', '(b2) bare forwarder, undici stream', (await startServer('undici-stream', upstream.port)).url);
 
@@ -68,12 +88,21 @@ async function main(wrk: Wrk, dir: string): Promise<void> {
   const env = { ALLOWGATE_TRUSTED_PROXIES: TRUSTED_PROXIES };
   const small = join(dir, 'small.json');
   await writeFileStore(small, 1, []);
-  const c = await startAllowgate({ upstreamUrl: upstream.url, store: `file:${small}`, dir, env, nodeFlags });
-  target('c', '(c) allowgate, one 50-entry list', c.url);
+  const c = want('c') ? await startAllowgate({ upstreamUrl: upstream.url, store: `file:${small}`, dir, env, nodeFlags }) : null;
+  if (c !== null) target('c', '(c) allowgate, one 50-entry list', c.url);
+
+  // The same check reached through opaque API keys: 10,000 registered, each with a list of its own.
+  let c3: Allowgate | null = null;
+  if (want('c3')) {
+    const keyed = join(dir, 'keyed.json');
+    const keys = await writeFileStore(keyed, KEYED_ACCOUNTS, [], 50, { perAccount: KEYS_PER_ACCOUNT, secret: KEY_SECRET, listEntries: 5 });
+    c3 = await startAllowgate({ upstreamUrl: upstream.url, store: `file:${keyed}`, dir, env: { ...env, ALLOWGATE_KEY_SECRET: KEY_SECRET }, config: KEY_CONFIG, nodeFlags });
+    targets.push({ key: 'c3', label: `(c3) allowgate, api-key strategy, ${keys.length.toLocaleString('en-US')} keys over ${KEYED_ACCOUNTS} accounts x 50, 5-entry key lists`, url: c3.url, spec: { path: PATH, headers: {}, spread: { header: 'X-API-Key', values: keys } } });
+  }
 
   // Two workers need the shared store; the list is added through the admin API, as an operator would.
   let c2: Allowgate | null = null;
-  try {
+  if (want('c2')) try {
     const redis = await startRedis(dir);
     c2 = await startAllowgate({ upstreamUrl: upstream.url, store: redis, dir, env: { ...env, ALLOWGATE_WORKERS: '2' }, nodeFlags });
     for (const network of accountNetworks(1)) await c2.admin('POST', '/v1/accounts/AC1/ip-acl', { ip_address: network });
@@ -82,29 +111,43 @@ async function main(wrk: Wrk, dir: string): Promise<void> {
     notes.push(`(c2) 2 workers skipped: ${(error as Error).message}`);
   }
 
-  const seedStart = performance.now();
-  const large = join(dir, 'large.json');
-  await writeFileStore(large, ACCOUNTS, globalDenyEntries(GLOBAL_ENTRIES));
-  // The file store keeps all 500,000 entries (and 100,000 global ones) as records in the heap:
-  // far past the heap ceiling the runtime sets for a sidecar's few lists, so (d) raises it.
-  const d = await startAllowgate({ upstreamUrl: upstream.url, store: `file:${large}`, dir, env: { ...env, NODE_OPTIONS: '--max-old-space-size=2048' }, nodeFlags, startTimeoutMs: 120_000 });
-  notes.push(`(d) seeded as a file store of ${ACCOUNTS.toLocaleString('en-US')} accounts x 50 entries + ${GLOBAL_ENTRIES.toLocaleString('en-US')} global deny /24s; written and loaded in ${((performance.now() - seedStart) / 1000).toFixed(1)} s`);
-  target('d', `(d) allowgate, ${ACCOUNTS.toLocaleString('en-US')} accounts x 50 + ${GLOBAL_ENTRIES.toLocaleString('en-US')} global`, d.url, ACCOUNTS);
+  let d: Allowgate | null = null;
+  if (want('d')) {
+    const seedStart = performance.now();
+    const large = join(dir, 'large.json');
+    await writeFileStore(large, ACCOUNTS, globalDenyEntries(GLOBAL_ENTRIES));
+    // The file store keeps all 500,000 entries (and 100,000 global ones) as records in the heap:
+    // far past the heap ceiling the runtime sets for a sidecar's few lists, so (d) raises it.
+    d = await startAllowgate({ upstreamUrl: upstream.url, store: `file:${large}`, dir, env: { ...env, NODE_OPTIONS: '--max-old-space-size=2048' }, nodeFlags, startTimeoutMs: 120_000 });
+    notes.push(`(d) seeded as a file store of ${ACCOUNTS.toLocaleString('en-US')} accounts x 50 entries + ${GLOBAL_ENTRIES.toLocaleString('en-US')} global deny /24s; written and loaded in ${((performance.now() - seedStart) / 1000).toFixed(1)} s`);
+    target('d', `(d) allowgate, ${ACCOUNTS.toLocaleString('en-US')} accounts x 50 + ${GLOBAL_ENTRIES.toLocaleString('en-US')} global`, d.url, ACCOUNTS);
+  }
 
-  const nginx = await startNginx(upstream.port, accountNetworks(1), dir);
+  const nginx = want('e') ? await startNginx(upstream.port, accountNetworks(1), dir) : null;
   if (typeof nginx === 'string') notes.push(`(e) nginx skipped: ${nginx}`);
-  else target('e', `(e) nginx ${nginx.version}, 1 worker, allow/deny + realip`, nginx.url);
+  else if (nginx !== null) target('e', `(e) nginx ${nginx.version}, 1 worker, allow/deny + realip`, nginx.url);
 
-  const express = ensureExpressStack();
+  const express = want('f') ? ensureExpressStack() : null;
   if (typeof express === 'string') notes.push(`(f) express stack skipped: ${express}`);
-  else target('f', '(f) express + express-ipfilter + http-proxy-middleware', await startExpressStack(upstream.port));
+  else if (express !== null) target('f', '(f) express + express-ipfilter + http-proxy-middleware', await startExpressStack(upstream.port));
 
   for (const t of targets) await preflight(t, UPSTREAM_BODY);
   // The load generator's address must be allowed by the list, not merely let through: a cached
   // "no list" or a mode other than enforce would measure something else.
-  await assertAllowedByList(c, 'AC1');
+  if (c !== null) await assertAllowedByList(c, 'AC1');
   if (c2 !== null) await assertAllowedByList(c2, 'AC1');
-  await assertAllowedByList(d, `AC${ACCOUNTS}`);
+  if (d !== null) await assertAllowedByList(d, `AC${ACCOUNTS}`);
+  // Allowed by the account's list and by the key's own, for the first and the last key.
+  if (c3 !== null) {
+    // Every key once before the runs, as a replica in service has seen its clients' keys: the
+    // first request with each key reads the store's key index and compiles the key's list, which
+    // the warm-up alone (a few seconds) would not reach for all 10,000.
+    const warm = performance.now();
+    await touchEveryKey(c3, keysOf(targets, 'c3'));
+    notes.push(`(c3) every key sent once before the runs (the first request with a key reads the store's key index and compiles its list): ${((performance.now() - warm) / 1000).toFixed(1)} s`);
+    await assertAllowedByList(c3, 'AC1', 'key_1_0');
+    await assertAllowedByList(c3, `AC${KEYED_ACCOUNTS}`, `key_${KEYED_ACCOUNTS}_${KEYS_PER_ACCOUNT - 1}`);
+  }
 
   const load = loadavg()[0]!;
   if (load > 0.5) notes.push(`load average was ${load.toFixed(2)} before the runs: something else is using the CPU, figures are disturbed`);
@@ -114,13 +157,17 @@ async function main(wrk: Wrk, dir: string): Promise<void> {
 
   // The cache over warm-up and runs: each account compiled once, then hits only (unless evicted).
   const cache: Record<string, Record<string, number>> = {};
-  for (const [key, gateway] of [['d', d]] as const) {
+  for (const [key, gateway] of [['d', d], ['c3', c3]] as const) {
+    if (gateway === null) continue;
     const text = await gateway.metrics();
     const stats = { entries: metric(text, 'allowgate_cache_entries'), hits: metric(text, 'allowgate_cache_hits_total'), misses: metric(text, 'allowgate_cache_misses_total'), evictions: metric(text, 'allowgate_cache_evictions_total') };
     cache[key] = stats;
     notes.push(`(${key}) cache after the runs: ${stats.entries.toLocaleString('en-US')} lists held, ${stats.hits.toLocaleString('en-US')} hits, ${stats.misses.toLocaleString('en-US')} misses (${((stats.misses / (stats.hits + stats.misses)) * 100).toFixed(1)}%), ${stats.evictions.toLocaleString('en-US')} evictions`);
   }
-  const decisions = { c: await allowedCount(c), ...(c2 === null ? {} : { c2: await allowedCount(c2) }), d: await allowedCount(d) };
+  const decisions: Record<string, number> = {};
+  for (const [key, gateway] of [['c', c], ['c2', c2], ['c3', c3], ['d', d]] as const) if (gateway !== null) decisions[key] = await allowedCount(gateway);
+  const keyLookups = c3 === null ? '' : await c3.metrics();
+  if (c3 !== null) notes.push(`(c3) key lookups: ${metric(keyLookups, 'allowgate_key_lookups_total', 'result="cached"').toLocaleString('en-US')} answered from the replica's own map (one HMAC), ${metric(keyLookups, 'allowgate_key_lookups_total', 'result="located"').toLocaleString('en-US')} read from the store's key index, ${metric(keyLookups, 'allowgate_key_lookups_total', 'result="unknown"').toLocaleString('en-US')} unknown`);
 
   const bareKey = (s('b')?.rps ?? 0) >= (s('b2')?.rps ?? 0) ? 'b' : 'b2';
   const bare = s(bareKey)!;
@@ -131,7 +178,7 @@ async function main(wrk: Wrk, dir: string): Promise<void> {
   });
 
   const checks: string[] = [];
-  for (const key of ['c', 'd']) {
+  for (const key of ['c', 'd'].filter((k) => s(k) !== undefined)) {
     const m = s(key)!;
     const ratio = m.rps / bare.rps;
     checks.push(verdict(`allowgate (${key}) >= 90% of the faster bare forwarder (${bareKey}) req/s`, ratio >= 0.9, `${(ratio * 100).toFixed(1)}%${ratio < 0.9 ? `, short by ${((0.9 - ratio) * 100).toFixed(1)} points` : ''}`));
@@ -140,22 +187,27 @@ async function main(wrk: Wrk, dir: string): Promise<void> {
   }
   const f = s('f');
   if (f !== undefined) {
-    for (const key of ['c', 'd']) {
+    for (const key of ['c', 'd'].filter((k) => s(k) !== undefined)) {
       const times = s(key)!.rps / f.rps;
       checks.push(verdict(`allowgate (${key}) >= 5x the express stack`, times >= 5, `${times.toFixed(1)}x`));
     }
   }
   const e = s('e');
   if (e !== undefined) {
-    for (const key of ['c', 'd']) {
+    for (const key of ['c', 'd'].filter((k) => s(k) !== undefined)) {
       const share = s(key)!.rps / e.rps;
       checks.push(verdict(`allowgate (${key}) >= 60% of nginx (1 worker)`, share >= 0.6, `${(share * 100).toFixed(1)}%${share < 0.6 ? `, short by ${((0.6 - share) * 100).toFixed(1)} points` : ''}`));
     }
-    const cm = s('c')!;
-    checks.push(`nginx vs allowgate (c): ${(e.rps / cm.rps).toFixed(2)}x the req/s, p50 ${e.p50Ms} vs ${cm.p50Ms} ms, p99 ${e.p99Ms} vs ${cm.p99Ms} ms; vs the bare forwarder (${bareKey}): ${(e.rps / bare.rps).toFixed(2)}x`);
+    const cm = s('c');
+    if (cm !== undefined) checks.push(`nginx vs allowgate (c): ${(e.rps / cm.rps).toFixed(2)}x the req/s, p50 ${e.p50Ms} vs ${cm.p50Ms} ms, p99 ${e.p99Ms} vs ${cm.p99Ms} ms; vs the bare forwarder (${bareKey}): ${(e.rps / bare.rps).toFixed(2)}x`);
+  }
+  const c3s = s('c3');
+  if (c3s !== undefined && s('c') !== undefined) {
+    const share = c3s.rps / s('c')!.rps;
+    checks.push(verdict('api keys (c3) within 10% of the X-Auth-ID header (c) req/s', share >= 0.9, `${(share * 100).toFixed(1)}%${share < 0.9 ? `, short by ${((0.9 - share) * 100).toFixed(1)} points` : ''}; p99 ${c3s.p99Ms} vs ${s('c')!.p99Ms} ms`));
   }
   const c2s = s('c2');
-  if (c2s !== undefined) {
+  if (c2s !== undefined && s('c') !== undefined) {
     const cm = s('c')!;
     checks.push(`2 workers (c2): ${(c2s.rps / cm.rps).toFixed(2)}x one process (c)${e === undefined ? '' : `, ${((c2s.rps / e.rps) * 100).toFixed(1)}% of nginx (1 worker)`}; wrk, the upstream and every process share this machine's ${availableParallelism()} cores`);
   }
@@ -169,6 +221,7 @@ async function main(wrk: Wrk, dir: string): Promise<void> {
       `requests allowgate counted as allowed by a list (its metrics, warm-up included): ${Object.entries(decisions).map(([key, n]) => `(${key}) ${n.toLocaleString('en-US')}`).join(', ')}`,
       ...notes,
       ...(quick ? ['--quick: short runs, one round: a smoke test, not a measurement'] : []),
+      ...(only === null ? [] : [`--only: ${targets.map((t) => t.key).join(', ')} measured`]),
       `took ${((Date.now() - started) / 1000).toFixed(0)} s`,
     ],
   };
@@ -176,17 +229,47 @@ async function main(wrk: Wrk, dir: string): Promise<void> {
   let profiles: unknown = null;
   if (profileDir !== null) {
     await stopAll(20_000);
-    profiles = profileTables(profileDir, { '(c)': c, '(d)': d }, tables);
+    profiles = profileTables(profileDir, Object.fromEntries([['(c)', c], ['(c3)', c3], ['(d)', d]].filter((e): e is [string, Allowgate] => e[1] !== null)), tables);
   }
   report('proxy', tables, { settings, rounds, warmupSeconds, quick, bare: bareKey, summaries: Object.fromEntries(summaries), results: Object.fromEntries(results), cache, profiles });
 }
 
-/** Fails unless allowgate's own /check says the load generator's address is allowed by an entry. */
-async function assertAllowedByList(gateway: Allowgate, account: string): Promise<void> {
-  const res = await fetch(`${gateway.adminUrl}/v1/accounts/${account}/check?ip=127.0.0.1`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+/** Fails unless allowgate's own /check says the load generator's address is allowed by an entry (of the key's list too, with a key). */
+async function assertAllowedByList(gateway: Allowgate, account: string, keyId?: string): Promise<void> {
+  const path = keyId === undefined ? `/v1/accounts/${account}/check` : `/v1/accounts/${account}/keys/${keyId}/check`;
+  const res = await fetch(`${gateway.adminUrl}${path}?ip=127.0.0.1`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
   const body = (await res.json()) as { decision?: string; reason?: string };
   if (res.status !== 200 || body.decision !== 'allow' || body.reason !== 'ip_allowed') {
     throw new Error(`allowgate does not allow 127.0.0.1 for ${account} by its list: ${res.status} ${JSON.stringify(body)}`);
+  }
+}
+
+function keysOf(targets: readonly Target[], key: string): readonly string[] {
+  return targets.find((t) => t.key === key)?.spec.spread?.values ?? [];
+}
+
+/** One request with each key, 32 at a time over keep-alive connections; each must be let through. */
+async function touchEveryKey(gateway: Allowgate, keys: readonly string[]): Promise<void> {
+  const agent = new Agent({ keepAlive: true, maxSockets: 32 });
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < keys.length) {
+      const key = keys[next++]!;
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = request(`${gateway.url}${PATH}`, { agent, headers: { 'x-api-key': key } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+      if (status !== 200) throw new Error(`a request with a registered key answered ${status}: the keyed store is set up wrong`);
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: 32 }, worker));
+  } finally {
+    agent.destroy();
   }
 }
 

@@ -10,6 +10,11 @@ import type { Config } from './config/types.ts';
 import { CallerRecorder } from './gateway/caller-recorder.ts';
 import { explain } from './gateway/explain.ts';
 import { gatekeeperFromConfig, gatekeeperParts } from './gateway/from-config.ts';
+import { KeyDigester } from './list/key-digest.ts';
+import { Introspector } from './keys/introspection.ts';
+import { KeyResolver } from './keys/resolver.ts';
+import { addSecretParams } from './observability/redact-url.ts';
+import type { AclStore } from './store/store.ts';
 import { accessLog } from './observability/access-log.ts';
 import { LogLimiter } from './observability/log-limiter.ts';
 import type { Logger } from './observability/logger.ts';
@@ -113,7 +118,9 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
     limit: config.identity.accountIndexLimit,
     pathStrategy: config.identity.strategies.some((s) => s.type === 'path'),
   }, store, cache, logger);
-  const gatekeeper = gatekeeperFromConfig(config, policy, names.gateway);
+  const keys = keyParts(config, store, cache, metrics);
+  addSecretParams(keyQueryParams(config));
+  const gatekeeper = gatekeeperFromConfig(config, policy, names.gateway, keys.resolver);
   const refusals = new RefusalDigest(logger, config.log.refusalDigest);
   /** Metrics, recent callers and the access log, for the decisions of one surface. */
   const observe = (surface: Surface): RequestObserver => {
@@ -124,7 +131,10 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
           counted.decided(checked.verdict, checked.reason, checked.account, overhead);
           // Recent callers are the ones the account actually serves: let through, with an account.
           // Listed: an entry of the account's own (or parent's) list allowed it.
-          if (checked.refusal === null && checked.account !== null && checked.client !== null) callers.note(checked.account, checked.client, checked.reason === 'ip_allowed');
+          if (checked.refusal === null && checked.account !== null && checked.client !== null) {
+            callers.note(checked.account, checked.client, checked.reason === 'ip_allowed');
+            if (checked.keyId !== null) callers.noteKey(checked.account, checked.keyId, checked.client);
+          }
         },
         finished: (_req, checked, _status, duration) => counted.finished(checked.verdict, duration),
       },
@@ -150,7 +160,8 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
       admin: { ...running.admin, token: next.admin.token, tokenSource: next.admin.tokenSource, credentials: next.admin.credentials },
       limits: { ...next.limits, maxHeaderBytes: running.limits.maxHeaderBytes },
     };
-    if (applied.has('clientIp') || applied.has('identity') || applied.has('trustAll')) gatekeeper.reconfigure(gatekeeperParts(merged, policy, names.gateway));
+    addSecretParams(keyQueryParams(merged));
+    if (applied.has('clientIp') || applied.has('identity') || applied.has('trustAll')) gatekeeper.reconfigure(gatekeeperParts(merged, policy, names.gateway, keys.resolver));
     if (applied.has('log')) logger.level = merged.log.level;
     if (applied.has('admin')) credentialsOf?.(merged.admin);
     if (applied.has('limits') && proxy !== null) {
@@ -167,6 +178,7 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
   const lifecycle = new Lifecycle(config.shutdownTimeoutMs);
   const stopStore = async (): Promise<void> => {
     names.stop();
+    await keys.close();
     await keeper.close();
     cache.close();
     await store.close();
@@ -190,10 +202,11 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
   await probe?.start();
   const management = await startManagement(config, {
     accountName: names.admin,
+    digester: keys.digester,
     store,
     policy,
     logger,
-    check: (account, ip) => explain(gatekeeper, account, ip),
+    check: (account, ip, keyId) => explain(gatekeeper, account, ip, keyId),
     metrics,
     health: () => {
       const storeHealth = keeper.health();
@@ -264,4 +277,32 @@ async function stopForwarding(proxy: Proxy | null, callers: CallerRecorder, refu
   await proxy?.close();
   await callers.close();
   refusals.close();
+}
+
+/**
+ * The key registry's request-path parts: the digester (wherever a secret is configured, for the
+ * admin API to register keys by value), and with an api-key strategy listed the resolver, with
+ * introspection when configured.
+ */
+function keyParts(config: Config, store: AclStore, cache: PolicyCache, metrics: Metrics): { digester: KeyDigester | null; resolver: KeyResolver | null; close(): Promise<void> } {
+  const digester = config.keys.secret === null ? null : new KeyDigester(config.keys.secret);
+  const listed = config.identity.strategies.some((s) => s.type === 'api-key');
+  if (digester === null || !listed) return { digester, resolver: null, close: async () => undefined };
+  const introspection = config.identity.introspection;
+  const introspector = introspection === null ? null : new Introspector(introspection, { observer: metrics.introspection() });
+  const resolver = new KeyResolver(digester, store, cache, introspector, config.keys.cache);
+  metrics.observeKeys(() => ({ counts: resolver.counts, size: resolver.size, introspection: introspector?.size ?? null }));
+  return {
+    digester,
+    resolver,
+    close: async () => {
+      resolver.close();
+      await introspector?.close();
+    },
+  };
+}
+
+/** The query parameters API keys are read from: never logged in clear. */
+function keyQueryParams(config: Config): string[] {
+  return config.identity.strategies.flatMap((s) => (s.type === 'api-key' && s.query !== null ? [s.query] : []));
 }

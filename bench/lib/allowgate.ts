@@ -6,6 +6,7 @@
  * Every list is one the admin API would accept (ALLOWGATE_RESERVED_RANGES=none, because the
  * load generator calls from loopback): no duplicates, no overlaps, public space otherwise.
  */
+import { createHmac } from 'node:crypto';
 import { createWriteStream, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { request, type Agent } from 'node:http';
@@ -157,25 +158,61 @@ export function globalDenyEntries(count: number): StoredEntry[] {
   });
 }
 
+/** API keys registered in a file store: how many per account, under which secret, each with a list of its own. */
+export interface SeededKeys {
+  readonly perAccount: number;
+  /** ALLOWGATE_KEY_SECRET of the gateway that reads the store. */
+  readonly secret: string;
+  /** Entries of each key's own list (the load generator's address first); 0: no key lists. */
+  readonly listEntries: number;
+}
+
+/** The `k`th key of account number `n`, as clients would send it. */
+export function benchKey(n: number, k: number): string {
+  return `sk_bench_${n}_${k}_${'x'.repeat(24)}`;
+}
+
 /**
  * Writes a file store holding accounts AC1..ACn with accountEntries(n) each (the first
  * `entriesPerAccount` of them: the load generator's address is the first), and the global list
- * `global` (none if empty), streamed so 10,000 accounts need no one giant string.
+ * `global` (none if empty), streamed so 10,000 accounts need no one giant string. With `keys`,
+ * each account also holds that many API keys (stored as the registry stores them: HMAC-SHA-256
+ * under the secret), each with its own list; resolves with the keys as clients send them.
  */
-export async function writeFileStore(path: string, accounts: number, global: readonly StoredEntry[], entriesPerAccount = 50): Promise<void> {
+export async function writeFileStore(path: string, accounts: number, global: readonly StoredEntry[], entriesPerAccount = 50, keys?: SeededKeys): Promise<string[]> {
   const out = createWriteStream(path);
   const write = async (text: string): Promise<void> => {
     if (!out.write(text)) await once(out, 'drain');
   };
   await write('{"format":"allowgate-store","version":1,"accounts":{');
   let first = true;
-  const record = async (account: string, entries: readonly StoredEntry[], settings: object): Promise<void> => {
-    await write(`${first ? '' : ','}${JSON.stringify(account)}:${JSON.stringify({ account, version: 1, settings, entries })}`);
+  const record = async (account: string, entries: readonly StoredEntry[], settings: object, extra: object = {}): Promise<void> => {
+    await write(`${first ? '' : ','}${JSON.stringify(account)}:${JSON.stringify({ account, version: 1, settings, entries, ...extra })}`);
     first = false;
   };
-  for (let n = 1; n <= accounts; n++) await record(`AC${n}`, accountEntries(n).slice(0, entriesPerAccount), {});
+  const sent: string[] = [];
+  for (let n = 1; n <= accounts; n++) {
+    const entries = accountEntries(n).slice(0, entriesPerAccount);
+    if (keys === undefined) {
+      await record(`AC${n}`, entries, {});
+      continue;
+    }
+    const stored = Array.from({ length: keys.perAccount }, (_, k) => {
+      const key = benchKey(n, k);
+      sent.push(key);
+      return { id: `key_${n}_${k}`, name: `bench ${k}`, hash: 'hmac-sha256', digest: createHmac('sha256', keys.secret).update(key, 'latin1').digest('hex'), enabled: true, createdAt: STAMP, updatedAt: STAMP };
+    });
+    await record(`AC${n}`, entries, {}, { keys: stored });
+    if (keys.listEntries === 0) continue;
+    // Each key's list: the load generator's address and /24s of its own, inside the account's list.
+    for (const [k, key] of stored.entries()) {
+      const own = ['127.0.0.1', ...Array.from({ length: keys.listEntries - 1 }, (_, j) => `${20 + j}.${(n >> 8) & 255}.${n & 255}.${k}/32`)];
+      await record(`AC${n}/key:${key.id}`, own.map((net, j) => storedEntry(`ipacl_${n}_${k}_${j}`, net, net.includes('/') ? net : `${net}/32`)), {});
+    }
+  }
   if (global.length > 0) await record('_global', global, { maxEntries: global.length });
   await write('}}\n');
   out.end();
   await once(out, 'finish');
+  return sent;
 }

@@ -27,17 +27,19 @@ export interface LoadResult {
   readonly errors: number;
 }
 
-/** What each request carries: fixed headers, and optionally X-Auth-ID cycling over AC1..ACn. */
+/** What each request carries: fixed headers, and optionally X-Auth-ID cycling over AC1..ACn, or a header cycling over values. */
 export interface RequestSpec {
   readonly path: string;
   readonly headers: Readonly<Record<string, string>>;
   /** Spread requests over accounts AC1..ACn (X-Auth-ID), in turn. */
   readonly accounts?: number;
+  /** Spread requests over these values of one header (API keys), in turn. */
+  readonly spread?: { readonly header: string; readonly values: readonly string[] };
 }
 
 /**
  * Every target gets the same script, so wrk does the same work per request whatever the target:
- * the requests are formatted once in `init` (one per account when spreading) and `request` hands
+ * the requests are formatted once in `init` (one per account or header value when spreading) and `request` hands
  * them out in turn.
  */
 const SCRIPT = `
@@ -55,6 +57,13 @@ function init(args)
       reqs[a] = wrk.format("GET", path, headers)
     end
     n = accounts
+  elseif (os.getenv("BENCH_SPREAD_FILE") or "") ~= "" then
+    local header = os.getenv("BENCH_SPREAD_HEADER")
+    for value in io.lines(os.getenv("BENCH_SPREAD_FILE")) do
+      n = n + 1
+      headers[header] = value
+      reqs[n] = wrk.format("GET", path, headers)
+    end
   else
     reqs[1] = wrk.format("GET", path, headers)
     n = 1
@@ -76,9 +85,11 @@ end
 
 export class Wrk {
   readonly #script: string;
+  readonly #dir: string;
 
-  private constructor(script: string) {
+  private constructor(script: string, dir: string) {
     this.#script = script;
+    this.#dir = dir;
   }
 
   /** wrk, installed first as root when missing; a sentence saying why not otherwise. */
@@ -87,13 +98,20 @@ export class Wrk {
     if (ok !== true) return ok;
     const script = join(dir, 'bench.lua');
     writeFileSync(script, SCRIPT);
-    return new Wrk(script);
+    return new Wrk(script, dir);
   }
 
   async load(url: string, settings: LoadSettings, spec: RequestSpec): Promise<LoadResult> {
     const headers = Object.entries(spec.headers).map(([k, v]) => `${k}: ${v}`).join('\n');
+    // Thousands of values are past what one environment variable may hold: they go in a file.
+    let spread: Record<string, string> = {};
+    if (spec.spread !== undefined) {
+      const file = join(this.#dir, `spread-${spec.spread.header.toLowerCase()}.txt`);
+      writeFileSync(file, `${spec.spread.values.join('\n')}\n`);
+      spread = { BENCH_SPREAD_FILE: file, BENCH_SPREAD_HEADER: spec.spread.header };
+    }
     const out = await run('wrk', [`-t${settings.threads}`, `-c${settings.connections}`, `-d${settings.seconds}s`, '-s', this.#script, url], {
-      env: { BENCH_HEADERS: headers, BENCH_PATH: spec.path, BENCH_ACCOUNTS: String(spec.accounts ?? 0) },
+      env: { BENCH_HEADERS: headers, BENCH_PATH: spec.path, BENCH_ACCOUNTS: String(spec.accounts ?? 0), ...spread },
       timeoutMs: (settings.seconds + 30) * 1000,
     });
     const line = /BENCH (\d+) (\d+) ([\d.]+) ([\d.]+) ([\d.]+) ([\d.]+) (\d+) (\d+)/.exec(out.stdout);
@@ -117,7 +135,8 @@ export interface Target {
  */
 export async function preflight(target: Target, expectBody: string): Promise<void> {
   const url = new URL(target.spec.path, target.url);
-  const headers = { ...target.spec.headers, ...(target.spec.accounts ? { 'X-Auth-ID': 'AC1' } : {}) };
+  const spread = target.spec.spread;
+  const headers = { ...target.spec.headers, ...(target.spec.accounts ? { 'X-Auth-ID': 'AC1' } : {}), ...(spread === undefined ? {} : { [spread.header]: spread.values[0]! }) };
   const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
     const req = request(url, { headers, agent: false, localAddress: '127.0.0.1', timeout: 5_000 }, (res) => {
       let text = '';

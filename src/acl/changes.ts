@@ -31,8 +31,11 @@ export interface ChangeContext {
   readonly replace?: boolean;
 }
 
-function draftOf(account: string, current: AccountRecord | null): AccountDraft {
-  return { account, settings: current?.settings ?? {}, entries: current?.entries ?? [] };
+/** The record a change starts from, whatever it holds besides its entries and settings (its keys) kept. */
+export function draftOf(account: string, current: AccountRecord | null): AccountDraft {
+  if (current === null) return { account, settings: {}, entries: [] };
+  const { version: _version, ...draft } = current;
+  return { ...draft, account };
 }
 
 function withFields(entry: AclEntry, fields: EntryFields, now: string): AclEntry {

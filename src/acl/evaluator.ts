@@ -1,7 +1,8 @@
 import type { IpAddress } from '../ip/address.ts';
 import { compileList, type CompiledList } from '../list/compile.ts';
 import { isRestricted } from '../list/list-state.ts';
-import { decideForAccount, type Outcome, type PolicyDefaults } from '../list/decide.ts';
+import { decideForAccount, decideForKey, type Outcome, type PolicyDefaults } from '../list/decide.ts';
+import { parseKeyListId } from '../list/key-list-id.ts';
 import { inheritedSettings, MAX_PARENT_DEPTH } from '../list/inherit.ts';
 import type { AccountDraft, DefaultPolicy, Mode } from '../list/types.ts';
 import type { StoreView } from '../store/store.ts';
@@ -15,6 +16,11 @@ export interface Effective {
   readonly inherited: boolean;
   /** A chain too deep or with a cycle: the request path refuses every caller. */
   readonly broken: boolean;
+  /**
+   * `root` is an API key's own list (its mode the account's): judged as the request path judges a
+   * key's list once the account's has let the caller through.
+   */
+  readonly key: boolean;
 }
 
 export interface Evaluator {
@@ -45,20 +51,31 @@ export function createEvaluator(global: CompiledList | null, defaults: PolicyDef
     }
     return list;
   };
+  const accountEffective = (record: AccountDraft | null, view: StoreView): Effective => {
+    const chain: (AccountDraft | null)[] = [record];
+    for (let parent = record?.settings.parent; parent !== undefined;) {
+      if (chain.length > MAX_PARENT_DEPTH) return { ...inheritedSettings(chain, defaults), root: null, inherited: true, broken: true, key: false };
+      const next = view.read(parent);
+      chain.push(next);
+      parent = next?.settings.parent;
+    }
+    return { ...inheritedSettings(chain, defaults), root: chain[chain.length - 1] ?? null, inherited: chain.length > 1, broken: false, key: false };
+  };
   return {
     effective(record, view) {
-      const chain: (AccountDraft | null)[] = [record];
-      for (let parent = record?.settings.parent; parent !== undefined;) {
-        if (chain.length > MAX_PARENT_DEPTH) return { ...inheritedSettings(chain, defaults), root: null, inherited: true, broken: true };
-        const next = view.read(parent);
-        chain.push(next);
-        parent = next?.settings.parent;
-      }
-      return { ...inheritedSettings(chain, defaults), root: chain[chain.length - 1] ?? null, inherited: chain.length > 1, broken: false };
+      const key = record === null ? null : parseKeyListId(record.account);
+      if (key === null) return accountEffective(record, view);
+      // A key's list under its account's mode; a key list without allow entries restricts nothing by itself.
+      const owner = accountEffective(view.read(key.account), view);
+      return { mode: owner.mode, default: 'open', root: record, inherited: false, broken: owner.broken, key: true };
     },
     decide(effective, ip) {
       if (effective.broken) return 'deny';
       const list = effective.root === null ? null : compile(effective.root);
+      if (effective.key) {
+        const decision = decideForKey(ip.family, ip.words, global, { own: null, list: null, listKind: 'account', mode: effective.mode, default: 'open' }, list);
+        return decision.outcome;
+      }
       return decideForAccount(ip.family, ip.words, global, { own: list, list, listKind: effective.inherited ? 'parent' : 'account', mode: effective.mode, default: effective.default }).outcome;
     },
     restricts(effective) {

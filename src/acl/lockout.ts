@@ -2,6 +2,7 @@ import { refusal } from '../http/refusal.ts';
 import { parseIp } from '../ip/address.ts';
 import type { AccountChange, RecentCaller } from '../store/store.ts';
 import type { Effective, Evaluator } from './evaluator.ts';
+import { describeList, parseKeyListId } from '../list/key-list-id.ts';
 
 /** A recently seen caller the change would newly refuse. */
 export interface CallerWarning {
@@ -80,6 +81,7 @@ export function guarded(change: AccountChange, recent: readonly RecentCaller[], 
 }
 
 function openWarning(account: string, after: Effective): OpenWarning {
+  if (after.key) return { reason: 'would_open', message: `${describeList(account)} would no longer be restricted by a list of its own: it would be opened (restricted: false) with no allow entry in force, so the account's list alone would apply` };
   const why = after.mode === 'off' ? 'its mode would be off'
     : after.mode === 'report-only' ? 'its mode would be report-only (refusals only logged)'
       : after.inherited ? `it would inherit the list of ${after.root?.account ?? 'an account without a record'}, which does not restrict, with an open default`
@@ -87,7 +89,10 @@ function openWarning(account: string, after: Effective): OpenWarning {
   return { reason: 'would_open', message: `account ${account} would be open to every address: ${why}` };
 }
 
-function emptiesWarning(account: string, at: number): EmptiesWarning {
+function emptiesWarning(id: string, at: number): EmptiesWarning {
   const when = new Date(at).toISOString();
-  return { reason: 'will_empty', at: when, message: `every allow entry of account ${account} in force is temporary: from ${when} the account refuses every caller (list_empty) until an allow entry applies again or the account is opened` };
+  const then = parseKeyListId(id) === null
+    ? 'the account refuses every caller (list_empty) until an allow entry applies again or the account is opened'
+    : 'requests with the key are refused (list_empty_for_key) until an allow entry applies again or the key\'s list is opened';
+  return { reason: 'will_empty', at: when, message: `every allow entry of ${describeList(id)} in force is temporary: from ${when} ${then}` };
 }

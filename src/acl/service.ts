@@ -8,6 +8,8 @@ import type { Evaluator } from './evaluator.ts';
 import { guarded, type LockoutWarning } from './lockout.ts';
 import { settleListState, type ChangeContext } from './changes.ts';
 import type { ValidationPolicy } from './validation.ts';
+import { parseKeyListId } from '../list/key-list-id.ts';
+import { forKeyList } from './key-changes.ts';
 
 /** How a preview's change is dropped after it ran: a refusal no client ever sees. */
 const DRY_RUN = refusal(409, 'dry_run', 'a dry run changes nothing');
@@ -44,6 +46,8 @@ export interface Operation {
   readonly prepare?: (ctx: ChangeContext, current: AccountRecord | null) => Promise<ChangeResult>;
   /** What the audit trail keeps of a record before and after (an entry, the list, the settings). */
   readonly snapshot: (record: AccountRecord | null) => unknown;
+  /** The API key a change of the account's key registry is about, for the audit trail. */
+  readonly key?: string;
 }
 
 export interface AclServiceDeps {
@@ -84,6 +88,11 @@ export class AclService {
     return this.#deps.now?.() ?? new Date();
   }
 
+  /** The lockout guard's judge as it is now (today's global list and defaults). */
+  evaluator(): Promise<Evaluator> {
+    return this.#deps.evaluator();
+  }
+
   /**
    * What `apply` would do, without doing it: the change and the lockout guard run inside the
    * store's atomic change against the record as it is now, then the change is dropped. The
@@ -112,28 +121,35 @@ export class AclService {
   async #commit(account: string, operation: Operation, options: ApplyOptions, at: Date, wrap: (change: AccountChange) => AccountChange = (c) => c, describe?: AuditDescriber): Promise<{ outcome: UpdateOutcome; guard: ReturnType<typeof guarded> }> {
     const { store } = this.#deps;
     const ctx: ChangeContext = { policy: this.#deps.policy, now: at.toISOString(), replace: options.replace === true };
+    // A key's list changes only while the key is registered: checked inside the same atomic change
+    // (the expiry sweep may still tidy the list of a key deleted since).
+    const key = parseKeyListId(account);
+    const scoped = (change: AccountChange): AccountChange => (key === null || options.via === 'expiry' ? change : forKeyList(key.account, key.keyId, change));
     const [recent, evaluator] = await Promise.all([store.recentCallers(account, RECENT_CALLERS_PER_ACCOUNT), this.#deps.evaluator()]);
     const strict = options.guard === 'strict';
     for (let attempt = 0; operation.prepare !== undefined && attempt < PREPARE_ATTEMPTS; attempt++) {
       const base = await store.read(account);
       const prepared = await operation.prepare(ctx, base);
       const version = base?.version ?? 0;
-      const guard = guarded(settleListState((current) => ((current?.version ?? 0) === version ? prepared : { ok: false, refusal: MOVED })), recent, evaluator, strict);
+      const guard = guarded(scoped(settleListState((current) => ((current?.version ?? 0) === version ? prepared : { ok: false, refusal: MOVED }))), recent, evaluator, strict);
       const outcome = await store.update(account, wrap(guard.change), options.expectedVersion, describe);
       if (outcome.ok || outcome.refusal !== MOVED) return { outcome, guard };
     }
     // The list state is settled inside the change, so it is written atomically with the entries.
-    const guard = guarded(settleListState(operation.change(ctx)), recent, evaluator, strict);
+    const guard = guarded(scoped(settleListState(operation.change(ctx))), recent, evaluator, strict);
     return { outcome: await store.update(account, wrap(guard.change), options.expectedVersion, describe), guard };
   }
 
   async apply(actor: AuditActor, account: string, operation: Operation, options: ApplyOptions): Promise<Applied> {
     const { audit, logger } = this.#deps;
     const at = this.now();
+    const key = parseKeyListId(account);
     const describe: AuditDescriber = (previous, record) => ({
       at: at.toISOString(),
       actor,
-      account,
+      // A key's list belongs to the account's trail, naming the key.
+      account: key?.account ?? account,
+      ...(key !== null ? { key: key.keyId } : operation.key === undefined ? {} : { key: operation.key }),
       action: operation.action,
       version: record.version,
       before: operation.snapshot(previous),
@@ -152,7 +168,8 @@ export class AclService {
     }
     const warnings = guard.warnings();
     this.#deps.observe?.lockoutWarnings(warnings.length);
-    logger?.info({ account, version: outcome.record.version, action: operation.action, actor: actor.name, via: options.via, warnings: warnings.length, request_id: options.requestId, gateway_request_id: options.gatewayRequestId }, 'access list changed');
+    const keyId = key?.keyId ?? operation.key;
+    logger?.info({ account: key?.account ?? account, ...(keyId === undefined ? {} : { key: keyId }), version: outcome.record.version, action: operation.action, actor: actor.name, via: options.via, warnings: warnings.length, request_id: options.requestId, gateway_request_id: options.gatewayRequestId }, 'access list changed');
     if (audit !== null && outcome.audited !== true) {
       await audit.append(describe(outcome.previous, outcome.record))
         .catch((error: unknown) => logger?.error({ err: error, account, version: outcome.record.version, action: operation.action }, 'audit event not recorded: the change itself was committed'));

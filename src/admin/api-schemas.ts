@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from 'typebox';
 import { ACCOUNT_ID_MAX_LENGTH, ACCOUNT_ID_PATTERN } from '../identity/account-id.ts';
+import { KEY_MAX_LENGTH } from '../identity/key-text.ts';
 import { RULE_FORMS } from '../ip/rule.ts';
 import { MAX_PARENT_DEPTH } from '../list/limits.ts';
 
@@ -36,6 +37,8 @@ const DECISIONS = ['allow', 'deny', 'report_only', 'error'] as const;
 const version = () => Type.Integer({ minimum: 0, description: 'The account\'s version: grows by one with every committed change (0: no record yet). Also the ETag.' });
 const account = () => Type.String({ description: 'The account id (`_global` for the global list).' });
 const next = () => nullable(Type.String(), 'Cursor of the following page; null on the last.');
+/** On the routes of an API key's own list (/v1/accounts/{a}/keys/{key}/...): the key's id. */
+const listKey = () => Type.Optional(Type.String({ description: 'For an API key\'s own list: the key\'s id.' }));
 
 const LIST_STATE_WORDS = '`none`: the list has never restricted (or was opened): the default decides; `active`: allow entries in force; `empty`: the account has had an allow list and none is in force any more: every caller is refused (`list_empty`) until one is, or the account is opened (`restricted: false`).';
 const listState = (described = true) => oneOf(['none', 'active', 'empty'], described ? LIST_STATE_WORDS : undefined);
@@ -94,13 +97,14 @@ export const EntryListInput = strictObject({
 
 export const EntryList = strictObject({
   account: account(),
+  key: listKey(),
   version: version(),
   list_state: listState(),
   total: Type.Integer({ minimum: 0, description: 'Entries matching the filters (all pages).' }),
   entries: Type.Array(Entry),
   next: next(),
 }, 'A page of entries, and the state of the account\'s own list.');
-export const EntryExport = strictObject({ account: account(), version: version(), entries: Type.Array(Entry) }, 'The whole list.');
+export const EntryExport = strictObject({ account: account(), key: listKey(), version: version(), entries: Type.Array(Entry) }, 'The whole list.');
 
 export const ImportRow = strictObject({
   line: Type.Integer({ minimum: 1, description: 'CSV: the line; JSON: the item, from 1.' }),
@@ -120,6 +124,7 @@ const dryRun = {
 
 export const ListReplaced = strictObject({
   account: account(),
+  key: listKey(),
   version: version(),
   entries: Type.Optional(Type.Array(Entry)),
   warnings: warnings(),
@@ -127,6 +132,7 @@ export const ListReplaced = strictObject({
 }, 'The list after a replace (entries always present without dry_run).');
 export const ImportResult = strictObject({
   account: account(),
+  key: listKey(),
   version: version(),
   mode: oneOf(['merge', 'replace']),
   received: Type.Integer({ minimum: 0, description: 'Items in the request (merge skips those already listed).' }),
@@ -168,13 +174,14 @@ export const Matched = strictObject({
   id: Type.Optional(Type.String()),
   cidr: Type.Optional(Type.String()),
   action: oneOf(ACTION),
-  list: oneOf(['account', 'parent', 'global']),
+  list: oneOf(['account', 'parent', 'global', 'key']),
 });
 export const Check = strictObject({
   account: Type.String(),
+  key: listKey(),
   ip: Type.String({ description: 'The address, canonical.' }),
   decision: oneOf(DECISIONS, '`report_only`: would be refused but the account is in report-only mode; `error`: the account\'s policy cannot be resolved.'),
-  reason: oneOf(['ip_allowed', 'ip_denied', 'ip_not_allowed', 'no_list', 'list_empty', 'global_allow', 'mode_off', 'policy_error']),
+  reason: oneOf(['ip_allowed', 'ip_denied', 'ip_not_allowed', 'no_list', 'list_empty', 'global_allow', 'mode_off', 'policy_error', 'ip_not_allowed_for_key', 'ip_denied_for_key', 'list_empty_for_key']),
   matched: nullable(Matched, 'The entry that decides, or null. `id` and `cidr` are left out of an entry of the parent\'s or the global list for a credential that may not read that list (an account credential).'),
   list_state: nullable(listState(false), LIST_STATE_WORDS),
 }, 'What the proxy would decide now, and the state of the list that applies (the parent\'s for a subaccount; null when the policy cannot be resolved).');
@@ -185,7 +192,7 @@ export const RecentIp = strictObject({
   decision: choice(DECISIONS, 'What the caller gets now (null if the stored address does not parse).'),
   reason: nullable(Type.String()),
 });
-export const RecentIps = strictObject({ account: Type.String(), ips: Type.Array(RecentIp) });
+export const RecentIps = strictObject({ account: Type.String(), key: listKey(), ips: Type.Array(RecentIp) });
 
 export const Whoami = strictObject({
   name: Type.String(),
@@ -207,7 +214,8 @@ export const AuditEvent = strictObject({
     role: oneOf(['owner', 'admin', 'account', 'read-only']),
   }),
   account: Type.String(),
-  action: Type.String({ description: '`entry.create`, `entry.update`, `entry.delete`, `list.replace`, `list.import`, `list.delete`, `settings.update`, `entry.expire`.' }),
+  key: Type.Optional(Type.String({ description: 'The API key the change is about: a key\'s registration (`key.*`) or its own list.' })),
+  action: Type.String({ description: '`entry.create`, `entry.update`, `entry.delete`, `list.replace`, `list.import`, `list.delete`, `settings.update`, `entry.expire`, `key.create`, `key.update`, `key.delete`.' }),
   version: Type.Integer({ minimum: 0, description: 'The account\'s version after the change.' }),
   before: Type.Unknown({ description: 'The entry, the list or the settings before the change (null: none).' }),
   after: Type.Unknown({ description: 'The same after the change.' }),
@@ -219,6 +227,55 @@ export const AuditPage = strictObject({
   events: Type.Array(AuditEvent),
   next: nullable(Type.String(), 'Cursor of the following (older) page; null on the last.'),
 });
+
+// API keys (the api-key identity strategy, docs/identity.md).
+/** Shortest key registered by value (the longest is what the strategy reads, KEY_MAX_LENGTH). */
+export const KEY_MIN_LENGTH = 8;
+export const MAX_KEY_NAME_LENGTH = 255;
+const KEY_LIST_STATE_WORDS = 'The state of the key\'s own list. `none`: it never had an allow entry in force (or was opened): the account\'s list alone applies; `active`: allow entries in force; `empty`: it had some and none is in force any more: requests with the key are refused (`list_empty_for_key`) until one is, or the list is opened (`restricted: false`).';
+const keyProperties = {
+  id: Type.String({ description: 'Assigned by the server (`key_...`), stable.' }),
+  account: Type.String(),
+  name: Type.String({ maxLength: MAX_KEY_NAME_LENGTH }),
+  fingerprint: Type.String({ pattern: '^[0-9a-f]{12}$', description: 'A short prefix of the stored digest: tells keys apart, reveals nothing of the key.' }),
+  hash: oneOf(['hmac-sha256', 'sha256'], '`hmac-sha256`: registered by value, stored under the gateway\'s key secret; `sha256`: registered by hash.'),
+  enabled: Type.Boolean({ description: 'A disabled key is refused (401 `key_disabled`).' }),
+  created_at: dateTime(),
+  updated_at: dateTime(),
+  last_used_at: nullable(dateTime(), 'The last forwarded request with the key (null: none seen; with the file or memory store, since the gateway started).'),
+  last_used_ip: nullable(Type.String(), 'The client address of that request.'),
+  list_state: oneOf(['none', 'active', 'empty'], KEY_LIST_STATE_WORDS),
+};
+export const Key = strictObject({
+  ...keyProperties,
+  warnings: Type.Optional(Type.Array(Warning, { description: 'After a change of `restricted`: recently seen callers of the key it newly refuses, and whether it opens the key; present only when there are any.' })),
+}, 'A registered API key: never the key, never its digest.');
+export const KeyInput = strictObject({
+  key: Type.Optional(Type.String({ minLength: KEY_MIN_LENGTH, maxLength: KEY_MAX_LENGTH, pattern: '^[!-~]+$', writeOnly: true, description: 'The key as clients send it (visible ASCII). Never stored, logged or returned.' })),
+  key_sha256: Type.Optional(Type.String({ pattern: '^[0-9a-fA-F]{64}$', writeOnly: true, description: 'Instead of `key`: its SHA-256, hex (`printf %s "$KEY" | sha256sum`).' })),
+  name: Type.Optional(Type.String({ maxLength: MAX_KEY_NAME_LENGTH, default: '' })),
+  enabled: Type.Optional(Type.Boolean({ default: true })),
+}, 'Exactly one of `key` and `key_sha256`.');
+export const KeyPatch = strictObject({
+  name: Type.Optional(Type.String({ maxLength: MAX_KEY_NAME_LENGTH })),
+  enabled: Type.Optional(Type.Boolean()),
+  restricted: Type.Optional(Type.Boolean({ description: 'The key\'s own list, on its own (not with name or enabled): `false` opens an emptied list, so the account\'s list alone applies again: an explicit change, refused with 409 `list_in_force` while an allow entry of the key is enabled, reported as `would_open` (refused under guard=strict); `true` makes a key without allow entries refuse every caller. Not for account credentials (403), as opening an account is not.' })),
+}, 'Fields to change; absent fields keep their value.');
+export const KeyList = strictObject({
+  account: Type.String(),
+  version: Type.Integer({ minimum: 0, description: 'The account\'s version (its keys are part of its record). Also the ETag.' }),
+  total: Type.Integer({ minimum: 0 }),
+  keys: Type.Array(Key),
+  next: next(),
+}, 'A page of the account\'s keys.');
+export const KeyDeleted = strictObject({ deleted: Type.String({ description: 'The id of the deleted key.' }) }, 'A deleted key.');
+export const KeyReportItem = strictObject({
+  ...keyProperties,
+  unrestricted: Type.Boolean({ description: 'Enabled, and neither list refuses any address.' }),
+  account_restricts: Type.Boolean(),
+  key_restricts: Type.Boolean(),
+}, 'A key and what restricts it.');
+export const KeyReport = strictObject({ keys: Type.Array(KeyReportItem), total: Type.Integer({ minimum: 0 }), next: next() }, 'A page of every account\'s keys.');
 
 export const Health = Type.Object({
   status: oneOf(['ok', 'unavailable']),
@@ -254,13 +311,14 @@ export const Query = {
   format: Type.Enum<['json', 'csv']>(['json', 'csv'], { default: 'json' }),
   dry_run: Type.Enum<['true', 'false']>(['true', 'false'], { default: 'false' }),
   mode: Type.Enum<['merge', 'replace']>(['merge', 'replace'], { default: 'merge' }),
+  unrestricted: Type.Boolean(),
 };
 
 /** The named schemas of the document (components.schemas), in the order it lists them; `Error` is added by openapi.ts. */
 export const SCHEMAS: Readonly<Record<string, TSchema>> = {
   AccountId, Entry, EntryResult, EntryInput, EntryPatch, EntryListItem, EntryListInput, EntryList, EntryExport,
   ListReplaced, ImportResult, ImportRow, Deleted, Warning, Settings, SettingsInput, Check, RecentIps, Whoami,
-  Accounts, AuditEvent, AuditPage, Health,
+  Accounts, AuditEvent, AuditPage, Health, Key, KeyInput, KeyPatch, KeyList, KeyDeleted, KeyReport,
 };
 
 // The answers as the console and the CLI read them.
@@ -285,3 +343,6 @@ export type AccountsBody = Static<typeof Accounts>;
 export type AuditEventBody = Static<typeof AuditEvent>;
 export type AuditPageBody = Static<typeof AuditPage>;
 export type ListStateBody = Static<ReturnType<typeof listState>>;
+export type KeyBody = Static<typeof Key>;
+export type KeyListBody = Static<typeof KeyList>;
+export type KeyReportBody = Static<typeof KeyReport>;

@@ -8,6 +8,7 @@ import type { ValidationPolicy } from '../acl/validation.ts';
 import type { HostPort } from '../ip/host-port.ts';
 import type { PolicyDefaults } from '../list/decide.ts';
 import type { IpAddress } from '../ip/address.ts';
+import type { KeyDigester } from '../list/key-digest.ts';
 import type { Logger } from '../observability/logger.ts';
 import type { AdminAccountNaming } from '../policy/account-names.ts';
 import type { PolicyResolver } from '../policy/resolve.ts';
@@ -61,6 +62,8 @@ export interface ManagementSettings {
   readonly policy: PolicyDefaults;
   readonly metrics: { readonly listen?: HostPort; readonly token?: string };
   readonly expirySweepMs: number;
+  /** The key registry's bound per account (keys.maxPerAccount). */
+  readonly keys: { readonly maxPerAccount: number };
 }
 
 export interface ManagementParts {
@@ -70,7 +73,9 @@ export interface ManagementParts {
   readonly metrics: Metrics;
   readonly policy: PolicyResolver;
   readonly logger: Logger;
-  check(account: string, ip: IpAddress): Promise<CheckResult>;
+  /** Hashes API keys registered by value; null without a key secret. */
+  readonly digester: KeyDigester | null;
+  check(account: string, ip: IpAddress, keyId?: string): Promise<CheckResult>;
   health(): { readonly live: boolean; readonly ready: boolean; readonly detail?: Record<string, unknown> };
 }
 
@@ -106,7 +111,7 @@ export async function startManagement(config: ManagementSettings, parts: Managem
   const handler = createAdminHandler({
     store,
     surfaces: [
-      nativeSurface({ service, audit, check: parts.check, parseBulk: (format, body, nowMs, limits) => bulk.parse(format, body, nowMs, limits), accountName: parts.accountName }),
+      nativeSurface({ service, audit, check: parts.check, parseBulk: (format, body, nowMs, limits) => bulk.parse(format, body, nowMs, limits), accountName: parts.accountName, digester: parts.digester, maxKeys: config.keys.maxPerAccount }),
       // Entries created through the compatible endpoints get UUIDs, the id style those APIs show.
       vobizSurface({ service, check: parts.check, newId: randomUUID, accountName: parts.accountName }),
       voximplantSurface({ service, check: parts.check, newId: randomUUID, accountName: parts.accountName }),

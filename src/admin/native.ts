@@ -20,7 +20,11 @@ import { CSV_COLUMNS, toCsv } from './csv.ts';
 import { parseEntryFields, toApiEntry } from './entry-input.ts';
 import { fieldRefusal, queryValue } from './field-check.ts';
 import { etag, sendError, sendJson } from './respond.ts';
-import type { Route } from './router.ts';
+import { keyRoutes } from './keys.ts';
+import type { KeyDigester } from '../list/key-digest.ts';
+import { keyListId, parseKeyListId } from '../list/key-list-id.ts';
+import { DEFAULT_MAX_KEYS_PER_ACCOUNT, findKey, keyNotFound } from '../list/keys.ts';
+import { decodeParam, type Route } from './router.ts';
 import { checkAsSeenBy, type CheckResult } from './types.ts';
 
 export interface NativeDeps {
@@ -28,7 +32,12 @@ export interface NativeDeps {
   readonly audit: AuditLog | null;
   /** The stored spelling an id acts on (identity.accountIdCase); ids as given when absent. */
   readonly accountName?: AdminAccountNaming;
-  check(account: string, ip: IpAddress): Promise<CheckResult>;
+  /** What the proxy decides now for a caller of the account at `ip` (presenting key `keyId`, when given). */
+  check(account: string, ip: IpAddress, keyId?: string): Promise<CheckResult>;
+  /** Hashes keys registered by value; null when no key secret is configured (registration by hash only). */
+  readonly digester?: KeyDigester | null;
+  /** Keys one account may hold (keys.maxPerAccount). */
+  readonly maxKeys?: number;
   /** Parses list bodies (off the proxy's loop in the gateway); absent: on this thread. */
   readonly parseBulk?: (format: BulkFormat, body: Buffer, nowMs: number, limits: BulkLimits) => Promise<BulkParsed>;
 }
@@ -112,11 +121,7 @@ export function nativeSurface(deps: NativeDeps): Surface {
     const raw = ctx.params['account'];
     let account = GLOBAL_ACCOUNT;
     if (raw !== undefined) {
-      try {
-        account = decodeURIComponent(raw);
-      } catch {
-        account = raw;
-      }
+      account = decodeParam(raw);
       if (!isValidAccountId(account)) return refused(refusal(400, 'invalid_account', `'${clip(account)}' is not a valid account id: ${ACCOUNT_ID_DESCRIPTION}`));
       const named = deps.accountName?.(account) ?? ok(account);
       if (!named.ok) return named;
@@ -165,10 +170,23 @@ export function nativeSurface(deps: NativeDeps): Surface {
   const withWarnings = (body: Record<string, unknown>, applied: Extract<Applied, { ok: true }>): Record<string, unknown> =>
     applied.warnings.length === 0 ? body : { ...body, warnings: applied.warnings };
 
-  const route = (write: boolean, handler: (ctx: Context, account: string) => Promise<void>): Handler => async (ctx) => {
+  /**
+   * The list a route acts on: the account's (or the global list), or under /keys/{key} the key's
+   * own, which exists while the key is registered (a change re-checks that in its atomic step).
+   */
+  const listOf = async (ctx: Context, write: boolean): Promise<Result<string>> => {
     const account = accountOf(ctx, write);
-    if (!account.ok) return sendError(ctx.res, account.refusal);
-    return handler(ctx, account.value);
+    const raw = ctx.params['key'];
+    if (!account.ok || raw === undefined) return account;
+    const keyId = decodeParam(raw);
+    if (findKey(await store.read(account.value), keyId) === undefined) return refused(keyNotFound(account.value, keyId));
+    return ok(keyListId(account.value, keyId));
+  };
+
+  const route = (write: boolean, handler: (ctx: Context, account: string) => Promise<void>): Handler => async (ctx) => {
+    const target = await listOf(ctx, write);
+    if (!target.ok) return sendError(ctx.res, target.refusal);
+    return handler(ctx, target.value);
   };
 
   const listEntries = route(false, async (ctx, account) => {
@@ -183,7 +201,7 @@ export function nativeSurface(deps: NativeDeps): Surface {
     const page = filtered.value.slice(from, from + size);
     const next = from + size < filtered.value.length ? cursorFor(from + size) : null;
     const version = record?.version ?? 0;
-    sendJson(ctx.res, 200, { account, version, list_state: recordListState(record, service.now().getTime()), total: filtered.value.length, entries: page.map(toApiEntry), next }, { etag: etag(version) });
+    sendJson(ctx.res, 200, { ...named(account), version, list_state: recordListState(record, service.now().getTime()), total: filtered.value.length, entries: page.map(toApiEntry), next }, { etag: etag(version) });
   });
 
   const createEntry = route(true, async (ctx, account) => {
@@ -194,7 +212,7 @@ export function nativeSurface(deps: NativeDeps): Surface {
     // parseEntryFields with `true` refuses a body without ip_address.
     const ipAddress = fields.value.ipAddress!;
     const id = newId();
-    const base = account === GLOBAL_ACCOUNT ? '/v1/global/ip-acl' : `/v1/accounts/${encodeURIComponent(account)}/ip-acl`;
+    const base = listPath(account);
     await write(ctx, account, { action: 'entry.create', change: (c) => addEntry(account, id, { ...fields.value, ipAddress }, c), snapshot: entrySnapshot(id) }, 201,
       (applied) => withWarnings(toApiEntry(applied.record.entries.find((e) => e.id === id)!), applied), { location: `${base}/${id}` });
   });
@@ -261,7 +279,7 @@ export function nativeSurface(deps: NativeDeps): Surface {
     const ids = newIds(rows.length);
     const items = rows.flatMap((r, i) => (r.ok ? [{ id: ids[i]!, fields: r.fields }] : []));
     const render = (applied: Extract<Applied, { ok: true }>): Record<string, unknown> => withWarnings({
-      account, version: applied.record.version, ...(action === 'list.import' ? { mode, received: rows.length } : {}), entries: applied.record.entries.map(toApiEntry),
+      ...named(account), version: applied.record.version, ...(action === 'list.import' ? { mode, received: rows.length } : {}), entries: applied.record.entries.map(toApiEntry),
     }, applied);
     if (dryRun !== 'true') {
       const refused = firstRefusal(rows, format);
@@ -287,7 +305,7 @@ export function nativeSurface(deps: NativeDeps): Surface {
     });
     const ok = previewed.ok && rows.every((r) => r.ok);
     sendJson(ctx.res, 200, {
-      dry_run: true, account, version, ...(action === 'list.import' ? { mode, received: rows.length } : {}), would_store: ok, rows: shown,
+      dry_run: true, ...named(account), version, ...(action === 'list.import' ? { mode, received: rows.length } : {}), would_store: ok, rows: shown,
       ...(ok ? { entries: previewed.record.entries.map(toApiEntry), warnings: previewed.warnings } : previewed.ok ? {} : { error: previewed.refusal.message, reason: previewed.refusal.reason }),
     }, { etag: etag(version ?? 0) });
   };
@@ -313,11 +331,11 @@ export function nativeSurface(deps: NativeDeps): Surface {
     const record = await store.read(account);
     const version = record?.version ?? 0;
     const entries = record?.entries ?? [];
-    if (format === 'json') return sendJson(ctx.res, 200, { account, version, entries: entries.map(toApiEntry) }, { etag: etag(version) });
+    if (format === 'json') return sendJson(ctx.res, 200, { ...named(account), version, entries: entries.map(toApiEntry) }, { etag: etag(version) });
     const csv = toCsv([[...CSV_COLUMNS], ...entries.map((e) => [e.ipAddress, e.action, e.description, String(e.enabled), e.expiresAt ?? ''])]);
     ctx.res.writeHead(200, {
       'content-type': 'text/csv; charset=utf-8',
-      'content-disposition': `attachment; filename="${account}-ip-acl.csv"`,
+      'content-disposition': `attachment; filename="${account.replace('/key:', '-')}-ip-acl.csv"`,
       'content-length': String(Buffer.byteLength(csv)),
       'cache-control': 'no-store',
       etag: etag(version),
@@ -348,8 +366,9 @@ export function nativeSurface(deps: NativeDeps): Surface {
     const text = ctx.query.get('ip') ?? '';
     const ip = parseIp(text);
     if (ip === null) return sendError(ctx.res, refusal(400, 'invalid_format', `ip '${clip(text)}' is not a valid IPv4 or IPv6 address`));
-    const { decision, reason, matched, listState } = checkAsSeenBy(ctx.actor, await deps.check(account, ip));
-    sendJson(ctx.res, 200, { account, ip: formatIp(ip), decision, reason, matched, list_state: listState });
+    const key = parseKeyListId(account);
+    const { decision, reason, matched, listState } = checkAsSeenBy(ctx.actor, await (key === null ? deps.check(account, ip) : deps.check(key.account, ip, key.keyId)));
+    sendJson(ctx.res, 200, { ...named(account), ip: formatIp(ip), decision, reason, matched, list_state: listState });
   });
 
   /** Who called the account lately (forwarded requests), most recent first, with today's decision. */
@@ -357,12 +376,13 @@ export function nativeSurface(deps: NativeDeps): Surface {
     const limit = pageSize(ctx.query);
     if (!limit.ok) return sendError(ctx.res, limit.refusal);
     const callers = await store.recentCallers(account, limit.value);
+    const key = parseKeyListId(account);
     const ips = await Promise.all(callers.map(async (c) => {
       const ip = parseIp(c.ip);
-      const now = ip === null ? null : await deps.check(account, ip);
+      const now = ip === null ? null : await (key === null ? deps.check(account, ip) : deps.check(key.account, ip, key.keyId));
       return { ip: c.ip, last_seen: new Date(c.lastSeen).toISOString(), decision: now?.decision ?? null, reason: now?.reason ?? null };
     }));
-    sendJson(ctx.res, 200, { account, ips });
+    sendJson(ctx.res, 200, { ...named(account), ips });
   });
 
   const listAccounts: Handler = async (ctx) => {
@@ -414,7 +434,12 @@ export function nativeSurface(deps: NativeDeps): Surface {
     { method: 'GET', template: '/v1/accounts/{account}/recent-ips', handler: recentIps },
     { method: 'GET', template: '/v1/audit', handler: audit },
   ];
-  for (const base of ['/v1/accounts/{account}/ip-acl', '/v1/global/ip-acl']) {
+  routes.push(
+    ...keyRoutes({ service, digester: deps.digester ?? null, maxKeys: deps.maxKeys ?? DEFAULT_MAX_KEYS_PER_ACCOUNT, accountOf, write, pageSize, offsetOf, cursorFor }),
+    { method: 'GET', template: '/v1/accounts/{account}/keys/{key}/check', handler: check },
+    { method: 'GET', template: '/v1/accounts/{account}/keys/{key}/recent-ips', handler: recentIps },
+  );
+  for (const base of ['/v1/accounts/{account}/ip-acl', '/v1/global/ip-acl', '/v1/accounts/{account}/keys/{key}/ip-acl']) {
     routes.push(
       { method: 'GET', template: base, handler: listEntries },
       { method: 'POST', template: base, handler: createEntry },
@@ -428,6 +453,21 @@ export function nativeSurface(deps: NativeDeps): Surface {
   }
   return { prefix: '/v1/', routes, tokenOf: bearerToken, sendError: (res, refused) => sendError(res, refused, refused.status === 401 ? { 'www-authenticate': 'Bearer' } : {}) };
 }
+
+/** How an answer names the list a record id stands for: its account, and the key for a key's list. */
+function named(id: string): { readonly account: string; readonly key?: string } {
+  const key = parseKeyListId(id);
+  return key === null ? { account: id } : { account: key.account, key: key.keyId };
+}
+
+/** The entries' path of a list id. */
+function listPath(id: string): string {
+  if (id === GLOBAL_ACCOUNT) return '/v1/global/ip-acl';
+  const key = parseKeyListId(id);
+  if (key === null) return `/v1/accounts/${encodeURIComponent(id)}/ip-acl`;
+  return `/v1/accounts/${encodeURIComponent(key.account)}/keys/${encodeURIComponent(key.keyId)}/ip-acl`;
+}
+
 
 /** `action`, `enabled` and `q` (substring of the address or description) filters for lists. */
 function filterEntries(entries: readonly AclEntry[], query: URLSearchParams): Result<readonly AclEntry[]> {

@@ -61,14 +61,16 @@ const REASONS: Readonly<Record<number, readonly (readonly [string, string])[]>> 
   404: [
     ['not_found', 'no route has this path (answered by the dispatcher)'],
     ['entry_not_found', 'the account has no entry with this id'],
+    ['key_not_found', 'the account has no API key with this id'],
     ['audit_disabled', 'the gateway keeps no audit trail'],
   ],
   405: [['method_not_allowed', 'the path exists, the method does not (answered by the dispatcher, with Allow)']],
   409: [
-    ['duplicate', 'the same network is already listed (in any spelling, allow or deny)'],
+    ['duplicate', 'the same network is already listed (in any spelling, allow or deny); for a key: it is registered already, to this account or another (a key belongs to one account)'],
+    ['no_key_secret', 'a key sent by value while the gateway has no key secret (keys.secret): send key_sha256, or configure the secret'],
     ['subset_exists', 'an allow entry already covers it (named in `error`)'],
     ['superset_conflict', 'it would cover narrower allow entries (named); replace=true removes them in the same change'],
-    ['limit_reached', 'more entries than validation.maxEntries or the account\'s max_entries (a list body with more rows than that is refused as it arrives)'],
+    ['limit_reached', 'more entries than validation.maxEntries or the account\'s max_entries (a list body with more rows than that is refused as it arrives); more keys than keys.maxPerAccount'],
     ['inherited_list', 'the account is a subaccount: its list is its parent\'s, managed there'],
     ['would_lock_out', 'the change would block recently seen callers, and guard is strict (query or account setting)'],
     ['would_open', 'the change would open an account that refuses some callers to every address, and guard is strict'],
@@ -139,19 +141,23 @@ function success(description: string, body: Json, headers: Json = etagHeader): J
 
 const WRITE_NOTE = 'Writes accept If-Match (412 `version_conflict` when the account moved on) and run the lockout guard: callers seen in the last 24 h that the change would newly refuse, and an account the change would open to every address, come back in `warnings` (or, with guard=strict or the account setting `guard: strict`, the change is refused with 409 `would_lock_out` or `would_open`).';
 
-/** The eight entry routes for an account's list (`global` false) or the global list. */
-function entryPaths(global: boolean): Json {
-  const base = global ? '/v1/global/ip-acl' : '/v1/accounts/{account}/ip-acl';
-  const which = global ? 'the global list' : 'the account\'s list';
-  const op = (name: string): string => (global ? name.replace(/Entr(y|ies)|List/, (m) => `Global${m}`) : name);
-  const tags = [global ? 'global list' : 'entries'];
-  const scope = global
+/** The eight entry routes for an account's list, the global list, or an API key's own list. */
+function entryPaths(kind: 'account' | 'global' | 'key'): Json {
+  const global = kind === 'global';
+  const base = kind === 'global' ? '/v1/global/ip-acl' : kind === 'key' ? '/v1/accounts/{account}/keys/{key}/ip-acl' : '/v1/accounts/{account}/ip-acl';
+  const which = kind === 'global' ? 'the global list' : kind === 'key' ? 'an API key\'s own list' : 'the account\'s list';
+  const op = (name: string): string => (kind === 'account' ? name : name.replace(/Entr(y|ies)|List/, (m) => `${kind === 'global' ? 'Global' : 'Key'}${m}`));
+  const tags = [kind === 'global' ? 'global list' : kind === 'key' ? 'keys' : 'entries'];
+  const scope = kind === 'global'
     ? 'The global list is checked before every account\'s list: owner and admin credentials change it, read-only ones read it.'
-    : 'Owner and admin credentials: any account; read-only: read; an account credential: its own account only.';
-  const pathParams = global ? {} : { parameters: [ref('parameters', 'Account')] };
-  const idParams = { parameters: [...(global ? [] : [ref('parameters', 'Account')]), ref('parameters', 'EntryId')] };
+    : kind === 'key'
+      ? 'A request presenting the key must pass the account\'s list and this one (refused with `ip_not_allowed_for_key`, `ip_denied_for_key`); a key list that never had an allow entry restricts nothing by itself, and one that had some and has none in force any more refuses every caller (`list_empty_for_key`) until one is, or it is opened (PATCH the key with `restricted: false`). The same entry shape, validation, temporary entries, audit and lockout guard (the key\'s own recent callers) as an account\'s list; 404 `key_not_found` once the key is deleted. Credentials as for the account.'
+      : 'Owner and admin credentials: any account; read-only: read; an account credential: its own account only.';
+  const ownParams = kind === 'global' ? [] : kind === 'key' ? [ref('parameters', 'Account'), ref('parameters', 'KeyId')] : [ref('parameters', 'Account')];
+  const pathParams = ownParams.length === 0 ? {} : { parameters: ownParams };
+  const idParams = { parameters: [...ownParams, ref('parameters', 'EntryId')] };
   const badAccount = global ? '' : '`invalid_account`, ';
-  return {
+  const routes: Json = {
     [base]: {
       ...pathParams,
       get: {
@@ -244,6 +250,106 @@ function entryPaths(global: boolean): Json {
         description: WRITE_NOTE,
         parameters: [ref('parameters', 'Guard'), ref('parameters', 'IfMatch')],
         responses: responses({ 200: success('The id of the deleted entry, and the lockout warnings (always present, possibly empty).', schema('Deleted')) }, [400, 403, [404, '`entry_not_found`'], [409, '`would_lock_out`'], 412]),
+      },
+    },
+  };
+  return kind === 'key' ? withKeyNotFound(routes) : routes;
+}
+
+/** Every operation of a key's list also answers 404 `key_not_found` (the key is gone). */
+function withKeyNotFound(routes: Json): Json {
+  for (const item of Object.values(routes) as Json[]) {
+    for (const [method, operation] of Object.entries(item)) {
+      if (method === 'parameters') continue;
+      const answers = (operation as Json)['responses'] as Json;
+      const existing = answers['404'] as Json | undefined;
+      answers['404'] = { ...ref('responses', 'NotFound'), description: existing?.['description'] === undefined ? '`key_not_found`' : `${String(existing['description'])}, \`key_not_found\`` };
+    }
+  }
+  return routes;
+}
+
+/** The key registry, a key's check and recent callers, and the report of every key. */
+function keyPaths(): Json {
+  const tags = ['keys'];
+  const keyParams = { parameters: [ref('parameters', 'Account'), ref('parameters', 'KeyId')] };
+  const notFound = [404, '`key_not_found`'] as const;
+  return {
+    '/v1/keys': {
+      get: {
+        operationId: 'listAllKeys',
+        tags,
+        summary: 'Every registered key, with whether its effective list restricts it',
+        description: 'Keys of every account the credential may read, in account order. `account_restricts`: the account\'s list (its parent\'s for a subaccount, under its mode and default) refuses some address; `key_restricts`: the key\'s own list does. `unrestricted=true` keeps the enabled keys neither restricts: the keys any address may use. The global list is not counted.',
+        parameters: [ref('parameters', 'Unrestricted'), ref('parameters', 'Limit'), ref('parameters', 'Cursor')],
+        responses: responses({ 200: success('A page of keys.', schema('KeyReport'), {}) }, [[400, '`invalid_field` (unrestricted, limit, cursor)']]),
+      },
+    },
+    '/v1/accounts/{account}/keys': {
+      parameters: [ref('parameters', 'Account')],
+      get: {
+        operationId: 'listKeys',
+        tags,
+        summary: 'The account\'s API keys, with their last use',
+        description: 'Never the keys themselves nor their digests: a fingerprint (a short prefix of the stored digest) tells them apart.',
+        parameters: [ref('parameters', 'Limit'), ref('parameters', 'Cursor')],
+        responses: responses({ 200: success('A page of keys.', schema('KeyList')) }, [[400, '`invalid_account`, `invalid_field` (limit, cursor)'], 403]),
+      },
+      post: {
+        operationId: 'createKey',
+        tags,
+        summary: 'Register an API key for the account',
+        description: 'The key as clients send it (`key`, stored as HMAC-SHA-256 under the gateway\'s key secret), or its SHA-256 (`key_sha256`, for a team that will not send the key; the presented key is then looked up by its SHA-256). A key belongs to one account: one registered anywhere already is 409 `duplicate`. Accepts If-Match on the account.',
+        parameters: [ref('parameters', 'IfMatch')],
+        requestBody: { required: true, content: json(schema('KeyInput')) },
+        responses: responses({ 201: success('The key as registered.', schema('Key'), { ...etagHeader, Location: ref('headers', 'Location') }) }, [400, 403, [409, '`duplicate`, `limit_reached`, `no_key_secret`'], 412, 413, 415]),
+      },
+    },
+    '/v1/accounts/{account}/keys/{key}': {
+      ...keyParams,
+      get: {
+        operationId: 'getKey',
+        tags,
+        summary: 'One API key',
+        responses: responses({ 200: success('The key.', schema('Key')) }, [400, 403, notFound]),
+      },
+      patch: {
+        operationId: 'updateKey',
+        tags,
+        summary: 'Rename, disable or enable an API key; open or close its own list',
+        description: 'A disabled key is refused (401 `key_disabled`) on every replica from the next request, never passed as anonymous. `restricted` (on its own) changes the key\'s list instead: If-Match and the ETag are then that list\'s version, and the lockout guard runs on the key\'s recent callers.',
+        parameters: [ref('parameters', 'IfMatch'), ref('parameters', 'Guard')],
+        requestBody: { required: true, content: json(schema('KeyPatch')) },
+        responses: responses({ 200: success('The key as stored.', schema('Key')) }, [400, 403, notFound, [409, '`list_in_force` (restricted: false while an allow entry of the key is enabled), `would_open`, `would_lock_out` (guard=strict)'], 412, 413, 415]),
+      },
+      delete: {
+        operationId: 'deleteKey',
+        tags,
+        summary: 'Delete an API key, and its own list',
+        description: 'The key is unknown from the next request on (401 `unknown_key`, or anonymous as configured).',
+        parameters: [ref('parameters', 'IfMatch')],
+        responses: responses({ 200: success('The id of the deleted key.', schema('KeyDeleted')) }, [400, 403, notFound, 412]),
+      },
+    },
+    '/v1/accounts/{account}/keys/{key}/check': {
+      ...keyParams,
+      get: {
+        operationId: 'checkKeyIp',
+        tags,
+        summary: 'What the proxy would decide now for a caller presenting the key at an IP',
+        parameters: [ref('parameters', 'Ip')],
+        responses: responses({ 200: success('The decision and the entry that decides it.', schema('Check'), {}) }, [[400, '`invalid_account`, `invalid_format` (ip)'], 403, notFound]),
+      },
+    },
+    '/v1/accounts/{account}/keys/{key}/recent-ips': {
+      ...keyParams,
+      get: {
+        operationId: 'keyRecentIps',
+        tags,
+        summary: 'Recently seen callers presenting the key',
+        description: 'Distinct client IPs of forwarded requests with this key (last 24 h), most recent first, with the decision each gets now: what the lockout guard of the key\'s list protects.',
+        parameters: [ref('parameters', 'Limit')],
+        responses: responses({ 200: success('The callers.', schema('RecentIps'), {}) }, [[400, '`invalid_account`, `invalid_field` (limit)'], 403, notFound]),
       },
     },
   };
@@ -350,8 +456,10 @@ function paths(): Json {
         responses: responses({ 200: success('The callers.', schema('RecentIps'), {}) }, [[400, '`invalid_account`, `invalid_field` (limit)'], 403]),
       },
     },
-    ...entryPaths(false),
-    ...entryPaths(true),
+    ...entryPaths('account'),
+    ...entryPaths('global'),
+    ...keyPaths(),
+    ...entryPaths('key'),
     '/v1/audit': {
       get: {
         operationId: 'listAudit',
@@ -376,6 +484,8 @@ function parameters(): Json {
       schema: schema('AccountId'),
     },
     EntryId: { name: 'id', in: 'path', required: true, description: 'The entry id.', schema: { type: 'string' } },
+    KeyId: { name: 'key', in: 'path', required: true, description: 'The API key\'s id (`key_...`), never the key.', schema: { type: 'string' } },
+    Unrestricted: query('unrestricted', '`true`: only enabled keys whose effective list admits every address; `false`: only the others.', plain(Query.unrestricted)),
     Limit: query('limit', `Page size (default ${DEFAULT_PAGE}).`, plain(Query.limit)),
     Cursor: query('cursor', 'The `next` of the previous page; omit for the first.', { type: 'string' }),
     ActionFilter: query('action', 'Only entries with this action.', plain(Query.action)),
@@ -401,8 +511,8 @@ function parameters(): Json {
 function headers(): Json {
   return {
     ETag: { description: 'The account\'s version, quoted (`"3"`); send it back in If-Match.', required: true, schema: { type: 'string', pattern: '^"[0-9]+"$' } },
-    Location: { description: 'The path of the created entry.', required: true, schema: { type: 'string' } },
-    ContentDisposition: { description: 'For CSV: `attachment; filename="<account>-ip-acl.csv"`.', schema: { type: 'string' } },
+    Location: { description: 'The path of the created entry or key.', required: true, schema: { type: 'string' } },
+    ContentDisposition: { description: 'For CSV: `attachment; filename="<account>-ip-acl.csv"` (`<account>-<key>-ip-acl.csv` for a key\'s list).', schema: { type: 'string' } },
     WWWAuthenticate: { description: '`Bearer`.', required: true, schema: { type: 'string' } },
     RetryAfter: { description: 'Seconds until this address may authenticate again.', required: true, schema: { type: 'integer', minimum: 1 } },
     Allow: { description: 'The methods the path accepts.', required: true, schema: { type: 'string' } },
@@ -474,6 +584,7 @@ export function openApiDocument(): Record<string, unknown> {
       { name: 'accounts', description: 'Accounts, their settings, checks and recent callers.' },
       { name: 'entries', description: 'An account\'s IP access list.' },
       { name: 'global list', description: 'The global IP access list, checked before every account\'s.' },
+      { name: 'keys', description: 'An account\'s API keys (the api-key identity strategy), each with its own IP access list.' },
       { name: 'audit', description: 'The audit trail of committed changes.' },
       { name: 'health', description: 'Served without credentials.' },
     ],

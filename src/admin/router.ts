@@ -70,3 +70,12 @@ function matchSegments(template: readonly string[], path: readonly string[]): Re
   }
   return params;
 }
+
+/** A path parameter, percent-decoded (as given when it does not decode). */
+export function decodeParam(raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    return raw;
+  }
+}

@@ -12,6 +12,6 @@ export type CheckResult = Explanation;
  */
 export function checkAsSeenBy(actor: Actor, result: CheckResult): CheckResult {
   const matched = result.matched;
-  if (matched === null || matched.list === 'account' || allows(actor, null, false)) return result;
+  if (matched === null || matched.list === 'account' || matched.list === 'key' || allows(actor, null, false)) return result;
   return { ...result, matched: { action: matched.action, list: matched.list } };
 }

@@ -25,6 +25,8 @@ export interface AuditEvent {
   readonly at: string;
   readonly actor: AuditActor;
   readonly account: string;
+  /** The API key whose registration or own list changed, when it was one of the account's keys. */
+  readonly key?: string;
   /** e.g. 'entry.create', 'entry.update', 'entry.delete', 'list.replace', 'list.import', 'settings.update', 'entry.expire'. */
   readonly action: string;
   /** The account's version after the change. */
@@ -104,6 +106,7 @@ export function withId(id: string, event: NewAuditEvent): AuditEvent {
     at: event.at,
     actor: { name: event.actor.name, role: event.actor.role },
     account: event.account,
+    ...(event.key === undefined ? {} : { key: event.key }),
     action: event.action,
     version: event.version,
     before: event.before ?? null,

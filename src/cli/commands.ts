@@ -26,13 +26,46 @@ export type Command = (ctx: CommandContext) => Promise<number>;
 /** Reads of a list that changed between pages are started over this many times, then refused. */
 const LIST_ATTEMPTS = 3;
 
-const aclPath = (account: string, ...rest: string[]): string => `${pathOf('v1', 'accounts', account)}/ip-acl${pathOf(...rest)}`;
-const text = (ctx: CommandContext, name: string): string | undefined => {
+/**
+ * The list an `acl` command acts on: an account's (`acl ...`: ACCOUNT first), or an API key's own
+ * (`keys acl ...`: ACCOUNT KEY_ID first). The commands are the same; the paths and words differ.
+ */
+export interface ListTarget {
+  /** The list's owner: /v1/accounts/{a}, or /v1/accounts/{a}/keys/{key}. */
+  readonly base: string;
+  /** How messages name the list's owner: `AC1`, `key key_… of AC1`. */
+  readonly label: string;
+  /** The command's own arguments, after those naming the list. */
+  readonly args: readonly string[];
+  /** What an emptied list does, and how to open it: said under the listing. */
+  readonly emptyNote: string;
+  /** Opens the list (`restricted: false`): the answer's warnings and what to say once it is open. */
+  open(ctx: CommandContext): Promise<{ readonly body: unknown; readonly warnings: readonly WarningBody[] | undefined; readonly said: string }>;
+}
+
+export const accountList = (args: readonly string[]): ListTarget => {
+  const [account, ...rest] = args as [string, ...string[]];
+  const base = pathOf('v1', 'accounts', account);
+  return {
+    base,
+    label: account,
+    args: rest,
+    emptyNote: `the list of ${account} is empty: no allow entry is in force, so every caller is refused (list_empty); add one, or open the account to every address with: allowgate acl open ${account}`,
+    open: async (ctx) => {
+      const reply = await ctx.client.request('PUT', base, { query: { guard: text(ctx, 'guard') }, json: { restricted: false } });
+      const body = answerOf(reply, Settings, 'PUT account');
+      return { body, warnings: body.warnings, said: `opened ${account}: with no allow entry in force its default decides (${cell(body.default ?? 'the gateway\'s')}); list state ${cell(body.list_state)}\n` };
+    },
+  };
+};
+
+const aclPath = (list: ListTarget, ...rest: string[]): string => `${list.base}/ip-acl${pathOf(...rest)}`;
+export const text = (ctx: CommandContext, name: string): string | undefined => {
   const value = ctx.options.get(name);
   return typeof value === 'string' ? value : undefined;
 };
-const flag = (ctx: CommandContext, name: string): boolean => ctx.options.get(name) === true;
-const printJson = (ctx: CommandContext, value: unknown): void => ctx.io.out(`${JSON.stringify(value, null, 2)}\n`);
+export const flag = (ctx: CommandContext, name: string): boolean => ctx.options.get(name) === true;
+export const printJson = (ctx: CommandContext, value: unknown): void => ctx.io.out(`${JSON.stringify(value, null, 2)}\n`);
 
 const ENTRY_HEADERS = ['ID', 'ADDRESS', 'ACTION', 'ENABLED', 'EXPIRES_AT', 'DESCRIPTION'];
 
@@ -54,14 +87,14 @@ function entryPairs(e: EntryBody): string {
   ]);
 }
 
-function scalar(value: unknown): Cell {
+export function scalar(value: unknown): Cell {
   if (value === null || value === undefined) return value;
   if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return value;
   return JSON.stringify(value);
 }
 
 /** The lockout guard's warnings (callers it blocks, or the account it opens), on stderr. */
-function printWarnings(ctx: CommandContext, warnings: readonly WarningBody[] | undefined): void {
+export function printWarnings(ctx: CommandContext, warnings: readonly WarningBody[] | undefined): void {
   for (const warning of warnings ?? []) {
     if (warning.message !== undefined) ctx.io.err(`allowgate: warning: ${cell(warning.message)}\n`);
     else ctx.io.err(`allowgate: warning: this change blocks ${cell(scalar(warning.ip))}, last seen ${cell(scalar(warning.last_seen))} (now: ${cell(scalar(warning.decision))})\n`);
@@ -72,20 +105,23 @@ function printWarnings(ctx: CommandContext, warnings: readonly WarningBody[] | u
  * The answer as the API's schema for it says (api-schemas.ts), or a Failure saying the server
  * answered something else: what follows reads typed fields, not guesses.
  */
-function answerOf<S extends TSchema>(reply: Reply, schema: S, what: string): Static<S> {
+export function answerOf<S extends TSchema>(reply: Reply, schema: S, what: string): Static<S> {
   if (Value.Check(schema, reply.body)) return reply.body as Static<S>;
   const detail = reply.text === '' ? 'an empty body' : isObject(reply.body) ? 'not the documented shape' : 'not a JSON object';
   throw new Failure(`unexpected answer to ${what} (HTTP ${reply.status}): ${detail}`);
 }
 
-const aclList: Command = async (ctx) => {
-  const [account] = ctx.args as [string];
+/** A command on a list, given the list it names. */
+type ListCommand = (ctx: CommandContext, list: ListTarget) => Promise<number>;
+
+const aclList: ListCommand = async (ctx, list) => {
+  const account = list.label;
   const query = { action: text(ctx, 'action'), enabled: text(ctx, 'enabled') };
-  let read = await ctx.client.pages(aclPath(account), 'entries', query);
+  let read = await ctx.client.pages(aclPath(list), 'entries', query);
   // Cursors are positions: if the list changed between pages, entries could be missed or repeated.
   for (let attempt = 1; read.versions.size > 1; attempt++) {
     if (attempt >= LIST_ATTEMPTS) throw new Failure(`the list of ${account} kept changing while it was read page by page; try again`);
-    read = await ctx.client.pages(aclPath(account), 'entries', query);
+    read = await ctx.client.pages(aclPath(list), 'entries', query);
   }
   if (ctx.json) {
     printJson(ctx, { ...read.first, entries: read.items, ...('next' in read.first ? { next: null } : {}) });
@@ -97,28 +133,22 @@ const aclList: Command = async (ctx) => {
   });
   if (entries.length === 0) ctx.io.out(query.action !== undefined || query.enabled !== undefined ? `no matching entries for ${account}\n` : `${account} has no entries\n`);
   else ctx.io.out(formatTable(ENTRY_HEADERS, entries.map(entryRow)));
-  if (read.first['list_state'] === 'empty') {
-    ctx.io.out(`the list of ${account} is empty: no allow entry is in force, so every caller is refused (list_empty); add one, or open the account to every address with: allowgate acl open ${account}\n`);
-  }
+  if (read.first['list_state'] === 'empty') ctx.io.out(`${list.emptyNote}\n`);
   return 0;
 };
 
-const aclOpen: Command = async (ctx) => {
-  const [account] = ctx.args as [string];
-  const reply = await ctx.client.request('PUT', pathOf('v1', 'accounts', account), { query: { guard: text(ctx, 'guard') }, json: { restricted: false } });
-  const body = answerOf(reply, Settings, 'PUT account');
-  printWarnings(ctx, body.warnings);
-  if (ctx.json) {
-    printJson(ctx, body);
-    return 0;
-  }
-  ctx.io.out(`opened ${account}: with no allow entry in force its default decides (${cell(body.default ?? 'the gateway\'s')}); list state ${cell(body.list_state)}\n`);
+const aclOpen: ListCommand = async (ctx, list) => {
+  const opened = await list.open(ctx);
+  printWarnings(ctx, opened.warnings);
+  if (ctx.json) printJson(ctx, opened.body);
+  else ctx.io.out(opened.said);
   return 0;
 };
 
-const aclAdd: Command = async (ctx) => {
-  const [account, ip] = ctx.args as [string, string];
-  const reply = await ctx.client.request('POST', aclPath(account), {
+const aclAdd: ListCommand = async (ctx, list) => {
+  const [ip] = list.args as [string];
+  const account = list.label;
+  const reply = await ctx.client.request('POST', aclPath(list), {
     query: { replace: flag(ctx, 'replace') ? 'true' : undefined, guard: text(ctx, 'guard') },
     json: {
       ip_address: ip,
@@ -135,9 +165,10 @@ const aclAdd: Command = async (ctx) => {
   return 0;
 };
 
-const aclRemove: Command = async (ctx) => {
-  const [account, id] = ctx.args as [string, string];
-  const reply = await ctx.client.request('DELETE', aclPath(account, id));
+const aclRemove: ListCommand = async (ctx, list) => {
+  const [id] = list.args as [string];
+  const account = list.label;
+  const reply = await ctx.client.request('DELETE', aclPath(list, id));
   // 200 with {deleted, warnings}, or 204 with no body.
   printWarnings(ctx, reply.body === null ? undefined : answerOf(reply, Deleted, 'DELETE ip-acl entry').warnings);
   if (ctx.json) printJson(ctx, reply.body ?? { deleted: id });
@@ -145,9 +176,10 @@ const aclRemove: Command = async (ctx) => {
   return 0;
 };
 
-const aclSetEnabled = (enabled: boolean): Command => async (ctx) => {
-  const [account, id] = ctx.args as [string, string];
-  const reply = await ctx.client.request('PATCH', aclPath(account, id), { json: { enabled } });
+const aclSetEnabled = (enabled: boolean): ListCommand => async (ctx, list) => {
+  const [id] = list.args as [string];
+  const account = list.label;
+  const reply = await ctx.client.request('PATCH', aclPath(list, id), { json: { enabled } });
   const entry = answerOf(reply, EntryResult, 'PATCH ip-acl entry');
   printWarnings(ctx, entry.warnings);
   if (ctx.json) printJson(ctx, entry);
@@ -155,10 +187,10 @@ const aclSetEnabled = (enabled: boolean): Command => async (ctx) => {
   return 0;
 };
 
-const aclExport: Command = async (ctx) => {
-  const [account] = ctx.args as [string];
+const aclExport: ListCommand = async (ctx, list) => {
+  const account = list.label;
   const format = text(ctx, 'format') ?? 'json';
-  const reply = await ctx.client.request('GET', aclPath(account, 'export'), { query: { format } });
+  const reply = await ctx.client.request('GET', aclPath(list, 'export'), { query: { format } });
   const isJson = /json/i.test(reply.contentType);
   if (format === 'csv' && isJson) throw new Failure('asked for CSV but the API answered JSON');
   // JSON is re-indented for people; either form imports the same.
@@ -173,8 +205,9 @@ const aclExport: Command = async (ctx) => {
   return 0;
 };
 
-const aclImport: Command = async (ctx) => {
-  const [account, file] = ctx.args as [string, string];
+const aclImport: ListCommand = async (ctx, list) => {
+  const [file] = list.args as [string];
+  const account = list.label;
   let content: string;
   try {
     content = readFileSync(resolve(ctx.cwd, file), 'utf8');
@@ -183,7 +216,7 @@ const aclImport: Command = async (ctx) => {
   }
   const mode = flag(ctx, 'replace') ? 'replace' : 'merge';
   const csv = extname(file).toLowerCase() === '.csv';
-  const reply = await ctx.client.request('POST', aclPath(account, 'import'), { query: { mode }, text: content, contentType: csv ? 'text/csv' : 'application/json' });
+  const reply = await ctx.client.request('POST', aclPath(list, 'import'), { query: { mode }, text: content, contentType: csv ? 'text/csv' : 'application/json' });
   const body = answerOf(reply, ImportResult, 'POST ip-acl/import');
   printWarnings(ctx, body.warnings);
   if (ctx.json) {
@@ -197,9 +230,9 @@ const aclImport: Command = async (ctx) => {
   return 0;
 };
 
-const check: Command = async (ctx) => {
-  const [account, ip] = ctx.args as [string, string];
-  const reply = await ctx.client.request('GET', `${pathOf('v1', 'accounts', account)}/check`, { query: { ip } });
+const check: ListCommand = async (ctx, list) => {
+  const [ip] = list.args as [string];
+  const reply = await ctx.client.request('GET', `${list.base}/check`, { query: { ip } });
   const body = answerOf(reply, Check, 'GET check');
   if (ctx.json) {
     printJson(ctx, body);
@@ -208,6 +241,7 @@ const check: Command = async (ctx) => {
   const matched = body.matched;
   ctx.io.out(formatPairs([
     ['account', body.account],
+    ...(body.key === undefined ? [] : [['key', body.key] as const]),
     ['ip', body.ip],
     ['decision', body.decision],
     ['reason', body.reason],
@@ -280,17 +314,28 @@ const audit: Command = async (ctx) => {
   return 0;
 };
 
+/** The list commands under `prefix` (`acl`, `keys acl`), acting on the list `targetOf` names. */
+export function listHandlers(prefix: string, targetOf: (args: readonly string[]) => ListTarget): Record<string, Command> {
+  const on = (command: ListCommand): Command => (ctx) => command(ctx, targetOf(ctx.args));
+  return {
+    [`${prefix} list`]: on(aclList),
+    [`${prefix} add`]: on(aclAdd),
+    [`${prefix} rm`]: on(aclRemove),
+    [`${prefix} enable`]: on(aclSetEnabled(true)),
+    [`${prefix} disable`]: on(aclSetEnabled(false)),
+    [`${prefix} export`]: on(aclExport),
+    [`${prefix} import`]: on(aclImport),
+    [`${prefix} open`]: on(aclOpen),
+  };
+}
+
+/** `check` for a list target: what the gateway decides for a caller at IP (presenting the key, for a key's list). */
+export const checkOn = (targetOf: (args: readonly string[]) => ListTarget): Command => (ctx) => check(ctx, targetOf(ctx.args));
+
 /** Client commands by their words. */
 export const HANDLERS: Readonly<Record<string, Command>> = {
-  'acl list': aclList,
-  'acl add': aclAdd,
-  'acl rm': aclRemove,
-  'acl enable': aclSetEnabled(true),
-  'acl disable': aclSetEnabled(false),
-  'acl export': aclExport,
-  'acl import': aclImport,
-  'acl open': aclOpen,
-  check,
+  ...listHandlers('acl', accountList),
+  check: checkOn(accountList),
   accounts,
   audit,
 };

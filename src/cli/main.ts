@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { leadingWords, parseArgs, UsageError } from './args.ts';
 import { AdminClient, ApiError, Failure, resolveConnection, TOKEN_FILE, type Connection } from './admin-client.ts';
 import { HANDLERS, type Io } from './commands.ts';
+import { KEY_HANDLERS } from './key-commands.ts';
 import { COMMANDS, findCommand, GLOBAL_OPTIONS, GROUPS, usage, type CommandSpec } from './spec.ts';
 
 export interface Environment {
@@ -54,7 +55,7 @@ async function dispatch(argv: readonly string[], environment: Environment): Prom
 
   if (words[0] === 'help') {
     const topic = words.slice(1);
-    if (topic.length > 0 && findCommand(topic) === undefined && !(topic.length === 1 && GROUPS[topic[0]!] !== undefined)) {
+    if (topic.length > 0 && findCommand(topic) === undefined && GROUPS[topic.join(' ')] === undefined) {
       throw new UsageError(`no command '${topic.join(' ')}'`);
     }
     io.out(usage(topic));
@@ -69,7 +70,7 @@ async function dispatch(argv: readonly string[], environment: Environment): Prom
   }
 
   const command = commandOf(words, argv);
-  if (command === null) return print(io, usage([words[0]!]));
+  if (command === null) return print(io, usage(words));
   const own = command === SERVE ? SERVE_OPTIONS : [...command.options, ...GLOBAL_OPTIONS];
   const parsed = parseArgs(argv, own, command.path);
   if (parsed.options.has('help')) return print(io, usage(command.path));
@@ -87,7 +88,7 @@ async function dispatch(argv: readonly string[], environment: Environment): Prom
     return typeof value === 'string' ? value : undefined;
   };
   const connection = resolveConnection({ url: option('url'), token: option('token') }, environment.env, environment.cwd);
-  const handler = HANDLERS[command.path.join(' ')]!;
+  const handler = (HANDLERS[command.path.join(' ')] ?? KEY_HANDLERS[command.path.join(' ')])!;
   try {
     return await handler({ client: new AdminClient(connection), args, options: parsed.options, json: parsed.options.has('json'), io, cwd: environment.cwd });
   } catch (error) {
@@ -98,19 +99,22 @@ async function dispatch(argv: readonly string[], environment: Environment): Prom
 
 /** The command the words name; null for a bare group asked for help; a usage error otherwise. */
 function commandOf(words: readonly string[], argv: readonly string[]): CommandSpec | null {
-  const [first, second] = words as [string, string | undefined];
-  const group = GROUPS[first];
-  if (group !== undefined) {
-    if (second === undefined) {
-      if (argv.includes('--help') || argv.includes('-h')) return null;
-      throw new UsageError(`allowgate ${first} needs a command`, [first]);
-    }
-    const command = findCommand([first, second]);
-    if (command === undefined) throw new UsageError(`unknown command '${first} ${second}'`, [first]);
+  // Groups nest (keys, keys acl): the longest one the words name.
+  let depth = 0;
+  while (depth < words.length && GROUPS[words.slice(0, depth + 1).join(' ')] !== undefined) depth++;
+  if (depth === 0) {
+    const command = findCommand([words[0]!]);
+    if (command === undefined) throw new UsageError(`unknown command '${words[0]}'`);
     return command;
   }
-  const command = findCommand([first]);
-  if (command === undefined) throw new UsageError(`unknown command '${first}'`);
+  const group = words.slice(0, depth);
+  const next = words[depth];
+  if (next === undefined) {
+    if (argv.includes('--help') || argv.includes('-h')) return null;
+    throw new UsageError(`allowgate ${group.join(' ')} needs a command`, group);
+  }
+  const command = findCommand([...group, next]);
+  if (command === undefined || command.path.length !== depth + 1) throw new UsageError(`unknown command '${[...group, next].join(' ')}'`, group);
   return command;
 }
 

@@ -21,17 +21,8 @@ export const GLOBAL_OPTIONS: readonly OptionSpec[] = [
 
 const ACCOUNT_AND_ID = ['ACCOUNT', 'ENTRY_ID'];
 
-export const COMMANDS: readonly CommandSpec[] = [
-  {
-    path: ['serve'],
-    args: [],
-    options: [{ name: 'config', value: 'PATH', help: 'YAML configuration file (ALLOWGATE_CONFIG)' }],
-    summary: 'run the gateway (the default when no command is given)',
-    details: `Runs the gateway: the proxy listener (ALLOWGATE_LISTEN, default 0.0.0.0:8080) in front of
-ALLOWGATE_UPSTREAM_URL, and the admin API (ALLOWGATE_ADMIN_LISTEN, default 127.0.0.1:9090).
-Configuration: config/allowgate.yaml, or --config PATH / ALLOWGATE_CONFIG; see config/ for
-every setting and its environment variable.`,
-  },
+/** `acl ...`: an account's list; `keys acl ...` takes the same commands for a key's list. */
+const ACL_COMMANDS: readonly CommandSpec[] = [
   {
     path: ['acl', 'list'],
     args: ['ACCOUNT'],
@@ -79,6 +70,28 @@ every setting and its environment variable.`,
     options: [{ name: 'guard', value: 'strict', choices: ['strict'], help: 'refuse it (would_open) instead of warning' }],
     summary: 'open an account whose list is empty to every address (a list never opens by itself)',
   },
+];
+
+/** What the list commands do to a key's own list, where it differs from an account's. */
+const KEY_LIST_SUMMARIES: Readonly<Record<string, string>> = {
+  list: "list a key's own IP access list (checked after the account's)",
+  add: "add an entry to a key's list (an address, CIDR block or range)",
+  export: "export a key's list as JSON or CSV",
+  open: "open a key whose list is empty: the account's list alone applies to it again",
+};
+
+export const COMMANDS: readonly CommandSpec[] = [
+  {
+    path: ['serve'],
+    args: [],
+    options: [{ name: 'config', value: 'PATH', help: 'YAML configuration file (ALLOWGATE_CONFIG)' }],
+    summary: 'run the gateway (the default when no command is given)',
+    details: `Runs the gateway: the proxy listener (ALLOWGATE_LISTEN, default 0.0.0.0:8080) in front of
+ALLOWGATE_UPSTREAM_URL, and the admin API (ALLOWGATE_ADMIN_LISTEN, default 127.0.0.1:9090).
+Configuration: config/allowgate.yaml, or --config PATH / ALLOWGATE_CONFIG; see config/ for
+every setting and its environment variable.`,
+  },
+  ...ACL_COMMANDS,
   {
     path: ['check'],
     args: ['ACCOUNT', 'IP'],
@@ -95,10 +108,49 @@ every setting and its environment variable.`,
     ],
     summary: 'recent changes: who changed what, when',
   },
+  ...keyCommands(),
 ];
 
+/** `keys ...` and `keys acl ...`: an account's API keys, and each key's own list. */
+function keyCommands(): CommandSpec[] {
+  const KEY = ['ACCOUNT', 'KEY_ID'];
+  return [
+    { path: ['keys', 'list'], args: ['ACCOUNT'], options: [], summary: "list an account's API keys, with their last use" },
+    { path: ['keys', 'show'], args: KEY, options: [], summary: 'one key: its name, fingerprint, state, last use' },
+    {
+      path: ['keys', 'add'],
+      args: ['ACCOUNT'],
+      options: [
+        { name: 'key-file', value: 'FILE', help: 'read the key from FILE (- for standard input): it stays out of shell history and the process list' },
+        { name: 'key', value: 'KEY', help: 'the key itself (visible to other users of this machine while the command runs)' },
+        { name: 'sha256', value: 'HEX', help: 'register only the SHA-256 of the key (printf %s "$KEY" | sha256sum)' },
+        { name: 'name', value: 'TEXT', help: 'what the key is for, e.g. "CI runner"' },
+        { name: 'disabled', help: 'register the key disabled' },
+      ],
+      summary: 'register an API key for an account (the gateway keeps only a digest of it)',
+      details: 'Give the key as clients send it (--key-file or --key), or only its SHA-256 (--sha256).',
+    },
+    { path: ['keys', 'rename'], args: [...KEY, 'NAME'], options: [], summary: 'rename a key' },
+    { path: ['keys', 'enable'], args: KEY, options: [], summary: 'enable a key' },
+    { path: ['keys', 'disable'], args: KEY, options: [], summary: 'disable a key (its requests are refused 401 key_disabled)' },
+    { path: ['keys', 'rm'], args: KEY, options: [], summary: 'delete a key and its list' },
+    { path: ['keys', 'check'], args: [...KEY, 'IP'], options: [], summary: 'what the gateway decides for a caller at IP presenting the key' },
+    {
+      path: ['keys', 'report'],
+      args: [],
+      options: [{ name: 'unrestricted', help: 'only the enabled keys open to every address (no list restricts them)' }],
+      summary: 'every key, with whether its account\'s list or its own restricts it',
+    },
+    ...ACL_COMMANDS.map((c) => ({ ...c, path: ['keys', ...c.path], args: [...KEY, ...c.args.slice(1)], summary: KEY_LIST_SUMMARIES[c.path[1]!] ?? c.summary })),
+  ];
+}
+
 /** Command groups: words that need a subcommand. */
-export const GROUPS: Readonly<Record<string, string>> = { acl: "Manage an account's IP access list" };
+export const GROUPS: Readonly<Record<string, string>> = {
+  acl: "Manage an account's IP access list",
+  keys: "Manage an account's API keys",
+  'keys acl': "Manage an API key's own IP access list (checked after the account's)",
+};
 
 export function findCommand(words: readonly string[]): CommandSpec | undefined {
   return COMMANDS.find((c) => c.path.every((w, i) => words[i] === w));
@@ -128,7 +180,7 @@ Exit status: 0 done, 1 failed (nothing changed), 2 usage error, 3 the change was
 outcome is unknown (it may or may not have been applied: look before running it again).
 `;
 
-/** Help for a topic: the whole tool ([]), a group (['acl']) or a command. */
+/** Help for a topic: the whole tool ([]), a group (['acl'], ['keys', 'acl']) or a command. */
 export function usage(topic: readonly string[]): string {
   const command = findCommand(topic);
   if (command !== undefined) {
@@ -136,16 +188,17 @@ export function usage(topic: readonly string[]): string {
     const global = command.path[0] === 'serve' ? optionLines(GLOBAL_OPTIONS.filter((o) => o.name === 'help' || o.name === 'version')) : optionLines(GLOBAL_OPTIONS);
     return `Usage: ${synopsis(command)}\n\n${command.summary[0]!.toUpperCase()}${command.summary.slice(1)}.\n${command.details === undefined ? '' : `\n${command.details}\n`}\n${own}Global options:\n${global}\n`;
   }
-  const group = topic[0];
-  if (group !== undefined && GROUPS[group] !== undefined) {
-    return `Usage: allowgate ${group} COMMAND ...\n\n${GROUPS[group]}:\n${commandLines(COMMANDS.filter((c) => c.path[0] === group))}\n\nRun 'allowgate ${group} COMMAND --help' for a command's options.\n`;
+  const group = topic.join(' ');
+  if (GROUPS[group] !== undefined) {
+    const members = COMMANDS.filter((c) => c.path.length > topic.length && topic.every((w, i) => c.path[i] === w));
+    return `Usage: allowgate ${group} COMMAND ...\n\n${GROUPS[group]}:\n${commandLines(members)}\n\nRun 'allowgate ${group} COMMAND --help' for a command's options.\n`;
   }
   return `Usage: allowgate [COMMAND] [options]
 
 The allowgate gateway, and a client for its admin API.
 
 Commands:
-${commandLines(COMMANDS, [['help [COMMAND]', "this text, or a command's"]])}
+${commandLines(COMMANDS.filter((c) => c.path.length < 3), [['keys acl COMMAND ACCOUNT KEY_ID ...', "a key's own list: the acl commands (allowgate help keys acl)"], ['help [COMMAND]', "this text, or a command's"]])}
 
 With no command, allowgate runs the gateway (allowgate serve).
 Run 'allowgate COMMAND --help' for a command's options.

@@ -30,32 +30,40 @@ export function resolveAdminToken(tokenReader: Reader, fileReader: Reader, store
   }
   const path = adminTokenPath(store);
   if (path === undefined) return { token: generateToken(), tokenSource: 'generated' };
-  const existing = readTokenFile(path);
-  if (existing !== null) return { token: existing, tokenSource: 'file' };
-  const token = generateToken();
+  const kept = keepGeneratedSecret(path, generateToken, MIN_TOKEN_LENGTH);
+  return { token: kept.value, tokenSource: kept.generated ? 'generated' : 'file' };
+}
+
+/**
+ * A secret kept in a file (mode 0600): the one there, or `generate()`'s, written whole under a
+ * temporary name and then linked into place. Link fails if the file exists, so processes started
+ * together agree on the first secret rather than overwrite each other's.
+ */
+export function keepGeneratedSecret(path: string, generate: () => string, minLength: number): { readonly value: string; readonly generated: boolean } {
+  const existing = readTokenFile(path, minLength);
+  if (existing !== null) return { value: existing, generated: false };
+  const value = generate();
   mkdirSync(dirname(path), { recursive: true });
-  // Written whole under a temporary name, then linked into place: link fails if the file exists,
-  // so replicas started together agree on the first token rather than overwrite each other's.
   const temp = `${path}.${process.pid}.tmp`;
-  writeFileSync(temp, `${token}\n`, { mode: 0o600 });
+  writeFileSync(temp, `${value}\n`, { mode: 0o600 });
   try {
     linkSync(temp, path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    const winner = readTokenFile(path);
-    if (winner !== null) return { token: winner, tokenSource: 'file' };
+    const winner = readTokenFile(path, minLength);
+    if (winner !== null) return { value: winner, generated: false };
     renameSync(temp, path);
-    return { token, tokenSource: 'generated' };
+    return { value, generated: true };
   } finally {
     rmSync(temp, { force: true });
   }
-  return { token, tokenSource: 'generated' };
+  return { value, generated: true };
 }
 
-function readTokenFile(path: string): string | null {
+function readTokenFile(path: string, minLength: number): string | null {
   if (!existsSync(path)) return null;
   const token = readFileSync(path, 'utf8').trim();
-  return token.length >= MIN_TOKEN_LENGTH ? token : null;
+  return token.length >= minLength ? token : null;
 }
 
 /**

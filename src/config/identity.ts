@@ -1,6 +1,8 @@
 import type { StrategyConfig } from '../identity/types.ts';
 import { loadJwtVerifier, type PemKeyOption } from '../identity/jwt.ts';
 import { compilePathTemplates } from '../identity/path.ts';
+import { DEFAULT_KEY_HEADER } from '../identity/api-key.ts';
+import { compileIdentityResolver } from '../identity/resolve.ts';
 import { ConfigError, type Reader } from './reader.ts';
 
 /** `identity.strategies`: an ordered list; empty means the resolver's default set. */
@@ -9,12 +11,18 @@ export function readStrategies(reader: Reader): StrategyConfig[] {
   const types = strategies.map((s) => s.type);
   const repeated = types.find((t, i) => types.indexOf(t) !== i);
   if (repeated !== undefined) throw new ConfigError(`identity.strategies lists '${repeated}' twice: list each strategy once`);
+  // Combinations that cannot work (two strategies reading one header, ...) stop the start here.
+  try {
+    compileIdentityResolver(strategies);
+  } catch (error) {
+    throw new ConfigError(`identity.strategies: ${(error as Error).message}`);
+  }
   return strategies;
 }
 
 function readStrategy(item: Reader): StrategyConfig {
-  const type = item.object(['type', 'header', 'claim', 'verify', 'params', 'param', 'templates']).get('type')
-    .oneOf(['header', 'basic', 'bearer-jwt', 'query', 'path'] as const, 'header');
+  const type = item.object(['type', 'header', 'claim', 'verify', 'params', 'param', 'templates', 'bearer', 'basic', 'query', 'unknown']).get('type')
+    .oneOf(['header', 'basic', 'bearer-jwt', 'query', 'path', 'api-key'] as const, 'header');
   switch (type) {
     case 'header': {
       const section = item.object(['type', 'header']);
@@ -53,6 +61,22 @@ function readStrategy(item: Reader): StrategyConfig {
         throw new ConfigError(`identity path templates: ${(error as Error).message}`);
       }
       return { type, templates };
+    }
+    case 'api-key': {
+      const section = item.object(['type', 'header', 'bearer', 'basic', 'query', 'unknown']);
+      const headerReader = section.get('header');
+      const header = headerReader.string(DEFAULT_KEY_HEADER);
+      if (header !== 'off' && !/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(header)) headerReader.fail('an HTTP header name, e.g. X-API-Key, or off');
+      const query = section.get('query').string('off');
+      if (query !== 'off' && (query.length === 0 || /[&=#?;\s]/.test(query))) section.get('query').fail('a query parameter name, e.g. api_key, or off');
+      return {
+        type,
+        header: header === 'off' ? null : header.toLowerCase(),
+        bearer: section.get('bearer').boolean(true),
+        basic: section.get('basic').oneOf(['off', 'password', 'username'] as const, 'off'),
+        query: query === 'off' ? null : query,
+        unknown: section.get('unknown').oneOf(['refuse', 'anonymous'] as const, 'refuse'),
+      };
     }
   }
 }

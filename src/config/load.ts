@@ -6,6 +6,7 @@ import { parseIp } from '../ip/address.ts';
 import { resolveAdminToken } from './admin-token.ts';
 import { DEFAULT_AUDIT_ACCOUNT_CAP } from '../audit/audit-log.ts';
 import { readStrategies } from './identity.ts';
+import { readIntrospection, readKeys } from './keys.ts';
 import { readRedisSpec } from './redis.ts';
 import { readCredentials, readValidation } from './management.ts';
 import { isValidAccountId } from '../identity/account-id.ts';
@@ -51,6 +52,9 @@ const ENV_KEYS: Readonly<Record<string, string>> = {
   ALLOWGATE_UNREADABLE_AUTHORIZATION: 'identity.unreadableAuthorization',
   ALLOWGATE_ACCOUNT_ID_CASE: 'identity.accountIdCase',
   ALLOWGATE_ACCOUNT_ID_NUMERIC: 'identity.accountIdNumeric',
+  ALLOWGATE_INTROSPECTION_URL: 'identity.introspection.url',
+  ALLOWGATE_INTROSPECTION_CLIENT_SECRET: 'identity.introspection.clientSecret',
+  ALLOWGATE_KEY_SECRET: 'keys.secret',
   ALLOWGATE_DEFAULT_POLICY: 'policy.default',
   ALLOWGATE_MODE: 'policy.mode',
   ALLOWGATE_LOG_LEVEL: 'log.level',
@@ -167,7 +171,7 @@ function setPath(target: Record<string, unknown>, key: string, value: unknown): 
 
 function readConfig(root: Reader): Config {
   const top = root.object([
-    'listen', 'authz', 'upstream', 'clientIp', 'headers', 'identity', 'policy', 'store', 'redis', 'onStoreUnavailable', 'cache', 'admin', 'validation', 'audit',
+    'listen', 'authz', 'upstream', 'clientIp', 'headers', 'identity', 'keys', 'policy', 'store', 'redis', 'onStoreUnavailable', 'cache', 'admin', 'validation', 'audit',
     'expirySweepMs', 'metrics', 'limits', 'log', 'shutdownTimeoutMs', 'workers', 'readiness',
   ]);
   const metrics = top.get('metrics').object(['listen', 'token', 'accounts']);
@@ -184,7 +188,13 @@ function readConfig(root: Reader): Config {
   const cache = top.get('cache').object(['maxEntries', 'maxBytes', 'maxNegativeEntries', 'snapshotPath']);
   const snapshotPath = cache.get('snapshotPath').optionalString();
   const upstream = top.get('upstream').object(['url', 'connections', 'queueTimeoutMs', 'clientShare', 'accountShare', 'connectTimeoutMs', 'headersTimeoutMs', 'bodyTimeoutMs', 'preserveHost']);
-  const identity = top.get('identity').object(['strategies', 'anonymous', 'exemptPaths', 'unreadableAuthorization', 'accountIdCase', 'accountIdNumeric', 'accountIndexLimit', 'formBodies', 'jsonBodies']);
+  const identity = top.get('identity').object(['strategies', 'anonymous', 'exemptPaths', 'unreadableAuthorization', 'accountIdCase', 'accountIdNumeric', 'accountIndexLimit', 'formBodies', 'jsonBodies', 'introspection']);
+  const strategies = readStrategies(identity.get('strategies'));
+  const apiKeysListed = strategies.some((s) => s.type === 'api-key');
+  const introspection = readIntrospection(identity.get('introspection'));
+  if (introspection !== null && !apiKeysListed) {
+    throw new ConfigError('identity.introspection is set but no api-key strategy is listed: introspection looks up the keys that strategy reads; add {type: api-key} to identity.strategies');
+  }
   const policy = top.get('policy').object(['mode', 'default']);
   const admin = top.get('admin').object(['listen', 'token', 'tokenFile', 'credentials', 'maxBodyBytes', 'maxImportBytes', 'writes', 'allowedHosts']);
   const writes = admin.get('writes').object(['perSecond', 'burst', 'concurrent', 'concurrentPerCredential']);
@@ -224,7 +234,7 @@ function readConfig(root: Reader): Config {
       underscores: top.get('headers').object(['underscores']).get('underscores').oneOf(['pass', 'drop', 'refuse'] as const, 'pass'),
     },
     identity: {
-      strategies: readStrategies(identity.get('strategies')),
+      strategies,
       anonymous: identity.get('anonymous').oneOf(['pass', 'deny', 'global'] as const, 'pass'),
       exemptPaths: identity.get('exemptPaths').list().map(readExemptPath),
       unreadableAuthorization: identity.get('unreadableAuthorization').oneOf(['refuse', 'anonymous'] as const, 'refuse'),
@@ -233,7 +243,9 @@ function readConfig(root: Reader): Config {
       accountIdNumeric: identity.get('accountIdNumeric').oneOf(['refuse', 'exact'] as const, 'refuse'),
       formBodies: identity.get('formBodies').oneOf(['refuse', 'pass'] as const, 'refuse'),
       jsonBodies: identity.get('jsonBodies').oneOf(['refuse', 'pass'] as const, 'refuse'),
+      introspection,
     },
+    keys: readKeys(top.get('keys'), store, apiKeysListed),
     policy: {
       mode: policy.get('mode').oneOf(['enforce', 'report-only', 'off'] as const, 'enforce'),
       default: policy.get('default').oneOf(['open', 'closed'] as const, 'open'),

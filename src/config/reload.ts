@@ -11,6 +11,9 @@ const IN_PLACE = [
   'limits.headersTimeoutMs', 'limits.requestTimeoutMs', 'limits.keepAliveTimeoutMs', 'limits.maxConnections', 'limits.bodyIdleTimeoutMs',
 ];
 
+/** Read once at start although their section is taken over in place. */
+const AT_START = ['identity.introspection'];
+
 export interface ReloadPlan {
   /** Changed settings applied in place. */
   readonly applied: readonly string[];
@@ -23,7 +26,7 @@ export function planReload(running: Config, next: Config): ReloadPlan {
   const before = flatten(running);
   const after = flatten(next);
   const changed = [...new Set([...before.keys(), ...after.keys()])].filter((path) => before.get(path) !== after.get(path)).sort();
-  const inPlace = (path: string): boolean => IN_PLACE.some((p) => (p.endsWith('.') ? path.startsWith(p) : path === p));
+  const inPlace = (path: string): boolean => !AT_START.includes(path) && IN_PLACE.some((p) => (p.endsWith('.') ? path.startsWith(p) : path === p));
   return { applied: changed.filter(inPlace), restart: changed.filter((path) => !inPlace(path)) };
 }
 
@@ -37,6 +40,11 @@ function flatten(config: Config): Map<string, string> {
       out.set(key, text(value));
     }
   }
+  // Where the key secret came from is no setting (a secret generated beside the file store is
+  // read back from its file); and the memory store's, generated for the life of the process, is
+  // generated anew by every read of the configuration: the running one stays, unchanged.
+  out.delete('keys.secretSource');
+  if (config.keys.secretSource === 'generated' && config.store.kind === 'memory') out.set('keys.secret', 'generated for this process');
   return out;
 }
 

@@ -6,6 +6,8 @@ import type { ListenerLimits } from '../gateway/server.ts';
 import type { LogLevel } from '../observability/logger.ts';
 import type { AuthzUpstreamHeaders } from '../proxy/headers.ts';
 import type { GatekeeperSettings } from '../gateway/from-config.ts';
+import type { IntrospectionConfig } from '../keys/introspection.ts';
+import type { KeyCacheLimits } from '../keys/resolver.ts';
 import type { PolicyDefaults } from '../list/decide.ts';
 import type { UpstreamSettings } from '../proxy/http-forwarder.ts';
 import type { ValidationPolicy } from '../acl/validation.ts';
@@ -41,6 +43,17 @@ export interface Config {
      * (compared as strings).
      */
     readonly accountIdNumeric: 'refuse' | 'exact';
+    /** Where tokens the key registry does not know are looked up; null: nowhere (they are unknown). */
+    readonly introspection: IntrospectionConfig | null;
+  };
+  /** The API key registry (src/keys/). */
+  readonly keys: {
+    /** The HMAC secret keys registered by value are stored under; null: registration by hash only. */
+    readonly secret: Buffer | null;
+    /** Where the secret came from, for the start-up log line (never the secret itself). */
+    readonly secretSource: 'configured' | 'file' | 'generated' | 'none';
+    readonly maxPerAccount: number;
+    readonly cache: KeyCacheLimits;
   };
   readonly policy: PolicyDefaults;
   readonly store: StoreSpec;

@@ -3,6 +3,8 @@ import { describeChanges, type AccountState } from './changes.ts';
 import { entryDialog } from './entry-dialog.ts';
 import { field, formatTime, h, openDialog, replaceChildren, toast } from './dom.ts';
 import { importDialog } from './import-dialog.ts';
+import { keysSection } from './keys-view.ts';
+import { checkPanel, recentPanel } from './list-panels.ts';
 
 type SortKey = 'description' | 'ip_address' | 'action' | 'enabled' | 'created_at' | 'updated_at' | 'expires_at';
 const COLUMNS: readonly [SortKey, string][] = [
@@ -30,8 +32,9 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
   const filter = h('input', { type: 'search', placeholder: 'Filter by name or address', 'aria-label': 'Filter entries' });
   const tableBox = h('div', { class: 'table-box' });
   const settingsBox = h('section', { 'aria-labelledby': 'settings-title' });
-  const recentBox = h('div');
+  const recent = recentPanel(api, account, 'No forwarded request for this account in the last 24 hours.');
   const auditBox = h('div');
+  const keys = keysSection(api, who, account);
   const notice = h('div', { class: 'conflict', role: 'alert', hidden: true });
 
   /** The entries and the settings at one version (read again if a change fell between the two reads). */
@@ -48,7 +51,7 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
       entries = [...state.entries];
       renderTable();
       if (options.settings === true || !settingsEdited) renderSettings(state);
-      await Promise.all([renderRecent(), renderAudit()]);
+      await Promise.all([recent.reload(), renderAudit(), keys.reload()]);
     } catch (error) {
       replaceChildren(tableBox, h('p', { class: 'form-error', role: 'alert' }, `Could not load the entries: ${(error as Error).message}`));
     }
@@ -232,18 +235,6 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
     replaceChildren(settingsBox, h('h2', { id: 'settings-title' }, 'Settings'), listNote, form);
   };
 
-  const renderRecent = async (): Promise<void> => {
-    try {
-      const callers = await api.recent(account);
-      replaceChildren(recentBox, callers.length === 0 ? h('p', { class: 'empty' }, 'No forwarded request for this account in the last 24 hours.')
-        : h('table', {}, h('thead', {}, h('tr', {}, h('th', { scope: 'col' }, 'Address'), h('th', { scope: 'col' }, 'Last seen'), h('th', { scope: 'col' }, 'Now'))),
-          h('tbody', {}, ...callers.map((c) => h('tr', {}, h('td', {}, h('code', {}, c.ip)), h('td', {}, formatTime(c.last_seen)),
-            h('td', {}, h('span', { class: `badge ${c.decision === 'allow' ? 'allow' : 'deny'}` }, c.decision ?? 'unknown')))))));
-    } catch (error) {
-      replaceChildren(recentBox, h('p', { class: 'form-error' }, (error as Error).message));
-    }
-  };
-
   const renderAudit = async (): Promise<void> => {
     try {
       const events = await api.audit(account);
@@ -254,20 +245,7 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
     }
   };
 
-  const checkInput = h('input', { type: 'text', placeholder: '203.0.113.7', spellcheck: 'false', autocomplete: 'off' });
-  const checkResult = h('div', { class: 'check-result', 'aria-live': 'polite' });
-  const checkForm = h('form', { class: 'check' }, field('IP address to check', checkInput, 'What would a call from this address get now?').row, h('button', { type: 'submit', class: 'secondary' }, 'Check'), checkResult);
-  checkForm.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    try {
-      const r = await api.check(account, checkInput.value.trim());
-      const verdict = r.decision === 'allow' ? 'Allowed' : r.decision === 'report_only' ? 'Would be refused (report-only)' : r.decision === 'deny' ? 'Refused' : 'Error';
-      replaceChildren(checkResult, h('p', { class: `verdict ${r.decision}` }, h('strong', {}, verdict), ` (${r.reason})`,
-        r.matched ? ` by ${r.matched.list === 'account' ? 'entry' : `${r.matched.list} entry`}${r.matched.cidr === undefined ? '' : ` ${r.matched.cidr}`} (${r.matched.action})` : ''));
-    } catch (error) {
-      replaceChildren(checkResult, h('p', { class: 'form-error', role: 'alert' }, (error as Error).message));
-    }
-  });
+  const checkForm = checkPanel(api, account, 'What would a call from this address get now?');
 
   // The export needs the bearer token, so a plain link cannot fetch it: read it, then save it.
   const download = async (format: 'csv' | 'json'): Promise<void> => {
@@ -297,7 +275,8 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
         h('button', { type: 'button', class: 'secondary', onclick: () => void download('json') }, 'Export JSON')),
       tableBox),
     h('section', { 'aria-labelledby': 'check-title' }, h('h2', { id: 'check-title' }, 'Check an IP'), checkForm),
-    h('section', { 'aria-labelledby': 'recent-title' }, h('h2', { id: 'recent-title' }, 'Recent callers'), recentBox),
+    h('section', { 'aria-labelledby': 'recent-title' }, h('h2', { id: 'recent-title' }, 'Recent callers'), recent.element),
+    keys.element,
     settingsBox,
     h('section', { 'aria-labelledby': 'audit-title' }, h('h2', { id: 'audit-title' }, 'Audit trail'), auditBox));
   await reload({ settings: true });

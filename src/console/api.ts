@@ -1,6 +1,6 @@
 /** The admin API as the console uses it: one token, JSON in and out, refusals as ApiError. */
 
-import type { AuditEventBody, CheckBody, EntryBody, ListStateBody, RecentIpBody, SettingsBody, WarningBody, WhoamiBody } from '../admin/api-schemas.ts';
+import type { AuditEventBody, CheckBody, EntryBody, KeyBody, ListStateBody, RecentIpBody, SettingsBody, WarningBody, WhoamiBody } from '../admin/api-schemas.ts';
 
 // The answers' shapes are the API's own schemas (src/admin/api-schemas.ts), not copies.
 export type Entry = EntryBody;
@@ -13,6 +13,8 @@ export type AuditEvent = AuditEventBody;
 export type ListState = ListStateBody;
 /** A warning of a change that went through (the guard's `will_empty`, for one). */
 export type ChangeWarning = WarningBody;
+/** A registered API key as the API shows it (never the key itself), with the state of its own list. */
+export type ApiKey = KeyBody;
 
 /** A refusal from the API: its status, reason code and the sentence that explains it. */
 export class ApiError extends Error {
@@ -173,10 +175,50 @@ export class Api {
   async audit(account: string): Promise<AuditEvent[]> {
     return (await this.request<{ events: AuditEvent[] }>('GET', `/v1/audit?account=${encodeURIComponent(account)}&limit=50`)).events;
   }
+
+  /** The account's API keys (at most 1,000: far past keys.maxPerAccount's default), with last use and list state. */
+  async keys(account: string): Promise<{ keys: ApiKey[]; version: number }> {
+    const page = await this.request<{ keys: ApiKey[]; version: number }>('GET', `${accountPath(account)}/keys?limit=1000`);
+    return { keys: page.keys, version: page.version };
+  }
+
+  key(account: string, id: string): Promise<ApiKey> {
+    return this.request('GET', `${accountPath(account)}/keys/${encodeURIComponent(id)}`);
+  }
+
+  /** Registers a key as clients send it, or by its SHA-256 (hex). */
+  addKey(account: string, body: { key: string } | { key_sha256: string }, name: string): Promise<ApiKey> {
+    return this.request('POST', `${accountPath(account)}/keys`, { ...body, name });
+  }
+
+  /** `version`: the account's, as the key list showed it. */
+  updateKey(account: string, id: string, fields: { name?: string; enabled?: boolean }, version: number): Promise<ApiKey> {
+    return this.request('PATCH', `${accountPath(account)}/keys/${encodeURIComponent(id)}`, fields, 'application/json', version);
+  }
+
+  deleteKey(account: string, id: string, version: number): Promise<unknown> {
+    return this.request('DELETE', `${accountPath(account)}/keys/${encodeURIComponent(id)}`, undefined, 'application/json', version);
+  }
+
+  /** Opens an emptied key list (`restricted: false`): the account's list alone applies to the key again. `version`: the key list's. */
+  openKeyList(account: string, id: string, options: WriteOptions): Promise<ApiKey> {
+    return this.request('PATCH', `${accountPath(account)}/keys/${encodeURIComponent(id)}${query(options)}`, { restricted: false }, 'application/json', options.version);
+  }
 }
 
-function accountPath(account: string): string {
-  return `/v1/accounts/${encodeURIComponent(account)}`;
+/** The list id of an API key's own list, as the server names it: `<account>/key:<key id>` (account ids hold no `/`). */
+export function keyListId(account: string, keyId: string): string {
+  return `${account}/key:${keyId}`;
+}
+
+/**
+ * Where a list's owner lives in the API: an account, or (for a key's list id) an API key. Every
+ * list method takes either, so the entry and import dialogs serve a key's list unchanged.
+ */
+function accountPath(id: string): string {
+  const at = id.indexOf('/key:');
+  if (at < 0) return `/v1/accounts/${encodeURIComponent(id)}`;
+  return `/v1/accounts/${encodeURIComponent(id.slice(0, at))}/keys/${encodeURIComponent(id.slice(at + 5))}`;
 }
 
 /** Every write: whether to refuse what the lockout guard warns about, and the version it is based on. */

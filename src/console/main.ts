@@ -1,5 +1,6 @@
 import { accountView } from './account-view.ts';
 import { accountsView } from './accounts-view.ts';
+import { keyView } from './keys-view.ts';
 import { Api, ApiError, type Whoami } from './api.ts';
 import { field, h, replaceChildren } from './dom.ts';
 
@@ -67,11 +68,14 @@ async function route(): Promise<void> {
     if (saved === null || (await signIn(saved)) !== null) return signInView();
   }
   const { api, who: me } = session!;
-  const match = /^#\/accounts\/(.+)$/.exec(location.hash);
-  // An account credential sees its own account and nothing else.
-  const account = me.role === 'account' ? me.account! : match ? decodeURIComponent(match[1]!) : null;
+  const keyMatch = /^#\/accounts\/([^/]+)\/keys\/([^/]+)$/.exec(location.hash);
+  const match = /^#\/accounts\/([^/]+)$/.exec(location.hash);
+  // An account credential sees its own account (and its keys) and nothing else.
+  const named = keyMatch ? decodeURIComponent(keyMatch[1]!) : match ? decodeURIComponent(match[1]!) : null;
+  const account = me.role === 'account' ? me.account! : named;
   main.focus();
   if (account === null) return accountsView(main, api);
+  if (keyMatch && account === named) return keyView(main, api, me, account, decodeURIComponent(keyMatch[2]!));
   return accountView(main, api, me, account);
 }
 

@@ -1,4 +1,5 @@
-import type { AclStore } from '../store/store.ts';
+import { keyListId } from '../list/key-list-id.ts';
+import type { AclStore, KeyUse } from '../store/store.ts';
 
 export interface CallerRecorderOptions {
   readonly flushIntervalMs: number;
@@ -30,6 +31,8 @@ export class CallerRecorder {
   readonly #options: CallerRecorderOptions;
   readonly #now: () => number;
   #pending = new Map<string, Map<string, number>>();
+  /** Last use of each key since the last flush, by key-list id: at most one entry per registered key. */
+  #keyUses = new Map<string, KeyUse>();
   #pairs = 0;
   #dropped = 0;
   // Unlisted accounts whose callers the store keeps, oldest first, and those to drop at the next flush.
@@ -78,6 +81,20 @@ export class CallerRecorder {
     callers.set(ip, this.#now());
   }
 
+  /**
+   * A forwarded request presenting a registered key: the key's own recent callers (for its list's
+   * lockout guard, bounded like an account's) and its last use.
+   */
+  noteKey(account: string, keyId: string, ip: string): void {
+    const id = keyListId(account, keyId);
+    this.note(id, ip, true);
+    if (this.#keyUses.size >= this.#options.maxPending && !this.#keyUses.has(id)) {
+      this.#dropped++;
+      return;
+    }
+    this.#keyUses.set(id, { at: this.#now(), ip });
+  }
+
   /** Sightings dropped because the pending batch was full. */
   get dropped(): number {
     return this.#dropped;
@@ -95,15 +112,18 @@ export class CallerRecorder {
    */
   flush(): Promise<void> {
     this.#flushing = this.#flushing.then(async () => {
-      if (this.#pairs === 0 && this.#forget.length === 0) return;
+      if (this.#pairs === 0 && this.#forget.length === 0 && this.#keyUses.size === 0) return;
       const batch = this.#pending;
       const forget = this.#forget;
+      const keyUses = this.#keyUses;
       this.#pending = new Map();
       this.#pairs = 0;
       this.#forget = [];
+      this.#keyUses = new Map();
       try {
         if (batch.size > 0) await this.#store.recordCallers(batch);
         if (forget.length > 0) await this.#store.forgetCallers(forget);
+        if (keyUses.size > 0) await this.#store.recordKeyUse(keyUses);
       } catch (error) {
         try {
           this.#options.onFlushError?.(error);

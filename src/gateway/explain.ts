@@ -11,14 +11,14 @@ export interface Explanation {
   readonly decision: string;
   readonly reason: string;
   /** The deciding entry; `id` and `cidr` may be left out where the reader may not see that list. */
-  readonly matched: null | { readonly id?: string; readonly cidr?: string; readonly action: Action; readonly list: 'account' | 'parent' | 'global' };
-  /** The state of the list enforced for the account (its parent's for a subaccount); null when it cannot be told. */
+  readonly matched: null | { readonly id?: string; readonly cidr?: string; readonly action: Action; readonly list: 'account' | 'parent' | 'global' | 'key' };
+  /** The state of the list enforced for the account (its parent's for a subaccount; the key's own for a key's check); null when it cannot be told. */
   readonly listState: ListState | null;
 }
 
-/** Explains what the Gatekeeper concludes for a caller of `account` at `ip` (its own conclusion, not a second reading). */
-export async function explain(gatekeeper: Gatekeeper, account: string, ip: IpAddress): Promise<Explanation> {
-  const concluded = await gatekeeper.conclude(account, ip);
+/** Explains what the Gatekeeper concludes for a caller of `account` at `ip`, presenting key `keyId` when given (its own conclusion, not a second reading). */
+export async function explain(gatekeeper: Gatekeeper, account: string, ip: IpAddress, keyId?: string): Promise<Explanation> {
+  const concluded = await gatekeeper.conclude(account, ip, keyId);
   return concluded.ok ? explainDecision(concluded.decision, concluded.enforced) : { decision: 'error', reason: concluded.refusal.reason, matched: null, listState: null };
 }
 

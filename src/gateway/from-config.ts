@@ -34,12 +34,12 @@ export interface GatekeeperSettings {
  * The one Gatekeeper of a process, compiled from the configuration: the proxy listener and every
  * external-authorization protocol ask it, so they make the same decisions.
  */
-export function gatekeeperFromConfig(config: GatekeeperSettings, policy: PolicyResolver, accountName: AccountNaming = ok): Gatekeeper {
-  return new Gatekeeper(gatekeeperParts(config, policy, accountName));
+export function gatekeeperFromConfig(config: GatekeeperSettings, policy: PolicyResolver, accountName: AccountNaming = ok, keys: GatekeeperParts['keys'] = null): Gatekeeper {
+  return new Gatekeeper(gatekeeperParts(config, policy, accountName, keys));
 }
 
 /** The parts a Gatekeeper decides with, compiled from the configuration (at start, and on reload). */
-export function gatekeeperParts(config: GatekeeperSettings, policy: PolicyResolver, accountName: AccountNaming = ok): GatekeeperParts {
+export function gatekeeperParts(config: GatekeeperSettings, policy: PolicyResolver, accountName: AccountNaming = ok, keys: GatekeeperParts['keys'] = null): GatekeeperParts {
   // The headers that tell the upstream the checked account and address are guarded like
   // credentials: a name an upstream would fold into one of them is refused.
   const checked = checkedHeaderNames(config.authz.upstreamHeaders);
@@ -53,6 +53,7 @@ export function gatekeeperParts(config: GatekeeperSettings, policy: PolicyResolv
     isExempt: compileExemptMatcher(config.identity.exemptPaths),
     trustedCaller: compileTrustedPeerCheck(config.clientIp.trust),
     policy,
+    keys,
     defaults: config.policy,
     anonymous: config.identity.anonymous,
     onStoreUnavailable: config.onStoreUnavailable,

@@ -5,8 +5,9 @@ import { formatIp, parseIp, type IpAddress } from '../ip/address.ts';
 import type { AccountNaming } from '../policy/account-names.ts';
 import { SupersededList } from '../policy/cache.ts';
 import type { CompiledList } from '../list/compile.ts';
-import { decideForAccount, decideGlobalDenyOnly, decideGlobalOnly, type Decision, type PolicyDefaults } from '../list/decide.ts';
-import type { PolicyResolver } from '../policy/resolve.ts';
+import { decideForAccount, decideForKey, decideGlobalDenyOnly, decideGlobalOnly, type Decision, type PolicyDefaults } from '../list/decide.ts';
+import type { PolicyLookup, PolicyResolver } from '../policy/resolve.ts';
+import type { KeyLookup, KeyResolver } from '../keys/resolver.ts';
 import { requestIdFrom } from './request-id.ts';
 import type { AddressClaims } from './address-claims.ts';
 import type { RequestScreen } from './request-screen.ts';
@@ -33,6 +34,8 @@ export interface Checked {
   /** The trusted proxies between the client and the peer (canonical, comma-separated); null for none. */
   readonly via: string | null;
   readonly account: string | null;
+  /** The registered API key the request presented, when it presented one. */
+  readonly keyId: string | null;
   readonly verdict: Verdict;
   readonly reason: string;
   /** The entry that decided, when one matched. */
@@ -54,6 +57,8 @@ export interface GatekeeperParts {
   /** Whether a proxy asking for a check (`IncomingView.caller`) is one the gateway believes. */
   readonly trustedCaller: (address: string | undefined) => boolean;
   readonly policy: PolicyResolver;
+  /** Whose an API key is (null: no api-key strategy, every key unknown). */
+  readonly keys: Pick<KeyResolver, 'resolve'> | null;
   readonly defaults: PolicyDefaults;
   readonly anonymous: AnonymousPolicy;
   readonly onStoreUnavailable: StoreUnavailablePolicy;
@@ -120,49 +125,27 @@ export class Gatekeeper {
     const ip = client.ip;
     const identity = parts.identity(req);
     if (identity.kind === 'refused') return checked(who, null, 'deny', identity.refusal.reason, null, identity.refusal);
-    if (identity.kind === 'anonymous') {
-      switch (parts.anonymous) {
-        case 'pass': {
-          // Anonymous callers are not the accounts' business, but the operator's deny entries
-          // hold for everyone.
-          const global = parts.policy.global();
-          const finish = (g: Global): Checked => {
-            const denied = decideGlobalDenyOnly(ip.family, ip.words, g);
-            return denied === null ? checked(who, null, 'anonymous', 'no_credentials', null, null) : conclude(who, null, denied);
-          };
-          return global instanceof Promise
-            ? global.then(finish, (error: unknown) => unavailable(who, null, error, parts.onStoreUnavailable))
-            : finish(global);
-        }
-        case 'deny':
-          return checked(who, null, 'deny', 'missing_credentials', null, MISSING_CREDENTIALS);
-        case 'global': {
-          const global = parts.policy.global();
-          const finish = (g: Global): Checked => conclude(who, null, decideGlobalOnly(ip.family, ip.words, g, parts.defaults));
-          return global instanceof Promise
-            ? global.then(finish, (error: unknown) => unavailable(who, null, error, parts.onStoreUnavailable))
-            : finish(global);
-        }
-      }
-    }
-
-    const named = parts.accountName(identity.account, identity.suffixed);
-    if (!named.ok) return checked(who, identity.account, 'deny', named.refusal.reason, null, named.refusal);
-    const account = named.value;
-    const concluded = concludeFor(parts.policy, account, ip);
-    if (!(concluded instanceof Promise)) return settle(who, account, concluded);
-    // Not cached: the only path that waits (on the store).
-    return concluded.then((c) => settle(who, account, c), (error: unknown) => unavailable(who, account, error, parts.onStoreUnavailable));
+    if (identity.kind === 'anonymous') return anonymous(parts, who, ip);
+    if (identity.kind === 'account') return forAccount(parts, who, ip, identity.account, identity.suffixed);
+    const found = parts.keys === null ? UNREGISTERED : parts.keys.resolve(identity.key);
+    const go = (lookup: KeyLookup): Checked | Promise<Checked> => forKey(parts, who, ip, identity, lookup);
+    return found instanceof Promise ? found.then(go, (error: unknown) => unavailable(who, identity.account, error, parts.onStoreUnavailable)) : go(found);
   }
 
   /**
    * What the lists conclude for a caller of `account` (a stored account's id) at `ip`: the lookup
    * and decision a request makes once it is identified, so the admin API's check explains exactly
-   * what the request path enforces; with it, the list enforced for the account. Rejects when the
-   * store cannot be read.
+   * what the request path enforces; with it, the list enforced for the account (for a key, the
+   * key's own). Rejects when the store cannot be read.
    */
-  async conclude(account: string, ip: IpAddress): Promise<{ readonly ok: true; readonly decision: Decision; readonly enforced: CompiledList | null } | Refused> {
+  async conclude(account: string, ip: IpAddress, keyId?: string): Promise<{ readonly ok: true; readonly decision: Decision; readonly enforced: CompiledList | null } | Refused> {
     const policy = this.#parts.policy;
+    if (keyId !== undefined) {
+      // A caller presenting the account's key `keyId`: the account's lists, then the key's own (the list it enforces).
+      const [global, lookup, keyList] = await Promise.all([policy.global(), policy.resolve(account), policy.keyList(account, keyId)]);
+      if (!lookup.ok) return lookup;
+      return { ok: true, decision: decideForKey(ip.family, ip.words, global, lookup, keyList), enforced: keyList };
+    }
     // The account's chain again, for the list it enforces (the decision does not carry it); read
     // after the decision, both from the cache the decision just filled.
     const decision = await concludeFor(policy, account, ip);
@@ -184,6 +167,87 @@ function settle(who: Who, account: string, concluded: Conclusion): Checked {
   return concluded.ok ? conclude(who, account, concluded) : checked(who, account, 'error', concluded.refusal.reason, null, concluded.refusal);
 }
 
+type Address = Extract<ClientIpResult, { ok: true }>['ip'];
+
+/**
+ * No credentials: anonymous.pass forwards, deny refuses, global checks the global list alone.
+ * `reason` says why a pass is anonymous (a key introspection could not check, configured to pass).
+ */
+function anonymous(parts: GatekeeperParts, who: Who, ip: Address, reason = 'no_credentials'): Checked | Promise<Checked> {
+  switch (parts.anonymous) {
+    case 'pass': {
+      // Anonymous callers are not the accounts' business, but the operator's deny entries
+      // hold for everyone.
+      const global = parts.policy.global();
+      const finish = (g: Global): Checked => {
+        const denied = decideGlobalDenyOnly(ip.family, ip.words, g);
+        return denied === null ? checked(who, null, 'anonymous', reason, null, null) : conclude(who, null, denied);
+      };
+      return global instanceof Promise
+        ? global.then(finish, (error: unknown) => unavailable(who, null, error, parts.onStoreUnavailable))
+        : finish(global);
+    }
+    case 'deny':
+      return checked(who, null, 'deny', 'missing_credentials', null, MISSING_CREDENTIALS);
+    case 'global': {
+      const global = parts.policy.global();
+      const finish = (g: Global): Checked => conclude(who, null, decideGlobalOnly(ip.family, ip.words, g, parts.defaults));
+      return global instanceof Promise
+        ? global.then(finish, (error: unknown) => unavailable(who, null, error, parts.onStoreUnavailable))
+        : finish(global);
+    }
+  }
+}
+
+/** An account named by the credentials: its list (the parent's for a subaccount) after the global one. */
+function forAccount(parts: GatekeeperParts, who: Who, ip: Address, id: string, suffixed?: true): Checked | Promise<Checked> {
+  const named = parts.accountName(id, suffixed);
+  if (!named.ok) return checked(who, id, 'deny', named.refusal.reason, null, named.refusal);
+  const account = named.value;
+  const concluded = concludeFor(parts.policy, account, ip);
+  if (!(concluded instanceof Promise)) return settle(who, account, concluded);
+  // Not cached: the only path that waits (on the store).
+  return concluded.then((c) => settle(who, account, c), (error: unknown) => unavailable(who, account, error, parts.onStoreUnavailable));
+}
+
+/**
+ * A request with an API key. A registered key names its account and adds its own list; an
+ * introspected one names its account only. Another credential naming a different account is
+ * ambiguous (the upstream might serve either). An unknown key is refused (401 unknown_key) or, as
+ * configured, ignored: the request goes on with what the other credentials say, or as anonymous.
+ */
+function forKey(parts: GatekeeperParts, who: Who, ip: Address, identity: Extract<IdentityResult, { kind: 'key' }>, lookup: KeyLookup): Checked | Promise<Checked> {
+  switch (lookup.kind) {
+    case 'refused':
+      return checked(who, identity.account, 'deny', lookup.refusal.reason, null, lookup.refusal);
+    case 'unknown':
+    case 'unchecked':
+      if (lookup.kind === 'unknown' && identity.unknown === 'refuse') return checked(who, identity.account, 'deny', 'unknown_key', null, UNKNOWN_KEY);
+      return identity.account === null ? anonymous(parts, who, ip, lookup.kind === 'unchecked' ? lookup.refusal.reason : 'no_credentials') : forAccount(parts, who, ip, identity.account);
+    case 'introspected':
+    case 'registered':
+      break;
+  }
+  if (identity.account !== null) {
+    const named = parts.accountName(identity.account);
+    if (!named.ok) return checked(who, identity.account, 'deny', named.refusal.reason, null, named.refusal);
+    if (named.value !== lookup.account) return checked(who, named.value, 'deny', 'ambiguous_credentials', null, keyForAnother(identity.source));
+  }
+  if (lookup.kind === 'introspected') return forAccount(parts, who, ip, lookup.account);
+  const { account, keyId } = lookup;
+  const global = parts.policy.global();
+  const policy = parts.policy.resolve(account);
+  const keyList = parts.policy.keyList(account, keyId);
+  const finish = (g: Global, l: PolicyLookup, k: CompiledList | null): Checked => (l.ok
+    ? conclude(who, account, decideForKey(ip.family, ip.words, g, l, k), keyId)
+    : checked(who, account, 'error', l.refusal.reason, null, l.refusal, keyId));
+  if (!(global instanceof Promise) && !(policy instanceof Promise) && !(keyList instanceof Promise)) return finish(global, policy, keyList);
+  return Promise.all([global, policy, keyList]).then(
+    ([g, l, k]) => finish(g, l, k),
+    (error: unknown) => unavailable(who, account, error, parts.onStoreUnavailable, keyId),
+  );
+}
+
 /** Who asked, as far as the connection and the forwarding headers tell: the same for every outcome. */
 interface Who {
   readonly requestId: string;
@@ -194,14 +258,20 @@ interface Who {
 }
 
 const MISSING_CREDENTIALS = refusal(401, 'missing_credentials', 'the request carries no credentials the gateway recognizes; send the account\'s credentials');
+const UNKNOWN_KEY = refusal(401, 'unknown_key', 'the API key is not one the gateway knows; send a key registered for your account');
+const UNREGISTERED: KeyLookup = { kind: 'unknown' };
+
+function keyForAnother(source: string): Refusal {
+  return refusal(400, 'ambiguous_credentials', `the API key in ${source} belongs to another account than the other credentials name; send credentials for one account`);
+}
 
 function untrustedCaller(caller: string): Refusal {
   return refusal(403, 'untrusted_caller', `the authorization check comes from ${caller}, which is not a trusted proxy: add the calling proxy's address to clientIp.trustedProxies (ALLOWGATE_TRUSTED_PROXIES)`);
 }
 
 /** Every Checked is built here, so they all share one shape (the request path stays monomorphic). */
-function checked(who: Who, account: string | null, verdict: Verdict, reason: string, entryId: string | null, refused: Refusal | null): Checked {
-  return { requestId: who.requestId, peer: who.peer, peerTrusted: who.peerTrusted, client: who.client, via: who.via, account, verdict, reason, entryId, refusal: refused };
+function checked(who: Who, account: string | null, verdict: Verdict, reason: string, entryId: string | null, refused: Refusal | null, keyId: string | null = null): Checked {
+  return { requestId: who.requestId, peer: who.peer, peerTrusted: who.peerTrusted, client: who.client, via: who.via, account, keyId, verdict, reason, entryId, refusal: refused };
 }
 
 /**
@@ -227,16 +297,19 @@ function socketAddress(address: string | undefined): string | undefined {
   return zone < 0 ? address : address.slice(0, zone);
 }
 
-function conclude(who: Who, account: string | null, decision: Decision): Checked {
+function conclude(who: Who, account: string | null, decision: Decision, keyId: string | null = null): Checked {
   const entryId = decision.source !== null && decision.slot >= 0 ? decision.source.trie.idOf(decision.slot) : null;
-  if (decision.outcome !== 'deny') return checked(who, account, decision.outcome, decision.reason, entryId, null);
-  const refused = refusal(403, decision.reason, denialMessage(who.client!, account, decision, entryId));
-  return checked(who, account, 'deny', decision.reason, entryId, refused);
+  if (decision.outcome !== 'deny') return checked(who, account, decision.outcome, decision.reason, entryId, null, keyId);
+  const refused = refusal(403, decision.reason, denialMessage(who.client!, account, decision, entryId, keyId));
+  return checked(who, account, 'deny', decision.reason, entryId, refused, keyId);
 }
 
-function denialMessage(ip: string, account: string | null, decision: Decision, entryId: string | null): string {
+function denialMessage(ip: string, account: string | null, decision: Decision, entryId: string | null, keyId: string | null): string {
   if (decision.list === 'global' && decision.reason === 'ip_denied') return `IP address ${ip} is denied by the gateway's global list (entry ${entryId})`;
   if (account === null) return `IP address ${ip} is not allowed to call without credentials`;
+  if (decision.reason === 'ip_denied_for_key') return `IP address ${ip} is denied for key ${keyId} of account ${account} (entry ${entryId})`;
+  if (decision.reason === 'ip_not_allowed_for_key') return `IP address ${ip} is not allowed for key ${keyId} of account ${account}`;
+  if (decision.reason === 'list_empty_for_key') return `IP address ${ip} is not allowed for key ${keyId} of account ${account}: the key's list has no allow entry in force any more, so it refuses every caller until one is added or the list is opened`;
   if (decision.reason === 'ip_denied') return `IP address ${ip} is denied for account ${account} (entry ${entryId})`;
   return `IP address ${ip} is not allowed for account ${account}`;
 }
@@ -248,12 +321,12 @@ function denialMessage(ip: string, account: string | null, decision: Decision, e
  * more than the list it had is refused either way: `open` is for accounts the gateway knows
  * nothing of, never a way for a change to be undone.
  */
-function unavailable(who: Who, account: string | null, error: unknown, policy: StoreUnavailablePolicy): Checked {
+function unavailable(who: Who, account: string | null, error: unknown, policy: StoreUnavailablePolicy, keyId: string | null = null): Checked {
   const superseded = error instanceof SupersededList;
-  if (policy === 'open' && !superseded) return checked(who, account, 'fail_open', 'store_unavailable', null, null);
+  if (policy === 'open' && !superseded) return checked(who, account, 'fail_open', 'store_unavailable', null, null, keyId);
   const detail = error instanceof Error ? error.message : String(error);
   const refused = superseded
     ? refusal(503, 'store_unavailable', `the access list of account ${error.account} changed and the new one could not be loaded yet: the store is unavailable; refused rather than enforce the list it replaced; retry shortly`, detail)
     : refusal(503, 'store_unavailable', 'the access list for this request could not be loaded: the store is unavailable; retry shortly', detail);
-  return checked(who, account, 'error', 'store_unavailable', null, refused);
+  return checked(who, account, 'error', 'store_unavailable', null, refused, keyId);
 }

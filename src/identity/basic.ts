@@ -12,14 +12,25 @@ const SOURCE = 'the Basic credentials';
  * here could name a different user than the upstream's. Another scheme is not this strategy's.
  */
 export function extractBasicAccount(authorization: AuthorizationParts | undefined): Extraction {
-  if (authorization === undefined || authorization.scheme !== 'basic') return NOTHING;
-  const encoded = authorization.credentials;
-  const decoded = decodeBase64Strict(encoded);
-  if (decoded === null) return invalid('are not valid base64');
+  const pair = readBasicCredentials(authorization);
+  if (pair.kind !== 'pair') return pair;
+  if (pair.user.length === 0) return invalid('have an empty user name');
+  return accountFrom(pair.user, SOURCE);
+}
+
+export type BasicCredentials = Extract<Extraction, { kind: 'none' | 'refused' }> | { readonly kind: 'pair'; readonly user: string; readonly password: string };
+
+/**
+ * The user name and password of `Authorization: Basic`, read the one strict way (canonical base64,
+ * valid UTF-8, a colon), shared by the strategies that read either part.
+ */
+export function readBasicCredentials(authorization: AuthorizationParts | undefined): BasicCredentials {
+  if (authorization === undefined || authorization.scheme !== 'basic') return NOTHING as BasicCredentials;
+  const decoded = decodeBase64Strict(authorization.credentials);
+  if (decoded === null) return invalid('are not valid base64') as BasicCredentials;
   const colon = decoded.indexOf(':');
-  if (colon < 0) return invalid('have no \':\' between user name and password');
-  if (colon === 0) return invalid('have an empty user name');
-  return accountFrom(decoded.slice(0, colon), SOURCE);
+  if (colon < 0) return invalid('have no \':\' between user name and password') as BasicCredentials;
+  return { kind: 'pair', user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };
 }
 
 function decodeBase64Strict(s: string): string | null {

@@ -1,3 +1,4 @@
+import { foldParamName } from '../http/param-name.ts';
 import { quoteUntrusted } from './account-id.ts';
 import { accountFrom, NOTHING, refused } from './extraction.ts';
 import type { Extraction } from './types.ts';
@@ -139,31 +140,6 @@ function sameIgnoringCase(text: string, start: number, lower: string): boolean {
   return true;
 }
 
-/**
- * A parameter name as the most lenient frameworks read it, so that any name one of them takes for
- * the parameter folds into the same text:
- *
- * - PHP ignores everything from a NUL on and leading spaces, reads `.`, spaces and an unmatched
- *   `[` as `_`, and takes `name[...]` for `name`;
- * - Rack 2 (Rails 6, Sinatra) skips leading `[` and `]` and ends the name at the next bracket
- *   (`[account_id]`, `]account_id`, `account_id]` and `[]account_id` are all `account_id`); qs
- *   (Express 4) reads a leading `[name]` as `name`;
- * - Spring's data binder reads `!name` as a default for `name`;
- * - ASP.NET ignores case, and so do Unicode-aware comparisons that fold ı, İ, ſ and the Kelvin
- *   sign into ASCII letters; IIS decodes `%u005F` escapes (done before this, with the others).
- */
-export function foldParamName(name: string): string {
-  let text = name;
-  const nul = text.indexOf('\0');
-  if (nul >= 0) text = text.slice(0, nul);
-  text = text.replace(/^[\s![\]]+/, '');
-  const open = text.indexOf('[');
-  const close = text.indexOf(']');
-  if (close >= 0 && (open < 0 || close < open)) text = text.slice(0, close);
-  else if (open >= 0 && text.indexOf(']', open) > open) text = text.slice(0, open);
-  return text.replace(/[. []/g, '_').replace(/[ıİ]/g, 'i').replace(/ſ/g, 's').replace(/\u212a/g, 'k').toLowerCase();
-}
-
 /** IIS and classic ASP.NET decode `%uXXXX` as the UTF-16 unit XXXX. */
 function decodePercentU(s: string): string {
   return s.indexOf('%u') < 0 && s.indexOf('%U') < 0 ? s : s.replace(/%u([0-9a-f]{4})/gi, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)));
@@ -177,4 +153,21 @@ export function formDecode(s: string): string | null {
   } catch {
     return null;
   }
+}
+
+export type QueryValue = Extract<Extraction, { kind: 'none' | 'refused' }> | { readonly kind: 'value'; readonly value: string };
+
+/**
+ * The form-decoded value of `param` (lower case) in a raw query, read as findQueryParam reads it
+ * (aliases and `;` refused, a repeat ambiguous), for a parameter that carries a secret (an API
+ * key): a refusal never quotes the value.
+ */
+export function readSecretParam(query: string | null, param: string): QueryValue {
+  if (query === null || query.length === 0) return NOTHING as QueryValue;
+  const found = findQueryParam(query, 0, query.length, param);
+  if (found === undefined) return NOTHING as QueryValue;
+  if (typeof found !== 'string') return found as QueryValue;
+  const decoded = formDecode(found);
+  if (decoded === null) return refused(400, 'invalid_key', `the ${quoteUntrusted(param)} query parameter is not valid percent-encoding`) as QueryValue;
+  return { kind: 'value', value: decoded };
 }

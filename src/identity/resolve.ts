@@ -10,8 +10,9 @@ import { compileHeaderName, DEFAULT_ID_HEADER, extractHeaderAccount } from './he
 import type { JwtVerifier } from './jwt.ts';
 import { compilePathTemplates, extractPathAccount, type PathTemplate } from './path.ts';
 import { compileQueryParam, cookieAlias, extractQueryAccount, findQueryParam, formDecode } from './query.ts';
+import { extractApiKey, isJwtShaped, type ApiKeySources } from './api-key.ts';
 import { splitTarget, type Target } from './target.ts';
-import type { AccountIdCase, AuthorizationParts, Extraction, IdentityOptions, IdentityResult, RequestView, StrategyConfig, StrategyType } from './types.ts';
+import type { AccountIdCase, ApiKeyStrategy, AuthorizationParts, Extraction, IdentityOptions, IdentityResult, RequestView, StrategyConfig, StrategyType } from './types.ts';
 
 /** Used when the config lists no strategy. */
 export const DEFAULT_STRATEGIES: readonly StrategyConfig[] = [
@@ -28,11 +29,12 @@ const AUTHORIZATION = 'authorization';
 type Compiled =
   | { readonly type: 'header'; readonly source: string; readonly slot: number; readonly name: string }
   | { readonly type: 'basic'; readonly source: string }
-  | { readonly type: 'bearer-jwt'; readonly source: string; readonly claim: string; readonly verifier: JwtVerifier | undefined }
+  | { readonly type: 'bearer-jwt'; readonly source: string; readonly claim: string; readonly verifier: JwtVerifier | undefined; readonly jwtOnly: boolean }
   /** A bearer token in a query parameter (the bearer-jwt strategy's `params`). */
   | { readonly type: 'bearer-param'; readonly source: string; readonly param: string; readonly claim: string; readonly verifier: JwtVerifier | undefined }
   | { readonly type: 'query'; readonly source: string; readonly param: string }
-  | { readonly type: 'path'; readonly source: string; readonly templates: readonly PathTemplate[] };
+  | { readonly type: 'path'; readonly source: string; readonly templates: readonly PathTemplate[] }
+  | { readonly type: 'api-key'; readonly source: string; readonly sources: ApiKeySources; readonly unknown: ApiKeyStrategy['unknown'] };
 
 /** Used when no options are given: unreadable Authorization refused, ids compared as given. */
 export const DEFAULT_IDENTITY_OPTIONS: IdentityOptions = { unreadableAuthorization: 'refuse', accountIdCase: 'refuse', formBodies: 'refuse', jsonBodies: 'refuse' };
@@ -41,8 +43,8 @@ interface Plan {
   readonly strategies: readonly Compiled[];
   /** The Authorization schemes some strategy reads (lower case). */
   readonly schemes: readonly string[];
-  /** The query strategy's parameter, whose cookie spellings and bodies are refused; null without one. */
-  readonly queryParam: string | null;
+  /** The query parameters strategies read (the query strategy's account, the api-key strategy's key), whose cookie spellings and bodies are refused. */
+  readonly queryParams: readonly string[];
   /** The bearer-jwt strategy's token parameters: read in the query, refused in cookies and form bodies without Authorization. */
   readonly bearerParams: readonly string[];
   readonly options: IdentityOptions;
@@ -89,6 +91,11 @@ function compilePlan(configs: readonly StrategyConfig[], options: IdentityOption
     watched.push(name);
     return watched.length - 1;
   };
+  const keyStrategy = configs.find((c): c is ApiKeyStrategy => c.type === 'api-key');
+  const jwtListed = configs.some((c) => c.type === 'bearer-jwt');
+  if (keyStrategy?.basic === 'username' && configs.some((c) => c.type === 'basic')) {
+    throw new Error('identity strategy api-key reads the key from the Basic user name (basic: username), which the basic strategy reads as the account: list one of them');
+  }
   const strategies = configs.flatMap((config): Compiled[] => {
     switch (config.type) {
       case 'header': {
@@ -106,7 +113,7 @@ function compilePlan(configs: readonly StrategyConfig[], options: IdentityOption
         slotOf(AUTHORIZATION);
         const params = [...new Set((config.params ?? DEFAULT_BEARER_PARAMS).map((p) => compileQueryParam(p)))];
         return [
-          { type: 'bearer-jwt', source: `the bearer token's ${config.claim} claim`, claim: config.claim, verifier: config.verify },
+          { type: 'bearer-jwt', source: `the bearer token's ${config.claim} claim`, claim: config.claim, verifier: config.verify, jwtOnly: keyStrategy?.bearer === true },
           ...params.map((param): Compiled => ({ type: 'bearer-param', source: `the bearer token in the ${param} query parameter`, param, claim: config.claim, verifier: config.verify })),
         ];
       }
@@ -118,24 +125,41 @@ function compilePlan(configs: readonly StrategyConfig[], options: IdentityOption
       case 'path':
         once('path', 'path (list all templates in one)');
         return [{ type: 'path', source: 'the path', templates: compilePathTemplates(config.templates) }];
+      case 'api-key': {
+        once('api-key', 'api-key');
+        const header = config.header === null ? null : compileHeaderName(config.header);
+        if (header !== null && seen.has(`header:${header}`)) throw new Error(`identity strategies header and api-key both read the ${header} header: a header names either an account or a key`);
+        if (header !== null) once(`header:${header}`, `header (${header})`);
+        const query = config.query === null ? null : compileQueryParam(config.query);
+        if (query !== null) once(`query:${query}`, `query (${query})`);
+        if (config.bearer || config.basic !== 'off') slotOf(AUTHORIZATION);
+        if (header === null && !config.bearer && config.basic === 'off' && query === null) throw new Error('identity strategy api-key reads no key: set a header, bearer, basic or query');
+        const sources: ApiKeySources = { slot: header === null ? -1 : slotOf(header), header, bearer: config.bearer, jwtAware: jwtListed, basic: config.basic, query };
+        return [{ type: 'api-key', source: 'the API key', sources, unknown: config.unknown }];
+      }
       default:
         throw new Error(`unknown identity strategy type ${JSON.stringify((config as { type?: unknown }).type)}`);
     }
   });
-  const query = strategies.find((s) => s.type === 'query');
-  const queryParam = query?.type === 'query' ? query.param : null;
+  const queryParams = strategies.flatMap((s) => (s.type === 'query' ? [s.param] : s.type === 'api-key' && s.sources.query !== null ? [s.sources.query] : []));
   const bearerParams = strategies.flatMap((s) => (s.type === 'bearer-param' ? [s.param] : []));
-  if (queryParam !== null && bearerParams.includes(queryParam)) throw new Error(`identity query parameter '${queryParam}' is also a bearer-jwt token parameter: give them different names`);
+  const clash = queryParams.find((p) => bearerParams.includes(p));
+  if (clash !== undefined) throw new Error(`identity query parameter '${clash}' is also a bearer-jwt token parameter: give them different names`);
+  const schemes = new Set<string>();
+  for (const s of strategies) {
+    if (s.type === 'basic' || (s.type === 'api-key' && s.sources.basic !== 'off')) schemes.add('basic');
+    if (s.type === 'bearer-jwt' || (s.type === 'api-key' && s.sources.bearer)) schemes.add('bearer');
+  }
   return {
     strategies,
-    schemes: strategies.flatMap((s) => (s.type === 'basic' ? ['basic'] : s.type === 'bearer-jwt' ? ['bearer'] : [])),
-    queryParam,
+    schemes: [...schemes],
+    queryParams,
     bearerParams,
     options,
     watched,
     authorizationSlot: watched.indexOf(AUTHORIZATION),
-    needsTarget: strategies.some((s) => s.type === 'query' || s.type === 'path'),
-    readsParams: queryParam !== null || bearerParams.length > 0,
+    needsTarget: strategies.some((s) => s.type === 'query' || s.type === 'path' || (s.type === 'api-key' && s.sources.query !== null)),
+    readsParams: queryParams.length > 0 || bearerParams.length > 0,
   };
 }
 
@@ -196,10 +220,17 @@ function resolveIdentity(plan: Plan, req: RequestView): IdentityResult {
   let via: StrategyType | undefined;
   let suffixed = false;
   let source = '';
+  let key: Extract<Extraction, { kind: 'key' }> | undefined;
+  let unknownKeys: ApiKeyStrategy['unknown'] = 'refuse';
   for (const strategy of plan.strategies) {
     const found = extract(strategy, values, authorization, target, req.url);
     if (found.kind === 'none') continue;
     if (found.kind === 'refused') return found;
+    if (found.kind === 'key') {
+      key = found;
+      if (strategy.type === 'api-key') unknownKeys = strategy.unknown;
+      continue;
+    }
     const named = spelled(found.account, spelling);
     if (found.suffixed) suffixed = true;
     if (account === undefined) {
@@ -210,6 +241,7 @@ function resolveIdentity(plan: Plan, req: RequestView): IdentityResult {
       return ambiguous(`the request names different accounts in ${source} and ${strategy.source}; send credentials for one account`);
     }
   }
+  if (key !== undefined) return { kind: 'key', key: key.key, source: key.source, account: account ?? null, unknown: unknownKeys };
   return account === undefined || via === undefined ? ANONYMOUS : suffixed ? { kind: 'account', account, via, suffixed: true } : { kind: 'account', account, via };
 }
 
@@ -230,10 +262,10 @@ function strongerBody(held: ParsedBody | null, next: ParsedBody | null): ParsedB
  * oauthlib, passport-http-bearer).
  */
 function paramsElsewhere(plan: Plan, authorized: boolean, cookie: string | undefined, moreCookies: readonly string[] | undefined, body: ParsedBody | null): IdentityResult | null {
-  const { queryParam, bearerParams, options } = plan;
+  const { queryParams, bearerParams, options } = plan;
   const bearer = !authorized && bearerParams.length > 0;
-  if (cookie !== undefined && (queryParam !== null || bearer)) {
-    const names = queryParam === null ? bearerParams : bearer ? [queryParam, ...bearerParams] : queryParam;
+  if (cookie !== undefined && (queryParams.length > 0 || bearer)) {
+    const names = bearer ? [...queryParams, ...bearerParams] : queryParams;
     for (const value of moreCookies === undefined ? [cookie] : [cookie, ...moreCookies]) {
       const alias = cookieAlias(value, names);
       if (alias.kind === 'refused') return alias;
@@ -242,9 +274,9 @@ function paramsElsewhere(plan: Plan, authorized: boolean, cookie: string | undef
   if (body === null) return null;
   const formRefused = options.formBodies === 'refuse';
   const jsonRefused = options.jsonBodies === 'refuse';
-  if (queryParam !== null) {
+  if (queryParams.length > 0) {
     const refusedHere = body === 'form' ? formRefused : body === 'json' ? jsonRefused : formRefused || jsonRefused;
-    if (refusedHere) return ambiguous(`${BODY_WORDS[body]} may carry the ${queryParam} parameter as well, and frameworks merge it with the query (PHP, Rack, Rails, Laravel, servlets, Go's FormValue) while the gateway does not read bodies; send the parameters in the query and the body as another type, or say that the upstream does not merge it (identity.${body === 'json' ? 'jsonBodies' : 'formBodies'}: pass)`);
+    if (refusedHere) return ambiguous(`${BODY_WORDS[body]} may carry the ${queryParams.join(' and ')} parameter${queryParams.length > 1 ? 's' : ''} as well, and frameworks merge it with the query (PHP, Rack, Rails, Laravel, servlets, Go's FormValue) while the gateway does not read bodies; send the parameters in the query and the body as another type, or say that the upstream does not merge it (identity.${body === 'json' ? 'jsonBodies' : 'formBodies'}: pass)`);
   }
   if (bearer && body !== 'json' && formRefused) {
     return ambiguous(`${BODY_WORDS[body]} may carry a bearer token (${bearerParams.join(', ')}; RFC 6750 §2.2), which token libraries read when there is no Authorization header, and the gateway does not read bodies; send the token in Authorization: Bearer, or say that the upstream reads no token from bodies (identity.formBodies: pass)`);
@@ -265,6 +297,8 @@ function extract(strategy: Compiled, values: readonly (string | undefined)[], au
     case 'basic':
       return extractBasicAccount(authorization);
     case 'bearer-jwt':
+      // With api-key reading Bearer tokens too, this strategy takes only the JWTs.
+      if (strategy.jwtOnly && authorization?.scheme === 'bearer' && !isJwtShaped(authorization.credentials)) return NOTHING;
       return extractBearerAccount(authorization, strategy.claim, strategy.verifier);
     case 'bearer-param':
       return extractBearerParam(url, strategy.param, strategy.claim, strategy.verifier);
@@ -272,6 +306,8 @@ function extract(strategy: Compiled, values: readonly (string | undefined)[], au
       return extractQueryAccount(target?.query ?? null, strategy.param);
     case 'path':
       return target === undefined ? NOTHING : extractPathAccount(target.path, strategy.templates);
+    case 'api-key':
+      return extractApiKey(strategy.sources, values, authorization, target?.query ?? null);
   }
 }
 

@@ -16,7 +16,25 @@ export type StrategyConfig =
   /** A query parameter (default account_id). */
   | { readonly type: 'query'; readonly param: string }
   /** A path segment, e.g. `/v1/Account/{account}/`. */
-  | { readonly type: 'path'; readonly templates: readonly string[] };
+  | { readonly type: 'path'; readonly templates: readonly string[] }
+  /** An opaque API key, registered to its account (or introspected): see ApiKeyStrategy. */
+  | ApiKeyStrategy;
+
+/**
+ * Where the `api-key` strategy reads a key: a header (default X-API-Key; null: none), an opaque
+ * `Authorization: Bearer` token (with `bearer-jwt` listed too, only tokens that are not JWTs), the
+ * password or the user name of `Authorization: Basic`, a query parameter (null: none). A key in
+ * more than one of them is refused (400 ambiguous_credentials).
+ */
+export interface ApiKeyStrategy {
+  readonly type: 'api-key';
+  readonly header: string | null;
+  readonly bearer: boolean;
+  readonly basic: 'off' | 'password' | 'username';
+  readonly query: string | null;
+  /** A key neither registered nor introspected as active: refused (401 unknown_key) or passed as anonymous. */
+  readonly unknown: 'refuse' | 'anonymous';
+}
 
 export type StrategyType = StrategyConfig['type'];
 
@@ -67,6 +85,11 @@ export type IdentityResult =
    * (Rails' `.:format`, Spring's suffix patterns): `AC1.json` may be served as AC1.
    */
   | { readonly kind: 'account'; readonly account: string; readonly via: StrategyType; readonly suffixed?: true }
+  /**
+   * An API key (as sent: the caller of the resolver digests it and never keeps it), and the account
+   * the other strategies named, if any (the key's account must be the same).
+   */
+  | { readonly kind: 'key'; readonly key: string; readonly source: string; readonly account: string | null; readonly unknown: ApiKeyStrategy['unknown'] }
   | { readonly kind: 'anonymous' }
   | { readonly kind: 'refused'; readonly refusal: Refusal };
 
@@ -74,6 +97,7 @@ export type IdentityResult =
 export type Extraction =
   | { readonly kind: 'none' }
   | { readonly kind: 'account'; readonly account: string; readonly suffixed?: true }
+  | { readonly kind: 'key'; readonly key: string; readonly source: string }
   | { readonly kind: 'refused'; readonly refusal: Refusal };
 
 /** `Authorization` split into its scheme (lower-cased) and credentials. */

@@ -1,7 +1,8 @@
 import { parseCidr } from '../ip/cidr.ts';
 import { compileTrie, type CompiledTrie, type TrieRule } from '../ip/trie.ts';
+import { indexKeyOf } from './key-digest.ts';
 import { isRestricted } from './list-state.ts';
-import type { AccountRecord, AccountSettings } from './types.ts';
+import type { AccountRecord, AccountSettings, ApiKeyRecord } from './types.ts';
 
 /**
  * An account's list as the request path uses it: a trie of the entries in force, plus the
@@ -26,12 +27,25 @@ export interface CompiledList {
    * Lets a list served during a store outage drop an entry at its time without the record.
    */
   readonly expiries: Readonly<Record<string, number>> | null;
+  /**
+   * The account's registered keys by id (null when it has none): whether each is enabled, and the
+   * digest it is found by. The request path takes a key as the account's only while it is here.
+   */
+  readonly keys: ReadonlyMap<string, CompiledKey> | null;
+}
+
+export interface CompiledKey {
+  readonly enabled: boolean;
+  /** `hmac:<hex>` or `sha256:<hex>` (src/keys/digest.ts). */
+  readonly indexKey: string;
 }
 
 // Beyond the trie, measured like its constants (see ip/trie.ts): the list and settings objects
 // with a cache slot around them, and each temporary entry's key and time in the expiry table.
 const LIST_BYTES = 380;
 const EXPIRY_BYTES = 100;
+// A key's map slot, its id and index key strings and the small object.
+const KEY_BYTES = 260;
 
 /**
  * Estimate of the heap a compiled list keeps alive (trie, objects, expiry table): what the
@@ -40,6 +54,7 @@ const EXPIRY_BYTES = 100;
 export function retainedBytes(list: CompiledList): number {
   let bytes = LIST_BYTES + list.trie.retainedBytes;
   if (list.expiries !== null) for (const id in list.expiries) bytes += EXPIRY_BYTES + id.length;
+  if (list.keys !== null) bytes += list.keys.size * KEY_BYTES;
   return bytes;
 }
 
@@ -79,7 +94,13 @@ export function compileList(record: AccountRecord, nowMs: number): CompiledList 
     restricted: isRestricted(record.settings, record.entries),
     validUntil,
     expiries,
+    keys: compileKeys(record.keys),
   };
+}
+
+export function compileKeys(keys: readonly ApiKeyRecord[] | undefined): ReadonlyMap<string, CompiledKey> | null {
+  if (keys === undefined || keys.length === 0) return null;
+  return new Map(keys.map((k) => [k.id, { enabled: k.enabled, indexKey: indexKeyOf(k) }]));
 }
 
 /**

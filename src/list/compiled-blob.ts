@@ -2,12 +2,12 @@ import { Buffer } from 'node:buffer';
 import { crc32 } from 'node:zlib';
 import { CompiledTrie } from '../ip/trie.ts';
 import { parseStoredRecord } from './record-format.ts';
-import type { CompiledList } from './compile.ts';
+import type { CompiledKey, CompiledList } from './compile.ts';
 
 /**
  * A compiled list as bytes, so replicas fetch it instead of recompiling and a snapshot can keep it
  * on disk: `u32 header length | u32 CRC-32 of the header | header JSON | trie buffer`. The header
- * carries what the trie does not (account, version, settings, hasAllow, restricted, validUntil, expiries) and has its
+ * carries what the trie does not (account, version, settings, hasAllow, restricted, validUntil, expiries, keys) and has its
  * own checksum, since a flipped bit there (a version, a parent, an expiry) would be enforced just
  * as surely as one in the trie, which checks its own integrity.
  */
@@ -20,6 +20,7 @@ export function encodeCompiledList(list: CompiledList): Buffer {
     restricted: list.restricted,
     validUntil: Number.isFinite(list.validUntil) ? list.validUntil : null,
     expiries: list.expiries,
+    ...(list.keys === null ? {} : { keys: [...list.keys].map(([id, k]) => [id, k.enabled, k.indexKey]) }),
   }));
   const prefix = Buffer.alloc(8);
   prefix.writeUInt32LE(header.length, 0);
@@ -45,6 +46,7 @@ export function decodeCompiledList(bytes: Uint8Array): CompiledList {
   if (expiries !== null && (typeof expiries !== 'object' || Array.isArray(expiries) || !Object.values(expiries).every((v) => typeof v === 'number'))) {
     throw new Error('compiled list header is malformed');
   }
+  const keys = decodeKeys(header['keys']);
   // Settings are validated the same way as a stored record's.
   const { settings } = parseStoredRecord({ account, version, settings: header['settings'], entries: [] }, account, 'compiled list');
   // Absent from blobs written before the list state was carried: what they knew (an allow entry
@@ -59,6 +61,19 @@ export function decodeCompiledList(bytes: Uint8Array): CompiledList {
     restricted,
     validUntil: validUntil ?? Number.POSITIVE_INFINITY,
     expiries: expiries as Record<string, number> | null,
+    keys,
     trie: CompiledTrie.fromBuffer(buf.subarray(8 + headerLength)),
   };
+}
+
+/** The keys as the header holds them, `[[id, enabled, indexKey], ...]` (absent: none). */
+function decodeKeys(raw: unknown): ReadonlyMap<string, CompiledKey> | null {
+  if (raw === undefined) return null;
+  if (!Array.isArray(raw)) throw new Error('compiled list header is malformed');
+  const keys = new Map<string, CompiledKey>();
+  for (const item of raw as unknown[]) {
+    if (!Array.isArray(item) || typeof item[0] !== 'string' || typeof item[1] !== 'boolean' || typeof item[2] !== 'string') throw new Error('compiled list header is malformed');
+    keys.set(item[0], { enabled: item[1], indexKey: item[2] });
+  }
+  return keys.size === 0 ? null : keys;
 }

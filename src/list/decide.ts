@@ -21,9 +21,15 @@ export type Reason =
   /** A global allow entry matched: operator-listed callers every account accepts. */
   | 'global_allow'
   /** The account's mode is `off`. */
-  | 'mode_off';
+  | 'mode_off'
+  /** The account's list let an API key's caller through, and the key's own list has allow entries without this address. */
+  | 'ip_not_allowed_for_key'
+  /** A deny entry of the key's own list matched. */
+  | 'ip_denied_for_key'
+  /** The key's own list has had allow entries and none is in force any more: the key refuses every caller until one is, or its list is opened. */
+  | 'list_empty_for_key';
 
-export type ListKind = 'global' | 'account' | 'parent';
+export type ListKind = 'global' | 'account' | 'parent' | 'key';
 
 /**
  * `ok` is always true: a decision is the successful side of a policy conclusion (see
@@ -110,4 +116,36 @@ export function decideGlobalDenyOnly(family: 4 | 6, words: Uint32Array, global: 
 export function decideGlobalOnly(family: 4 | 6, words: Uint32Array, global: CompiledList | null, defaults: PolicyDefaults): Decision {
   if (global === null) return miss(null, 'global', defaults.default);
   return decideOnSlot(global, 'global', global.trie.lookup(family, words), global.settings.default ?? defaults.default);
+}
+
+/**
+ * The decision for a caller presenting one of the account's API keys: the account's decision
+ * first (global list, mode, the account's or its parent's list); a caller it lets through must
+ * pass the key's own list too. The account's mode governs both: `off` checks neither, and under
+ * `report-only` the key's refusals are only reported. A global allow entry admits past both.
+ */
+export function decideForKey(family: 4 | 6, words: Uint32Array, global: CompiledList | null, policy: AccountPolicy, keyList: CompiledList | null): Decision {
+  const account = decideForAccount(family, words, global, policy);
+  if (account.outcome !== 'allow' || account.reason === 'global_allow' || account.reason === 'mode_off') return account;
+  const key = decideKeyList(family, words, keyList);
+  if (key === null) return account;
+  return policy.mode === 'report-only' ? { ...key, outcome: 'report_only' } : key;
+}
+
+/**
+ * The key's own list alone: its refusal, or null when it lets the caller through. A matching deny
+ * entry refuses; on a miss, a list with allow entries in force refuses, and so does a list that
+ * has had some and none is in force any more (restricted, as an account's: no list opens by
+ * itself). A key list that never had an allow entry (or was opened) leaves the account's list alone
+ * to decide.
+ */
+export function decideKeyList(family: 4 | 6, words: Uint32Array, keyList: CompiledList | null): Decision | null {
+  if (keyList === null) return null;
+  if (keyList.trie.ruleCount > 0) {
+    const slot = keyList.trie.lookup(family, words);
+    if (slot >= 0) return keyList.trie.actionOf(slot) === 'deny' ? { ok: true, outcome: 'deny', reason: 'ip_denied_for_key', list: 'key', source: keyList, slot } : null;
+  }
+  if (keyList.hasAllow) return { ok: true, outcome: 'deny', reason: 'ip_not_allowed_for_key', list: 'key', source: keyList, slot: -1 };
+  if (keyList.restricted) return { ok: true, outcome: 'deny', reason: 'list_empty_for_key', list: 'key', source: keyList, slot: -1 };
+  return null;
 }

@@ -1,4 +1,4 @@
-import type { AccountRecord, AccountSettings, AclEntry } from './types.ts';
+import type { AccountRecord, AccountSettings, AclEntry, ApiKeyRecord } from './types.ts';
 
 /**
  * Checks a record read back from storage. Stores write only valid records, so anything else means
@@ -17,7 +17,34 @@ export function parseStoredRecord(raw: unknown, account: string, origin: string)
   const settings = parseSettings(raw['settings'], bad);
   const entries = raw['entries'];
   if (!Array.isArray(entries)) return bad('"entries" must be an array');
-  return { account, version: version as number, settings, entries: entries.map((e, i) => parseEntry(e, (what) => bad(`entry ${i} ${what}`))) };
+  const keys = raw['keys'];
+  if (keys !== undefined && !Array.isArray(keys)) return bad('"keys" must be an array');
+  return {
+    account,
+    version: version as number,
+    settings,
+    entries: entries.map((e, i) => parseEntry(e, (what) => bad(`entry ${i} ${what}`))),
+    ...(keys === undefined ? {} : { keys: keys.map((k, i) => parseKey(k, (what) => bad(`key ${i} ${what}`))) }),
+  };
+}
+
+const KEY_STRING_FIELDS = ['id', 'name', 'createdAt', 'updatedAt'] as const;
+
+function parseKey(raw: unknown, bad: (what: string) => never): ApiKeyRecord {
+  if (!isObject(raw)) return bad('is not an object');
+  for (const field of KEY_STRING_FIELDS) if (typeof raw[field] !== 'string') bad(`"${field}" must be a string`);
+  if (raw['hash'] !== 'hmac-sha256' && raw['hash'] !== 'sha256') bad('"hash" must be hmac-sha256 or sha256');
+  if (typeof raw['digest'] !== 'string' || !/^[0-9a-f]{64}$/.test(raw['digest'])) bad('"digest" must be 64 lower-case hex digits');
+  if (typeof raw['enabled'] !== 'boolean') bad('"enabled" must be a boolean');
+  return {
+    id: raw['id'] as string,
+    name: raw['name'] as string,
+    hash: raw['hash'],
+    digest: raw['digest'] as string,
+    enabled: raw['enabled'],
+    createdAt: raw['createdAt'] as string,
+    updatedAt: raw['updatedAt'] as string,
+  };
 }
 
 function parseSettings(raw: unknown, bad: (what: string) => never): AccountSettings {

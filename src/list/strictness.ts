@@ -25,6 +25,7 @@ const MAX_EXPIRY_POINTS = 16;
  */
 export function atLeastAsStrict(old: CompiledList | null, next: CompiledList | null, nowMs: number, global = false): boolean {
   if (old?.settings.parent !== next?.settings.parent) return false;
+  if (!keysAsStrict(old, next)) return false;
   // A list that expires entries without saying which (compiled by an older build) cannot be
   // followed into the future; an old one is served as it is, so it is compared as it is.
   if (next !== null && next.expiries === null && next.validUntil !== Number.POSITIVE_INFINITY) return false;
@@ -37,6 +38,15 @@ export function atLeastAsStrict(old: CompiledList | null, next: CompiledList | n
     const o = old === null ? null : withoutExpired(old, at);
     const n = next === null ? null : withoutExpired(next, at);
     if (!(global ? globalAsStrict(o, n) : accountAsStrict(o, n))) return false;
+  }
+  return true;
+}
+
+/** Every key `old` lets through (registered and enabled), `next` lets through too. */
+function keysAsStrict(old: CompiledList | null, next: CompiledList | null): boolean {
+  if (old?.keys == null) return true;
+  for (const [id, key] of old.keys) {
+    if (key.enabled && next?.keys?.get(id)?.enabled !== true) return false;
   }
   return true;
 }

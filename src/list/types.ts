@@ -59,6 +59,32 @@ export interface AccountRecord {
   readonly version: number;
   readonly settings: AccountSettings;
   readonly entries: readonly AclEntry[];
+  /**
+   * The account's registered API keys (absent: none). Each key's own list is a record of its own,
+   * under keyListId(account, key.id) (src/keys/list-id.ts).
+   */
+  readonly keys?: readonly ApiKeyRecord[];
+}
+
+/**
+ * How a key's digest was made: `hmac-sha256` keyed by the deployment's key secret (the key was
+ * registered as clients send it), or a bare `sha256` (registered by hash, `key_sha256`).
+ */
+export type KeyHash = 'hmac-sha256' | 'sha256';
+
+/** A registered API key: never the key itself, only its digest. */
+export interface ApiKeyRecord {
+  /** Stable id, unique in the deployment (`key_...`). */
+  readonly id: string;
+  readonly name: string;
+  readonly hash: KeyHash;
+  /** The digest, 64 lower-case hex digits. */
+  readonly digest: string;
+  /** A disabled key is refused (401 key_disabled), never passed as anonymous. */
+  readonly enabled: boolean;
+  /** ISO 8601 UTC timestamps. */
+  readonly createdAt: string;
+  readonly updatedAt: string;
 }
 
 /** The content of a change: everything but the version, which the store assigns. */

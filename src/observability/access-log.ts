@@ -27,6 +27,7 @@ export function accessLog(logger: Logger, allowSampleRate: number, refusals: Ref
         peer: checked.peer,
         client_ip: checked.client,
         account: checked.account,
+        ...(checked.keyId === null ? {} : { key_id: checked.keyId }),
         decision: checked.verdict,
         reason: checked.reason,
         entry_id: checked.entryId,

@@ -1,6 +1,17 @@
 import { AggregatorRegistry, collectDefaultMetrics, Counter, Gauge, Histogram, Registry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 import type { Surface } from './observer.ts';
 import { HotCounter, HotHistogram } from './hot-metrics.ts';
+import type { IntrospectionObserver, IntrospectionOutcome, KeyLookupCounts } from './key-stats.ts';
+
+/** What the key resolver reports at scrape time. */
+export interface KeyStats {
+  readonly counts: Readonly<KeyLookupCounts>;
+  readonly size: { readonly keys: number; readonly unknown: number };
+  readonly introspection: { readonly active: number; readonly inactive: number } | null;
+}
+
+/** Introspection calls take milliseconds: 1 ms to 10 s. */
+const INTROSPECTION_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /** Whole-request buckets (seconds): from half a millisecond to ten seconds. */
 const REQUEST_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -74,6 +85,9 @@ export class Metrics {
   readonly #lockoutWarnings: Counter;
   readonly #validationRefusals: Counter<'reason'>;
   readonly #shed: Counter<'reason'>;
+  readonly #introspectionCalls: Counter<'outcome'>;
+  readonly #introspectionDuration: Histogram;
+  #keys: (() => KeyStats) | null = null;
   /** Other processes whose metrics each scrape adds (a primary's workers); null: this one alone. */
   #peers: (() => Promise<readonly MetricsSnapshot[]>) | null = null;
 
@@ -98,6 +112,44 @@ export class Metrics {
     this.#lockoutWarnings = new Counter({ name: 'allowgate_lockout_warnings_total', help: 'Recently seen callers reported as newly blocked by a list change.', registers });
     this.#validationRefusals = new Counter({ name: 'allowgate_validation_refusals_total', help: 'List changes refused as invalid or conflicting, by reason (store failures are in allowgate_store_write_failures_total).', labelNames: ['reason'], registers });
     this.#shed = new Counter({ name: 'allowgate_shed_requests_total', help: 'Allowed requests the gateway answered itself to protect the upstream or other callers, by reason (client_concurrency_limit, account_concurrency_limit, upstream_busy, body_timeout).', labelNames: ['reason'], registers });
+    this.#introspectionCalls = new Counter({ name: 'allowgate_introspection_requests_total', help: 'Calls to the introspection endpoint by outcome: active, inactive, no_account (active without a usable account), and the failures error, timeout, status (an unexpected status), busy (identity.introspection.maxConcurrent reached, not sent).', labelNames: ['outcome'], registers });
+    this.#introspectionDuration = new Histogram({ name: 'allowgate_introspection_duration_seconds', help: 'Time an introspection call took, answered or failed.', buckets: INTROSPECTION_BUCKETS, registers });
+    // Key lookups are counted by the resolver on the request path; each scrape adds what happened since the last.
+    const lastKeys: Record<string, number> = {};
+    const keyLookups = new Counter({
+      name: 'allowgate_key_lookups_total',
+      help: 'API keys looked up, by result: cached (account known here), located (read from the store\'s key index), unknown (registered nowhere, introspected as inactive), disabled, introspected (active at the endpoint), conflicting (registered to two accounts).',
+      labelNames: ['result'],
+      registers,
+      collect: () => {
+        const counts = this.#keys?.().counts;
+        if (counts === undefined) return;
+        for (const [result, value] of Object.entries(counts)) {
+          const delta = value - (lastKeys[result] ?? 0);
+          if (delta > 0) keyLookups.inc({ result }, delta);
+          lastKeys[result] = value;
+        }
+      },
+    });
+    const keys = (): KeyStats | null => this.#keys?.() ?? null;
+    new Gauge({
+      name: 'allowgate_key_cache_entries', help: 'Digests of API keys held: kind keys (whose account is known here, keys.cacheEntries) and unknown (known to be registered nowhere, keys.cacheNegativeEntries).', labelNames: ['kind'], registers,
+      collect() {
+        const stats = keys();
+        if (stats === null) return;
+        this.set({ kind: 'keys' }, stats.size.keys);
+        this.set({ kind: 'unknown' }, stats.size.unknown);
+      },
+    });
+    new Gauge({
+      name: 'allowgate_introspection_cache_entries', help: 'Introspection answers held, active and inactive (each bounded by identity.introspection.cacheEntries).', labelNames: ['kind'], registers,
+      collect() {
+        const held = keys()?.introspection;
+        if (held == null) return;
+        this.set({ kind: 'active' }, held.active);
+        this.set({ kind: 'inactive' }, held.inactive);
+      },
+    });
     new Gauge({
       name: 'allowgate_upstream_in_flight', help: 'Requests holding an upstream connection (at most upstream.connections).', registers,
       collect() { this.set(sources.upstream?.().running ?? 0); },
@@ -179,6 +231,21 @@ export class Metrics {
       },
       finished(decision, seconds) {
         durations.observe(durations.cell(surface, decision), seconds);
+      },
+    };
+  }
+
+  /** Where the key resolver's counts are read from at scrape time. */
+  observeKeys(stats: () => KeyStats): void {
+    this.#keys = stats;
+  }
+
+  /** The observer of introspection calls. */
+  introspection(): IntrospectionObserver {
+    return {
+      called: (outcome: IntrospectionOutcome, seconds: number) => {
+        this.#introspectionCalls.inc({ outcome });
+        if (outcome !== 'busy') this.#introspectionDuration.observe(seconds);
       },
     };
   }

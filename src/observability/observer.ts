@@ -25,6 +25,8 @@ export interface ObservedDecision {
   /** The client the decision was about; null when it could not be determined. */
   readonly client: string | null;
   readonly account: string | null;
+  /** The registered API key the request presented, when it presented one. */
+  readonly keyId: string | null;
   /** allow, deny, report_only, fail_open, error, ... (the gateway's verdicts). */
   readonly verdict: string;
   readonly reason: string;

@@ -1,8 +1,18 @@
+import { foldParamName } from '../http/param-name.ts';
+
 /** Query parameters whose values are secrets: logged as `[REDACTED]`, never in clear. */
-const SECRET_PARAMS = new Set([
+const SECRET_PARAMS = new Set<string>([
   'api_key', 'apikey', 'key', 'token', 'access_token', 'auth_token', 'id_token', 'refresh_token',
   'password', 'passwd', 'secret', 'client_secret', 'signature', 'sig', 'x-auth-token',
 ]);
+
+/**
+ * Adds parameters the configuration makes secret (the api-key strategy's query parameter), for
+ * every log line of this process from now on.
+ */
+export function addSecretParams(names: Iterable<string>): void {
+  for (const name of names) SECRET_PARAMS.add(name.toLowerCase());
+}
 
 /**
  * The request target as it may be logged: path kept, secret query values replaced. Works on the
@@ -22,7 +32,8 @@ export function redactUrl(url: string): string {
     } catch {
       // Undecodable names are compared as written.
     }
-    if (SECRET_PARAMS.has(name.toLowerCase())) parts[i] = `${rawName}=[REDACTED]`;
+    // Spellings frameworks fold into a secret parameter (api.key, api_key[]) are secrets too.
+    if (SECRET_PARAMS.has(name.toLowerCase()) || SECRET_PARAMS.has(foldParamName(name))) parts[i] = `${rawName}=[REDACTED]`;
   }
   return `${url.slice(0, q)}?${parts.join('&')}`;
 }

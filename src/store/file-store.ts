@@ -33,7 +33,7 @@ export class FileStore extends MemoryStore {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw new Error(`cannot read the store file ${this.path}: ${(error as Error).message}`);
     }
-    for (const [account, record] of parseStoreFile(text, this.path)) this.records.set(account, record);
+    for (const record of parseStoreFile(text, this.path).values()) this.load(record);
   }
 
   protected override async persist(record: AccountRecord): Promise<Refusal | null> {

@@ -1,4 +1,4 @@
-import { isStoreFailure, type AccountChange, type AclStore, type AuditDescriber, type CallerBatch, type ChangeListener, type RecentCaller, type StateListener, type StoreState, type UpdateOutcome } from './store.ts';
+import { isStoreFailure, type AccountChange, type AclStore, type AuditDescriber, type CallerBatch, type ChangeListener, type KeyUseBatch, type RecentCaller, type StateListener, type StoreState, type UpdateOutcome } from './store.ts';
 
 /** Why a store operation failed: a refusal that means the store failed, or an error thrown ('error'). */
 export interface StoreFailure {
@@ -49,6 +49,10 @@ export function instrumentStore(inner: AclStore, observe: OperationObserver): Ac
     recentCallers: (account: string, limit: number): Promise<readonly RecentCaller[]> => timed('recent_callers', () => inner.recentCallers(account, limit)),
     dueForExpiry: (nowMs: number, limit: number) => timed('due_for_expiry', () => inner.dueForExpiry(nowMs, limit)),
     openAuditLog: (settings) => inner.openAuditLog(settings),
+    findKeys: (indexKeys: readonly string[]) => timed('find_keys', () => inner.findKeys(indexKeys)),
+    keyAccounts: () => timed('key_accounts', () => inner.keyAccounts()),
+    recordKeyUse: (batch: KeyUseBatch) => timed('record_key_use', () => inner.recordKeyUse(batch)),
+    keyUse: (account: string, keyIds: readonly string[]) => timed('key_use', () => inner.keyUse(account, keyIds)),
   };
   const { readCompiled, versions, changes } = inner;
   return {

@@ -1,9 +1,11 @@
 import type { Refusal } from '../http/refusal.ts';
+import { isKeyListId } from '../list/key-list-id.ts';
 import type { AccountRecord } from '../list/types.ts';
 import type { AuditLog } from '../audit/audit-log.ts';
+import { KeyIndex, KeyUseTable } from './key-index.ts';
 import { createAuditLog } from './open-audit.ts';
 import { RecentCallerTable } from './recent-callers.ts';
-import { childrenByParent, nextExpiry, versionConflict, type AccountChange, type AccountPage, type AclStore, type AuditLogSettings, type CallerBatch, type ChangeListener, type RecentCaller, type StoreState, type StoreView, type UpdateOutcome } from './store.ts';
+import { childrenByParent, nextExpiry, versionConflict, type AccountChange, type AccountPage, type AclStore, type AuditLogSettings, type CallerBatch, type ChangeListener, type KeyPointer, type KeyUse, type KeyUseBatch, type RecentCaller, type StoreState, type StoreView, type UpdateOutcome } from './store.ts';
 
 /**
  * Accounts in a Map. Updates run one at a time, in arrival order, across all accounts, so a change
@@ -15,6 +17,8 @@ export class MemoryStore implements AclStore {
   protected readonly records = new Map<string, AccountRecord>();
   readonly #listeners = new Set<ChangeListener>();
   readonly #callers = new RecentCallerTable();
+  readonly #keys = new KeyIndex();
+  readonly #keyUse = new KeyUseTable();
   #tail: Promise<unknown> = Promise.resolve();
 
   async open(): Promise<void> {}
@@ -33,7 +37,30 @@ export class MemoryStore implements AclStore {
   }
 
   async accounts(): Promise<readonly string[]> {
-    return [...this.records.keys()].sort();
+    return [...this.records.keys()].filter((id) => !isKeyListId(id)).sort();
+  }
+
+  async findKeys(indexKeys: readonly string[]): Promise<readonly KeyPointer[]> {
+    return this.#keys.find(indexKeys);
+  }
+
+  async keyAccounts(): Promise<readonly string[]> {
+    return this.#keys.accounts();
+  }
+
+  /** Kept in memory only, also by the file store, like the recent callers. */
+  async recordKeyUse(batch: KeyUseBatch): Promise<void> {
+    this.#keyUse.record(batch);
+  }
+
+  async keyUse(account: string, keyIds: readonly string[]): Promise<ReadonlyMap<string, KeyUse>> {
+    return this.#keyUse.of(account, keyIds);
+  }
+
+  /** Takes a record read from storage (the file store's at open), with its keys indexed. */
+  protected load(record: AccountRecord): void {
+    this.#keys.apply(record.account, this.records.get(record.account) ?? null, record);
+    this.records.set(record.account, record);
   }
 
   /** In memory already: one page. */
@@ -101,9 +128,13 @@ export class MemoryStore implements AclStore {
     const result = change(current, mapView(this.records));
     if (!result.ok) return result;
     const record: AccountRecord = { ...result.draft, account, version: version + 1 };
+    // Nothing else runs between this check and the commit below.
+    const clash = this.#keys.clash(account, current, record);
+    if (clash !== null) return { ok: false, refusal: clash };
     const failed = await this.persist(record);
     if (failed !== null) return { ok: false, refusal: failed };
     this.records.set(account, record);
+    this.#keys.apply(account, current, record);
     for (const listener of this.#listeners) listener(account, record.version);
     return { ok: true, record, previous: current };
   }

@@ -147,6 +147,26 @@ export interface RecentCaller {
 }
 
 /**
+ * Where a registered key's digest (`hmac:<hex>` or `sha256:<hex>`) points. A hint, not the truth:
+ * the account's record is, and the request path checks the key is still there (and enabled) in
+ * the account's compiled list before using it.
+ */
+export interface KeyPointer {
+  readonly indexKey: string;
+  readonly account: string;
+  readonly keyId: string;
+}
+
+/** A key's last use: when (epoch ms) and from which client address. */
+export interface KeyUse {
+  readonly at: number;
+  readonly ip: string;
+}
+
+/** Key uses seen since the last flush, by key-list id (src/keys/list-id.ts). */
+export type KeyUseBatch = ReadonlyMap<string, KeyUse>;
+
+/**
  * Where access lists live. The request path never calls a store directly: it reads compiled lists
  * from the policy cache, which a store keeps fresh through `subscribe`.
  */
@@ -156,7 +176,7 @@ export interface AclStore {
   /** Flushes anything pending and releases resources; the store is unusable afterwards. */
   close(): Promise<void>;
   read(account: string): Promise<AccountRecord | null>;
-  /** Every account that has a record, sorted. */
+  /** Every account that has a record, sorted (keys' lists are not accounts: not listed). */
   accounts(): Promise<readonly string[]>;
   /**
    * The names of the accounts, a page at a time (`cursor` null to start; the answer's cursor null
@@ -207,4 +227,16 @@ export interface AclStore {
    * log leaves the connection open), a JSONL file or memory for the embedded stores.
    */
   openAuditLog(settings: AuditLogSettings): Promise<AuditLog>;
+  /**
+   * The registered keys found under these index keys (src/list/key-digest.ts, indexKey), at most one
+   * each. A key is held by one account at most: `update` refuses (409 duplicate) a change that
+   * would register a digest another key holds, in the same atomic step as the change.
+   */
+  findKeys(indexKeys: readonly string[]): Promise<readonly KeyPointer[]>;
+  /** The accounts holding at least one registered key, sorted. */
+  keyAccounts(): Promise<readonly string[]>;
+  /** Remembers each key's last use (kept until the key is deleted); fire and forget. */
+  recordKeyUse(batch: KeyUseBatch): Promise<void>;
+  /** The last uses of these keys of the account, by key id (a key never used is absent). */
+  keyUse(account: string, keyIds: readonly string[]): Promise<ReadonlyMap<string, KeyUse>>;
 }

@@ -17,6 +17,7 @@ export const LAYERS: readonly Layer[] = [
   { name: 'audit trail model and embedded logs', folders: ['audit'] },
   { name: 'stores', folders: ['store'] },
   { name: 'policy cache over the store', folders: ['policy'] },
+  { name: 'API keys: whose a presented key is (the registry through the store, introspection)', folders: ['keys'] },
   { name: 'list management and the decision', folders: ['acl', 'gateway'] },
   { name: 'surfaces: management API and external authorization', folders: ['admin', 'authz'] },
   { name: 'configuration and process roles', folders: ['config', 'workers'] },

@@ -1,21 +1,12 @@
-import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
+import { runCli as run, type Run } from '../support/cli-run.ts';
 import { ADMIN_TOKEN, startGateway, type GatewayProcess } from '../support/gateway-process.ts';
 import { send } from '../support/http.ts';
 import { scratchDir } from '../support/scratch.ts';
-
-const CLI = fileURLToPath(new URL('../../src/cli.ts', import.meta.url));
-
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
 interface Entry {
   id: string;
@@ -25,23 +16,6 @@ interface Entry {
   description: string;
   enabled: boolean;
   expires_at: string | null;
-}
-
-/** Runs `node src/cli.ts ...args` with only the given environment (plus PATH), in `cwd`. */
-function run(args: readonly string[], env: Record<string, string>, cwd: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: { PATH: process.env['PATH'] ?? '', ...env }, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => { stdout += d.toString(); });
-    child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    child.on('error', reject);
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
 }
 
 /** A loopback port nothing listens on (bound, then released). */

@@ -13,11 +13,15 @@ import { createAuditLog } from '../../src/store/open-audit.ts';
 import type { AuditLog } from '../../src/audit/audit-log.ts';
 import type { IpAddress } from '../../src/ip/address.ts';
 import { compileList } from '../../src/list/compile.ts';
-import { decideForAccount } from '../../src/list/decide.ts';
+import { decideForAccount, decideForKey } from '../../src/list/decide.ts';
 import { explainDecision } from '../../src/gateway/explain.ts';
+import { KeyDigester } from '../../src/list/key-digest.ts';
+import { keyListId } from '../../src/list/key-list-id.ts';
 import { MemoryStore } from '../../src/store/memory-store.ts';
 
 export const OWNER_TOKEN = 'unit-test-admin-token-1234';
+/** The key secret of the management API tests start (keys registered by value are hashed under it). */
+export const KEY_SECRET = Buffer.from('unit-test-key-secret-0123456789abcdef');
 
 /** A credential for tests: the token in clear (for requests) and its hashed form (for the API). */
 export function credential(name: string, role: Credential['role'], token: string, account?: string): Credential {
@@ -27,7 +31,11 @@ export function credential(name: string, role: Credential['role'], token: string
 export interface AdminApiOptions {
   readonly policy?: ValidationPolicy;
   readonly credentials?: readonly Credential[];
-  readonly check?: (account: string, ip: IpAddress) => Promise<CheckResult>;
+  readonly check?: (account: string, ip: IpAddress, keyId?: string) => Promise<CheckResult>;
+  /** Keys one account may hold (keys.maxPerAccount). */
+  readonly maxKeys?: number;
+  /** null: no key secret (registration by hash only). */
+  readonly keySecret?: Buffer | null;
   readonly extraSurfaces?: (service: AclService, check: (account: string, ip: IpAddress) => Promise<CheckResult>) => readonly Surface[];
   readonly now?: () => Date;
   readonly ready?: () => boolean;
@@ -61,7 +69,7 @@ export async function startAdminApi(options: AdminApiOptions = {}): Promise<Admi
   const check = options.check ?? decideFromStore(store);
   const handler = createAdminHandler({
     store,
-    surfaces: [nativeSurface({ service, audit, check }), ...(options.extraSurfaces?.(service, check) ?? [])],
+    surfaces: [nativeSurface({ service, audit, check, digester: options.keySecret === null ? null : new KeyDigester(options.keySecret ?? KEY_SECRET), ...(options.maxKeys === undefined ? {} : { maxKeys: options.maxKeys }) }), ...(options.extraSurfaces?.(service, check) ?? [])],
     authenticate: compileCredentials([credential('owner', 'owner', OWNER_TOKEN), ...(options.credentials ?? [])]),
     limiter: options.limiter ?? new AuthLimiter(),
     health: () => ({ live: true, ready: options.ready?.() ?? true }),
@@ -88,10 +96,16 @@ export async function startAdminApi(options: AdminApiOptions = {}): Promise<Admi
 }
 
 /** What the proxy would decide for an account with no parent and no global list, from the store. */
-function decideFromStore(store: MemoryStore): (account: string, ip: IpAddress) => Promise<CheckResult> {
-  return async (account, ip) => {
-    const record = await store.read(account);
-    const list = record === null ? null : compileList(record, Date.now());
-    return explainDecision(decideForAccount(ip.family, ip.words, null, { own: list, list, listKind: 'account', mode: 'enforce', default: 'open' }), list);
+function decideFromStore(store: MemoryStore): (account: string, ip: IpAddress, keyId?: string) => Promise<CheckResult> {
+  return async (account, ip, keyId) => {
+    const compiled = async (id: string) => {
+      const record = await store.read(id);
+      return record === null ? null : compileList(record, Date.now());
+    };
+    const list = await compiled(account);
+    const policy = { ok: true, own: list, list, listKind: 'account', mode: 'enforce', default: 'open' } as const;
+    if (keyId === undefined) return explainDecision(decideForAccount(ip.family, ip.words, null, policy), list);
+    const keyList = await compiled(keyListId(account, keyId));
+    return explainDecision(decideForKey(ip.family, ip.words, null, policy, keyList), keyList);
   };
 }

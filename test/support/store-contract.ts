@@ -2,6 +2,15 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { AccountDraft, AccountRecord, AclEntry } from '../../src/list/types.ts';
 import { changeSettings } from '../../src/acl/changes.ts';
 import type { AccountChange, AclStore } from '../../src/store/store.ts';
+import { addEntry as addListEntry } from '../../src/acl/changes.ts';
+import { indexKeyOf } from '../../src/list/key-digest.ts';
+import { keyListId } from '../../src/list/key-list-id.ts';
+import { addKey, deleteKey, updateKey } from '../../src/acl/key-changes.ts';
+import type { ApiKeyRecord } from '../../src/list/types.ts';
+
+export function apiKey(id: string, digestSeed: number, hash: ApiKeyRecord['hash'] = 'hmac-sha256'): ApiKeyRecord {
+  return { id, name: id, hash, digest: digestSeed.toString(16).padStart(64, '0'), enabled: true, createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z' };
+}
 
 export function entry(id: string, cidr: string): AclEntry {
   return { id, ipAddress: cidr, cidrs: [cidr], action: 'allow', description: id, enabled: true, createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z' };
@@ -169,6 +178,70 @@ export function describeStoreContract(kind: string, make: () => AclStore): void 
       expect(recent[0]).toEqual({ ip: '10.0.4.175', lastSeen: now - 60_000 + 1199 });
       expect(recent.some((c) => c.ip === '192.0.2.99')).toBe(false);
       expect(recent.some((c) => c.ip === '10.0.0.0')).toBe(false);
+    });
+
+    it('finds registered keys by digest, refuses a digest another key holds, and releases it on delete', async () => {
+      const store = fresh();
+      await store.open();
+      const ci = apiKey('key_ci', 1);
+      const office = apiKey('key_office', 2, 'sha256');
+      expect((await store.update('AC1', addKey('AC1', ci, 10))).ok).toBe(true);
+      expect((await store.update('AC1', addKey('AC1', office, 10))).ok).toBe(true);
+      expect(await store.findKeys([indexKeyOf(ci), indexKeyOf(office), indexKeyOf(apiKey('x', 3))])).toEqual([
+        { indexKey: indexKeyOf(ci), account: 'AC1', keyId: 'key_ci' },
+        { indexKey: indexKeyOf(office), account: 'AC1', keyId: 'key_office' },
+      ]);
+      // A key belongs to one account: another account, or another key of this one, is refused, and nothing is written.
+      const elsewhere = await store.update('AC2', addKey('AC2', apiKey('key_other', 1), 10));
+      expect(elsewhere).toMatchObject({ ok: false, refusal: { status: 409, reason: 'duplicate' } });
+      expect(await store.read('AC2')).toBeNull();
+      expect(await store.update('AC1', addKey('AC1', apiKey('key_again', 1), 10))).toMatchObject({ ok: false, refusal: { reason: 'duplicate' } });
+      // The same digest of the other kind is another key.
+      expect((await store.update('AC2', addKey('AC2', apiKey('key_by_hash', 1, 'sha256'), 10))).ok).toBe(true);
+      expect(await store.keyAccounts()).toEqual(['AC1', 'AC2']);
+
+      // An entry change keeps the keys; a key change keeps the entries.
+      const ctx = { policy: { maxEntries: 10, ipv4Only: false, refused: [] }, now: '2026-01-01T00:00:00.000Z' };
+      await store.update('AC1', addListEntry('AC1', 'e1', { ipAddress: { input: '192.0.2.0/24', cidrs: ['192.0.2.0/24'] } }, ctx));
+      await store.update('AC1', updateKey('AC1', 'key_ci', { enabled: false }, '2026-01-02T00:00:00.000Z'));
+      const record = await store.read('AC1');
+      expect(record?.entries.map((e) => e.id)).toEqual(['e1']);
+      expect(record?.keys?.map((k) => [k.id, k.enabled])).toEqual([['key_ci', false], ['key_office', true]]);
+
+      // A key's own list is a record of its own, never listed as an account.
+      const list = keyListId('AC1', 'key_ci');
+      expect((await store.update(list, addListEntry(list, 'k1', { ipAddress: { input: '198.51.100.0/24', cidrs: ['198.51.100.0/24'] } }, ctx))).ok).toBe(true);
+      expect((await store.read(list))?.entries.map((e) => e.id)).toEqual(['k1']);
+      expect(await store.accounts()).toEqual(['AC1', 'AC2']);
+
+      expect((await store.update('AC1', deleteKey('AC1', 'key_ci'))).ok).toBe(true);
+      expect(await store.findKeys([indexKeyOf(ci)])).toEqual([]);
+      expect((await store.update('AC3', addKey('AC3', apiKey('key_moved', 1), 10))).ok).toBe(true);
+      expect(await store.findKeys([indexKeyOf(ci)])).toEqual([{ indexKey: indexKeyOf(ci), account: 'AC3', keyId: 'key_moved' }]);
+    });
+
+    it('lets exactly one of concurrent registrations of one key win, round after round', async () => {
+      const store = fresh();
+      await store.open();
+      for (let round = 0; round < 12; round++) {
+        const outcomes = await Promise.all(['A', 'B', 'C', 'D'].map((who) => store.update(`R${round}${who}`, addKey(`R${round}${who}`, apiKey(`key_${round}_${who}`, 1000 + round), 10))));
+        expect(outcomes.filter((o) => o.ok), `round ${round}`).toHaveLength(1);
+        for (const lost of outcomes.filter((o) => !o.ok)) expect(lost).toMatchObject({ refusal: { reason: 'duplicate' } });
+        expect(await store.findKeys([indexKeyOf(apiKey('x', 1000 + round))])).toHaveLength(1);
+      }
+    });
+
+    it('keeps each key\'s latest use', async () => {
+      const store = fresh();
+      await store.open();
+      const list = keyListId('AC1', 'key_ci');
+      await store.recordKeyUse(new Map([[list, { at: 2_000, ip: '192.0.2.2' }]]));
+      // An older sighting (a replica flushing late) does not go back in time.
+      await store.recordKeyUse(new Map([[list, { at: 1_000, ip: '192.0.2.1' }]]));
+      expect(await store.keyUse('AC1', ['key_ci', 'key_none'])).toEqual(new Map([['key_ci', { at: 2_000, ip: '192.0.2.2' }]]));
+      await store.recordKeyUse(new Map([[list, { at: 3_000, ip: '2001:db8::3' }]]));
+      expect((await store.keyUse('AC1', ['key_ci'])).get('key_ci')).toEqual({ at: 3_000, ip: '2001:db8::3' });
+      expect(await store.keyUse('AC2', [])).toEqual(new Map());
     });
   });
 }

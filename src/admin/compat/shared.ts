@@ -128,7 +128,8 @@ export function deleteMatching(account: string, pick: (entry: AclEntry) => boole
       if (!result.ok) return result;
       record = { ...result.draft, version: current.version };
     }
-    return { ok: true, draft: { account: record.account, settings: record.settings, entries: record.entries } };
+    const { version: _version, ...draft } = record;
+    return { ok: true, draft };
   };
 }
 

@@ -1,6 +1,10 @@
+import { parseKeyListId } from '../../list/key-list-id.ts';
+
 /**
  * Key layout (see docs/redis.md). Every key of one account carries the hash tag `{account}`, so the
- * account lives in one Cluster slot and a Lua script may touch all of its keys atomically.
+ * account lives in one Cluster slot and a Lua script may touch all of its keys atomically. The
+ * lists of the account's API keys share the tag (`{account}:key:<id>:...`) and the account's
+ * audit stream.
  */
 export interface KeySet {
   readonly version: string;
@@ -9,6 +13,8 @@ export interface KeySet {
   readonly callers: string;
   /** The account's audit stream (see src/store/redis/redis-audit.ts). */
   readonly audit: string;
+  /** Hash: the account's keys' last use, key id → `<epoch ms> <client ip>`. */
+  readonly keyUse: string;
 }
 
 export class Keys {
@@ -34,6 +40,13 @@ export class Keys {
   readonly expiries: string;
   /** Set once every account's expiries are in `expiries` (an older build kept no such index). */
   readonly expiriesIndexed: string;
+  /**
+   * Registered API keys: a hash of digest (`hmac:<hex>`, `sha256:<hex>`) → `<account> <key id>
+   * <claimed at, epoch ms>`, claimed before the commit that registers the key (so no two accounts
+   * can hold one key), and the set of accounts that ever held a key. Tag `{_keys}`.
+   */
+  readonly keyIndex: string;
+  readonly keyAccounts: string;
 
   constructor(prefix: string) {
     this.prefix = prefix;
@@ -44,10 +57,15 @@ export class Keys {
     this.changeLog = `${prefix}changelog`;
     this.expiries = `${prefix}expiries`;
     this.expiriesIndexed = `${prefix}expiries-indexed`;
+    this.keyIndex = `${prefix}{_keys}:index`;
+    this.keyAccounts = `${prefix}{_keys}:accounts`;
   }
 
-  of(account: string): KeySet {
-    const base = `${this.prefix}{${account}}`;
-    return { version: `${base}:version`, record: `${base}:record`, compiled: `${base}:compiled`, callers: `${base}:callers`, audit: `${base}:audit` };
+  /** The keys of an account, or of a key's list (src/keys/list-id.ts), in the account's slot. */
+  of(id: string): KeySet {
+    const key = parseKeyListId(id);
+    const account = `${this.prefix}{${key === null ? id : key.account}}`;
+    const base = key === null ? account : `${account}:key:${key.keyId}`;
+    return { version: `${base}:version`, record: `${base}:record`, compiled: `${base}:compiled`, callers: `${base}:callers`, audit: `${account}:audit`, keyUse: `${account}:keyuse` };
   }
 }

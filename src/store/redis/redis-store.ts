@@ -13,11 +13,15 @@ import { parseStoredRecord } from '../../list/record-format.ts';
 import { RECENT_CALLERS_PER_ACCOUNT, RECENT_CALLERS_TTL_MS } from '../recent-callers.ts';
 import { createAuditLog } from '../open-audit.ts';
 import type { AuditLog } from '../../audit/audit-log.ts';
-import { childrenByParent, nextExpiry, versionConflict, type AccountChange, type AccountPage, type AclStore, type AuditDescriber, type AuditLogSettings, type CallerBatch, type ChangeFeed, type ChangeListener, type ChangeNotice, type ChangeResult, type RecentCaller, type StateListener, type StoreState, type UpdateOutcome } from '../store.ts';
+import { childrenByParent, nextExpiry, versionConflict, type AccountChange, type AccountPage, type AclStore, type AuditDescriber, type AuditLogSettings, type CallerBatch, type ChangeFeed, type ChangeListener, type ChangeNotice, type ChangeResult, type KeyPointer, type KeyUse, type KeyUseBatch, type RecentCaller, type StateListener, type StoreState, type UpdateOutcome } from '../store.ts';
+import { indexKeyOf } from '../../list/key-digest.ts';
+import { isKeyListId, parseKeyListId as parseKeyListIdOrNull } from '../../list/key-list-id.ts';
+import { keyHeldElsewhere, keyIndexChanges, keysOf } from '../../list/keys.ts';
+import type { ApiKeyRecord } from '../../list/types.ts';
 import { FetchingView, NotFetched, type Fetched, type FetchedGraph } from './change-view.ts';
 import { createClient, createSubscriber, type RedisClient } from './connection.ts';
 import { Keys } from './keys.ts';
-import { CHANGES_SINCE, COMMIT, INSTALL_GRAPH, READ_COMPILED, READ_GRAPH, RELEASE_LEASE, REWRITE_COMPILED, SETTLE_EXPIRY } from './scripts.ts';
+import { CHANGES_SINCE, CLAIM_KEYS, COMMIT, INSTALL_GRAPH, READ_COMPILED, READ_GRAPH, RECORD_KEY_USE, RELEASE_KEYS, RELEASE_LEASE, REWRITE_COMPILED, SETTLE_EXPIRY, TAKE_OVER_KEY } from './scripts.ts';
 import { DEFAULT_NOTICE_LIST_MAX_BYTES, type RedisStoreSpec } from './spec.ts';
 
 /**
@@ -49,6 +53,11 @@ const CHANGE_BATCH = 1_000;
 const MAX_CHANGES_FOLLOWED = 50_000;
 /** Records read per round trip while indexing expiries written by an older build. */
 const EXPIRY_INDEX_CHUNK = 500;
+/**
+ * A key's digest claimed this long ago by a key that its account's record does not hold is a
+ * registration whose commit never happened (the writer failed or gave up): it may be taken over.
+ */
+const KEY_CLAIM_STALE_MS = 10_000;
 
 /** The Lua scripts, registered with `defineCommand` (ioredis sends EVALSHA, falling back to EVAL). */
 interface ScriptCommands {
@@ -63,6 +72,10 @@ interface ScriptCommands {
   allowgateRewriteCompiled(version: string, compiled: string, at: number, blob: Buffer): Promise<number>;
   allowgateChangesSince(log: string, cursor: string, count: number): Promise<[string, number, number, [string, string[]][]]>;
   allowgateSettleExpiry(expiries: string, account: string, seen: string, next: string): Promise<number>;
+  allowgateClaimKeys(index: string, account: string, now: number, ...pairs: string[]): Promise<[1] | [0, string, string]>;
+  allowgateTakeOverKey(index: string, digest: string, held: string, value: string): Promise<number>;
+  allowgateReleaseKeys(index: string, account: string, ...pairs: string[]): Promise<number>;
+  allowgateRecordKeyUse(hash: string, keyId: string, at: number, ip: string): Promise<number>;
 }
 
 export interface RedisStoreOptions {
@@ -153,6 +166,10 @@ export class RedisStore implements AclStore {
     this.#client.defineCommand('allowgateRewriteCompiled', { lua: REWRITE_COMPILED, numberOfKeys: 2 });
     this.#client.defineCommand('allowgateChangesSince', { lua: CHANGES_SINCE, numberOfKeys: 1, readOnly: true });
     this.#client.defineCommand('allowgateSettleExpiry', { lua: SETTLE_EXPIRY, numberOfKeys: 1 });
+    this.#client.defineCommand('allowgateClaimKeys', { lua: CLAIM_KEYS, numberOfKeys: 1 });
+    this.#client.defineCommand('allowgateTakeOverKey', { lua: TAKE_OVER_KEY, numberOfKeys: 1 });
+    this.#client.defineCommand('allowgateReleaseKeys', { lua: RELEASE_KEYS, numberOfKeys: 1 });
+    this.#client.defineCommand('allowgateRecordKeyUse', { lua: RECORD_KEY_USE, numberOfKeys: 1 });
     this.#scripts = this.#client as unknown as ScriptCommands;
 
     // ioredis emits 'error' for every failed connection attempt; the state change carries the news.
@@ -256,7 +273,7 @@ export class RedisStore implements AclStore {
     // The set may name an account whose first write failed after the SADD: keep only real ones.
     const members = await this.#client.smembers(this.#keys.accounts);
     const versions = await this.versions(members);
-    return members.filter((account) => (versions.get(account) ?? 0) > 0).sort();
+    return members.filter((account) => !isKeyListId(account) && (versions.get(account) ?? 0) > 0).sort();
   }
 
   /**
@@ -305,10 +322,12 @@ export class RedisStore implements AclStore {
     let pendingLink: string | null | undefined;
     // Set once the commit script is on its way: a failure after that is no longer a "not saved".
     let sent: { previous: AccountRecord | null; record: AccountRecord; list: CompiledList } | null = null;
+    /** Key digests claimed for this change: released unless the change committed (or may have). */
+    let claimed: readonly ApiKeyRecord[] = [];
     try {
       // Registered before the first commit: the account list is a different slot, so it cannot
       // join the commit script; a member without a record is filtered out by accounts().
-      await this.#client.sadd(this.#keys.accounts, account);
+      if (!isKeyListId(account)) await this.#client.sadd(this.#keys.accounts, account);
       for (let attempt = 0; attempt < MAX_COMMIT_ATTEMPTS; attempt++) {
         const current = await this.#fetch(account);
         if (expectedVersion !== undefined && expectedVersion !== current.version) return versionConflict(account, current.version, expectedVersion);
@@ -334,6 +353,12 @@ export class RedisStore implements AclStore {
         if (link !== '' && deps.graphVersion === null) await this.#loadGraph(cluster);
         if (lease !== null && performance.now() - lease.at > GRAPH_LEASE_MS / 2) break;
         const record: AccountRecord = { ...result.draft, account, version: current.version + 1 };
+        const keyChanges = keyIndexChanges(current.record, record);
+        if (keyChanges.added.length > 0) {
+          const refused = await this.#claimKeys(account, keyChanges.added);
+          if (refused !== null) return { ok: false, refusal: refused };
+          claimed = keyChanges.added;
+        }
         const list = this.#compile(record);
         const blob = encodeCompiledList(list);
         // Small lists travel with the notice; for a larger one, replicas that must read it are told
@@ -370,6 +395,9 @@ export class RedisStore implements AclStore {
           );
         sent = null;
         if (committed === 1) {
+          claimed = [];
+          const removed = keyIndexChanges(current.record, record).removed;
+          if (removed.length > 0) await this.#releaseKeys(account, removed).catch(() => undefined);
           if (cluster && link !== '') {
             pendingLink = undefined;
             if (after === undefined) await this.#client.hdel(this.#keys.graph.parents, account);
@@ -390,8 +418,10 @@ export class RedisStore implements AclStore {
       if (error instanceof CorruptRecord) return { ok: false, refusal: refusal(500, 'store_corrupt', error.message) };
       if (sent !== null && !neverSent(error)) {
         // The commit may have happened: the graph keeps naming both parents until a later writer
-        // settles it from the record, rather than be put back to one the record may have left.
+        // settles it from the record, rather than be put back to one the record may have left;
+        // claimed keys stay claimed (a later registration checks the record).
         pendingLink = undefined;
+        claimed = [];
         return await this.#unknownOutcome(account, sent.previous, sent.record, sent.list, error);
       }
       return { ok: false, refusal: unavailableForWrite(account, error) };
@@ -401,6 +431,7 @@ export class RedisStore implements AclStore {
         await restore.catch(() => undefined);
       }
       if (lease !== null) await this.#scripts.allowgateReleaseLease(this.#keys.graph.lease, lease.token).catch(() => undefined);
+      if (claimed.length > 0) await this.#releaseKeys(account, claimed).catch(() => undefined);
       endGraphTurn?.();
     }
   }
@@ -413,6 +444,77 @@ export class RedisStore implements AclStore {
     this.#graphTurns = previous.then(() => turn);
     await previous;
     return end;
+  }
+
+  /**
+   * Claims the digests of keys a change adds, before its commit: a digest another key holds is
+   * refused (409 duplicate), unless that key is not in its account's record and was claimed long
+   * enough ago that its registration cannot still be committing, in which case the claim is taken
+   * over. A claim left by a commit that failed is harmless: the request path checks the record.
+   */
+  async #claimKeys(account: string, keys: readonly ApiKeyRecord[]): Promise<Refusal | null> {
+    if (!isKeyListId(account)) await this.#client.sadd(this.#keys.keyAccounts, account);
+    const pairs = keys.flatMap((k) => [indexKeyOf(k), k.id]);
+    for (let round = 0; round < 4; round++) {
+      const reply = await this.#scripts.allowgateClaimKeys(this.#keys.keyIndex, account, this.#now(), ...pairs);
+      if (reply[0] === 1) return null;
+      const [, digest, held] = reply;
+      const [holderAccount = '', holderKey = '', claimedAt = '0'] = held.split(' ');
+      const holder = await this.#fetch(holderAccount);
+      const holds = keysOf(holder.record).some((k) => k.id === holderKey && indexKeyOf(k) === digest);
+      if (holds || this.#now() - Number(claimedAt) < KEY_CLAIM_STALE_MS) return keyHeldElsewhere(account, { account: holderAccount, keyId: holderKey });
+      const mine = keys.find((k) => indexKeyOf(k) === digest)!;
+      await this.#scripts.allowgateTakeOverKey(this.#keys.keyIndex, digest, held, `${account} ${mine.id} ${this.#now()}`);
+    }
+    return refusal(503, 'store_contention', `the key index kept changing while account ${account}'s key was registered; retry`);
+  }
+
+  async #releaseKeys(account: string, keys: readonly ApiKeyRecord[]): Promise<void> {
+    await this.#scripts.allowgateReleaseKeys(this.#keys.keyIndex, account, ...keys.flatMap((k) => [indexKeyOf(k), k.id]));
+  }
+
+  async findKeys(indexKeys: readonly string[]): Promise<readonly KeyPointer[]> {
+    if (indexKeys.length === 0) return [];
+    const held = await this.#client.hmget(this.#keys.keyIndex, ...indexKeys);
+    const out: KeyPointer[] = [];
+    held.forEach((value, i) => {
+      if (value === null) return;
+      const [account, keyId] = value.split(' ');
+      if (account !== undefined && keyId !== undefined) out.push({ indexKey: indexKeys[i]!, account, keyId });
+    });
+    return out;
+  }
+
+  /** The accounts the set names whose record holds a key now (the set only grows). */
+  async keyAccounts(): Promise<readonly string[]> {
+    const members = (await this.#client.smembers(this.#keys.keyAccounts)).sort();
+    const out: string[] = [];
+    for (let i = 0; i < members.length; i += SWEEP_CHUNK) {
+      const chunk = members.slice(i, i + SWEEP_CHUNK);
+      const records = await Promise.all(chunk.map((account) => this.read(account).catch(() => null)));
+      records.forEach((record, j) => {
+        if (keysOf(record).length > 0) out.push(chunk[j]!);
+      });
+    }
+    return out;
+  }
+
+  async recordKeyUse(batch: KeyUseBatch): Promise<void> {
+    await Promise.all([...batch].map(([listId, use]) => {
+      const key = parseKeyListIdOrNull(listId);
+      return key === null ? null : this.#scripts.allowgateRecordKeyUse(this.#keys.of(listId).keyUse, key.keyId, use.at, use.ip);
+    }));
+  }
+
+  async keyUse(account: string, keyIds: readonly string[]): Promise<ReadonlyMap<string, KeyUse>> {
+    const out = new Map<string, KeyUse>();
+    if (keyIds.length === 0) return out;
+    const held = await this.#client.hmget(this.#keys.of(account).keyUse, ...keyIds);
+    held.forEach((value, i) => {
+      const match = value === null ? null : /^([0-9]+) (\S+)$/.exec(value);
+      if (match !== null) out.set(keyIds[i]!, { at: Number(match[1]), ip: match[2]! });
+    });
+    return out;
   }
 
   /** Runs `change`, fetching what it reads until it completes. */

@@ -130,3 +130,60 @@ return 0
 export const READ_GRAPH = `
 return {redis.call('GET', KEYS[1]), redis.call('HGETALL', KEYS[2])}
 `;
+
+/**
+ * Claim digests for an account's new keys, unless another key holds one: returns {1} when every
+ * digest is now this key's, else {0, digest, holder} (nothing claimed).
+ * KEYS: key index. ARGV: account, now (epoch ms), then digest, key id, digest, key id, ...
+ */
+export const CLAIM_KEYS = `
+for i = 3, #ARGV, 2 do
+  local held = redis.call('HGET', KEYS[1], ARGV[i])
+  if held then
+    local account, key = string.match(held, '^(%S+) (%S+)')
+    if account ~= ARGV[1] or key ~= ARGV[i + 1] then return {0, ARGV[i], held} end
+  end
+end
+for i = 3, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[1] .. ' ' .. ARGV[i + 1] .. ' ' .. ARGV[2]) end
+return {1}
+`;
+
+/**
+ * Replace a claim, only if it is still the value read (a stale claim: its commit never happened).
+ * KEYS: key index. ARGV: digest, value read, new value.
+ */
+export const TAKE_OVER_KEY = `
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+return 1
+`;
+
+/**
+ * Drop digests, each only while it still names this account's key (a later claim by another
+ * account is left alone). KEYS: key index. ARGV: account, then digest, key id, ...
+ */
+export const RELEASE_KEYS = `
+local released = 0
+for i = 2, #ARGV, 2 do
+  local held = redis.call('HGET', KEYS[1], ARGV[i])
+  if held then
+    local account, key = string.match(held, '^(%S+) (%S+)')
+    if account == ARGV[1] and key == ARGV[i + 1] then
+      redis.call('HDEL', KEYS[1], ARGV[i])
+      released = released + 1
+    end
+  end
+end
+return released
+`;
+
+/**
+ * Record a key's use unless a later one is recorded already (replicas flush out of order).
+ * KEYS: the account's key-use hash. ARGV: key id, epoch ms, client ip.
+ */
+export const RECORD_KEY_USE = `
+local held = redis.call('HGET', KEYS[1], ARGV[1])
+if held and tonumber(string.match(held, '^(%d+)')) >= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ' ' .. ARGV[3])
+return 1
+`;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,6 +28,7 @@ const METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'tr
 const ADMIN = 'openapi-admin-token-1';
 const READER = 'openapi-reader-token-1';
 const AC1_KEY = 'openapi-ac1-token-123';
+const AC5_KEY = 'openapi-ac5-token-123';
 const POLICY = { maxEntries: 50, ipv4Only: false, refused: compileRanges(DEFAULT_RESERVED, 'reserved') };
 
 const asObject = (value: unknown): JsonObject => {
@@ -234,6 +236,10 @@ describe('the OpenAPI document', () => {
     expect(requestAccepts('PUT', '/v1/accounts/{account}', { mode: null, guard: 'strict', max_entries: 3 })).toBe(true);
     expect(requestAccepts('PUT', '/v1/accounts/{account}', { modes: 'off' })).toBe(false);
     expect(requestAccepts('PUT', '/v1/accounts/{account}', { mode: 'sometimes' })).toBe(false);
+    expect(requestAccepts('POST', '/v1/accounts/{account}/keys', { key: 'sk_live_0123456789', name: 'ci' })).toBe(true);
+    expect(requestAccepts('POST', '/v1/accounts/{account}/keys', { key: 'sk_live_0123456789', label: 'ci' })).toBe(false);
+    expect(requestAccepts('PATCH', '/v1/accounts/{account}/keys/{key}', { enabled: false })).toBe(true);
+    expect(requestAccepts('PATCH', '/v1/accounts/{account}/keys/{key}', { restricted: false })).toBe(true);
   });
 });
 
@@ -247,7 +253,7 @@ describe('the management API answers as documented', () => {
   beforeAll(async () => {
     a = await startAdminApi({
       policy: POLICY,
-      credentials: [credential('ops', 'admin', ADMIN), credential('auditor', 'read-only', READER), credential('ac1-key', 'account', AC1_KEY, 'AC1')],
+      credentials: [credential('ops', 'admin', ADMIN), credential('auditor', 'read-only', READER), credential('ac1-key', 'account', AC1_KEY, 'AC1'), credential('ac5-key', 'account', AC5_KEY, 'AC5')],
       ready: () => ready,
     });
     base = a.base;
@@ -390,6 +396,99 @@ describe('the management API answers as documented', () => {
     // A cursor the log did not hand out.
     const cursor = await call('GET', '/v1/audit?cursor=bogus');
     expect([cursor.status, reasonOf(cursor)]).toEqual([400, 'invalid_field']);
+  });
+
+  it('API keys: register by value and by hash, page, get, rename, disable, a key\'s own list, check, callers, the report, delete', async () => {
+    const ci = await call('POST', '/v1/accounts/AC5/keys', { key: 'sk_live_ci_0123456789abcdef', name: 'CI runner' });
+    expect(ci.status).toBe(201);
+    const ciId = String(field(ci, 'id'));
+    expect(ci.headers.get('location')).toBe(`/v1/accounts/AC5/keys/${ciId}`);
+    expect(ci.body).toMatchObject({ account: 'AC5', name: 'CI runner', hash: 'hmac-sha256', enabled: true, last_used_at: null, last_used_ip: null });
+    expect(JSON.stringify(ci.body)).not.toContain('sk_live_ci_0123456789abcdef');
+    const sha = createHash('sha256').update('sk_live_office_fedcba9876543210').digest('hex');
+    const office = await call('POST', '/v1/accounts/AC5/keys', { key_sha256: sha.toUpperCase(), name: 'office' }, { 'if-match': '"1"' }, AC5_KEY);
+    expect(office.status).toBe(201);
+    expect(office.body).toMatchObject({ hash: 'sha256', fingerprint: sha.slice(0, 12) });
+    const officeId = String(field(office, 'id'));
+
+    const page = await call('GET', '/v1/accounts/AC5/keys?limit=1', undefined, undefined, READER);
+    expect(page.body).toMatchObject({ account: 'AC5', version: 2, total: 2, keys: [{ id: ciId }], next: expect.any(String) });
+    expect((await call('GET', `/v1/accounts/AC5/keys?cursor=${String(field(page, 'next'))}`)).body).toMatchObject({ keys: [{ id: officeId }], next: null });
+    expect((await call('GET', `/v1/accounts/AC5/keys/${ciId}`, undefined, undefined, AC5_KEY)).body).toMatchObject({ id: ciId, name: 'CI runner' });
+    const renamed = await call('PATCH', `/v1/accounts/AC5/keys/${ciId}`, { name: 'CI runners' });
+    expect(renamed.body).toMatchObject({ name: 'CI runners', enabled: true });
+
+    // The CI key only from the runners' range; the office key follows the account's list alone.
+    const entry = await call('POST', `/v1/accounts/AC5/keys/${ciId}/ip-acl`, { ip_address: '34.74.90.0/24', description: 'CI runners' });
+    expect(entry.status).toBe(201);
+    expect(entry.headers.get('location')).toBe(`/v1/accounts/AC5/keys/${ciId}/ip-acl/${String(field(entry, 'id'))}`);
+    const keyList = await call('GET', `/v1/accounts/AC5/keys/${ciId}/ip-acl`, undefined, undefined, AC5_KEY);
+    expect(keyList.body).toMatchObject({ account: 'AC5', key: ciId, version: 1, total: 1 });
+    const entryId = String(field(entry, 'id'));
+    expect((await call('GET', `/v1/accounts/AC5/keys/${ciId}/ip-acl/${entryId}`)).status).toBe(200);
+    expect((await call('PATCH', `/v1/accounts/AC5/keys/${ciId}/ip-acl/${entryId}`, { description: 'CI' })).status).toBe(200);
+    const keyExport = await call('GET', `/v1/accounts/AC5/keys/${ciId}/ip-acl/export`);
+    expect(keyExport.body).toMatchObject({ key: ciId, entries: [{ ip_address: '34.74.90.0/24' }] });
+    expect((await call('GET', `/v1/accounts/AC5/keys/${ciId}/ip-acl/export?format=csv`)).headers.get('content-disposition')).toBe(`attachment; filename="AC5-${ciId}-ip-acl.csv"`);
+    expect((await call('PUT', `/v1/accounts/AC5/keys/${ciId}/ip-acl`, { entries: field(keyExport, 'entries') })).status).toBe(200);
+    const keyImport = await call('POST', `/v1/accounts/AC5/keys/${ciId}/ip-acl/import`, { entries: [{ ip_address: '34.74.91.0/24', action: 'allow' }] });
+    expect(keyImport.body).toMatchObject({ key: ciId, mode: 'merge', received: 1 });
+    expect((await call('GET', `/v1/accounts/AC5/keys/${ciId}/check?ip=34.74.90.7`)).body).toMatchObject({ account: 'AC5', key: ciId, decision: 'allow' });
+    expect((await call('GET', `/v1/accounts/AC5/keys/${ciId}/check?ip=92.255.220.7`, undefined, undefined, AC5_KEY)).body).toMatchObject({ decision: 'deny', reason: 'ip_not_allowed_for_key', matched: null });
+    expect((await call('GET', `/v1/accounts/AC5/keys/${officeId}/check?ip=92.255.220.7`)).body).toMatchObject({ decision: 'allow', reason: 'no_list' });
+
+    // The key's own recent callers, and the lockout guard on its list.
+    await a.store.recordCallers(new Map([[`AC5/key:${ciId}`, new Map([['34.74.91.9', Date.now() - 1000]])]]));
+    const recent = await call('GET', `/v1/accounts/AC5/keys/${ciId}/recent-ips`);
+    expect(recent.body).toMatchObject({ account: 'AC5', key: ciId, ips: [{ ip: '34.74.91.9', decision: 'allow' }] });
+    const second = (field(await call('GET', `/v1/accounts/AC5/keys/${ciId}/ip-acl?q=34.74.91`), 'entries') as { id: string }[])[0]!.id;
+    expect(reasonOf(await call('DELETE', `/v1/accounts/AC5/keys/${ciId}/ip-acl/${second}?guard=strict`))).toBe('would_lock_out');
+    expect((await call('DELETE', `/v1/accounts/AC5/keys/${ciId}/ip-acl/${second}`)).body).toMatchObject({ warnings: [{ reason: 'would_lock_out', ip: '34.74.91.9' }] });
+
+    const report = await call('GET', '/v1/keys?unrestricted=true', undefined, undefined, READER);
+    expect(report.body).toMatchObject({ total: 1, next: null, keys: [{ id: officeId, account: 'AC5', unrestricted: true, account_restricts: false, key_restricts: false }] });
+    const all = await call('GET', '/v1/keys?limit=1');
+    expect(all.body).toMatchObject({ total: 2, keys: [{ id: ciId, unrestricted: false, key_restricts: true }], next: expect.any(String) });
+    expect((await call('GET', '/v1/keys?unrestricted=false', undefined, undefined, AC5_KEY)).body).toMatchObject({ total: 1, keys: [{ id: ciId }] });
+
+    expect(reasonOf(await call('POST', '/v1/accounts/AC6/keys', { key: 'sk_live_ci_0123456789abcdef' }))).toBe('duplicate');
+    expect(reasonOf(await call('POST', '/v1/accounts/AC6/keys', { key_sha256: sha }))).toBe('duplicate');
+    const disabled = await call('PATCH', `/v1/accounts/AC5/keys/${officeId}`, { enabled: false }, undefined, AC5_KEY);
+    expect(disabled.body).toMatchObject({ enabled: false });
+    // A key's list is closed or opened by PATCH restricted, alone, and not by an account credential.
+    expect(reasonOf(await call('PATCH', `/v1/accounts/AC5/keys/${officeId}`, { restricted: true }, undefined, AC5_KEY))).toBe('forbidden');
+    expect(reasonOf(await call('PATCH', `/v1/accounts/AC5/keys/${officeId}`, { restricted: true, name: 'x' }))).toBe('invalid_format');
+    expect((await call('PATCH', `/v1/accounts/AC5/keys/${officeId}`, { restricted: true })).body).toMatchObject({ id: officeId, list_state: 'empty' });
+    expect((await call('GET', `/v1/accounts/AC5/keys/${officeId}/check?ip=92.255.220.7`)).body).toMatchObject({ decision: 'deny', reason: 'list_empty_for_key', list_state: 'empty' });
+    expect((await call('GET', `/v1/accounts/AC5/keys/${officeId}/ip-acl`)).body).toMatchObject({ key: officeId, list_state: 'empty' });
+    const reopened = await call('PATCH', `/v1/accounts/AC5/keys/${officeId}`, { restricted: false });
+    expect(reopened.body).toMatchObject({ list_state: 'none', warnings: [{ reason: 'would_open' }] });
+    const gone = await call('DELETE', `/v1/accounts/AC5/keys/${ciId}`);
+    expect(gone.body).toEqual({ deleted: ciId });
+    expect(reasonOf(await call('GET', `/v1/accounts/AC5/keys/${ciId}`))).toBe('key_not_found');
+    expect(reasonOf(await call('GET', `/v1/accounts/AC5/keys/${ciId}/ip-acl`))).toBe('key_not_found');
+    expect(reasonOf(await call('POST', `/v1/accounts/AC5/keys/${ciId}/ip-acl`, { ip_address: '34.74.92.0/24' }))).toBe('key_not_found');
+    // Registered again, it is a new key (a new id), for any account.
+    expect((await call('POST', '/v1/accounts/AC6/keys', { key: 'sk_live_ci_0123456789abcdef', name: 'moved' })).status).toBe(201);
+
+    const events = field(await call('GET', '/v1/audit?account=AC5&limit=100'), 'events') as { action: string; key?: string }[];
+    expect(events.filter((e) => e.action.startsWith('key.')).map((e) => [e.action, e.key])).toEqual([
+      ['key.delete', ciId], ['key.update', officeId], ['key.update', ciId], ['key.create', officeId], ['key.create', ciId],
+    ]);
+    expect(events.some((e) => e.action === 'entry.create' && e.key === ciId)).toBe(true);
+    expect(reasonOf(await call('POST', '/v1/accounts/AC5/keys', { key: 'short' }))).toBe('invalid_format');
+    expect(reasonOf(await call('POST', '/v1/accounts/AC5/keys', { key: 'sk_live_x_0123456789', key_sha256: sha }))).toBe('invalid_format');
+    expect(reasonOf(await call('POST', '/v1/accounts/AC5/keys', { key_sha256: 'abc' }))).toBe('invalid_format');
+    expect(reasonOf(await call('POST', '/v1/accounts/AC5/keys', { key: 'sk live with spaces' }))).toBe('invalid_format');
+    expect(reasonOf(await call('POST', '/v1/accounts/AC5/keys', { key: 'sk_live_0123456789', secret: true }))).toBe('unknown_field');
+    expect(reasonOf(await call('PATCH', `/v1/accounts/AC5/keys/${officeId}`, { enabled: 'no' }))).toBe('invalid_field');
+    expect(reasonOf(await call('GET', '/v1/keys?unrestricted=maybe'))).toBe('invalid_field');
+    expect(reasonOf(await call('POST', '/v1/accounts/AC5/keys', { key: 'sk_live_0123456789' }, undefined, READER))).toBe('forbidden');
+    expect(reasonOf(await call('GET', '/v1/accounts/AC6/keys', undefined, undefined, AC5_KEY))).toBe('forbidden');
+    expect(reasonOf(await call('PATCH', '/v1/accounts/AC5/keys/key_none', { name: 'x' }))).toBe('key_not_found');
+    expect(reasonOf(await call('DELETE', '/v1/accounts/AC5/keys/key_none'))).toBe('key_not_found');
+    expect(reasonOf(await call('GET', '/v1/accounts/AC5/keys/key_none/check?ip=1.1.1.1'))).toBe('key_not_found');
+    expect(reasonOf(await call('GET', '/v1/accounts/AC5/keys/key_none/recent-ips'))).toBe('key_not_found');
   });
 
   it('the global list', async () => {

@@ -18,7 +18,7 @@ function checkRequest(url: string, headers: readonly [string, string][], method 
   return { url, method, rawHeaders: headers.flat(), socket: { remoteAddress: peer } } as unknown as IncomingMessage;
 }
 
-const allowed: Checked = { requestId: 'r1', peer: '10.0.0.5', peerTrusted: true, client: '198.51.100.7', via: null, account: 'AC1', verdict: 'allow', reason: 'ip_allowed', entryId: 'e1', refusal: null };
+const allowed: Checked = { requestId: 'r1', peer: '10.0.0.5', peerTrusted: true, client: '198.51.100.7', via: null, account: 'AC1', keyId: null, verdict: 'allow', reason: 'ip_allowed', entryId: 'e1', refusal: null };
 const anonymous: Checked = { ...allowed, account: null, verdict: 'anonymous', reason: 'no_credentials', entryId: null };
 const denied: Checked = { ...allowed, verdict: 'deny', reason: 'ip_not_allowed', refusal: refusal(403, 'ip_not_allowed', 'IP address 198.51.100.7 is not allowed for account AC1') };
 

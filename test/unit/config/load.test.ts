@@ -156,12 +156,16 @@ describe('loadConfig', () => {
     const go = Date.now() + 1_000;
     const script = `const { loadConfig } = await import(${JSON.stringify(new URL('../../../src/config/load.ts', import.meta.url).href)});
       while (Date.now() < ${go});
-      process.stdout.write(loadConfig({ argv: [], env: { ALLOWGATE_STORE: ${JSON.stringify(store)} } }).admin.token);`;
+      const config = loadConfig({ argv: [], env: { ALLOWGATE_STORE: ${JSON.stringify(store)} } });
+      process.stdout.write(config.admin.token + ' ' + config.keys.secret.toString());`;
     const tokens = await Promise.all(Array.from({ length: 6 }, () => new Promise<string>((resolve, reject) => {
       execFile(process.execPath, ['--input-type=module', '-e', script], (error, stdout) => (error ? reject(error) : resolve(stdout)));
     })));
     expect(new Set(tokens).size).toBe(1);
-    expect(readFileSync(join(dir, 'data', 'admin-token'), 'utf8').trim()).toBe(tokens[0]);
-    expect(readdirSync(join(dir, 'data'))).toEqual(['admin-token']);
+    const [token, keySecret] = tokens[0]!.split(' ');
+    expect(readFileSync(join(dir, 'data', 'admin-token'), 'utf8').trim()).toBe(token);
+    // The key secret is kept the same way, beside it.
+    expect(readFileSync(join(dir, 'data', 'key-secret'), 'utf8').trim()).toBe(keySecret);
+    expect(readdirSync(join(dir, 'data')).sort()).toEqual(['admin-token', 'key-secret']);
   });
 });

@@ -177,3 +177,35 @@ describe('forwarding and identity safety settings', () => {
     expect(failure({}, 'identity:\n  strategies:\n    - {type: bearer-jwt, params: ["access_token[]"]}\n')).toMatch(/params.*without & = # \? ; \[ \] or spaces/);
   });
 });
+
+describe('API keys and introspection configuration', () => {
+  const keys = 'identity:\n  strategies:\n    - type: header\n    - type: api-key\n      header: X-Key\n      bearer: false\n      basic: password\n      query: api_key\n      unknown: anonymous\n';
+
+  it('reads the api-key strategy, with X-API-Key and opaque Bearer tokens by default', () => {
+    const config = load({ ALLOWGATE_STORE: 'memory' }, keys);
+    expect(config.identity.strategies[1]).toEqual({ type: 'api-key', header: 'x-key', bearer: false, basic: 'password', query: 'api_key', unknown: 'anonymous' });
+    const defaults = load({ ALLOWGATE_STORE: 'memory' }, 'identity:\n  strategies:\n    - type: api-key\n');
+    expect(defaults.identity.strategies[0]).toEqual({ type: 'api-key', header: 'x-api-key', bearer: true, basic: 'off', query: null, unknown: 'refuse' });
+    expect(defaults.keys).toMatchObject({ secretSource: 'generated', maxPerAccount: 100, cache: { maxEntries: 100_000, maxNegativeEntries: 10_000 } });
+    expect(defaults.identity.introspection).toBeNull();
+  });
+
+  it('takes the key secret from the environment, and refuses one too short to protect anything', () => {
+    const config = load({ ALLOWGATE_STORE: 'memory', ALLOWGATE_KEY_SECRET: 'k'.repeat(40) });
+    expect(config.keys).toMatchObject({ secretSource: 'configured', secret: Buffer.from('k'.repeat(40)) });
+    expect(failure({ ALLOWGATE_KEY_SECRET: 'short' })).toMatch(/ALLOWGATE_KEY_SECRET must be a secret of at least 32 characters/);
+    // With Redis, replicas must share one: no api-key strategy without it, and none generated.
+    expect(failure({ ALLOWGATE_STORE: 'redis://127.0.0.1:6379' }, keys)).toMatch(/needs ALLOWGATE_KEY_SECRET/);
+    expect(load({ ALLOWGATE_STORE: 'redis://127.0.0.1:6379' }).keys).toMatchObject({ secret: null, secretSource: 'none' });
+  });
+
+  it('reads identity.introspection and refuses settings that cannot work', () => {
+    const introspection = 'identity:\n  strategies:\n    - type: api-key\n  introspection:\n    url: https://idp.example/oauth2/introspect\n    clientId: gw\n    accountField: ext.account\n';
+    const config = load({ ALLOWGATE_STORE: 'memory', ALLOWGATE_INTROSPECTION_CLIENT_SECRET: 'from-env' }, introspection);
+    expect(config.identity.introspection).toMatchObject({ style: 'rfc7662', clientId: 'gw', clientSecret: 'from-env', accountField: 'ext.account', timeoutMs: 2000, cacheSeconds: 60, negativeCacheSeconds: 10, onUnavailable: 'closed' });
+    expect(failure({ ALLOWGATE_STORE: 'memory' }, introspection)).toMatch(/identity\.introspection\.clientSecret .*must be set since clientId is/);
+    expect(failure({ ALLOWGATE_STORE: 'memory', ALLOWGATE_INTROSPECTION_URL: 'https://idp.example/i' })).toMatch(/no api-key strategy is listed/);
+    expect(failure({ ALLOWGATE_STORE: 'memory', ALLOWGATE_INTROSPECTION_URL: 'ftp://idp' }, 'identity:\n  strategies:\n    - type: api-key\n')).toMatch(/ALLOWGATE_INTROSPECTION_URL must be an http/);
+    expect(failure({ ALLOWGATE_STORE: 'memory' }, 'identity:\n  strategies:\n    - type: basic\n    - type: api-key\n      basic: username\n')).toMatch(/list one of them/);
+  });
+});

@@ -29,6 +29,8 @@ const COUNTERS = [
   'allowgate_validation_refusals_total',
   'allowgate_shed_requests_total',
   'allowgate_store_write_failures_total',
+  'allowgate_key_lookups_total',
+  'allowgate_introspection_requests_total',
 ];
 const GAUGES = [
   'allowgate_cache_entries',
@@ -42,6 +44,8 @@ const GAUGES = [
   'allowgate_proxy_connections_limit',
   'allowgate_build_info',
   'allowgate_cache_refusing_accounts',
+  'allowgate_key_cache_entries',
+  'allowgate_introspection_cache_entries',
 ];
 const HISTOGRAMS = [
   'allowgate_request_duration_seconds',
@@ -49,6 +53,7 @@ const HISTOGRAMS = [
   'allowgate_compile_duration_seconds',
   'allowgate_store_operation_duration_seconds',
   'allowgate_propagation_lag_seconds',
+  'allowgate_introspection_duration_seconds',
 ];
 const ALLOWGATE_METRICS = [...COUNTERS, ...GAUGES, ...HISTOGRAMS];
 

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { compileQueryParam, cookieAlias, extractQueryAccount, foldParamName } from '../../../src/identity/query.ts';
+import { foldParamName } from '../../../src/http/param-name.ts';
+import { compileQueryParam, cookieAlias, extractQueryAccount } from '../../../src/identity/query.ts';
 import type { Extraction } from '../../../src/identity/types.ts';
 
 function reasonOf(result: Extraction): string | undefined {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseIp } from '../../../src/ip/address.ts';
 import { compileList, type CompiledList } from '../../../src/list/compile.ts';
-import { decideForAccount, decideGlobalOnly, type AccountPolicy } from '../../../src/list/decide.ts';
+import { decideForAccount, decideForKey, decideGlobalOnly, type AccountPolicy } from '../../../src/list/decide.ts';
 import type { AccountRecord, AclEntry, AccountSettings } from '../../../src/list/types.ts';
 
 const NOW = Date.parse('2026-06-01T00:00:00Z');
@@ -102,5 +102,57 @@ describe('decideGlobalOnly', () => {
 describe('compileList', () => {
   it('fails loudly on a corrupted stored CIDR instead of enforcing a list with a hole', () => {
     expect(() => list('AC9', [entry(['10.0.0.1/8'])])).toThrow(/AC9.*host bits/);
+  });
+});
+
+describe('decideForKey', () => {
+  const account = list('AC1', [entry(['198.51.100.0/24']), entry(['203.0.113.0/24'])]);
+  const ciOnly = list('AC1/key:key_ci', [entry(['203.0.113.0/24']), entry(['203.0.113.66/32'], { action: 'deny' })]);
+  const denyOnly = list('AC1/key:key_d', [entry(['198.51.100.9/32'], { action: 'deny' })]);
+  const empty = list('AC1/key:key_e', []);
+  const forKey = (ip: string, key: CompiledList | null, p: AccountPolicy = policy(account), global: CompiledList | null = null) => {
+    const addr = parseIp(ip)!;
+    return decideForKey(addr.family, addr.words, global, p, key);
+  };
+
+  it('needs the account\'s list and the key\'s own to let the caller through', () => {
+    expect(forKey('203.0.113.5', ciOnly)).toMatchObject({ outcome: 'allow', reason: 'ip_allowed', list: 'account' });
+    expect(forKey('198.51.100.9', ciOnly)).toMatchObject({ outcome: 'deny', reason: 'ip_not_allowed_for_key', list: 'key', slot: -1 });
+    expect(forKey('203.0.113.66', ciOnly)).toMatchObject({ outcome: 'deny', reason: 'ip_denied_for_key', list: 'key' });
+    // The account refuses first, whatever the key's list says.
+    expect(forKey('192.0.2.1', ciOnly)).toMatchObject({ outcome: 'deny', reason: 'ip_not_allowed', list: 'account' });
+  });
+
+  it('treats a key without a list, or with deny entries only, as restricted by the account alone (and its denies)', () => {
+    expect(forKey('198.51.100.9', null)).toMatchObject({ outcome: 'allow', reason: 'ip_allowed' });
+    expect(forKey('198.51.100.9', empty)).toMatchObject({ outcome: 'allow', reason: 'ip_allowed' });
+    expect(forKey('198.51.100.10', denyOnly)).toMatchObject({ outcome: 'allow' });
+    expect(forKey('198.51.100.9', denyOnly)).toMatchObject({ outcome: 'deny', reason: 'ip_denied_for_key' });
+  });
+
+  it('follows the account\'s mode and the global list for the key\'s list too', () => {
+    expect(forKey('198.51.100.9', ciOnly, policy(account, { mode: 'off' }))).toMatchObject({ outcome: 'allow', reason: 'mode_off' });
+    expect(forKey('198.51.100.9', ciOnly, policy(account, { mode: 'report-only' }))).toMatchObject({ outcome: 'report_only', reason: 'ip_not_allowed_for_key' });
+    const global = list('_global', [entry(['198.51.100.9/32'])]);
+    expect(forKey('198.51.100.9', ciOnly, policy(account), global)).toMatchObject({ outcome: 'allow', reason: 'global_allow' });
+    // An account without a list, open by default: the key's list alone restricts.
+    expect(forKey('192.0.2.1', ciOnly, policy(null))).toMatchObject({ outcome: 'deny', reason: 'ip_not_allowed_for_key' });
+    expect(forKey('203.0.113.9', ciOnly, policy(null))).toMatchObject({ outcome: 'allow', reason: 'no_list' });
+  });
+
+  it('refuses every caller with a key whose list had allow entries and has none in force any more, until it is opened', () => {
+    const expired = list('AC1/key:key_x', [entry(['203.0.113.0/24'], { expiresAt: '2026-05-01T00:00:00Z' })]);
+    const disabled = list('AC1/key:key_y', [entry(['203.0.113.0/24'], { enabled: false })], { restricted: true });
+    const emptied = list('AC1/key:key_z', [], { restricted: true });
+    const emptiedWithDeny = list('AC1/key:key_w', [entry(['198.51.100.9/32'], { action: 'deny' })], { restricted: true });
+    for (const key of [expired, disabled, emptied, emptiedWithDeny]) {
+      expect(forKey('203.0.113.5', key), key.account).toMatchObject({ outcome: 'deny', reason: 'list_empty_for_key', list: 'key', slot: -1 });
+    }
+    // A matching deny entry still names itself; the account's list still refuses first.
+    expect(forKey('198.51.100.9', emptiedWithDeny)).toMatchObject({ outcome: 'deny', reason: 'ip_denied_for_key' });
+    expect(forKey('192.0.2.1', emptied)).toMatchObject({ outcome: 'deny', reason: 'ip_not_allowed', list: 'account' });
+    // report-only reports it; opened (restricted cleared, no allow entry), the account's list alone applies.
+    expect(forKey('203.0.113.5', emptied, policy(account, { mode: 'report-only' }))).toMatchObject({ outcome: 'report_only', reason: 'list_empty_for_key' });
+    expect(forKey('203.0.113.5', list('AC1/key:key_z', []))).toMatchObject({ outcome: 'allow', reason: 'ip_allowed', list: 'account' });
   });
 });

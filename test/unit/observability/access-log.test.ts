@@ -12,7 +12,7 @@ function recorder() {
 }
 
 const req = { method: 'GET', url: '/v1/x?api_key=secret' } as IncomingMessage;
-const base: Checked = { requestId: 'r1', peer: '10.0.0.1', peerTrusted: false, via: null, client: '10.0.0.1', account: 'AC1', verdict: 'allow', reason: 'ip_allowed', entryId: 'e1', refusal: null };
+const base: Checked = { requestId: 'r1', peer: '10.0.0.1', peerTrusted: false, via: null, client: '10.0.0.1', account: 'AC1', keyId: null, verdict: 'allow', reason: 'ip_allowed', entryId: 'e1', refusal: null };
 const denied: Checked = { ...base, verdict: 'deny', reason: 'ip_not_allowed', entryId: null, refusal: { status: 403, reason: 'ip_not_allowed', message: 'no' } };
 
 describe('access log', () => {

@@ -76,6 +76,10 @@ class FlakyStore implements AclStore {
   recentCallers = async () => [];
   dueForExpiry = async (): Promise<readonly string[]> => [];
   openAuditLog = (settings: AuditLogSettings): Promise<AuditLog> => this.data.openAuditLog(settings);
+  findKeys = async (indexKeys: readonly string[]) => this.data.findKeys(indexKeys);
+  keyAccounts = async () => this.data.keyAccounts();
+  recordKeyUse = async (): Promise<void> => undefined;
+  keyUse = async () => new Map();
 
   #check(): void {
     if (this.#state === 'down') throw new Error('store is down');

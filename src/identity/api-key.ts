@@ -1,0 +1,84 @@
+import { trimOws } from './authorization.ts';
+import { isKeyText, KEY_MAX_LENGTH } from './key-text.ts';
+import { readBasicCredentials } from './basic.ts';
+import { NOTHING, refused } from './extraction.ts';
+import { readSecretParam } from './query.ts';
+import type { AuthorizationParts, Extraction } from './types.ts';
+
+export const DEFAULT_KEY_HEADER = 'x-api-key';
+
+
+/** What the `api-key` strategy reads, compiled (names lower-cased). */
+export interface ApiKeySources {
+  /** The key header's slot among the watched headers, or -1. */
+  readonly slot: number;
+  readonly header: string | null;
+  /** Opaque Bearer tokens; `jwtAware`: bearer-jwt is listed too and takes the tokens shaped like JWTs. */
+  readonly bearer: boolean;
+  readonly jwtAware: boolean;
+  readonly basic: 'off' | 'password' | 'username';
+  readonly query: string | null;
+}
+
+/**
+ * A token with exactly two dots is a JWT (a JWS compact serialization); anything else is opaque.
+ * With both bearer strategies listed, this alone decides which one reads a Bearer token.
+ */
+export function isJwtShaped(token: string): boolean {
+  const first = token.indexOf('.');
+  if (first < 0) return false;
+  const second = token.indexOf('.', first + 1);
+  return second >= 0 && token.indexOf('.', second + 1) < 0;
+}
+
+/**
+ * The API key of a request, from every place the strategy reads. A key in two places is refused
+ * even when both copies agree, as a credential header sent twice is: which one an upstream reads
+ * depends on its framework. A place that holds something no key can be (empty, a space, a
+ * control or non-ASCII character, longer than 4096) is refused as well, rather than taken for no
+ * key: the upstream may still read it. Keys are never echoed in a refusal.
+ */
+export function extractApiKey(sources: ApiKeySources, values: readonly (string | undefined)[], authorization: AuthorizationParts | undefined, query: string | null): Extraction {
+  let found: Extract<Extraction, { kind: 'key' }> | null = null;
+  const take = (key: string, source: string): Extraction | null => {
+    if (!isKeyText(key)) {
+      return refused(401, 'invalid_key', `the API key in ${source} is not one the gateway can read: expected 1-${KEY_MAX_LENGTH} visible ASCII characters, without spaces`);
+    }
+    if (found !== null) return refused(400, 'ambiguous_credentials', `an API key is sent in ${found.source} and in ${source}; send it in one place`);
+    found = { kind: 'key', key, source };
+    return null;
+  };
+  if (sources.slot >= 0) {
+    const value = values[sources.slot];
+    if (value !== undefined) {
+      const problem = take(trimOws(value), `the ${sources.header} header`);
+      if (problem !== null) return problem;
+    }
+  }
+  if (authorization !== undefined) {
+    if (sources.bearer && authorization.scheme === 'bearer' && !(sources.jwtAware && isJwtShaped(authorization.credentials))) {
+      const problem = take(authorization.credentials, 'the Bearer token');
+      if (problem !== null) return problem;
+    } else if (sources.basic !== 'off' && authorization.scheme === 'basic') {
+      const pair = readBasicCredentials(authorization);
+      if (pair.kind === 'refused') return pair;
+      if (pair.kind === 'pair') {
+        const key = sources.basic === 'password' ? pair.password : pair.user;
+        // Basic with an empty password (or user) carries no key there: the other part is something else.
+        if (key.length > 0) {
+          const problem = take(key, `the Basic ${sources.basic === 'password' ? 'password' : 'user name'}`);
+          if (problem !== null) return problem;
+        }
+      }
+    }
+  }
+  if (sources.query !== null) {
+    const read = readSecretParam(query, sources.query);
+    if (read.kind === 'refused') return read;
+    if (read.kind === 'value') {
+      const problem = take(read.value, `the ${sources.query} query parameter`);
+      if (problem !== null) return problem;
+    }
+  }
+  return found ?? NOTHING;
+}

@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import { KeyDigester, sha256Hex } from '../../../src/list/key-digest.ts';
+import { KeyResolver, type KeyLookup } from '../../../src/keys/resolver.ts';
+import { addKey, deleteKey, updateKey } from '../../../src/acl/key-changes.ts';
+import { PolicyCache } from '../../../src/policy/cache.ts';
+import type { ApiKeyRecord } from '../../../src/list/types.ts';
+import { MemoryStore } from '../../../src/store/memory-store.ts';
+import type { KeyPointer } from '../../../src/store/store.ts';
+
+const SECRET = Buffer.from('resolver-test-secret-0123456789abcdef');
+const digester = new KeyDigester(SECRET);
+const STAMP = '2026-01-01T00:00:00.000Z';
+
+function byValue(id: string, key: string): ApiKeyRecord {
+  return { id, name: id, hash: 'hmac-sha256', digest: digester.hmac(key), enabled: true, createdAt: STAMP, updatedAt: STAMP };
+}
+
+function byHash(id: string, key: string): ApiKeyRecord {
+  return { id, name: id, hash: 'sha256', digest: sha256Hex(key), enabled: true, createdAt: STAMP, updatedAt: STAMP };
+}
+
+/** A store that counts key-index reads. */
+class CountingStore extends MemoryStore {
+  finds = 0;
+  override async findKeys(indexKeys: readonly string[]): Promise<readonly KeyPointer[]> {
+    this.finds++;
+    return super.findKeys(indexKeys);
+  }
+}
+
+async function setup(limits?: { maxEntries: number; maxNegativeEntries: number }) {
+  const store = new CountingStore();
+  const cache = new PolicyCache(store);
+  const resolver = new KeyResolver(digester, store, cache, null, limits);
+  return { store, cache, resolver };
+}
+
+async function settle(found: KeyLookup | Promise<KeyLookup>): Promise<KeyLookup> {
+  return found;
+}
+
+describe('KeyResolver', () => {
+  it('reads the store once per key, then answers synchronously with one HMAC', async () => {
+    const { store, resolver } = await setup();
+    await store.update('ACME', addKey('ACME', byValue('key_1', 'sk_one_0123456789'), 10));
+    const first = resolver.resolve('sk_one_0123456789');
+    expect(first).toBeInstanceOf(Promise);
+    expect(await first).toEqual({ kind: 'registered', account: 'ACME', keyId: 'key_1' });
+    expect(resolver.resolve('sk_one_0123456789')).toEqual({ kind: 'registered', account: 'ACME', keyId: 'key_1' });
+    expect(store.finds).toBe(1);
+    expect(resolver.counts).toMatchObject({ located: 1, cached: 1 });
+  });
+
+  it('finds keys registered by hash from the SHA-256 of the presented key', async () => {
+    const { store, resolver } = await setup();
+    await store.update('ACME', addKey('ACME', byHash('key_h', 'sk_hashed_0123456789'), 10));
+    expect(await settle(resolver.resolve('sk_hashed_0123456789'))).toEqual({ kind: 'registered', account: 'ACME', keyId: 'key_h' });
+    expect(resolver.resolve('sk_hashed_0123456789')).toEqual({ kind: 'registered', account: 'ACME', keyId: 'key_h' });
+  });
+
+  it('follows disabling, deleting and registering elsewhere from the account\'s list, not from its own memory', async () => {
+    const { store, resolver } = await setup();
+    await store.update('ACME', addKey('ACME', byValue('key_1', 'sk_one_0123456789'), 10));
+    await settle(resolver.resolve('sk_one_0123456789'));
+    await store.update('ACME', updateKey('ACME', 'key_1', { enabled: false }, STAMP));
+    const disabled = await settle(resolver.resolve('sk_one_0123456789'));
+    expect(disabled).toMatchObject({ kind: 'refused', refusal: { status: 401, reason: 'key_disabled' } });
+    await store.update('ACME', deleteKey('ACME', 'key_1'));
+    expect(await settle(resolver.resolve('sk_one_0123456789'))).toEqual({ kind: 'unknown' });
+    // Unknown is remembered (no store read), until a change anywhere: a registration is one.
+    const finds = store.finds;
+    expect(resolver.resolve('sk_one_0123456789')).toEqual({ kind: 'unknown' });
+    expect(store.finds).toBe(finds);
+    await store.update('OTHER', addKey('OTHER', byValue('key_2', 'sk_one_0123456789'), 10));
+    expect(await settle(resolver.resolve('sk_one_0123456789'))).toEqual({ kind: 'registered', account: 'OTHER', keyId: 'key_2' });
+  });
+
+  it('refuses a key registered to two accounts (once by value, once by hash)', async () => {
+    const { store, resolver } = await setup();
+    await store.update('A1', addKey('A1', byValue('key_v', 'sk_twice_0123456789'), 10));
+    await store.update('A2', addKey('A2', byHash('key_h', 'sk_twice_0123456789'), 10));
+    expect(await settle(resolver.resolve('sk_twice_0123456789'))).toMatchObject({ kind: 'refused', refusal: { status: 400, reason: 'ambiguous_credentials' } });
+    expect(resolver.counts.conflicting).toBe(1);
+  });
+
+  it('shares one store read among concurrent lookups of one key', async () => {
+    const { store, resolver } = await setup();
+    await store.update('ACME', addKey('ACME', byValue('key_1', 'sk_one_0123456789'), 10));
+    const all = await Promise.all(Array.from({ length: 20 }, () => settle(resolver.resolve('sk_one_0123456789'))));
+    expect(new Set(all.map((l) => JSON.stringify(l))).size).toBe(1);
+    expect(store.finds).toBe(1);
+  });
+
+  it('stays within its bounds however many keys callers make up', async () => {
+    const { store, resolver } = await setup({ maxEntries: 5, maxNegativeEntries: 10 });
+    for (let i = 0; i < 20; i++) await store.update(`A${i}`, addKey(`A${i}`, byValue(`key_${i}`, `sk_real_${i}_0123456789`), 10));
+    for (let i = 0; i < 20; i++) await settle(resolver.resolve(`sk_real_${i}_0123456789`));
+    for (let i = 0; i < 500; i++) await settle(resolver.resolve(`sk_fake_${i}_0123456789`));
+    expect(resolver.size).toEqual({ keys: 5, unknown: 10 });
+    // Evicted keys still resolve (one more store read).
+    expect(await settle(resolver.resolve('sk_real_0_0123456789'))).toEqual({ kind: 'registered', account: 'A0', keyId: 'key_0' });
+  });
+
+  it('rejects while the store cannot be read, for the gateway to fail closed', async () => {
+    const { store, resolver } = await setup();
+    store.findKeys = async () => {
+      throw new Error('store down');
+    };
+    await expect(settle(resolver.resolve('sk_any_0123456789'))).rejects.toThrow('store down');
+  });
+});
