@@ -12,7 +12,7 @@ const MIN_SECRET_LENGTH = 32;
 
 /**
  * The `keys` section: the registry's secret, bounds and cache. The secret keys the HMAC every key
- * registered by value is stored under (src/keys/digest.ts): from ALLOWGATE_KEY_SECRET / keys.secret,
+ * registered by value is stored under (src/list/key-digest.ts): from ALLOWGATE_KEY_SECRET / keys.secret,
  * keys.secretFile, or generated once and kept beside the file store (`key-secret`, mode 0600; with
  * the memory store, for the life of the process). Replicas sharing Redis must hash alike, so
  * with Redis a secret must be given whenever an api-key strategy is listed; without one there,

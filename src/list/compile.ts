@@ -36,7 +36,7 @@ export interface CompiledList {
 
 export interface CompiledKey {
   readonly enabled: boolean;
-  /** `hmac:<hex>` or `sha256:<hex>` (src/keys/digest.ts). */
+  /** `hmac:<hex>` or `sha256:<hex>` (src/list/key-digest.ts). */
   readonly indexKey: string;
 }
 

@@ -61,7 +61,7 @@ export interface AccountRecord {
   readonly entries: readonly AclEntry[];
   /**
    * The account's registered API keys (absent: none). Each key's own list is a record of its own,
-   * under keyListId(account, key.id) (src/keys/list-id.ts).
+   * under keyListId(account, key.id) (src/list/key-list-id.ts).
    */
   readonly keys?: readonly ApiKeyRecord[];
 }

@@ -163,7 +163,7 @@ export interface KeyUse {
   readonly ip: string;
 }
 
-/** Key uses seen since the last flush, by key-list id (src/keys/list-id.ts). */
+/** Key uses seen since the last flush, by key-list id (src/list/key-list-id.ts). */
 export type KeyUseBatch = ReadonlyMap<string, KeyUse>;
 
 /**

@@ -61,7 +61,7 @@ export class Keys {
     this.keyAccounts = `${prefix}{_keys}:accounts`;
   }
 
-  /** The keys of an account, or of a key's list (src/keys/list-id.ts), in the account's slot. */
+  /** The keys of an account, or of a key's list (src/list/key-list-id.ts), in the account's slot. */
   of(id: string): KeySet {
     const key = parseKeyListId(id);
     const account = `${this.prefix}{${key === null ? id : key.account}}`;
