@@ -164,7 +164,7 @@ describe('opaque API keys in front of a real upstream', () => {
     expect(temporary.status).toBe(201);
     expect((await temporary.json() as { warnings?: { reason: string }[] }).warnings?.map((w) => w.reason)).toContain('will_empty');
     expect((await call(CI, { 'X-API-Key': CI_KEY })).status).toBe(200);
-    await pollUntil('the temporary entry expired', async () => (reasonOf(await call(CI, { 'X-API-Key': CI_KEY })) === 'list_empty_for_key' ? true : undefined), 10_000);
+    await pollUntil('the temporary entry expired', async () => (reasonOf(await call(CI, { 'X-API-Key': CI_KEY })) === 'list_empty_for_key' ? true : undefined), 20_000);
 
     // Opening is explicit, refused while an allow entry is enabled, and not for the key's recent callers to find out.
     const open = (guard = ''): Promise<Response> => gw.admin('PATCH', `/v1/accounts/ACME/keys/${ids['ci']}${guard}`, { restricted: false });
@@ -242,7 +242,7 @@ describe('opaque API keys in front of a real upstream', () => {
       const body = await (await gw.admin('GET', '/v1/accounts/ACME/keys')).json() as { keys: { id: string; last_used_at: string | null; last_used_ip: string | null }[] };
       const ci = body.keys.find((k) => k.id === ids['ci'])!;
       return ci.last_used_at === null || Date.parse(ci.last_used_at) < sent - 1_000 ? undefined : body;
-    }, 5_000);
+    }, 15_000);
     expect(listed.keys.find((k) => k.id === ids['ci'])).toMatchObject({ last_used_ip: CI });
     expect(listed.keys.find((k) => k.id === ids['office'])).toMatchObject({ last_used_ip: expect.stringMatching(/^127\.0\.0\.[23]$/) });
     // The key's own recent callers, each with what it gets now (the office was let through while the key's list was open).

@@ -48,7 +48,7 @@ async function seen(keyId: string, ip: string): Promise<void> {
   await waitUntil(`${ip} seen as a recent caller of the key`, async () => {
     const body = (await (await gw.admin('GET', `/v1/accounts/AK1/keys/${keyId}/recent-ips`)).json()) as { ips: { ip: string }[] };
     return body.ips.some((c) => c.ip === ip);
-  }, 5_000);
+  }, 15_000);
 }
 
 const shot = (name: string): Promise<void> => browser.shot(name);
@@ -61,6 +61,8 @@ beforeAll(async () => {
   for (const ip of [OFFICE, CI]) expect((await gw.admin('POST', '/v1/accounts/AK1/ip-acl', { ip_address: ip })).status).toBe(201);
   browser = await openBrowser('console-keys');
   page = browser.page;
+  // Steps wait on the gateway's own batched writes (recent callers, last use): a loaded machine needs room.
+  page.setDefaultTimeout(15_000);
 }, 60_000);
 
 afterAll(async () => {
@@ -109,7 +111,7 @@ describe('API keys in the admin console', () => {
     await dialog.getByLabel('Address', { exact: true }).fill(CI);
     await dialog.getByRole('button', { name: 'Save' }).click();
     // The key was just used from the office: the key's own lockout guard says so before it is refused there.
-    await expect.poll(() => dialog.locator('.lockout').textContent()).toMatch(new RegExp(OFFICE.replaceAll('.', '\\.')));
+    await expect.poll(() => dialog.locator('.lockout').textContent(), { timeout: 15_000 }).toMatch(new RegExp(OFFICE.replaceAll('.', '\\.')));
     await shot('03-key-lockout');
     await dialog.getByRole('button', { name: 'Save anyway' }).click();
     await dialog.waitFor({ state: 'detached' });
@@ -121,9 +123,9 @@ describe('API keys in the admin console', () => {
 
     await page.getByLabel('IP address to check').fill(OFFICE);
     await page.getByRole('button', { name: 'Check', exact: true }).click();
-    await expect.poll(() => page.locator('.check-result').textContent()).toMatch(/Refused \(ip_not_allowed_for_key\)/);
+    await expect.poll(() => page.locator('.check-result').textContent(), { timeout: 15_000 }).toMatch(/Refused \(ip_not_allowed_for_key\)/);
     // Last use is written behind the request path: wait for it, then the account's page shows it.
-    await waitUntil('the key\'s last use recorded', async () => (await keys())[0]!.list_state === 'active' && (await (await gw.admin('GET', `/v1/accounts/AK1/keys/${key!.id}`)).json() as { last_used_ip: string | null }).last_used_ip !== null, 5_000);
+    await waitUntil('the key\'s last use recorded', async () => (await keys())[0]!.list_state === 'active' && (await (await gw.admin('GET', `/v1/accounts/AK1/keys/${key!.id}`)).json() as { last_used_ip: string | null }).last_used_ip !== null, 15_000);
     await page.reload();
     await page.getByText(`from ${OFFICE}`).or(page.getByText(`from ${CI}`)).waitFor();
     await shot('04-key-list');
@@ -141,7 +143,7 @@ describe('API keys in the admin console', () => {
     await page.getByRole('button', { name: 'Delete CI runners' }).click();
     // The CI runner called with the key a moment ago: the guard asks first.
     const confirm = page.getByRole('dialog', { name: 'This would lock out callers' });
-    await expect.poll(() => confirm.locator('.lockout').textContent()).toMatch(new RegExp(CI.replaceAll('.', '\\.')));
+    await expect.poll(() => confirm.locator('.lockout').textContent(), { timeout: 15_000 }).toMatch(new RegExp(CI.replaceAll('.', '\\.')));
     await confirm.getByRole('button', { name: 'Delete anyway' }).click();
     await page.getByText('The key\'s list is empty:').waitFor();
     expect(await viaProxy(CI)).toEqual([403, 'list_empty_for_key']);
@@ -150,7 +152,7 @@ describe('API keys in the admin console', () => {
 
     await page.getByRole('button', { name: 'Open the key\'s list' }).click();
     const dialog = page.getByRole('dialog', { name: 'This would open the key' });
-    await expect.poll(() => dialog.locator('.lockout').textContent()).toMatch(/would no longer be restricted by a list of its own/);
+    await expect.poll(() => dialog.locator('.lockout').textContent(), { timeout: 15_000 }).toMatch(/would no longer be restricted by a list of its own/);
     await dialog.getByRole('button', { name: 'Open anyway' }).click();
     await dialog.waitFor({ state: 'detached' });
     await page.getByText('the account\'s list alone decides for this key').waitFor();
