@@ -16,10 +16,9 @@ export const BODY_TIMEOUT_MS = 30_000;
 export function readBodyBytes(req: IncomingMessage, limit: number, inspect?: (chunk: Buffer) => Refusal | null): Promise<Result<Buffer>> {
   const declared = Number(req.headers['content-length'] ?? 0);
   const tooLarge = refusal(413, 'body_too_large', `the request body exceeds ${limit} bytes`);
-  if (declared > limit) {
-    req.resume();
-    return Promise.resolve({ ok: false, refusal: tooLarge });
-  }
+  // A refused body is not read further: the sender is held back by TCP, and the admin handler
+  // closes the connection shortly after the answer (so it costs nothing to send a gigabyte).
+  if (declared > limit) return Promise.resolve({ ok: false, refusal: tooLarge });
   return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -28,8 +27,7 @@ export function readBodyBytes(req: IncomingMessage, limit: number, inspect?: (ch
       if (done) return;
       done = true;
       clearTimeout(timer);
-      // The rest is drained, not read: the answer can go out now.
-      if (!result.ok) req.resume();
+      if (!result.ok) req.pause();
       resolve(result);
     };
     const timer = setTimeout(() => finish({ ok: false, refusal: refusal(408, 'body_timeout', `the request body did not arrive within ${BODY_TIMEOUT_MS / 1000} s`) }), BODY_TIMEOUT_MS);

@@ -106,7 +106,7 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
     // ends the connection, so a body that never ends cannot keep it.
     res.once('finish', () => {
       if (req.complete) return;
-      // Drained a moment longer, so the client reads the answer before the connection goes.
+      // A moment for the client to read the answer, then the connection goes with what is left of the body.
       setTimeout(() => req.socket.destroy(), 1_000).unref();
     });
     const source = req.socket.remoteAddress ?? 'unknown';

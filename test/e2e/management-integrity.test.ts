@@ -295,6 +295,11 @@ describe.each(STORE_KINDS)('the parent graph on the %s store', (kind) => {
     const strict = await put(0, child, { parent }, '?guard=strict');
     expect(await json(strict)).toMatchObject({ code: 409, reason: 'would_open', error: expect.stringContaining(`inherit the list of ${parent}`) });
     expect(await proxied(child)).toEqual(running().gateways.map(() => 403));
+    // The account's own guard setting refuses it just the same.
+    expect((await put(0, child, { guard: 'strict' })).status).toBe(200);
+    expect(await json(await put(0, child, { parent }))).toMatchObject({ code: 409, reason: 'would_open' });
+    expect(await proxied(child)).toEqual(running().gateways.map(() => 403));
+    expect((await put(0, child, { guard: null })).status).toBe(200);
     const warned = await json(await put(0, child, { parent }));
     expect(warned['warnings']).toEqual([{ reason: 'would_open', message: expect.stringContaining(`account ${child} would be open to every address`) }]);
     await waitUntil('the child open on every replica', async () => (await proxied(child)).every((s) => s === 200), 5_000);
