@@ -18,6 +18,12 @@ const LIST_STATE_TEXT: Readonly<Record<ListState, string>> = {
   empty: 'emptied: no allow entry in force, every caller is refused until one applies or the account is opened.',
 };
 
+const SETTING_FIELDS = ['mode', 'default', 'parent', 'max_entries', 'ipv4_only', 'guard', 'list_state'] as const;
+
+function sameSettings(a: Settings, b: Settings): boolean {
+  return SETTING_FIELDS.every((key) => a[key] === b[key]);
+}
+
 /** One account: its settings, its entries, the check box, recent callers and the audit trail. */
 export async function accountView(root: HTMLElement, api: Api, who: Whoami, account: string): Promise<void> {
   const canWrite = who.role !== 'read-only';
@@ -27,6 +33,8 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
   let state: AccountState | null = null;
   /** Whether the settings form holds edits not saved yet (a reload then leaves it alone). */
   let settingsEdited = false;
+  /** The settings and version the settings form was filled from (what its save is based on). */
+  let formBase: { version: number; settings: Settings } | null = null;
   let sort: { key: SortKey; ascending: boolean } = { key: 'created_at', ascending: true };
 
   const filter = h('input', { type: 'search', placeholder: 'Filter by name or address', 'aria-label': 'Filter entries' });
@@ -50,7 +58,10 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
       state = await load();
       entries = [...state.entries];
       renderTable();
-      if (options.settings === true || !settingsEdited) renderSettings(state);
+      // The form is drawn again only when the settings it shows moved (and it holds no edits), or
+      // when asked: redrawing under a user about to click would lose what they chose.
+      if (options.settings === true || formBase === null || (!settingsEdited && !sameSettings(formBase.settings, state.settings))) renderSettings(state);
+      else if (!settingsEdited && sameSettings(formBase.settings, state.settings)) formBase = { version: state.version, settings: state.settings };
       await Promise.all([recent.reload(), renderAudit(), keys.reload()]);
     } catch (error) {
       replaceChildren(tableBox, h('p', { class: 'form-error', role: 'alert' }, `Could not load the entries: ${(error as Error).message}`));
@@ -200,6 +211,7 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
   const renderSettings = (shown: AccountState): void => {
     const settings: Settings = shown.settings;
     settingsEdited = false;
+    formBase = { version: shown.version, settings };
     const mode = h('select', { disabled: !canSettings }, h('option', { value: '' }, 'Gateway default'), h('option', { value: 'enforce' }, 'Enforce'), h('option', { value: 'report-only' }, 'Report only'), h('option', { value: 'off' }, 'Off'));
     mode.value = settings.mode ?? '';
     const fallback = h('select', { disabled: !canSettings }, h('option', { value: '' }, 'Gateway default'), h('option', { value: 'open' }, 'Open (no list: allow)'), h('option', { value: 'closed' }, 'Closed (no list: refuse)'));
@@ -223,11 +235,13 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
       const body: Record<string, unknown> = { mode: mode.value || null, default: fallback.value || null, parent: parent.value.trim() || null, max_entries: limit.value === '' ? null : Number(limit.value),
         ipv4_only: ipv6.value === '' ? null : ipv6.value === 'true', guard: guard.value || null };
       try {
-        await api.saveSettings(account, body, shown.version);
+        const saved = await api.saveSettings(account, body, formBase?.version ?? shown.version);
         toast('Settings saved');
         notice.hidden = true;
         settingsEdited = false;
-        await reload({ settings: true });
+        // The form shows what was saved: it stays, based on the saved version.
+        formBase = { version: saved.version, settings: saved };
+        await reload();
       } catch (e) {
         if (!(await conflict(e))) error.textContent = (e as Error).message;
       }
