@@ -256,6 +256,8 @@ describe('admin console in a browser', () => {
     await page.getByLabel('Lockout guard').selectOption('strict');
     await page.getByRole('button', { name: 'Save settings' }).click();
     await expect.poll(settings).toMatchObject({ ipv4_only: true, guard: 'strict' });
+    // The page has its answer (and the version it returned) before the next edit, as a user would.
+    await expect.poll(() => page.locator('#toast').textContent()).toBe('Settings saved');
     await page.getByLabel('IPv6 entries').selectOption('');
     await page.getByLabel('Lockout guard').selectOption('');
     await page.getByRole('button', { name: 'Save settings' }).click();
