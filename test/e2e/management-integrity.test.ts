@@ -118,10 +118,35 @@ const OPS = {
     }),
     apply: (m) => ({ ...m, entries: sorted([...m.entries, allow('10.8.0.0/24', 'e8')]) }),
   } satisfies Op,
-  voximplantDelete: removeOp('Voximplant-compatible delete', 'e1', (gw, account) => fetch(`${gw.adminUrl}/platform_api/DelAuthorizedAccountIP?account_id=${account}&authorized_ip=10.1.0.0%2F24`, {
-    method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+  vobizUpdate: {
+    name: 'Vobiz-compatible update',
+    // The Vobiz surface shows allow entries only: a deny entry is not found there.
+    apply: (m) => (m.entries.some((e) => e.ip === '10.2.0.0/24' && e.action === 'allow') ? { ...m, entries: m.entries.map((e) => (e.ip === '10.2.0.0/24' ? { ...e, description: 'vobiz' } : e)) } : null),
+    send: (gw, account, ids) => fetch(`${gw.adminUrl}/api/v1/Account/${account}/ip-acl/${ids.e2}`, {
+      method: 'POST', headers: { 'x-auth-id': account, 'x-auth-token': ADMIN_TOKEN, 'content-type': 'application/json' }, body: JSON.stringify({ name: 'vobiz' }),
+    }),
+  } satisfies Op,
+  vobizDelete: removeOp('Vobiz-compatible delete', 'e1', (gw, account, ids) => fetch(`${gw.adminUrl}/api/v1/Account/${account}/ip-acl/${ids.e1}`, {
+    method: 'DELETE', headers: { 'x-auth-id': account, 'x-auth-token': ADMIN_TOKEN },
   })),
+  voximplantAdd: {
+    name: 'Voximplant-compatible add (deny)',
+    send: (gw, account) => voximplant(gw, 'AddAuthorizedAccountIP', `account_id=${account}&authorized_ip=10.9.0.0%2F24&allowed=false`),
+    apply: (m) => ({ ...m, entries: sorted([...m.entries, { ip: '10.9.0.0/24', description: '', action: 'deny', enabled: true }]) }),
+  } satisfies Op,
+  voximplantDelete: removeOp('Voximplant-compatible delete', 'e1', (gw, account) => voximplant(gw, 'DelAuthorizedAccountIP', `account_id=${account}&authorized_ip=10.1.0.0%2F24`)),
+  voximplantDeleteAllowed: {
+    name: 'Voximplant-compatible delete of the whole white list',
+    send: (gw, account) => voximplant(gw, 'DelAuthorizedAccountIP', `account_id=${account}&authorized_ip=all&allowed=true`),
+    // Every round starts with allow entries, so this always writes.
+    apply: (m) => ({ ...m, entries: m.entries.filter((e) => e.action !== 'allow') }),
+  } satisfies Op,
 } satisfies Record<string, Op>;
+
+/** A Voximplant-compatible method, its parameters in the query string. */
+function voximplant(gw: GatewayProcess, method: string, query: string): Promise<Response> {
+  return fetch(`${gw.adminUrl}/platform_api/${method}?${query}`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+}
 
 /** Every kind of write meets itself (or another of its family) and several others. */
 const PAIRS: readonly (readonly [Op, Op])[] = [
@@ -131,6 +156,7 @@ const PAIRS: readonly (readonly [Op, Op])[] = [
   [OPS.delete2, OPS.add3], [OPS.replace, OPS.add4], [OPS.replace, OPS.rename1], [OPS.importCsv, OPS.add4],
   [OPS.vobiz, OPS.add3], [OPS.voximplantDelete, OPS.rename1], [OPS.ipv4, OPS.vobiz], [OPS.limit, OPS.importJson],
   [OPS.disable1, OPS.voximplantDelete], [OPS.mode, OPS.importCsv],
+  [OPS.vobizUpdate, OPS.deny2], [OPS.vobizDelete, OPS.rename1], [OPS.voximplantAdd, OPS.add3], [OPS.voximplantDeleteAllowed, OPS.add4],
 ];
 
 let accounts = 0;
