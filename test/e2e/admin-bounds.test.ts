@@ -2,12 +2,14 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
+import { request, type ClientRequest } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { attacks, sendAttack, wideRange } from '../support/admin-attacks.ts';
-import type { GatewayProcess } from '../support/gateway-process.ts';
+import { ADMIN_TOKEN, type GatewayProcess } from '../support/gateway-process.ts';
 import { send } from '../support/http.ts';
 import { STORE_KINDS, useFleet } from '../support/store-fleet.ts';
+import { waitUntil } from '../support/wait.ts';
 
 /*
  * One tenant's admin traffic cannot stall or crash the gateway: an account credential sends the
@@ -23,6 +25,8 @@ const VICTIM_CALLER = '127.0.0.2';
 const ATTACKERS = 4;
 const ATTACK_RUNNER = fileURLToPath(new URL('../support/admin-attacks.ts', import.meta.url));
 const ATTACK_MS = 4_000;
+/** Writes in progress at once, all credentials together (one credential: 4, the default). */
+const CONCURRENT_WRITES = 6;
 /** Generous: a stall like the one this guards against (seconds) is far beyond it. */
 const P99_MARGIN_MS = 100;
 
@@ -43,7 +47,7 @@ describe.each(STORE_KINDS)('admin bodies from an account credential on the %s st
   // The write pace is raised so the bodies themselves, not the rate limit, are what is tested.
   const running = useFleet(kind, {
     replicas: 1,
-    config: ['admin:', '  writes: {perSecond: 1000, burst: 1000}', '  credentials:', `    - {name: attacker, role: account, account: ATT, tokenSha256: ${DIGEST}}`, ''].join('\n'),
+    config: ['admin:', `  writes: {perSecond: 1000, burst: 1000, concurrent: ${CONCURRENT_WRITES}}`, '  credentials:', `    - {name: attacker, role: account, account: ATT, tokenSha256: ${DIGEST}}`, ''].join('\n'),
     env: { NODE_OPTIONS: '--max-old-space-size=256' },
   });
   let gw: GatewayProcess;
@@ -86,7 +90,57 @@ describe.each(STORE_KINDS)('admin bodies from an account credential on the %s st
     expect(await one.json()).toMatchObject({ code: 400, reason: 'too_many_networks', error: expect.stringMatching(/expands into \d{3} networks; an entry may hold at most 64/) });
   }, 60_000);
 
-  it('keeps another account\'s allowed caller fast, and the gateway within its memory, while the worst bodies arrive in parallel', async () => {
+  it('holds a credential to 4 writes in progress and all of them to 6, each refusal with Retry-After, and frees the slots as the writes end', async () => {
+    const held: { req: ClientRequest; answered: boolean }[] = [];
+    /** An import whose body stops after its header row: a write in progress until it is cut. */
+    const slowImport = (token: string, account: string): void => {
+      if (stopped) return;
+      const slow = { req: null as unknown as ClientRequest, answered: false };
+      slow.req = request(`${gw.adminUrl}/v1/accounts/${account}/ip-acl/import`, {
+        // A connection of its own (no pooled one the gateway may have closed after an earlier answer).
+        agent: false, method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'text/csv', 'content-length': '100000' },
+      });
+      // Answered at once when a probe took the slot first: then it is sent again.
+      slow.req.on('response', (res) => { slow.answered = true; res.resume(); setImmediate(() => slowImport(token, account)); });
+      slow.req.on('error', () => undefined);
+      slow.req.write('ip_address\n');
+      held.push(slow);
+    };
+    let stopped = false;
+    const holding = (): number => held.filter((slow) => !slow.answered).length;
+    /** A write that changes nothing (a dry run), to see whether a slot is free. */
+    const probe = (token: string, account: string): Promise<Response> => fetch(`${gw.adminUrl}/v1/accounts/${account}/ip-acl?dry_run=true`, {
+      method: 'PUT', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ entries: [] }),
+    });
+    try {
+      for (let i = 0; i < 4; i++) slowImport(ATTACKER_TOKEN, 'ATT');
+      await waitUntil('the attacker\'s four writes in progress', async () => (await probe(ATTACKER_TOKEN, 'ATT')).status === 429 && holding() === 4, 10_000);
+      const mine = await probe(ATTACKER_TOKEN, 'ATT');
+      expect([mine.status, mine.headers.get('retry-after')]).toEqual([429, '1']);
+      expect(await mine.json()).toMatchObject({ reason: 'writes_in_progress', error: expect.stringContaining('credential attacker already has 4 writes in progress') });
+      // Another credential still writes, up to the bound on all writes in progress.
+      expect((await probe(ADMIN_TOKEN, 'OWN')).status).toBe(200);
+      for (let i = 4; i < CONCURRENT_WRITES; i++) slowImport(ADMIN_TOKEN, 'OWN');
+      await waitUntil('every write slot taken', async () => (await probe(ADMIN_TOKEN, 'OWN')).status === 503 && holding() === CONCURRENT_WRITES, 10_000);
+      const busy = await probe(ADMIN_TOKEN, 'OWN');
+      expect([busy.status, busy.headers.get('retry-after')]).toEqual([503, '1']);
+      expect(await busy.json()).toMatchObject({ reason: 'admin_busy', error: expect.stringContaining(`${CONCURRENT_WRITES} writes in progress`) });
+      // Reads are not bounded, and the proxy serves on.
+      expect((await gw.admin('GET', '/v1/accounts/ATT/ip-acl')).status).toBe(200);
+      await victim();
+    } finally {
+      stopped = true;
+      held.forEach((slow) => { slow.answered = true; });
+      for (const slow of held) slow.req.destroy();
+    }
+    await waitUntil('the slots freed as the writes end', async () => (await probe(ATTACKER_TOKEN, 'ATT')).status === 200, 10_000);
+    expect((await gw.admin('POST', '/v1/accounts/OWN/ip-acl', { ip_address: '10.1.0.0/24' })).status).toBe(201);
+    expect((await gw.admin('GET', '/v1/accounts/ATT')).headers.get('etag')).toBe('"0"');
+  }, 60_000);
+
+  // The latency and memory under attack do not depend on the store (bodies are refused or parsed
+  // before it is reached): measured once, on the default store, so the machine's load weighs once.
+  if (kind === 'memory') it('keeps another account\'s allowed caller fast, and the gateway within its memory, while the worst bodies arrive in parallel', async () => {
     for (let i = 0; i < 50; i++) await victim(); // warm
     const baseline = async (): Promise<number> => {
       const samples: number[] = [];
