@@ -92,6 +92,17 @@ describe.each(STORE_KINDS)('admin bodies from an account credential on the %s st
     expect(await one.json()).toMatchObject({ code: 400, reason: 'too_many_networks', error: expect.stringMatching(/expands into \d{3} networks; an entry may hold at most 64/) });
   }, 60_000);
 
+  it('bounds the networks one request expands into, for the owner too: 2,000 rows of 62 networks each are refused whole', async () => {
+    expect((await gw.admin('PUT', '/v1/accounts/BIG', { max_entries: 5_000 })).status).toBe(200);
+    // Each row within the 64 networks an entry may hold; together 124,000.
+    const rows = Array.from({ length: 2_000 }, (_, i) => `2001:db8:${i.toString(16)}::1 - 2001:db8:${i.toString(16)}::ffff:fffe`);
+    const res = await fetch(`${gw.adminUrl}/v1/accounts/BIG/ip-acl/import`, {
+      method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'text/csv' }, body: ['ip_address', ...rows].join('\n'),
+    });
+    expect(await res.json()).toMatchObject({ code: 413, reason: 'too_many_networks', error: expect.stringContaining('more than the 100000 one request may hold') });
+    expect(await (await gw.admin('GET', '/v1/accounts/BIG/ip-acl')).json()).toMatchObject({ total: 0 });
+  });
+
   it('holds a credential to 4 writes in progress and all of them to 6, each refusal with Retry-After, and frees the slots as the writes end', async () => {
     const held: { req: ClientRequest; answered: boolean }[] = [];
     /** An import whose body stops after its header row: a write in progress until it is cut. */
