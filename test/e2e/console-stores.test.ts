@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { openBrowser } from '../support/browser.ts';
+import { openBrowser, previewImport, renameEntry } from '../support/browser.ts';
 import { ADMIN_TOKEN, type GatewayProcess } from '../support/gateway-process.ts';
 import { useFleet } from '../support/store-fleet.ts';
 
@@ -48,12 +48,8 @@ describe.each(['memory', 'redis'] as const)('the console on the %s store', (kind
   });
 
   it('previews an import by the header row, as the server stores it', async () => {
-    await page.getByRole('button', { name: 'Import' }).click();
-    const dialog = page.getByRole('dialog', { name: 'Import entries' });
-    await dialog.getByLabel('Paste CSV or JSON').fill('ip_address,description,action\n127.0.4.0/24,deny,allow');
-    const row = dialog.locator('.preview-table tbody tr');
-    await expect.poll(() => row.count()).toBe(1);
-    expect(await row.locator('td').allTextContents()).toEqual(['2', '127.0.4.0/24', '127.0.4.0/24', 'allow', 'deny', 'added']);
+    const { dialog, cells } = await previewImport(page, 'ip_address,description,action\n127.0.4.0/24,deny,allow', 1);
+    expect(cells).toEqual([['2', '127.0.4.0/24', '127.0.4.0/24', 'allow', 'deny', 'added']]);
     await dialog.getByRole('button', { name: 'Import', exact: true }).click();
     await dialog.waitFor({ state: 'detached' });
     const stored = (await entries()).find((e) => e.ip_address === '127.0.4.0/24');
@@ -66,11 +62,7 @@ describe.each(['memory', 'redis'] as const)('the console on the %s store', (kind
     expect((await theirs.admin('PUT', `/v1/accounts/${account}`, { default: 'closed' })).status).toBe(200);
     expect((await theirs.admin('PATCH', `/v1/accounts/${account}/ip-acl/${partner.id}`, { action: 'deny' })).status).toBe(200);
 
-    await page.getByRole('button', { name: 'Edit Partner' }).click();
-    const dialog = page.getByRole('dialog', { name: 'Edit entry' });
-    await dialog.getByLabel('Name', { exact: true }).fill('Partner renamed');
-    await dialog.getByRole('button', { name: 'Save' }).click();
-    await dialog.waitFor({ state: 'detached' });
+    await renameEntry(page, 'Partner', 'Partner renamed');
     const notice = page.locator('.conflict');
     await expect.poll(() => notice.textContent()).toMatch(new RegExp(`Not saved: account ${account} changed since this page loaded it`));
     expect(await notice.textContent()).toContain('default: none → closed');

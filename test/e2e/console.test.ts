@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { previewImport, renameEntry } from '../support/browser.ts';
 import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
 import { ADMIN_TOKEN, startGateway, type GatewayProcess } from '../support/gateway-process.ts';
 import { send } from '../support/http.ts';
@@ -265,14 +266,9 @@ describe('admin console in a browser', () => {
   });
 
   it('previews an import as the server reads it (CSV columns by the header) and stores exactly what it showed', async () => {
-    await page.getByRole('button', { name: 'Import' }).click();
-    const dialog = page.getByRole('dialog', { name: 'Import entries' });
     // A crafted "blocklist": the header puts description before action.
-    await dialog.getByLabel('Paste CSV or JSON').fill('ip_address,description,action\n127.0.4.0/24,deny,allow\n127.0.1.0/24,again,deny');
-    const rows = dialog.locator('.preview-table tbody tr');
-    await expect.poll(() => rows.count()).toBe(2);
-    expect(await rows.nth(0).locator('td').allTextContents()).toEqual(['2', '127.0.4.0/24', '127.0.4.0/24', 'allow', 'deny', 'added']);
-    expect(await rows.nth(1).locator('td').allTextContents()).toEqual(['3', '127.0.1.0/24', '127.0.1.0/24', 'deny', 'again', 'already listed']);
+    const { dialog, cells } = await previewImport(page, 'ip_address,description,action\n127.0.4.0/24,deny,allow\n127.0.1.0/24,again,deny', 2);
+    expect(cells).toEqual([['2', '127.0.4.0/24', '127.0.4.0/24', 'allow', 'deny', 'added'], ['3', '127.0.1.0/24', '127.0.1.0/24', 'deny', 'again', 'already listed']]);
     await shot('14-import-server-preview');
     await dialog.getByRole('button', { name: 'Import', exact: true }).click();
     await dialog.waitFor({ state: 'detached' });
@@ -306,11 +302,7 @@ describe('admin console in a browser', () => {
     expect((await gw.admin('PATCH', `/v1/accounts/AC1/ip-acl/${partner.id}`, { action: 'deny' })).status).toBe(200);
 
     // The stale page renames Partner.
-    await page.getByRole('button', { name: 'Edit Partner' }).click();
-    const dialog = page.getByRole('dialog', { name: 'Edit entry' });
-    await dialog.getByLabel('Name', { exact: true }).fill('Partner renamed');
-    await dialog.getByRole('button', { name: 'Save' }).click();
-    await dialog.waitFor({ state: 'detached' });
+    await renameEntry(page, 'Partner', 'Partner renamed');
     const notice = page.locator('.conflict');
     await expect.poll(() => notice.textContent()).toMatch(/Not saved: account AC1 changed since this page loaded it/);
     expect(await notice.textContent()).toContain('default: none → closed');

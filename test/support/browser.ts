@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import { expect } from 'vitest';
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) => existsSync(path));
 
@@ -20,4 +21,25 @@ export async function openBrowser(dir: string): Promise<BrowserPage> {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   page.setDefaultTimeout(5_000);
   return { browser, page, shot: async (name) => { await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true }); } };
+}
+
+/** Opens the console's import dialog on `text` and waits for its preview of `rows` rows; returns the dialog and each row's cells. */
+export async function previewImport(page: Page, text: string, rows: number): Promise<{ dialog: Locator; cells: string[][] }> {
+  await page.getByRole('button', { name: 'Import' }).click();
+  const dialog = page.getByRole('dialog', { name: 'Import entries' });
+  await dialog.getByLabel('Paste CSV or JSON').fill(text);
+  const shown = dialog.locator('.preview-table tbody tr');
+  await expect.poll(() => shown.count()).toBe(rows);
+  const cells: string[][] = [];
+  for (let i = 0; i < rows; i++) cells.push(await shown.nth(i).locator('td').allTextContents());
+  return { dialog, cells };
+}
+
+/** Renames an entry through its Edit dialog and waits for the dialog to close (saved or refused). */
+export async function renameEntry(page: Page, from: string, to: string): Promise<void> {
+  await page.getByRole('button', { name: `Edit ${from}` }).click();
+  const dialog = page.getByRole('dialog', { name: 'Edit entry' });
+  await dialog.getByLabel('Name', { exact: true }).fill(to);
+  await dialog.getByRole('button', { name: 'Save' }).click();
+  await dialog.waitFor({ state: 'detached' });
 }
