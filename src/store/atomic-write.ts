@@ -7,16 +7,18 @@ let sequence = 0;
 const tempName = (path: string, pid: number, n: number): string => `.${basename(path)}.${pid}.${n}.tmp`;
 
 /**
- * Replaces `path` with `text` so that a crash leaves either the old or the new content, never a
- * mix: write a temporary file in the same directory, fsync it, rename it over, fsync the
- * directory (a rename is durable only once the directory entry is).
+ * Replaces `path` with `text` (or the pieces it is produced in, written as they come) so that a
+ * crash leaves either the old or the new content, never a mix: write a temporary file in the same
+ * directory, fsync it, rename it over, fsync the directory (a rename is durable only once the
+ * directory entry is).
  */
-export async function writeFileAtomic(path: string, text: string): Promise<void> {
+export async function writeFileAtomic(path: string, text: string | AsyncIterable<string>): Promise<void> {
   const temp = join(dirname(path), tempName(path, process.pid, ++sequence));
   try {
     const file = await open(temp, 'w', 0o600);
     try {
-      await file.writeFile(text, 'utf8');
+      if (typeof text === 'string') await file.writeFile(text, 'utf8');
+      else for await (const piece of text) await file.write(piece, null, 'utf8');
       await file.sync();
     } finally {
       await file.close();

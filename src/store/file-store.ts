@@ -8,11 +8,18 @@ import { parseStoredRecord } from '../list/record-format.ts';
 
 const FORMAT = 'allowgate-store';
 const FORMAT_VERSION = 1;
+/** How long the file's text is built before the event loop runs again (the proxy shares it). */
+const SLICE_MS = 4;
+/** Characters gathered before they are written. */
+const PIECE_CHARS = 1 << 18;
 
 /**
  * The embedded store: the memory store, persisted to one JSON file. Every change rewrites the
  * file by atomic replace before it is acknowledged, so after a crash the file holds either the
- * old or the new state and never loses an acknowledged change.
+ * old or the new state and never loses an acknowledged change. The text is built account by
+ * account in slices of a few milliseconds and written as it grows, so a store of thousands of
+ * accounts does not hold up the proxy while an admin write saves it (changes are applied one at
+ * a time, so the records do not move meanwhile).
  */
 export class FileStore extends MemoryStore {
   override readonly kind = 'file' as const;
@@ -37,18 +44,41 @@ export class FileStore extends MemoryStore {
   }
 
   protected override async persist(record: AccountRecord): Promise<Refusal | null> {
-    const accounts: Record<string, AccountRecord> = {};
-    for (const [account, current] of this.records) accounts[account] = current;
-    accounts[record.account] = record;
-    const text = `${JSON.stringify({ format: FORMAT, version: FORMAT_VERSION, accounts }, null, 1)}\n`;
     try {
-      await writeFileAtomic(this.path, text);
+      await writeFileAtomic(this.path, storeText(this.records, record));
       return null;
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
       return refusal(503, 'store_write_failed', `the change was not saved: writing ${this.path} failed (${code}); nothing was changed, retry once the disk is writable`);
     }
   }
+}
+
+/**
+ * The store file with `changed` in place of its account's record (or added): the layout of
+ * JSON.stringify(..., null, 1), produced an account at a time.
+ */
+async function* storeText(records: ReadonlyMap<string, AccountRecord>, changed: AccountRecord): AsyncGenerator<string> {
+  let piece = `{\n "format": ${JSON.stringify(FORMAT)},\n "version": ${FORMAT_VERSION},\n "accounts": {`;
+  let separator = '\n';
+  let slice = performance.now();
+  const add = (record: AccountRecord): void => {
+    piece += `${separator}  ${JSON.stringify(record.account)}: ${JSON.stringify(record, null, 1).replaceAll('\n', '\n  ')}`;
+    separator = ',\n';
+  };
+  for (const [account, current] of records) {
+    add(account === changed.account ? changed : current);
+    if (piece.length >= PIECE_CHARS) {
+      yield piece;
+      piece = '';
+    }
+    if (performance.now() - slice > SLICE_MS) {
+      await new Promise((resolve) => setImmediate(resolve));
+      slice = performance.now();
+    }
+  }
+  if (!records.has(changed.account)) add(changed);
+  yield `${piece}\n }\n}\n`;
 }
 
 function parseStoreFile(text: string, path: string): Map<string, AccountRecord> {
