@@ -38,9 +38,12 @@ describe.each(['memory', 'redis'] as const)('the console on the %s store', (kind
     await page.goto(`${mine.adminUrl}/console/`);
     await page.getByLabel('Token').fill(ADMIN_TOKEN);
     await page.getByRole('button', { name: 'Sign in' }).click();
+    // Signed in once the accounts page is drawn (typing before that could be drawn over).
+    await page.getByRole('heading', { name: 'Accounts' }).waitFor({ timeout: 15_000 });
     await page.getByLabel('Open an account by id').fill(account);
     await page.getByRole('button', { name: 'Open' }).click();
-    await page.getByRole('cell', { name: 'Partner', exact: true }).waitFor();
+    await page.getByRole('heading', { name: `Account ${account}` }).waitFor({ timeout: 15_000 });
+    await page.getByRole('cell', { name: 'Partner', exact: true }).waitFor({ timeout: 15_000 });
   }, 60_000);
 
   afterAll(async () => {

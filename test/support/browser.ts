@@ -29,7 +29,8 @@ export async function previewImport(page: Page, text: string, rows: number): Pro
   const dialog = page.getByRole('dialog', { name: 'Import entries' });
   await dialog.getByLabel('Paste CSV or JSON').fill(text);
   const shown = dialog.locator('.preview-table tbody tr');
-  await expect.poll(() => shown.count()).toBe(rows);
+  // The preview is the server's dry run: a round trip to the store, however loaded.
+  await expect.poll(() => shown.count(), { timeout: 10_000 }).toBe(rows);
   const cells: string[][] = [];
   for (let i = 0; i < rows; i++) cells.push(await shown.nth(i).locator('td').allTextContents());
   return { dialog, cells };
