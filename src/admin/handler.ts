@@ -109,16 +109,23 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
       // A moment for the client to read the answer, then the connection goes with what is left of the body.
       setTimeout(() => req.socket.destroy(), 1_000).unref();
     });
-    const source = req.socket.remoteAddress ?? 'unknown';
-    const wait = limiter.blockedFor(source);
-    if (wait > 0) return fail(429, 'too_many_attempts', `too many failed authentications from ${source}; retry in ${wait} s`, { 'retry-after': String(wait) });
-
+    // No token, or none that can be read (a browser's /favicon.ico): refused, but no guess either.
     const token = surface.tokenOf(req);
-    const actor = token.ok ? deps.authenticate(token.value) : null;
+    if (!token.ok) return fail(token.refusal.status, token.refusal.reason, token.refusal.message);
+    // Always checked, whatever the limiter says: a valid credential is served even from an address
+    // that is sending wrong ones (a shared 127.0.0.1, a NAT); only failed guesses are held back.
+    const actor = deps.authenticate(token.value);
     if (actor === null) {
+      const source = req.socket.remoteAddress ?? 'unknown';
+      const wait = limiter.blockedFor(source);
+      if (wait > 0) {
+        const line = refusalLines.take(`auth ${source}`);
+        if (line !== null) logger?.warn({ source, path: path.slice(0, 128), method, ...line }, 'admin authentication failed: too many attempts');
+        return fail(429, 'too_many_attempts', `too many failed authentications from ${source}; retry in ${wait} s (a valid credential is still accepted)`, { 'retry-after': String(wait) });
+      }
+      // At most maxFailures lines per source and window: the 429s after them share the line above.
       const failures = limiter.fail(source);
       logger?.warn({ source, path: path.slice(0, 128), method, failures }, 'admin authentication failed');
-      if (!token.ok) return fail(token.refusal.status, token.refusal.reason, token.refusal.message);
       return fail(401, 'invalid_token', 'the credentials are not valid');
     }
 

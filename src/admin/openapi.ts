@@ -86,7 +86,7 @@ const REASONS: Readonly<Record<number, readonly (readonly [string, string])[]>> 
   ],
   415: [['unsupported_media_type', 'the body is not Content-Type: application/json (or text/csv, for import)']],
   429: [
-    ['too_many_attempts', 'too many failed authentications from this address; see Retry-After'],
+    ['too_many_attempts', 'too many failed authentications from this address (a valid credential is still accepted); see Retry-After'],
     ['write_rate_exceeded', 'the credential made more writes than admin.writes allows (burst, then per second); see Retry-After'],
     ['writes_in_progress', 'the credential has as many writes in progress as admin.writes.concurrentPerCredential allows'],
   ],
@@ -114,7 +114,7 @@ const ERROR_RESPONSES: Readonly<Record<number, readonly [string, string]>> = {
   412: ['PreconditionFailed', 'If-Match names an older version; reload and apply the change again.'],
   413: ['PayloadTooLarge', 'The request body is too large, or expands into too much.'],
   415: ['UnsupportedMediaType', 'The request body has the wrong Content-Type.'],
-  429: ['TooManyRequests', 'Too many failed authentications from this address, or too many writes by this credential; see Retry-After.'],
+  429: ['TooManyRequests', 'Too many failed authentications from this address (a valid credential is still accepted), or too many writes by this credential; see Retry-After.'],
   500: ['InternalError', 'The gateway failed to handle the request.'],
   503: ['ServiceUnavailable', 'The store is unavailable or contended, or the admin API has too many writes in progress; retry. outcome_unknown: the change may or may not have been applied; read the account first.'],
 };

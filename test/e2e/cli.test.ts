@@ -367,6 +367,28 @@ describe('allowgate command-line client against a running gateway (memory store)
     }
   });
 
+  it('exports descriptions a spreadsheet would run as formulas neutralized, and imports them back exactly', async () => {
+    const descriptions = ['=HYPERLINK("http://evil.example","open")', '+44 20 7946 0000', '-5% partner', '@SUM(A1:A9)', '\tindented', "'=already quoted", "'plain quote", 'ok = fine'];
+    for (const [i, description] of descriptions.entries()) expect((await gw.admin('POST', '/v1/accounts/CLIF/ip-acl', { ip_address: `10.70.${i}.0/24`, description })).status).toBe(201);
+    const file = join(dir.path, 'formulas.csv');
+    await ok('acl', 'export', 'CLIF', '--format', 'csv', '--output', file);
+    const rows = readFileSync(file, 'utf8').split('\r\n').slice(1, -1).sort();
+    expect(rows).toEqual([
+      '10.70.0.0/24,allow,"\'=HYPERLINK(""http://evil.example"",""open"")",true,',
+      '10.70.1.0/24,allow,"\'+44 20 7946 0000",true,',
+      '10.70.2.0/24,allow,"\'-5% partner",true,',
+      '10.70.3.0/24,allow,"\'@SUM(A1:A9)",true,',
+      '10.70.4.0/24,allow,"\'\tindented",true,',
+      '10.70.5.0/24,allow,"\'\'=already quoted",true,',
+      "10.70.6.0/24,allow,'plain quote,true,",
+      '10.70.7.0/24,allow,ok = fine,true,',
+    ]);
+    // No cell of the file begins with a formula trigger outside quotes.
+    expect(rows.flatMap((r) => r.split(',')).filter((cell) => /^[=+\-@\t\r]/.test(cell))).toEqual([]);
+    await ok('acl', 'import', 'CLIF2', file);
+    expect((await listJson('CLIF2')).map((e) => [e.ip_address, e.description]).sort()).toEqual(descriptions.map((d, i) => [`10.70.${i}.0/24`, d]).sort());
+  });
+
   it('shows the audit trail of changes', async () => {
     const entry = await added('CLI9', '10.90.0.0/16', '--description', 'audited');
     await added('CLI9', '10.91.0.0/16', '--description', 'kept');

@@ -94,6 +94,10 @@ describe('admin console in a browser', () => {
     await page.getByRole('button', { name: 'Sign in' }).click();
     await expect.poll(() => page.getByRole('alert').first().textContent()).toMatch(/not valid/);
     await shot('01-sign-in-refused');
+    // Someone else on the operator's address (everyone behind one port-forward is 127.0.0.1) keeps
+    // guessing: their wrong tokens are held back, the operator's right one is not.
+    const guesses = await Promise.all(Array.from({ length: 12 }, (_, i) => fetch(`${gw.adminUrl}/v1/accounts`, { headers: { authorization: `Bearer wrong-guess-${i}` } }).then((r) => r.status)));
+    expect(guesses.filter((status) => status === 429).length).toBeGreaterThan(0);
     await page.getByLabel('Token').fill(ADMIN_TOKEN);
     await page.keyboard.press('Enter');
     await page.getByRole('heading', { name: 'Accounts' }).waitFor();
@@ -275,6 +279,31 @@ describe('admin console in a browser', () => {
     const stored = (await entries()).find((e) => e.ip_address === '127.0.4.0/24') as ApiEntry & { action: string };
     expect({ action: stored.action, description: stored.description }).toEqual({ action: 'allow', description: 'deny' });
     expect((await entries()).filter((e) => e.cidrs.includes('127.0.1.0/24')).map((e) => e.description)).toEqual(['Lab']);
+  });
+
+  it('exports a description a spreadsheet would run as a formula neutralized, and its import restores it exactly', async () => {
+    const formula = '=HYPERLINK("http://evil.example","open")';
+    const added = await gw.admin('POST', '/v1/accounts/AC1/ip-acl', { ip_address: '127.0.9.0/24', description: formula });
+    expect(added.status).toBe(201);
+    await page.reload();
+    await page.getByRole('cell', { name: formula, exact: true }).waitFor();
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export CSV' }).click()]);
+    const lines = readFileSync((await download.path())!, 'utf8').split('\r\n');
+    const row = lines.find((line) => line.startsWith('127.0.9.0/24,'));
+    expect(row).toBe('127.0.9.0/24,allow,"\'=HYPERLINK(""http://evil.example"",""open"")",true,');
+    expect((await gw.admin('DELETE', `/v1/accounts/AC1/ip-acl/${((await added.json()) as ApiEntry).id}`)).status).toBe(200);
+
+    await page.getByRole('button', { name: 'Import' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Import entries' });
+    await dialog.getByLabel('Paste CSV or JSON').fill(`${lines[0]}\r\n${row}\r\n`);
+    const rows = dialog.locator('.preview-table tbody tr');
+    await expect.poll(() => rows.count()).toBe(1);
+    expect(await rows.nth(0).locator('td').allTextContents()).toEqual(['2', '127.0.9.0/24', '127.0.9.0/24', 'allow', formula, 'added']);
+    await dialog.getByRole('button', { name: 'Import', exact: true }).click();
+    await dialog.waitFor({ state: 'detached' });
+    const stored = (await entries()).filter((e) => e.ip_address === '127.0.9.0/24');
+    expect(stored.map((e) => e.description)).toEqual([formula]);
+    expect((await gw.admin('DELETE', `/v1/accounts/AC1/ip-acl/${stored[0]!.id}`)).status).toBe(200);
   });
 
   it('refreshes an import preview made stale by another admin instead of storing something else', async () => {

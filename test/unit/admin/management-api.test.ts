@@ -96,16 +96,17 @@ describe('roles', () => {
     expect(await json(await a.call('GET', '/v1/accounts', undefined, {}, READER))).toMatchObject({ accounts: ['AC1', 'AC2'] });
   });
 
-  it('rate-limits failed authentications from one address and logs nothing secret', async () => {
+  it('rate-limits failed authentications from one address, never a valid credential', async () => {
     let clock = 0;
     const a = await api({ limiter: new AuthLimiter({ maxFailures: 3, windowMs: 60_000, now: () => clock }) });
     for (let i = 0; i < 3; i++) expect((await a.call('GET', '/v1/accounts', undefined, {}, `wrong-${i}`)).status).toBe(401);
-    const blocked = await a.call('GET', '/v1/accounts');
+    const blocked = await a.call('GET', '/v1/accounts', undefined, {}, 'wrong-3');
     expect(blocked.status).toBe(429);
     expect(blocked.headers.get('retry-after')).toBe('60');
     expect(await json(blocked)).toMatchObject({ reason: 'too_many_attempts' });
-    clock = 60_001;
     expect((await a.call('GET', '/v1/accounts')).status).toBe(200);
+    clock = 60_001;
+    expect((await a.call('GET', '/v1/accounts', undefined, {}, 'wrong-4')).status).toBe(401);
   });
 });
 

@@ -617,9 +617,11 @@ describe('answers outside the shared session', () => {
     const a = await startAdminApi({ limiter: new AuthLimiter({ maxFailures: 2, windowMs: 60_000 }) });
     try {
       for (let i = 0; i < 2; i++) expect((await exchange(a.base, 'GET', '/v1/accounts', { token: `wrong-${i}` })).status).toBe(401);
-      const blocked = await exchange(a.base, 'GET', '/v1/accounts/AC1/ip-acl');
+      const blocked = await exchange(a.base, 'GET', '/v1/accounts/AC1/ip-acl', { token: 'wrong-2' });
       expect([blocked.status, reasonOf(blocked), blocked.headers.get('retry-after')]).toEqual([429, 'too_many_attempts', '60']);
-      expect((await exchange(a.base, 'GET', '/v1/nowhere')).status).toBe(429);
+      expect((await exchange(a.base, 'GET', '/v1/nowhere', { token: 'wrong-3' })).status).toBe(429);
+      // A valid credential is served all the same.
+      expect((await exchange(a.base, 'GET', '/v1/nowhere')).status).toBe(404);
     } finally {
       await a.close();
     }
