@@ -244,3 +244,43 @@ describe('headers.underscores', () => {
     }
   });
 });
+
+describe('identity.unreadableAuthorization: anonymous', () => {
+  let upstream: EchoUpstream;
+  beforeAll(async () => {
+    upstream = await startEchoUpstream();
+  });
+  afterAll(async () => upstream?.close());
+
+  const unreadable: Headers[] = [
+    [['Authorization', `Digest username="${LOCKED}"`]],
+    [['Authorization', `Basic\u00a0${Buffer.from(`${LOCKED}:x`).toString('base64')}`]],
+    [['Authorization', `Bearer,${unsignedJwt({ iss: LOCKED })}`]],
+  ];
+
+  it('passes an unreadable Authorization as an anonymous caller (anonymous: pass), the upstream authenticating it', async () => {
+    const { gw, remove } = await gatewayWith(upstream, 'identity:\n  unreadableAuthorization: anonymous\n');
+    try {
+      for (const [i, headers] of unreadable.entries()) {
+        await check(gw, upstream, { name: `pass: ${headers[0]![1]}`, from: STRANGER, headers, status: 200, upstream: { authorization: headers[0]![1] } }, `/anon-pass/${i}`);
+      }
+      // Readable credentials are read as ever: the locked account from a stranger is refused.
+      await check(gw, upstream, { name: 'pass: readable Basic', from: STRANGER, headers: [['Authorization', basic(LOCKED)]], status: 403, reason: 'ip_not_allowed' }, '/anon-pass/readable');
+    } finally {
+      await gw.stop();
+      remove();
+    }
+  });
+
+  it('refuses it like any caller without credentials under anonymous: deny', async () => {
+    const { gw, remove } = await gatewayWith(upstream, 'identity:\n  unreadableAuthorization: anonymous\n  anonymous: deny\n');
+    try {
+      for (const [i, headers] of unreadable.entries()) {
+        await check(gw, upstream, refused(`deny: ${headers[0]![1]}`, headers, 'missing_credentials', 401), `/anon-deny/${i}`);
+      }
+    } finally {
+      await gw.stop();
+      remove();
+    }
+  });
+});
