@@ -128,6 +128,19 @@ const ADDRESSES: readonly Case[] = [
   { name: 'through the proxy, a stranger claiming the office address on the left is refused', from: PROXY, headers: [['X-Auth-ID', LOCKED], ['X-Forwarded-For', `${OFFICE}, ${STRANGER}`], ['X-Real-IP', OFFICE]], status: 403, reason: 'ip_not_allowed' },
 ];
 
+/** The headers the gateway writes for the upstream with the account and address it checked. */
+const GATEWAY_HEADERS: readonly Case[] = [
+  { name: 'a caller\'s X-Allowgate-Account naming the locked account is replaced by the checked one', from: STRANGER, headers: [['X-Auth-ID', OPEN], ['X-Allowgate-Account', LOCKED]], status: 200,
+    upstream: { 'x-allowgate-account': OPEN, 'x-allowgate-client-ip': STRANGER } },
+  { name: 'an anonymous caller\'s X-Allowgate-Account is removed', from: STRANGER, headers: [['X-Allowgate-Account', LOCKED]], status: 200, upstream: { 'x-allowgate-account': null } },
+  { name: 'a caller\'s X-Allowgate-Client-IP naming the office is replaced by the checked client', from: STRANGER, headers: [['X-Auth-ID', OPEN], ['X-Allowgate-Client-IP', OFFICE]], status: 200, upstream: { 'x-allowgate-client-ip': STRANGER } },
+  { name: 'two X-Allowgate-Account headers are replaced by one', from: OFFICE, headers: [['X-Auth-ID', LOCKED], ['X-Allowgate-Account', OPEN], ['x-allowgate-account', 'AC9']], status: 200, upstream: { 'x-allowgate-account': LOCKED } },
+  refused('X_Allowgate_Account naming the locked account', [['X-Auth-ID', OPEN], ['X_Allowgate_Account', LOCKED]], 'ambiguous_header'),
+  refused('x.allowgate.account naming the locked account', [['X-Auth-ID', OPEN], ['x.allowgate.account', LOCKED]], 'ambiguous_header'),
+  refused('X_Allowgate_Client_IP claiming the office', [['X-Auth-ID', LOCKED], ['X_Allowgate_Client_IP', OFFICE]], 'ambiguous_header'),
+  refused('Connection naming X-Allowgate-Account', [['X-Auth-ID', OPEN], ['Connection', 'X-Allowgate-Account']], 'invalid_connection_header'),
+];
+
 async function check(gw: GatewayProcess, upstream: EchoUpstream, c: Case, path: string): Promise<void> {
   const reply = await send(`${gw.url}${path}`, { headers: [['Host', 'api.example'], ...c.headers], localAddress: c.from });
   const body = reply.status === 200 ? {} : reply.json();
@@ -180,6 +193,10 @@ describe('headers: what the gateway reads is what the upstream reads', () => {
   });
   describe('forwarded addresses', () => {
     it.each(ADDRESSES.map((c) => [c.name, c] as const))('%s', async (_name, c) => check(gw, upstream, c, `/address/${n++}`));
+  });
+
+  describe('the headers the gateway writes for the upstream', () => {
+    it.each(GATEWAY_HEADERS.map((c) => [c.name, c] as const))('%s', async (_name, c) => check(gw, upstream, c, `/written/${n++}`));
   });
 
   it('stayed up through all of it', async () => {

@@ -95,6 +95,8 @@ const CASES: readonly Case[] = [
   { name: 'Connection naming X-Forwarded-For', target: '/ws', lines: `Connection: Upgrade, X-Forwarded-For\r\nUpgrade: websocket\r\n${AS('AC1')}`, expected: { status: 400, reason: 'invalid_connection_header' } },
   { name: 'two Host headers', target: '/ws', lines: `Host: other\r\n${UPGRADE}${AS('AC1')}`, expected: { status: 400, reason: 'invalid_host' } },
   { name: 'an Authorization scheme the gateway cannot read', target: '/ws', lines: `${UPGRADE}Authorization: Digest username="AC1"\r\n`, expected: { status: 401, reason: 'unsupported_authorization' } },
+  { name: 'a no-break space after Basic', target: '/ws', from: STRANGER, lines: `${UPGRADE}Authorization: Basic\u00a0${Buffer.from('AC1:x').toString('base64')}\r\n`, expected: { status: 400, reason: 'invalid_authorization' } },
+  { name: 'an alias of the header naming the checked account', target: '/ws', lines: `${UPGRADE}${AS('AC1')}X_Allowgate_Account: AC2\r\n`, expected: { status: 400, reason: 'ambiguous_header' } },
   { name: 'a fragment in the target', target: '/ws#frag', lines: UPGRADE + AS('AC1'), expected: { status: 400, reason: 'invalid_request_target' } },
   { name: 'an h2c upgrade (a tunnel the gateway would never see into)', target: '/ws', lines: `Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n${AS('AC1')}`, expected: { status: 400, reason: 'unsupported_upgrade' } },
   { name: 'websocket and h2c offered together', target: '/ws', lines: `Connection: Upgrade\r\nUpgrade: websocket, h2c\r\n${AS('AC1')}`, expected: { status: 400, reason: 'unsupported_upgrade' } },
