@@ -61,7 +61,8 @@ describe('admin failed-login limit', () => {
     const added = await send(`${gw.adminUrl}/v1/accounts/LOGIN1/ip-acl`, { method: 'POST', headers: { ...bearer(ADMIN_TOKEN), 'content-type': 'application/json' }, body: JSON.stringify({ ip_address: '10.20.0.0/16' }), localAddress: from });
     expect(added.status).toBe(201);
     const voximplant = await call(from, '/platform_api/GetAuthorizedAccountIPs', bearer(ACCOUNT_TOKEN));
-    expect([voximplant.status, voximplant.json()]).toEqual([200, { result: [], count: 0, total_count: 0 }]);
+    expect(voximplant.status).toBe(200);
+    expect(voximplant.json()).toMatchObject({ result: [], count: 0 });
     expect((await call(from, '/api/v1/Account/LOGIN1/ip-acl/', { 'x-auth-id': 'LOGIN1', 'x-auth-token': ADMIN_TOKEN })).status).toBe(200);
     // A wrong token on the compatible surfaces is held back the same way.
     expect((await call(from, '/platform_api/GetAuthorizedAccountIPs', bearer('wrong-token-11'))).status).toBe(429);
