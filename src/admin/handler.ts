@@ -11,7 +11,8 @@ import { DEFAULT_BODY_LIMITS } from './body.ts';
 import type { ConsoleHandler } from './console.ts';
 import type { BodyLimits, Handler, Surface } from './context.ts';
 import type { Actor } from './credentials.ts';
-import { refusedReason, sendError, sendJson } from './respond.ts';
+import { Health } from './api-schemas.ts';
+import { refusedReason, sendBody, sendError, sendJson } from './respond.ts';
 import { compileRoutes, type Match } from './router.ts';
 import { WriteGate } from './write-gate.ts';
 
@@ -75,7 +76,7 @@ export function createAdminHandler(deps: AdminDeps): (req: IncomingMessage, res:
     if ((path === '/healthz' || path === '/readyz') && (method === 'GET' || method === 'HEAD')) {
       const state = deps.health();
       const ok = path === '/healthz' ? state.live : state.ready;
-      return sendJson(res, ok ? 200 : 503, { status: ok ? 'ok' : 'unavailable', ...state.detail });
+      return sendBody(res, ok ? 200 : 503, Health, { status: ok ? 'ok' : 'unavailable', ...state.detail });
     }
     if (path === '/v1/openapi.json' && deps.openapi && (method === 'GET' || method === 'HEAD')) return sendJson(res, 200, deps.openapi());
     if (path === '/metrics' && deps.metrics && (method === 'GET' || method === 'HEAD')) return serveMetrics(req, res, deps.metrics);

@@ -2,7 +2,7 @@ import { refusal } from '../http/refusal.ts';
 import { fingerprintOf } from '../list/key-digest.ts';
 import { isKeyText, KEY_MAX_LENGTH } from '../identity/key-text.ts';
 import { KEY_MIN_LENGTH } from './api-schemas.ts';
-import { MAX_KEY_NAME_LENGTH } from './api-schemas.ts';
+import { MAX_KEY_NAME_LENGTH, type KeyBody } from './api-schemas.ts';
 import { type KeyFields } from '../acl/key-changes.ts';
 import type { ListState } from '../list/list-state.ts';
 import type { ApiKeyRecord } from '../list/types.ts';
@@ -85,7 +85,7 @@ function parseKeyFields(input: Record<string, unknown>): Result<KeyFields> {
 }
 
 /** A key as the API shows it: never the key, nor its digest; a fingerprint to tell keys apart; the state of its own list. */
-export function toApiKey(account: string, key: ApiKeyRecord, use: KeyUse | undefined, listState: ListState): Record<string, unknown> {
+export function toApiKey(account: string, key: ApiKeyRecord, use: KeyUse | undefined, listState: ListState): KeyBody {
   return {
     id: key.id,
     account,

@@ -14,7 +14,9 @@ import { readJsonBody } from './body.ts';
 import type { Context, Handler } from './context.ts';
 import { allows } from './credentials.ts';
 import { keySnapshot, parseKeyPatch, parseNewKey, toApiKey } from './key-input.ts';
-import { etag, sendError, sendJson } from './respond.ts';
+import type { Static, TSchema } from 'typebox';
+import { Key, KeyDeleted, KeyList, KeyReport, type KeyReportBody } from './api-schemas.ts';
+import { etag, sendBody, sendError } from './respond.ts';
 import { decodeParam, type Route } from './router.ts';
 
 export interface KeyRouteParts {
@@ -25,7 +27,7 @@ export interface KeyRouteParts {
   /** The account a route names, checked against the credential (native.ts). */
   readonly accountOf: (ctx: Context, write: boolean) => Result<string>;
   /** Applies an operation and answers with what `render` makes of it (native.ts). */
-  readonly write: (ctx: Context, account: string, operation: Operation, status: number, render: (applied: Extract<Applied, { ok: true }>) => unknown, headers?: Record<string, string>) => Promise<void>;
+  readonly write: <S extends TSchema>(ctx: Context, account: string, operation: Operation, status: number, schema: S, render: (applied: Extract<Applied, { ok: true }>) => Static<S>, headers?: Record<string, string>) => Promise<void>;
   readonly pageSize: (query: URLSearchParams) => Result<number>;
   readonly offsetOf: (query: URLSearchParams) => Result<number>;
   readonly cursorFor: (offset: number) => string;
@@ -79,7 +81,7 @@ export function keyRoutes(parts: KeyRouteParts): Route<Handler>[] {
     const page = keys.slice(offset, offset + limit);
     const [uses, states] = await Promise.all([usesOf(account, page), listStatesOf(account, page)]);
     const version = record?.version ?? 0;
-    sendJson(ctx.res, 200, {
+    sendBody(ctx.res, 200, KeyList, {
       account, version, total: keys.length, keys: page.map((k) => toApiKey(account, k, uses.get(k.id), states.get(k.id)!)),
       next: offset + limit < keys.length ? parts.cursorFor(offset + limit) : null,
     }, { etag: etag(version) });
@@ -102,7 +104,7 @@ export function keyRoutes(parts: KeyRouteParts): Route<Handler>[] {
     }
     const now = service.now().toISOString();
     const key: ApiKeyRecord = { id: newKeyId(), name: given.name, ...digest, enabled: given.enabled, createdAt: now, updatedAt: now };
-    await write(ctx, account, { action: 'key.create', key: key.id, change: () => addKey(account, key, parts.maxKeys), snapshot: keySnapshotOf(key.id) }, 201,
+    await write(ctx, account, { action: 'key.create', key: key.id, change: () => addKey(account, key, parts.maxKeys), snapshot: keySnapshotOf(key.id) }, 201, Key,
       () => toApiKey(account, key, undefined, 'none'), { location: `/v1/accounts/${encodeURIComponent(account)}/keys/${key.id}` });
   });
 
@@ -112,7 +114,7 @@ export function keyRoutes(parts: KeyRouteParts): Route<Handler>[] {
     const key = findKey(record, id);
     if (record === null || key === undefined) return sendError(ctx.res, keyNotFound(account, id));
     const [uses, states] = await Promise.all([usesOf(account, [key]), listStatesOf(account, [key])]);
-    sendJson(ctx.res, 200, toApiKey(account, key, uses.get(key.id), states.get(key.id)!), { etag: etag(record.version) });
+    sendBody(ctx.res, 200, Key, toApiKey(account, key, uses.get(key.id), states.get(key.id)!), { etag: etag(record.version) });
   });
 
   const patchKey = withAccount(true, async (ctx, account) => {
@@ -124,7 +126,7 @@ export function keyRoutes(parts: KeyRouteParts): Route<Handler>[] {
     if (patch.value.kind === 'list') return restrictKeyList(ctx, account, id, patch.value.restricted);
     const fields = patch.value.fields;
     const [uses, states] = await Promise.all([store.keyUse(account, [id]), store.read(keyListId(account, id))]);
-    await write(ctx, account, { action: 'key.update', key: id, change: () => updateKey(account, id, fields, service.now().toISOString()), snapshot: keySnapshotOf(id) }, 200,
+    await write(ctx, account, { action: 'key.update', key: id, change: () => updateKey(account, id, fields, service.now().toISOString()), snapshot: keySnapshotOf(id) }, 200, Key,
       (applied) => toApiKey(account, findKey(applied.record, id)!, uses.get(id), recordListState(states, service.now().getTime())));
   });
 
@@ -141,15 +143,15 @@ export function keyRoutes(parts: KeyRouteParts): Route<Handler>[] {
     if (key === undefined) return sendError(ctx.res, keyNotFound(account, id));
     const listId = keyListId(account, id);
     const uses = await store.keyUse(account, [id]);
-    await write(ctx, listId, { action: 'settings.update', change: () => changeSettings(listId, { restricted }), snapshot: (r) => r?.settings ?? null }, 200, (applied) => {
+    await write(ctx, listId, { action: 'settings.update', change: () => changeSettings(listId, { restricted }), snapshot: (r) => r?.settings ?? null }, 200, Key, (applied) => {
       const shown = toApiKey(account, key, uses.get(id), recordListState(applied.record, service.now().getTime()));
-      return applied.warnings.length === 0 ? shown : { ...shown, warnings: applied.warnings };
+      return applied.warnings.length === 0 ? shown : { ...shown, warnings: [...applied.warnings] };
     });
   };
 
   const removeKey = withAccount(true, async (ctx, account) => {
     const id = keyParam(ctx);
-    await write(ctx, account, { action: 'key.delete', key: id, change: () => deleteKey(account, id), snapshot: keySnapshotOf(id) }, 200, () => ({ deleted: id }));
+    await write(ctx, account, { action: 'key.delete', key: id, change: () => deleteKey(account, id), snapshot: keySnapshotOf(id) }, 200, KeyDeleted, () => ({ deleted: id }));
     if (ctx.res.statusCode !== 200) return;
     // The key's own list goes with it (best effort: a list left behind belongs to no key and is
     // never read again), and so do its recent callers.
@@ -181,7 +183,7 @@ export function keyRoutes(parts: KeyRouteParts): Route<Handler>[] {
       }
     };
     const view: StoreView = { read: (id) => records.get(id) ?? null, children: () => [] };
-    const rows: Record<string, unknown>[] = [];
+    const rows: KeyReportBody['keys'] = [];
     for (let i = 0; i < accounts.length; i += REPORT_CHUNK) {
       const chunk = accounts.slice(i, i + REPORT_CHUNK);
       await read(chunk);
@@ -204,7 +206,7 @@ export function keyRoutes(parts: KeyRouteParts): Route<Handler>[] {
         }
       }
     }
-    sendJson(ctx.res, 200, { keys: rows.slice(offset, offset + limit), total: rows.length, next: offset + limit < rows.length ? parts.cursorFor(offset + limit) : null });
+    sendBody(ctx.res, 200, KeyReport, { keys: rows.slice(offset, offset + limit), total: rows.length, next: offset + limit < rows.length ? parts.cursorFor(offset + limit) : null });
   };
 
   return [

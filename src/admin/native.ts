@@ -11,7 +11,11 @@ import { clip } from '../ip/cidr.ts';
 import type { AdminAccountNaming } from '../policy/account-names.ts';
 import { isRestricted, recordListState } from '../list/list-state.ts';
 import { GLOBAL_ACCOUNT, type AccountRecord, type AclEntry } from '../list/types.ts';
-import { DEFAULT_PAGE, MAX_PAGE, Query, SettingsInput, type SettingsInputBody } from './api-schemas.ts';
+import type { TSchema, Static } from 'typebox';
+import {
+  Accounts, AuditPage, Check, DEFAULT_PAGE, Deleted, Entry, EntryExport, EntryList, EntryResult, ImportResult, ListReplaced, MAX_PAGE, Query, RecentIps, Settings, SettingsInput, Whoami,
+  type ImportResultBody, type ImportRowBody, type ListReplacedBody, type SettingsBody, type SettingsInputBody, type WarningBody,
+} from './api-schemas.ts';
 import { isJson, readBodyBytes, readJsonBody, unsupportedJson } from './body.ts';
 import { BodyShape, parseBulk, type BulkFormat, type BulkLimits, type BulkParsed, type BulkRow } from './bulk-input.ts';
 import { requestIds, type Context, type Handler, type Surface } from './context.ts';
@@ -19,7 +23,7 @@ import { allows, type Actor } from './credentials.ts';
 import { CSV_COLUMNS, toCsv } from './csv.ts';
 import { parseEntryFields, toApiEntry } from './entry-input.ts';
 import { fieldRefusal, queryValue } from './field-check.ts';
-import { etag, sendError, sendJson } from './respond.ts';
+import { etag, sendBody, sendError } from './respond.ts';
 import { keyRoutes } from './keys.ts';
 import type { KeyDigester } from '../list/key-digest.ts';
 import { keyListId, parseKeyListId } from '../list/key-list-id.ts';
@@ -86,7 +90,7 @@ function cursorFor(offset: number): string {
   return Buffer.from(String(offset), 'utf8').toString('base64url');
 }
 
-function settingsView(account: string, record: AccountRecord | null, nowMs: number): Record<string, unknown> {
+function settingsView(account: string, record: AccountRecord | null, nowMs: number): SettingsBody {
   const s = record?.settings;
   return {
     account,
@@ -108,6 +112,13 @@ const entrySnapshot = (id: string) => (record: AccountRecord | null): unknown =>
   return entry === undefined ? null : toApiEntry(entry);
 };
 const listSnapshot = (record: AccountRecord | null): unknown => record?.entries.map(toApiEntry) ?? [];
+type Committed = Extract<Applied, { ok: true }>;
+
+/** The body with the change's lockout warnings, when there are any (absent otherwise). */
+function withWarnings<T extends object>(body: T, applied: Committed): T & { warnings?: WarningBody[] } {
+  return applied.warnings.length === 0 ? body : { ...body, warnings: [...applied.warnings] };
+}
+
 const settingsSnapshot = (record: AccountRecord | null): unknown => record?.settings ?? null;
 
 /** The native management API under /v1 (see docs/management-api.md and /v1/openapi.json). */
@@ -158,17 +169,14 @@ export function nativeSurface(deps: NativeDeps): Surface {
     });
   };
 
-  /** Applies an operation and answers with what `render` makes of the committed record. */
-  const write = async (ctx: Context, account: string, operation: Operation, status: number, render: (applied: Extract<Applied, { ok: true }>) => unknown, headers: Record<string, string> = {}): Promise<void> => {
+  /** Applies an operation and answers with what `render` makes of the committed record, as `schema` defines it. */
+  const write = async <S extends TSchema>(ctx: Context, account: string, operation: Operation, status: number, schema: S, render: (applied: Committed) => Static<S>, headers: Record<string, string> = {}): Promise<void> => {
     const opts = options(ctx);
     if (!opts.ok) return sendError(ctx.res, opts.refusal);
     const applied = await service.apply(auditActor(ctx.actor), account, operation, opts.value);
     if (!applied.ok) return sendError(ctx.res, applied.refusal);
-    sendJson(ctx.res, status, render(applied), { etag: etag(applied.record.version), ...headers });
+    sendBody(ctx.res, status, schema, render(applied), { etag: etag(applied.record.version), ...headers });
   };
-
-  const withWarnings = (body: Record<string, unknown>, applied: Extract<Applied, { ok: true }>): Record<string, unknown> =>
-    applied.warnings.length === 0 ? body : { ...body, warnings: applied.warnings };
 
   /**
    * The list a route acts on: the account's (or the global list), or under /keys/{key} the key's
@@ -201,7 +209,7 @@ export function nativeSurface(deps: NativeDeps): Surface {
     const page = filtered.value.slice(from, from + size);
     const next = from + size < filtered.value.length ? cursorFor(from + size) : null;
     const version = record?.version ?? 0;
-    sendJson(ctx.res, 200, { ...named(account), version, list_state: recordListState(record, service.now().getTime()), total: filtered.value.length, entries: page.map(toApiEntry), next }, { etag: etag(version) });
+    sendBody(ctx.res, 200, EntryList, { ...named(account), version, list_state: recordListState(record, service.now().getTime()), total: filtered.value.length, entries: page.map(toApiEntry), next }, { etag: etag(version) });
   });
 
   const createEntry = route(true, async (ctx, account) => {
@@ -213,7 +221,7 @@ export function nativeSurface(deps: NativeDeps): Surface {
     const ipAddress = fields.value.ipAddress!;
     const id = newId();
     const base = listPath(account);
-    await write(ctx, account, { action: 'entry.create', change: (c) => addEntry(account, id, { ...fields.value, ipAddress }, c), snapshot: entrySnapshot(id) }, 201,
+    await write(ctx, account, { action: 'entry.create', change: (c) => addEntry(account, id, { ...fields.value, ipAddress }, c), snapshot: entrySnapshot(id) }, 201, EntryResult,
       (applied) => withWarnings(toApiEntry(applied.record.entries.find((e) => e.id === id)!), applied), { location: `${base}/${id}` });
   });
 
@@ -222,7 +230,7 @@ export function nativeSurface(deps: NativeDeps): Surface {
     const record = await store.read(account);
     const entry = record?.entries.find((e) => e.id === id);
     if (!record || !entry) return sendError(ctx.res, entryNotFound(account, id));
-    sendJson(ctx.res, 200, toApiEntry(entry), { etag: etag(record.version) });
+    sendBody(ctx.res, 200, Entry, toApiEntry(entry), { etag: etag(record.version) });
   });
 
   const patchEntry = route(true, async (ctx, account) => {
@@ -231,14 +239,14 @@ export function nativeSurface(deps: NativeDeps): Surface {
     const fields = parseEntryFields(body.value, service.now().getTime(), false);
     if (!fields.ok) return sendError(ctx.res, fields.refusal);
     const id = ctx.params['id']!;
-    await write(ctx, account, { action: 'entry.update', change: (c) => updateEntry(account, id, fields.value, c), snapshot: entrySnapshot(id) }, 200,
+    await write(ctx, account, { action: 'entry.update', change: (c) => updateEntry(account, id, fields.value, c), snapshot: entrySnapshot(id) }, 200, EntryResult,
       (applied) => withWarnings(toApiEntry(applied.record.entries.find((e) => e.id === id)!), applied));
   });
 
   const removeEntry = route(true, async (ctx, account) => {
     const id = ctx.params['id']!;
-    await write(ctx, account, { action: 'entry.delete', change: () => deleteEntry(account, id), snapshot: entrySnapshot(id) }, 200,
-      (applied) => ({ deleted: id, warnings: applied.warnings }));
+    await write(ctx, account, { action: 'entry.delete', change: () => deleteEntry(account, id), snapshot: entrySnapshot(id) }, 200, Deleted,
+      (applied) => ({ deleted: id, warnings: [...applied.warnings] }));
   });
 
   /**
@@ -278,13 +286,16 @@ export function nativeSurface(deps: NativeDeps): Surface {
     const rows = read.value;
     const ids = newIds(rows.length);
     const items = rows.flatMap((r, i) => (r.ok ? [{ id: ids[i]!, fields: r.fields }] : []));
-    const render = (applied: Extract<Applied, { ok: true }>): Record<string, unknown> => withWarnings({
-      ...named(account), version: applied.record.version, ...(action === 'list.import' ? { mode, received: rows.length } : {}), entries: applied.record.entries.map(toApiEntry),
+    // An import also says how it merged and how many items it received (ImportResult); a replace does not (ListReplaced).
+    const imported = action === 'list.import' ? { mode, received: rows.length } : null;
+    const schema = imported === null ? ListReplaced : ImportResult;
+    const render = (applied: Committed): ListReplacedBody | ImportResultBody => withWarnings({
+      ...named(account), version: applied.record.version, ...imported, entries: applied.record.entries.map(toApiEntry),
     }, applied);
     if (dryRun !== 'true') {
       const refused = firstRefusal(rows, format);
       if (refused !== null) return sendError(ctx.res, refused);
-      return write(ctx, account, { action, change: (c) => replaceEntries(account, items, c, mode), prepare: (c, current) => prepareEntries(account, items, c, mode, current), snapshot: listSnapshot }, 200, render);
+      return write(ctx, account, { action, change: (c) => replaceEntries(account, items, c, mode), prepare: (c, current) => prepareEntries(account, items, c, mode, current), snapshot: listSnapshot }, 200, schema, render);
     }
     const opts = options(ctx);
     if (!opts.ok) return sendError(ctx.res, opts.refusal);
@@ -294,7 +305,7 @@ export function nativeSurface(deps: NativeDeps): Surface {
     }, opts.value);
     if (!previewed.ok && (outcomes.length === 0 || version === null)) return sendError(ctx.res, previewed.refusal);
     let next = 0;
-    const shown = rows.map((row) => {
+    const shown = rows.map((row): ImportRowBody => {
       if (!row.ok) return { line: row.line, outcome: 'refused', reason: row.refusal.reason, error: row.refusal.message, entry: null };
       const done = outcomes[next++]!;
       const entry = toApiEntry(done.entry);
@@ -304,9 +315,9 @@ export function nativeSurface(deps: NativeDeps): Surface {
         : { line: row.line, outcome: done.outcome, entry: fields };
     });
     const ok = previewed.ok && rows.every((r) => r.ok);
-    sendJson(ctx.res, 200, {
-      dry_run: true, ...named(account), version, ...(action === 'list.import' ? { mode, received: rows.length } : {}), would_store: ok, rows: shown,
-      ...(ok ? { entries: previewed.record.entries.map(toApiEntry), warnings: previewed.warnings } : previewed.ok ? {} : { error: previewed.refusal.message, reason: previewed.refusal.reason }),
+    sendBody(ctx.res, 200, schema, {
+      dry_run: true, ...named(account), version: version ?? 0, ...imported, would_store: ok, rows: shown,
+      ...(ok ? { entries: previewed.record.entries.map(toApiEntry), warnings: [...previewed.warnings] } : previewed.ok ? {} : { error: previewed.refusal.message, reason: previewed.refusal.reason }),
     }, { etag: etag(version ?? 0) });
   };
 
@@ -331,7 +342,7 @@ export function nativeSurface(deps: NativeDeps): Surface {
     const record = await store.read(account);
     const version = record?.version ?? 0;
     const entries = record?.entries ?? [];
-    if (format === 'json') return sendJson(ctx.res, 200, { ...named(account), version, entries: entries.map(toApiEntry) }, { etag: etag(version) });
+    if (format === 'json') return sendBody(ctx.res, 200, EntryExport, { ...named(account), version, entries: entries.map(toApiEntry) }, { etag: etag(version) });
     const csv = toCsv([[...CSV_COLUMNS], ...entries.map((e) => [e.ipAddress, e.action, e.description, String(e.enabled), e.expiresAt ?? ''])]);
     ctx.res.writeHead(200, {
       'content-type': 'text/csv; charset=utf-8',
@@ -345,7 +356,7 @@ export function nativeSurface(deps: NativeDeps): Surface {
 
   const getAccount = route(false, async (ctx, account) => {
     const record = await store.read(account);
-    sendJson(ctx.res, 200, settingsView(account, record, service.now().getTime()), { etag: etag(record?.version ?? 0) });
+    sendBody(ctx.res, 200, Settings, settingsView(account, record, service.now().getTime()), { etag: etag(record?.version ?? 0) });
   });
 
   const putAccount = route(true, async (ctx, account) => {
@@ -358,7 +369,7 @@ export function nativeSurface(deps: NativeDeps): Surface {
     // `restricted` (opening it once emptied); the account settings mean nothing there.
     const foreign = account === GLOBAL_ACCOUNT ? Object.keys(patch.value).find((k) => k !== 'default' && k !== 'restricted') : undefined;
     if (foreign !== undefined) return sendError(ctx.res, refusal(400, 'invalid_field', `the global list has no ${foreign} setting: only default and restricted`));
-    await write(ctx, account, { action: 'settings.update', change: () => changeSettings(account, patch.value), snapshot: settingsSnapshot }, 200,
+    await write(ctx, account, { action: 'settings.update', change: () => changeSettings(account, patch.value), snapshot: settingsSnapshot }, 200, Settings,
       (applied) => withWarnings(settingsView(account, applied.record, service.now().getTime()), applied));
   });
 
@@ -368,7 +379,7 @@ export function nativeSurface(deps: NativeDeps): Surface {
     if (ip === null) return sendError(ctx.res, refusal(400, 'invalid_format', `ip '${clip(text)}' is not a valid IPv4 or IPv6 address`));
     const key = parseKeyListId(account);
     const { decision, reason, matched, listState } = checkAsSeenBy(ctx.actor, await (key === null ? deps.check(account, ip) : deps.check(key.account, ip, key.keyId)));
-    sendJson(ctx.res, 200, { ...named(account), ip: formatIp(ip), decision, reason, matched, list_state: listState });
+    sendBody(ctx.res, 200, Check, { ...named(account), ip: formatIp(ip), decision, reason, matched, list_state: listState });
   });
 
   /** Who called the account lately (forwarded requests), most recent first, with today's decision. */
@@ -382,7 +393,7 @@ export function nativeSurface(deps: NativeDeps): Surface {
       const now = ip === null ? null : await (key === null ? deps.check(account, ip) : deps.check(key.account, ip, key.keyId));
       return { ip: c.ip, last_seen: new Date(c.lastSeen).toISOString(), decision: now?.decision ?? null, reason: now?.reason ?? null };
     }));
-    sendJson(ctx.res, 200, { ...named(account), ips });
+    sendBody(ctx.res, 200, RecentIps, { ...named(account), ips });
   });
 
   const listAccounts: Handler = async (ctx) => {
@@ -393,7 +404,7 @@ export function nativeSurface(deps: NativeDeps): Surface {
     const [from, size] = [offset.value, limit.value];
     const all = (await store.accounts()).filter((a) => a !== GLOBAL_ACCOUNT && allows(ctx.actor, a, false));
     const next = from + size < all.length ? cursorFor(from + size) : null;
-    sendJson(ctx.res, 200, { accounts: all.slice(from, from + size), total: all.length, next });
+    sendBody(ctx.res, 200, Accounts, { accounts: all.slice(from, from + size), total: all.length, next });
   };
 
   const audit: Handler = async (ctx) => {
@@ -414,13 +425,13 @@ export function nativeSurface(deps: NativeDeps): Surface {
       if (error instanceof AuditCursorError) return sendError(ctx.res, error.refusal);
       throw error;
     }
-    sendJson(ctx.res, 200, { events: page.events, next: page.next });
+    sendBody(ctx.res, 200, AuditPage, { events: [...page.events], next: page.next });
   };
 
   /** Who the credential is: the console uses it to show an account credential its account only. */
   const whoami: Handler = async (ctx) => {
     const { actor } = ctx;
-    sendJson(ctx.res, 200, actor.role === 'account' ? { name: actor.name, role: actor.role, account: actor.account } : { name: actor.name, role: actor.role, account: null });
+    sendBody(ctx.res, 200, Whoami, actor.role === 'account' ? { name: actor.name, role: actor.role, account: actor.account } : { name: actor.name, role: actor.role, account: null });
   };
 
   const routes: Route<Handler>[] = [

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { Static, TSchema } from 'typebox';
 import type { Refusal } from '../http/refusal.ts';
 
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -10,6 +11,14 @@ export function sendJson(res: ServerResponse, status: number, body: unknown, hea
     ...headers,
   });
   res.end(text);
+}
+
+/**
+ * A native answer built as its schema's type (api-schemas.ts): the compiler holds the body to the
+ * definition the document publishes, so a handler cannot drift from it unnoticed.
+ */
+export function sendBody<S extends TSchema>(res: ServerResponse, status: number, _schema: S, body: Static<S>, headers: Record<string, string> = {}): void {
+  sendJson(res, status, body, headers);
 }
 
 const REFUSED = Symbol('allowgate.refused');
