@@ -45,6 +45,16 @@ const listState = (described = true) => oneOf(['none', 'active', 'empty'], descr
 
 export const AccountId = Type.String({ pattern: ACCOUNT_ID_PATTERN, minLength: 1, maxLength: ACCOUNT_ID_MAX_LENGTH });
 
+/**
+ * The path parameters of the native API: each is checked against its schema (pathValue in
+ * field-check.ts) and published as the document's path parameter.
+ */
+export const Path = {
+  account: AccountId,
+  id: Type.String(),
+  key: Type.String(),
+};
+
 export const Warning = strictObject({
   reason: oneOf(['would_lock_out', 'would_open', 'will_empty'], '`would_lock_out`: a recently seen caller (ip, last_seen, decision) the change newly refuses; `would_open`: the account, which refuses some callers today, would be open to every address (message says why); `will_empty`: every allow entry left in force is temporary, so from `at` the account refuses every caller (`list_empty`). Only the first two are refused under guard=strict.'),
   ip: Type.Optional(Type.String()),

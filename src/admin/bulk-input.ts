@@ -3,6 +3,7 @@ import { refusal, type Refusal } from '../http/refusal.ts';
 import { clip } from '../ip/cidr.ts';
 import { CSV_COLUMNS, parseCsv } from './csv.ts';
 import { parseEntryFields } from './entry-input.ts';
+import { listBodyItems } from './list-body.ts';
 
 /**
  * The bodies of a list replace or import (JSON `{"entries": [...]}` or CSV with a header row),
@@ -64,11 +65,10 @@ function jsonRows(text: string, nowMs: number, limits: BulkLimits): BulkParsed {
   } catch (error) {
     return fail(400, 'invalid_json', `the request body is not valid JSON: ${(error as Error).message}`);
   }
-  const entries = (value as { entries?: unknown } | null)?.entries;
-  if (typeof value !== 'object' || value === null || !Array.isArray(entries)) return fail(400, 'invalid_field', 'the body must be {"entries": [{"ip_address": ...}, ...]}');
   // An export ({account, version, entries}) imports as it is; the account and version it names are informative.
-  const extra = Object.keys(value).find((key) => key !== 'entries' && key !== 'account' && key !== 'version');
-  if (extra !== undefined) return fail(400, 'unknown_field', `unknown field '${clip(extra)}': expected entries (account and version are ignored)`);
+  const items = listBodyItems(value);
+  if (!items.ok) return items;
+  const entries = items.value;
   if (entries.length > limits.maxItems) return { ok: false, refusal: tooManyItems(limits.maxItems) };
   return { ok: true, rows: entries.map((raw, i) => row(i + 1, withoutReadOnly(raw), nowMs)) };
 }

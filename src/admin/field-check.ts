@@ -1,6 +1,6 @@
 import type { Static, TSchema } from 'typebox';
 import { Value } from 'typebox/value';
-import { ok, refusal, refused, type Refused, type Result } from '../http/refusal.ts';
+import { ok, refusal, refused, type Refusal, type Refused, type Result } from '../http/refusal.ts';
 import { clip } from '../ip/cidr.ts';
 
 /*
@@ -31,6 +31,14 @@ export function queryValue<S extends TSchema>(query: URLSearchParams, name: stri
   if (Value.Check(schema, value)) return ok(value as Static<S>);
   const words = alternatives(node).map((w) => w.replace(/^"(.*)"$/, '$1'));
   return refused(refusal(400, 'invalid_field', `${name} must be ${joined(words)}, got '${clip(raw)}'`));
+}
+
+/**
+ * A path parameter (api-schemas.ts `Path`), decoded, checked against its schema: the value when it
+ * fits, else `refuse(value)` (each parameter has its own reason code, e.g. `invalid_account`).
+ */
+export function pathValue<S extends TSchema>(schema: S, value: string, refuse: (value: string) => Refusal): Result<Static<S>> {
+  return Value.Check(schema, value) ? ok(value as Static<S>) : refused(refuse(value));
 }
 
 /** What a schema accepts, in words: `"allow" or "deny"`, `an integer 0-100000 or null`, `a string of at most 255 characters`. */

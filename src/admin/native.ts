@@ -13,7 +13,7 @@ import { isRestricted, recordListState } from '../list/list-state.ts';
 import { GLOBAL_ACCOUNT, type AccountRecord, type AclEntry } from '../list/types.ts';
 import type { TSchema, Static } from 'typebox';
 import {
-  Accounts, AuditPage, Check, DEFAULT_PAGE, Deleted, Entry, EntryExport, EntryList, EntryResult, ImportResult, ListReplaced, MAX_PAGE, Query, RecentIps, Settings, SettingsInput, Whoami,
+  Accounts, AuditPage, Check, DEFAULT_PAGE, Deleted, Entry, EntryExport, EntryList, EntryResult, ImportResult, ListReplaced, MAX_PAGE, Path, Query, RecentIps, Settings, SettingsInput, Whoami,
   type ImportResultBody, type ImportRowBody, type ListReplacedBody, type SettingsBody, type SettingsInputBody, type WarningBody,
 } from './api-schemas.ts';
 import { isJson, readBodyBytes, readJsonBody, unsupportedJson } from './body.ts';
@@ -22,7 +22,7 @@ import { requestIds, type Context, type Handler, type Surface } from './context.
 import { allows, type Actor } from './credentials.ts';
 import { CSV_COLUMNS, toCsv } from './csv.ts';
 import { parseEntryFields, toApiEntry } from './entry-input.ts';
-import { fieldRefusal, queryValue } from './field-check.ts';
+import { fieldRefusal, pathValue, queryValue } from './field-check.ts';
 import { etag, sendBody, sendError } from './respond.ts';
 import { keyRoutes } from './keys.ts';
 import type { KeyDigester } from '../list/key-digest.ts';
@@ -133,8 +133,9 @@ export function nativeSurface(deps: NativeDeps): Surface {
     let account = GLOBAL_ACCOUNT;
     if (raw !== undefined) {
       account = decodeParam(raw);
-      if (!isValidAccountId(account)) return refused(refusal(400, 'invalid_account', `'${clip(account)}' is not a valid account id: ${ACCOUNT_ID_DESCRIPTION}`));
-      const named = deps.accountName?.(account) ?? ok(account);
+      const valid = pathValue(Path.account, account, (bad) => refusal(400, 'invalid_account', `'${clip(bad)}' is not a valid account id: ${ACCOUNT_ID_DESCRIPTION}`));
+      if (!valid.ok) return valid;
+      const named = deps.accountName?.(valid.value) ?? valid;
       if (!named.ok) return named;
       account = named.value;
     }
@@ -186,9 +187,10 @@ export function nativeSurface(deps: NativeDeps): Surface {
     const account = accountOf(ctx, write);
     const raw = ctx.params['key'];
     if (!account.ok || raw === undefined) return account;
-    const keyId = decodeParam(raw);
-    if (findKey(await store.read(account.value), keyId) === undefined) return refused(keyNotFound(account.value, keyId));
-    return ok(keyListId(account.value, keyId));
+    const keyId = pathValue(Path.key, decodeParam(raw), (bad) => keyNotFound(account.value, bad));
+    if (!keyId.ok) return keyId;
+    if (findKey(await store.read(account.value), keyId.value) === undefined) return refused(keyNotFound(account.value, keyId.value));
+    return ok(keyListId(account.value, keyId.value));
   };
 
   const route = (write: boolean, handler: (ctx: Context, account: string) => Promise<void>): Handler => async (ctx) => {
@@ -196,6 +198,13 @@ export function nativeSurface(deps: NativeDeps): Surface {
     if (!target.ok) return sendError(ctx.res, target.refusal);
     return handler(ctx, target.value);
   };
+
+  /** A route on one entry: the account as `route` checks it, and the entry id the path names. */
+  const entryRoute = (write: boolean, handler: (ctx: Context, account: string, id: string) => Promise<void>): Handler => route(write, async (ctx, account) => {
+    const id = pathValue(Path.id, ctx.params['id']!, (bad) => entryNotFound(account, bad));
+    if (!id.ok) return sendError(ctx.res, id.refusal);
+    return handler(ctx, account, id.value);
+  });
 
   const listEntries = route(false, async (ctx, account) => {
     const limit = pageSize(ctx.query);
@@ -225,26 +234,23 @@ export function nativeSurface(deps: NativeDeps): Surface {
       (applied) => withWarnings(toApiEntry(applied.record.entries.find((e) => e.id === id)!), applied), { location: `${base}/${id}` });
   });
 
-  const getEntry = route(false, async (ctx, account) => {
-    const id = ctx.params['id']!;
+  const getEntry = entryRoute(false, async (ctx, account, id) => {
     const record = await store.read(account);
     const entry = record?.entries.find((e) => e.id === id);
     if (!record || !entry) return sendError(ctx.res, entryNotFound(account, id));
     sendBody(ctx.res, 200, Entry, toApiEntry(entry), { etag: etag(record.version) });
   });
 
-  const patchEntry = route(true, async (ctx, account) => {
+  const patchEntry = entryRoute(true, async (ctx, account, id) => {
     const body = await readJsonBody(ctx.req, ctx.bodyLimits.json);
     if (!body.ok) return sendError(ctx.res, body.refusal);
     const fields = parseEntryFields(body.value, service.now().getTime(), false);
     if (!fields.ok) return sendError(ctx.res, fields.refusal);
-    const id = ctx.params['id']!;
     await write(ctx, account, { action: 'entry.update', change: (c) => updateEntry(account, id, fields.value, c), snapshot: entrySnapshot(id) }, 200, EntryResult,
       (applied) => withWarnings(toApiEntry(applied.record.entries.find((e) => e.id === id)!), applied));
   });
 
-  const removeEntry = route(true, async (ctx, account) => {
-    const id = ctx.params['id']!;
+  const removeEntry = entryRoute(true, async (ctx, account, id) => {
     await write(ctx, account, { action: 'entry.delete', change: () => deleteEntry(account, id), snapshot: entrySnapshot(id) }, 200, Deleted,
       (applied) => ({ deleted: id, warnings: [...applied.warnings] }));
   });

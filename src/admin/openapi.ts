@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { MAX_PARENT_DEPTH } from '../list/inherit.ts';
 import { BODY_TIMEOUT_MS, DEFAULT_BODY_LIMITS } from './body.ts';
 import type { TSchema } from 'typebox';
-import { DEFAULT_PAGE, errorSchema, Query, SCHEMAS } from './api-schemas.ts';
+import { DEFAULT_PAGE, errorSchema, Path, Query, SCHEMAS } from './api-schemas.ts';
 import { CSV_COLUMNS } from './csv.ts';
 import { MAX_NETWORKS_PER_ENTRY } from './entry-input.ts';
 import { MAX_NETWORKS_PER_REQUEST } from './native.ts';
@@ -481,10 +481,10 @@ function parameters(): Json {
       in: 'path',
       required: true,
       description: 'The account id (case-sensitive), percent-encoded.',
-      schema: schema('AccountId'),
+      schema: named(Path.account),
     },
-    EntryId: { name: 'id', in: 'path', required: true, description: 'The entry id.', schema: { type: 'string' } },
-    KeyId: { name: 'key', in: 'path', required: true, description: 'The API key\'s id (`key_...`), never the key.', schema: { type: 'string' } },
+    EntryId: { name: 'id', in: 'path', required: true, description: 'The entry id.', schema: named(Path.id) },
+    KeyId: { name: 'key', in: 'path', required: true, description: 'The API key\'s id (`key_...`), never the key.', schema: named(Path.key) },
     Unrestricted: query('unrestricted', '`true`: only enabled keys whose effective list admits every address; `false`: only the others.', plain(Query.unrestricted)),
     Limit: query('limit', `Page size (default ${DEFAULT_PAGE}).`, plain(Query.limit)),
     Cursor: query('cursor', 'The `next` of the previous page; omit for the first.', { type: 'string' }),
@@ -551,6 +551,9 @@ function schemas(): Json {
 
 /** A schema with no named schema inside, as plain JSON. */
 const plain = (body: TSchema): Json => published(body, new Map(), body) as Json;
+
+/** A schema as a parameter carries it: a reference when it is a named one (components.schemas), else plain JSON. */
+const named = (body: TSchema): Json => published(body, new Map(Object.entries(SCHEMAS).map(([name, each]) => [each, name])), null) as Json;
 
 /**
  * A schema as the document carries it: plain JSON (TypeBox's own markers are not enumerable),

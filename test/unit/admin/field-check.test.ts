@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { EntryPatch, SettingsInput } from '../../../src/admin/api-schemas.ts';
+import { EntryPatch, Path, SettingsInput } from '../../../src/admin/api-schemas.ts';
 import { parseEntryFields } from '../../../src/admin/entry-input.ts';
-import { fieldRefusal } from '../../../src/admin/field-check.ts';
+import { fieldRefusal, pathValue } from '../../../src/admin/field-check.ts';
+import { listBodyItems } from '../../../src/admin/list-body.ts';
+import { refusal } from '../../../src/http/refusal.ts';
+import { isValidAccountId } from '../../../src/identity/account-id.ts';
 
 const refusalOf = (field: string, schema: Parameters<typeof fieldRefusal>[1], value: unknown) => {
   const wrong = fieldRefusal(field, schema, value);
@@ -42,5 +45,32 @@ describe('request fields are checked against their schema, refused in the words 
     expect(refused({ ip_address: '11.0.0.0/24', action: 'block', enabled: 'yes' })).toBe('action must be "allow" or "deny"');
     expect(refused({ ip_address: '11.0.0.0/24', name: 'a', description: 'b' })).toBe('name must be the same as description when both are given');
     expect(refused({ ip_address: '11.0.0.0/24', description: 'office', action: 'deny', enabled: false })).toBeNull();
+  });
+
+  it('a list body\'s wrapper: entries an array, no field the schema does not define (items left to the rows)', () => {
+    const read = (body: unknown) => {
+      const items = listBodyItems(body);
+      return items.ok ? items.value : { reason: items.refusal.reason, message: items.refusal.message };
+    };
+    const notAList = { reason: 'invalid_field', message: 'the body must be {"entries": [{"ip_address": ...}, ...]}' };
+    expect(read([{ ip_address: '11.0.0.1' }])).toEqual(notAList);
+    expect(read(null)).toEqual(notAList);
+    expect(read({ entries: { ip_address: '11.0.0.1' } })).toEqual(notAList);
+    expect(read({ account: 'AC1' })).toEqual(notAList);
+    expect(read({ entries: [], extra: 1 })).toEqual({ reason: 'unknown_field', message: 'unknown field \'extra\': expected entries (account and version are ignored)' });
+    // An export imports as it is; its items are not judged here (a row is refused on its own).
+    expect(read({ account: 'AC1', version: 7, entries: [{ ip_address: 'x' }, 5] })).toEqual([{ ip_address: 'x' }, 5]);
+  });
+
+  it('path parameters: the account id\'s schema accepts what the request path\'s check accepts', () => {
+    const account = (id: string) => {
+      const value = pathValue(Path.account, id, (bad) => refusal(400, 'invalid_account', `'${bad}' is not a valid account id`));
+      return value.ok ? value.value : value.refusal.reason;
+    };
+    for (const id of ['AC1', 'a', 'acme.eu_1@x-y', 'x'.repeat(128), '', '-ac', '.ac', 'a b', 'a/b', 'x'.repeat(129), 'ac\n', 'äc', 'ac$']) {
+      expect(account(id)).toBe(isValidAccountId(id) ? id : 'invalid_account');
+    }
+    expect(account('AC1')).toBe('AC1');
+    expect(account('../x')).toBe('invalid_account');
   });
 });
