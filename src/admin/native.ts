@@ -11,7 +11,7 @@ import { clip } from '../ip/cidr.ts';
 import type { AdminAccountNaming } from '../policy/account-names.ts';
 import { isRestricted, recordListState } from '../list/list-state.ts';
 import { GLOBAL_ACCOUNT, type AccountRecord, type AclEntry } from '../list/types.ts';
-import type { TSchema, Static } from 'typebox';
+import type { Static, TSchema } from 'typebox';
 import {
   Accounts, AuditPage, Check, DEFAULT_PAGE, Deleted, Entry, EntryExport, EntryList, EntryResult, ImportResult, ListReplaced, MAX_PAGE, Path, Query, RecentIps, Settings, SettingsInput, Whoami,
   type ImportResultBody, type ImportRowBody, type ListReplacedBody, type SettingsBody, type SettingsInputBody, type WarningBody,
@@ -112,14 +112,14 @@ const entrySnapshot = (id: string) => (record: AccountRecord | null): unknown =>
   return entry === undefined ? null : toApiEntry(entry);
 };
 const listSnapshot = (record: AccountRecord | null): unknown => record?.entries.map(toApiEntry) ?? [];
+const settingsSnapshot = (record: AccountRecord | null): unknown => record?.settings ?? null;
+
 type Committed = Extract<Applied, { ok: true }>;
 
 /** The body with the change's lockout warnings, when there are any (absent otherwise). */
 function withWarnings<T extends object>(body: T, applied: Committed): T & { warnings?: WarningBody[] } {
   return applied.warnings.length === 0 ? body : { ...body, warnings: [...applied.warnings] };
 }
-
-const settingsSnapshot = (record: AccountRecord | null): unknown => record?.settings ?? null;
 
 /** The native management API under /v1 (see docs/management-api.md and /v1/openapi.json). */
 export function nativeSurface(deps: NativeDeps): Surface {
