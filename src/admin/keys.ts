@@ -17,7 +17,8 @@ import { keySnapshot, parseKeyPatch, parseNewKey, toApiKey } from './key-input.t
 import type { Static, TSchema } from 'typebox';
 import { Key, KeyDeleted, KeyList, KeyReport, type KeyReportBody } from './api-schemas.ts';
 import { etag, sendBody, sendError } from './respond.ts';
-import { decodeParam, type Route } from './router.ts';
+import type { KeyAction } from './native-routes.ts';
+import { decodeParam } from './router.ts';
 
 export interface KeyRouteParts {
   readonly service: AclService;
@@ -41,11 +42,11 @@ function newKeyId(): string {
 }
 
 /**
- * The key registry under /v1/accounts/{account}/keys, and the report of every key under /v1/keys.
- * Keys are changes of the account's record, through the same core as its entries (AclService:
+ * The handlers of the key registry under /v1/accounts/{account}/keys, and of the report of every
+ * key under /v1/keys, by their action in the route table (native-routes.ts). Keys are changes of the account's record, through the same core as its entries (AclService:
  * the atomic change, the audit trail); a key's own list is served by the entry routes (native.ts).
  */
-export function keyRoutes(parts: KeyRouteParts): Route<Handler>[] {
+export function keyHandlers(parts: KeyRouteParts): Readonly<Record<KeyAction, Handler>> {
   const { service, accountOf, write } = parts;
   const store = service.store;
 
@@ -209,14 +210,7 @@ export function keyRoutes(parts: KeyRouteParts): Route<Handler>[] {
     sendBody(ctx.res, 200, KeyReport, { keys: rows.slice(offset, offset + limit), total: rows.length, next: offset + limit < rows.length ? parts.cursorFor(offset + limit) : null });
   };
 
-  return [
-    { method: 'GET', template: '/v1/keys', handler: report },
-    { method: 'GET', template: '/v1/accounts/{account}/keys', handler: listKeys },
-    { method: 'POST', template: '/v1/accounts/{account}/keys', handler: createKey },
-    { method: 'GET', template: '/v1/accounts/{account}/keys/{key}', handler: getKey },
-    { method: 'PATCH', template: '/v1/accounts/{account}/keys/{key}', handler: patchKey },
-    { method: 'DELETE', template: '/v1/accounts/{account}/keys/{key}', handler: removeKey },
-  ];
+  return { listAllKeys: report, listKeys, createKey, getKey, updateKey: patchKey, deleteKey: removeKey };
 }
 
 const NOTHING_TO_CLEAR = refusal(409, 'nothing_to_clear', 'the key\'s list is empty already');

@@ -24,10 +24,11 @@ import { CSV_COLUMNS, toCsv } from './csv.ts';
 import { parseEntryFields, toApiEntry } from './entry-input.ts';
 import { fieldRefusal, pathValue, queryValue } from './field-check.ts';
 import { etag, sendBody, sendError } from './respond.ts';
-import { keyRoutes } from './keys.ts';
+import { keyHandlers } from './keys.ts';
 import type { KeyDigester } from '../list/key-digest.ts';
 import { keyListId, parseKeyListId } from '../list/key-list-id.ts';
 import { DEFAULT_MAX_KEYS_PER_ACCOUNT, findKey, keyNotFound } from '../list/keys.ts';
+import { NATIVE_ROUTES, type Action } from './native-routes.ts';
 import { decodeParam, type Route } from './router.ts';
 import { checkAsSeenBy, type CheckResult } from './types.ts';
 
@@ -440,34 +441,13 @@ export function nativeSurface(deps: NativeDeps): Surface {
     sendBody(ctx.res, 200, Whoami, actor.role === 'account' ? { name: actor.name, role: actor.role, account: actor.account } : { name: actor.name, role: actor.role, account: null });
   };
 
-  const routes: Route<Handler>[] = [
-    { method: 'GET', template: '/v1/whoami', handler: whoami },
-    { method: 'GET', template: '/v1/accounts', handler: listAccounts },
-    { method: 'GET', template: '/v1/accounts/{account}', handler: getAccount },
-    { method: 'PUT', template: '/v1/accounts/{account}', handler: putAccount },
-    { method: 'GET', template: '/v1/global', handler: getAccount },
-    { method: 'PUT', template: '/v1/global', handler: putAccount },
-    { method: 'GET', template: '/v1/accounts/{account}/check', handler: check },
-    { method: 'GET', template: '/v1/accounts/{account}/recent-ips', handler: recentIps },
-    { method: 'GET', template: '/v1/audit', handler: audit },
-  ];
-  routes.push(
-    ...keyRoutes({ service, digester: deps.digester ?? null, maxKeys: deps.maxKeys ?? DEFAULT_MAX_KEYS_PER_ACCOUNT, accountOf, write, pageSize, offsetOf, cursorFor }),
-    { method: 'GET', template: '/v1/accounts/{account}/keys/{key}/check', handler: check },
-    { method: 'GET', template: '/v1/accounts/{account}/keys/{key}/recent-ips', handler: recentIps },
-  );
-  for (const base of ['/v1/accounts/{account}/ip-acl', '/v1/global/ip-acl', '/v1/accounts/{account}/keys/{key}/ip-acl']) {
-    routes.push(
-      { method: 'GET', template: base, handler: listEntries },
-      { method: 'POST', template: base, handler: createEntry },
-      { method: 'PUT', template: base, handler: putList },
-      { method: 'GET', template: `${base}/export`, handler: exportList },
-      { method: 'POST', template: `${base}/import`, handler: importList },
-      { method: 'GET', template: `${base}/{id}`, handler: getEntry },
-      { method: 'PATCH', template: `${base}/{id}`, handler: patchEntry },
-      { method: 'DELETE', template: `${base}/{id}`, handler: removeEntry },
-    );
-  }
+  // One handler per action of the route table; the routes, and the document's operations, are the table's.
+  const handlers: Readonly<Record<Action, Handler>> = {
+    whoami, listAccounts, getSettings: getAccount, putSettings: putAccount, check, recentIps, audit,
+    listEntries, createEntry, replaceList: putList, exportList, importList, getEntry, updateEntry: patchEntry, deleteEntry: removeEntry,
+    ...keyHandlers({ service, digester: deps.digester ?? null, maxKeys: deps.maxKeys ?? DEFAULT_MAX_KEYS_PER_ACCOUNT, accountOf, write, pageSize, offsetOf, cursorFor }),
+  };
+  const routes: Route<Handler>[] = NATIVE_ROUTES.map((r) => ({ method: r.method, template: r.path, handler: handlers[r.action] }));
   return { prefix: '/v1/', routes, tokenOf: bearerToken, sendError: (res, refused) => sendError(res, refused, refused.status === 401 ? { 'www-authenticate': 'Bearer' } : {}) };
 }
 

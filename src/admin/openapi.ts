@@ -3,7 +3,7 @@ import { MAX_PARENT_DEPTH } from '../list/inherit.ts';
 import { BODY_TIMEOUT_MS, DEFAULT_BODY_LIMITS } from './body.ts';
 import type { TSchema } from 'typebox';
 import { DEFAULT_PAGE, errorSchema, Path, Query, SCHEMAS } from './api-schemas.ts';
-import { CSV_COLUMNS } from './csv.ts';
+import { NATIVE_ROUTES, PATH_PARAMETERS, pathParameters, type Content, type Header, type NativeRoute } from './native-routes.ts';
 import { MAX_NETWORKS_PER_ENTRY } from './entry-input.ts';
 import { MAX_NETWORKS_PER_REQUEST } from './native.ts';
 
@@ -133,228 +133,45 @@ function responses(ok: Json, errors: readonly (number | readonly [number, string
   return out;
 }
 
-const etagHeader = { ETag: { ...ref('headers', 'ETag') } };
+const HEADERS: Readonly<Record<Header, string>> = { 'ETag': 'ETag', 'Location': 'Location', 'Content-Disposition': 'ContentDisposition' };
 
-function success(description: string, body: Json, headers: Json = etagHeader): Json {
-  return { description, ...(Object.keys(headers).length > 0 ? { headers } : {}), content: json(body) };
+/** A media-type map with each schema published: a definition of api-schemas.ts as a reference to its component. */
+function content(byType: Content): Json {
+  return Object.fromEntries(Object.entries(byType).map(([type, body]) => [type, { schema: named(body as TSchema) }]));
 }
 
-const WRITE_NOTE = 'Writes accept If-Match (412 `version_conflict` when the account moved on) and run the lockout guard: callers seen in the last 24 h that the change would newly refuse, and an account the change would open to every address, come back in `warnings` (or, with guard=strict or the account setting `guard: strict`, the change is refused with 409 `would_lock_out` or `would_open`).';
-
-/** The eight entry routes for an account's list, the global list, or an API key's own list. */
-function entryPaths(kind: 'account' | 'global' | 'key'): Json {
-  const global = kind === 'global';
-  const base = kind === 'global' ? '/v1/global/ip-acl' : kind === 'key' ? '/v1/accounts/{account}/keys/{key}/ip-acl' : '/v1/accounts/{account}/ip-acl';
-  const which = kind === 'global' ? 'the global list' : kind === 'key' ? 'an API key\'s own list' : 'the account\'s list';
-  const op = (name: string): string => (kind === 'account' ? name : name.replace(/Entr(y|ies)|List/, (m) => `${kind === 'global' ? 'Global' : 'Key'}${m}`));
-  const tags = [kind === 'global' ? 'global list' : kind === 'key' ? 'keys' : 'entries'];
-  const scope = kind === 'global'
-    ? 'The global list is checked before every account\'s list: owner and admin credentials change it, read-only ones read it.'
-    : kind === 'key'
-      ? 'A request presenting the key must pass the account\'s list and this one (refused with `ip_not_allowed_for_key`, `ip_denied_for_key`); a key list that never had an allow entry restricts nothing by itself, and one that had some and has none in force any more refuses every caller (`list_empty_for_key`) until one is, or it is opened (PATCH the key with `restricted: false`). The same entry shape, validation, temporary entries, audit and lockout guard (the key\'s own recent callers) as an account\'s list; 404 `key_not_found` once the key is deleted. Credentials as for the account.'
-      : 'Owner and admin credentials: any account; read-only: read; an account credential: its own account only.';
-  const ownParams = kind === 'global' ? [] : kind === 'key' ? [ref('parameters', 'Account'), ref('parameters', 'KeyId')] : [ref('parameters', 'Account')];
-  const pathParams = ownParams.length === 0 ? {} : { parameters: ownParams };
-  const idParams = { parameters: [...ownParams, ref('parameters', 'EntryId')] };
-  const badAccount = global ? '' : '`invalid_account`, ';
-  const routes: Json = {
-    [base]: {
-      ...pathParams,
-      get: {
-        operationId: op('listEntries'),
-        tags,
-        summary: `Entries of ${which}, paged and filtered`,
-        description: `Entries in list order, \`limit\` at a time; \`next\` is the cursor of the following page (null on the last). \`total\` counts the filtered set. ${scope}`,
-        parameters: [ref('parameters', 'Limit'), ref('parameters', 'Cursor'), ref('parameters', 'ActionFilter'), ref('parameters', 'EnabledFilter'), ref('parameters', 'Q')],
-        responses: responses({ 200: success('A page of entries.', schema('EntryList')) }, [[400, `${badAccount}\`invalid_field\` (limit, cursor, action, enabled)`], 403]),
-      },
-      post: {
-        operationId: op('createEntry'),
-        tags,
-        summary: `Add an entry to ${which}`,
-        description: `Validated inside the atomic change (see the reason codes of 400 and 409). ${WRITE_NOTE}`,
-        parameters: [ref('parameters', 'Replace'), ref('parameters', 'Guard'), ref('parameters', 'IfMatch')],
-        requestBody: { required: true, content: json(schema('EntryInput')) },
-        responses: responses({
-          201: success('The entry as stored.', schema('EntryResult'), { ...etagHeader, Location: ref('headers', 'Location') }),
-        }, [400, 403, 409, 412, 413, 415]),
-      },
-      put: {
-        operationId: op('replaceList'),
-        tags,
-        summary: `Replace ${which} atomically`,
-        description: `The items are checked in order, as if added one by one; the first refusal names its item and nothing is written. Fields the server assigns (id, cidrs, created_at, updated_at) are ignored, so an export can be sent back. ${WRITE_NOTE}`,
-        parameters: [ref('parameters', 'Replace'), ref('parameters', 'Guard'), ref('parameters', 'IfMatch'), ref('parameters', 'DryRun')],
-        requestBody: { required: true, content: json(schema('EntryListInput')) },
-        responses: responses({ 200: success('The list as stored (with dry_run=true: what each item would do, nothing stored).', schema('ListReplaced')) }, [400, 403, 408, 409, 412, 413, 415]),
-      },
-    },
-    [`${base}/export`]: {
-      ...pathParams,
-      get: {
-        operationId: op('exportList'),
-        tags,
-        summary: `Export ${which} as JSON or CSV`,
-        parameters: [ref('parameters', 'Format')],
-        responses: responses({
-          200: {
-            description: `The whole list. CSV: a header row \`${CSV_COLUMNS.join(',')}\`, then one row per entry (RFC 4180, CRLF), served as an attachment.`,
-            headers: { ...etagHeader, 'Content-Disposition': ref('headers', 'ContentDisposition') },
-            content: {
-              'application/json': { schema: schema('EntryExport') },
-              'text/csv': { schema: { type: 'string' } },
-            },
-          },
-        }, [[400, `${badAccount}\`invalid_field\` (format)`], 403]),
-      },
-    },
-    [`${base}/import`]: {
-      ...pathParams,
-      post: {
-        operationId: op('importList'),
-        tags,
-        summary: `Import entries into ${which}`,
-        description: `JSON \`{"entries": [...]}\` (as for PUT) or \`text/csv\` with a header row naming at least ip_address (columns: ${CSV_COLUMNS.join(', ')}). mode=merge (default) skips networks already listed; mode=replace replaces the list. ${WRITE_NOTE}`,
-        parameters: [ref('parameters', 'Mode'), ref('parameters', 'Replace'), ref('parameters', 'Guard'), ref('parameters', 'IfMatch'), ref('parameters', 'DryRun')],
-        requestBody: {
-          required: true,
-          content: {
-            'application/json': { schema: schema('EntryListInput') },
-            'text/csv': { schema: { type: 'string', description: `A header row naming the columns (${CSV_COLUMNS.join(', ')}; ip_address required), then one row per entry.` } },
-          },
-        },
-        responses: responses({ 200: success('The list as stored after the import (with dry_run=true: what each row would do, nothing stored).', schema('ImportResult')) }, [400, 403, 408, 409, 412, 413, 415]),
-      },
-    },
-    [`${base}/{id}`]: {
-      ...idParams,
-      get: {
-        operationId: op('getEntry'),
-        tags,
-        summary: `One entry of ${which}`,
-        responses: responses({ 200: success('The entry.', schema('Entry')) }, [400, 403, [404, '`entry_not_found`']]),
-      },
-      patch: {
-        operationId: op('updateEntry'),
-        tags,
-        summary: `Change fields of an entry of ${which}`,
-        description: `Any field may change; \`enabled: false\` disables the entry, \`expires_at: null\` makes it permanent. ${WRITE_NOTE}`,
-        parameters: [ref('parameters', 'Replace'), ref('parameters', 'Guard'), ref('parameters', 'IfMatch')],
-        requestBody: { required: true, content: json(schema('EntryPatch')) },
-        responses: responses({ 200: success('The entry as stored.', schema('EntryResult')) }, [400, 403, [404, '`entry_not_found`'], 409, 412, 413, 415]),
-      },
-      delete: {
-        operationId: op('deleteEntry'),
-        tags,
-        summary: `Delete an entry of ${which}`,
-        description: WRITE_NOTE,
-        parameters: [ref('parameters', 'Guard'), ref('parameters', 'IfMatch')],
-        responses: responses({ 200: success('The id of the deleted entry, and the lockout warnings (always present, possibly empty).', schema('Deleted')) }, [400, 403, [404, '`entry_not_found`'], [409, '`would_lock_out`'], 412]),
-      },
-    },
-  };
-  return kind === 'key' ? withKeyNotFound(routes) : routes;
-}
-
-/** Every operation of a key's list also answers 404 `key_not_found` (the key is gone). */
-function withKeyNotFound(routes: Json): Json {
-  for (const item of Object.values(routes) as Json[]) {
-    for (const [method, operation] of Object.entries(item)) {
-      if (method === 'parameters') continue;
-      const answers = (operation as Json)['responses'] as Json;
-      const existing = answers['404'] as Json | undefined;
-      answers['404'] = { ...ref('responses', 'NotFound'), description: existing?.['description'] === undefined ? '`key_not_found`' : `${String(existing['description'])}, \`key_not_found\`` };
-    }
-  }
-  return routes;
-}
-
-/** The key registry, a key's check and recent callers, and the report of every key. */
-function keyPaths(): Json {
-  const tags = ['keys'];
-  const keyParams = { parameters: [ref('parameters', 'Account'), ref('parameters', 'KeyId')] };
-  const notFound = [404, '`key_not_found`'] as const;
+/** One operation of the route table, as the document describes it. */
+function operation(route: NativeRoute): Json {
+  const { answer } = route;
+  const headers = Object.fromEntries((answer.headers ?? ['ETag']).map((name) => [name, ref('headers', HEADERS[name])]));
   return {
-    '/v1/keys': {
-      get: {
-        operationId: 'listAllKeys',
-        tags,
-        summary: 'Every registered key, with whether its effective list restricts it',
-        description: 'Keys of every account the credential may read, in account order. `account_restricts`: the account\'s list (its parent\'s for a subaccount, under its mode and default) refuses some address; `key_restricts`: the key\'s own list does. `unrestricted=true` keeps the enabled keys neither restricts: the keys any address may use. The global list is not counted.',
-        parameters: [ref('parameters', 'Unrestricted'), ref('parameters', 'Limit'), ref('parameters', 'Cursor')],
-        responses: responses({ 200: success('A page of keys.', schema('KeyReport'), {}) }, [[400, '`invalid_field` (unrestricted, limit, cursor)']]),
-      },
-    },
-    '/v1/accounts/{account}/keys': {
-      parameters: [ref('parameters', 'Account')],
-      get: {
-        operationId: 'listKeys',
-        tags,
-        summary: 'The account\'s API keys, with their last use',
-        description: 'Never the keys themselves nor their digests: a fingerprint (a short prefix of the stored digest) tells them apart.',
-        parameters: [ref('parameters', 'Limit'), ref('parameters', 'Cursor')],
-        responses: responses({ 200: success('A page of keys.', schema('KeyList')) }, [[400, '`invalid_account`, `invalid_field` (limit, cursor)'], 403]),
-      },
-      post: {
-        operationId: 'createKey',
-        tags,
-        summary: 'Register an API key for the account',
-        description: 'The key as clients send it (`key`, stored as HMAC-SHA-256 under the gateway\'s key secret), or its SHA-256 (`key_sha256`, for a team that will not send the key; the presented key is then looked up by its SHA-256). A key belongs to one account: one registered anywhere already is 409 `duplicate`. Accepts If-Match on the account.',
-        parameters: [ref('parameters', 'IfMatch')],
-        requestBody: { required: true, content: json(schema('KeyInput')) },
-        responses: responses({ 201: success('The key as registered.', schema('Key'), { ...etagHeader, Location: ref('headers', 'Location') }) }, [400, 403, [409, '`duplicate`, `limit_reached`, `no_key_secret`'], 412, 413, 415]),
-      },
-    },
-    '/v1/accounts/{account}/keys/{key}': {
-      ...keyParams,
-      get: {
-        operationId: 'getKey',
-        tags,
-        summary: 'One API key',
-        responses: responses({ 200: success('The key.', schema('Key')) }, [400, 403, notFound]),
-      },
-      patch: {
-        operationId: 'updateKey',
-        tags,
-        summary: 'Rename, disable or enable an API key; open or close its own list',
-        description: 'A disabled key is refused (401 `key_disabled`) on every replica from the next request, never passed as anonymous. `restricted` (on its own) changes the key\'s list instead: If-Match and the ETag are then that list\'s version, and the lockout guard runs on the key\'s recent callers.',
-        parameters: [ref('parameters', 'IfMatch'), ref('parameters', 'Guard')],
-        requestBody: { required: true, content: json(schema('KeyPatch')) },
-        responses: responses({ 200: success('The key as stored.', schema('Key')) }, [400, 403, notFound, [409, '`list_in_force` (restricted: false while an allow entry of the key is enabled), `would_open`, `would_lock_out` (guard=strict)'], 412, 413, 415]),
-      },
-      delete: {
-        operationId: 'deleteKey',
-        tags,
-        summary: 'Delete an API key, and its own list',
-        description: 'The key is unknown from the next request on (401 `unknown_key`, or anonymous as configured).',
-        parameters: [ref('parameters', 'IfMatch')],
-        responses: responses({ 200: success('The id of the deleted key.', schema('KeyDeleted')) }, [400, 403, notFound, 412]),
-      },
-    },
-    '/v1/accounts/{account}/keys/{key}/check': {
-      ...keyParams,
-      get: {
-        operationId: 'checkKeyIp',
-        tags,
-        summary: 'What the proxy would decide now for a caller presenting the key at an IP',
-        parameters: [ref('parameters', 'Ip')],
-        responses: responses({ 200: success('The decision and the entry that decides it.', schema('Check'), {}) }, [[400, '`invalid_account`, `invalid_format` (ip)'], 403, notFound]),
-      },
-    },
-    '/v1/accounts/{account}/keys/{key}/recent-ips': {
-      ...keyParams,
-      get: {
-        operationId: 'keyRecentIps',
-        tags,
-        summary: 'Recently seen callers presenting the key',
-        description: 'Distinct client IPs of forwarded requests with this key (last 24 h), most recent first, with the decision each gets now: what the lockout guard of the key\'s list protects.',
-        parameters: [ref('parameters', 'Limit')],
-        responses: responses({ 200: success('The callers.', schema('RecentIps'), {}) }, [[400, '`invalid_account`, `invalid_field` (limit)'], 403, notFound]),
-      },
-    },
+    operationId: route.operationId,
+    tags: [...route.tags],
+    summary: route.summary,
+    ...(route.description === undefined ? {} : { description: route.description }),
+    ...(route.parameters === undefined ? {} : { parameters: route.parameters.map((name) => ref('parameters', name)) }),
+    ...(route.body === undefined ? {} : { requestBody: { required: true, content: content(route.body) } }),
+    responses: responses({
+      [answer.status]: { description: answer.description, ...(Object.keys(headers).length > 0 ? { headers } : {}), content: content(answer.content) },
+    }, route.refusals),
   };
 }
 
+/** The document's paths of the native routes: each path with its path parameters, then its operations in table order. */
+function nativePaths(): Json {
+  const out: Record<string, Json> = {};
+  for (const route of NATIVE_ROUTES) {
+    const params = pathParameters(route.path);
+    out[route.path] ??= params.length === 0 ? {} : { parameters: params.map((name) => ref('parameters', PATH_PARAMETERS[name])) };
+    const path = out[route.path]!;
+    const method = route.method.toLowerCase();
+    if (method in path) throw new Error(`route ${route.method} ${route.path} is declared twice`);
+    path[method] = operation(route);
+  }
+  return out;
+}
+
+/** The native routes (native-routes.ts), and the paths the dispatcher serves before them (handler.ts). */
 function paths(): Json {
   const health = (path: string, what: string): Json => ({
     get: {
@@ -380,96 +197,7 @@ function paths(): Json {
         responses: { 200: { description: 'The OpenAPI 3.1 document of the native management API.', content: json({ type: 'object' }) } },
       },
     },
-    '/v1/accounts': {
-      get: {
-        operationId: 'listAccounts',
-        tags: ['accounts'],
-        summary: 'Accounts with a record',
-        description: 'Account ids with a stored record (entries or settings), paged; an account credential sees its own only.',
-        parameters: [ref('parameters', 'Limit'), ref('parameters', 'Cursor')],
-        responses: responses({ 200: success('A page of account ids.', schema('Accounts'), {}) }, [[400, '`invalid_field` (limit, cursor)']]),
-      },
-    },
-    '/v1/accounts/{account}': {
-      parameters: [ref('parameters', 'Account')],
-      get: {
-        operationId: 'getSettings',
-        tags: ['accounts'],
-        summary: 'An account\'s settings',
-        description: 'Unset settings are null (inherited from the parent, then the gateway configuration). An account without a record answers version 0.',
-        responses: responses({ 200: success('The settings.', schema('Settings')) }, [[400, '`invalid_account`'], 403]),
-      },
-      put: {
-        operationId: 'updateSettings',
-        tags: ['accounts'],
-        summary: 'Change an account\'s settings',
-        description: `Given fields replace, null clears (inherit), absent fields keep their value. Account credentials may not change settings (403). ${WRITE_NOTE}`,
-        parameters: [ref('parameters', 'Guard'), ref('parameters', 'IfMatch')],
-        requestBody: { required: true, content: json(schema('SettingsInput')) },
-        responses: responses({ 200: success('The settings as stored.', schema('Settings')) }, [400, 403, [409, '`would_lock_out`, `would_open`, `list_in_force`, `parent_not_found`'], 412, 413, 415]),
-      },
-    },
-    '/v1/global': {
-      get: {
-        operationId: 'getGlobalSettings',
-        tags: ['global list'],
-        summary: 'The global list\'s settings',
-        description: 'The same shape as an account\'s; only `default` (callers without credentials under anonymous: global) and `restricted` mean anything here.',
-        responses: responses({ 200: success('The settings.', schema('Settings')) }, [403]),
-      },
-      put: {
-        operationId: 'updateGlobalSettings',
-        tags: ['global list'],
-        summary: 'Change the global list\'s settings',
-        description: `Only \`default\` and \`restricted\` (\`false\` opens an emptied global list); any other field is 400 \`invalid_field\`. ${WRITE_NOTE}`,
-        parameters: [ref('parameters', 'Guard'), ref('parameters', 'IfMatch')],
-        requestBody: { required: true, content: json(schema('SettingsInput')) },
-        responses: responses({ 200: success('The settings as stored.', schema('Settings')) }, [400, 403, [409, '`would_open`, `list_in_force`'], 412, 413, 415]),
-      },
-    },
-    '/v1/whoami': {
-      get: {
-        operationId: 'whoami',
-        tags: ['accounts'],
-        summary: 'The credential making the request: its name, role and (for an account credential) account',
-        responses: responses({ 200: success('The credential.', schema('Whoami'), {}) }, []),
-      },
-    },
-    '/v1/accounts/{account}/check': {
-      parameters: [ref('parameters', 'Account')],
-      get: {
-        operationId: 'checkIp',
-        tags: ['accounts'],
-        summary: 'What the proxy would decide now for a caller of the account at an IP',
-        parameters: [ref('parameters', 'Ip')],
-        responses: responses({ 200: success('The decision and the entry that decides it.', schema('Check'), {}) }, [[400, '`invalid_account`, `invalid_format` (ip)'], 403]),
-      },
-    },
-    '/v1/accounts/{account}/recent-ips': {
-      parameters: [ref('parameters', 'Account')],
-      get: {
-        operationId: 'recentIps',
-        tags: ['accounts'],
-        summary: 'Recently seen callers of the account',
-        description: 'Distinct client IPs of forwarded requests (last 24 h), most recent first, with the decision each gets now.',
-        parameters: [ref('parameters', 'Limit')],
-        responses: responses({ 200: success('The callers.', schema('RecentIps'), {}) }, [[400, '`invalid_account`, `invalid_field` (limit)'], 403]),
-      },
-    },
-    ...entryPaths('account'),
-    ...entryPaths('global'),
-    ...keyPaths(),
-    ...entryPaths('key'),
-    '/v1/audit': {
-      get: {
-        operationId: 'listAudit',
-        tags: ['audit'],
-        summary: 'The audit trail, newest first',
-        description: 'Every committed change. Owner, admin and read-only credentials read all of it; an account credential must name its own account. Retention: each account keeps its newest `audit.capPerAccount` events; with the memory and file logs, all together keep `audit.cap` events (when over, the account holding the most loses its oldest, so one account flooding the trail pushes out only its own history); with Redis, the unfiltered trail is a stream of the newest `audit.cap` events of all accounts, and `account=` reads that account\'s own stream.',
-        parameters: [ref('parameters', 'AuditAccount'), ref('parameters', 'Limit'), ref('parameters', 'AuditCursor')],
-        responses: responses({ 200: success('A page of events.', schema('AuditPage'), {}) }, [[400, '`invalid_field` (limit, cursor)'], [403, '`forbidden`: an account credential without `account`, or with another account'], [404, '`audit_disabled`']]),
-      },
-    },
+    ...nativePaths(),
   };
 }
 
@@ -552,8 +280,10 @@ function schemas(): Json {
 /** A schema with no named schema inside, as plain JSON. */
 const plain = (body: TSchema): Json => published(body, new Map(), body) as Json;
 
-/** A schema as a parameter carries it: a reference when it is a named one (components.schemas), else plain JSON. */
-const named = (body: TSchema): Json => published(body, new Map(Object.entries(SCHEMAS).map(([name, each]) => [each, name])), null) as Json;
+const NAMES: ReadonlyMap<unknown, string> = new Map(Object.entries(SCHEMAS).map(([name, each]) => [each, name]));
+
+/** A schema as an operation or a parameter carries it: a reference when it is a named one (components.schemas), else plain JSON. */
+const named = (body: TSchema): Json => published(body, NAMES, null) as Json;
 
 /**
  * A schema as the document carries it: plain JSON (TypeBox's own markers are not enumerable),
