@@ -10,6 +10,7 @@ import type { Config } from './config/types.ts';
 import { CallerRecorder } from './gateway/caller-recorder.ts';
 import { explain } from './gateway/explain.ts';
 import { gatekeeperFromConfig, gatekeeperParts } from './gateway/from-config.ts';
+import { secretQueryParams } from './identity/resolve.ts';
 import { KeyDigester } from './list/key-digest.ts';
 import { Introspector } from './keys/introspection.ts';
 import { KeyResolver } from './keys/resolver.ts';
@@ -119,7 +120,7 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
     pathStrategy: config.identity.strategies.some((s) => s.type === 'path'),
   }, store, cache, logger);
   const keys = keyParts(config, store, cache, metrics);
-  addSecretParams(keyQueryParams(config));
+  addSecretParams(secretQueryParams(config.identity.strategies));
   const gatekeeper = gatekeeperFromConfig(config, policy, names.gateway, keys.resolver);
   const refusals = new RefusalDigest(logger, config.log.refusalDigest);
   /** Metrics, recent callers and the access log, for the decisions of one surface. */
@@ -160,7 +161,7 @@ export async function startAllowgate(config: Config, logger: Logger, role: Role 
       admin: { ...running.admin, token: next.admin.token, tokenSource: next.admin.tokenSource, credentials: next.admin.credentials },
       limits: { ...next.limits, maxHeaderBytes: running.limits.maxHeaderBytes },
     };
-    addSecretParams(keyQueryParams(merged));
+    addSecretParams(secretQueryParams(merged.identity.strategies));
     if (applied.has('clientIp') || applied.has('identity') || applied.has('trustAll')) gatekeeper.reconfigure(gatekeeperParts(merged, policy, names.gateway, keys.resolver));
     if (applied.has('log')) logger.level = merged.log.level;
     if (applied.has('admin')) credentialsOf?.(merged.admin);
@@ -302,7 +303,3 @@ function keyParts(config: Config, store: AclStore, cache: PolicyCache, metrics: 
   };
 }
 
-/** The query parameters API keys are read from: never logged in clear. */
-function keyQueryParams(config: Config): string[] {
-  return config.identity.strategies.flatMap((s) => (s.type === 'api-key' && s.query !== null ? [s.query] : []));
-}

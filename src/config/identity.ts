@@ -36,11 +36,7 @@ function readStrategy(item: Reader): StrategyConfig {
     case 'bearer-jwt': {
       const section = item.object(['type', 'claim', 'verify', 'params']);
       const claim = section.get('claim').string('iss');
-      const params = section.has('params') ? section.get('params').list().map((p) => {
-        const name = p.string();
-        if (name.length === 0 || /[&=#?;\s[\]]/.test(name)) p.fail('a query parameter name without & = # ? ; [ ] or spaces, e.g. access_token');
-        return name;
-      }) : undefined;
+      const params = section.has('params') ? readBearerParams(section.get('params')) : undefined;
       return { type, claim, ...(params === undefined ? {} : { params }), ...(section.has('verify') ? { verify: readVerifier(section.get('verify')) } : {}) };
     }
     case 'query': {
@@ -63,14 +59,16 @@ function readStrategy(item: Reader): StrategyConfig {
       return { type, templates };
     }
     case 'api-key': {
-      const section = item.object(['type', 'header', 'bearer', 'basic', 'query', 'unknown']);
+      const section = item.object(['type', 'header', 'bearer', 'basic', 'query', 'params', 'unknown']);
       const headerReader = section.get('header');
       const header = headerReader.string(DEFAULT_KEY_HEADER);
       if (header !== 'off' && !/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/.test(header)) headerReader.fail('an HTTP header name, e.g. X-API-Key, or off');
       const query = section.get('query').string('off');
       if (query !== 'off' && (query.length === 0 || /[&=#?;\s]/.test(query))) section.get('query').fail('a query parameter name, e.g. api_key, or off');
+      const params = section.has('params') ? readBearerParams(section.get('params')) : undefined;
       return {
         type,
+        ...(params === undefined ? {} : { params }),
         header: header === 'off' ? null : header.toLowerCase(),
         bearer: section.get('bearer').boolean(true),
         basic: section.get('basic').oneOf(['off', 'password', 'username'] as const, 'off'),
@@ -79,6 +77,15 @@ function readStrategy(item: Reader): StrategyConfig {
       };
     }
   }
+}
+
+/** The query parameters a bearer token may travel in (bearer-jwt's and api-key's `params`). */
+function readBearerParams(reader: Reader): string[] {
+  return reader.list().map((p) => {
+    const name = p.string();
+    if (name.length === 0 || /[&=#?;\s[\]]/.test(name)) p.fail('a query parameter name without & = # ? ; [ ] or spaces, e.g. access_token');
+    return name;
+  });
 }
 
 function readVerifier(reader: Reader): ReturnType<typeof loadJwtVerifier> {

@@ -17,7 +17,13 @@ export interface ApiKeySources {
   readonly bearer: boolean;
   readonly jwtAware: boolean;
   readonly basic: 'off' | 'password' | 'username';
+  /** The basic strategy is listed too: it reads the Basic user name as the account. */
+  readonly basicAccount: boolean;
   readonly query: string | null;
+  /** With `bearer`: the query parameters a bearer token may travel in (RFC 6750 §2.3), read as keys. */
+  readonly params: readonly string[];
+  /** The bearer-jwt strategy's token parameters: a token there shaped like a JWT is that strategy's. */
+  readonly jwtParams: readonly string[];
 }
 
 /**
@@ -32,7 +38,8 @@ export function isJwtShaped(token: string): boolean {
 }
 
 /**
- * The API key of a request, from every place the strategy reads. A key in two places is refused
+ * The API key of a request, from every place the strategy reads (with Bearer, the query parameters
+ * RFC 6750 lets a bearer token travel in too: token libraries read them). A key in two places is refused
  * even when both copies agree, as a credential header sent twice is: which one an upstream reads
  * depends on its framework. A place that holds something no key can be (empty, a space, a
  * control or non-ASCII character, longer than 4096) is refused as well, rather than taken for no
@@ -64,12 +71,24 @@ export function extractApiKey(sources: ApiKeySources, values: readonly (string |
       if (pair.kind === 'refused') return pair;
       if (pair.kind === 'pair') {
         const key = sources.basic === 'password' ? pair.password : pair.user;
-        // Basic with an empty password (or user) carries no key there: the other part is something else.
+        const part = sources.basic === 'password' ? 'password' : 'user name';
         if (key.length > 0) {
-          const problem = take(key, `the Basic ${sources.basic === 'password' ? 'password' : 'user name'}`);
+          const problem = take(key, `the Basic ${part}`);
           if (problem !== null) return problem;
+        } else if (!sources.basicAccount) {
+          // No strategy reads the other part, and an upstream may take it for the key (Stripe reads
+          // the user name, others the password): an unchecked credential, refused.
+          return refused(401, 'invalid_key', `the Basic ${part}, where the gateway reads the API key, is empty, and nothing checks the other part; send ${sources.basic === 'password' ? 'Basic base64(<user>:<key>)' : 'Basic base64(<key>:)'}`);
         }
       }
+    }
+  }
+  for (const param of sources.params) {
+    const read = readSecretParam(query, param);
+    if (read.kind === 'refused') return read;
+    if (read.kind === 'value' && !(isJwtShaped(read.value) && sources.jwtParams.includes(param))) {
+      const problem = take(read.value, `the ${param} query parameter`);
+      if (problem !== null) return problem;
     }
   }
   if (sources.query !== null) {

@@ -31,7 +31,8 @@ type Compiled =
   | { readonly type: 'basic'; readonly source: string }
   | { readonly type: 'bearer-jwt'; readonly source: string; readonly claim: string; readonly verifier: JwtVerifier | undefined; readonly jwtOnly: boolean }
   /** A bearer token in a query parameter (the bearer-jwt strategy's `params`). */
-  | { readonly type: 'bearer-param'; readonly source: string; readonly param: string; readonly claim: string; readonly verifier: JwtVerifier | undefined }
+  /** `keys`: the api-key strategy reads this parameter too, and takes the tokens not shaped like JWTs. */
+  | { readonly type: 'bearer-param'; readonly source: string; readonly param: string; readonly claim: string; readonly verifier: JwtVerifier | undefined; readonly keys: boolean }
   | { readonly type: 'query'; readonly source: string; readonly param: string }
   | { readonly type: 'path'; readonly source: string; readonly templates: readonly PathTemplate[] }
   | { readonly type: 'api-key'; readonly source: string; readonly sources: ApiKeySources; readonly unknown: ApiKeyStrategy['unknown'] };
@@ -78,6 +79,15 @@ export function credentialHeaders(strategies: readonly StrategyConfig[]): readon
   return compilePlan(strategies.length === 0 ? DEFAULT_STRATEGIES : strategies, DEFAULT_IDENTITY_OPTIONS).watched;
 }
 
+/**
+ * The query parameters the strategies read a secret from (the api-key strategy's key, bearer
+ * tokens): never logged in clear.
+ */
+export function secretQueryParams(strategies: readonly StrategyConfig[]): readonly string[] {
+  const plan = compilePlan(strategies.length === 0 ? DEFAULT_STRATEGIES : strategies, DEFAULT_IDENTITY_OPTIONS);
+  return [...plan.bearerParams, ...plan.strategies.flatMap((s) => (s.type === 'api-key' && s.sources.query !== null ? [s.sources.query] : []))];
+}
+
 function compilePlan(configs: readonly StrategyConfig[], options: IdentityOptions): Plan {
   const watched: string[] = [];
   const seen = new Set<string>();
@@ -92,7 +102,15 @@ function compilePlan(configs: readonly StrategyConfig[], options: IdentityOption
     return watched.length - 1;
   };
   const keyStrategy = configs.find((c): c is ApiKeyStrategy => c.type === 'api-key');
-  const jwtListed = configs.some((c) => c.type === 'bearer-jwt');
+  const jwtStrategy = configs.find((c) => c.type === 'bearer-jwt');
+  const jwtListed = jwtStrategy !== undefined;
+  const jwtParams = jwtStrategy === undefined ? [] : [...new Set((jwtStrategy.params ?? DEFAULT_BEARER_PARAMS).map((p) => compileQueryParam(p)))];
+  // Where an opaque bearer token may travel besides Authorization, read as a key like the header's
+  // (RFC 6750 §2.3; token libraries read them); the key's own query parameter is read as such already.
+  const keyQuery = keyStrategy === undefined || keyStrategy.query === null ? null : compileQueryParam(keyStrategy.query);
+  const keyParams = keyStrategy?.bearer === true
+    ? [...new Set((keyStrategy.params ?? jwtStrategy?.params ?? DEFAULT_BEARER_PARAMS).map((p) => compileQueryParam(p)))].filter((p) => p !== keyQuery)
+    : [];
   if (keyStrategy?.basic === 'username' && configs.some((c) => c.type === 'basic')) {
     throw new Error('identity strategy api-key reads the key from the Basic user name (basic: username), which the basic strategy reads as the account: list one of them');
   }
@@ -111,10 +129,9 @@ function compilePlan(configs: readonly StrategyConfig[], options: IdentityOption
         once('bearer-jwt', 'bearer-jwt');
         if (typeof config.claim !== 'string' || config.claim.length === 0) throw new Error('identity strategy bearer-jwt needs a claim name, e.g. iss');
         slotOf(AUTHORIZATION);
-        const params = [...new Set((config.params ?? DEFAULT_BEARER_PARAMS).map((p) => compileQueryParam(p)))];
         return [
           { type: 'bearer-jwt', source: `the bearer token's ${config.claim} claim`, claim: config.claim, verifier: config.verify, jwtOnly: keyStrategy?.bearer === true },
-          ...params.map((param): Compiled => ({ type: 'bearer-param', source: `the bearer token in the ${param} query parameter`, param, claim: config.claim, verifier: config.verify })),
+          ...jwtParams.map((param): Compiled => ({ type: 'bearer-param', source: `the bearer token in the ${param} query parameter`, param, claim: config.claim, verifier: config.verify, keys: keyParams.includes(param) })),
         ];
       }
       case 'query': {
@@ -134,7 +151,10 @@ function compilePlan(configs: readonly StrategyConfig[], options: IdentityOption
         if (query !== null) once(`query:${query}`, `query (${query})`);
         if (config.bearer || config.basic !== 'off') slotOf(AUTHORIZATION);
         if (header === null && !config.bearer && config.basic === 'off' && query === null) throw new Error('identity strategy api-key reads no key: set a header, bearer, basic or query');
-        const sources: ApiKeySources = { slot: header === null ? -1 : slotOf(header), header, bearer: config.bearer, jwtAware: jwtListed, basic: config.basic, query };
+        const sources: ApiKeySources = {
+          slot: header === null ? -1 : slotOf(header), header, bearer: config.bearer, jwtAware: jwtListed,
+          basic: config.basic, basicAccount: configs.some((c) => c.type === 'basic'), query, params: keyParams, jwtParams,
+        };
         return [{ type: 'api-key', source: 'the API key', sources, unknown: config.unknown }];
       }
       default:
@@ -142,9 +162,9 @@ function compilePlan(configs: readonly StrategyConfig[], options: IdentityOption
     }
   });
   const queryParams = strategies.flatMap((s) => (s.type === 'query' ? [s.param] : s.type === 'api-key' && s.sources.query !== null ? [s.sources.query] : []));
-  const bearerParams = strategies.flatMap((s) => (s.type === 'bearer-param' ? [s.param] : []));
+  const bearerParams = [...new Set([...jwtParams, ...keyParams])];
   const clash = queryParams.find((p) => bearerParams.includes(p));
-  if (clash !== undefined) throw new Error(`identity query parameter '${clash}' is also a bearer-jwt token parameter: give them different names`);
+  if (clash !== undefined) throw new Error(`identity query parameter '${clash}' is also a bearer token parameter (the bearer-jwt strategy's params, or the api-key strategy's with bearer): give them different names`);
   const schemes = new Set<string>();
   for (const s of strategies) {
     if (s.type === 'basic' || (s.type === 'api-key' && s.sources.basic !== 'off')) schemes.add('basic');
@@ -158,7 +178,7 @@ function compilePlan(configs: readonly StrategyConfig[], options: IdentityOption
     options,
     watched,
     authorizationSlot: watched.indexOf(AUTHORIZATION),
-    needsTarget: strategies.some((s) => s.type === 'query' || s.type === 'path' || (s.type === 'api-key' && s.sources.query !== null)),
+    needsTarget: strategies.some((s) => s.type === 'query' || s.type === 'path' || (s.type === 'api-key' && (s.sources.query !== null || s.sources.params.length > 0))),
     readsParams: queryParams.length > 0 || bearerParams.length > 0,
   };
 }
@@ -301,7 +321,7 @@ function extract(strategy: Compiled, values: readonly (string | undefined)[], au
       if (strategy.jwtOnly && authorization?.scheme === 'bearer' && !isJwtShaped(authorization.credentials)) return NOTHING;
       return extractBearerAccount(authorization, strategy.claim, strategy.verifier);
     case 'bearer-param':
-      return extractBearerParam(url, strategy.param, strategy.claim, strategy.verifier);
+      return extractBearerParam(url, strategy.param, strategy.claim, strategy.verifier, strategy.keys);
     case 'query':
       return extractQueryAccount(target?.query ?? null, strategy.param);
     case 'path':
@@ -316,7 +336,7 @@ function extract(strategy: Compiled, values: readonly (string | undefined)[], au
  * under the query strategy's rules for parameter names (other spellings refused, one occurrence).
  * Scanned in place: a request without the parameter allocates nothing here.
  */
-function extractBearerParam(url: string, param: string, claim: string, verifier: JwtVerifier | undefined): Extraction {
+function extractBearerParam(url: string, param: string, claim: string, verifier: JwtVerifier | undefined, keys: boolean): Extraction {
   const q = url.indexOf('?');
   if (q < 0) return NOTHING;
   const hash = url.indexOf('#', q);
@@ -325,6 +345,8 @@ function extractBearerParam(url: string, param: string, claim: string, verifier:
   if (typeof found !== 'string') return found;
   const token = formDecode(found);
   if (token === null) return refused(401, 'invalid_token', `the bearer token in the ${param} query parameter is not valid percent-encoding`);
+  // An opaque token there is the api-key strategy's, as in Authorization.
+  if (keys && !isJwtShaped(token)) return NOTHING;
   return extractBearerAccount({ scheme: 'bearer', credentials: token }, claim, verifier);
 }
 

@@ -22,7 +22,8 @@ export type StrategyConfig =
 
 /**
  * Where the `api-key` strategy reads a key: a header (default X-API-Key; null: none), an opaque
- * `Authorization: Bearer` token (with `bearer-jwt` listed too, only tokens that are not JWTs), the
+ * `Authorization: Bearer` token (with `bearer-jwt` listed too, only tokens that are not JWTs) or
+ * one in a bearer token query parameter (`params`), the
  * password or the user name of `Authorization: Basic`, a query parameter (null: none). A key in
  * more than one of them is refused (400 ambiguous_credentials).
  */
@@ -32,6 +33,12 @@ export interface ApiKeyStrategy {
   readonly bearer: boolean;
   readonly basic: 'off' | 'password' | 'username';
   readonly query: string | null;
+  /**
+   * With `bearer`, the query parameters a bearer token may travel in as well (RFC 6750 §2.3:
+   * access_token; Doorkeeper also bearer_token), read as keys; [] for none. Default: the
+   * bearer-jwt strategy's, when it is listed, else access_token and bearer_token.
+   */
+  readonly params?: readonly string[];
   /** A key neither registered nor introspected as active: refused (401 unknown_key) or passed as anonymous. */
   readonly unknown: 'refuse' | 'anonymous';
 }

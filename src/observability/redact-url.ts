@@ -2,13 +2,13 @@ import { foldParamName } from '../http/param-name.ts';
 
 /** Query parameters whose values are secrets: logged as `[REDACTED]`, never in clear. */
 const SECRET_PARAMS = new Set<string>([
-  'api_key', 'apikey', 'key', 'token', 'access_token', 'auth_token', 'id_token', 'refresh_token',
+  'api_key', 'apikey', 'key', 'token', 'access_token', 'bearer_token', 'auth_token', 'id_token', 'refresh_token',
   'password', 'passwd', 'secret', 'client_secret', 'signature', 'sig', 'x-auth-token',
 ]);
 
 /**
- * Adds parameters the configuration makes secret (the api-key strategy's query parameter), for
- * every log line of this process from now on.
+ * Adds parameters the configuration makes secret (the api-key strategy's query parameter, bearer
+ * token parameters), for every log line of this process from now on.
  */
 export function addSecretParams(names: Iterable<string>): void {
   for (const name of names) SECRET_PARAMS.add(name.toLowerCase());

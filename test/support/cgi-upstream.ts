@@ -18,6 +18,8 @@ export interface CgiRequest {
   readonly get?: Readonly<Record<string, unknown>>;
   readonly request?: Readonly<Record<string, unknown>>;
   readonly cookie?: Readonly<Record<string, unknown>>;
+  /** PHP: the Basic user name it decodes (PHP_AUTH_USER). */
+  readonly auth_user?: string | null;
   /** Rails: params (path, query and body merged) and the routed format. */
   readonly params?: Readonly<Record<string, unknown>>;
   readonly format?: string | null;

@@ -188,6 +188,10 @@ describe('API keys and introspection configuration', () => {
     expect(defaults.identity.strategies[0]).toEqual({ type: 'api-key', header: 'x-api-key', bearer: true, basic: 'off', query: null, unknown: 'refuse' });
     expect(defaults.keys).toMatchObject({ secretSource: 'generated', maxPerAccount: 100, cache: { maxEntries: 100_000, maxNegativeEntries: 10_000 } });
     expect(defaults.identity.introspection).toBeNull();
+    // The query parameters an opaque bearer token may travel in, when not the RFC 6750 ones.
+    const params = load({ ALLOWGATE_STORE: 'memory' }, 'identity:\n  strategies:\n    - type: api-key\n      params: [token]\n');
+    expect(params.identity.strategies[0]).toMatchObject({ type: 'api-key', params: ['token'] });
+    expect(failure({ ALLOWGATE_STORE: 'memory' }, 'identity:\n  strategies:\n    - type: api-key\n      params: ["a[b"]\n')).toMatch(/a query parameter name without/);
   });
 
   it('takes the key secret from the environment, and refuses one too short to protect anything', () => {

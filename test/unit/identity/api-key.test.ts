@@ -51,6 +51,38 @@ describe('the api-key strategy', () => {
     expect(() => compileIdentityResolver([{ type: 'basic' }, apiKey({ basic: 'username' })])).toThrow(/list one of them/);
   });
 
+  it('refuses Basic credentials whose key part is empty when nothing reads the other part', () => {
+    const passwordOnly = compileIdentityResolver([apiKey({ basic: 'password' })]);
+    expect(passwordOnly(request('/', 'Authorization', basic(`api:${KEY}`)))).toMatchObject({ kind: 'key', key: KEY, account: null });
+    // Stripe-style upstreams read the user name as the key: unchecked here, so refused.
+    expect(refusalOf(passwordOnly(request('/', 'Authorization', basic(`${KEY}:`))))).toBe('401 invalid_key');
+    const stripe = compileIdentityResolver([apiKey({ header: null, bearer: false, basic: 'username' })]);
+    expect(refusalOf(stripe(request('/', 'Authorization', basic(`:${KEY}`))))).toBe('401 invalid_key');
+    const refused = passwordOnly(request('/', 'Authorization', basic(`${KEY}:`)));
+    expect(refused.kind === 'refused' && refused.refusal.message.includes(KEY)).toBe(false);
+  });
+
+  it('reads an opaque bearer token in the RFC 6750 query parameters as a key, and leaves JWTs there to bearer-jwt', () => {
+    const keysOnly = compileIdentityResolver([apiKey()]);
+    expect(keysOnly(request(`/?access_token=${KEY}`))).toMatchObject({ kind: 'key', key: KEY, source: 'the access_token query parameter' });
+    expect(keysOnly(request(`/?bearer_token=${KEY}`))).toMatchObject({ kind: 'key', key: KEY, source: 'the bearer_token query parameter' });
+    for (const [path, ...headers] of [[`/?access_token=${KEY}`, 'X-API-Key', OTHER_KEY], [`/?access_token=${KEY}`, 'Authorization', `Bearer ${KEY}`], [`/?Access_Token=${KEY}&access_token=${KEY}`], [`/?access_token[]=${KEY}`], [`/?access_token=${KEY}&bearer_token=${KEY}`]]) {
+      expect(refusalOf(keysOnly(request(path!, ...headers))), path).toBe('400 ambiguous_credentials');
+    }
+    // Without Authorization a form body or a cookie could carry one: refused as for bearer-jwt.
+    expect(refusalOf(keysOnly(request('/', 'X-API-Key', KEY, 'Content-Type', 'application/x-www-form-urlencoded')))).toBe('400 ambiguous_credentials');
+    expect(refusalOf(keysOnly(request('/', 'X-API-Key', KEY, 'Cookie', `access_token=${OTHER_KEY}`)))).toBe('400 ambiguous_credentials');
+    // Listed with bearer-jwt, a JWT in access_token names its account, an opaque token is a key.
+    const jwt = unsignedJwt({ iss: 'ACME' });
+    expect(resolve(request(`/?access_token=${jwt}`))).toEqual({ kind: 'account', account: 'ACME', via: 'bearer-jwt' });
+    expect(resolve(request(`/?access_token=${KEY}`))).toMatchObject({ kind: 'key', key: KEY });
+    // Named parameters, or none; not with bearer off.
+    expect(compileIdentityResolver([apiKey({ params: ['token'] })])(request(`/?token=${KEY}`))).toMatchObject({ kind: 'key', key: KEY });
+    expect(compileIdentityResolver([apiKey({ params: [] })])(request(`/?access_token=${KEY}`))).toEqual({ kind: 'anonymous' });
+    expect(compileIdentityResolver([apiKey({ bearer: false })])(request(`/?access_token=${KEY}`))).toEqual({ kind: 'anonymous' });
+    expect(() => compileIdentityResolver([{ type: 'query', param: 'access_token' }, apiKey()])).toThrow(/also a bearer token parameter/);
+  });
+
   it('returns the account other credentials name beside the key, for the gateway to compare', () => {
     expect(resolve(request('/', 'X-API-Key', KEY, 'X-Auth-ID', 'ACME'))).toMatchObject({ kind: 'key', key: KEY, account: 'ACME' });
   });

@@ -1,0 +1,167 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startPhpUpstream, startRailsUpstream, startWsgiUpstream, type CgiRequest } from '../support/cgi-upstream.ts';
+import { startEchoUpstream } from '../support/echo-upstream.ts';
+import { startGateway, type GatewayProcess } from '../support/gateway-process.ts';
+import { send } from '../support/http.ts';
+import { scratchDir } from '../support/scratch.ts';
+
+/*
+ * API keys in places an upstream reads and the gateway must read too, in front of real upstream
+ * stacks: Python's wsgiref, PHP's built-in server, a Rails controller on Rack, and Node's own
+ * http server. Each case first shows, straight against the upstream, that the stack reads the
+ * locked account's key there; then that the same request through the gateway is refused with the
+ * exact status and reason and never reaches the upstream.
+ *
+ * The strategy reads opaque Bearer tokens (its default), so the query parameters RFC 6750 §2.3
+ * lets a bearer token travel in (access_token; Doorkeeper's bearer_token), which token libraries
+ * read (passport-http-bearer, Doorkeeper, oauthlib), are read as keys too; and it reads the key
+ * as the Basic password, so a Basic header whose password is empty carries a credential nothing
+ * checks (the user name, which Stripe-style upstreams take for the key).
+ */
+
+const OFFICE = '127.0.0.2';
+const STRANGER = '127.0.0.3';
+const LOCKED_KEY = 'sk_live_locked_4Rt7Yu1Io3Pa5Sd8';
+const OPEN_KEY = 'sk_live_open_9Zx2Cv4Bn6Mm8Qw1';
+
+const CONFIG = `identity:
+  strategies:
+    - type: api-key
+      header: X-API-Key
+      bearer: true
+      basic: password
+`;
+
+/** What the application took from the request, whatever its stack. */
+interface Seen {
+  /** The access_token (or bearer_token) parameter as the stack parses the query and a form body. */
+  param(name: string): unknown;
+  /** The user name of Authorization: Basic, decoded. */
+  basicUser(): string | null;
+}
+
+interface Stack {
+  readonly kind: 'wsgi' | 'php' | 'rails' | 'node';
+  readonly url: string;
+  seen(): Seen[];
+  close(): Promise<void>;
+}
+
+function basicUserOf(authorization: unknown): string | null {
+  if (typeof authorization !== 'string' || !authorization.startsWith('Basic ')) return null;
+  const decoded = Buffer.from(authorization.slice(6), 'base64').toString('utf8');
+  return decoded.slice(0, decoded.indexOf(':'));
+}
+
+function fromCgi(r: CgiRequest): Seen {
+  return {
+    param: (name) => r.request?.[name] ?? r.get?.[name] ?? r.query?.[name]?.[0] ?? r.params?.[name],
+    basicUser: () => r.auth_user ?? basicUserOf(r.http['HTTP_AUTHORIZATION']),
+  };
+}
+
+async function startStack(kind: Stack['kind']): Promise<Stack> {
+  if (kind === 'node') {
+    const echo = await startEchoUpstream();
+    return {
+      kind,
+      url: echo.url,
+      seen: () => echo.seen.map((r): Seen => ({
+        // As passport-http-bearer reads it: the query (req.query), then a form body (req.body).
+        param: (name) => new URL(r.url, 'http://x').searchParams.get(name) ?? new URLSearchParams(r.body).get(name),
+        basicUser: () => basicUserOf(r.headers['authorization']),
+      })),
+      close: () => echo.close(),
+    };
+  }
+  const cgi = await { wsgi: startWsgiUpstream, php: startPhpUpstream, rails: startRailsUpstream }[kind]();
+  return { kind, url: cgi.url, seen: () => cgi.seen().map(fromCgi), close: () => cgi.close() };
+}
+
+interface Attack {
+  readonly name: string;
+  readonly stacks: readonly Stack['kind'][];
+  readonly target: string;
+  readonly headers?: readonly (readonly [string, string])[];
+  readonly body?: string;
+  /** True when the stack took the locked account's key from where the attack put it. */
+  readonly read: (s: Seen) => boolean;
+  readonly status: number;
+  readonly reason: string;
+}
+
+const ALL = ['wsgi', 'php', 'rails', 'node'] as const;
+const tokenParam = (name: string) => (s: Seen): boolean => {
+  const value = s.param(name);
+  return value === LOCKED_KEY || (Array.isArray(value) && value.includes(LOCKED_KEY));
+};
+const form = (body: string): Pick<Attack, 'headers' | 'body'> => ({
+  headers: [['X-API-Key', OPEN_KEY], ['Content-Type', 'application/x-www-form-urlencoded'], ['Content-Length', String(body.length)]],
+  body,
+});
+const basic = (user: string, password: string): string => `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+
+const ATTACKS: readonly Attack[] = [
+  { name: '?access_token=<locked key> beside X-API-Key: <open key>', stacks: ALL, target: `/v1/x?access_token=${LOCKED_KEY}`, headers: [['X-API-Key', OPEN_KEY]], read: tokenParam('access_token'), status: 400, reason: 'ambiguous_credentials' },
+  { name: '?access_token=<locked key> alone, from outside its list', stacks: ALL, target: `/v1/x?access_token=${LOCKED_KEY}`, read: tokenParam('access_token'), status: 403, reason: 'ip_not_allowed' },
+  { name: '?bearer_token=<locked key> alone (Doorkeeper)', stacks: ALL, target: `/v1/x?bearer_token=${LOCKED_KEY}`, read: tokenParam('bearer_token'), status: 403, reason: 'ip_not_allowed' },
+  { name: '?Access_Token=<locked key> (a case-insensitive reader)', stacks: ['node'], target: `/v1/x?access_token=${LOCKED_KEY}&Access_Token=x`, read: tokenParam('access_token'), status: 400, reason: 'ambiguous_credentials' },
+  { name: '?access_token[]=<locked key> (PHP)', stacks: ['php'], target: `/v1/x?access_token[]=${LOCKED_KEY}`, read: tokenParam('access_token'), status: 400, reason: 'ambiguous_credentials' },
+  { name: 'a form body access_token=<locked key> beside X-API-Key: <open key>', stacks: ['php', 'rails', 'node'], target: '/v1/x', ...form(`access_token=${LOCKED_KEY}`), read: tokenParam('access_token'), status: 400, reason: 'ambiguous_credentials' },
+  { name: 'Basic <locked key>: (the key as the user name, the password empty)', stacks: ALL, target: '/v1/x', headers: [['Authorization', basic(LOCKED_KEY, '')]], read: (s) => s.basicUser() === LOCKED_KEY, status: 401, reason: 'invalid_key' },
+];
+
+describe.each(ALL.map((kind) => ({ kind })))('API keys in front of a $kind upstream', ({ kind }) => {
+  let upstream: Stack;
+  let gw: GatewayProcess;
+  const dir = scratchDir();
+
+  beforeAll(async () => {
+    upstream = await startStack(kind);
+    const config = join(dir.path, 'allowgate.yaml');
+    writeFileSync(config, CONFIG);
+    gw = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config } });
+    expect((await gw.admin('POST', '/v1/accounts/AC1/keys', { key: LOCKED_KEY, name: 'locked' })).status).toBe(201);
+    expect((await gw.admin('POST', '/v1/accounts/AC1/ip-acl', { ip_address: `${OFFICE}/32` })).status).toBe(201);
+    expect((await gw.admin('POST', '/v1/accounts/AC2/keys', { key: OPEN_KEY, name: 'open' })).status).toBe(201);
+  });
+
+  afterAll(async () => {
+    await gw?.stop();
+    await upstream?.close();
+    dir.remove();
+  });
+
+  const mine = ATTACKS.filter((a) => a.stacks.includes(kind));
+  it.each(mine.map((a) => [a.name, a] as const))('%s: read by the stack directly, refused by the gateway', async (_name, a) => {
+    const request = { target: a.target, method: a.body === undefined ? 'GET' : 'POST', headers: [['Host', 'api.example'], ...(a.headers ?? [])] as [string, string][], ...(a.body === undefined ? {} : { body: a.body }), localAddress: STRANGER };
+    const direct = await send(upstream.url, request);
+    expect(direct.status).toBe(200);
+    expect(a.read(upstream.seen().at(-1)!), `${kind} reads the locked key in ${a.name}`).toBe(true);
+
+    const before = upstream.seen().length;
+    const reply = await send(gw.url, request);
+    expect({ status: reply.status, reason: reply.json()['reason'] }).toEqual({ status: a.status, reason: a.reason });
+    expect(upstream.seen().length, 'reached the upstream').toBe(before);
+  });
+
+  it('reads a key in access_token as the key: checked against its account\'s list, forwarded as sent', async () => {
+    const fromOffice = await send(`${gw.url}/v1/x?access_token=${LOCKED_KEY}`, { localAddress: OFFICE });
+    expect(fromOffice.status).toBe(200);
+    expect(tokenParam('access_token')(upstream.seen().at(-1)!)).toBe(true);
+    const open = await send(`${gw.url}/v1/x?bearer_token=${OPEN_KEY}`, { localAddress: STRANGER });
+    expect(open.status).toBe(200);
+    const unknown = await send(`${gw.url}/v1/x?access_token=sk_live_made_up_000000000000`, { localAddress: OFFICE });
+    expect([unknown.status, unknown.json()['reason']]).toEqual([401, 'unknown_key']);
+    // A Basic user name beside a key in the password is the upstream's business (no basic strategy listed).
+    expect((await send(`${gw.url}/v1/x`, { headers: { authorization: basic('api', OPEN_KEY) }, localAddress: STRANGER })).status).toBe(200);
+  });
+
+  it('never writes a key from a bearer token parameter to its log', () => {
+    const text = gw.logs.map((line) => JSON.stringify(line)).join('\n');
+    expect(text).toContain('bearer_token=[REDACTED]');
+    for (const key of [LOCKED_KEY, OPEN_KEY]) expect(text).not.toContain(key);
+  });
+});
