@@ -1,6 +1,6 @@
 import { refusal } from '../http/refusal.ts';
 import { findKey, keyNotFound, keysOf } from '../list/keys.ts';
-import { indexKeyOf } from '../list/key-digest.ts';
+import { indexKeysOf } from '../list/key-digest.ts';
 import type { ApiKeyRecord } from '../list/types.ts';
 import type { AccountChange } from '../store/store.ts';
 import { draftOf } from './changes.ts';
@@ -21,7 +21,8 @@ export function addKey(account: string, key: ApiKeyRecord, maxKeys: number): Acc
   return (current) => {
     const draft = draftOf(account, current);
     const keys = keysOf(draft);
-    const same = keys.find((k) => indexKeyOf(k) === indexKeyOf(key));
+    const names = indexKeysOf(key);
+    const same = keys.find((k) => indexKeysOf(k).some((n) => names.includes(n)));
     if (same !== undefined) return { ok: false, refusal: refusal(409, 'duplicate', `this key is already registered as key ${same.id} (${same.name || 'unnamed'}) of account ${account}`) };
     if (keys.length + 1 > maxKeys) {
       return { ok: false, refusal: refusal(409, 'limit_reached', `account ${account} may hold at most ${maxKeys} keys: delete one first (or raise keys.maxPerAccount)`) };

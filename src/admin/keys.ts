@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { changeSettings } from '../acl/changes.ts';
 import type { AclService, Applied, Operation } from '../acl/service.ts';
 import { ok, refusal, type Result } from '../http/refusal.ts';
-import type { KeyDigester } from '../list/key-digest.ts';
+import { sha256Hex, type KeyDigester } from '../list/key-digest.ts';
 import { keyListId } from '../list/key-list-id.ts';
 import { addKey, deleteKey, updateKey } from '../acl/key-changes.ts';
 import { findKey, keyNotFound, keysOf } from '../list/keys.ts';
@@ -94,14 +94,16 @@ export function keyHandlers(parts: KeyRouteParts): Readonly<Record<KeyAction, Ha
     const input = parseNewKey(body.value);
     if (!input.ok) return sendError(ctx.res, input.refusal);
     const given = input.value;
-    let digest: { hash: ApiKeyRecord['hash']; digest: string };
+    // The claim (from the key's SHA-256, which both ways know) makes a key registered as sent and
+    // again by hash, in any account, the same key to the store's index: the second is refused.
+    let digest: Pick<ApiKeyRecord, 'hash' | 'digest' | 'claim'>;
     if ('key' in given) {
       if (parts.digester === null) {
         return sendError(ctx.res, refusal(409, 'no_key_secret', 'this gateway has no key secret (keys.secret, ALLOWGATE_KEY_SECRET), so it can only register keys by their SHA-256: send key_sha256, or configure the secret'));
       }
-      digest = { hash: 'hmac-sha256', digest: parts.digester.hmac(given.key) };
+      digest = { hash: 'hmac-sha256', digest: parts.digester.hmac(given.key), claim: parts.digester.claim(sha256Hex(given.key)) };
     } else {
-      digest = { hash: 'sha256', digest: given.sha256 };
+      digest = { hash: 'sha256', digest: given.sha256, ...(parts.digester === null ? {} : { claim: parts.digester.claim(given.sha256) }) };
     }
     const now = service.now().toISOString();
     const key: ApiKeyRecord = { id: newKeyId(), name: given.name, ...digest, enabled: given.enabled, createdAt: now, updatedAt: now };

@@ -28,6 +28,16 @@ export class KeyDigester {
     return createHmac('sha256', this.#secret).update(key, 'latin1').digest('hex');
   }
 
+  /**
+   * The claim a key's registration makes in the key index, from its SHA-256 (hex), which both
+   * ways of registering know: a key registered as sent and again by hash (or the other way round)
+   * makes the same claim, and the second is refused. Keyed like the digest, so the index reveals
+   * no more than the digests do; the NUL keeps it apart from any key's HMAC (keys are visible ASCII).
+   */
+  claim(sha256: string): string {
+    return createHmac('sha256', this.#secret).update('\0claim\0').update(sha256, 'latin1').digest('hex');
+  }
+
   /** Where a presented key may be registered: its HMAC, then its bare SHA-256 (see indexKey). */
   indexKeys(key: string): readonly [string, string] {
     return [indexKey('hmac-sha256', this.hmac(key)), indexKey('sha256', sha256Hex(key))];
@@ -45,6 +55,11 @@ export function indexKey(hash: KeyHash, digest: string): string {
 
 export function indexKeyOf(key: Pick<ApiKeyRecord, 'hash' | 'digest'>): string {
   return indexKey(key.hash, key.digest);
+}
+
+/** Every name a registered key holds in the key index: its digest's, and its claim's when it has one. */
+export function indexKeysOf(key: Pick<ApiKeyRecord, 'hash' | 'digest' | 'claim'>): readonly string[] {
+  return key.claim === undefined ? [indexKeyOf(key)] : [indexKeyOf(key), `claim:${key.claim}`];
 }
 
 /** A short, non-reversible prefix of the stored digest, shown instead of the key. */

@@ -1,5 +1,5 @@
 import { refusal, type Refusal } from '../http/refusal.ts';
-import { indexKeyOf } from './key-digest.ts';
+import { indexKeysOf } from './key-digest.ts';
 import type { AccountRecord, ApiKeyRecord } from './types.ts';
 
 /**
@@ -24,19 +24,25 @@ export function keyNotFound(account: string, keyId: string): Refusal {
   return refusal(404, 'key_not_found', `account ${account} has no key ${keyId.slice(0, 64)}`);
 }
 
-/** The index keys (digest names) a record's keys are found by. */
-export function keyIndexKeys(record: Pick<AccountRecord, 'keys'> | null): Set<string> {
-  return new Set(keysOf(record).map(indexKeyOf));
+/** A name in the key index (a digest's or a claim's, see indexKeysOf) and the key it names. */
+export interface IndexedKey {
+  readonly indexKey: string;
+  readonly keyId: string;
 }
 
-/** What a change does to the key index: digests it adds (with the key they name) and removes. */
-export function keyIndexChanges(previous: Pick<AccountRecord, 'keys'> | null, next: Pick<AccountRecord, 'keys'> | null): { readonly added: readonly ApiKeyRecord[]; readonly removed: readonly ApiKeyRecord[] } {
-  const before = keyIndexKeys(previous);
-  const after = keyIndexKeys(next);
-  return {
-    added: keysOf(next).filter((k) => !before.has(indexKeyOf(k))),
-    removed: keysOf(previous).filter((k) => !after.has(indexKeyOf(k))),
-  };
+/** The names a record's keys hold in the key index. */
+function keyIndexEntries(record: Pick<AccountRecord, 'keys'> | null): IndexedKey[] {
+  return keysOf(record).flatMap((k) => indexKeysOf(k).map((indexKey) => ({ indexKey, keyId: k.id })));
+}
+
+/** What a change does to the key index: the names it adds (with the key they name) and removes. */
+export function keyIndexChanges(previous: Pick<AccountRecord, 'keys'> | null, next: Pick<AccountRecord, 'keys'> | null): { readonly added: readonly IndexedKey[]; readonly removed: readonly IndexedKey[] } {
+  const before = keyIndexEntries(previous);
+  const after = keyIndexEntries(next);
+  const held = (entries: readonly IndexedKey[]): Set<string> => new Set(entries.map((e) => e.indexKey));
+  const had = held(before);
+  const has = held(after);
+  return { added: after.filter((e) => !had.has(e.indexKey)), removed: before.filter((e) => !has.has(e.indexKey)) };
 }
 
 /** The refusal for a key another account (or another key of this one) already holds. */

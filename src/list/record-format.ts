@@ -36,11 +36,14 @@ function parseKey(raw: unknown, bad: (what: string) => never): ApiKeyRecord {
   if (raw['hash'] !== 'hmac-sha256' && raw['hash'] !== 'sha256') bad('"hash" must be hmac-sha256 or sha256');
   if (typeof raw['digest'] !== 'string' || !/^[0-9a-f]{64}$/.test(raw['digest'])) bad('"digest" must be 64 lower-case hex digits');
   if (typeof raw['enabled'] !== 'boolean') bad('"enabled" must be a boolean');
+  const claim = raw['claim'];
+  if (claim !== undefined && (typeof claim !== 'string' || !/^[0-9a-f]{64}$/.test(claim))) bad('"claim" must be 64 lower-case hex digits');
   return {
     id: raw['id'] as string,
     name: raw['name'] as string,
     hash: raw['hash'],
     digest: raw['digest'] as string,
+    ...(claim === undefined ? {} : { claim: claim as string }),
     enabled: raw['enabled'],
     createdAt: raw['createdAt'] as string,
     updatedAt: raw['updatedAt'] as string,

@@ -80,6 +80,13 @@ export interface ApiKeyRecord {
   readonly hash: KeyHash;
   /** The digest, 64 lower-case hex digits. */
   readonly digest: string;
+  /**
+   * HMAC-SHA-256 of the key's SHA-256 under the key secret (64 hex digits): the same whether the
+   * key was registered as sent or by hash, so the store's key index refuses a second
+   * registration of one key whichever way either came. Absent for a key registered by hash on a
+   * gateway without a key secret (or before claims were kept).
+   */
+  readonly claim?: string;
   /** A disabled key is refused (401 key_disabled), never passed as anonymous. */
   readonly enabled: boolean;
   /** ISO 8601 UTC timestamps. */

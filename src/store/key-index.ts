@@ -1,4 +1,3 @@
-import { indexKeyOf } from '../list/key-digest.ts';
 import { keyHeldElsewhere, keyIndexChanges, keysOf } from '../list/keys.ts';
 import type { Refusal } from '../http/refusal.ts';
 import type { AccountRecord } from '../list/types.ts';
@@ -6,7 +5,7 @@ import type { KeyPointer, KeyUse, KeyUseBatch } from './store.ts';
 import { keyListId, parseKeyListId } from '../list/key-list-id.ts';
 
 /**
- * Which account holds each registered key, by digest, for a store whose records are all in this
+ * Which account holds each registered key, by digest (and claim), for a store whose records are all in this
  * process (memory, file): built from the records, kept in step by each commit. Its size is the
  * number of registered keys, each bounded per account.
  */
@@ -17,17 +16,17 @@ export class KeyIndex {
 
   /** A refusal when `next` adds a key another account (or another key of this one) holds. */
   clash(account: string, previous: AccountRecord | null, next: AccountRecord): Refusal | null {
-    for (const key of keyIndexChanges(previous, next).added) {
-      const holder = this.#byDigest.get(indexKeyOf(key));
-      if (holder !== undefined && !(holder.account === account && holder.keyId === key.id)) return keyHeldElsewhere(account, holder);
+    for (const added of keyIndexChanges(previous, next).added) {
+      const holder = this.#byDigest.get(added.indexKey);
+      if (holder !== undefined && !(holder.account === account && holder.keyId === added.keyId)) return keyHeldElsewhere(account, holder);
     }
     return null;
   }
 
   apply(account: string, previous: AccountRecord | null, next: AccountRecord): void {
     const { added, removed } = keyIndexChanges(previous, next);
-    for (const key of removed) this.#byDigest.delete(indexKeyOf(key));
-    for (const key of added) this.#byDigest.set(indexKeyOf(key), { account, keyId: key.id });
+    for (const { indexKey } of removed) this.#byDigest.delete(indexKey);
+    for (const { indexKey, keyId } of added) this.#byDigest.set(indexKey, { account, keyId });
     const count = keysOf(next).length;
     if (count === 0) this.#holders.delete(account);
     else this.#holders.set(account, count);

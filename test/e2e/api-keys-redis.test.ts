@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -143,6 +144,40 @@ describe('API keys over Redis: two replicas', () => {
       const loser = onA.status === 201 ? onB : onA;
       expect((await loser.json() as { reason: string }).reason).toBe('duplicate');
       // Both replicas agree whose key it is.
+      for (const gw of [a, b]) {
+        const reply = await send(`${gw.url}/v1/messages`, { headers: { 'x-api-key': key, 'x-auth-id': winner }, localAddress: OFFICE });
+        expect(reply.status, `round ${round} on ${gw === a ? 'A' : 'B'}`).toBe(200);
+      }
+    }
+  });
+
+  it('refuses one key registered as sent and by its SHA-256, in either order, on either replica, at once or not', async () => {
+    const sha256 = (key: string): string => createHash('sha256').update(key).digest('hex');
+    const register = (gw: GatewayProcess, account: string, key: string, byHash: boolean): Promise<Response> =>
+      gw.admin('POST', `/v1/accounts/${account}/keys`, byHash ? { key_sha256: sha256(key) } : { key });
+    for (const [order, byHashFirst] of [['as sent, then by hash', false], ['by hash, then as sent', true]] as const) {
+      const key = `sk_live_twice_${byHashFirst ? 'h' : 'v'}_0123456789abcdef`;
+      const holder = `TWICE${byHashFirst ? 'H' : 'V'}`;
+      expect((await register(a, holder, key, byHashFirst)).status, order).toBe(201);
+      // Used on both replicas, so each holds the key's pointer when the second registration comes.
+      for (const gw of [a, b]) expect((await statusOn(gw, OFFICE, key)).status, `${order}: first use`).toBe(200);
+      for (const [gw, account] of [[b, `${holder}X`], [a, holder]] as const) {
+        const second = await register(gw, account, key, !byHashFirst);
+        const body = await second.json() as { reason: string; error: string };
+        expect([second.status, body.reason], `${order} in ${account}`).toEqual([409, 'duplicate']);
+        if (account !== holder) expect(body.error).not.toContain(holder);
+      }
+      for (const gw of [a, b]) {
+        const reply = await send(`${gw.url}/v1/messages`, { headers: { 'x-api-key': key, 'x-auth-id': holder }, localAddress: OFFICE });
+        expect(reply.status, `${order}: still ${holder}'s on ${gw === a ? 'A' : 'B'}`).toBe(200);
+      }
+    }
+    // Two replicas registering one key both ways at once: exactly one wins.
+    for (let round = 0; round < 10; round++) {
+      const key = `sk_live_twice_race_${round}_0123456789abcdef`;
+      const [onA, onB] = await Promise.all([register(a, `TWA${round}`, key, false), register(b, `TWB${round}`, key, true)]);
+      expect([onA.status, onB.status].sort(), `round ${round}`).toEqual([201, 409]);
+      const winner = onA.status === 201 ? `TWA${round}` : `TWB${round}`;
       for (const gw of [a, b]) {
         const reply = await send(`${gw.url}/v1/messages`, { headers: { 'x-api-key': key, 'x-auth-id': winner }, localAddress: OFFICE });
         expect(reply.status, `round ${round} on ${gw === a ? 'A' : 'B'}`).toBe(200);

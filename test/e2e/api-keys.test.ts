@@ -94,6 +94,14 @@ describe('opaque API keys in front of a real upstream', () => {
     // A key belongs to one account.
     const again = await gw.admin('POST', '/v1/accounts/OTHER/keys', { key: CI_KEY });
     expect([again.status, (await again.json() as { reason: string }).reason]).toEqual([409, 'duplicate']);
+    // Whichever way each registration names it: as sent, then by hash, or the other way round; here or elsewhere.
+    for (const [account, body] of [
+      ['OTHER', { key_sha256: createHash('sha256').update(CI_KEY).digest('hex') }], ['ACME', { key_sha256: createHash('sha256').update(CI_KEY).digest('hex') }],
+      ['OTHER', { key: PARTNER_KEY }], ['ACME', { key: PARTNER_KEY }],
+    ] as const) {
+      const twice = await gw.admin('POST', `/v1/accounts/${account}/keys`, body);
+      expect([twice.status, (await twice.json() as { reason: string }).reason], `${account} ${Object.keys(body)[0]}`).toEqual([409, 'duplicate']);
+    }
     // Neither the store file nor the log holds a key.
     const stored = readFileSync(join(dir.path, 'data', 'store.json'), 'utf8');
     for (const key of [CI_KEY, OFFICE_KEY, PARTNER_KEY]) expect(stored).not.toContain(key);

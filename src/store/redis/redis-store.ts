@@ -14,10 +14,9 @@ import { RECENT_CALLERS_PER_ACCOUNT, RECENT_CALLERS_TTL_MS } from '../recent-cal
 import { createAuditLog } from '../open-audit.ts';
 import type { AuditLog } from '../../audit/audit-log.ts';
 import { childrenByParent, nextExpiry, versionConflict, type AccountChange, type AccountPage, type AclStore, type AuditDescriber, type AuditLogSettings, type CallerBatch, type ChangeFeed, type ChangeListener, type ChangeNotice, type ChangeResult, type KeyPointer, type KeyUse, type KeyUseBatch, type RecentCaller, type StateListener, type StoreState, type UpdateOutcome } from '../store.ts';
-import { indexKeyOf } from '../../list/key-digest.ts';
+import { indexKeysOf } from '../../list/key-digest.ts';
 import { isKeyListId, parseKeyListId as parseKeyListIdOrNull } from '../../list/key-list-id.ts';
-import { keyHeldElsewhere, keyIndexChanges, keysOf } from '../../list/keys.ts';
-import type { ApiKeyRecord } from '../../list/types.ts';
+import { keyHeldElsewhere, keyIndexChanges, keysOf, type IndexedKey } from '../../list/keys.ts';
 import { FetchingView, NotFetched, type Fetched, type FetchedGraph } from './change-view.ts';
 import { createClient, createSubscriber, type RedisClient } from './connection.ts';
 import { Keys } from './keys.ts';
@@ -323,7 +322,7 @@ export class RedisStore implements AclStore {
     // Set once the commit script is on its way: a failure after that is no longer a "not saved".
     let sent: { previous: AccountRecord | null; record: AccountRecord; list: CompiledList } | null = null;
     /** Key digests claimed for this change: released unless the change committed (or may have). */
-    let claimed: readonly ApiKeyRecord[] = [];
+    let claimed: readonly IndexedKey[] = [];
     try {
       // Registered before the first commit: the account list is a different slot, so it cannot
       // join the commit script; a member without a record is filtered out by accounts().
@@ -452,25 +451,25 @@ export class RedisStore implements AclStore {
    * enough ago that its registration cannot still be committing, in which case the claim is taken
    * over. A claim left by a commit that failed is harmless: the request path checks the record.
    */
-  async #claimKeys(account: string, keys: readonly ApiKeyRecord[]): Promise<Refusal | null> {
+  async #claimKeys(account: string, keys: readonly IndexedKey[]): Promise<Refusal | null> {
     if (!isKeyListId(account)) await this.#client.sadd(this.#keys.keyAccounts, account);
-    const pairs = keys.flatMap((k) => [indexKeyOf(k), k.id]);
+    const pairs = keys.flatMap((k) => [k.indexKey, k.keyId]);
     for (let round = 0; round < 4; round++) {
       const reply = await this.#scripts.allowgateClaimKeys(this.#keys.keyIndex, account, this.#now(), ...pairs);
       if (reply[0] === 1) return null;
       const [, digest, held] = reply;
       const [holderAccount = '', holderKey = '', claimedAt = '0'] = held.split(' ');
       const holder = await this.#fetch(holderAccount);
-      const holds = keysOf(holder.record).some((k) => k.id === holderKey && indexKeyOf(k) === digest);
+      const holds = keysOf(holder.record).some((k) => k.id === holderKey && indexKeysOf(k).includes(digest));
       if (holds || this.#now() - Number(claimedAt) < KEY_CLAIM_STALE_MS) return keyHeldElsewhere(account, { account: holderAccount, keyId: holderKey });
-      const mine = keys.find((k) => indexKeyOf(k) === digest)!;
-      await this.#scripts.allowgateTakeOverKey(this.#keys.keyIndex, digest, held, `${account} ${mine.id} ${this.#now()}`);
+      const mine = keys.find((k) => k.indexKey === digest)!;
+      await this.#scripts.allowgateTakeOverKey(this.#keys.keyIndex, digest, held, `${account} ${mine.keyId} ${this.#now()}`);
     }
     return refusal(503, 'store_contention', `the key index kept changing while account ${account}'s key was registered; retry`);
   }
 
-  async #releaseKeys(account: string, keys: readonly ApiKeyRecord[]): Promise<void> {
-    await this.#scripts.allowgateReleaseKeys(this.#keys.keyIndex, account, ...keys.flatMap((k) => [indexKeyOf(k), k.id]));
+  async #releaseKeys(account: string, keys: readonly IndexedKey[]): Promise<void> {
+    await this.#scripts.allowgateReleaseKeys(this.#keys.keyIndex, account, ...keys.flatMap((k) => [k.indexKey, k.keyId]));
   }
 
   async findKeys(indexKeys: readonly string[]): Promise<readonly KeyPointer[]> {
