@@ -5,6 +5,7 @@ import { formatIp, parseIp, type IpAddress } from '../ip/address.ts';
 import type { AccountNaming } from '../policy/account-names.ts';
 import { SupersededList } from '../policy/cache.ts';
 import type { CompiledList } from '../list/compile.ts';
+import { keyListId } from '../list/key-list-id.ts';
 import { decideForAccount, decideForKey, decideGlobalDenyOnly, decideGlobalOnly, type Decision, type PolicyDefaults } from '../list/decide.ts';
 import type { PolicyLookup, PolicyResolver } from '../policy/resolve.ts';
 import type { KeyLookup, KeyResolver } from '../keys/resolver.ts';
@@ -110,8 +111,8 @@ export class Gatekeeper {
     const client = parts.clientIp(remote, req.rawHeaders);
     const who: Who = client.ok
       // A trusted peer whose chain was refused is not vouched for: its headers are not passed on.
-      ? { requestId: requestIdFrom(req.rawHeaders), peer, peerTrusted: client.fromHeader, client: client.fromHeader ? formatIp(client.ip) : peer, via: client.via }
-      : { requestId: requestIdFrom(req.rawHeaders), peer, peerTrusted: false, client: null, via: null };
+      ? { requestId, peer, peerTrusted: client.fromHeader, client: client.fromHeader ? formatIp(client.ip) : peer, via: client.via }
+      : { requestId, peer, peerTrusted: false, client: null, via: null };
     const screened = parts.screen(req.url, req.rawHeaders);
     if (screened !== null) return checked(who, null, 'deny', screened.reason, null, screened);
 
@@ -142,7 +143,7 @@ export class Gatekeeper {
     const policy = this.#parts.policy;
     if (keyId !== undefined) {
       // A caller presenting the account's key `keyId`: the account's lists, then the key's own (the list it enforces).
-      const [global, lookup, keyList] = await Promise.all([policy.global(), policy.resolve(account), policy.keyList(account, keyId)]);
+      const [global, lookup, keyList] = await Promise.all([policy.global(), policy.resolve(account), policy.keyList(keyListId(account, keyId))]);
       if (!lookup.ok) return lookup;
       return { ok: true, decision: decideForKey(ip.family, ip.words, global, lookup, keyList), enforced: keyList };
     }
@@ -237,7 +238,7 @@ function forKey(parts: GatekeeperParts, who: Who, ip: Address, identity: Extract
   const { account, keyId } = lookup;
   const global = parts.policy.global();
   const policy = parts.policy.resolve(account);
-  const keyList = parts.policy.keyList(account, keyId);
+  const keyList = parts.policy.keyList(lookup.listId);
   const finish = (g: Global, l: PolicyLookup, k: CompiledList | null): Checked => (l.ok
     ? conclude(who, account, decideForKey(ip.family, ip.words, g, l, k), keyId)
     : checked(who, account, 'error', l.refusal.reason, null, l.refusal, keyId));

@@ -2,13 +2,15 @@ import { refusal, type Refusal } from '../http/refusal.ts';
 import type { KeyLookupCounts } from '../observability/key-stats.ts';
 
 import type { CompiledList } from '../list/compile.ts';
-import type { AclStore, KeyPointer } from '../store/store.ts';
+import type { AclStore } from '../store/store.ts';
 import { indexKey, sha256Hex, type KeyDigester } from '../list/key-digest.ts';
+import { keyListId } from '../list/key-list-id.ts';
 import type { IntrospectionAnswer, Introspector } from './introspection.ts';
 
 /** What a presented API key turns out to be. */
 export type KeyLookup =
-  | { readonly kind: 'registered'; readonly account: string; readonly keyId: string }
+  /** `listId` names the key's own list (see keyListId), made once per remembered key. */
+  | { readonly kind: 'registered'; readonly account: string; readonly keyId: string; readonly listId: string }
   | { readonly kind: 'introspected'; readonly account: string }
   | { readonly kind: 'unknown' }
   /** Introspection could not be asked, and is configured to pass such requests as anonymous. */
@@ -24,7 +26,7 @@ export interface ListSource {
 }
 
 export interface KeyCacheLimits {
-  /** Keys whose account is remembered (registered, by digest). */
+  /** Registered keys whose account is remembered (by the key as presented). */
   readonly maxEntries: number;
   /** Digests remembered as registered nowhere: made-up keys churn these, never the others. */
   readonly maxNegativeEntries: number;
@@ -40,20 +42,29 @@ interface Pointer {
   readonly account: string;
   readonly keyId: string;
   readonly indexKey: string;
+  /** The answer while the list holds the key enabled, made once. */
+  readonly found: KeyLookup;
 }
 
 /**
- * Which account (and key) a presented API key belongs to. One HMAC per request is the whole
- * cost when the key's account is known here: the digest names a pointer, and the pointer is
- * trusted only while the account's compiled list (kept fresh by the policy cache: change notices,
- * sweeps, last-known-good) still holds the key; a disabled key is refused whatever the pointer.
+ * Characters of remembered keys per remembered key allowed on average: keys are at most
+ * KEY_MAX_LENGTH long, so the count alone would not bound the memory they take.
+ */
+const AVERAGE_KEY_CHARS = 128;
+
+/**
+ * Which account (and key) a presented API key belongs to. A key seen before costs one map lookup
+ * and a check that the account's compiled list (kept fresh by the policy cache: change notices,
+ * sweeps, last-known-good) still holds it; a disabled key is refused whatever the pointer says.
  *
- * The raw key is held nowhere: not as a cache key (a map from presented key to digest would keep
- * every key a caller ever sent, valid or made up, in memory), only for the length of the request
- * or of one store lookup. Both maps are bounded and keyed by the HMAC, which without the secret
- * says nothing of the key.
+ * Registered keys that have been used are remembered by the key itself, as presented: hashing it
+ * first (an HMAC-SHA-256, about 2 µs) would cost more than the rest of the decision. Only keys the
+ * store's index vouched for are held (bounded in count and in characters); a made-up key is
+ * remembered by its HMAC alone, so a caller sending random keys fills nothing with its text. The
+ * process holds those keys in memory as it holds every request's headers; the store keeps only
+ * their digests.
  *
- * A digest not known here is looked up in the store's key index (concurrent lookups of one digest
+ * A key not known here is looked up in the store's key index (concurrent lookups of one digest
  * share one read), by its HMAC and by its bare SHA-256 (keys registered by hash); a digest the
  * index does not hold is remembered as such (bounded, forgotten on any change notice, since a
  * registration is one) and then goes to introspection, when configured.
@@ -64,7 +75,9 @@ export class KeyResolver {
   readonly #lists: ListSource;
   readonly #introspector: Introspector | null;
   readonly #limits: KeyCacheLimits;
+  /** Registered keys, by the key as presented, oldest use first. */
   readonly #pointers = new Map<string, Pointer>();
+  #pointerChars = 0;
   readonly #negatives = new Set<string>();
   readonly #locating = new Map<string, Promise<KeyLookup>>();
   readonly #unsubscribe: () => void;
@@ -89,8 +102,7 @@ export class KeyResolver {
 
   /** Synchronous when the key's account and list are cached (or the key is known to be unregistered without introspection). */
   resolve(key: string): KeyLookup | Promise<KeyLookup> {
-    const digest = this.#digester.hmac(key);
-    const pointer = this.#pointers.get(digest);
+    const pointer = this.#pointers.get(key);
     if (pointer !== undefined) {
       const list = this.#lists.peek(pointer.account);
       if (list !== undefined) {
@@ -100,11 +112,11 @@ export class KeyResolver {
           return this.#counted(found);
         }
         // The key left the account's list (deleted, or moved by deletion and registration): ask again.
-        this.#pointers.delete(digest);
+        this.#forget(key);
       }
-    } else if (this.#negatives.has(digest)) {
-      return this.#unregistered(key, digest);
     }
+    const digest = this.#digester.hmac(key);
+    if (this.#negatives.has(digest)) return this.#unregistered(key, digest);
     return this.#locate(key, digest);
   }
 
@@ -116,6 +128,7 @@ export class KeyResolver {
   close(): void {
     this.#unsubscribe();
     this.#pointers.clear();
+    this.#pointerChars = 0;
     this.#negatives.clear();
   }
 
@@ -123,7 +136,7 @@ export class KeyResolver {
   #check(pointer: Pointer, list: CompiledList | null): KeyLookup | null {
     const key = list?.keys?.get(pointer.keyId);
     if (key === undefined || key.indexKey !== pointer.indexKey) return null;
-    return key.enabled ? { kind: 'registered', account: pointer.account, keyId: pointer.keyId } : DISABLED;
+    return key.enabled ? pointer.found : DISABLED;
   }
 
   #counted(found: KeyLookup): KeyLookup {
@@ -143,7 +156,8 @@ export class KeyResolver {
     this.counts.located++;
     const pointers = await this.#store.findKeys([indexKey('hmac-sha256', digest), indexKey('sha256', sha256Hex(key))]);
     const held: { pointer: Pointer; found: KeyLookup }[] = [];
-    for (const pointer of pointers) {
+    for (const stored of pointers) {
+      const pointer: Pointer = { account: stored.account, keyId: stored.keyId, indexKey: stored.indexKey, found: { kind: 'registered', account: stored.account, keyId: stored.keyId, listId: keyListId(stored.account, stored.keyId) } };
       const found = await this.#verify(pointer);
       if (found !== null) held.push({ pointer, found });
     }
@@ -153,13 +167,13 @@ export class KeyResolver {
     }
     const [first] = held;
     if (first === undefined) {
-      this.#remember(this.#negatives, digest, this.#limits.maxNegativeEntries);
+      this.#negatives.delete(digest);
+      this.#negatives.add(digest);
+      while (this.#negatives.size > this.#limits.maxNegativeEntries) this.#negatives.delete(this.#negatives.values().next().value!);
       return this.#unregistered(key, digest);
     }
     this.#negatives.delete(digest);
-    this.#pointers.delete(digest);
-    this.#pointers.set(digest, first.pointer);
-    while (this.#pointers.size > this.#limits.maxEntries) this.#pointers.delete(this.#pointers.keys().next().value!);
+    this.#remember(key, first.pointer);
     return this.#counted(first.found);
   }
 
@@ -167,8 +181,7 @@ export class KeyResolver {
    * A pointer from the index, checked against the account's list: the cached one, else (it may
    * predate the key's registration) one read now.
    */
-  async #verify(stored: KeyPointer): Promise<KeyLookup | null> {
-    const pointer: Pointer = { account: stored.account, keyId: stored.keyId, indexKey: stored.indexKey };
+  async #verify(pointer: Pointer): Promise<KeyLookup | null> {
     const cached = this.#lists.peek(pointer.account);
     const first = cached === undefined ? null : this.#check(pointer, cached);
     if (first !== null) return first;
@@ -198,9 +211,16 @@ export class KeyResolver {
     return answer instanceof Promise ? answer.then(settle) : settle(answer);
   }
 
-  #remember(set: Set<string>, digest: string, max: number): void {
-    set.delete(digest);
-    set.add(digest);
-    while (set.size > max) set.delete(set.values().next().value!);
+  /** A key the index vouched for, newest last; the oldest go while over the count or the characters allowed. */
+  #remember(key: string, pointer: Pointer): void {
+    this.#forget(key);
+    this.#pointers.set(key, pointer);
+    this.#pointerChars += key.length;
+    const maxChars = this.#limits.maxEntries * AVERAGE_KEY_CHARS;
+    while (this.#pointers.size > this.#limits.maxEntries || this.#pointerChars > maxChars) this.#forget(this.#pointers.keys().next().value!);
+  }
+
+  #forget(key: string): void {
+    if (this.#pointers.delete(key)) this.#pointerChars -= key.length;
   }
 }

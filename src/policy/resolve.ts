@@ -1,5 +1,4 @@
 import { refusal, refused, type Refused } from '../http/refusal.ts';
-import { keyListId } from '../list/key-list-id.ts';
 import type { PolicyCache } from './cache.ts';
 import type { CompiledList } from '../list/compile.ts';
 import type { AccountPolicy, PolicyDefaults } from '../list/decide.ts';
@@ -26,9 +25,9 @@ export class PolicyResolver {
     return this.#cache.get(GLOBAL_ACCOUNT);
   }
 
-  /** The own list of an account's API key (null: none), cached like an account's. */
-  keyList(account: string, keyId: string): CompiledList | null | Promise<CompiledList | null> {
-    return this.#cache.get(keyListId(account, keyId));
+  /** The own list of an account's API key (null: none), cached like an account's; `listId` is keyListId(account, key id). */
+  keyList(listId: string): CompiledList | null | Promise<CompiledList | null> {
+    return this.#cache.get(listId);
   }
 
   resolve(account: string): PolicyLookup | Promise<PolicyLookup> {

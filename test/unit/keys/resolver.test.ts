@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { KeyDigester, sha256Hex } from '../../../src/list/key-digest.ts';
 import { KeyResolver, type KeyLookup } from '../../../src/keys/resolver.ts';
+import { keyListId } from '../../../src/list/key-list-id.ts';
 import { addKey, deleteKey, updateKey } from '../../../src/acl/key-changes.ts';
 import { PolicyCache } from '../../../src/policy/cache.ts';
 import type { ApiKeyRecord } from '../../../src/list/types.ts';
@@ -8,7 +9,18 @@ import { MemoryStore } from '../../../src/store/memory-store.ts';
 import type { KeyPointer } from '../../../src/store/store.ts';
 
 const SECRET = Buffer.from('resolver-test-secret-0123456789abcdef');
-const digester = new KeyDigester(SECRET);
+
+/** A digester that counts the keys it hashes. */
+class CountingDigester extends KeyDigester {
+  hashed = 0;
+  override hmac(key: string): string {
+    this.hashed++;
+    return super.hmac(key);
+  }
+}
+const digester = new CountingDigester(SECRET);
+
+const registered = (account: string, keyId: string): KeyLookup => ({ kind: 'registered', account, keyId, listId: keyListId(account, keyId) });
 const STAMP = '2026-01-01T00:00:00.000Z';
 
 function byValue(id: string, key: string): ApiKeyRecord {
@@ -40,22 +52,46 @@ async function settle(found: KeyLookup | Promise<KeyLookup>): Promise<KeyLookup>
 }
 
 describe('KeyResolver', () => {
-  it('reads the store once per key, then answers synchronously with one HMAC', async () => {
+  it('reads the store once per key, then answers synchronously without hashing the key again', async () => {
     const { store, resolver } = await setup();
     await store.update('ACME', addKey('ACME', byValue('key_1', 'sk_one_0123456789'), 10));
     const first = resolver.resolve('sk_one_0123456789');
     expect(first).toBeInstanceOf(Promise);
-    expect(await first).toEqual({ kind: 'registered', account: 'ACME', keyId: 'key_1' });
-    expect(resolver.resolve('sk_one_0123456789')).toEqual({ kind: 'registered', account: 'ACME', keyId: 'key_1' });
+    expect(await first).toEqual(registered('ACME', 'key_1'));
+    const hashed = digester.hashed;
+    // A key built anew, as a request's header is: remembered by its text, not by the string object.
+    for (let i = 0; i < 3; i++) expect(resolver.resolve(['sk_one', '0123456789'].join('_'))).toEqual(registered('ACME', 'key_1'));
+    expect(digester.hashed).toBe(hashed);
     expect(store.finds).toBe(1);
-    expect(resolver.counts).toMatchObject({ located: 1, cached: 1 });
+    expect(resolver.counts).toMatchObject({ located: 1, cached: 3 });
+  });
+
+  it('remembers by its text only a key the store vouched for: made-up keys are held as digests', async () => {
+    const { resolver } = await setup({ maxEntries: 100, maxNegativeEntries: 100 });
+    for (let i = 0; i < 50; i++) expect(await settle(resolver.resolve(`sk_fake_${i}_0123456789`))).toEqual({ kind: 'unknown' });
+    expect(resolver.size).toEqual({ keys: 0, unknown: 50 });
+    // A remembered made-up key costs its HMAC again (that is how it is recognised), never a store read.
+    const hashed = digester.hashed;
+    expect(resolver.resolve('sk_fake_7_0123456789')).toEqual({ kind: 'unknown' });
+    expect(digester.hashed).toBe(hashed + 1);
+  });
+
+  it('bounds the characters of the keys it remembers, not only their count', async () => {
+    // 5 entries allow 5 × 128 characters: two keys of 300 fit, a third evicts the oldest.
+    const { store, resolver } = await setup({ maxEntries: 5, maxNegativeEntries: 10 });
+    const long = (i: number): string => `sk_long_${i}_${'k'.repeat(290)}`;
+    for (let i = 0; i < 4; i++) await store.update(`L${i}`, addKey(`L${i}`, byValue(`key_${i}`, long(i)), 10));
+    for (let i = 0; i < 4; i++) expect(await settle(resolver.resolve(long(i)))).toEqual(registered(`L${i}`, `key_${i}`));
+    expect(resolver.size.keys).toBe(2);
+    expect(resolver.resolve(long(3))).toEqual(registered('L3', 'key_3'));
+    expect(resolver.resolve(long(0))).toBeInstanceOf(Promise);
   });
 
   it('finds keys registered by hash from the SHA-256 of the presented key', async () => {
     const { store, resolver } = await setup();
     await store.update('ACME', addKey('ACME', byHash('key_h', 'sk_hashed_0123456789'), 10));
-    expect(await settle(resolver.resolve('sk_hashed_0123456789'))).toEqual({ kind: 'registered', account: 'ACME', keyId: 'key_h' });
-    expect(resolver.resolve('sk_hashed_0123456789')).toEqual({ kind: 'registered', account: 'ACME', keyId: 'key_h' });
+    expect(await settle(resolver.resolve('sk_hashed_0123456789'))).toEqual(registered('ACME', 'key_h'));
+    expect(resolver.resolve('sk_hashed_0123456789')).toEqual(registered('ACME', 'key_h'));
   });
 
   it('follows disabling, deleting and registering elsewhere from the account\'s list, not from its own memory', async () => {
@@ -72,7 +108,7 @@ describe('KeyResolver', () => {
     expect(resolver.resolve('sk_one_0123456789')).toEqual({ kind: 'unknown' });
     expect(store.finds).toBe(finds);
     await store.update('OTHER', addKey('OTHER', byValue('key_2', 'sk_one_0123456789'), 10));
-    expect(await settle(resolver.resolve('sk_one_0123456789'))).toEqual({ kind: 'registered', account: 'OTHER', keyId: 'key_2' });
+    expect(await settle(resolver.resolve('sk_one_0123456789'))).toEqual(registered('OTHER', 'key_2'));
   });
 
   it('refuses a key registered to two accounts (once by value, once by hash)', async () => {
@@ -98,7 +134,7 @@ describe('KeyResolver', () => {
     for (let i = 0; i < 500; i++) await settle(resolver.resolve(`sk_fake_${i}_0123456789`));
     expect(resolver.size).toEqual({ keys: 5, unknown: 10 });
     // Evicted keys still resolve (one more store read).
-    expect(await settle(resolver.resolve('sk_real_0_0123456789'))).toEqual({ kind: 'registered', account: 'A0', keyId: 'key_0' });
+    expect(await settle(resolver.resolve('sk_real_0_0123456789'))).toEqual(registered('A0', 'key_0'));
   });
 
   it('rejects while the store cannot be read, for the gateway to fail closed', async () => {
