@@ -42,7 +42,8 @@ export async function accountView(root: HTMLElement, api: Api, who: Whoami, acco
   const settingsBox = h('section', { 'aria-labelledby': 'settings-title' });
   const recent = recentPanel(api, account, 'No forwarded request for this account in the last 24 hours.');
   const auditBox = h('div');
-  const keys = keysSection(api, who, account);
+  // Key changes are audited on the account: the trail is drawn again after each.
+  const keys = keysSection(api, who, account, () => renderAudit());
   const notice = h('div', { class: 'conflict', role: 'alert', hidden: true });
 
   /** The entries and the settings at one version (read again if a change fell between the two reads). */

@@ -46,7 +46,7 @@ async function guardedChange(label: string, attempt: (strict: boolean) => Promis
 }
 
 /** The "API keys" section of an account's page: every key with its last use and its list's state. */
-export function keysSection(api: Api, who: Whoami, account: string): { readonly element: HTMLElement; readonly reload: () => Promise<void> } {
+export function keysSection(api: Api, who: Whoami, account: string, changed: () => Promise<void>): { readonly element: HTMLElement; readonly reload: () => Promise<void> } {
   const canWrite = who.role !== 'read-only';
   const box = h('div', { class: 'table-box' });
   let version = 0;
@@ -77,7 +77,14 @@ export function keysSection(api: Api, who: Whoami, account: string): { readonly 
         h('td', { 'data-label': 'From' }, k.last_used_ip === null ? '—' : h('code', {}, k.last_used_ip)),
         canWrite ? h('td', { class: 'row-actions' },
           h('button', { type: 'button', class: 'secondary', 'aria-label': `The list of key ${k.name || k.id}`, onclick: () => { location.hash = keyHash(account, k.id); } }, 'List'),
+          h('button', { type: 'button', class: 'secondary', 'aria-label': `Rename key ${k.name || k.id}`, onclick: () => void rename(k) }, 'Rename'),
           h('button', { type: 'button', class: 'danger', 'aria-label': `Delete key ${k.name || k.id}`, onclick: () => void remove(k) }, 'Delete')) : null)))));
+  };
+
+  // After a change: the keys again, and what else on the page shows it (the audit trail).
+  const refresh = async (): Promise<void> => {
+    await reload();
+    await changed();
   };
 
   const toggle = async (k: ApiKey): Promise<void> => {
@@ -87,7 +94,30 @@ export function keysSection(api: Api, who: Whoami, account: string): { readonly 
     } catch (error) {
       toast(`${k.enabled ? 'Disable' : 'Enable'} failed: ${(error as Error).message}`, true);
     }
-    await reload();
+    await refresh();
+  };
+
+  const rename = async (k: ApiKey): Promise<void> => {
+    const name = h('input', { type: 'text', maxlength: 255, autocomplete: 'off', value: k.name });
+    const nameField = field('Name', name, 'What the key is for, e.g. CI runner. The key itself does not change.');
+    await openDialog({
+      title: `Rename key ${k.name || k.id}`,
+      body: [nameField.row],
+      submitLabel: 'Rename',
+      onSubmit: async () => {
+        nameField.error.textContent = '';
+        try {
+          await api.updateKey(account, k.id, { name: name.value }, version);
+        } catch (error) {
+          // A 412: someone changed the keys since this page was drawn; the reload shows what they did.
+          nameField.error.textContent = error instanceof ApiError && error.status === 412 ? 'The keys changed since this page was loaded: close this, look again, and retry.' : (error as Error).message;
+          return false;
+        }
+        toast(`Renamed key ${k.name || k.id} to ${name.value || k.id}`);
+        return true;
+      },
+    });
+    await refresh();
   };
 
   const remove = async (k: ApiKey): Promise<void> => {
@@ -102,7 +132,7 @@ export function keysSection(api: Api, who: Whoami, account: string): { readonly 
         return true;
       },
     });
-    await reload();
+    await refresh();
   };
 
   const register = async (): Promise<void> => {
@@ -131,7 +161,7 @@ export function keysSection(api: Api, who: Whoami, account: string): { readonly 
         return true;
       },
     });
-    await reload();
+    await refresh();
   };
 
   const element = h('section', { 'aria-labelledby': 'keys-title' },

@@ -168,4 +168,29 @@ describe('API keys in the admin console', () => {
     expect(await viaProxy(OFFICE)).toEqual([401, 'key_disabled']);
     await shot('06-disabled');
   });
+
+  it('renames the key from the account\'s page; the key itself keeps working as before', async () => {
+    const before = (await keys())[0]!;
+    await page.getByRole('button', { name: 'Rename key CI runner' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Rename key CI runner' });
+    expect(await dialog.getByLabel('Name', { exact: true }).inputValue()).toBe('CI runner');
+    // A name the API refuses (over 255 characters) is shown in the dialog, and nothing changes.
+    // (The field's maxlength stops typing past 255, so the attribute goes first, as a script could.)
+    await dialog.getByLabel('Name', { exact: true }).evaluate((el) => el.removeAttribute('maxlength'));
+    await dialog.getByLabel('Name', { exact: true }).fill('n'.repeat(256));
+    await dialog.getByRole('button', { name: 'Rename' }).click();
+    await expect.poll(() => dialog.getByRole('alert').first().textContent()).not.toBe('');
+    expect((await keys())[0]!.name).toBe('CI runner');
+    await dialog.getByLabel('Name', { exact: true }).fill('GitHub Actions');
+    await dialog.getByRole('button', { name: 'Rename' }).click();
+    await dialog.waitFor({ state: 'detached' });
+    await page.getByRole('link', { name: 'GitHub Actions' }).waitFor();
+    const after = (await keys())[0]!;
+    expect(after).toMatchObject({ id: before.id, name: 'GitHub Actions', fingerprint: before.fingerprint, enabled: before.enabled });
+    // The audit trail on the page is drawn again: the disabling and the renaming, each a key.update.
+    await expect.poll(() => page.locator('ol.audit strong', { hasText: 'key.update' }).count()).toBe(2);
+    // Still the disabled key it was: renaming changes the label, not the credential.
+    expect(await viaProxy(OFFICE)).toEqual([401, 'key_disabled']);
+    await shot('07-renamed');
+  });
 });
