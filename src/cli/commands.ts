@@ -245,7 +245,7 @@ const check: ListCommand = async (ctx, list) => {
     ['ip', body.ip],
     ['decision', body.decision],
     ['reason', body.reason],
-    ['list', body.list_state],
+    ['list_state', body.list_state],
     ...(matched === null
       ? [['entry', 'none (no entry matched)'] as const]
       : [['entry', matched.id], ['cidr', matched.cidr], ['action', matched.action], ['list', matched.list]] as const),

@@ -128,6 +128,9 @@ describe('allowgate command-line client against a running gateway (memory store)
     expect(allowed).toMatch(/^reason +ip_allowed$/m);
     expect(allowed).toMatch(new RegExp(`^entry +${office!.id}$`, 'm'));
     expect(allowed).toMatch(/^cidr +10\.1\.2\.0\/24$/m);
+    // The list's state and the list the deciding entry belongs to are two rows, each with its own name.
+    expect(allowed.match(/^list_state +active$/gm)).toHaveLength(1);
+    expect(allowed.match(/^list +account$/gm)).toHaveLength(1);
 
     const denied = await ok('check', 'CLI1', '92.255.220.7');
     expect(denied).toMatch(/^decision +deny$/m);
@@ -279,13 +282,13 @@ describe('allowgate command-line client against a running gateway (memory store)
 
   it('says when a list is empty (every caller refused), and opens it only when told to', async () => {
     const entry = await added('CLI10', '10.8.0.0/16');
-    expect(await ok('check', 'CLI10', '10.8.0.1')).toMatch(/^list +active$/m);
+    expect(await ok('check', 'CLI10', '10.8.0.1')).toMatch(/^list_state +active$/m);
     await ok('acl', 'rm', 'CLI10', entry.id);
     const listed = await ok('acl', 'list', 'CLI10');
     expect(listed).toBe('CLI10 has no entries\nthe list of CLI10 is empty: no allow entry is in force, so every caller is refused (list_empty); add one, or open the account to every address with: allowgate acl open CLI10\n');
     const check = await ok('check', 'CLI10', '10.8.0.1');
     expect(check).toMatch(/^reason +list_empty$/m);
-    expect(check).toMatch(/^list +empty$/m);
+    expect(check).toMatch(/^list_state +empty$/m);
 
     const strict = await cli('acl', 'open', 'CLI10', '--guard', 'strict');
     expect(strict.code).toBe(1);
