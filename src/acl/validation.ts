@@ -27,7 +27,7 @@ export function inheritedList(account: string, settings: AccountSettings): Refus
 export function entryLimit(account: string, count: number, settings: AccountSettings, policy: ValidationPolicy): Refusal | null {
   const limit = settings.maxEntries ?? policy.maxEntries;
   if (count <= limit) return null;
-  return refusal(409, 'limit_reached', `account ${account} may hold at most ${limit} entries: remove one first (or raise the account's maxEntries)`);
+  return refusal(409, 'limit_reached', `account ${account} may hold at most ${limit} entries: remove one first (or raise the account's max_entries setting)`);
 }
 
 /**
@@ -46,7 +46,9 @@ export function checkEntry(candidate: AclEntry, list: ListIndex, settings: Accou
     for (const range of policy.refused) {
       const hit = mine.find((c) => cidrsOverlap(c, range.cidr));
       if (hit !== undefined) {
-        const what = range.kind === 'private' ? 'private address space, which this gateway is configured to refuse' : 'reserved address space (loopback, link-local, multicast, documentation, benchmarking or similar), which no API caller can come from';
+        const what = range.kind === 'private'
+          ? 'private address space, which this gateway is configured to refuse (validation.refusePrivate, ALLOWGATE_REFUSE_PRIVATE)'
+          : 'reserved address space (loopback, link-local, multicast, documentation, benchmarking or similar), which no API caller can come from; a gateway whose callers do (a test on one machine) can admit it with validation.reservedRanges (ALLOWGATE_RESERVED_RANGES)';
         return fail(refusal(400, 'reserved_range', `${candidate.ipAddress} overlaps ${range.text}, ${what}`));
       }
     }

@@ -47,11 +47,13 @@ describe('entry validation', () => {
       ['224.0.0.1', '224.0.0.0/4'], ['198.18.0.0/16', '198.18.0.0/15'], ['2001:db8::/48', '2001:db8::/32'], ['::1', '::1/128'], ['fe80::1', 'fe80::/10'], ['ff02::1', 'ff00::/8']] as const) {
       expect(run(add('x', text)), text).toMatchObject({ status: 400, reason: 'reserved_range', message: expect.stringContaining(block) });
     }
+    // The refusal names the setting that decides, for whoever must change it.
+    expect(run(add('x', '127.0.0.1'))).toMatchObject({ message: expect.stringContaining('validation.reservedRanges (ALLOWGATE_RESERVED_RANGES)') });
   });
 
   it('allows private ranges unless configured to refuse them, and lets deny entries name any space', () => {
     const strict: ChangeContext = { ...CTX, policy: { ...POLICY, refused: [...POLICY.refused, ...compileRanges(PRIVATE_RANGES, 'private')] } };
-    expect(run(add('a', '192.168.1.0/24', {}, strict))).toMatchObject({ status: 400, reason: 'reserved_range', message: expect.stringContaining('private') });
+    expect(run(add('a', '192.168.1.0/24', {}, strict))).toMatchObject({ status: 400, reason: 'reserved_range', message: expect.stringContaining('private address space, which this gateway is configured to refuse (validation.refusePrivate, ALLOWGATE_REFUSE_PRIVATE)') });
     expect(run(add('a', 'fd00::/8'))).toMatchObject({ entries: [{ id: 'a' }] });
     expect(run(add('a', '127.0.0.1', { action: 'deny' }))).toMatchObject({ entries: [{ id: 'a', action: 'deny' }] });
   });
@@ -81,7 +83,7 @@ describe('entry validation', () => {
   it('refuses the entry past the limit: 50 by default, or the account\'s own', () => {
     const fifty = Array.from({ length: 50 }, (_, i) => add(`e${i}`, `11.0.${i}.0/24`));
     expect(run(...fifty)).toMatchObject({ entries: expect.any(Array) });
-    expect(run(...fifty, add('e50', '11.1.0.0/24'))).toMatchObject({ status: 409, reason: 'limit_reached', message: expect.stringContaining('at most 50') });
+    expect(run(...fifty, add('e50', '11.1.0.0/24'))).toMatchObject({ status: 409, reason: 'limit_reached', message: expect.stringMatching(/at most 50 .*the account's max_entries setting/) });
     const own: AccountChange = () => ({ ok: true, draft: { account: 'AC1', settings: { maxEntries: 1 }, entries: [] } });
     expect(run(own, add('a', '11.0.0.0/24'), add('b', '11.0.1.0/24'))).toMatchObject({ reason: 'limit_reached', message: expect.stringContaining('at most 1') });
   });
