@@ -223,10 +223,11 @@ const aclImport: ListCommand = async (ctx, list) => {
     printJson(ctx, body);
     return 0;
   }
-  const received = `${body.received} `;
-  const count = body.entries === undefined ? '' : `; the list now has ${body.entries.length} entries`;
-  const version = `, version ${body.version}`;
-  ctx.io.out(`imported ${received}entries into ${account} (${mode}${count}${version})\n`);
+  // The answer counts the rows read, not the entries added: a merge skips networks already listed.
+  const rows = `${body.received} row${body.received === 1 ? '' : 's'}`;
+  const how = mode === 'merge' ? 'merge: rows whose network is already listed are skipped' : mode;
+  const count = body.entries === undefined ? '' : `; the list now has ${body.entries.length} entr${body.entries.length === 1 ? 'y' : 'ies'}`;
+  ctx.io.out(`imported ${rows} into ${account} (${how}${count}, version ${body.version})\n`);
   return 0;
 };
 

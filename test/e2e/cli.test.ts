@@ -343,7 +343,9 @@ describe('allowgate command-line client against a running gateway (memory store)
   it('imports CSV (merge, then replace) and JSON files', async () => {
     const csv = join(dir.path, 'import.csv');
     writeFileSync(csv, 'ip_address,action,description\n10.80.0.0/16,allow,branch\n10.81.0.0/16,deny,"lab, old"\n');
-    expect(await ok('acl', 'import', 'CLI8', csv)).toMatch(/^imported 2 entries into CLI8 \(merge; the list now has 2 entries, version \d+\)\n$/);
+    expect(await ok('acl', 'import', 'CLI8', csv)).toMatch(/^imported 2 rows into CLI8 \(merge: rows whose network is already listed are skipped; the list now has 2 entries, version \d+\)\n$/);
+    // The same file again: its rows are read and skipped, and the message does not call them imported entries.
+    expect(await ok('acl', 'import', 'CLI8', csv)).toMatch(/^imported 2 rows into CLI8 \(merge: rows whose network is already listed are skipped; the list now has 2 entries, version \d+\)\n$/);
     expect((await listJson('CLI8')).map((e) => [e.ip_address, e.action, e.description]).sort()).toEqual([['10.80.0.0/16', 'allow', 'branch'], ['10.81.0.0/16', 'deny', 'lab, old']]);
 
     const json = join(dir.path, 'import.json');
@@ -352,7 +354,7 @@ describe('allowgate command-line client against a running gateway (memory store)
     expect(merged.mode).toBe('merge');
     expect(merged.entries).toHaveLength(3);
 
-    expect(await ok('acl', 'import', 'CLI8', json, '--replace')).toMatch(/^imported 1 entries into CLI8 \(replace; the list now has 1 entries/);
+    expect(await ok('acl', 'import', 'CLI8', json, '--replace')).toMatch(/^imported 1 row into CLI8 \(replace; the list now has 1 entry, version \d+\)\n$/);
     expect((await listJson('CLI8')).map((e) => e.ip_address)).toEqual(['10.82.0.0/16']);
 
     const missing = await cli('acl', 'import', 'CLI8', join(dir.path, 'nope.csv'));
