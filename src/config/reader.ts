@@ -26,7 +26,8 @@ export class Reader {
   }
 
   fail(expected: string): never {
-    throw new ConfigError(`${this.#origin(this.path)} must be ${expected}, got ${show(this.value)}`);
+    const got = SECRET_SETTING.test(this.path) && typeof this.value === 'string' ? `a value of ${this.value.length} characters (not shown)` : show(this.value);
+    throw new ConfigError(`${this.#origin(this.path)} must be ${expected}, got ${got}`);
   }
 
   /** A child value; `allowed` lists the keys this object may have, so typos are errors too. */
@@ -111,8 +112,16 @@ export class ObjectReader extends Reader {
   }
 }
 
+/**
+ * Settings that hold a credential (admin.token, keys.secret, redis.password, metrics.token,
+ * identity.introspection.clientSecret): an error says what is wrong with the value, never the value,
+ * since start-up errors end up in container logs.
+ */
+const SECRET_SETTING = /(^|\.)(token|secret|password|clientSecret)$/;
+
 function show(value: unknown): string {
   if (value === undefined || value === null) return 'nothing';
-  const text = typeof value === 'string' ? `'${value}'` : JSON.stringify(value);
+  // A URL's password (redis://user:password@host) is a credential too.
+  const text = (typeof value === 'string' ? `'${value}'` : JSON.stringify(value)).replace(/(\/\/[^/@:\s]*:)[^/@\s]*@/g, '$1***@');
   return text.length > 80 ? `${text.slice(0, 80)}…` : text;
 }

@@ -88,6 +88,17 @@ describe('loadConfig', () => {
     expect(failure({ ALLOWGATE_ANONYMOUS: 'maybe' })).toContain('one of pass, deny, global');
   });
 
+  it('never repeats a credential in an error: tokens, secrets and passwords by length only, a URL without its password', () => {
+    expect(failure({ ALLOWGATE_ADMIN_TOKEN: 'hunter2 x' })).toBe('ALLOWGATE_ADMIN_TOKEN must be a token of at least 16 characters without spaces, got a value of 9 characters (not shown)');
+    expect(failure({ ALLOWGATE_KEY_SECRET: 'hunter2' })).toMatch(/^ALLOWGATE_KEY_SECRET must be a secret of at least 32 characters .*, got a value of 7 characters \(not shown\)$/);
+    const store = failure({ ALLOWGATE_STORE: 'redis://ops:hunter2@127.0.0.1:99999/0' });
+    expect(store).toMatch(/^ALLOWGATE_STORE must be .*, got 'redis:\/\/ops:\*\*\*@127\.0\.0\.1:99999\/0'$/);
+    expect(failure({ ALLOWGATE_STORE: 'redis://:hunter2@127.0.0.1:99999/0' })).toContain("got 'redis://:***@127.0.0.1:99999/0'");
+    const yaml = failure({}, 'keys:\n  secret: hunter2\n');
+    expect(yaml).toMatch(/^config key keys\.secret .* must be a secret of at least 32 characters .*, got a value of 7 characters \(not shown\)$/);
+    for (const message of [store, yaml]) expect(message).not.toContain('hunter2');
+  });
+
   it('runs one process by default; more workers only over the redis store, which they share', () => {
     expect(load().workers).toBe(1);
     expect(load({ ALLOWGATE_WORKERS: '4', ALLOWGATE_STORE: 'redis://127.0.0.1:6379' }).workers).toBe(4);
