@@ -18,7 +18,9 @@ import { scratchDir } from '../support/scratch.ts';
  * lets a bearer token travel in (access_token; Doorkeeper's bearer_token), which token libraries
  * read (passport-http-bearer, Doorkeeper, oauthlib), are read as keys too; and it reads the key
  * as the Basic password, so a Basic header whose password is empty carries a credential nothing
- * checks (the user name, which Stripe-style upstreams take for the key).
+ * checks (the user name, which Stripe-style upstreams take for the key). Beside them, the names
+ * CGI-style stacks fold into the key's header, and a key beside another credential (a header, the
+ * path) naming another account.
  */
 
 const OFFICE = '127.0.0.2';
@@ -28,6 +30,10 @@ const OPEN_KEY = 'sk_live_open_9Zx2Cv4Bn6Mm8Qw1';
 
 const CONFIG = `identity:
   strategies:
+    - type: header
+      header: X-Auth-ID
+    - type: path
+      templates: ["/v1/Account/{account}/"]
     - type: api-key
       header: X-API-Key
       bearer: true
@@ -40,6 +46,10 @@ interface Seen {
   param(name: string): unknown;
   /** The user name of Authorization: Basic, decoded. */
   basicUser(): string | null;
+  /** A header as the stack names it (CGI: HTTP_X_API_KEY; Node: lower case). */
+  header(cgiName: string): unknown;
+  /** The account the stack routes /v1/Account/{account}/... to. */
+  routedAccount(): string | null;
 }
 
 interface Stack {
@@ -55,10 +65,16 @@ function basicUserOf(authorization: unknown): string | null {
   return decoded.slice(0, decoded.indexOf(':'));
 }
 
+function routed(path: string): string | null {
+  return /^\/v1\/Account\/([^/]+)\//.exec(path)?.[1] ?? null;
+}
+
 function fromCgi(r: CgiRequest): Seen {
   return {
     param: (name) => r.request?.[name] ?? r.get?.[name] ?? r.query?.[name]?.[0] ?? r.params?.[name],
     basicUser: () => r.auth_user ?? basicUserOf(r.http['HTTP_AUTHORIZATION']),
+    header: (cgiName) => r.http[cgiName],
+    routedAccount: () => (typeof r.params?.['account_id'] === 'string' ? r.params['account_id'] : routed(r.path)),
   };
 }
 
@@ -72,6 +88,8 @@ async function startStack(kind: Stack['kind']): Promise<Stack> {
         // As passport-http-bearer reads it: the query (req.query), then a form body (req.body).
         param: (name) => new URL(r.url, 'http://x').searchParams.get(name) ?? new URLSearchParams(r.body).get(name),
         basicUser: () => basicUserOf(r.headers['authorization']),
+        header: (cgiName) => r.headers[cgiName.slice(5).toLowerCase().replaceAll('_', '-')],
+        routedAccount: () => routed(new URL(r.url, 'http://x').pathname),
       })),
       close: () => echo.close(),
     };
@@ -93,6 +111,8 @@ interface Attack {
 }
 
 const ALL = ['wsgi', 'php', 'rails', 'node'] as const;
+const CGI = ['wsgi', 'php', 'rails'] as const;
+const keyHeader = (s: Seen): boolean => s.header('HTTP_X_API_KEY') === LOCKED_KEY;
 const tokenParam = (name: string) => (s: Seen): boolean => {
   const value = s.param(name);
   return value === LOCKED_KEY || (Array.isArray(value) && value.includes(LOCKED_KEY));
@@ -110,6 +130,11 @@ const ATTACKS: readonly Attack[] = [
   { name: '?Access_Token=<locked key> (a case-insensitive reader)', stacks: ['node'], target: `/v1/x?access_token=${LOCKED_KEY}&Access_Token=x`, read: tokenParam('access_token'), status: 400, reason: 'ambiguous_credentials' },
   { name: '?access_token[]=<locked key> (PHP)', stacks: ['php'], target: `/v1/x?access_token[]=${LOCKED_KEY}`, read: tokenParam('access_token'), status: 400, reason: 'ambiguous_credentials' },
   { name: 'a form body access_token=<locked key> beside X-API-Key: <open key>', stacks: ['php', 'rails', 'node'], target: '/v1/x', ...form(`access_token=${LOCKED_KEY}`), read: tokenParam('access_token'), status: 400, reason: 'ambiguous_credentials' },
+  // Names each stack folds into the key's header, and other credentials naming another account.
+  { name: 'X_API_Key: <locked key>', stacks: CGI, target: '/v1/x', headers: [['X_API_Key', LOCKED_KEY]], read: keyHeader, status: 400, reason: 'ambiguous_header' },
+  { name: 'X.API.Key: <locked key> (PHP folds dots)', stacks: ['php'], target: '/v1/x', headers: [['X.API.Key', LOCKED_KEY]], read: keyHeader, status: 400, reason: 'ambiguous_header' },
+  { name: 'X-API-Key: <open key> on the locked account\'s path', stacks: ALL, target: '/v1/Account/AC1/Call', headers: [['X-API-Key', OPEN_KEY]], read: (s) => s.routedAccount() === 'AC1', status: 400, reason: 'ambiguous_credentials' },
+  { name: 'X-API-Key: <open key> beside X-Auth-ID: <locked account>', stacks: ALL, target: '/v1/x', headers: [['X-API-Key', OPEN_KEY], ['X-Auth-ID', 'AC1']], read: (s) => s.header('HTTP_X_AUTH_ID') === 'AC1', status: 400, reason: 'ambiguous_credentials' },
   { name: 'Basic <locked key>: (the key as the user name, the password empty)', stacks: ALL, target: '/v1/x', headers: [['Authorization', basic(LOCKED_KEY, '')]], read: (s) => s.basicUser() === LOCKED_KEY, status: 401, reason: 'invalid_key' },
 ];
 
