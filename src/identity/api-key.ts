@@ -2,7 +2,7 @@ import { trimOws } from './authorization.ts';
 import { isKeyText, KEY_MAX_LENGTH } from './key-text.ts';
 import { readBasicCredentials } from './basic.ts';
 import { NOTHING, refused } from './extraction.ts';
-import { readSecretParam } from './query.ts';
+import { readSecretParam, readSecretParamIn } from './query.ts';
 import type { AuthorizationParts, Extraction } from './types.ts';
 
 export const DEFAULT_KEY_HEADER = 'x-api-key';
@@ -45,7 +45,7 @@ export function isJwtShaped(token: string): boolean {
  * control or non-ASCII character, longer than 4096) is refused as well, rather than taken for no
  * key: the upstream may still read it. Keys are never echoed in a refusal.
  */
-export function extractApiKey(sources: ApiKeySources, values: readonly (string | undefined)[], authorization: AuthorizationParts | undefined, query: string | null): Extraction {
+export function extractApiKey(sources: ApiKeySources, values: readonly (string | undefined)[], authorization: AuthorizationParts | undefined, query: string | null, url: string): Extraction {
   let found: Extract<Extraction, { kind: 'key' }> | null = null;
   const take = (key: string, source: string): Extraction | null => {
     if (!isKeyText(key)) {
@@ -83,8 +83,12 @@ export function extractApiKey(sources: ApiKeySources, values: readonly (string |
       }
     }
   }
-  for (const param of sources.params) {
-    const read = readSecretParam(query, param);
+  // The bearer token parameters are scanned in the raw target, in place: most requests carry none.
+  const q = sources.params.length === 0 ? -1 : url.indexOf('?');
+  const hash = q < 0 ? -1 : url.indexOf('#', q);
+  for (let i = 0; q >= 0 && i < sources.params.length; i++) {
+    const param = sources.params[i]!;
+    const read = readSecretParamIn(url, q + 1, hash < 0 ? url.length : hash, param);
     if (read.kind === 'refused') return read;
     if (read.kind === 'value' && !(isJwtShaped(read.value) && sources.jwtParams.includes(param))) {
       const problem = take(read.value, `the ${param} query parameter`);

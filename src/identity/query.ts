@@ -163,8 +163,13 @@ export type QueryValue = Extract<Extraction, { kind: 'none' | 'refused' }> | { r
  * key): a refusal never quotes the value.
  */
 export function readSecretParam(query: string | null, param: string): QueryValue {
-  if (query === null || query.length === 0) return NOTHING as QueryValue;
-  const found = findQueryParam(query, 0, query.length, param);
+  return query === null ? NOTHING as QueryValue : readSecretParamIn(query, 0, query.length, param);
+}
+
+/** readSecretParam over text[start, end), scanned in place (nothing is allocated when `param` is not there). */
+export function readSecretParamIn(text: string, start: number, end: number, param: string): QueryValue {
+  if (end <= start) return NOTHING as QueryValue;
+  const found = findQueryParam(text, start, end, param);
   if (found === undefined) return NOTHING as QueryValue;
   if (typeof found !== 'string') return found as QueryValue;
   const decoded = formDecode(found);

@@ -178,7 +178,7 @@ function compilePlan(configs: readonly StrategyConfig[], options: IdentityOption
     options,
     watched,
     authorizationSlot: watched.indexOf(AUTHORIZATION),
-    needsTarget: strategies.some((s) => s.type === 'query' || s.type === 'path' || (s.type === 'api-key' && (s.sources.query !== null || s.sources.params.length > 0))),
+    needsTarget: strategies.some((s) => s.type === 'query' || s.type === 'path' || (s.type === 'api-key' && s.sources.query !== null)),
     readsParams: queryParams.length > 0 || bearerParams.length > 0,
   };
 }
@@ -327,7 +327,7 @@ function extract(strategy: Compiled, values: readonly (string | undefined)[], au
     case 'path':
       return target === undefined ? NOTHING : extractPathAccount(target.path, strategy.templates);
     case 'api-key':
-      return extractApiKey(strategy.sources, values, authorization, target?.query ?? null);
+      return extractApiKey(strategy.sources, values, authorization, target?.query ?? null, url);
   }
 }
 
