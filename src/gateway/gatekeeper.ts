@@ -234,6 +234,31 @@ function forKey(parts: GatekeeperParts, who: Who, ip: Address, identity: Extract
     if (!named.ok) return checked(who, identity.account, 'deny', named.refusal.reason, null, named.refusal);
     if (named.value !== lookup.account) return checked(who, named.value, 'deny', 'ambiguous_credentials', null, keyForAnother(identity.source));
   }
+  if (identity.basicUser !== undefined && identity.basicUser !== lookup.account) {
+    const other = otherAccount(parts, identity.basicUser);
+    const go = (named: boolean): Checked | Promise<Checked> => (named
+      ? checked(who, lookup.account, 'deny', 'ambiguous_credentials', null, BASIC_USER_OF_ANOTHER)
+      : forKnownKey(parts, who, ip, lookup));
+    return other instanceof Promise ? other.then(go, (error: unknown) => unavailable(who, lookup.account, error, parts.onStoreUnavailable)) : go(other);
+  }
+  return forKnownKey(parts, who, ip, lookup);
+}
+
+/**
+ * Whether a Basic user name sent beside a key names an account the gateway knows (one with a
+ * list or settings), or is a spelling the account rules refuse: either way an upstream reading it
+ * as the account would serve someone the key's lists were not checked for. A name no account has
+ * ("api", as Mailgun-style APIs ask) passes.
+ */
+function otherAccount(parts: GatekeeperParts, user: string): boolean | Promise<boolean> {
+  const named = parts.accountName(user);
+  if (!named.ok) return true;
+  const list = parts.policy.list(named.value);
+  return list instanceof Promise ? list.then((l) => l !== null) : list !== null;
+}
+
+/** A key that names its account (registered or introspected): the lists, the key's own last. */
+function forKnownKey(parts: GatekeeperParts, who: Who, ip: Address, lookup: Extract<KeyLookup, { kind: 'registered' | 'introspected' }>): Checked | Promise<Checked> {
   if (lookup.kind === 'introspected') return forAccount(parts, who, ip, lookup.account);
   const { account, keyId } = lookup;
   const global = parts.policy.global();
@@ -261,6 +286,8 @@ interface Who {
 const MISSING_CREDENTIALS = refusal(401, 'missing_credentials', 'the request carries no credentials the gateway recognizes; send the account\'s credentials');
 const UNKNOWN_KEY = refusal(401, 'unknown_key', 'the API key is not one the gateway knows; send a key registered for your account');
 const UNREGISTERED: KeyLookup = { kind: 'unknown' };
+
+const BASIC_USER_OF_ANOTHER = refusal(400, 'ambiguous_credentials', 'the Basic user name is another account than the one the API key in the Basic password belongs to; send the key\'s own account id as the user name, or a name no account has');
 
 function keyForAnother(source: string): Refusal {
   return refusal(400, 'ambiguous_credentials', `the API key in ${source} belongs to another account than the other credentials name; send credentials for one account`);

@@ -58,6 +58,8 @@ export function extractApiKey(sources: ApiKeySources, values: readonly (string |
   if (sources.slot >= 0) {
     const value = values[sources.slot];
     if (value !== undefined) {
+      // Two key headers arrive joined by a comma; an upstream that splits the value reads the first.
+      if (value.indexOf(',') >= 0) return refused(400, 'ambiguous_credentials', `the ${sources.header} header holds more than one value (a comma); send one key, once`);
       const problem = take(trimOws(value), `the ${sources.header} header`);
       if (problem !== null) return problem;
     }
@@ -75,6 +77,9 @@ export function extractApiKey(sources: ApiKeySources, values: readonly (string |
         if (key.length > 0) {
           const problem = take(key, `the Basic ${part}`);
           if (problem !== null) return problem;
+          // A user name beside the key that no strategy reads: the gateway checks it against the
+          // key's account (an upstream may read it as the account), see forKey.
+          if (sources.basic === 'password' && !sources.basicAccount && pair.user.length > 0) found = { ...found!, basicUser: pair.user };
         } else if (!sources.basicAccount) {
           // No strategy reads the other part, and an upstream may take it for the key (Stripe reads
           // the user name, others the password): an unchecked credential, refused.

@@ -261,7 +261,10 @@ function resolveIdentity(plan: Plan, req: RequestView): IdentityResult {
       return ambiguous(`the request names different accounts in ${source} and ${strategy.source}; send credentials for one account`);
     }
   }
-  if (key !== undefined) return { kind: 'key', key: key.key, source: key.source, account: account ?? null, unknown: unknownKeys };
+  if (key !== undefined) {
+    const found = { kind: 'key', key: key.key, source: key.source, account: account ?? null, unknown: unknownKeys } as const;
+    return key.basicUser === undefined ? found : { ...found, basicUser: spelled(key.basicUser, spelling) };
+  }
   return account === undefined || via === undefined ? ANONYMOUS : suffixed ? { kind: 'account', account, via, suffixed: true } : { kind: 'account', account, via };
 }
 

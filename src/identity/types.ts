@@ -96,7 +96,11 @@ export type IdentityResult =
    * An API key (as sent: the caller of the resolver digests it and never keeps it), and the account
    * the other strategies named, if any (the key's account must be the same).
    */
-  | { readonly kind: 'key'; readonly key: string; readonly source: string; readonly account: string | null; readonly unknown: ApiKeyStrategy['unknown'] }
+  | {
+    readonly kind: 'key'; readonly key: string; readonly source: string; readonly account: string | null; readonly unknown: ApiKeyStrategy['unknown'];
+    /** The Basic user name sent beside a key read from the Basic password, when no strategy reads it as the account. */
+    readonly basicUser?: string;
+  }
   | { readonly kind: 'anonymous' }
   | { readonly kind: 'refused'; readonly refusal: Refusal };
 
@@ -104,7 +108,7 @@ export type IdentityResult =
 export type Extraction =
   | { readonly kind: 'none' }
   | { readonly kind: 'account'; readonly account: string; readonly suffixed?: true }
-  | { readonly kind: 'key'; readonly key: string; readonly source: string }
+  | { readonly kind: 'key'; readonly key: string; readonly source: string; readonly basicUser?: string }
   | { readonly kind: 'refused'; readonly refusal: Refusal };
 
 /** `Authorization` split into its scheme (lower-cased) and credentials. */

@@ -25,6 +25,11 @@ export class PolicyResolver {
     return this.#cache.get(GLOBAL_ACCOUNT);
   }
 
+  /** An account's own list (null: it has no record), cached; its parent chain is not followed. */
+  list(account: string): CompiledList | null | Promise<CompiledList | null> {
+    return this.#cache.get(account);
+  }
+
   /** The own list of an account's API key (null: none), cached like an account's; `listId` is keyListId(account, key id). */
   keyList(listId: string): CompiledList | null | Promise<CompiledList | null> {
     return this.#cache.get(listId);

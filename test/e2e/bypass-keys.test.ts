@@ -135,6 +135,11 @@ const ATTACKS: readonly Attack[] = [
   { name: 'X.API.Key: <locked key> (PHP folds dots)', stacks: ['php'], target: '/v1/x', headers: [['X.API.Key', LOCKED_KEY]], read: keyHeader, status: 400, reason: 'ambiguous_header' },
   { name: 'X-API-Key: <open key> on the locked account\'s path', stacks: ALL, target: '/v1/Account/AC1/Call', headers: [['X-API-Key', OPEN_KEY]], read: (s) => s.routedAccount() === 'AC1', status: 400, reason: 'ambiguous_credentials' },
   { name: 'X-API-Key: <open key> beside X-Auth-ID: <locked account>', stacks: ALL, target: '/v1/x', headers: [['X-API-Key', OPEN_KEY], ['X-Auth-ID', 'AC1']], read: (s) => s.header('HTTP_X_AUTH_ID') === 'AC1', status: 400, reason: 'ambiguous_credentials' },
+  // A user name beside a key in the Basic password, read by Twilio-style upstreams as the account.
+  { name: 'Basic AC1:<open key> (the locked account as the user name, another account\'s key)', stacks: ALL, target: '/v1/x', headers: [['Authorization', basic('AC1', OPEN_KEY)]], read: (s) => s.basicUser() === 'AC1', status: 400, reason: 'ambiguous_credentials' },
+  { name: 'Basic ac1:<open key> (the locked account in other letter case)', stacks: ALL, target: '/v1/x', headers: [['Authorization', basic('ac1', OPEN_KEY)]], read: (s) => s.basicUser() === 'ac1', status: 400, reason: 'ambiguous_credentials' },
+  // Two keys in one header value: an upstream splitting it on commas (Spring's List<String>) reads the first.
+  { name: 'X-API-Key: <locked key>,<open key>', stacks: ALL, target: '/v1/x', headers: [['X-API-Key', `${LOCKED_KEY},${OPEN_KEY}`]], read: (s) => String(s.header('HTTP_X_API_KEY')).split(',')[0] === LOCKED_KEY, status: 400, reason: 'ambiguous_credentials' },
   { name: 'Basic <locked key>: (the key as the user name, the password empty)', stacks: ALL, target: '/v1/x', headers: [['Authorization', basic(LOCKED_KEY, '')]], read: (s) => s.basicUser() === LOCKED_KEY, status: 401, reason: 'invalid_key' },
 ];
 
@@ -180,8 +185,12 @@ describe.each(ALL.map((kind) => ({ kind })))('API keys in front of a $kind upstr
     expect(open.status).toBe(200);
     const unknown = await send(`${gw.url}/v1/x?access_token=sk_live_made_up_000000000000`, { localAddress: OFFICE });
     expect([unknown.status, unknown.json()['reason']]).toEqual([401, 'unknown_key']);
-    // A Basic user name beside a key in the password is the upstream's business (no basic strategy listed).
+    // A Basic user name beside a key in the password that no account has ("api", as Mailgun asks),
+    // or the key's own account, passes: only another account's name is refused (above).
     expect((await send(`${gw.url}/v1/x`, { headers: { authorization: basic('api', OPEN_KEY) }, localAddress: STRANGER })).status).toBe(200);
+    expect(upstream.seen().at(-1)!.basicUser()).toBe('api');
+    expect((await send(`${gw.url}/v1/x`, { headers: { authorization: basic('AC2', OPEN_KEY) }, localAddress: STRANGER })).status).toBe(200);
+    expect((await send(`${gw.url}/v1/x`, { headers: { authorization: basic('AC1', LOCKED_KEY) }, localAddress: OFFICE })).status).toBe(200);
   });
 
   it('never writes a key from a bearer token parameter to its log', () => {
