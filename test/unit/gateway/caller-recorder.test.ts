@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { CallerRecorder } from '../../../src/gateway/caller-recorder.ts';
 import { MemoryStore } from '../../../src/store/memory-store.ts';
 import { RecentCallerTable } from '../../../src/store/recent-callers.ts';
-import type { CallerBatch } from '../../../src/store/store.ts';
+import type { CallerBatch, KeyUseBatch } from '../../../src/store/store.ts';
+import { FLUSH_SLICE } from '../../../src/gateway/caller-recorder.ts';
 
 type PlainBatch = Record<string, Record<string, number>>;
 
@@ -14,9 +15,18 @@ class BatchStore extends MemoryStore {
   override async forgetCallers(accounts: readonly string[]): Promise<void> {
     this.forgotten.push([...accounts]);
   }
+  readonly keyUseSizes: number[] = [];
+  /** What had happened on the loop (see `mark`) when each batch arrived. */
+  readonly seenMarks: number[] = [];
+  marks = 0;
   override async recordCallers(batch: CallerBatch): Promise<void> {
     if (this.failing) throw new Error('store unreachable');
+    this.seenMarks.push(this.marks);
     this.batches.push(Object.fromEntries([...batch].map(([account, callers]) => [account, Object.fromEntries(callers)])));
+  }
+  override async recordKeyUse(batch: KeyUseBatch): Promise<void> {
+    this.keyUseSizes.push(batch.size);
+    await super.recordKeyUse(batch);
   }
 }
 
@@ -45,6 +55,32 @@ describe('CallerRecorder', () => {
     callers.note('AC1', '192.0.2.1');
     await callers.flush();
     expect(store.batches).toEqual([{ AC1: { '192.0.2.1': 1_005, '192.0.2.2': 1_001 }, AC2: { '192.0.2.1': 1_003 } }]);
+  });
+
+  it('hands a large batch to the store in slices, with turns of the loop between them', async () => {
+    const store = new BatchStore();
+    const { callers } = recorder(store, 10_000);
+    // 2,500 accounts, one of them with 3 callers: an account is never split across slices.
+    for (let i = 0; i < 2_500; i++) callers.note(`AC${i}`, '192.0.2.1');
+    callers.note('AC1200', '192.0.2.2');
+    callers.note('AC1200', '192.0.2.3');
+    for (let i = 0; i < 2_500; i++) callers.noteKey('AK', `key_${i}`, '192.0.2.1');
+    // Work queued on the loop before the flush: it runs between slices, not after the whole batch.
+    const tick = (): void => {
+      store.marks++;
+      if (store.marks < 100) setImmediate(tick);
+    };
+    setImmediate(tick);
+    await callers.flush();
+    const sizes = store.batches.map((b) => Object.values(b).reduce((n, c) => n + Object.keys(c).length, 0));
+    expect(sizes.reduce((a, b) => a + b, 0)).toBe(2_502 + 2_500);
+    expect(sizes.every((n) => n <= FLUSH_SLICE + 2)).toBe(true);
+    expect(store.batches.length).toBeGreaterThanOrEqual(5);
+    expect(store.batches.filter((b) => 'AC1200' in b)).toHaveLength(1);
+    expect(Object.keys(store.batches.find((b) => 'AC1200' in b)!['AC1200']!)).toHaveLength(3);
+    expect(store.seenMarks[0]).toBe(0);
+    expect(new Set(store.seenMarks).size).toBe(store.seenMarks.length);
+    expect(store.keyUseSizes).toEqual([1_000, 1_000, 500]);
   });
 
   it('does not call the store when nothing is pending', async () => {
