@@ -1,5 +1,4 @@
-import { formatIp, parseIp } from '../ip/address.ts';
-import { formatCidr, networkOf } from '../ip/cidr.ts';
+import { sourceOf } from '../ip/source.ts';
 
 /** Failed guesses one source may make in a window before further failed ones are answered 429. */
 export const AUTH_MAX_FAILURES = 10;
@@ -64,11 +63,4 @@ export class AuthLimiter {
     entry.count++;
     return entry.count;
   }
-}
-
-/** The IPv4 address, or the IPv6 /64, a socket address counts under. */
-export function sourceOf(address: string): string {
-  const ip = parseIp(address);
-  if (ip === null) return address;
-  return ip.family === 4 ? formatIp(ip) : formatCidr(networkOf(ip, 64));
 }

@@ -70,7 +70,7 @@ function generateSecret(): string {
 /** `identity.introspection`: absent (null) unless a url is set. */
 export function readIntrospection(reader: Reader): IntrospectionConfig | null {
   if (!reader.present) return null;
-  const section = reader.object(['url', 'style', 'tokenHeader', 'clientId', 'clientSecret', 'tokenTypeHint', 'accountField', 'timeoutMs', 'cacheSeconds', 'negativeCacheSeconds', 'cacheEntries', 'maxConcurrent', 'onUnavailable', 'caFile']);
+  const section = reader.object(['url', 'style', 'tokenHeader', 'clientId', 'clientSecret', 'tokenTypeHint', 'accountField', 'timeoutMs', 'cacheSeconds', 'negativeCacheSeconds', 'cacheEntries', 'maxConcurrent', 'maxConcurrentPerClient', 'onUnavailable', 'caFile']);
   const urlReader = section.get('url');
   let url: URL;
   try {
@@ -92,6 +92,9 @@ export function readIntrospection(reader: Reader): IntrospectionConfig | null {
   const accountField = section.get('accountField').string('sub');
   if (accountField.split('.').some((part) => part === '')) section.get('accountField').fail('a member name, or a dotted path such as ext.account_id');
   const tokenTypeHint = section.get('tokenTypeHint').optionalString();
+  const maxConcurrent = section.get('maxConcurrent').integer(1, 10_000, 64);
+  // A quarter of the slots by default: one client flooding a slow endpoint leaves the rest to others.
+  const maxConcurrentPerClient = section.get('maxConcurrentPerClient').integer(1, maxConcurrent, Math.max(1, Math.ceil(maxConcurrent / 4)));
   const caFile = section.get('caFile').optionalString();
   if (caFile !== undefined && !existsSync(caFile)) section.get('caFile').fail('a readable PEM file of CA certificates');
   return {
@@ -106,7 +109,8 @@ export function readIntrospection(reader: Reader): IntrospectionConfig | null {
     cacheSeconds: section.get('cacheSeconds').integer(0, 86_400, 60),
     negativeCacheSeconds: section.get('negativeCacheSeconds').integer(0, 3_600, 10),
     cacheEntries: section.get('cacheEntries').integer(1, 10_000_000, 10_000),
-    maxConcurrent: section.get('maxConcurrent').integer(1, 10_000, 64),
+    maxConcurrent,
+    maxConcurrentPerClient,
     onUnavailable: section.get('onUnavailable').oneOf(['closed', 'anonymous'] as const, 'closed'),
     ...(caFile === undefined ? {} : { caFile }),
   };

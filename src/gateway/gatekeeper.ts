@@ -128,7 +128,7 @@ export class Gatekeeper {
     if (identity.kind === 'refused') return checked(who, null, 'deny', identity.refusal.reason, null, identity.refusal);
     if (identity.kind === 'anonymous') return anonymous(parts, who, ip);
     if (identity.kind === 'account') return forAccount(parts, who, ip, identity.account, identity.suffixed);
-    const found = parts.keys === null ? UNREGISTERED : parts.keys.resolve(identity.key);
+    const found = parts.keys === null ? UNREGISTERED : parts.keys.resolve(identity.key, who.client ?? undefined);
     const go = (lookup: KeyLookup): Checked | Promise<Checked> => forKey(parts, who, ip, identity, lookup);
     return found instanceof Promise ? found.then(go, (error: unknown) => unavailable(who, identity.account, error, parts.onStoreUnavailable)) : go(found);
   }

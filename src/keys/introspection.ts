@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { sourceOf } from '../ip/source.ts';
 import { Pool } from 'undici';
 import { refusal, type Refusal } from '../http/refusal.ts';
 import { isValidAccountId } from '../identity/account-id.ts';
@@ -29,6 +30,11 @@ export interface IntrospectionConfig {
   readonly cacheEntries: number;
   /** Lookups in flight at once; more are refused as if the endpoint were down. */
   readonly maxConcurrent: number;
+  /**
+   * Of those, lookups one client (an IPv4 address or IPv6 /64) may have in flight: a client
+   * sending made-up tokens to a slow endpoint cannot take every slot from the others.
+   */
+  readonly maxConcurrentPerClient: number;
   /** The endpoint down or failing: refuse (503 introspection_unavailable) or pass the request as anonymous. */
   readonly onUnavailable: 'closed' | 'anonymous';
   /** A PEM bundle of CAs for an https endpoint with a private CA. */
@@ -63,6 +69,8 @@ export class Introspector {
   readonly #active = new Map<string, { readonly account: string; readonly until: number }>();
   readonly #inactive = new Map<string, number>();
   readonly #pending = new Map<string, Promise<IntrospectionAnswer>>();
+  /** Calls in flight by client: only clients with one in flight, so at most maxConcurrent entries. */
+  readonly #perClient = new Map<string, number>();
   readonly #authorization: string | undefined;
   readonly #path: string;
 
@@ -82,8 +90,11 @@ export class Introspector {
     }
   }
 
-  /** The account of an active token, from the cache when it can be (synchronously). */
-  lookup(token: string, digest: string): IntrospectionAnswer | Promise<IntrospectionAnswer> {
+  /**
+   * The account of an active token, from the cache when it can be (synchronously). `client`: the
+   * address of the caller presenting it, whose share of the calls in flight is bounded.
+   */
+  lookup(token: string, digest: string, client?: string): IntrospectionAnswer | Promise<IntrospectionAnswer> {
     const now = this.#now();
     const active = this.#active.get(digest);
     if (active !== undefined) {
@@ -101,7 +112,20 @@ export class Introspector {
       this.#observer?.called('busy', 0);
       return this.#unavailable(`${this.#config.maxConcurrent} introspection calls are already in flight (identity.introspection.maxConcurrent)`);
     }
-    const call = this.#call(token, digest).finally(() => this.#pending.delete(digest));
+    const source = client === undefined ? undefined : sourceOf(client);
+    const held = source === undefined ? 0 : this.#perClient.get(source) ?? 0;
+    if (held >= this.#config.maxConcurrentPerClient) {
+      this.#observer?.called('busy', 0);
+      return this.#unavailable(`${source} already has ${held} introspection calls in flight (identity.introspection.maxConcurrentPerClient)`);
+    }
+    if (source !== undefined) this.#perClient.set(source, held + 1);
+    const call = this.#call(token, digest).finally(() => {
+      this.#pending.delete(digest);
+      if (source === undefined) return;
+      const left = (this.#perClient.get(source) ?? 1) - 1;
+      if (left > 0) this.#perClient.set(source, left);
+      else this.#perClient.delete(source);
+    });
     this.#pending.set(digest, call);
     return call;
   }

@@ -101,7 +101,8 @@ export class KeyResolver {
   }
 
   /** Synchronous when the key's account and list are cached (or the key is known to be unregistered without introspection). */
-  resolve(key: string): KeyLookup | Promise<KeyLookup> {
+  /** `client`: the caller's address, for introspection's per-client share (only read on a miss). */
+  resolve(key: string, client?: string): KeyLookup | Promise<KeyLookup> {
     const pointer = this.#pointers.get(key);
     if (pointer !== undefined) {
       const list = this.#lists.peek(pointer.account);
@@ -116,8 +117,8 @@ export class KeyResolver {
       }
     }
     const digest = this.#digester.hmac(key);
-    if (this.#negatives.has(digest)) return this.#unregistered(key, digest);
-    return this.#locate(key, digest);
+    if (this.#negatives.has(digest)) return this.#unregistered(key, digest, client);
+    return this.#locate(key, digest, client);
   }
 
   /** Entries held, for the metrics. */
@@ -144,15 +145,15 @@ export class KeyResolver {
     return found;
   }
 
-  #locate(key: string, digest: string): Promise<KeyLookup> {
+  #locate(key: string, digest: string, client: string | undefined): Promise<KeyLookup> {
     const pending = this.#locating.get(digest);
     if (pending !== undefined) return pending;
-    const lookup = this.#find(key, digest).finally(() => this.#locating.delete(digest));
+    const lookup = this.#find(key, digest, client).finally(() => this.#locating.delete(digest));
     this.#locating.set(digest, lookup);
     return lookup;
   }
 
-  async #find(key: string, digest: string): Promise<KeyLookup> {
+  async #find(key: string, digest: string, client: string | undefined): Promise<KeyLookup> {
     this.counts.located++;
     const pointers = await this.#store.findKeys([indexKey('hmac-sha256', digest), indexKey('sha256', sha256Hex(key))]);
     const held: { pointer: Pointer; found: KeyLookup }[] = [];
@@ -170,7 +171,7 @@ export class KeyResolver {
       this.#negatives.delete(digest);
       this.#negatives.add(digest);
       while (this.#negatives.size > this.#limits.maxNegativeEntries) this.#negatives.delete(this.#negatives.values().next().value!);
-      return this.#unregistered(key, digest);
+      return this.#unregistered(key, digest, client);
     }
     this.#negatives.delete(digest);
     this.#remember(key, first.pointer);
@@ -188,12 +189,12 @@ export class KeyResolver {
     return this.#check(pointer, await this.#lists.load(pointer.account));
   }
 
-  #unregistered(key: string, digest: string): KeyLookup | Promise<KeyLookup> {
+  #unregistered(key: string, digest: string, client: string | undefined): KeyLookup | Promise<KeyLookup> {
     if (this.#introspector === null) {
       this.counts.unknown++;
       return UNKNOWN;
     }
-    const answer = this.#introspector.lookup(key, digest);
+    const answer = this.#introspector.lookup(key, digest, client);
     const settle = (answer: IntrospectionAnswer): KeyLookup => {
       switch (answer.kind) {
         case 'active':

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AuthLimiter, sourceOf } from '../../../src/admin/auth-limiter.ts';
+import { AuthLimiter } from '../../../src/admin/auth-limiter.ts';
+import { sourceOf } from '../../../src/ip/source.ts';
 
 describe('AuthLimiter', () => {
   it('counts an IPv4 address (mapped or not) alone and an IPv6 address by its /64', () => {

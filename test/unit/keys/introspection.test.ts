@@ -6,7 +6,7 @@ import { startIntrospectionServer, type IntrospectionServer } from '../../suppor
 
 const BASE: Omit<IntrospectionConfig, 'url'> = {
   style: 'rfc7662', tokenHeader: 'authorization', clientId: 'gw', clientSecret: 'gw-secret-123', accountField: 'sub',
-  timeoutMs: 1_000, cacheSeconds: 60, negativeCacheSeconds: 10, cacheEntries: 1_000, maxConcurrent: 16, onUnavailable: 'closed',
+  timeoutMs: 1_000, cacheSeconds: 60, negativeCacheSeconds: 10, cacheEntries: 1_000, maxConcurrent: 16, maxConcurrentPerClient: 16, onUnavailable: 'closed',
 };
 
 describe('Introspector', () => {
@@ -38,6 +38,30 @@ describe('Introspector', () => {
       now += 60_000;
       expect(introspector.lookup('t_long', 'd_long')).toBeInstanceOf(Promise);
     } finally {
+      await introspector.close();
+    }
+  });
+
+  it('bounds each client\'s share of the calls in flight: a flood of made-up tokens from one leaves slots to the others', async () => {
+    const introspector = new Introspector({ ...BASE, url: new URL(idp.url), maxConcurrent: 4, maxConcurrentPerClient: 2 });
+    try {
+      idp.delayMs = 150;
+      idp.tokens.set('t_other', { active: true, sub: 'ACME' });
+      // One IPv6 host (any address of its /64) and one IPv4 address, each sending made-up tokens.
+      const flood = [
+        introspector.lookup('made_up_1', 'dm_1', '2001:db8::1'),
+        introspector.lookup('made_up_2', 'dm_2', '2001:db8::2'),
+        introspector.lookup('made_up_3', 'dm_3', '2001:db8::3'),
+      ];
+      const other = introspector.lookup('t_other', 'd_other', '127.0.0.7');
+      const answers = await Promise.all(flood);
+      expect(answers.map((a) => a.kind)).toEqual(['inactive', 'inactive', 'unavailable']);
+      expect(answers[2]).toMatchObject({ refusal: { status: 503, reason: 'introspection_unavailable', message: expect.stringContaining('2001:db8::/64') } });
+      expect(await other).toEqual({ kind: 'active', account: 'ACME' });
+      // Once its calls are answered, the client has its share again.
+      expect(await introspector.lookup('made_up_4', 'dm_4', '2001:db8::9')).toEqual({ kind: 'inactive' });
+    } finally {
+      idp.delayMs = 0;
       await introspector.close();
     }
   });
