@@ -236,8 +236,8 @@ function forKey(parts: GatekeeperParts, who: Who, ip: Address, identity: Extract
   }
   if (identity.basicUser !== undefined && identity.basicUser !== lookup.account) {
     const other = otherAccount(parts, identity.basicUser);
-    const go = (named: boolean): Checked | Promise<Checked> => (named
-      ? checked(who, lookup.account, 'deny', 'ambiguous_credentials', null, BASIC_USER_OF_ANOTHER)
+    const go = (named: Refusal | null): Checked | Promise<Checked> => (named !== null
+      ? checked(who, lookup.account, 'deny', named.reason, null, named)
       : forKnownKey(parts, who, ip, lookup));
     return other instanceof Promise ? other.then(go, (error: unknown) => unavailable(who, lookup.account, error, parts.onStoreUnavailable)) : go(other);
   }
@@ -245,16 +245,17 @@ function forKey(parts: GatekeeperParts, who: Who, ip: Address, identity: Extract
 }
 
 /**
- * Whether a Basic user name sent beside a key names an account the gateway knows (one with a
- * list or settings), or is a spelling the account rules refuse: either way an upstream reading it
- * as the account would serve someone the key's lists were not checked for. A name no account has
- * ("api", as Mailgun-style APIs ask) passes.
+ * The refusal for a Basic user name sent beside a key that names an account the gateway knows (one
+ * with a list or settings), or is a spelling the account rules refuse: either way an upstream
+ * reading it as the account would serve someone the key's lists were not checked for. A name no
+ * account has ("api", as Mailgun-style APIs ask) passes (null).
  */
-function otherAccount(parts: GatekeeperParts, user: string): boolean | Promise<boolean> {
+function otherAccount(parts: GatekeeperParts, user: string): Refusal | null | Promise<Refusal | null> {
   const named = parts.accountName(user);
-  if (!named.ok) return true;
+  // Not yet known (the account index still loading, 503): that refusal, not a verdict on the name.
+  if (!named.ok) return named.refusal.status >= 500 ? named.refusal : BASIC_USER_OF_ANOTHER;
   const list = parts.policy.list(named.value);
-  return list instanceof Promise ? list.then((l) => l !== null) : list !== null;
+  return list instanceof Promise ? list.then((l) => (l !== null ? BASIC_USER_OF_ANOTHER : null)) : list !== null ? BASIC_USER_OF_ANOTHER : null;
 }
 
 /** A key that names its account (registered or introspected): the lists, the key's own last. */

@@ -16,13 +16,14 @@ import { KeyResolver, type KeyLookup } from '../../../src/keys/resolver.ts';
 import { PolicyCache } from '../../../src/policy/cache.ts';
 import { PolicyResolver } from '../../../src/policy/resolve.ts';
 import { MemoryStore } from '../../../src/store/memory-store.ts';
+import type { AccountNaming } from '../../../src/policy/account-names.ts';
 
 const digester = new KeyDigester(Buffer.from('gatekeeper-test-secret-0123456789'));
 const KEY = 'sk_live_gatekeeper_0123456789';
 const CTX = { policy: { maxEntries: 50, ipv4Only: false, refused: [] }, now: '2026-01-01T00:00:00.000Z' };
 const entry = (cidr: string) => ({ ipAddress: { input: cidr, cidrs: [cidr] } });
 
-async function gatekeeper(options: { unknown?: ApiKeyStrategy['unknown']; anonymous?: AnonymousPolicy; keys?: { resolve(key: string): KeyLookup | Promise<KeyLookup> } } = {}) {
+async function gatekeeper(options: { unknown?: ApiKeyStrategy['unknown']; anonymous?: AnonymousPolicy; keys?: { resolve(key: string): KeyLookup | Promise<KeyLookup> }; basic?: ApiKeyStrategy['basic']; accountName?: AccountNaming } = {}) {
   const store = new MemoryStore();
   await store.update('ACME', addEntry('ACME', 'e1', entry('198.51.100.0/24'), CTX));
   await store.update('ACME', addEntry('ACME', 'e2', entry('203.0.113.0/24'), CTX));
@@ -30,14 +31,14 @@ async function gatekeeper(options: { unknown?: ApiKeyStrategy['unknown']; anonym
   const ciList = keyListId('ACME', 'key_ci');
   await store.update(ciList, addEntry(ciList, 'k1', entry('203.0.113.0/24'), CTX));
   const cache = new PolicyCache(store);
-  const strategies: StrategyConfig[] = [{ type: 'header', header: 'x-auth-id' }, { type: 'api-key', header: 'x-api-key', bearer: true, basic: 'off', query: null, unknown: options.unknown ?? 'refuse' }];
+  const strategies: StrategyConfig[] = [{ type: 'header', header: 'x-auth-id' }, { type: 'api-key', header: 'x-api-key', bearer: true, basic: options.basic ?? 'off', query: null, unknown: options.unknown ?? 'refuse' }];
   const clientIp = { trust: { mode: 'none' }, source: 'x-forwarded-for', maxEntries: 32 } as const;
   const gate = new Gatekeeper({
     screen: compileRequestScreen({ credentialHeaders: credentialHeaders(strategies), underscores: 'pass' }),
     clientIp: compileClientIpResolver(clientIp),
     addressClaims: compileAddressClaims(clientIp.source, []),
     identity: compileIdentityResolver(strategies),
-    accountName: ok,
+    accountName: options.accountName ?? ok,
     isExempt: () => false,
     trustedCaller: compileTrustedPeerCheck(clientIp.trust),
     policy: new PolicyResolver(cache, { mode: 'enforce', default: 'open' }),
@@ -84,5 +85,19 @@ describe('the Gatekeeper with API keys', () => {
     const introspected = await gatekeeper({ keys: { resolve: () => ({ kind: 'introspected', account: 'ACME' }) } });
     expect(await introspected('198.51.100.7', 'X-API-Key', 'tok_from_the_idp_0123')).toMatchObject({ verdict: 'allow', account: 'ACME', keyId: null });
     expect(await introspected('192.0.2.1', 'X-API-Key', 'tok_from_the_idp_0123')).toMatchObject({ verdict: 'deny', reason: 'ip_not_allowed' });
+  });
+
+  it('refuses a Basic user name beside a key that is another account, and says so only when the gateway can tell', async () => {
+    const basic = (user: string): string => `Basic ${Buffer.from(`${user}:${KEY}`).toString('base64')}`;
+    const check = await gatekeeper({ basic: 'password' });
+    // OTHER has no record: the upstream's business (Mailgun's api:key); ACME is the key's own.
+    expect(await check('203.0.113.7', 'Authorization', basic('api'))).toMatchObject({ verdict: 'allow', account: 'ACME' });
+    expect(await check('203.0.113.7', 'Authorization', basic('ACME'))).toMatchObject({ verdict: 'allow', account: 'ACME' });
+    // While the account index cannot tell (503), that refusal, not a verdict on the name.
+    const loading = await gatekeeper({ basic: 'password', accountName: (id) => (id === 'ACME' ? ok(id) : { ok: false, refusal: refusal(503, 'account_index_loading', 'x') }) });
+    expect(await loading('203.0.113.7', 'Authorization', basic('someone'))).toMatchObject({ verdict: 'deny', reason: 'account_index_loading', refusal: { status: 503 } });
+    // A spelling the account rules refuse: the upstream could read it as that account.
+    const caseless = await gatekeeper({ basic: 'password', accountName: (id) => (id === 'ACME' ? ok(id) : { ok: false, refusal: refusal(400, 'ambiguous_account', 'x') }) });
+    expect(await caseless('203.0.113.7', 'Authorization', basic('acme2'))).toMatchObject({ verdict: 'deny', reason: 'ambiguous_credentials', refusal: { status: 400 } });
   });
 });
