@@ -75,7 +75,7 @@ export class KeyResolver {
   readonly #lists: ListSource;
   readonly #introspector: Introspector | null;
   readonly #limits: KeyCacheLimits;
-  /** Registered keys, by the key as presented, oldest use first. */
+  /** Registered keys, by the key as presented, in the order they were found (the oldest goes first). */
   readonly #pointers = new Map<string, Pointer>();
   #pointerChars = 0;
   readonly #negatives = new Set<string>();
