@@ -1,6 +1,6 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { keyListId } from '../list/key-list-id.ts';
-import type { AclStore, CallerBatch, KeyUse } from '../store/store.ts';
+import type { AclStore, KeyUse } from '../store/store.ts';
 
 export interface CallerRecorderOptions {
   readonly flushIntervalMs: number;
@@ -130,12 +130,12 @@ export class CallerRecorder {
       this.#forget = [];
       this.#keyUses = new Map();
       try {
-        for (const slice of callerSlices(batch)) {
+        for (const slice of slices(batch, (callers) => callers.size)) {
           await this.#store.recordCallers(slice);
           await nextTurn();
         }
         if (forget.length > 0) await this.#store.forgetCallers(forget);
-        for (const slice of slices(keyUses)) {
+        for (const slice of slices(keyUses, () => 1)) {
           await this.#store.recordKeyUse(slice);
           await nextTurn();
         }
@@ -157,29 +157,20 @@ export class CallerRecorder {
   }
 }
 
-/** The batch in parts of about FLUSH_SLICE (account, address) pairs, an account never split. */
-function* callerSlices(batch: CallerBatch): Generator<CallerBatch> {
-  let slice = new Map<string, ReadonlyMap<string, number>>();
-  let pairs = 0;
-  for (const [account, callers] of batch) {
-    slice.set(account, callers);
-    pairs += callers.size;
-    if (pairs >= FLUSH_SLICE) {
-      yield slice;
-      slice = new Map();
-      pairs = 0;
-    }
-  }
-  if (slice.size > 0) yield slice;
-}
-
-function* slices<V>(map: ReadonlyMap<string, V>): Generator<Map<string, V>> {
+/**
+ * The map in parts of about FLUSH_SLICE units, a unit being what `weight` counts for an entry (the
+ * addresses of an account, or 1 for a key's use); an entry is never split across parts.
+ */
+function* slices<V>(map: ReadonlyMap<string, V>, weight: (value: V) => number): Generator<Map<string, V>> {
   let slice = new Map<string, V>();
+  let units = 0;
   for (const [key, value] of map) {
     slice.set(key, value);
-    if (slice.size >= FLUSH_SLICE) {
+    units += weight(value);
+    if (units >= FLUSH_SLICE) {
       yield slice;
       slice = new Map();
+      units = 0;
     }
   }
   if (slice.size > 0) yield slice;

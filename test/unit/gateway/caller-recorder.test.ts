@@ -83,6 +83,21 @@ describe('CallerRecorder', () => {
     expect(store.keyUseSizes).toEqual([1_000, 1_000, 500]);
   });
 
+  it('cuts the callers into parts of about FLUSH_SLICE addresses, not accounts, and never splits an account', async () => {
+    const store = new BatchStore();
+    const { callers } = recorder(store, 10_000);
+    const note = (account: string, count: number): void => {
+      for (let i = 0; i < count; i++) callers.note(account, `2001:db8::${i.toString(16)}`);
+    };
+    note('BIG', FLUSH_SLICE + 500); // more than a part on its own: a part of its own, whole
+    note('A', FLUSH_SLICE - 1);
+    note('B', 1); // A and B make a part exactly
+    note('C', 1);
+    await callers.flush();
+    expect(store.batches.map((b) => Object.keys(b))).toEqual([['BIG'], ['A', 'B'], ['C']]);
+    expect(Object.keys(store.batches[0]!['BIG']!)).toHaveLength(FLUSH_SLICE + 500);
+  });
+
   it('does not call the store when nothing is pending', async () => {
     const store = new BatchStore();
     const { callers } = recorder(store);
