@@ -1,10 +1,7 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startPhpUpstream, startRailsUpstream, startWsgiUpstream, type CgiRequest, type CgiUpstream } from '../support/cgi-upstream.ts';
-import { startGateway, type GatewayProcess } from '../support/gateway-process.ts';
 import { send } from '../support/http.ts';
-import { scratchDir } from '../support/scratch.ts';
+import { OFFICE, STRANGER, stackBypassCases, type StackAttack } from '../support/stack-bypass.ts';
 
 /*
  * Header-name, Connection, query-parameter, body and request-target aliases in front of real
@@ -15,23 +12,10 @@ import { scratchDir } from '../support/scratch.ts';
  * when the request goes through.
  */
 
-const OFFICE = '127.0.0.2';
-const STRANGER = '127.0.0.3';
 const LOCKED = 'AC1';
 const OPEN = 'AC2';
 
-interface Attack {
-  readonly name: string;
-  readonly stacks: readonly CgiUpstream['kind'][];
-  readonly target?: string;
-  readonly headers: readonly (readonly [string, string])[];
-  readonly method?: string;
-  readonly body?: string;
-  /** What the application reads that the gateway did not check: true when the alias took effect. */
-  readonly read: (r: CgiRequest) => boolean;
-  readonly status: number;
-  readonly reason: string;
-}
+type Attack = StackAttack<CgiUpstream['kind'], CgiRequest>;
 
 const includes = (value: unknown, wanted: string): boolean => (typeof value === 'string' ? value.split(',').includes(wanted) : Array.isArray(value) ? value.includes(wanted) : false);
 const authId = (r: CgiRequest): boolean => includes(r.http['HTTP_X_AUTH_ID'], LOCKED);
@@ -102,39 +86,19 @@ const STACKS = [
 ];
 
 describe.each(STACKS)('CGI-style upstream: $kind', ({ kind, start }) => {
-  let upstream: CgiUpstream;
-  let gw: GatewayProcess;
-  const dir = scratchDir();
-
-  beforeAll(async () => {
-    upstream = await start();
-    const config = join(dir.path, 'allowgate.yaml');
-    writeFileSync(config, 'identity:\n  strategies:\n    - {type: header, header: X-Auth-ID}\n    - {type: basic}\n    - {type: query, param: account_id}\n    - {type: path, templates: ["/v1/Account/{account}/"]}\n');
-    gw = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config } });
-    expect((await gw.admin('POST', `/v1/accounts/${LOCKED}/ip-acl`, { ip_address: `${OFFICE}/32` })).status).toBe(201);
-  });
-
-  afterAll(async () => {
-    await gw?.stop();
-    await upstream?.close();
-    dir.remove();
-  });
-
-  const mine = ATTACKS.filter((a) => a.stacks.includes(kind));
-  it.each(mine.map((a) => [a.name, a] as const))('%s: read by the stack directly, refused by the gateway', async (_name, a) => {
-    const request = { target: a.target ?? '/v1/x', method: a.method ?? 'GET', headers: [['Host', 'api.example'], ...a.headers] as [string, string][], ...(a.body === undefined ? {} : { body: a.body }), localAddress: STRANGER };
-    const direct = await send(upstream.url, request);
-    expect(direct.status).toBe(200);
-    expect(a.read(direct.json<CgiRequest>()), `${kind} reads ${a.name} as the locked account's`).toBe(true);
-
-    const before = upstream.seen().length;
-    const reply = await send(gw.url, request);
-    expect({ status: reply.status, reason: reply.json()['reason'] }).toEqual({ status: a.status, reason: a.reason });
-    expect(upstream.seen().slice(before), 'reached the upstream').toEqual([]);
+  const stack = stackBypassCases({
+    kind,
+    start,
+    config: 'identity:\n  strategies:\n    - {type: header, header: X-Auth-ID}\n    - {type: basic}\n    - {type: query, param: account_id}\n    - {type: path, templates: ["/v1/Account/{account}/"]}\n',
+    setup: async (gw) => {
+      expect((await gw.admin('POST', `/v1/accounts/${LOCKED}/ip-acl`, { ip_address: `${OFFICE}/32` })).status).toBe(201);
+    },
+    attacks: ATTACKS,
+    readsAs: "as the locked account's",
   });
 
   it('forwards a plain request: the upstream reads the checked account and the checked client', async () => {
-    const reply = await send(gw.url, { target: `/v1/x?account_id=${OPEN}`, headers: [['Host', 'api.example'], ['X-Auth-ID', OPEN], ['X-Real-IP', OFFICE], ['Client-IP', OFFICE]], localAddress: STRANGER });
+    const reply = await send(stack.gw.url, { target: `/v1/x?account_id=${OPEN}`, headers: [['Host', 'api.example'], ['X-Auth-ID', OPEN], ['X-Real-IP', OFFICE], ['Client-IP', OFFICE]], localAddress: STRANGER });
     expect(reply.status).toBe(200);
     const read = reply.json<CgiRequest>();
     expect(read.http['HTTP_X_AUTH_ID']).toBe(OPEN);

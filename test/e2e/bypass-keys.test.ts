@@ -1,11 +1,8 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startPhpUpstream, startRailsUpstream, startWsgiUpstream, type CgiRequest } from '../support/cgi-upstream.ts';
 import { startEchoUpstream } from '../support/echo-upstream.ts';
-import { startGateway, type GatewayProcess } from '../support/gateway-process.ts';
 import { send } from '../support/http.ts';
-import { scratchDir } from '../support/scratch.ts';
+import { OFFICE, STRANGER, stackBypassCases, type RecordingUpstream, type StackAttack } from '../support/stack-bypass.ts';
 
 /*
  * API keys in places an upstream reads and the gateway must read too, in front of real upstream
@@ -23,8 +20,6 @@ import { scratchDir } from '../support/scratch.ts';
  * path) naming another account.
  */
 
-const OFFICE = '127.0.0.2';
-const STRANGER = '127.0.0.3';
 const LOCKED_KEY = 'sk_live_locked_4Rt7Yu1Io3Pa5Sd8';
 const OPEN_KEY = 'sk_live_open_9Zx2Cv4Bn6Mm8Qw1';
 
@@ -52,12 +47,7 @@ interface Seen {
   routedAccount(): string | null;
 }
 
-interface Stack {
-  readonly kind: 'wsgi' | 'php' | 'rails' | 'node';
-  readonly url: string;
-  seen(): Seen[];
-  close(): Promise<void>;
-}
+type Kind = 'wsgi' | 'php' | 'rails' | 'node';
 
 function basicUserOf(authorization: unknown): string | null {
   if (typeof authorization !== 'string' || !authorization.startsWith('Basic ')) return null;
@@ -78,11 +68,10 @@ function fromCgi(r: CgiRequest): Seen {
   };
 }
 
-async function startStack(kind: Stack['kind']): Promise<Stack> {
+async function startStack(kind: Kind): Promise<RecordingUpstream<Seen>> {
   if (kind === 'node') {
     const echo = await startEchoUpstream();
     return {
-      kind,
       url: echo.url,
       seen: () => echo.seen.map((r): Seen => ({
         // As passport-http-bearer reads it: the query (req.query), then a form body (req.body).
@@ -95,20 +84,10 @@ async function startStack(kind: Stack['kind']): Promise<Stack> {
     };
   }
   const cgi = await { wsgi: startWsgiUpstream, php: startPhpUpstream, rails: startRailsUpstream }[kind]();
-  return { kind, url: cgi.url, seen: () => cgi.seen().map(fromCgi), close: () => cgi.close() };
+  return { url: cgi.url, seen: () => cgi.seen().map(fromCgi), close: () => cgi.close() };
 }
 
-interface Attack {
-  readonly name: string;
-  readonly stacks: readonly Stack['kind'][];
-  readonly target: string;
-  readonly headers?: readonly (readonly [string, string])[];
-  readonly body?: string;
-  /** True when the stack took the locked account's key from where the attack put it. */
-  readonly read: (s: Seen) => boolean;
-  readonly status: number;
-  readonly reason: string;
-}
+type Attack = StackAttack<Kind, Seen>;
 
 const ALL = ['wsgi', 'php', 'rails', 'node'] as const;
 const CGI = ['wsgi', 'php', 'rails'] as const;
@@ -144,40 +123,21 @@ const ATTACKS: readonly Attack[] = [
 ];
 
 describe.each(ALL.map((kind) => ({ kind })))('API keys in front of a $kind upstream', ({ kind }) => {
-  let upstream: Stack;
-  let gw: GatewayProcess;
-  const dir = scratchDir();
-
-  beforeAll(async () => {
-    upstream = await startStack(kind);
-    const config = join(dir.path, 'allowgate.yaml');
-    writeFileSync(config, CONFIG);
-    gw = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config } });
-    expect((await gw.admin('POST', '/v1/accounts/AC1/keys', { key: LOCKED_KEY, name: 'locked' })).status).toBe(201);
-    expect((await gw.admin('POST', '/v1/accounts/AC1/ip-acl', { ip_address: `${OFFICE}/32` })).status).toBe(201);
-    expect((await gw.admin('POST', '/v1/accounts/AC2/keys', { key: OPEN_KEY, name: 'open' })).status).toBe(201);
-  });
-
-  afterAll(async () => {
-    await gw?.stop();
-    await upstream?.close();
-    dir.remove();
-  });
-
-  const mine = ATTACKS.filter((a) => a.stacks.includes(kind));
-  it.each(mine.map((a) => [a.name, a] as const))('%s: read by the stack directly, refused by the gateway', async (_name, a) => {
-    const request = { target: a.target, method: a.body === undefined ? 'GET' : 'POST', headers: [['Host', 'api.example'], ...(a.headers ?? [])] as [string, string][], ...(a.body === undefined ? {} : { body: a.body }), localAddress: STRANGER };
-    const direct = await send(upstream.url, request);
-    expect(direct.status).toBe(200);
-    expect(a.read(upstream.seen().at(-1)!), `${kind} reads the locked key in ${a.name}`).toBe(true);
-
-    const before = upstream.seen().length;
-    const reply = await send(gw.url, request);
-    expect({ status: reply.status, reason: reply.json()['reason'] }).toEqual({ status: a.status, reason: a.reason });
-    expect(upstream.seen().length, 'reached the upstream').toBe(before);
+  const stack = stackBypassCases({
+    kind,
+    start: () => startStack(kind),
+    config: CONFIG,
+    setup: async (gw) => {
+      expect((await gw.admin('POST', '/v1/accounts/AC1/keys', { key: LOCKED_KEY, name: 'locked' })).status).toBe(201);
+      expect((await gw.admin('POST', '/v1/accounts/AC1/ip-acl', { ip_address: `${OFFICE}/32` })).status).toBe(201);
+      expect((await gw.admin('POST', '/v1/accounts/AC2/keys', { key: OPEN_KEY, name: 'open' })).status).toBe(201);
+    },
+    attacks: ATTACKS,
+    readsAs: 'as the locked key',
   });
 
   it('reads a key in access_token as the key: checked against its account\'s list, forwarded as sent', async () => {
+    const { gw, upstream } = stack;
     const fromOffice = await send(`${gw.url}/v1/x?access_token=${LOCKED_KEY}`, { localAddress: OFFICE });
     expect(fromOffice.status).toBe(200);
     expect(tokenParam('access_token')(upstream.seen().at(-1)!)).toBe(true);
@@ -194,7 +154,7 @@ describe.each(ALL.map((kind) => ({ kind })))('API keys in front of a $kind upstr
   });
 
   it('never writes a key from a bearer token parameter to its log', () => {
-    const text = gw.logs.map((line) => JSON.stringify(line)).join('\n');
+    const text = stack.gw.logs.map((line) => JSON.stringify(line)).join('\n');
     expect(text).toContain('bearer_token=[REDACTED]');
     for (const key of [LOCKED_KEY, OPEN_KEY]) expect(text).not.toContain(key);
   });
