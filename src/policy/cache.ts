@@ -1,5 +1,6 @@
 import type { AclStore, ChangeNotice } from '../store/store.ts';
 import { compileList, retainedBytes, withoutExpired, type CompiledList } from '../list/compile.ts';
+import { isKeyListId } from '../list/key-list-id.ts';
 import type { CacheFigures } from '../observability/metrics.ts';
 
 export interface CacheLimits {
@@ -8,8 +9,10 @@ export interface CacheLimits {
   /** Most bytes of heap the cached lists keep alive, current and kept aside (see retainedBytes). */
   readonly maxBytes: number;
   /**
-   * Most "no record" answers among the entries: any caller can make account ids up, so a flood of
-   * them churns these and never evicts a real list.
+   * Most "no record" answers for accounts among the entries: any caller can make account ids up,
+   * so a flood of them churns these and never evicts a real list. A key's "no list of its own" is
+   * not one of them: only registered keys are looked up (at most one per key), so those are
+   * ordinary entries, and 10,000 keys in use without lists do not churn each other out.
    */
   readonly maxNegativeEntries?: number;
 }
@@ -78,7 +81,7 @@ export class PolicyCache {
   readonly #hooks: CacheHooks;
   // In insertion order; `used` is the CLOCK bit (see #insert).
   readonly #lists = new Map<string, Slot>();
-  /** The accounts of #lists whose entry is "no record", oldest first. */
+  /** The accounts (not key lists) of #lists whose entry is "no record", oldest first. */
   readonly #negatives = new Set<string>();
   readonly #aside = new Map<string, Aside>();
   readonly #loading = new Map<string, Promise<CompiledList | null>>();
@@ -353,7 +356,7 @@ export class PolicyCache {
     const bytes = sizeOf(list);
     this.#lists.set(account, { list, used: false, bytes });
     this.#bytes += bytes;
-    if (list === null) {
+    if (list === null && !isKeyListId(account)) {
       // Oldest first, without a second chance: a "no record" answer costs one store read to get back.
       this.#negatives.add(account);
       while (this.#negatives.size > (this.#limits.maxNegativeEntries ?? DEFAULT_CACHE_LIMITS.maxNegativeEntries)) {

@@ -3,6 +3,7 @@ import { parseIp } from '../../../src/ip/address.ts';
 import { PolicyCache, SupersededList } from '../../../src/policy/cache.ts';
 import { compileList, retainedBytes, type CompiledList } from '../../../src/list/compile.ts';
 import { MAX_PARENT_DEPTH } from '../../../src/list/inherit.ts';
+import { keyListId } from '../../../src/list/key-list-id.ts';
 import { PolicyResolver } from '../../../src/policy/resolve.ts';
 import type { AccountRecord, AccountSettings, AclEntry } from '../../../src/list/types.ts';
 import { MemoryStore } from '../../../src/store/memory-store.ts';
@@ -202,6 +203,26 @@ describe('PolicyCache bounds', () => {
     expect(cache.peek('B')?.account).toBe('B');
     expect(cache.peek('MADEUP49')).toBeNull();
     expect(cache.peek('MADEUP0')).toBeUndefined();
+  });
+
+  it('holds a key\'s "no list of its own" as an ordinary entry: more keys in use than maxNegativeEntries do not churn each other out', async () => {
+    const store = await storeWith(['A']);
+    const cache = new PolicyCache(store, Date.now, { maxEntries: 20, maxBytes: Number.MAX_SAFE_INTEGER, maxNegativeEntries: 3 });
+    await cache.get('A');
+    const keyLists = Array.from({ length: 10 }, (_, i) => keyListId('A', `key_${i}`));
+    for (const id of keyLists) expect(await cache.get(id)).toBeNull();
+    const reads = store.reads;
+    // Round after round over every key, as a replica serving ten keys sees them: all answered here.
+    for (let round = 0; round < 3; round++) for (const id of keyLists) expect(cache.peek(id)).toBeNull();
+    expect(store.reads).toBe(reads);
+    expect(cache.stats()).toMatchObject({ entries: 11, evictions: 0 });
+    // Made-up accounts still churn only their own bound, never the keys' entries.
+    for (let i = 0; i < 10; i++) expect(await cache.get(`MADEUP${i}`)).toBeNull();
+    expect(cache.stats()).toMatchObject({ entries: 14, evictions: 7 });
+    for (const id of keyLists) expect(cache.peek(id)).toBeNull();
+    // And they are bounded with everything else by maxEntries.
+    for (let i = 10; i < 20; i++) expect(await cache.get(keyListId('A', `key_${i}`))).toBeNull();
+    expect(cache.stats().entries).toBe(20);
   });
 
   it('evicts the least recently used list beyond maxEntries, peek and get both counting as use', async () => {
