@@ -9,7 +9,7 @@ export const DEFAULT_KEY_HEADER = 'x-api-key';
 
 
 /** What the `api-key` strategy reads, compiled (names lower-cased). */
-export interface ApiKeySources {
+export interface ApiKeyPlaces {
   /** The key header's slot among the watched headers, or -1. */
   readonly slot: number;
   readonly header: string | null;
@@ -24,6 +24,35 @@ export interface ApiKeySources {
   readonly params: readonly string[];
   /** The bearer-jwt strategy's token parameters: a token there shaped like a JWT is that strategy's. */
   readonly jwtParams: readonly string[];
+}
+
+/** The places, with the words that name each in a refusal made once: the request path builds no text. */
+export interface ApiKeySources extends ApiKeyPlaces {
+  readonly headerSource: string;
+  readonly querySource: string;
+  readonly paramSources: readonly string[];
+  readonly basicSource: string;
+}
+
+export function apiKeySources(places: ApiKeyPlaces): ApiKeySources {
+  return {
+    ...places,
+    headerSource: `the ${places.header} header`,
+    querySource: `the ${places.query} query parameter`,
+    paramSources: places.params.map((param) => `the ${param} query parameter`),
+    basicSource: `the Basic ${places.basic === 'password' ? 'password' : 'user name'}`,
+  };
+}
+
+type FoundKey = Extract<Extraction, { kind: 'key' }>;
+
+/** `key` found in `source`: the key so far, or why the request is refused (a key that cannot be one, or a second key). */
+function take(found: FoundKey | null, key: string, source: string): FoundKey | Extract<Extraction, { kind: 'refused' }> {
+  if (!isKeyText(key)) {
+    return refused(401, 'invalid_key', `the API key in ${source} is not one the gateway can read: expected 1-${KEY_MAX_LENGTH} visible ASCII characters, without spaces`) as Extract<Extraction, { kind: 'refused' }>;
+  }
+  if (found !== null) return refused(400, 'ambiguous_credentials', `an API key is sent in ${found.source} and in ${source}; send it in one place`) as Extract<Extraction, { kind: 'refused' }>;
+  return { kind: 'key', key, source };
 }
 
 /**
@@ -46,66 +75,64 @@ export function isJwtShaped(token: string): boolean {
  * key: the upstream may still read it. Keys are never echoed in a refusal.
  */
 export function extractApiKey(sources: ApiKeySources, values: readonly (string | undefined)[], authorization: AuthorizationParts | undefined, query: string | null, url: string): Extraction {
-  let found: Extract<Extraction, { kind: 'key' }> | null = null;
-  const take = (key: string, source: string): Extraction | null => {
-    if (!isKeyText(key)) {
-      return refused(401, 'invalid_key', `the API key in ${source} is not one the gateway can read: expected 1-${KEY_MAX_LENGTH} visible ASCII characters, without spaces`);
-    }
-    if (found !== null) return refused(400, 'ambiguous_credentials', `an API key is sent in ${found.source} and in ${source}; send it in one place`);
-    found = { kind: 'key', key, source };
-    return null;
-  };
+  let found: FoundKey | null = null;
   if (sources.slot >= 0) {
     const value = values[sources.slot];
     if (value !== undefined) {
       // Two key headers arrive joined by a comma; an upstream that splits the value reads the first.
       if (value.indexOf(',') >= 0) return refused(400, 'ambiguous_credentials', `the ${sources.header} header holds more than one value (a comma); send one key, once`);
-      const problem = take(trimOws(value), `the ${sources.header} header`);
-      if (problem !== null) return problem;
+      const next = take(found, trimOws(value), sources.headerSource);
+      if (next.kind === 'refused') return next;
+      found = next;
     }
   }
   if (authorization !== undefined) {
     if (sources.bearer && authorization.scheme === 'bearer' && !(sources.jwtAware && isJwtShaped(authorization.credentials))) {
-      const problem = take(authorization.credentials, 'the Bearer token');
-      if (problem !== null) return problem;
+      const next = take(found, authorization.credentials, 'the Bearer token');
+      if (next.kind === 'refused') return next;
+      found = next;
     } else if (sources.basic !== 'off' && authorization.scheme === 'basic') {
       const pair = readBasicCredentials(authorization);
       if (pair.kind === 'refused') return pair;
       if (pair.kind === 'pair') {
         const key = sources.basic === 'password' ? pair.password : pair.user;
-        const part = sources.basic === 'password' ? 'password' : 'user name';
         if (key.length > 0) {
-          const problem = take(key, `the Basic ${part}`);
-          if (problem !== null) return problem;
+          const next = take(found, key, sources.basicSource);
+          if (next.kind === 'refused') return next;
           // A user name beside the key that no strategy reads: the gateway checks it against the
           // key's account (an upstream may read it as the account), see forKey.
-          if (sources.basic === 'password' && !sources.basicAccount && pair.user.length > 0) found = { ...found!, basicUser: pair.user };
+          found = sources.basic === 'password' && !sources.basicAccount && pair.user.length > 0 ? { ...next, basicUser: pair.user } : next;
         } else if (!sources.basicAccount) {
           // No strategy reads the other part, and an upstream may take it for the key (Stripe reads
           // the user name, others the password): an unchecked credential, refused.
-          return refused(401, 'invalid_key', `the Basic ${part}, where the gateway reads the API key, is empty, and nothing checks the other part; send ${sources.basic === 'password' ? 'Basic base64(<user>:<key>)' : 'Basic base64(<key>:)'}`);
+          return refused(401, 'invalid_key', `${sources.basicSource}, where the gateway reads the API key, is empty, and nothing checks the other part; send ${sources.basic === 'password' ? 'Basic base64(<user>:<key>)' : 'Basic base64(<key>:)'}`);
         }
       }
     }
   }
   // The bearer token parameters are scanned in the raw target, in place: most requests carry none.
   const q = sources.params.length === 0 ? -1 : url.indexOf('?');
-  const hash = q < 0 ? -1 : url.indexOf('#', q);
-  for (let i = 0; q >= 0 && i < sources.params.length; i++) {
-    const param = sources.params[i]!;
-    const read = readSecretParamIn(url, q + 1, hash < 0 ? url.length : hash, param);
-    if (read.kind === 'refused') return read;
-    if (read.kind === 'value' && !(isJwtShaped(read.value) && sources.jwtParams.includes(param))) {
-      const problem = take(read.value, `the ${param} query parameter`);
-      if (problem !== null) return problem;
+  if (q >= 0) {
+    const hash = url.indexOf('#', q);
+    const end = hash < 0 ? url.length : hash;
+    for (let i = 0; i < sources.params.length; i++) {
+      const param = sources.params[i]!;
+      const read = readSecretParamIn(url, q + 1, end, param);
+      if (read.kind === 'refused') return read;
+      if (read.kind === 'value' && !(isJwtShaped(read.value) && sources.jwtParams.includes(param))) {
+        const next = take(found, read.value, sources.paramSources[i]!);
+        if (next.kind === 'refused') return next;
+        found = next;
+      }
     }
   }
   if (sources.query !== null) {
     const read = readSecretParam(query, sources.query);
     if (read.kind === 'refused') return read;
     if (read.kind === 'value') {
-      const problem = take(read.value, `the ${sources.query} query parameter`);
-      if (problem !== null) return problem;
+      const next = take(found, read.value, sources.querySource);
+      if (next.kind === 'refused') return next;
+      found = next;
     }
   }
   return found ?? NOTHING;

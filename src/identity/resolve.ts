@@ -10,7 +10,7 @@ import { compileHeaderName, DEFAULT_ID_HEADER, extractHeaderAccount } from './he
 import type { JwtVerifier } from './jwt.ts';
 import { compilePathTemplates, extractPathAccount, type PathTemplate } from './path.ts';
 import { compileQueryParam, cookieAlias, extractQueryAccount, findQueryParam, formDecode } from './query.ts';
-import { extractApiKey, isJwtShaped, type ApiKeySources } from './api-key.ts';
+import { apiKeySources, extractApiKey, isJwtShaped, type ApiKeySources } from './api-key.ts';
 import { splitTarget, type Target } from './target.ts';
 import type { AccountIdCase, ApiKeyStrategy, AuthorizationParts, Extraction, IdentityOptions, IdentityResult, RequestView, StrategyConfig, StrategyType } from './types.ts';
 
@@ -151,10 +151,10 @@ function compilePlan(configs: readonly StrategyConfig[], options: IdentityOption
         if (query !== null) once(`query:${query}`, `query (${query})`);
         if (config.bearer || config.basic !== 'off') slotOf(AUTHORIZATION);
         if (header === null && !config.bearer && config.basic === 'off' && query === null) throw new Error('identity strategy api-key reads no key: set a header, bearer, basic or query');
-        const sources: ApiKeySources = {
+        const sources = apiKeySources({
           slot: header === null ? -1 : slotOf(header), header, bearer: config.bearer, jwtAware: jwtListed,
           basic: config.basic, basicAccount: configs.some((c) => c.type === 'basic'), query, params: keyParams, jwtParams,
-        };
+        });
         return [{ type: 'api-key', source: 'the API key', sources, unknown: config.unknown }];
       }
       default:
