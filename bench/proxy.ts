@@ -3,14 +3,15 @@
  * forwarders without checks (dispatch: allowgate's engine; stream: undici's documented API),
  * (c) through allowgate with one 50-entry list (c2: the same with `workers: 2` over a Redis store;
  * c3: opaque API keys instead of X-Auth-ID, 10,000 keys registered over 100 accounts of 50 entries,
- * each key with a 5-entry list of its own, requests spread over every key),
+ * each key with a 5-entry list of its own, requests spread over every key; c4: the same keys
+ * without lists of their own),
  * (d) through allowgate with 10,000 accounts of 50
  * entries plus a 100,000-entry global list (requests spread over the accounts), (e) nginx (one
  * worker, allow/deny + realip) and (f) express + express-ipfilter + http-proxy-middleware.
  * Same wrk settings for every target, interleaved rounds, medians, ratios to the faster bare
  * forwarder.
  *
- *   npm run bench:proxy [-- --quick] [--seconds N] [--rounds N] [--connections N] [--cpu-prof] [--only c,c3]
+ *   npm run bench:proxy [-- --quick] [--seconds N] [--rounds N] [--connections N] [--cpu-prof] [--only c,c3,c4]
  *
  * --cpu-prof runs both allowgate processes under `node --cpu-prof` (profiles kept in os.tmpdir())
  * and prints the functions with the most self time.
@@ -33,7 +34,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const argv = process.argv.slice(2);
 const { settings, rounds, warmupSeconds, quick } = loadSettings(argv);
 const profile = argv.includes('--cpu-prof');
-// --only c,c3: start and measure those targets alone (the faster bare forwarder is always measured).
+// --only c,c3,c4: start and measure those targets alone (the faster bare forwarder is always measured).
 const onlyAt = argv.indexOf('--only');
 const only = onlyAt >= 0 ? new Set([...(argv[onlyAt + 1] ?? '').split(','), 'b', 'b2']) : null;
 const want = (key: string): boolean => only === null || only.has(key);
@@ -91,14 +92,20 @@ async function main(wrk: Wrk, dir: string): Promise<void> {
   const c = want('c') ? await startAllowgate({ upstreamUrl: upstream.url, store: `file:${small}`, dir, env, nodeFlags }) : null;
   if (c !== null) target('c', '(c) allowgate, one 50-entry list', c.url);
 
-  // The same check reached through opaque API keys: 10,000 registered, each with a list of its own.
-  let c3: Allowgate | null = null;
-  if (want('c3')) {
-    const keyed = join(dir, 'keyed.json');
-    const keys = await writeFileStore(keyed, KEYED_ACCOUNTS, [], 50, { perAccount: KEYS_PER_ACCOUNT, secret: KEY_SECRET, listEntries: 5 });
-    c3 = await startAllowgate({ upstreamUrl: upstream.url, store: `file:${keyed}`, dir, env: { ...env, ALLOWGATE_KEY_SECRET: KEY_SECRET }, config: KEY_CONFIG, nodeFlags });
-    targets.push({ key: 'c3', label: `(c3) allowgate, api-key strategy, ${keys.length.toLocaleString('en-US')} keys over ${KEYED_ACCOUNTS} accounts x 50, 5-entry key lists`, url: c3.url, spec: { path: PATH, headers: {}, spread: { header: 'X-API-Key', values: keys } } });
+  // The same check reached through opaque API keys, 10,000 registered: (c3) each with a list of its
+  // own (10,101 lists compiled and held), (c4) the keys alone (the accounts' lists decide).
+  const keyed: Record<'c3' | 'c4', Allowgate | null> = { c3: null, c4: null };
+  for (const key of ['c3', 'c4'] as const) {
+    if (!want(key)) continue;
+    const listEntries = key === 'c3' ? 5 : 0;
+    const path = join(dir, `keyed-${key}.json`);
+    const keys = await writeFileStore(path, KEYED_ACCOUNTS, [], 50, { perAccount: KEYS_PER_ACCOUNT, secret: KEY_SECRET, listEntries });
+    const gateway = await startAllowgate({ upstreamUrl: upstream.url, store: `file:${path}`, dir, env: { ...env, ALLOWGATE_KEY_SECRET: KEY_SECRET }, config: KEY_CONFIG, nodeFlags });
+    keyed[key] = gateway;
+    const lists = listEntries > 0 ? `${listEntries}-entry key lists` : 'no key lists';
+    targets.push({ key, label: `(${key}) allowgate, api-key strategy, ${keys.length.toLocaleString('en-US')} keys over ${KEYED_ACCOUNTS} accounts x 50, ${lists}`, url: gateway.url, spec: { path: PATH, headers: {}, spread: { header: 'X-API-Key', values: keys } } });
   }
+  const { c3, c4 } = keyed;
 
   // Two workers need the shared store; the list is added through the admin API, as an operator would.
   let c2: Allowgate | null = null;
@@ -138,26 +145,45 @@ async function main(wrk: Wrk, dir: string): Promise<void> {
   if (c2 !== null) await assertAllowedByList(c2, 'AC1');
   if (d !== null) await assertAllowedByList(d, `AC${ACCOUNTS}`);
   // Allowed by the account's list and by the key's own, for the first and the last key.
-  if (c3 !== null) {
+  for (const [key, gateway] of [['c3', c3], ['c4', c4]] as const) {
+    if (gateway === null) continue;
     // Every key once before the runs, as a replica in service has seen its clients' keys: the
-    // first request with each key reads the store's key index and compiles the key's list, which
-    // the warm-up alone (a few seconds) would not reach for all 10,000.
+    // first request with each key reads the store's key index (and compiles the key's list),
+    // which the warm-up alone (a few seconds) would not reach for all 10,000.
     const warm = performance.now();
-    await touchEveryKey(c3, keysOf(targets, 'c3'));
-    notes.push(`(c3) every key sent once before the runs (the first request with a key reads the store's key index and compiles its list): ${((performance.now() - warm) / 1000).toFixed(1)} s`);
-    await assertAllowedByList(c3, 'AC1', 'key_1_0');
-    await assertAllowedByList(c3, `AC${KEYED_ACCOUNTS}`, `key_${KEYED_ACCOUNTS}_${KEYS_PER_ACCOUNT - 1}`);
+    await touchEveryKey(gateway, keysOf(targets, key));
+    notes.push(`(${key}) every key sent once before the runs (the first request with a key reads the store's key index and compiles its list): ${((performance.now() - warm) / 1000).toFixed(1)} s`);
+    // Allowed by the account's list (and by the key's own, in (c3)), for the first and the last key.
+    const last = `key_${KEYED_ACCOUNTS}_${KEYS_PER_ACCOUNT - 1}`;
+    await assertAllowedByList(gateway, 'AC1', key === 'c3' ? 'key_1_0' : undefined);
+    await assertAllowedByList(gateway, `AC${KEYED_ACCOUNTS}`, key === 'c3' ? last : undefined);
   }
 
   const load = loadavg()[0]!;
   if (load > 0.5) notes.push(`load average was ${load.toFixed(2)} before the runs: something else is using the CPU, figures are disturbed`);
+  const gateways = ([['c', c], ['c2', c2], ['c3', c3], ['c4', c4], ['d', d]] as [string, Allowgate | null][]).filter((e): e is [string, Allowgate] => e[1] !== null);
+  const gcBefore = new Map(await Promise.all(gateways.map(async ([key, gateway]) => [key, gcFigures(await gateway.metrics())] as const)));
   const results = await interleavedRounds(wrk, targets, { settings, rounds, warmupSeconds });
+  // Where a target's tail latency may go: the collector's pauses over warm-up and runs, by kind.
+  const gc: Record<string, GcFigures> = {};
+  for (const [key, gateway] of gateways) {
+    const after = gcFigures(await gateway.metrics());
+    const before = gcBefore.get(key)!;
+    const spent = (kind: 'major' | 'minor' | 'incremental'): { seconds: number; count: number } => ({ seconds: after[kind].seconds - before[kind].seconds, count: after[kind].count - before[kind].count });
+    const requests = after.requests - before.requests;
+    gc[key] = { major: spent('major'), minor: spent('minor'), incremental: spent('incremental'), heapMiB: after.heapMiB, lagP99Ms: after.lagP99Ms, requests, cpuSeconds: after.cpuSeconds - before.cpuSeconds };
+    const g = gc[key]!;
+    const perRequest = (seconds: number): string => `${((seconds / requests) * 1e6).toFixed(1)} µs`;
+    notes.push(`(${key}) CPU per request over warm-up and runs (its own process, user + system): ${perRequest(g.cpuSeconds)}, of which garbage collection ${perRequest(g.major.seconds + g.minor.seconds + g.incremental.seconds)} (${requests.toLocaleString('en-US')} requests)`);
+    const part = (name: string, x: { seconds: number; count: number }): string => `${name} ${x.seconds.toFixed(2)} s in ${x.count.toLocaleString('en-US')}`;
+    notes.push(`(${key}) garbage collection over warm-up and runs: ${part('major', g.major)}, ${part('minor', g.minor)}, ${part('incremental marking', g.incremental)}; heap used after ${g.heapMiB.toFixed(0)} MiB; event-loop lag p99 over the runs ${g.lagP99Ms.toFixed(1)} ms`);
+  }
   const summaries = new Map<string, Summary>([...results].map(([key, list]) => [key, summarize(list)]));
   const s = (key: string): Summary | undefined => summaries.get(key);
 
   // The cache over warm-up and runs: each account compiled once, then hits only (unless evicted).
   const cache: Record<string, Record<string, number>> = {};
-  for (const [key, gateway] of [['d', d], ['c3', c3]] as const) {
+  for (const [key, gateway] of [['d', d], ['c3', c3], ['c4', c4]] as const) {
     if (gateway === null) continue;
     const text = await gateway.metrics();
     const stats = { entries: metric(text, 'allowgate_cache_entries'), hits: metric(text, 'allowgate_cache_hits_total'), misses: metric(text, 'allowgate_cache_misses_total'), evictions: metric(text, 'allowgate_cache_evictions_total') };
@@ -165,9 +191,13 @@ async function main(wrk: Wrk, dir: string): Promise<void> {
     notes.push(`(${key}) cache after the runs: ${stats.entries.toLocaleString('en-US')} lists held, ${stats.hits.toLocaleString('en-US')} hits, ${stats.misses.toLocaleString('en-US')} misses (${((stats.misses / (stats.hits + stats.misses)) * 100).toFixed(1)}%), ${stats.evictions.toLocaleString('en-US')} evictions`);
   }
   const decisions: Record<string, number> = {};
-  for (const [key, gateway] of [['c', c], ['c2', c2], ['c3', c3], ['d', d]] as const) if (gateway !== null) decisions[key] = await allowedCount(gateway);
-  const keyLookups = c3 === null ? '' : await c3.metrics();
-  if (c3 !== null) notes.push(`(c3) key lookups: ${metric(keyLookups, 'allowgate_key_lookups_total', 'result="cached"').toLocaleString('en-US')} answered from the replica's own map (no hashing, no store read), ${metric(keyLookups, 'allowgate_key_lookups_total', 'result="located"').toLocaleString('en-US')} read from the store's key index, ${metric(keyLookups, 'allowgate_key_lookups_total', 'result="unknown"').toLocaleString('en-US')} unknown`);
+  for (const [key, gateway] of [['c', c], ['c2', c2], ['c3', c3], ['c4', c4], ['d', d]] as const) if (gateway !== null) decisions[key] = await allowedCount(gateway);
+  for (const [key, gateway] of [['c3', c3], ['c4', c4]] as const) {
+    if (gateway === null) continue;
+    const lookups = await gateway.metrics();
+    const count = (result: string): string => metric(lookups, 'allowgate_key_lookups_total', `result="${result}"`).toLocaleString('en-US');
+    notes.push(`(${key}) key lookups: ${count('cached')} answered from the replica's own map (no hashing, no store read), ${count('located')} read from the store's key index, ${count('unknown')} unknown`);
+  }
 
   const bareKey = (s('b')?.rps ?? 0) >= (s('b2')?.rps ?? 0) ? 'b' : 'b2';
   const bare = s(bareKey)!;
@@ -201,17 +231,19 @@ async function main(wrk: Wrk, dir: string): Promise<void> {
     const cm = s('c');
     if (cm !== undefined) checks.push(`nginx vs allowgate (c): ${(e.rps / cm.rps).toFixed(2)}x the req/s, p50 ${e.p50Ms} vs ${cm.p50Ms} ms, p99 ${e.p99Ms} vs ${cm.p99Ms} ms; vs the bare forwarder (${bareKey}): ${(e.rps / bare.rps).toFixed(2)}x`);
   }
-  const c3s = s('c3');
-  if (c3s !== undefined && s('c') !== undefined) {
-    const share = c3s.rps / s('c')!.rps;
-    // Each round's (c3) beside the (c) run just before it: the machine's drift between rounds
-    // moves both, so the ratios of pairs spread less than the ratio of medians.
-    const header = results.get('c')!;
-    const pairs = results.get('c3')!.map((r, i) => r.rps / header[i]!.rps).sort((a, b) => a - b);
+  for (const key of ['c3', 'c4']) {
+    const keyed = s(key);
+    const header = s('c');
+    if (keyed === undefined || header === undefined) continue;
+    const share = keyed.rps / header.rps;
+    // Each round's keyed run beside the (c) run of the same round: the machine's drift between
+    // rounds moves both, so the ratios of pairs spread less than the ratio of medians.
+    const headerRounds = results.get('c')!;
+    const pairs = results.get(key)!.map((r, i) => r.rps / headerRounds[i]!.rps).sort((a, b) => a - b);
     const paired = pairs[Math.floor(pairs.length / 2)]!;
     const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
-    checks.push(verdict('api keys (c3) within 10% of the X-Auth-ID header (c) req/s', share >= 0.9, `${pct(share)}${share < 0.9 ? `, short by ${((0.9 - share) * 100).toFixed(1)} points` : ''}; p99 ${c3s.p99Ms} vs ${s('c')!.p99Ms} ms`));
-    checks.push(`api keys (c3) against (c), round by round: median ${pct(paired)}, ${pct(pairs[0]!)}-${pct(pairs[pairs.length - 1]!)} over ${pairs.length} rounds`);
+    checks.push(verdict(`api keys (${key}) within 10% of the X-Auth-ID header (c) req/s`, share >= 0.9, `${pct(share)}${share < 0.9 ? `, short by ${((0.9 - share) * 100).toFixed(1)} points` : ''}; p99 ${keyed.p99Ms} vs ${header.p99Ms} ms`));
+    checks.push(`api keys (${key}) against (c), round by round: median ${pct(paired)}, ${pct(pairs[0]!)}-${pct(pairs[pairs.length - 1]!)} over ${pairs.length} rounds`);
   }
   const c2s = s('c2');
   if (c2s !== undefined && s('c') !== undefined) {
@@ -236,9 +268,9 @@ async function main(wrk: Wrk, dir: string): Promise<void> {
   let profiles: unknown = null;
   if (profileDir !== null) {
     await stopAll(20_000);
-    profiles = profileTables(profileDir, Object.fromEntries([['(c)', c], ['(c3)', c3], ['(d)', d]].filter((e): e is [string, Allowgate] => e[1] !== null)), tables);
+    profiles = profileTables(profileDir, Object.fromEntries([['(c)', c], ['(c3)', c3], ['(c4)', c4], ['(d)', d]].filter((e): e is [string, Allowgate] => e[1] !== null)), tables);
   }
-  report('proxy', tables, { settings, rounds, warmupSeconds, quick, bare: bareKey, summaries: Object.fromEntries(summaries), results: Object.fromEntries(results), cache, profiles });
+  report('proxy', tables, { settings, rounds, warmupSeconds, quick, bare: bareKey, summaries: Object.fromEntries(summaries), results: Object.fromEntries(results), cache, gc, profiles });
 }
 
 /** Fails unless allowgate's own /check says the load generator's address is allowed by an entry (of the key's list too, with a key). */
@@ -278,6 +310,33 @@ async function touchEveryKey(gateway: Allowgate, keys: readonly string[]): Promi
   } finally {
     agent.destroy();
   }
+}
+
+interface GcFigures {
+  readonly major: { readonly seconds: number; readonly count: number };
+  readonly minor: { readonly seconds: number; readonly count: number };
+  readonly incremental: { readonly seconds: number; readonly count: number };
+  readonly heapMiB: number;
+  readonly lagP99Ms: number;
+  readonly requests: number;
+  readonly cpuSeconds: number;
+}
+
+/** The collector's totals by kind (prom-client's default metrics), the heap in use and the loop's lag. */
+function gcFigures(text: string): GcFigures {
+  const kind = (name: string): { seconds: number; count: number } => ({
+    seconds: metric(text, 'nodejs_gc_duration_seconds_sum', `kind="${name}"`),
+    count: metric(text, 'nodejs_gc_duration_seconds_count', `kind="${name}"`),
+  });
+  return {
+    major: kind('major'),
+    minor: kind('minor'),
+    incremental: kind('incremental'),
+    heapMiB: metric(text, 'nodejs_heap_size_used_bytes') / 2 ** 20,
+    lagP99Ms: metric(text, 'nodejs_eventloop_lag_p99_seconds') * 1000,
+    requests: metric(text, 'allowgate_requests_total'),
+    cpuSeconds: metric(text, 'process_cpu_seconds_total'),
+  };
 }
 
 async function allowedCount(gateway: Allowgate): Promise<number> {
