@@ -26,6 +26,15 @@ export const DEFAULT_MAX_UNLISTED = 1_000;
 export const FLUSH_SLICE = 1_000;
 
 /**
+ * A key seen again from the same address within this long is not recorded again: its last use and
+ * its own recent callers are kept to this resolution (GitLab keeps a token's last use to ten
+ * minutes for the same reason). With every key of a large deployment in use each second, recording
+ * each sighting cost more than the request's decision (a map per key list per flush, and the
+ * store's work on each); a key used from a new address is recorded at once.
+ */
+export const KEY_SIGHTING_RESOLUTION_MS = 10_000;
+
+/**
  * Remembers which client IPs called which account, for the store's recent-caller lists. The
  * request path only touches two Maps; a timer hands the batch to the store, so no request waits
  * on the store and a burst from one address costs one entry per flush.
@@ -42,6 +51,11 @@ export class CallerRecorder {
   #pending = new Map<string, Map<string, number>>();
   /** Last use of each key since the last flush, by key-list id: at most one entry per registered key. */
   #keyUses = new Map<string, KeyUse>();
+  /**
+   * The last recorded sighting of each key, by key id (the account compared too): repeats from the
+   * same address within KEY_SIGHTING_RESOLUTION_MS are skipped. At most maxPending, oldest first out.
+   */
+  readonly #keySightings = new Map<string, { account: string; ip: string; at: number }>();
   #pairs = 0;
   #dropped = 0;
   // Unlisted accounts whose callers the store keeps, oldest first, and those to drop at the next flush.
@@ -95,13 +109,24 @@ export class CallerRecorder {
    * lockout guard, bounded like an account's) and its last use.
    */
   noteKey(account: string, keyId: string, ip: string): void {
+    const now = this.#now();
+    const seen = this.#keySightings.get(keyId);
+    if (seen !== undefined && seen.account === account && seen.ip === ip && now - seen.at < KEY_SIGHTING_RESOLUTION_MS) return;
     const id = keyListId(account, keyId);
     this.note(id, ip, true);
     if (this.#keyUses.size >= this.#options.maxPending && !this.#keyUses.has(id)) {
       this.#dropped++;
       return;
     }
-    this.#keyUses.set(id, { at: this.#now(), ip });
+    this.#keyUses.set(id, { at: now, ip });
+    if (seen !== undefined) {
+      seen.account = account;
+      seen.ip = ip;
+      seen.at = now;
+      return;
+    }
+    if (this.#keySightings.size >= this.#options.maxPending) this.#keySightings.delete(this.#keySightings.keys().next().value!);
+    this.#keySightings.set(keyId, { account, ip, at: now });
   }
 
   /** Sightings dropped because the pending batch was full. */

@@ -3,7 +3,7 @@ import { CallerRecorder } from '../../../src/gateway/caller-recorder.ts';
 import { MemoryStore } from '../../../src/store/memory-store.ts';
 import { RecentCallerTable } from '../../../src/store/recent-callers.ts';
 import type { CallerBatch, KeyUseBatch } from '../../../src/store/store.ts';
-import { FLUSH_SLICE } from '../../../src/gateway/caller-recorder.ts';
+import { FLUSH_SLICE, KEY_SIGHTING_RESOLUTION_MS } from '../../../src/gateway/caller-recorder.ts';
 
 type PlainBatch = Record<string, Record<string, number>>;
 
@@ -96,6 +96,36 @@ describe('CallerRecorder', () => {
     await callers.flush();
     expect(store.batches.map((b) => Object.keys(b))).toEqual([['BIG'], ['A', 'B'], ['C']]);
     expect(Object.keys(store.batches[0]!['BIG']!)).toHaveLength(FLUSH_SLICE + 500);
+  });
+
+  it('records a key seen again from the same address once per KEY_SIGHTING_RESOLUTION_MS, and at once from a new address', async () => {
+    const store = new BatchStore();
+    const { callers, clock } = recorder(store);
+    const lastUse = async (account: string, keyId: string): Promise<unknown> => (await store.keyUse(account, [keyId])).get(keyId);
+    callers.noteKey('AK', 'key_1', '192.0.2.1');
+    await callers.flush();
+    expect(await lastUse('AK', 'key_1')).toEqual({ at: 1_000, ip: '192.0.2.1' });
+    // Repeats from the same address inside the window: nothing to record, the store is not called.
+    clock.now += KEY_SIGHTING_RESOLUTION_MS - 1;
+    callers.noteKey('AK', 'key_1', '192.0.2.1');
+    await callers.flush();
+    expect(store.keyUseSizes).toEqual([1]);
+    expect(await lastUse('AK', 'key_1')).toEqual({ at: 1_000, ip: '192.0.2.1' });
+    // Another address: recorded at once, as the key's last use and among its own recent callers.
+    callers.noteKey('AK', 'key_1', '192.0.2.9');
+    await callers.flush();
+    expect(await lastUse('AK', 'key_1')).toEqual({ at: 1_000 + KEY_SIGHTING_RESOLUTION_MS - 1, ip: '192.0.2.9' });
+    expect(store.batches.at(-1)).toEqual({ 'AK/key:key_1': { '192.0.2.9': 1_000 + KEY_SIGHTING_RESOLUTION_MS - 1 } });
+    // The same key id under another account is another key.
+    callers.noteKey('AK2', 'key_1', '192.0.2.9');
+    await callers.flush();
+    expect(await lastUse('AK2', 'key_1')).toEqual({ at: 1_000 + KEY_SIGHTING_RESOLUTION_MS - 1, ip: '192.0.2.9' });
+    // Past the window, the same address is recorded again.
+    clock.now += KEY_SIGHTING_RESOLUTION_MS;
+    callers.noteKey('AK2', 'key_1', '192.0.2.9');
+    await callers.flush();
+    expect(await lastUse('AK2', 'key_1')).toEqual({ at: clock.now, ip: '192.0.2.9' });
+    expect(store.keyUseSizes).toEqual([1, 1, 1, 1]);
   });
 
   it('does not call the store when nothing is pending', async () => {
