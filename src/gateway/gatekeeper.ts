@@ -129,8 +129,8 @@ export class Gatekeeper {
     if (identity.kind === 'anonymous') return anonymous(parts, who, ip);
     if (identity.kind === 'account') return forAccount(parts, who, ip, identity.account, identity.suffixed);
     const found = parts.keys === null ? UNREGISTERED : parts.keys.resolve(identity.key, who.client ?? undefined);
-    const go = (lookup: KeyLookup): Checked | Promise<Checked> => forKey(parts, who, ip, identity, lookup);
-    return found instanceof Promise ? found.then(go, (error: unknown) => unavailable(who, identity.account, error, parts.onStoreUnavailable)) : go(found);
+    if (!(found instanceof Promise)) return forKey(parts, who, ip, identity, found);
+    return found.then((lookup) => forKey(parts, who, ip, identity, lookup), (error: unknown) => unavailable(who, identity.account, error, parts.onStoreUnavailable));
   }
 
   /**
@@ -265,14 +265,18 @@ function forKnownKey(parts: GatekeeperParts, who: Who, ip: Address, lookup: Extr
   const global = parts.policy.global();
   const policy = parts.policy.resolve(account);
   const keyList = parts.policy.keyList(lookup.listId);
-  const finish = (g: Global, l: PolicyLookup, k: CompiledList | null): Checked => (l.ok
-    ? conclude(who, account, decideForKey(ip.family, ip.words, g, l, k), keyId)
-    : checked(who, account, 'error', l.refusal.reason, null, l.refusal, keyId));
-  if (!(global instanceof Promise) && !(policy instanceof Promise) && !(keyList instanceof Promise)) return finish(global, policy, keyList);
+  if (!(global instanceof Promise) && !(policy instanceof Promise) && !(keyList instanceof Promise)) return keyDecision(who, ip, account, keyId, global, policy, keyList);
   return Promise.all([global, policy, keyList]).then(
-    ([g, l, k]) => finish(g, l, k),
+    ([g, l, k]) => keyDecision(who, ip, account, keyId, g, l, k),
     (error: unknown) => unavailable(who, account, error, parts.onStoreUnavailable, keyId),
   );
+}
+
+/** The decision for a registered key once every list is at hand (no closure on the cached path). */
+function keyDecision(who: Who, ip: Address, account: string, keyId: string, global: Global, policy: PolicyLookup, keyList: CompiledList | null): Checked {
+  return policy.ok
+    ? conclude(who, account, decideForKey(ip.family, ip.words, global, policy, keyList), keyId)
+    : checked(who, account, 'error', policy.refusal.reason, null, policy.refusal, keyId);
 }
 
 /** Who asked, as far as the connection and the forwarding headers tell: the same for every outcome. */
