@@ -17,6 +17,12 @@ export interface CallerRecorderOptions {
 
 export const DEFAULT_MAX_UNLISTED = 1_000;
 
+interface Sighting {
+  readonly account: string;
+  readonly ip: string;
+  readonly at: number;
+}
+
 /**
  * Sightings handed to the store at a time. Recording is synchronous work on the proxy's loop for
  * the embedded stores (about 1 ms per 1,000); 10,000 keys in use in one second made one flush a
@@ -52,10 +58,15 @@ export class CallerRecorder {
   /** Last use of each key since the last flush, by key-list id: at most one entry per registered key. */
   #keyUses = new Map<string, KeyUse>();
   /**
-   * The last recorded sighting of each key, by key id (the account compared too): repeats from the
-   * same address within KEY_SIGHTING_RESOLUTION_MS are skipped. At most maxPending, oldest first out.
+   * The last sighting of each key handed on for recording, by key id (the account compared too):
+   * repeats from the same address within KEY_SIGHTING_RESOLUTION_MS are skipped. Two generations,
+   * the current window's and the one before, swapped every window, so nothing older than two
+   * windows is held; each holds at most maxPending (past that, sightings are simply recorded). A
+   * sighting the batch could not hold is not remembered, and a failed flush forgets them all.
    */
-  readonly #keySightings = new Map<string, { account: string; ip: string; at: number }>();
+  #sightings = new Map<string, Sighting>();
+  #earlierSightings = new Map<string, Sighting>();
+  #sightingsFrom: number;
   #pairs = 0;
   #dropped = 0;
   // Unlisted accounts whose callers the store keeps, oldest first, and those to drop at the next flush.
@@ -70,10 +81,14 @@ export class CallerRecorder {
     this.#options = options;
     this.#now = options.now ?? Date.now;
     this.#maxUnlisted = options.maxUnlisted ?? DEFAULT_MAX_UNLISTED;
+    this.#sightingsFrom = this.#now();
   }
 
-  /** A forwarded request of `account` from `ip`; `listed`: the account's own (or parent's) list allowed it. */
-  note(account: string, ip: string, listed = true): void {
+  /**
+   * A forwarded request of `account` from `ip`; `listed`: the account's own (or parent's) list
+   * allowed it. False when the pending batch was full and the sighting was dropped.
+   */
+  note(account: string, ip: string, listed = true): boolean {
     if (listed) {
       if (this.#unlisted.size > 0) this.#unlisted.delete(account);
     } else if (!this.#unlisted.has(account)) {
@@ -90,18 +105,19 @@ export class CallerRecorder {
     if (callers === undefined) {
       if (this.#pairs >= this.#options.maxPending) {
         this.#dropped++;
-        return;
+        return false;
       }
       this.#pending.set(account, (callers = new Map()));
     }
     if (!callers.has(ip)) {
       if (this.#pairs >= this.#options.maxPending) {
         this.#dropped++;
-        return;
+        return false;
       }
       this.#pairs++;
     }
     callers.set(ip, this.#now());
+    return true;
   }
 
   /**
@@ -110,23 +126,22 @@ export class CallerRecorder {
    */
   noteKey(account: string, keyId: string, ip: string): void {
     const now = this.#now();
-    const seen = this.#keySightings.get(keyId);
+    if (now - this.#sightingsFrom >= KEY_SIGHTING_RESOLUTION_MS) {
+      this.#earlierSightings = this.#sightings;
+      this.#sightings = new Map();
+      this.#sightingsFrom = now;
+    }
+    const seen = this.#sightings.get(keyId) ?? this.#earlierSightings.get(keyId);
     if (seen !== undefined && seen.account === account && seen.ip === ip && now - seen.at < KEY_SIGHTING_RESOLUTION_MS) return;
     const id = keyListId(account, keyId);
-    this.note(id, ip, true);
+    const held = this.note(id, ip, true);
     if (this.#keyUses.size >= this.#options.maxPending && !this.#keyUses.has(id)) {
       this.#dropped++;
       return;
     }
     this.#keyUses.set(id, { at: now, ip });
-    if (seen !== undefined) {
-      seen.account = account;
-      seen.ip = ip;
-      seen.at = now;
-      return;
-    }
-    if (this.#keySightings.size >= this.#options.maxPending) this.#keySightings.delete(this.#keySightings.keys().next().value!);
-    this.#keySightings.set(keyId, { account, ip, at: now });
+    // Remembered only when both the caller and the use are on their way to the store.
+    if (held && this.#sightings.size < this.#options.maxPending) this.#sightings.set(keyId, { account, ip, at: now });
   }
 
   /** Sightings dropped because the pending batch was full. */
@@ -165,6 +180,9 @@ export class CallerRecorder {
           await nextTurn();
         }
       } catch (error) {
+        // The sightings behind the lost batch were never recorded: the next ones must be.
+        this.#sightings.clear();
+        this.#earlierSightings.clear();
         try {
           this.#options.onFlushError?.(error);
         } catch {

@@ -128,6 +128,34 @@ describe('CallerRecorder', () => {
     expect(store.keyUseSizes).toEqual([1, 1, 1, 1]);
   });
 
+  it('does not skip a key\'s next sighting when the full batch dropped its caller, or when its batch was lost', async () => {
+    const store = new BatchStore();
+    const errors: unknown[] = [];
+    const { callers, clock } = recorder(store, 2, (error) => errors.push(error));
+    // The batch is full: the key's caller is dropped, so nothing may stand for it.
+    callers.note('AC1', '198.51.100.1');
+    callers.note('AC1', '198.51.100.2');
+    callers.noteKey('AK', 'key_1', '192.0.2.7');
+    await callers.flush();
+    expect(store.batches.some((b) => 'AK/key:key_1' in b)).toBe(false);
+    clock.now += 1_000;
+    callers.noteKey('AK', 'key_1', '192.0.2.7');
+    await callers.flush();
+    expect(store.batches.at(-1)).toEqual({ 'AK/key:key_1': { '192.0.2.7': clock.now } });
+    // A flush that fails loses its batch: the next sighting from the same address is recorded.
+    clock.now += 1_000;
+    callers.noteKey('AK', 'key_2', '192.0.2.8');
+    store.failing = true;
+    await callers.flush();
+    expect(errors).toHaveLength(1);
+    store.failing = false;
+    clock.now += 1_000;
+    callers.noteKey('AK', 'key_2', '192.0.2.8');
+    await callers.flush();
+    expect(store.batches.at(-1)).toEqual({ 'AK/key:key_2': { '192.0.2.8': clock.now } });
+    expect((await store.keyUse('AK', ['key_2'])).get('key_2')).toEqual({ at: clock.now, ip: '192.0.2.8' });
+  });
+
   it('does not call the store when nothing is pending', async () => {
     const store = new BatchStore();
     const { callers } = recorder(store);
