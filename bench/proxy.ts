@@ -175,13 +175,13 @@ async function main(wrk: Wrk, dir: string): Promise<void> {
   for (const [key, gateway] of gateways) {
     const after = gcFigures(await gateway.metrics());
     const before = gcBefore.get(key)!;
-    const spent = (kind: 'major' | 'minor' | 'incremental'): { seconds: number; count: number } => ({ seconds: after[kind].seconds - before[kind].seconds, count: after[kind].count - before[kind].count });
+    const spent = (kind: GcKind): Pauses => ({ seconds: after[kind].seconds - before[kind].seconds, count: after[kind].count - before[kind].count });
     const requests = after.requests - before.requests;
     gc[key] = { major: spent('major'), minor: spent('minor'), incremental: spent('incremental'), heapMiB: after.heapMiB, lagP99Ms: after.lagP99Ms, requests, cpuSeconds: after.cpuSeconds - before.cpuSeconds };
     const g = gc[key]!;
     const perRequest = (seconds: number): string => `${((seconds / requests) * 1e6).toFixed(1)} µs`;
     notes.push(`(${key}) CPU per request over warm-up and runs (its own process, user + system): ${perRequest(g.cpuSeconds)}, of which garbage collection ${perRequest(g.major.seconds + g.minor.seconds + g.incremental.seconds)} (${requests.toLocaleString('en-US')} requests)`);
-    const part = (name: string, x: { seconds: number; count: number }): string => `${name} ${x.seconds.toFixed(2)} s in ${x.count.toLocaleString('en-US')}`;
+    const part = (name: string, x: Pauses): string => `${name} ${x.seconds.toFixed(2)} s in ${x.count.toLocaleString('en-US')}`;
     notes.push(`(${key}) garbage collection over warm-up and runs: ${part('major', g.major)}, ${part('minor', g.minor)}, ${part('incremental marking', g.incremental)}; heap used after ${g.heapMiB.toFixed(0)} MiB; event-loop lag p99 over the runs ${g.lagP99Ms.toFixed(1)} ms`);
   }
   const summaries = new Map<string, Summary>([...results].map(([key, list]) => [key, summarize(list)]));
@@ -318,10 +318,18 @@ async function touchEveryKey(gateway: Allowgate, keys: readonly string[]): Promi
   }
 }
 
+/** The collector's pauses of one kind: their total time and how many. */
+interface Pauses {
+  readonly seconds: number;
+  readonly count: number;
+}
+
+type GcKind = 'major' | 'minor' | 'incremental';
+
 interface GcFigures {
-  readonly major: { readonly seconds: number; readonly count: number };
-  readonly minor: { readonly seconds: number; readonly count: number };
-  readonly incremental: { readonly seconds: number; readonly count: number };
+  readonly major: Pauses;
+  readonly minor: Pauses;
+  readonly incremental: Pauses;
   readonly heapMiB: number;
   readonly lagP99Ms: number;
   readonly requests: number;
@@ -330,7 +338,7 @@ interface GcFigures {
 
 /** The collector's totals by kind (prom-client's default metrics), the heap in use and the loop's lag. */
 function gcFigures(text: string): GcFigures {
-  const kind = (name: string): { seconds: number; count: number } => ({
+  const kind = (name: GcKind): Pauses => ({
     seconds: metric(text, 'nodejs_gc_duration_seconds_sum', `kind="${name}"`),
     count: metric(text, 'nodejs_gc_duration_seconds_count', `kind="${name}"`),
   });
