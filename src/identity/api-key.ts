@@ -45,13 +45,14 @@ export function apiKeySources(places: ApiKeyPlaces): ApiKeySources {
 }
 
 type FoundKey = Extract<Extraction, { kind: 'key' }>;
+type KeyRefusal = Extract<Extraction, { kind: 'refused' }>;
 
 /** `key` found in `source`: the key so far, or why the request is refused (a key that cannot be one, or a second key). */
-function take(found: FoundKey | null, key: string, source: string): FoundKey | Extract<Extraction, { kind: 'refused' }> {
+function take(found: FoundKey | null, key: string, source: string): FoundKey | KeyRefusal {
   if (!isKeyText(key)) {
-    return refused(401, 'invalid_key', `the API key in ${source} is not one the gateway can read: expected 1-${KEY_MAX_LENGTH} visible ASCII characters, without spaces`) as Extract<Extraction, { kind: 'refused' }>;
+    return refused(401, 'invalid_key', `the API key in ${source} is not one the gateway can read: expected 1-${KEY_MAX_LENGTH} visible ASCII characters, without spaces`) as KeyRefusal;
   }
-  if (found !== null) return refused(400, 'ambiguous_credentials', `an API key is sent in ${found.source} and in ${source}; send it in one place`) as Extract<Extraction, { kind: 'refused' }>;
+  if (found !== null) return refused(400, 'ambiguous_credentials', `an API key is sent in ${found.source} and in ${source}; send it in one place`) as KeyRefusal;
   return { kind: 'key', key, source };
 }
 
