@@ -2,7 +2,7 @@ import { trimOws } from './authorization.ts';
 import { isKeyText, KEY_MAX_LENGTH } from './key-text.ts';
 import { readBasicCredentials } from './basic.ts';
 import { NOTHING, refused } from './extraction.ts';
-import { readSecretParam, readSecretParamIn } from './query.ts';
+import { readSecretParam, secretValue, type ParamsFound } from './query.ts';
 import type { AuthorizationParts, Extraction } from './types.ts';
 
 export const DEFAULT_KEY_HEADER = 'x-api-key';
@@ -22,6 +22,8 @@ export interface ApiKeyPlaces {
   readonly query: string | null;
   /** With `bearer`: the query parameters a bearer token may travel in (RFC 6750 §2.3), read as keys. */
   readonly params: readonly string[];
+  /** Each of `params`' place among the bearer token parameters the request's query is scanned for. */
+  readonly paramSlots: readonly number[];
   /** The bearer-jwt strategy's token parameters: a token there shaped like a JWT is that strategy's. */
   readonly jwtParams: readonly string[];
 }
@@ -75,7 +77,7 @@ export function isJwtShaped(token: string): boolean {
  * control or non-ASCII character, longer than 4096) is refused as well, rather than taken for no
  * key: the upstream may still read it. Keys are never echoed in a refusal.
  */
-export function extractApiKey(sources: ApiKeySources, values: readonly (string | undefined)[], authorization: AuthorizationParts | undefined, query: string | null, url: string): Extraction {
+export function extractApiKey(sources: ApiKeySources, values: readonly (string | undefined)[], authorization: AuthorizationParts | undefined, query: string | null, tokens: ParamsFound | null): Extraction {
   let found: FoundKey | null = null;
   if (sources.slot >= 0) {
     const value = values[sources.slot];
@@ -111,14 +113,11 @@ export function extractApiKey(sources: ApiKeySources, values: readonly (string |
       }
     }
   }
-  // The bearer token parameters are scanned in the raw target, in place: most requests carry none.
-  const q = sources.params.length === 0 ? -1 : url.indexOf('?');
-  if (q >= 0) {
-    const hash = url.indexOf('#', q);
-    const end = hash < 0 ? url.length : hash;
+  // The bearer token parameters, as the one scan of the raw target found them: most requests carry none.
+  if (tokens !== null) {
     for (let i = 0; i < sources.params.length; i++) {
       const param = sources.params[i]!;
-      const read = readSecretParamIn(url, q + 1, end, param);
+      const read = secretValue(tokens[sources.paramSlots[i]!], param);
       if (read.kind === 'refused') return read;
       if (read.kind === 'value' && !(isJwtShaped(read.value) && sources.jwtParams.includes(param))) {
         const next = take(found, read.value, sources.paramSources[i]!);

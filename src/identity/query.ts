@@ -45,30 +45,83 @@ export function extractQueryAccount(query: string | null, param: string): Extrac
  */
 export function findQueryParam(text: string, start: number, end: number, param: string): string | Extraction | undefined {
   if (end <= start) return undefined;
-  const semicolon = text.indexOf(';', start);
-  if (semicolon >= 0 && semicolon < end) {
-    return refused(400, 'ambiguous_credentials', `the query holds ';', which some frameworks read as a parameter separator, so ${sourceOf(param)} could be read differently upstream; use '&' (and %3B for a literal ';')`);
-  }
+  if (holdsSemicolon(text, start, end)) return semicolonRefusal(param);
   let value: string | undefined;
   let at = start;
   while (at <= end) {
     let next = text.indexOf('&', at);
     if (next < 0 || next > end) next = end;
     if (next > at) {
-      let eq = text.indexOf('=', at);
-      if (eq < 0 || eq > next) eq = next;
-      const reading = readName(text, at, eq, param);
-      if (reading === ALIAS) {
-        return refused(400, 'ambiguous_credentials', `the query parameter ${quoteUntrusted(text.slice(at, eq))} is read as ${sourceOf(param)} by some frameworks (PHP, Rack, qs, Spring, IIS fold brackets, '.', spaces, NUL, '!' and %u escapes); send the parameter as ${param}`);
-      }
-      if (reading === SAME) {
-        if (value !== undefined) return refused(400, 'ambiguous_credentials', `${sourceOf(param)} is given more than once; send it once`);
-        value = eq < next ? text.slice(eq + 1, next) : '';
-      }
+      const read = readPair(text, at, equalsIn(text, at, next), next, param, value);
+      if (typeof read === 'object') return read;
+      value = read;
     }
     at = next + 1;
   }
   return value;
+}
+
+/** What findQueryParam gives for each of `params`, from one pass over the query. */
+export type ParamsFound = readonly (string | Extraction | undefined)[];
+
+/**
+ * findQueryParam for several parameters at once: what it gives for each, in order, or null when
+ * the query holds none of them (the common case, which allocates nothing). One pass instead of
+ * one per parameter: the bearer token parameters are read by two strategies.
+ */
+export function findQueryParams(text: string, start: number, end: number, params: readonly string[]): ParamsFound | null {
+  if (end <= start) return null;
+  if (holdsSemicolon(text, start, end)) return params.map(semicolonRefusal);
+  let found: (string | Extraction | undefined)[] | null = null;
+  let at = start;
+  while (at <= end) {
+    let next = text.indexOf('&', at);
+    if (next < 0 || next > end) next = end;
+    if (next > at) {
+      const eq = equalsIn(text, at, next);
+      for (let p = 0; p < params.length; p++) {
+        const held = found === null ? undefined : found[p];
+        // A parameter already refused stays refused: findQueryParam stops at its first refusal.
+        if (typeof held === 'object') continue;
+        const value = readPair(text, at, eq, next, params[p]!, held);
+        if (value === held) continue;
+        found ??= new Array<string | Extraction | undefined>(params.length).fill(undefined);
+        found[p] = value;
+      }
+    }
+    at = next + 1;
+  }
+  return found;
+}
+
+function holdsSemicolon(text: string, start: number, end: number): boolean {
+  const semicolon = text.indexOf(';', start);
+  return semicolon >= 0 && semicolon < end;
+}
+
+function semicolonRefusal(param: string): Extraction {
+  return refused(400, 'ambiguous_credentials', `the query holds ';', which some frameworks read as a parameter separator, so ${sourceOf(param)} could be read differently upstream; use '&' (and %3B for a literal ';')`);
+}
+
+/** Where the pair text[at, next) ends its name: its `=`, or `next` when it has none. */
+function equalsIn(text: string, at: number, next: number): number {
+  const eq = text.indexOf('=', at);
+  return eq < 0 || eq > next ? next : eq;
+}
+
+/**
+ * `param` after the pair text[at, next) (its name ending at `eq`): `held` (the raw value so far,
+ * or undefined) when the pair names another parameter, the pair's value when it names this one,
+ * a refusal when it is a second occurrence or a spelling only some frameworks fold into it.
+ */
+function readPair(text: string, at: number, eq: number, next: number, param: string, held: string | undefined): string | Extraction | undefined {
+  const reading = readName(text, at, eq, param);
+  if (reading === OTHER) return held;
+  if (reading === ALIAS) {
+    return refused(400, 'ambiguous_credentials', `the query parameter ${quoteUntrusted(text.slice(at, eq))} is read as ${sourceOf(param)} by some frameworks (PHP, Rack, qs, Spring, IIS fold brackets, '.', spaces, NUL, '!' and %u escapes); send the parameter as ${param}`);
+  }
+  if (held !== undefined) return refused(400, 'ambiguous_credentials', `${sourceOf(param)} is given more than once; send it once`);
+  return eq < next ? text.slice(eq + 1, next) : '';
 }
 
 /**
@@ -163,13 +216,11 @@ export type QueryValue = Extract<Extraction, { kind: 'none' | 'refused' }> | { r
  * key): a refusal never quotes the value.
  */
 export function readSecretParam(query: string | null, param: string): QueryValue {
-  return query === null ? NOTHING as QueryValue : readSecretParamIn(query, 0, query.length, param);
+  return query === null || query.length === 0 ? NOTHING as QueryValue : secretValue(findQueryParam(query, 0, query.length, param), param);
 }
 
-/** readSecretParam over text[start, end), scanned in place (nothing is allocated when `param` is not there). */
-export function readSecretParamIn(text: string, start: number, end: number, param: string): QueryValue {
-  if (end <= start) return NOTHING as QueryValue;
-  const found = findQueryParam(text, start, end, param);
+/** A secret parameter's raw value (what findQueryParam found), decoded. */
+export function secretValue(found: string | Extraction | undefined, param: string): QueryValue {
   if (found === undefined) return NOTHING as QueryValue;
   if (typeof found !== 'string') return found as QueryValue;
   const decoded = formDecode(found);

@@ -9,7 +9,7 @@ import { NOTHING, refused } from './extraction.ts';
 import { compileHeaderName, DEFAULT_ID_HEADER, extractHeaderAccount } from './header.ts';
 import type { JwtVerifier } from './jwt.ts';
 import { compilePathTemplates, extractPathAccount, type PathTemplate } from './path.ts';
-import { compileQueryParam, cookieAlias, extractQueryAccount, findQueryParam, formDecode } from './query.ts';
+import { compileQueryParam, cookieAlias, extractQueryAccount, findQueryParams, formDecode, type ParamsFound } from './query.ts';
 import { apiKeySources, extractApiKey, isJwtShaped, type ApiKeySources } from './api-key.ts';
 import { splitTarget, type Target } from './target.ts';
 import type { AccountIdCase, ApiKeyStrategy, AuthorizationParts, Extraction, IdentityOptions, IdentityResult, RequestView, StrategyConfig, StrategyType } from './types.ts';
@@ -31,8 +31,8 @@ type Compiled =
   | { readonly type: 'basic'; readonly source: string }
   | { readonly type: 'bearer-jwt'; readonly source: string; readonly claim: string; readonly verifier: JwtVerifier | undefined; readonly jwtOnly: boolean }
   /** A bearer token in a query parameter (the bearer-jwt strategy's `params`). */
-  /** `keys`: the api-key strategy reads this parameter too, and takes the tokens not shaped like JWTs. */
-  | { readonly type: 'bearer-param'; readonly source: string; readonly param: string; readonly claim: string; readonly verifier: JwtVerifier | undefined; readonly keys: boolean }
+  /** `slot`: the parameter's place in Plan.bearerParams. `keys`: the api-key strategy reads this parameter too, and takes the tokens not shaped like JWTs. */
+  | { readonly type: 'bearer-param'; readonly source: string; readonly param: string; readonly slot: number; readonly claim: string; readonly verifier: JwtVerifier | undefined; readonly keys: boolean }
   | { readonly type: 'query'; readonly source: string; readonly param: string }
   | { readonly type: 'path'; readonly source: string; readonly templates: readonly PathTemplate[] }
   | { readonly type: 'api-key'; readonly source: string; readonly sources: ApiKeySources; readonly unknown: ApiKeyStrategy['unknown'] };
@@ -46,7 +46,10 @@ interface Plan {
   readonly schemes: readonly string[];
   /** The query parameters strategies read (the query strategy's account, the api-key strategy's key), whose cookie spellings and bodies are refused. */
   readonly queryParams: readonly string[];
-  /** The bearer-jwt strategy's token parameters: read in the query, refused in cookies and form bodies without Authorization. */
+  /**
+   * The bearer token parameters (the bearer-jwt strategy's, the api-key strategy's with bearer):
+   * read in the query, in one pass for both, and refused in cookies and form bodies without Authorization.
+   */
   readonly bearerParams: readonly string[];
   readonly options: IdentityOptions;
   /** Lower-cased names of the headers credentials come from; index = slot. */
@@ -111,6 +114,7 @@ function compilePlan(configs: readonly StrategyConfig[], options: IdentityOption
   const keyParams = keyStrategy?.bearer === true
     ? [...new Set((keyStrategy.params ?? jwtStrategy?.params ?? DEFAULT_BEARER_PARAMS).map((p) => compileQueryParam(p)))].filter((p) => p !== keyQuery)
     : [];
+  const bearerParams = [...new Set([...jwtParams, ...keyParams])];
   if (keyStrategy?.basic === 'username' && configs.some((c) => c.type === 'basic')) {
     throw new Error('identity strategy api-key reads the key from the Basic user name (basic: username), which the basic strategy reads as the account: list one of them');
   }
@@ -131,7 +135,7 @@ function compilePlan(configs: readonly StrategyConfig[], options: IdentityOption
         slotOf(AUTHORIZATION);
         return [
           { type: 'bearer-jwt', source: `the bearer token's ${config.claim} claim`, claim: config.claim, verifier: config.verify, jwtOnly: keyStrategy?.bearer === true },
-          ...jwtParams.map((param): Compiled => ({ type: 'bearer-param', source: `the bearer token in the ${param} query parameter`, param, claim: config.claim, verifier: config.verify, keys: keyParams.includes(param) })),
+          ...jwtParams.map((param): Compiled => ({ type: 'bearer-param', source: `the bearer token in the ${param} query parameter`, param, slot: bearerParams.indexOf(param), claim: config.claim, verifier: config.verify, keys: keyParams.includes(param) })),
         ];
       }
       case 'query': {
@@ -153,7 +157,7 @@ function compilePlan(configs: readonly StrategyConfig[], options: IdentityOption
         if (header === null && !config.bearer && config.basic === 'off' && query === null) throw new Error('identity strategy api-key reads no key: set a header, bearer, basic or query');
         const sources = apiKeySources({
           slot: header === null ? -1 : slotOf(header), header, bearer: config.bearer, jwtAware: jwtListed,
-          basic: config.basic, basicAccount: configs.some((c) => c.type === 'basic'), query, params: keyParams, jwtParams,
+          basic: config.basic, basicAccount: configs.some((c) => c.type === 'basic'), query, params: keyParams, paramSlots: keyParams.map((p) => bearerParams.indexOf(p)), jwtParams,
         });
         return [{ type: 'api-key', source: 'the API key', sources, unknown: config.unknown }];
       }
@@ -162,7 +166,6 @@ function compilePlan(configs: readonly StrategyConfig[], options: IdentityOption
     }
   });
   const queryParams = strategies.flatMap((s) => (s.type === 'query' ? [s.param] : s.type === 'api-key' && s.sources.query !== null ? [s.sources.query] : []));
-  const bearerParams = [...new Set([...jwtParams, ...keyParams])];
   const clash = queryParams.find((p) => bearerParams.includes(p));
   if (clash !== undefined) throw new Error(`identity query parameter '${clash}' is also a bearer token parameter (the bearer-jwt strategy's params, or the api-key strategy's with bearer): give them different names`);
   const schemes = new Set<string>();
@@ -234,6 +237,7 @@ function resolveIdentity(plan: Plan, req: RequestView): IdentityResult {
     if (refusedParams !== null) return refusedParams;
   }
   const target: Target | undefined = plan.needsTarget ? splitTarget(req.url) : undefined;
+  const tokens = plan.bearerParams.length === 0 ? null : bearerParamsOf(req.url, plan.bearerParams);
   const spelling = plan.options.accountIdCase;
 
   let account: string | undefined;
@@ -243,7 +247,7 @@ function resolveIdentity(plan: Plan, req: RequestView): IdentityResult {
   let key: Extract<Extraction, { kind: 'key' }> | undefined;
   let unknownKeys: ApiKeyStrategy['unknown'] = 'refuse';
   for (const strategy of plan.strategies) {
-    const found = extract(strategy, values, authorization, target, req.url);
+    const found = extract(strategy, values, authorization, target, tokens);
     if (found.kind === 'none') continue;
     if (found.kind === 'refused') return found;
     if (found.kind === 'key') {
@@ -313,7 +317,7 @@ const BODY_WORDS: Readonly<Record<ParsedBody, string>> = {
   any: 'a body of a media range (*/*), which content negotiators hand to their form or JSON parser,',
 };
 
-function extract(strategy: Compiled, values: readonly (string | undefined)[], authorization: AuthorizationParts | undefined, target: Target | undefined, url: string): Extraction {
+function extract(strategy: Compiled, values: readonly (string | undefined)[], authorization: AuthorizationParts | undefined, target: Target | undefined, tokens: ParamsFound | null): Extraction {
   switch (strategy.type) {
     case 'header':
       return extractHeaderAccount(values[strategy.slot], strategy.name);
@@ -324,26 +328,33 @@ function extract(strategy: Compiled, values: readonly (string | undefined)[], au
       if (strategy.jwtOnly && authorization?.scheme === 'bearer' && !isJwtShaped(authorization.credentials)) return NOTHING;
       return extractBearerAccount(authorization, strategy.claim, strategy.verifier);
     case 'bearer-param':
-      return extractBearerParam(url, strategy.param, strategy.claim, strategy.verifier, strategy.keys);
+      return extractBearerParam(tokens === null ? undefined : tokens[strategy.slot], strategy.param, strategy.claim, strategy.verifier, strategy.keys);
     case 'query':
       return extractQueryAccount(target?.query ?? null, strategy.param);
     case 'path':
       return target === undefined ? NOTHING : extractPathAccount(target.path, strategy.templates);
     case 'api-key':
-      return extractApiKey(strategy.sources, values, authorization, target?.query ?? null, url);
+      return extractApiKey(strategy.sources, values, authorization, target?.query ?? null, tokens);
   }
 }
 
 /**
- * A bearer token in the query (`?access_token=<JWT>`, RFC 6750 §2.3): read like the header's,
- * under the query strategy's rules for parameter names (other spellings refused, one occurrence).
- * Scanned in place: a request without the parameter allocates nothing here.
+ * The bearer token parameters in the raw target's query (up to any `#`), scanned in place: null,
+ * allocating nothing, when the request carries none of them.
  */
-function extractBearerParam(url: string, param: string, claim: string, verifier: JwtVerifier | undefined, keys: boolean): Extraction {
+function bearerParamsOf(url: string, params: readonly string[]): ParamsFound | null {
   const q = url.indexOf('?');
-  if (q < 0) return NOTHING;
+  if (q < 0) return null;
   const hash = url.indexOf('#', q);
-  const found = findQueryParam(url, q + 1, hash < 0 ? url.length : hash, param);
+  return findQueryParams(url, q + 1, hash < 0 ? url.length : hash, params);
+}
+
+/**
+ * A bearer token in the query (`?access_token=<JWT>`, RFC 6750 §2.3; `found` is what the scan read
+ * there): read like the header's, under the query strategy's rules for parameter names (other
+ * spellings refused, one occurrence).
+ */
+function extractBearerParam(found: string | Extraction | undefined, param: string, claim: string, verifier: JwtVerifier | undefined, keys: boolean): Extraction {
   if (found === undefined) return NOTHING;
   if (typeof found !== 'string') return found;
   const token = formDecode(found);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { foldParamName } from '../../../src/http/param-name.ts';
-import { compileQueryParam, cookieAlias, extractQueryAccount } from '../../../src/identity/query.ts';
+import { compileQueryParam, cookieAlias, extractQueryAccount, findQueryParam, findQueryParams } from '../../../src/identity/query.ts';
 import type { Extraction } from '../../../src/identity/types.ts';
 
 function reasonOf(result: Extraction): string | undefined {
@@ -111,5 +111,30 @@ describe('query strategy', () => {
     const result = extractQueryAccount(`account_id=${'%'.repeat(10_000)}`, param);
     expect(result.kind).toBe('refused');
     if (result.kind === 'refused') expect(result.refusal.message.length).toBeLessThan(200);
+  });
+});
+
+describe('findQueryParams: several parameters in one pass', () => {
+  const params = ['access_token', 'bearer_token', 'token'];
+  // Every way a query can read for one of the parameters: absent, present, empty, twice, folded
+  // spellings, a `;`, and combinations where one parameter is refused and another is not.
+  const queries = [
+    '', 'limit=10', 'a=1&b=2', 'access_token=x', 'bearer_token=y&access_token=x', 'access_token=', 'access_token',
+    'access_token=x&access_token=x', 'access_token=1&access_token=2&access.token=3', 'ACCESS_TOKEN=x', 'access%5Ftoken=x', 'access.token=x', 'access[token]=x', 'access_token=x&access.token=y',
+    'access.token=y&bearer_token=z', 'token=a&bearer_token=b&token=c', 'a=1;access_token=x', 'limit=1;2', '&&access_token=%41&&',
+    'bearer_token=b&access_token=a&token=t&bearer_token=c', 'xaccess_token=1&access_tokenx=2', 'token=1&to%6Ben=2', 'to ken=1',
+  ];
+
+  it.each(queries)('gives for each parameter what findQueryParam gives for it alone: %j', (query) => {
+    const one = params.map((param) => findQueryParam(query, 0, query.length, param));
+    const found = findQueryParams(query, 0, query.length, params);
+    expect(found ?? params.map(() => undefined)).toEqual(one);
+    // null (nothing allocated) exactly when no parameter is there or refused.
+    expect(found === null).toBe(one.every((r) => r === undefined));
+  });
+
+  it('reads only the range it is given', () => {
+    const url = '/v1/x?access_token=a&bearer_token=b#token=c';
+    expect(findQueryParams(url, url.indexOf('?') + 1, url.indexOf('#'), params)).toEqual(['a', 'b', undefined]);
   });
 });
