@@ -1,6 +1,8 @@
 import type { ClientIpResult } from '../client-ip/types.ts';
 import { refusal, type Refusal, type Refused } from '../http/refusal.ts';
 import type { IdentityResult, RequestView } from '../identity/types.ts';
+import { invalidKeyText } from '../identity/api-key.ts';
+import { isKeyText } from '../identity/key-text.ts';
 import { formatIp, parseIp, type IpAddress } from '../ip/address.ts';
 import type { AccountNaming } from '../policy/account-names.ts';
 import { SupersededList } from '../policy/cache.ts';
@@ -128,7 +130,7 @@ export class Gatekeeper {
     if (identity.kind === 'refused') return checked(who, null, 'deny', identity.refusal.reason, null, identity.refusal);
     if (identity.kind === 'anonymous') return anonymous(parts, who, ip);
     if (identity.kind === 'account') return forAccount(parts, who, ip, identity.account, identity.suffixed);
-    const found = parts.keys === null ? UNREGISTERED : parts.keys.resolve(identity.key, who.client ?? undefined);
+    const found = parts.keys === null ? unregistered(identity) : parts.keys.resolve(identity.key, who.client ?? undefined, identity.source);
     if (!(found instanceof Promise)) return forKey(parts, who, ip, identity, found);
     return found.then((lookup) => forKey(parts, who, ip, identity, lookup), (error: unknown) => unavailable(who, identity.account, error, parts.onStoreUnavailable));
   }
@@ -291,6 +293,11 @@ interface Who {
 const MISSING_CREDENTIALS = refusal(401, 'missing_credentials', 'the request carries no credentials the gateway recognizes; send the account\'s credentials');
 const UNKNOWN_KEY = refusal(401, 'unknown_key', 'the API key is not one the gateway knows; send a key registered for your account');
 const UNREGISTERED: KeyLookup = { kind: 'unknown' };
+
+/** A key with no registry to look it up in: unknown, once its text is one a key can be (as the registry would judge it). */
+function unregistered(identity: Extract<IdentityResult, { kind: 'key' }>): KeyLookup {
+  return isKeyText(identity.key) ? UNREGISTERED : { kind: 'refused', refusal: invalidKeyText(identity.source) };
+}
 
 const BASIC_USER_OF_ANOTHER = refusal(400, 'ambiguous_credentials', 'the Basic user name is another account than the one the API key in the Basic password belongs to; send the key\'s own account id as the user name, or a name no account has');
 

@@ -1,3 +1,4 @@
+import { refusal, type Refusal } from '../http/refusal.ts';
 import { trimOws } from './authorization.ts';
 import { isKeyText, KEY_MAX_LENGTH } from './key-text.ts';
 import { readBasicCredentials } from './basic.ts';
@@ -49,13 +50,24 @@ export function apiKeySources(places: ApiKeyPlaces): ApiKeySources {
 type FoundKey = Extract<Extraction, { kind: 'key' }>;
 type KeyRefusal = Extract<Extraction, { kind: 'refused' }>;
 
-/** `key` found in `source`: the key so far, or why the request is refused (a key that cannot be one, or a second key). */
+/** The refusal of a key sent in `source` that holds what no key can (isKeyText). */
+export function invalidKeyText(source: string): Refusal {
+  return refusal(401, 'invalid_key', `the API key in ${source} is not one the gateway can read: expected 1-${KEY_MAX_LENGTH} visible ASCII characters, without spaces`);
+}
+
+/**
+ * `key` found in `source`: the key so far, or why the request is refused (a second key). A lone
+ * key's text is judged where it is looked up (KeyResolver.resolve), and only when it is not one
+ * seen before: a key the gateway remembers was judged when it was first seen, and reading a
+ * 40-character key once more costs about as much as the rest of its extraction. With two keys
+ * both are judged first, so a key that cannot be one is refused as such, as before the ambiguity.
+ */
 function take(found: FoundKey | null, key: string, source: string): FoundKey | KeyRefusal {
-  if (!isKeyText(key)) {
-    return refused(401, 'invalid_key', `the API key in ${source} is not one the gateway can read: expected 1-${KEY_MAX_LENGTH} visible ASCII characters, without spaces`) as KeyRefusal;
+  if (found === null) return { kind: 'key', key, source };
+  for (const [text, where] of [[found.key, found.source], [key, source]] as const) {
+    if (!isKeyText(text)) return { kind: 'refused', refusal: invalidKeyText(where) };
   }
-  if (found !== null) return refused(400, 'ambiguous_credentials', `an API key is sent in ${found.source} and in ${source}; send it in one place`) as KeyRefusal;
-  return { kind: 'key', key, source };
+  return refused(400, 'ambiguous_credentials', `an API key is sent in ${found.source} and in ${source}; send it in one place`) as KeyRefusal;
 }
 
 /**
@@ -74,8 +86,9 @@ export function isJwtShaped(token: string): boolean {
  * RFC 6750 lets a bearer token travel in too: token libraries read them). A key in two places is refused
  * even when both copies agree, as a credential header sent twice is: which one an upstream reads
  * depends on its framework. A place that holds something no key can be (empty, a space, a
- * control or non-ASCII character, longer than 4096) is refused as well, rather than taken for no
- * key: the upstream may still read it. Keys are never echoed in a refusal.
+ * control or non-ASCII character, longer than 4096) is taken for a key, never for no key (the
+ * upstream may still read it), and refused where the key is looked up (see take). Keys are never
+ * echoed in a refusal.
  */
 export function extractApiKey(sources: ApiKeySources, values: readonly (string | undefined)[], authorization: AuthorizationParts | undefined, query: string | null, tokens: ParamsFound | null): Extraction {
   let found: FoundKey | null = null;

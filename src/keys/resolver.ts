@@ -5,6 +5,8 @@ import type { CompiledList } from '../list/compile.ts';
 import type { AclStore } from '../store/store.ts';
 import { indexKey, sha256Hex, type KeyDigester } from '../list/key-digest.ts';
 import { keyListId } from '../list/key-list-id.ts';
+import { invalidKeyText } from '../identity/api-key.ts';
+import { isKeyText } from '../identity/key-text.ts';
 import type { IntrospectionAnswer, Introspector } from './introspection.ts';
 
 /** What a presented API key turns out to be. */
@@ -44,6 +46,13 @@ interface Pointer {
   readonly indexKey: string;
   /** The answer while the list holds the key enabled, made once. */
   readonly found: KeyLookup;
+  /**
+   * The account's compiled list the pointer was last checked against, and the answer it gave:
+   * compiled lists are never changed in place, so while the cache holds the same one the answer
+   * stands without reading the key's entry again.
+   */
+  checked: CompiledList | null | undefined;
+  answer: KeyLookup;
 }
 
 /**
@@ -100,15 +109,24 @@ export class KeyResolver {
     };
   }
 
-  /** Synchronous when the key's account and list are cached (or the key is known to be unregistered without introspection). */
-  /** `client`: the caller's address, for introspection's per-client share (only read on a miss). */
-  resolve(key: string, client?: string): KeyLookup | Promise<KeyLookup> {
+  /**
+   * Synchronous when the key's account and list are cached (or the key is known to be unregistered
+   * without introspection). `client`: the caller's address, for introspection's per-client share
+   * (only read on a miss); `source`: where the request carried the key, for a refusal.
+   */
+  resolve(key: string, client?: string, source = 'the request'): KeyLookup | Promise<KeyLookup> {
     const pointer = this.#pointers.get(key);
     if (pointer !== undefined) {
       const list = this.#lists.peek(pointer.account);
       if (list !== undefined) {
+        if (list === pointer.checked) {
+          this.counts.cached++;
+          return this.#counted(pointer.answer);
+        }
         const found = this.#check(pointer, list);
         if (found !== null) {
+          pointer.checked = list;
+          pointer.answer = found;
           this.counts.cached++;
           return this.#counted(found);
         }
@@ -116,6 +134,8 @@ export class KeyResolver {
         this.#forget(key);
       }
     }
+    // Only remembered keys skip this: each was judged before it was remembered.
+    if (!isKeyText(key)) return { kind: 'refused', refusal: invalidKeyText(source) };
     const digest = this.#digester.hmac(key);
     if (this.#negatives.has(digest)) return this.#unregistered(key, digest, client);
     return this.#locate(key, digest, client);
@@ -158,7 +178,8 @@ export class KeyResolver {
     const pointers = await this.#store.findKeys([indexKey('hmac-sha256', digest), indexKey('sha256', sha256Hex(key))]);
     const held: { pointer: Pointer; found: KeyLookup }[] = [];
     for (const stored of pointers) {
-      const pointer: Pointer = { account: stored.account, keyId: stored.keyId, indexKey: stored.indexKey, found: { kind: 'registered', account: stored.account, keyId: stored.keyId, listId: keyListId(stored.account, stored.keyId) } };
+      const registered: KeyLookup = { kind: 'registered', account: stored.account, keyId: stored.keyId, listId: keyListId(stored.account, stored.keyId) };
+      const pointer: Pointer = { account: stored.account, keyId: stored.keyId, indexKey: stored.indexKey, found: registered, checked: undefined, answer: registered };
       const found = await this.#verify(pointer);
       if (found !== null) held.push({ pointer, found });
     }

@@ -23,7 +23,7 @@ const KEY = 'sk_live_gatekeeper_0123456789';
 const CTX = { policy: { maxEntries: 50, ipv4Only: false, refused: [] }, now: '2026-01-01T00:00:00.000Z' };
 const entry = (cidr: string) => ({ ipAddress: { input: cidr, cidrs: [cidr] } });
 
-async function gatekeeper(options: { unknown?: ApiKeyStrategy['unknown']; anonymous?: AnonymousPolicy; keys?: { resolve(key: string): KeyLookup | Promise<KeyLookup> }; basic?: ApiKeyStrategy['basic']; accountName?: AccountNaming } = {}) {
+async function gatekeeper(options: { unknown?: ApiKeyStrategy['unknown']; anonymous?: AnonymousPolicy; keys?: { resolve(key: string): KeyLookup | Promise<KeyLookup> } | null; basic?: ApiKeyStrategy['basic']; accountName?: AccountNaming } = {}) {
   const store = new MemoryStore();
   await store.update('ACME', addEntry('ACME', 'e1', entry('198.51.100.0/24'), CTX));
   await store.update('ACME', addEntry('ACME', 'e2', entry('203.0.113.0/24'), CTX));
@@ -42,7 +42,7 @@ async function gatekeeper(options: { unknown?: ApiKeyStrategy['unknown']; anonym
     isExempt: () => false,
     trustedCaller: compileTrustedPeerCheck(clientIp.trust),
     policy: new PolicyResolver(cache, { mode: 'enforce', default: 'open' }),
-    keys: options.keys ?? new KeyResolver(digester, store, cache),
+    keys: options.keys === undefined ? new KeyResolver(digester, store, cache) : options.keys,
     defaults: { mode: 'enforce', default: 'open' },
     anonymous: options.anonymous ?? 'pass',
     onStoreUnavailable: 'closed',
@@ -51,6 +51,19 @@ async function gatekeeper(options: { unknown?: ApiKeyStrategy['unknown']; anonym
 }
 
 describe('the Gatekeeper with API keys', () => {
+  it('refuses a key holding what no key holds, with a registry or without one, naming where it came', async () => {
+    for (const keys of [undefined, null]) {
+      const check = await gatekeeper(keys === null ? { keys, unknown: 'anonymous' } : { unknown: 'anonymous' });
+      for (const bad of ['sk live', 'sk_\u00e9', '']) {
+        const refused = await check('203.0.113.7', 'X-API-Key', bad);
+        expect(refused, `${keys === null ? 'no registry' : 'registry'} ${JSON.stringify(bad)}`).toMatchObject({ verdict: 'deny', reason: 'invalid_key', refusal: { status: 401 } });
+        expect(refused.refusal?.message).toContain('the x-api-key header');
+      }
+      // A key that can be one is looked up: unknown, passed as anonymous as configured.
+      expect(await check('203.0.113.7', 'X-API-Key', 'sk_made_up_0123456789')).toMatchObject({ verdict: 'anonymous' });
+    }
+  });
+
   it('checks the account\'s list and the key\'s own, and says which refused', async () => {
     const check = await gatekeeper();
     expect(await check('203.0.113.7', 'X-API-Key', KEY)).toMatchObject({ account: 'ACME', keyId: 'key_ci', verdict: 'allow', reason: 'ip_allowed' });

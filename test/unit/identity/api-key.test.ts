@@ -93,13 +93,17 @@ describe('the api-key strategy', () => {
     expect(refusalOf(resolve(request(`/?api_key=${KEY}`, 'X-API-Key', KEY)))).toBe('400 ambiguous_credentials');
     expect(refusalOf(resolve(request('/', 'X-API-Key', KEY, 'x-api-key', KEY)))).toBe('400 ambiguous_credentials');
     for (const bad of ['', 'sk live', 'sk_live_é', `sk_${'x'.repeat(5000)}`, 'sk\u0000x']) {
-      expect(refusalOf(resolve(request('/', 'X-API-Key', bad))), JSON.stringify(bad.slice(0, 20))).toBe('401 invalid_key');
+      // A lone key is judged where it is looked up (the key resolver): passed on as found.
+      expect(resolve(request('/', 'X-API-Key', bad)), JSON.stringify(bad.slice(0, 20))).toMatchObject({ kind: 'key', key: bad, source: 'the x-api-key header' });
+      // Beside another key, either one that cannot be a key is refused as such, before the ambiguity.
+      expect(refusalOf(resolve(request('/', 'X-API-Key', bad, 'Authorization', `Bearer ${KEY}`))), JSON.stringify(bad.slice(0, 20))).toBe('401 invalid_key');
+      expect(refusalOf(resolve(request(`/?api_key=${KEY}`, 'X-API-Key', bad)))).toBe('401 invalid_key');
     }
-    expect(refusalOf(resolve(request('/', 'Authorization', 'Bearer')))).toBe('401 invalid_key');
+    expect(resolve(request('/', 'Authorization', 'Bearer'))).toMatchObject({ kind: 'key', key: '', source: 'the Bearer token' });
     expect(refusalOf(resolve(request('/?api_key=%zz')))).toBe('400 invalid_key');
     // The refusal never quotes the key.
-    const refused = resolve(request('/', 'X-API-Key', 'sk live secret'));
-    expect(refused.kind === 'refused' && refused.refusal.message.includes('secret')).toBe(false);
+    const refused = resolve(request('/', 'X-API-Key', 'sk live secret', 'Authorization', `Bearer ${KEY}`));
+    expect(refused.kind === 'refused' && refused.refusal.reason === 'invalid_key' && !refused.refusal.message.includes('secret')).toBe(true);
   });
 
   it('refuses query spellings, cookies and form bodies an upstream could read as the key parameter', () => {

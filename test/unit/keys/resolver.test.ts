@@ -87,6 +87,19 @@ describe('KeyResolver', () => {
     expect(resolver.resolve(long(0))).toBeInstanceOf(Promise);
   });
 
+  it('refuses a key holding what no key holds before hashing it, naming where it was sent and never quoting it', async () => {
+    const { store, resolver } = await setup();
+    for (const bad of ['', 'sk live secret', 'sk_live_é', `sk_${'x'.repeat(5000)}`, 'sk\u0000x', 'sk\tx']) {
+      const found = await settle(resolver.resolve(bad, undefined, 'the x-api-key header'));
+      expect(found, JSON.stringify(bad.slice(0, 20))).toMatchObject({ kind: 'refused', refusal: { status: 401, reason: 'invalid_key' } });
+      const message = found.kind === 'refused' ? found.refusal.message : '';
+      expect(message).toContain('the x-api-key header');
+      expect(message).not.toContain('secret');
+    }
+    expect(store.finds).toBe(0);
+    expect(resolver.counts.located).toBe(0);
+  });
+
   it('finds keys registered by hash from the SHA-256 of the presented key', async () => {
     const { store, resolver } = await setup();
     await store.update('ACME', addKey('ACME', byHash('key_h', 'sk_hashed_0123456789'), 10));
@@ -98,9 +111,16 @@ describe('KeyResolver', () => {
     const { store, resolver } = await setup();
     await store.update('ACME', addKey('ACME', byValue('key_1', 'sk_one_0123456789'), 10));
     await settle(resolver.resolve('sk_one_0123456789'));
+    // Answered from memory against the list it was checked against: every change gives a new list.
+    expect(resolver.resolve('sk_one_0123456789')).toEqual(registered('ACME', 'key_1'));
     await store.update('ACME', updateKey('ACME', 'key_1', { enabled: false }, STAMP));
-    const disabled = await settle(resolver.resolve('sk_one_0123456789'));
-    expect(disabled).toMatchObject({ kind: 'refused', refusal: { status: 401, reason: 'key_disabled' } });
+    for (let i = 0; i < 2; i++) {
+      const disabled = await settle(resolver.resolve('sk_one_0123456789'));
+      expect(disabled).toMatchObject({ kind: 'refused', refusal: { status: 401, reason: 'key_disabled' } });
+    }
+    await store.update('ACME', updateKey('ACME', 'key_1', { enabled: true }, STAMP));
+    expect(await settle(resolver.resolve('sk_one_0123456789'))).toEqual(registered('ACME', 'key_1'));
+    await store.update('ACME', updateKey('ACME', 'key_1', { enabled: false }, STAMP));
     await store.update('ACME', deleteKey('ACME', 'key_1'));
     expect(await settle(resolver.resolve('sk_one_0123456789'))).toEqual({ kind: 'unknown' });
     // Unknown is remembered (no store read), until a change anywhere: a registration is one.
