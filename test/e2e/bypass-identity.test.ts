@@ -1,11 +1,9 @@
 import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
-import { startGateway, type GatewayProcess } from '../support/gateway-process.ts';
+import { describe, expect, it } from 'vitest';
+import { echoGatewayAround } from '../support/gateway-around.ts';
 import { send } from '../support/http.ts';
-import { scratchDir } from '../support/scratch.ts';
 import { signedJwt } from '../unit/identity/support.ts';
 
 /*
@@ -84,38 +82,29 @@ const CASES: readonly Case[] = [
 ];
 
 describe('identity: no way to be taken for another account', () => {
-  let upstream: EchoUpstream;
-  let gw: GatewayProcess;
-  const dir = scratchDir();
-
-  beforeAll(async () => {
-    upstream = await startEchoUpstream();
-    const pem = join(dir.path, 'jwt.pem');
-    writeFileSync(pem, keys.publicKey.export({ type: 'spki', format: 'pem' }));
-    const config = join(dir.path, 'allowgate.yaml');
-    writeFileSync(config, [
-      'identity:',
-      '  strategies:',
-      '    - {type: header, header: X-Auth-ID}',
-      '    - {type: basic}',
-      `    - {type: bearer-jwt, claim: iss, verify: {keys: [{file: ${JSON.stringify(pem)}}], algorithms: [ES256]}}`,
-      '    - {type: query, param: account_id}',
-      '    - {type: path, templates: ["/v1/Account/{account}/"]}',
-      '  anonymous: deny',
-      '',
-    ].join('\n'));
-    gw = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config } });
-    expect((await gw.admin('POST', `/v1/accounts/${LOCKED}/ip-acl`, { ip_address: `${OFFICE}/32` })).status).toBe(201);
-  });
-
-  afterAll(async () => {
-    await gw?.stop();
-    await upstream?.close();
-    dir.remove();
+  const stack = echoGatewayAround({
+    config: (dir) => {
+      const pem = join(dir, 'jwt.pem');
+      writeFileSync(pem, keys.publicKey.export({ type: 'spki', format: 'pem' }));
+      return [
+        'identity:',
+        '  strategies:',
+        '    - {type: header, header: X-Auth-ID}',
+        '    - {type: basic}',
+        `    - {type: bearer-jwt, claim: iss, verify: {keys: [{file: ${JSON.stringify(pem)}}], algorithms: [ES256]}}`,
+        '    - {type: query, param: account_id}',
+        '    - {type: path, templates: ["/v1/Account/{account}/"]}',
+        '  anonymous: deny',
+        '',
+      ].join('\n');
+    },
+    setup: async (gw) => {
+      expect((await gw.admin('POST', `/v1/accounts/${LOCKED}/ip-acl`, { ip_address: `${OFFICE}/32` })).status).toBe(201);
+    },
   });
 
   it.each(CASES.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
-    const reply = await send(`${gw.url}${c.path ?? '/v1/resource'}`, { headers: [['Host', 'api.example'], ...c.headers], localAddress: STRANGER });
+    const reply = await send(`${stack.gw.url}${c.path ?? '/v1/resource'}`, { headers: [['Host', 'api.example'], ...c.headers], localAddress: STRANGER });
     const body = reply.status === 200 ? {} : reply.json();
     const expected = c.reason === undefined ? { status: c.status } : { status: c.status, reason: c.reason };
     const got = c.reason === undefined ? { status: reply.status } : { status: reply.status, reason: body['reason'] };
@@ -123,7 +112,7 @@ describe('identity: no way to be taken for another account', () => {
   });
 
   it('stayed up through all of it', async () => {
-    expect(gw.child.exitCode).toBeNull();
-    expect((await gw.admin('GET', '/healthz')).status).toBe(200);
+    expect(stack.gw.child.exitCode).toBeNull();
+    expect((await stack.gw.admin('GET', '/healthz')).status).toBe(200);
   });
 });

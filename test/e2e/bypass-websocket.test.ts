@@ -1,10 +1,7 @@
 import { connect } from 'node:net';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEchoUpstream, type EchoUpstream, type SeenRequest } from '../support/echo-upstream.ts';
-import { startGateway, type GatewayProcess } from '../support/gateway-process.ts';
-import { scratchDir } from '../support/scratch.ts';
+import { describe, expect, it } from 'vitest';
+import type { SeenRequest } from '../support/echo-upstream.ts';
+import { echoGatewayAround } from '../support/gateway-around.ts';
 
 /*
  * WebSocket upgrades follow the same forwarding rules as plain HTTP: the same refusals, the same
@@ -105,30 +102,19 @@ const CASES: readonly Case[] = [
   { name: 'an upgrade carrying a body', target: '/ws', lines: `${UPGRADE}${AS('AC1')}Content-Length: 38\r\n`, expected: { status: 400, reason: 'unsupported_upgrade' } },
 ];
 
-let upstream: EchoUpstream;
-let gw: GatewayProcess;
-const dir = scratchDir();
-
-beforeAll(async () => {
-  upstream = await startEchoUpstream();
-  const config = join(dir.path, 'allowgate.yaml');
-  writeFileSync(config, `clientIp:\n  trustedProxies: [${PROXY}]\n`);
-  gw = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config } });
-  expect((await gw.admin('POST', '/v1/accounts/AC1/ip-acl', { ip_address: `${OFFICE}/32` })).status).toBe(201);
-});
-
-afterAll(async () => {
-  await gw?.stop();
-  await upstream?.close();
-  dir.remove();
+const stack = echoGatewayAround({
+  config: `clientIp:\n  trustedProxies: [${PROXY}]\n`,
+  setup: async (gw) => {
+    expect((await gw.admin('POST', '/v1/accounts/AC1/ip-acl', { ip_address: `${OFFICE}/32` })).status).toBe(201);
+  },
 });
 
 describe('WebSocket upgrades: the same forwarding rules as HTTP', () => {
   it.each(CASES.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
-    const before = upstream.seen.length;
-    const text = await raw(gw.port, `${c.method ?? 'GET'} ${c.target} HTTP/1.1\r\nHost: gw\r\n${c.lines}\r\n`, c.from ?? OFFICE);
+    const before = stack.upstream.seen.length;
+    const text = await raw(stack.gw.port, `${c.method ?? 'GET'} ${c.target} HTTP/1.1\r\nHost: gw\r\n${c.lines}\r\n`, c.from ?? OFFICE);
     expect(statusOf(text), c.name).toEqual(c.expected);
-    const arrived = upstream.seen.slice(before);
+    const arrived = stack.upstream.seen.slice(before);
     if (c.expected.status !== 101) {
       expect(arrived, `${c.name}: reached the upstream`).toEqual([]);
       return;
@@ -139,23 +125,23 @@ describe('WebSocket upgrades: the same forwarding rules as HTTP', () => {
   });
 
   it('relays data both ways once switched', async () => {
-    const text = await raw(gw.port, `GET /ws/echo HTTP/1.1\r\nHost: gw\r\n${UPGRADE}${AS('AC1')}\r\nping-frame`, OFFICE);
+    const text = await raw(stack.gw.port, `GET /ws/echo HTTP/1.1\r\nHost: gw\r\n${UPGRADE}${AS('AC1')}\r\nping-frame`, OFFICE);
     expect(text).toMatch(/^HTTP\/1\.1 101 /);
     expect(text.endsWith('ping-frame')).toBe(true);
   });
 
   it('an upstream that refuses the upgrade: its answer comes back and nothing sent after the handshake reaches it', async () => {
     const smuggled = 'GET /smuggled HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\n\r\n';
-    const text = await raw(gw.port, `GET /no-upgrade HTTP/1.1\r\nHost: gw\r\n${UPGRADE}${AS('AC1')}\r\n${smuggled}`, OFFICE, 2_000);
+    const text = await raw(stack.gw.port, `GET /no-upgrade HTTP/1.1\r\nHost: gw\r\n${UPGRADE}${AS('AC1')}\r\n${smuggled}`, OFFICE, 2_000);
     expect(statusOf(text)).toEqual({ status: 400 });
     expect(text).toContain('no upgrade');
     expect(text).toMatch(/connection: close/i);
-    expect(upstream.seen.some((r) => r.url === '/no-upgrade')).toBe(true);
-    expect(upstream.seen.filter((r) => r.url === '/after-refused-upgrade' || r.url === '/smuggled')).toEqual([]);
+    expect(stack.upstream.seen.some((r) => r.url === '/no-upgrade')).toBe(true);
+    expect(stack.upstream.seen.filter((r) => r.url === '/after-refused-upgrade' || r.url === '/smuggled')).toEqual([]);
   });
 
   it('stayed up through all of it', async () => {
-    expect(gw.child.exitCode).toBeNull();
-    expect((await gw.admin('GET', '/healthz')).status).toBe(200);
+    expect(stack.gw.child.exitCode).toBeNull();
+    expect((await stack.gw.admin('GET', '/healthz')).status).toBe(200);
   });
 });

@@ -1,20 +1,16 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startGateway, type GatewayProcess } from './gateway-process.ts';
+import { expect, it } from 'vitest';
+import { gatewayAround, type Around, type Upstream } from './gateway-around.ts';
+import type { GatewayProcess } from './gateway-process.ts';
 import { send } from './http.ts';
-import { scratchDir } from './scratch.ts';
 
 /** The address the locked account's list allows, and one it does not: every attack comes from the second. */
 export const OFFICE = '127.0.0.2';
 export const STRANGER = '127.0.0.3';
 
 /** An upstream application that records what it read from each request. */
-export interface RecordingUpstream<Seen> {
-  readonly url: string;
+export interface RecordingUpstream<Seen> extends Upstream {
   /** What the application read from every request, in order. */
   seen(): Seen[];
-  close(): Promise<void>;
 }
 
 /** A request that some upstream stack reads as a credential, account or address the gateway must check. */
@@ -52,24 +48,8 @@ export interface StackBypassSuite<Kind extends string, Seen> {
  * real there); the same request through the gateway is refused with the attack's status and
  * reason and never reaches the stack. Returns the running pair for the suite's other cases.
  */
-export function stackBypassCases<Kind extends string, Seen>(suite: StackBypassSuite<Kind, Seen>): { readonly gw: GatewayProcess; readonly upstream: RecordingUpstream<Seen> } {
-  let upstream: RecordingUpstream<Seen>;
-  let gw: GatewayProcess;
-  const dir = scratchDir();
-
-  beforeAll(async () => {
-    upstream = await suite.start();
-    const config = join(dir.path, 'allowgate.yaml');
-    writeFileSync(config, suite.config);
-    gw = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config } });
-    await suite.setup(gw);
-  });
-
-  afterAll(async () => {
-    await gw?.stop();
-    await upstream?.close();
-    dir.remove();
-  });
+export function stackBypassCases<Kind extends string, Seen>(suite: StackBypassSuite<Kind, Seen>): Around<RecordingUpstream<Seen>> {
+  const around = gatewayAround({ start: suite.start, config: suite.config, setup: suite.setup });
 
   const mine = suite.attacks.filter((a) => a.stacks.includes(suite.kind));
   it.each(mine.map((a) => [a.name, a] as const))('%s: read by the stack directly, refused by the gateway', async (_name, a) => {
@@ -80,6 +60,7 @@ export function stackBypassCases<Kind extends string, Seen>(suite: StackBypassSu
       ...(a.body === undefined ? {} : { body: a.body }),
       localAddress: STRANGER,
     };
+    const { gw, upstream } = around;
     const direct = await send(upstream.url, request);
     expect(direct.status).toBe(200);
     expect(a.read(upstream.seen().at(-1)!), `${suite.kind} reads ${a.name} ${suite.readsAs}`).toBe(true);
@@ -90,12 +71,5 @@ export function stackBypassCases<Kind extends string, Seen>(suite: StackBypassSu
     expect(upstream.seen().slice(before), 'reached the upstream').toEqual([]);
   });
 
-  return {
-    get gw() {
-      return gw;
-    },
-    get upstream() {
-      return upstream;
-    },
-  };
+  return around;
 }
