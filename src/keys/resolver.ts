@@ -47,11 +47,12 @@ interface Pointer {
   /** The answer while the list holds the key enabled, made once. */
   readonly found: KeyLookup;
   /**
-   * The account's compiled list the pointer was last checked against, and the answer it gave:
-   * compiled lists are never changed in place, so while the cache holds the same one the answer
-   * stands without reading the key's entry again.
+   * The compilation of the account's list the pointer was last checked against (0: none), and the
+   * answer it gave: compiled lists are never changed in place, so while the cache holds the same
+   * compilation the answer stands without reading the key's entry again. A number, not the list:
+   * a pointer must not keep alive a list the cache has let go (its byte bound would not hold).
    */
-  checked: CompiledList | null | undefined;
+  checked: number;
   answer: KeyLookup;
 }
 
@@ -119,16 +120,18 @@ export class KeyResolver {
     if (pointer !== undefined) {
       const list = this.#lists.peek(pointer.account);
       if (list !== undefined) {
-        if (list === pointer.checked) {
-          this.counts.cached++;
-          return this.#counted(pointer.answer);
-        }
-        const found = this.#check(pointer, list);
-        if (found !== null) {
-          pointer.checked = list;
-          pointer.answer = found;
-          this.counts.cached++;
-          return this.#counted(found);
+        if (list !== null) {
+          if (list.compilation === pointer.checked) {
+            this.counts.cached++;
+            return this.#counted(pointer.answer);
+          }
+          const found = this.#check(pointer, list);
+          if (found !== null) {
+            pointer.checked = list.compilation;
+            pointer.answer = found;
+            this.counts.cached++;
+            return this.#counted(found);
+          }
         }
         // The key left the account's list (deleted, or moved by deletion and registration): ask again.
         this.#forget(key);
@@ -179,7 +182,7 @@ export class KeyResolver {
     const held: { pointer: Pointer; found: KeyLookup }[] = [];
     for (const stored of pointers) {
       const registered: KeyLookup = { kind: 'registered', account: stored.account, keyId: stored.keyId, listId: keyListId(stored.account, stored.keyId) };
-      const pointer: Pointer = { account: stored.account, keyId: stored.keyId, indexKey: stored.indexKey, found: registered, checked: undefined, answer: registered };
+      const pointer: Pointer = { account: stored.account, keyId: stored.keyId, indexKey: stored.indexKey, found: registered, checked: 0, answer: registered };
       const found = await this.#verify(pointer);
       if (found !== null) held.push({ pointer, found });
     }

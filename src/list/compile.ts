@@ -32,6 +32,19 @@ export interface CompiledList {
    * digest it is found by. The request path takes a key as the account's only while it is here.
    */
   readonly keys: ReadonlyMap<string, CompiledKey> | null;
+  /**
+   * This compilation's number, unique in the process (a list derived without its expired entries
+   * keeps it: its keys are the same). A holder of an answer drawn from the list can tell by it,
+   * without keeping the list alive, that the cache still holds that compilation.
+   */
+  readonly compilation: number;
+}
+
+let compilations = 0;
+
+/** The number of a new compilation (see CompiledList.compilation). */
+export function nextCompilation(): number {
+  return ++compilations;
 }
 
 export interface CompiledKey {
@@ -95,6 +108,7 @@ export function compileList(record: AccountRecord, nowMs: number): CompiledList 
     validUntil,
     expiries,
     keys: compileKeys(record.keys),
+    compilation: nextCompilation(),
   };
 }
 

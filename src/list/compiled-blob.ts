@@ -2,7 +2,7 @@ import { Buffer } from 'node:buffer';
 import { crc32 } from 'node:zlib';
 import { CompiledTrie } from '../ip/trie.ts';
 import { parseStoredRecord } from './record-format.ts';
-import type { CompiledKey, CompiledList } from './compile.ts';
+import { nextCompilation, type CompiledKey, type CompiledList } from './compile.ts';
 
 /**
  * A compiled list as bytes, so replicas fetch it instead of recompiling and a snapshot can keep it
@@ -63,6 +63,7 @@ export function decodeCompiledList(bytes: Uint8Array): CompiledList {
     expiries: expiries as Record<string, number> | null,
     keys,
     trie: CompiledTrie.fromBuffer(buf.subarray(8 + headerLength)),
+    compilation: nextCompilation(),
   };
 }
 
