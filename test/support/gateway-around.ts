@@ -15,8 +15,6 @@ export interface AroundOptions<U extends Upstream> {
   readonly start: () => Promise<U>;
   /** The gateway's configuration file (none: the defaults); made in `dir`, the suite's scratch directory, when it needs files of its own. */
   readonly config?: string | ((dir: string) => string);
-  /** More environment for the gateway; `dir` is the suite's scratch directory (for a store file, say). */
-  readonly env?: (dir: string) => Record<string, string>;
   /** Admin calls made before the first test (lists, keys). */
   readonly setup?: (gw: GatewayProcess) => Promise<void>;
 }
@@ -39,7 +37,7 @@ export function gatewayAround<U extends Upstream>(options: AroundOptions<U>): Ar
 
   beforeAll(async () => {
     upstream = await options.start();
-    const env: Record<string, string> = { ALLOWGATE_UPSTREAM_URL: upstream.url, ...options.env?.(dir.path) };
+    const env: Record<string, string> = { ALLOWGATE_UPSTREAM_URL: upstream.url };
     if (options.config !== undefined) {
       env['ALLOWGATE_CONFIG'] = join(dir.path, 'allowgate.yaml');
       writeFileSync(env['ALLOWGATE_CONFIG'], typeof options.config === 'string' ? options.config : options.config(dir.path));
