@@ -1,10 +1,7 @@
 import { connect } from 'node:net';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
-import { startGateway, type GatewayProcess } from '../support/gateway-process.ts';
-import { scratchDir } from '../support/scratch.ts';
+import { describe, expect, it } from 'vitest';
+import { echoGatewayAround } from '../support/gateway-around.ts';
+import type { GatewayProcess } from '../support/gateway-process.ts';
 
 /*
  * Malformed and hostile HTTP sent byte for byte over a raw socket to the real gateway process:
@@ -43,28 +40,18 @@ function firstResponse(text: string): { status: number; reason?: string } {
   return reason === undefined ? { status: Number(match[1]) } : { status: Number(match[1]), reason };
 }
 
-// One gateway for the whole file: anonymous callers are refused (401), /health is exempt.
-let upstream: EchoUpstream;
-let gw: GatewayProcess;
-const dir = scratchDir();
-
-beforeAll(async () => {
-  upstream = await startEchoUpstream();
-  const config = join(dir.path, 'allowgate.yaml');
-  writeFileSync(config, 'identity:\n  anonymous: deny\n  exemptPaths: [/health]\nlimits:\n  headersTimeoutMs: 1000\n  requestTimeoutMs: 1500\n');
-  gw = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config } });
+const lockOffice = async (gw: GatewayProcess): Promise<void> => {
   expect((await gw.admin('POST', '/v1/accounts/AC1/ip-acl', { ip_address: `${OFFICE}/32` })).status).toBe(201);
-});
-
-afterAll(async () => {
-  await gw?.stop();
-  await upstream?.close();
-  dir.remove();
+};
+// One gateway for the whole file: anonymous callers are refused (401), /health is exempt.
+const stack = echoGatewayAround({
+  config: 'identity:\n  anonymous: deny\n  exemptPaths: [/health]\nlimits:\n  headersTimeoutMs: 1000\n  requestTimeoutMs: 1500\n',
+  setup: lockOffice,
 });
 
 describe('protocol: smuggling, open-proxy and resource-exhaustion probes', () => {
 
-  const seen = (marker: string): boolean => upstream.seen.some((r) => r.url.includes(marker));
+  const seen = (marker: string): boolean => stack.upstream.seen.some((r) => r.url.includes(marker));
 
   interface Probe {
     readonly name: string;
@@ -104,14 +91,14 @@ describe('protocol: smuggling, open-proxy and resource-exhaustion probes', () =>
   ];
 
   it.each(PROBES.map((p) => [p.name, p] as const))('refuses %s', async (_name, probe) => {
-    const text = await raw(gw.port, [probe.request], { from: probe.from });
+    const text = await raw(stack.gw.port, [probe.request], { from: probe.from });
     expect(firstResponse(text)).toEqual(probe.expected);
     if (probe.never !== undefined) expect(seen(probe.never)).toBe(false);
   });
 
   it('drops a caller that sends its headers too slowly (slowloris)', async () => {
     const started = Date.now();
-    const text = await raw(gw.port, ['GET /slow-headers HTTP/1.1\r\nHost: gw\r\n', { pause: 800 }, 'X-A: 1\r\n', { pause: 800 }, 'X-B: 1\r\n', { pause: 800 }, 'X-C: 1\r\n'], { from: OFFICE, waitMs: 5_000 });
+    const text = await raw(stack.gw.port, ['GET /slow-headers HTTP/1.1\r\nHost: gw\r\n', { pause: 800 }, 'X-A: 1\r\n', { pause: 800 }, 'X-B: 1\r\n', { pause: 800 }, 'X-C: 1\r\n'], { from: OFFICE, waitMs: 5_000 });
     expect(firstResponse(text)).toEqual({ status: 408, reason: 'request_timeout' });
     expect(Date.now() - started).toBeLessThan(4_500);
     expect(seen('/slow-headers')).toBe(false);
@@ -119,7 +106,7 @@ describe('protocol: smuggling, open-proxy and resource-exhaustion probes', () =>
 
   it('ends an exchange whose body never finishes arriving', async () => {
     const started = Date.now();
-    const text = await raw(gw.port, ['POST /slow-body HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\nContent-Type: application/octet-stream\r\nContent-Length: 100\r\n\r\nonly-part'], { from: OFFICE, waitMs: 6_000 });
+    const text = await raw(stack.gw.port, ['POST /slow-body HTTP/1.1\r\nHost: gw\r\nX-Auth-ID: AC1\r\nContent-Type: application/octet-stream\r\nContent-Length: 100\r\n\r\nonly-part'], { from: OFFICE, waitMs: 6_000 });
     expect(Date.now() - started).toBeLessThan(5_500);
     // The request was already streaming to the upstream when the body stalled: the caller is
     // told it timed out, and the upstream sees its request end unfinished.
@@ -127,8 +114,8 @@ describe('protocol: smuggling, open-proxy and resource-exhaustion probes', () =>
   });
 
   it('stayed up through all of it', async () => {
-    expect(gw.child.exitCode).toBeNull();
-    expect((await gw.admin('GET', '/healthz')).status).toBe(200);
+    expect(stack.gw.child.exitCode).toBeNull();
+    expect((await stack.gw.admin('GET', '/healthz')).status).toBe(200);
   });
 });
 
@@ -143,12 +130,12 @@ describe('paths: no spelling of a protected route passes as exempt', () => {
   ];
 
   it.each(EXEMPT)('%s is exempt', async (path) => {
-    const text = await raw(gw.port, [`GET ${path} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n`]);
+    const text = await raw(stack.gw.port, [`GET ${path} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n`]);
     expect(firstResponse(text).status).toBe(200);
   });
 
   it.each(NOT_EXEMPT)('%s goes through the full checks', async (path) => {
-    const text = await raw(gw.port, [`GET ${path} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n`]);
+    const text = await raw(stack.gw.port, [`GET ${path} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n`]);
     expect(firstResponse(text), path).toEqual({ status: 401, reason: 'missing_credentials' });
   });
 });
@@ -156,44 +143,37 @@ describe('paths: no spelling of a protected route passes as exempt', () => {
 describe('request targets that URL parsers read as a host name and a path', () => {
   // Anonymous callers pass here and the account comes from the path: a target the gateway matched
   // no template in, while the upstream routes /v1/Account/AC1/Call, would reach it as anonymous.
-  let pathGw: GatewayProcess;
-  beforeAll(async () => {
-    const config = join(dir.path, 'path.yaml');
-    writeFileSync(config, 'identity:\n  strategies:\n    - {type: path, templates: ["/v1/Account/{account}/"]}\n');
-    pathGw = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config } });
-    expect((await pathGw.admin('POST', '/v1/accounts/AC1/ip-acl', { ip_address: `${OFFICE}/32` })).status).toBe(201);
-  });
-  afterAll(async () => pathGw?.stop());
-  const seen = (marker: string): boolean => upstream.seen.some((r) => r.url.includes(marker));
-  const networkPathSeen = (): boolean => upstream.seen.some((r) => r.url.includes('evil') || /^(\/\/|\/\\|\\)/.test(r.url));
+  const pathStack = stack.also('identity:\n  strategies:\n    - {type: path, templates: ["/v1/Account/{account}/"]}\n', lockOffice);
+  const seen = (marker: string): boolean => stack.upstream.seen.some((r) => r.url.includes(marker));
+  const networkPathSeen = (): boolean => stack.upstream.seen.some((r) => r.url.includes('evil') || /^(\/\/|\/\\|\\)/.test(r.url));
 
   const TARGETS = [
     '//evil/v1/Account/AC1/Call', '//evil@x/v1/Account/AC1/Call', '//127.0.0.1:1/v1/Account/AC1/Call', '/\\evil/v1/Account/AC1/Call',
     '//evil/v1/Account/AC1/Call?x=1', '///v1/Account/AC1/Call', '/\\/v1/Account/AC1/Call', '\\evil/v1/Account/AC1/Call',
   ];
   it.each(TARGETS)('GET %s is refused before any template is matched', async (target) => {
-    const text = await raw(pathGw.port, [`GET ${target} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n`]);
+    const text = await raw(pathStack.gw.port, [`GET ${target} HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n`]);
     expect(firstResponse(text), target).toEqual({ status: 400, reason: target.startsWith('\\') ? expect.stringMatching(/^(invalid_request_target|bad_request)$/) : 'invalid_request_target' });
     expect(networkPathSeen()).toBe(false);
   });
 
   it('refuses the same targets as a WebSocket upgrade', async () => {
-    const text = await raw(pathGw.port, ['GET //evil/v1/Account/AC1/Call HTTP/1.1\r\nHost: gw\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n']);
+    const text = await raw(pathStack.gw.port, ['GET //evil/v1/Account/AC1/Call HTTP/1.1\r\nHost: gw\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n']);
     expect(firstResponse(text)).toEqual({ status: 400, reason: 'invalid_request_target' });
     expect(networkPathSeen()).toBe(false);
   });
 
   it('still checks the account in an ordinary target, and lets paths with // further on through', async () => {
-    expect(firstResponse(await raw(pathGw.port, ['GET /v1/Account/AC1/Call HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n']))).toEqual({ status: 403, reason: 'ip_not_allowed' });
-    expect(firstResponse(await raw(pathGw.port, ['GET /v1/Account/AC1/Call HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n'], { from: OFFICE }))).toEqual({ status: 200 });
-    expect(firstResponse(await raw(pathGw.port, ['GET /v2/files//x HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n']))).toEqual({ status: 200 });
+    expect(firstResponse(await raw(pathStack.gw.port, ['GET /v1/Account/AC1/Call HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n']))).toEqual({ status: 403, reason: 'ip_not_allowed' });
+    expect(firstResponse(await raw(pathStack.gw.port, ['GET /v1/Account/AC1/Call HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n'], { from: OFFICE }))).toEqual({ status: 200 });
+    expect(firstResponse(await raw(pathStack.gw.port, ['GET /v2/files//x HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n']))).toEqual({ status: 200 });
     expect(seen('/v2/files//x')).toBe(true);
   });
 });
 
 describe('paths: // at the start is refused, not matched against exempt paths', () => {
   it('//health/../v1/secret', async () => {
-    const text = await raw(gw.port, ['GET //health/../v1/secret HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n']);
+    const text = await raw(stack.gw.port, ['GET //health/../v1/secret HTTP/1.1\r\nHost: gw\r\nConnection: close\r\n\r\n']);
     expect(firstResponse(text)).toEqual({ status: 400, reason: 'invalid_request_target' });
   });
 });

@@ -1,10 +1,7 @@
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEchoUpstream, type EchoUpstream } from '../support/echo-upstream.ts';
-import { startGateway, type GatewayProcess } from '../support/gateway-process.ts';
+import { describe, expect, it } from 'vitest';
+import { echoGatewayAround } from '../support/gateway-around.ts';
+import type { GatewayProcess } from '../support/gateway-process.ts';
 import { send } from '../support/http.ts';
-import { scratchDir } from '../support/scratch.ts';
 import { unsignedJwt } from '../unit/identity/support.ts';
 
 /*
@@ -128,29 +125,19 @@ const CASES: readonly Case[] = [
   { name: 'names no framework folds into the parameter pass as other parameters', query: `account-id=${LOCKED}&accountid=${LOCKED}&account_idx=${LOCKED}&my.account_id=${LOCKED}`, status: 200 },
 ];
 
-let upstream: EchoUpstream;
-let gw: GatewayProcess;
-const dir = scratchDir();
-
-beforeAll(async () => {
-  upstream = await startEchoUpstream();
-  const config = join(dir.path, 'allowgate.yaml');
-  writeFileSync(config, 'identity:\n  strategies:\n    - {type: header, header: X-Auth-ID}\n    - {type: bearer-jwt}\n    - {type: query, param: account_id}\n');
-  gw = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config } });
+const lockOffice = async (gw: GatewayProcess): Promise<void> => {
   expect((await gw.admin('POST', `/v1/accounts/${LOCKED}/ip-acl`, { ip_address: `${OFFICE}/32` })).status).toBe(201);
-});
-
-afterAll(async () => {
-  await gw?.stop();
-  await upstream?.close();
-  dir.remove();
+};
+const stack = echoGatewayAround({
+  config: 'identity:\n  strategies:\n    - {type: header, header: X-Auth-ID}\n    - {type: bearer-jwt}\n    - {type: query, param: account_id}\n',
+  setup: lockOffice,
 });
 
 describe('query strategy: no parameter spelling reads as another account upstream', () => {
   let n = 0;
   it.each(CASES.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
     const path = `/q/${n++}`;
-    const reply = await send(gw.url, {
+    const reply = await send(stack.gw.url, {
       target: `${path}?${c.query}`,
       method: c.method ?? 'GET',
       headers: [['Host', 'api.example'], ...(c.headers ?? [])],
@@ -159,37 +146,24 @@ describe('query strategy: no parameter spelling reads as another account upstrea
     });
     const body = reply.status === 200 ? {} : reply.json();
     expect({ status: reply.status, reason: body['reason'] }, c.name).toEqual({ status: c.status, reason: c.reason });
-    const seen = upstream.seen.find((r) => r.url.startsWith(`${path}?`));
+    const seen = stack.upstream.seen.find((r) => r.url.startsWith(`${path}?`));
     if (c.status === 200) expect(seen?.url, `${c.name}: the target arrives as sent`).toBe(`${path}?${c.query}`);
     else expect(seen, `${c.name}: reached the upstream`).toBeUndefined();
   });
 });
 
 describe('identity.formBodies and jsonBodies: pass', () => {
+  const lenient = stack.also('identity:\n  formBodies: pass\n  jsonBodies: pass\n  strategies:\n    - {type: query, param: account_id}\n');
   it('let form and JSON bodies through when the deployment says its upstream does not merge them', async () => {
-    const config = join(dir.path, 'pass.yaml');
-    writeFileSync(config, 'identity:\n  formBodies: pass\n  jsonBodies: pass\n  strategies:\n    - {type: query, param: account_id}\n');
-    const lenient = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config } });
-    try {
-      for (const type of ['application/x-www-form-urlencoded', 'application/json']) {
-        const reply = await send(`${lenient.url}/form?account_id=${OPEN}`, { method: 'POST', headers: [['Host', 'api.example'], ['Content-Type', type]], body: 'a=1', localAddress: STRANGER });
-        expect(reply.status, reply.body).toBe(200);
-      }
-    } finally {
-      await lenient.stop();
+    for (const type of ['application/x-www-form-urlencoded', 'application/json']) {
+      const reply = await send(`${lenient.gw.url}/form?account_id=${OPEN}`, { method: 'POST', headers: [['Host', 'api.example'], ['Content-Type', type]], body: 'a=1', localAddress: STRANGER });
+      expect(reply.status, reply.body).toBe(200);
     }
   });
 });
 
 describe('bearer-jwt alone: a token in the query or a form body is a credential too', () => {
-  let bearerOnly: GatewayProcess;
-  beforeAll(async () => {
-    const config = join(dir.path, 'bearer.yaml');
-    writeFileSync(config, 'identity:\n  strategies:\n    - {type: bearer-jwt}\n');
-    bearerOnly = await startGateway({ env: { ALLOWGATE_UPSTREAM_URL: upstream.url, ALLOWGATE_CONFIG: config } });
-    expect((await bearerOnly.admin('POST', `/v1/accounts/${LOCKED}/ip-acl`, { ip_address: `${OFFICE}/32` })).status).toBe(201);
-  });
-  afterAll(async () => bearerOnly?.stop());
+  const bearerOnly = stack.also('identity:\n  strategies:\n    - {type: bearer-jwt}\n', lockOffice);
 
   const BEARER: readonly Case[] = [
     { name: '?access_token for the locked account', query: `access_token=${token(LOCKED)}`, status: 403, reason: 'ip_not_allowed' },
@@ -205,10 +179,10 @@ describe('bearer-jwt alone: a token in the query or a form body is a credential 
   let n = 0;
   it.each(BEARER.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
     const path = `/bearer/${n++}`;
-    const reply = await send(bearerOnly.url, { target: `${path}?${c.query}`, method: c.method ?? 'GET', headers: [['Host', 'api.example'], ...(c.headers ?? [])], ...(c.body === undefined ? {} : { body: c.body }), localAddress: STRANGER });
+    const reply = await send(bearerOnly.gw.url, { target: `${path}?${c.query}`, method: c.method ?? 'GET', headers: [['Host', 'api.example'], ...(c.headers ?? [])], ...(c.body === undefined ? {} : { body: c.body }), localAddress: STRANGER });
     const body = reply.status === 200 ? {} : reply.json();
     expect({ status: reply.status, reason: body['reason'] }, c.name).toEqual({ status: c.status, reason: c.reason });
-    const seen = upstream.seen.find((r) => r.url.startsWith(`${path}?`));
+    const seen = stack.upstream.seen.find((r) => r.url.startsWith(`${path}?`));
     if (c.status === 200) expect(seen?.url).toBe(`${path}?${c.query}`);
     else expect(seen, `${c.name}: reached the upstream`).toBeUndefined();
   });

@@ -23,6 +23,11 @@ export interface AroundOptions<U extends Upstream> {
 export interface Around<U extends Upstream> {
   readonly gw: GatewayProcess;
   readonly upstream: U;
+  /**
+   * Another gateway in front of the same upstream, with a configuration of its own, started and
+   * stopped around the describe this is called in.
+   */
+  also(config: string, setup?: (gw: GatewayProcess) => Promise<void>): { readonly gw: GatewayProcess };
 }
 
 /**
@@ -34,15 +39,20 @@ export function gatewayAround<U extends Upstream>(options: AroundOptions<U>): Ar
   let upstream: U;
   let gw: GatewayProcess;
   const dir = scratchDir();
+  let configs = 0;
+  /** A gateway in front of the upstream, with `config` (none: the defaults) written beside the others. */
+  const gatewayWith = async (config: string | undefined): Promise<GatewayProcess> => {
+    const env: Record<string, string> = { ALLOWGATE_UPSTREAM_URL: upstream.url };
+    if (config !== undefined) {
+      env['ALLOWGATE_CONFIG'] = join(dir.path, `allowgate-${configs++}.yaml`);
+      writeFileSync(env['ALLOWGATE_CONFIG'], config);
+    }
+    return startGateway({ env });
+  };
 
   beforeAll(async () => {
     upstream = await options.start();
-    const env: Record<string, string> = { ALLOWGATE_UPSTREAM_URL: upstream.url };
-    if (options.config !== undefined) {
-      env['ALLOWGATE_CONFIG'] = join(dir.path, 'allowgate.yaml');
-      writeFileSync(env['ALLOWGATE_CONFIG'], typeof options.config === 'string' ? options.config : options.config(dir.path));
-    }
-    gw = await startGateway({ env });
+    gw = await gatewayWith(typeof options.config === 'function' ? options.config(dir.path) : options.config);
     await options.setup?.(gw);
   });
 
@@ -58,6 +68,19 @@ export function gatewayAround<U extends Upstream>(options: AroundOptions<U>): Ar
     },
     get upstream() {
       return upstream;
+    },
+    also(config, setup) {
+      let other: GatewayProcess;
+      beforeAll(async () => {
+        other = await gatewayWith(config);
+        await setup?.(other);
+      });
+      afterAll(async () => other?.stop());
+      return {
+        get gw() {
+          return other;
+        },
+      };
     },
   };
 }
