@@ -28,6 +28,7 @@ import { KeyDigester } from '../src/list/key-digest.ts';
 import { keyListId } from '../src/list/key-list-id.ts';
 import { KeyResolver } from '../src/keys/resolver.ts';
 import { GLOBAL_ACCOUNT } from '../src/list/types.ts';
+import { benchKey } from './lib/allowgate.ts';
 import { median, report, type Table } from './lib/report.ts';
 
 const quick = process.argv.includes('--quick');
@@ -67,7 +68,6 @@ const keyDir = mkdtempSync(join(tmpdir(), 'allowgate-bench-decision-'));
 writeFileSync(join(keyDir, 'allowgate.yaml'), 'identity:\n  strategies:\n    - type: header\n      header: X-Auth-ID\n    - type: basic\n    - type: bearer-jwt\n    - type: api-key\n      header: X-API-Key\n');
 const keyConfig = loadConfig({ argv: [], env: { ALLOWGATE_CONFIG: join(keyDir, 'allowgate.yaml'), ALLOWGATE_KEY_SECRET: KEY_SECRET, ALLOWGATE_TRUSTED_PROXIES: '10.0.0.0/8', ALLOWGATE_ADMIN_TOKEN: 'bench-token-0123456789abcdef' } });
 const digester = new KeyDigester(Buffer.from(KEY_SECRET));
-const benchKey = (n: number, k: number): string => `sk_bench_${n}_${k}_${'x'.repeat(24)}`;
 for (let n = 1; n <= 100; n++) {
   const account = `AC${n}`;
   if (n > 1) await store.update(account, () => ({ ok: true, draft: { account, settings: {}, entries } }));

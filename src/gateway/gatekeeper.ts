@@ -1,8 +1,7 @@
 import type { ClientIpResult } from '../client-ip/types.ts';
 import { refusal, type Refusal, type Refused } from '../http/refusal.ts';
 import type { IdentityResult, RequestView } from '../identity/types.ts';
-import { invalidKeyText } from '../identity/api-key.ts';
-import { isKeyText } from '../identity/key-text.ts';
+import { keyTextRefused } from '../identity/api-key.ts';
 import { formatIp, parseIp, type IpAddress } from '../ip/address.ts';
 import type { AccountNaming } from '../policy/account-names.ts';
 import { SupersededList } from '../policy/cache.ts';
@@ -296,7 +295,7 @@ const UNREGISTERED: KeyLookup = { kind: 'unknown' };
 
 /** A key with no registry to look it up in: unknown, once its text is one a key can be (as the registry would judge it). */
 function unregistered(identity: Extract<IdentityResult, { kind: 'key' }>): KeyLookup {
-  return isKeyText(identity.key) ? UNREGISTERED : { kind: 'refused', refusal: invalidKeyText(identity.source) };
+  return keyTextRefused(identity.key, identity.source) ?? UNREGISTERED;
 }
 
 const BASIC_USER_OF_ANOTHER = refusal(400, 'ambiguous_credentials', 'the Basic user name is another account than the one the API key in the Basic password belongs to; send the key\'s own account id as the user name, or a name no account has');

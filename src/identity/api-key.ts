@@ -50,9 +50,13 @@ export function apiKeySources(places: ApiKeyPlaces): ApiKeySources {
 type FoundKey = Extract<Extraction, { kind: 'key' }>;
 type KeyRefusal = Extract<Extraction, { kind: 'refused' }>;
 
-/** The refusal of a key sent in `source` that holds what no key can (isKeyText). */
-export function invalidKeyText(source: string): Refusal {
-  return refusal(401, 'invalid_key', `the API key in ${source} is not one the gateway can read: expected 1-${KEY_MAX_LENGTH} visible ASCII characters, without spaces`);
+/**
+ * Why `key`, sent in `source`, cannot be an API key (isKeyText), or null when it can be: judged
+ * here for every place that looks a key up (see take).
+ */
+export function keyTextRefused(key: string, source: string): { readonly kind: 'refused'; readonly refusal: Refusal } | null {
+  if (isKeyText(key)) return null;
+  return { kind: 'refused', refusal: refusal(401, 'invalid_key', `the API key in ${source} is not one the gateway can read: expected 1-${KEY_MAX_LENGTH} visible ASCII characters, without spaces`) };
 }
 
 /**
@@ -64,9 +68,8 @@ export function invalidKeyText(source: string): Refusal {
  */
 function take(found: FoundKey | null, key: string, source: string): FoundKey | KeyRefusal {
   if (found === null) return { kind: 'key', key, source };
-  for (const [text, where] of [[found.key, found.source], [key, source]] as const) {
-    if (!isKeyText(text)) return { kind: 'refused', refusal: invalidKeyText(where) };
-  }
+  const unreadable = keyTextRefused(found.key, found.source) ?? keyTextRefused(key, source);
+  if (unreadable !== null) return unreadable;
   return refused(400, 'ambiguous_credentials', `an API key is sent in ${found.source} and in ${source}; send it in one place`) as KeyRefusal;
 }
 

@@ -216,7 +216,7 @@ export type QueryValue = Extract<Extraction, { kind: 'none' | 'refused' }> | { r
  * key): a refusal never quotes the value.
  */
 export function readSecretParam(query: string | null, param: string): QueryValue {
-  return query === null || query.length === 0 ? NOTHING as QueryValue : secretValue(findQueryParam(query, 0, query.length, param), param);
+  return query === null ? NOTHING as QueryValue : secretValue(findQueryParam(query, 0, query.length, param), param);
 }
 
 /** A secret parameter's raw value (what findQueryParam found), decoded. */

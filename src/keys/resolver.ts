@@ -5,8 +5,7 @@ import type { CompiledList } from '../list/compile.ts';
 import type { AclStore } from '../store/store.ts';
 import { indexKey, sha256Hex, type KeyDigester } from '../list/key-digest.ts';
 import { keyListId } from '../list/key-list-id.ts';
-import { invalidKeyText } from '../identity/api-key.ts';
-import { isKeyText } from '../identity/key-text.ts';
+import { keyTextRefused } from '../identity/api-key.ts';
 import type { IntrospectionAnswer, Introspector } from './introspection.ts';
 
 /** What a presented API key turns out to be. */
@@ -138,7 +137,8 @@ export class KeyResolver {
       }
     }
     // Only remembered keys skip this: each was judged before it was remembered.
-    if (!isKeyText(key)) return { kind: 'refused', refusal: invalidKeyText(source) };
+    const unreadable = keyTextRefused(key, source);
+    if (unreadable !== null) return unreadable;
     const digest = this.#digester.hmac(key);
     if (this.#negatives.has(digest)) return this.#unregistered(key, digest, client);
     return this.#locate(key, digest, client);
